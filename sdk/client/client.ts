@@ -1,0 +1,568 @@
+/**
+ * The client shared by both modes: options, events, readiness, last-known-good,
+ * staleness, metrics and evaluation guards. A {@link Store} holds the data; a
+ * {@link Sync} keeps it current. No `node:` imports (browser-safe).
+ */
+import type { Context, EvaluationDetail, JsonValue } from '../core/types.js'
+import type { SseEvent } from '../transport/sse-parser.js'
+import { Sync } from '../transport/sync.js'
+import { joinUrl, SwitchyardError, unquoteEtag } from '../transport/http.js'
+import type {
+  ClientEventName,
+  ClientEvents,
+  ClientOptions,
+  DataSource,
+  Logger,
+  SwitchyardClient,
+  Widen,
+} from '../types.js'
+import type { Store } from './store.js'
+import { SDK_VERSION } from '../version.js'
+
+/** What differs between server and client mode. */
+export interface ModeSpec {
+  mode: 'server' | 'client'
+  store: Store
+  streamPath: string
+  pollPath: string
+  /** Query string for the current context ('' in server mode). */
+  query(context: Context | undefined, signature: string | undefined): string
+  /** Use the applied change id as the poll ETag (server mode: ETag = change-log id). */
+  etagIsAppliedId: boolean
+}
+
+
+type Listener = (payload: never) => void
+
+interface Snapshot {
+  v: 1
+  scope: string
+  mode: string
+  appliedId: string | null
+  syncedAt: number
+  data: unknown
+}
+
+const SAVE_DEBOUNCE_MS = 1000
+const CLOSE_FLUSH_TIMEOUT_MS = 1000
+
+/** FNV-1a, so a cache file written for another URL, token or context is not used (not a secret-keeping hash). */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h.toString(16)
+}
+
+function sameType(value: JsonValue, def: JsonValue): boolean {
+  if (def === null || def === undefined) return true
+  if (typeof def === 'object') return typeof value === 'object' && value !== null
+  return typeof value === typeof def
+}
+
+function randomId(random: () => number): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
+  if (c?.randomUUID) return c.randomUUID()
+  let s = ''
+  for (let i = 0; i < 32; i++) s += Math.floor(random() * 16).toString(16)
+  return s
+}
+
+const consoleLogger: Logger = {
+  warn: (m) => console.warn(`[switchyard] ${m}`),
+  error: (m) => console.error(`[switchyard] ${m}`),
+}
+
+/** Implementation of {@link SwitchyardClient}. */
+export class Client implements SwitchyardClient {
+  private readonly o: ClientOptions
+  private readonly spec: ModeSpec
+  private readonly store: Store
+  private readonly log: Logger
+  private readonly setT: (fn: () => void, ms: number) => unknown
+  private readonly clearT: (h: unknown) => void
+  private readonly now: () => number
+  private readonly sync: Sync
+  private readonly listeners = new Map<string, Set<Listener>>()
+  private readonly staleAfterMs: number
+  private readonly sdkId: string
+  private readonly startedAt: string
+  private context: Context | undefined
+  private signature: string | undefined
+  private applied: string | null = null
+  private pollEtagValue: string | null = null
+  private src: DataSource | null = null
+  private isReady = false
+  private readyWaiters: { resolve(): void; reject(e: Error): void }[] = []
+  private identifyWaiters: { resolve(): void; reject(e: Error): void }[] = []
+  private awaitingContext = false
+  private fatalError: SwitchyardError | null = null
+  private closed = false
+  private attemptFailed = false
+  private failing = false
+  private isStale = false
+  private lastSyncAt: number
+  private staleTimer: unknown = null
+  private saveTimer: unknown = null
+  private metricsTimer: unknown = null
+  private metricsDebounce: unknown = null
+  private counts: Record<string, Record<string, number>> = {}
+
+  constructor(options: ClientOptions, spec: ModeSpec) {
+    if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) {
+      throw new SwitchyardError('INVALID_OPTIONS', 'createClient: `url` must be the http(s) base URL of the Switchyard API')
+    }
+    if (typeof options.token !== 'string' || options.token === '') {
+      throw new SwitchyardError('INVALID_OPTIONS', 'createClient: `token` is required (an sdk-server or sdk-client token)')
+    }
+    const fetchFn = options.fetch ?? (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined)
+    if (!fetchFn) throw new SwitchyardError('INVALID_OPTIONS', 'createClient: no global fetch; pass the `fetch` option')
+    this.o = options
+    this.spec = spec
+    this.store = spec.store
+    this.log = options.logger ?? consoleLogger
+    const timers = options.timers
+    this.setT = timers ? (fn, ms) => timers.setTimeout(fn, ms) : (fn, ms) => setTimeout(fn, ms)
+    this.clearT = timers ? (h) => timers.clearTimeout(h) : (h) => clearTimeout(h as ReturnType<typeof setTimeout>)
+    this.now = timers?.now ? () => (timers.now as () => number)() : Date.now
+    this.context = options.context
+    this.signature = options.signature
+    this.staleAfterMs = options.staleAfterMs ?? 120000
+    const random = options.random ?? Math.random
+    this.sdkId = randomId(random)
+    this.startedAt = new Date(this.now()).toISOString()
+    this.lastSyncAt = this.now()
+
+    const url = options.url
+    this.sync = new Sync(
+      {
+        fetch: fetchFn,
+        timers: { setTimeout: this.setT, clearTimeout: this.clearT, now: this.now },
+        warn: (m) => this.log.warn?.(m),
+        debug: (m) => this.log.debug?.(m),
+        streaming: options.streaming ?? true,
+        pollIntervalMs: options.pollIntervalMs ?? 30000,
+        heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 37500,
+        initialRetryMs: options.initialRetryMs ?? 1000,
+        maxRetryMs: options.maxRetryMs ?? 30000,
+        stableAfterMs: options.stableAfterMs ?? 60000,
+        streamFailuresBeforePolling: options.streamFailuresBeforePolling ?? 3,
+        streamRetryIntervalMs: options.streamRetryIntervalMs ?? 300000,
+        random,
+        streamUrl: () => joinUrl(url, spec.streamPath) + spec.query(this.context, this.signature),
+        pollUrl: () => joinUrl(url, spec.pollPath) + spec.query(this.context, this.signature),
+        headers: () => ({ Authorization: `Bearer ${options.token}` }),
+        lastEventId: () => this.applied,
+        pollEtag: () =>
+          this.pollEtagValue ?? (spec.etagIsAppliedId && this.applied ? `"${this.applied}"` : null),
+      },
+      {
+        onEvent: (ev) => this.onStreamEvent(ev),
+        onPoll: (body, etag) => this.onPollBody(body, etag),
+        onAlive: () => this.onAlive(),
+        onFailure: (err) => this.onFailure(err),
+      },
+    )
+
+    if (options.bootstrap !== undefined) {
+      try {
+        this.store.replace(options.bootstrap)
+        this.src = 'bootstrap'
+        this.markReady('bootstrap')
+      } catch (e) {
+        this.log.warn?.(`bootstrap ignored: ${e instanceof Error ? e.message : String(e)}`)
+      }
+    }
+    if (options.storage) this.loadCache()
+    this.sync.start()
+    this.scheduleStaleCheck()
+    if (options.sendMetrics !== false) this.scheduleMetrics()
+  }
+
+  // ---- public API -------------------------------------------------------
+
+  get appliedId(): string | null {
+    return this.applied
+  }
+
+  get source(): DataSource | null {
+    return this.src
+  }
+
+  get stale(): boolean {
+    return this.isStale
+  }
+
+  get polling(): boolean {
+    return this.sync.polling
+  }
+
+  isEnabled(key: string, context?: Context, defaultValue = false): boolean {
+    return this.variation(key, context, defaultValue)
+  }
+
+  variation<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): Widen<T> {
+    return this.variationDetail(key, context, defaultValue).value
+  }
+
+  variationDetail<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): EvaluationDetail<Widen<T>> {
+    let d: EvaluationDetail
+    try {
+      if (!this.store.hasData) {
+        d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'PROVIDER_NOT_READY' } }
+      } else {
+        d = this.store.detail(key, context ?? this.context ?? {}, defaultValue)
+        if (d.variation !== null && !sameType(d.value, defaultValue)) {
+          d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' } }
+        }
+      }
+    } catch (e) {
+      this.log.debug?.(`evaluation of "${key}" failed: ${e instanceof Error ? e.message : String(e)}`)
+      d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'GENERAL' } }
+    }
+    this.count(key, d.variation)
+    return d as EvaluationDetail<Widen<T>>
+  }
+
+  allFlags(context?: Context): Record<string, JsonValue> {
+    try {
+      return this.store.hasData ? this.store.all(context ?? this.context ?? {}) : {}
+    } catch {
+      return {}
+    }
+  }
+
+  ready(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.isReady) return Promise.resolve()
+    if (this.fatalError) return Promise.reject(this.fatalError)
+    if (this.closed) return Promise.reject(new SwitchyardError('CLOSED', 'the client was closed'))
+    return new Promise<void>((resolve, reject) => {
+      let timer: unknown = null
+      const w = {
+        resolve: () => {
+          if (timer !== null) this.clearT(timer)
+          resolve()
+        },
+        reject: (e: Error) => {
+          if (timer !== null) this.clearT(timer)
+          reject(e)
+        },
+      }
+      this.readyWaiters.push(w)
+      if (opts.timeoutMs !== undefined) {
+        timer = this.setT(() => {
+          this.readyWaiters = this.readyWaiters.filter((x) => x !== w)
+          reject(
+            new SwitchyardError(
+              'READY_TIMEOUT',
+              `no flag data within ${opts.timeoutMs} ms; evaluations return defaults until it arrives`,
+            ),
+          )
+        }, opts.timeoutMs)
+      }
+    })
+  }
+
+  identify(context: Context, signature?: string): Promise<void> {
+    this.context = context
+    this.signature = signature
+    if (this.spec.mode === 'server' || this.closed) return Promise.resolve()
+    if (this.fatalError) return Promise.reject(this.fatalError)
+    // Old values answer until the new context's arrive; if that first attempt fails they are dropped
+    // (onFailure), so a user never keeps running on another user's values.
+    this.applied = null
+    this.pollEtagValue = null
+    this.awaitingContext = true
+    const p = new Promise<void>((resolve, reject) => this.identifyWaiters.push({ resolve, reject }))
+    this.sync.start()
+    return p
+  }
+
+  on<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void {
+    let set = this.listeners.get(event)
+    if (!set) this.listeners.set(event, (set = new Set()))
+    set.add(fn as Listener)
+  }
+
+  off<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void {
+    this.listeners.get(event)?.delete(fn as Listener)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.sync.stop()
+    for (const t of [this.staleTimer, this.metricsTimer, this.metricsDebounce]) if (t !== null) this.clearT(t)
+    this.staleTimer = this.metricsTimer = this.metricsDebounce = null
+    const closedErr = new SwitchyardError('CLOSED', 'the client was closed')
+    for (const w of this.readyWaiters.splice(0)) w.reject(closedErr)
+    for (const w of this.identifyWaiters.splice(0)) w.reject(closedErr)
+    const flushes: Promise<unknown>[] = []
+    if (this.saveTimer !== null) {
+      this.clearT(this.saveTimer)
+      this.saveTimer = null
+      flushes.push(Promise.resolve().then(() => this.save()))
+    }
+    if (this.o.sendMetrics !== false && (this.applied !== null || Object.keys(this.counts).length > 0)) {
+      flushes.push(this.sendMetrics(CLOSE_FLUSH_TIMEOUT_MS))
+    }
+    await Promise.allSettled(flushes)
+  }
+
+  // ---- events -----------------------------------------------------------
+
+  private emit<E extends ClientEventName>(event: E, payload: ClientEvents[E]): void {
+    const set = this.listeners.get(event)
+    if (!set) return
+    for (const fn of [...set]) {
+      try {
+        ;(fn as (p: ClientEvents[E]) => void)(payload)
+      } catch (e) {
+        this.log.error?.(`a "${event}" listener threw: ${e instanceof Error ? e.message : String(e)}`)
+      }
+    }
+  }
+
+  private markReady(source: DataSource): void {
+    if (this.isReady) return
+    this.isReady = true
+    for (const w of this.readyWaiters.splice(0)) w.resolve()
+    // Asynchronous, so listeners added right after createClient still hear it.
+    queueMicrotask(() => this.emit('ready', { source }))
+  }
+
+  // ---- data from the network ------------------------------------------
+
+  private onStreamEvent(ev: SseEvent): void {
+    if (ev.type !== 'put' && ev.type !== 'patch' && ev.type !== 'delete' && ev.type !== 'segment-delta') {
+      this.log.debug?.(`ignoring unknown stream event "${ev.type}"`)
+      return
+    }
+    const data: unknown = JSON.parse(ev.data)
+    this.pollEtagValue = null
+    if (ev.type === 'put') this.applyAll(data, ev.id || null)
+    else this.applyChanges(this.store.apply(ev.type, data), ev.id || this.applied)
+  }
+
+  private onPollBody(body: unknown, etag: string | null): void {
+    this.pollEtagValue = etag
+    this.applyAll(body, unquoteEtag(etag))
+  }
+
+  private applyAll(data: unknown, id: string | null): void {
+    const hadData = this.store.hasData
+    const changed = this.store.replace(data)
+    this.afterServerData(hadData ? changed : [], id)
+  }
+
+  private applyChanges(changed: string[], id: string | null): void {
+    this.afterServerData(changed, id)
+  }
+
+  private afterServerData(changed: string[], id: string | null): void {
+    this.applied = id
+    this.src = 'server'
+    this.lastSyncAt = this.now()
+    this.fatalError = null
+    if (this.awaitingContext) {
+      this.awaitingContext = false
+      for (const w of this.identifyWaiters.splice(0)) w.resolve()
+    }
+    this.markReady('server')
+    if (changed.length > 0) this.emit('change', changed)
+    this.scheduleSave()
+    this.scheduleMetricsSoon()
+  }
+
+  private onAlive(): void {
+    this.lastSyncAt = this.now()
+    if (this.failing) {
+      this.failing = false
+      this.log.info?.('connection to Switchyard restored')
+    }
+    // A stream resumed from cache with Last-Event-ID may have nothing to replay: the cache is current.
+    if (this.src === 'cache' && this.applied !== null && !this.awaitingContext) {
+      this.src = 'server'
+      this.markReady('server')
+    }
+    if (this.isStale) {
+      this.isStale = false
+      this.emit('fresh', { since: this.lastSyncAt })
+      this.scheduleStaleCheck()
+    }
+  }
+
+  private onFailure(err: SwitchyardError): void {
+    if (this.closed) return
+    if (err.fatal) {
+      this.fatalError = err
+      this.log.error?.(err.message)
+    } else if (!this.failing) {
+      this.failing = true
+      this.log.warn?.(`${err.message} (retrying; answers come from ${this.src ?? 'defaults'})`)
+    } else {
+      this.log.debug?.(err.message)
+    }
+    this.attemptFailed = true
+    if (this.awaitingContext) {
+      this.awaitingContext = false
+      const dropped = this.store.clear()
+      this.src = null
+      if (dropped.length > 0) this.emit('change', dropped)
+      if (err.fatal) for (const w of this.identifyWaiters.splice(0)) w.reject(err)
+      // Non-fatal: identify() stays pending; the Sync keeps trying for the new context.
+      this.awaitingContext = !err.fatal
+    }
+    if (!this.isReady) {
+      if (this.src === 'cache') this.markReady('cache')
+      else if (err.fatal) for (const w of this.readyWaiters.splice(0)) w.reject(err)
+    }
+    this.emit('error', err)
+  }
+
+  // ---- last-known-good --------------------------------------------------
+
+  private scope(): string {
+    const ctx = this.spec.mode === 'client' ? JSON.stringify(this.context ?? {}) : ''
+    return fnv1a(`${this.spec.mode}\n${this.o.url}\n${this.o.token}\n${ctx}`)
+  }
+
+  private loadCache(): void {
+    const storage = this.o.storage
+    if (!storage) return
+    const use = (text: string | null): void => {
+      if (!text || this.closed || this.src !== null) return
+      try {
+        const snap = JSON.parse(text) as Snapshot
+        if (snap.v !== 1 || snap.scope !== this.scope()) {
+          this.log.debug?.('last-known-good cache is for another url, token, mode or context: ignored')
+          return
+        }
+        this.store.replace(snap.data)
+        this.src = 'cache'
+        this.applied = snap.appliedId
+        this.lastSyncAt = Math.min(this.lastSyncAt, snap.syncedAt)
+        this.scheduleStaleCheck()
+        // Ready from the cache only once the server has failed us at least once.
+        if (this.attemptFailed || this.fatalError) this.markReady('cache')
+      } catch (e) {
+        this.log.warn?.(`last-known-good cache unreadable, ignored: ${e instanceof Error ? e.message : String(e)}`)
+      }
+    }
+    try {
+      const r = storage.load()
+      if (r && typeof (r as Promise<string | null>).then === 'function') {
+        ;(r as Promise<string | null>).then(use, (e: unknown) =>
+          this.log.warn?.(`last-known-good load failed: ${e instanceof Error ? e.message : String(e)}`),
+        )
+      } else use(r as string | null)
+    } catch (e) {
+      this.log.warn?.(`last-known-good load failed: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
+
+  private scheduleSave(): void {
+    if (!this.o.storage || this.saveTimer !== null || this.closed) return
+    this.saveTimer = this.setT(() => {
+      this.saveTimer = null
+      void this.save()
+    }, SAVE_DEBOUNCE_MS)
+  }
+
+  private async save(): Promise<void> {
+    const storage = this.o.storage
+    if (!storage || !this.store.hasData || this.src !== 'server') return
+    const snap: Snapshot = {
+      v: 1,
+      scope: this.scope(),
+      mode: this.spec.mode,
+      appliedId: this.applied,
+      syncedAt: this.lastSyncAt,
+      data: this.store.snapshot(),
+    }
+    try {
+      await storage.save(JSON.stringify(snap))
+    } catch (e) {
+      this.log.warn?.(`last-known-good save failed: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
+
+  // ---- staleness --------------------------------------------------------
+
+  private scheduleStaleCheck(): void {
+    if (this.closed || this.isStale) return
+    if (this.staleTimer !== null) this.clearT(this.staleTimer)
+    const due = Math.max(0, this.lastSyncAt + this.staleAfterMs - this.now())
+    this.staleTimer = this.setT(() => {
+      this.staleTimer = null
+      if (this.closed) return
+      // Lazy: one timer, re-armed for the remainder, instead of a reset on every heartbeat.
+      if (this.now() - this.lastSyncAt >= this.staleAfterMs) {
+        this.isStale = true
+        this.emit('stale', { since: this.lastSyncAt })
+      } else this.scheduleStaleCheck()
+    }, due)
+  }
+
+  // ---- metrics ----------------------------------------------------------
+
+  private count(key: string, variation: number | null): void {
+    if (this.o.sendMetrics === false) return
+    const byVar = this.counts[key] ?? (this.counts[key] = {})
+    const v = variation === null ? 'default' : String(variation)
+    byVar[v] = (byVar[v] ?? 0) + 1
+  }
+
+  private scheduleMetrics(): void {
+    this.metricsTimer = this.setT(() => {
+      this.metricsTimer = null
+      if (this.closed) return
+      void this.sendMetrics()
+      this.scheduleMetrics()
+    }, this.o.metricsIntervalMs ?? 60000)
+  }
+
+  private scheduleMetricsSoon(): void {
+    if (this.o.sendMetrics === false || this.closed || this.metricsDebounce !== null) return
+    this.metricsDebounce = this.setT(() => {
+      this.metricsDebounce = null
+      if (!this.closed) void this.sendMetrics()
+    }, this.o.metricsDebounceMs ?? 1000)
+  }
+
+  private async sendMetrics(timeoutMs = 10000): Promise<void> {
+    const counts = this.counts
+    this.counts = {}
+    const ctrl = new AbortController()
+    const timer = this.setT(() => ctrl.abort(), timeoutMs)
+    try {
+      const fetchFn = this.o.fetch ?? globalThis.fetch.bind(globalThis)
+      const res = await fetchFn(joinUrl(this.o.url, '/api/v1/sdk/metrics'), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${this.o.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          sdkId: this.sdkId,
+          sdkVersion: SDK_VERSION,
+          mode: this.spec.mode,
+          appliedId: this.applied,
+          startedAt: this.startedAt,
+          counts,
+        }),
+        signal: ctrl.signal,
+      })
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    } catch (e) {
+      // Keep the counts for the next report.
+      for (const k in counts) {
+        const into = this.counts[k] ?? (this.counts[k] = {})
+        const from = counts[k] as Record<string, number>
+        for (const v in from) into[v] = (into[v] ?? 0) + (from[v] as number)
+      }
+      this.log.debug?.(`metrics not sent: ${e instanceof Error ? e.message : String(e)}`)
+    } finally {
+      this.clearT(timer)
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Client mode: the server evaluates; the browser holds one context's values of
+ * client-side flags. No rule engine here, which keeps the browser bundle small
+ * and means no whitelist ever reaches the page.
+ */
+import type { EvaluationDetail, JsonValue } from '../core/types.js'
+import type { ClientFlagValue } from '../types.js'
+import { diffKeys, expectObject, type Store } from './store.js'
+
+function sameValue(a: ClientFlagValue, b: ClientFlagValue): boolean {
+  return a.variation === b.variation && JSON.stringify(a.value) === JSON.stringify(b.value)
+}
+
+function readFlags(data: unknown, what: string): Record<string, ClientFlagValue> {
+  const flags = expectObject(expectObject(data, what).flags ?? {}, `${what}.flags`)
+  for (const k in flags) {
+    const f = expectObject(flags[k], `${what}.flags.${k}`)
+    if (!('value' in f)) throw new Error(`${what}.flags.${k}.value is missing`)
+  }
+  return flags as unknown as Record<string, ClientFlagValue>
+}
+
+/** Values of one context, keyed by flag key. */
+export class ValuesStore implements Store {
+  private flags: Record<string, ClientFlagValue> = {}
+  private loaded = false
+
+  get hasData(): boolean {
+    return this.loaded
+  }
+
+  replace(data: unknown): string[] {
+    const next = readFlags(data, 'values')
+    const changed = diffKeys(this.flags, next, sameValue)
+    this.flags = { ...next }
+    this.loaded = true
+    return changed
+  }
+
+  apply(type: string, data: unknown): string[] {
+    if (type !== 'patch') return []
+    const body = expectObject(data, 'patch')
+    const flags = readFlags(body, 'patch')
+    const removed = body.removed ?? []
+    if (!Array.isArray(removed)) throw new Error('patch.removed must be an array')
+    const changed: string[] = []
+    for (const k in flags) {
+      const prev = this.flags[k]
+      const f = flags[k] as ClientFlagValue
+      if (!prev || !sameValue(prev, f)) changed.push(k)
+      this.flags[k] = f
+    }
+    for (const k of removed) {
+      if (typeof k === 'string' && k in this.flags) {
+        delete this.flags[k]
+        changed.push(k)
+      }
+    }
+    return changed
+  }
+
+  clear(): string[] {
+    const keys = Object.keys(this.flags)
+    this.flags = {}
+    this.loaded = false
+    return keys
+  }
+
+  snapshot(): unknown {
+    return { flags: this.flags }
+  }
+
+  detail(key: string, _context: unknown, defaultValue: JsonValue): EvaluationDetail {
+    const f = Object.prototype.hasOwnProperty.call(this.flags, key) ? this.flags[key] : undefined
+    if (!f) return { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'FLAG_NOT_FOUND' } }
+    // variation null: the server served "the caller's default" (off without offVariation).
+    const variation = f.variation ?? null
+    return { value: variation === null ? defaultValue : f.value, variation, reason: f.reason ?? { kind: 'FALLTHROUGH' } }
+  }
+
+  all(): Record<string, JsonValue> {
+    const out: Record<string, JsonValue> = {}
+    for (const k in this.flags) out[k] = (this.flags[k] as ClientFlagValue).value
+    return out
+  }
+}

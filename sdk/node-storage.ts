@@ -1,0 +1,28 @@
+/** Node-only last-known-good storage: a JSON file, written atomically (temp file + rename). */
+import { readFile, rename, writeFile, mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { StorageProvider } from './types.js'
+
+/**
+ * Keep the last-known-good data in the file at `path`, so a process that starts
+ * while Switchyard is unreachable answers with the last rules it saw.
+ */
+export function fileStorage(path: string): StorageProvider {
+  let seq = 0
+  return {
+    async load() {
+      try {
+        return await readFile(path, 'utf8')
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+        throw e
+      }
+    },
+    async save(snapshot) {
+      await mkdir(dirname(path), { recursive: true })
+      const tmp = `${path}.${process.pid}.${++seq}.tmp`
+      await writeFile(tmp, snapshot, 'utf8')
+      await rename(tmp, path)
+    },
+  }
+}

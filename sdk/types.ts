@@ -1,0 +1,140 @@
+/** Public types of the Switchyard SDK (both modes). */
+import type { Context, EvaluationDetail, JsonValue, Ruleset } from './core/types.js'
+import type { FetchLike, SwitchyardError } from './transport/http.js'
+
+export type { Context, EvaluationDetail, JsonValue, Reason, Ruleset } from './core/types.js'
+
+/** One evaluated value as the client-mode endpoints send it. */
+export interface ClientFlagValue {
+  value: JsonValue
+  variation: number | null
+  reason: EvaluationDetail['reason']
+}
+
+/** The client-mode document: evaluated values of one context. */
+export interface ClientValues {
+  flags: Record<string, ClientFlagValue>
+}
+
+/** Injected timers (tests, or runtimes without globals). */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+  /** Clock in ms (default `Date.now`). */
+  now?(): number
+}
+
+/** Last-known-good storage. `load` may be sync or async; `save` is fire-and-forget. */
+export interface StorageProvider {
+  load(): Promise<string | null> | string | null
+  save(snapshot: string): void | Promise<void>
+}
+
+/** Where log lines go. Missing methods are skipped. */
+export interface Logger {
+  debug?(msg: string): void
+  info?(msg: string): void
+  warn?(msg: string): void
+  error?(msg: string): void
+}
+
+/** Options of `createClient`. */
+export interface ClientOptions {
+  /** Base URL of the Switchyard API, e.g. `https://flags.example.com`. */
+  url: string
+  /** `sdk-server` token (server mode) or `sdk-client` token (client mode). */
+  token: string
+  /** `server` (full rules, local evaluation; default in Node) or `client` (one context's values; the browser entry's only mode). */
+  mode?: 'server' | 'client'
+  /** Client mode: the context whose values to fetch. Server mode: the default context of evaluations. */
+  context?: Context
+  /** Client mode: hex HMAC-SHA256 of the context key, computed by your backend. */
+  signature?: string
+  /** Data to answer with before the server does: a Ruleset (server mode) or `{flags}` values (client mode). */
+  bootstrap?: Ruleset | ClientValues
+  /** `fetch` to use (default: global fetch). */
+  fetch?: FetchLike
+  /** Timers and clock (default: globals). */
+  timers?: Timers
+  /** Last-known-good storage (`fileStorage(path)` in Node, `localStorageStorage(key)` in browsers). */
+  storage?: StorageProvider
+  /** Logger (default: console for warnings and errors). */
+  logger?: Logger
+  /** Stream changes over SSE (default true); false polls only. */
+  streaming?: boolean
+  /** Polling interval in ms, when polling (default 30000). */
+  pollIntervalMs?: number
+  /** Emit `stale` when nothing was confirmed by the server for this long (default 120000). */
+  staleAfterMs?: number
+  /** Silence on an open stream longer than this means it is dead (default 37500, 2.5 × the server's 15 s heartbeat). */
+  heartbeatTimeoutMs?: number
+  /** First reconnect delay cap in ms (default 1000); the server's `retry:` replaces it. */
+  initialRetryMs?: number
+  /** Largest reconnect delay cap in ms (default 30000). */
+  maxRetryMs?: number
+  /** A stream up this long resets the backoff (default 60000). */
+  stableAfterMs?: number
+  /** Consecutive stream failures before falling back to polling (default 3). */
+  streamFailuresBeforePolling?: number
+  /** While polling, try the stream again this often (default 300000). */
+  streamRetryIntervalMs?: number
+  /** Send evaluation counts and the applied change id (default true). */
+  sendMetrics?: boolean
+  /** Metrics interval in ms (default 60000); metrics are also sent ~1 s after each applied change. */
+  metricsIntervalMs?: number
+  /** Delay between an applied change and its metrics report (default 1000). */
+  metricsDebounceMs?: number
+  /** Random source in [0, 1) for jitter (tests). */
+  random?: () => number
+}
+
+/** Where the client's current data came from. */
+export type DataSource = 'server' | 'bootstrap' | 'cache'
+
+/** Payloads of client events. */
+export interface ClientEvents {
+  /** First usable data (once). */
+  ready: { source: DataSource }
+  /** Keys of flags whose configuration or value changed. */
+  change: string[]
+  /** A failure; `fatal` errors (401/403) stopped the SDK. */
+  error: SwitchyardError
+  /** Nothing was confirmed by the server for `staleAfterMs`; answers come from old data. */
+  stale: { since: number }
+  /** The server confirmed the data again after `stale`. */
+  fresh: { since: number }
+}
+
+/** Event names. */
+export type ClientEventName = keyof ClientEvents
+
+/** Widens literal defaults: `variation(k, c, 'a')` is a string, not `'a'`. */
+export type Widen<T> = T extends boolean ? boolean : T extends string ? string : T extends number ? number : T
+
+/** A Switchyard SDK client. Every evaluation answers synchronously from memory and never throws. */
+export interface SwitchyardClient {
+  /** Boolean flag value; `defaultValue` (false) when unknown, off without offVariation, or not boolean. */
+  isEnabled(key: string, context?: Context, defaultValue?: boolean): boolean
+  /** Flag value, or `defaultValue` on any error (including a type different from the default's). */
+  variation<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): Widen<T>
+  /** Flag value with its variation index and reason. */
+  variationDetail<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): EvaluationDetail<Widen<T>>
+  /** Values of every flag for the context (client mode: every client-side flag of the identified context). */
+  allFlags(context?: Context): Record<string, JsonValue>
+  /** Resolves on first usable data; rejects with READY_TIMEOUT after `timeoutMs`, with the fatal error on 401/403, with CLOSED on close. */
+  ready(opts?: { timeoutMs?: number }): Promise<void>
+  /** Client mode: switch to another context and reconnect; resolves when its values arrive. Server mode: sets the default context. */
+  identify(context: Context, signature?: string): Promise<void>
+  /** The change-log id of the last applied change (null before any server data). */
+  readonly appliedId: string | null
+  /** Where the current data came from (null while nothing is known). */
+  readonly source: DataSource | null
+  /** True between `stale` and `fresh`. */
+  readonly stale: boolean
+  /** True while the SDK polls instead of streaming. */
+  readonly polling: boolean
+  on<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void
+  off<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void
+  /** Stop streaming, polling and timers; flush metrics and last-known-good. */
+  close(): Promise<void>
+}
