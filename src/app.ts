@@ -1,0 +1,141 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { authenticate } from './auth.js'
+import type { Config } from './config.js'
+import { AppError, type ErrorDetail } from './errors.js'
+import auditRoutes from './routes/audit.js'
+import environmentRoutes from './routes/environments.js'
+import flagRoutes from './routes/flags.js'
+import healthRoutes from './routes/health.js'
+import segmentRoutes from './routes/segments.js'
+import tokenRoutes from './routes/tokens.js'
+import { ErrorSchema } from './schemas/common.js'
+import { buildServices, type Services } from './services/index.js'
+import { Store } from './store/store.js'
+
+/** What the app is given rather than creating: tests pass their own. */
+export interface AppDeps {
+  redis: Redis
+  registry?: Registry
+  now?: () => Date
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services
+    store: Store
+  }
+}
+
+function isStoreDown(err: unknown, redis: Redis): boolean {
+  if (redis.status !== 'ready') return true
+  const e = err as { name?: string; message?: string; code?: string }
+  return (
+    e?.name === 'MaxRetriesPerRequestError' ||
+    e?.code === 'ECONNREFUSED' ||
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|LOADING|READONLY/.test(e?.message ?? '')
+  )
+}
+
+/** Builds the app (no listen): plugins and routes in explicit order. */
+export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
+    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  const store = new Store(deps.redis, { changelogMaxLen: config.CHANGELOG_MAXLEN })
+  const services = buildServices({ store, now: deps.now ?? (() => new Date()) })
+  app.decorate('services', services)
+  app.decorate('store', store)
+  app.decorateRequest('token', null)
+
+  // Metrics: per-app registry so parallel tests never share one.
+  const registry = deps.registry ?? new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'switchyard_' })
+  const httpDuration = new Histogram({
+    name: 'switchyard_http_request_duration_seconds',
+    help: 'HTTP request duration by route template',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    )
+  })
+
+  app.addSchema(ErrorSchema)
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Switchyard', description: 'Feature flags and whitelist rollouts', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/api/')) await authenticate(req, services.tokens)
+  })
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof AppError) {
+      return reply.code(err.statusCode).send({ statusCode: err.statusCode, code: err.code, message: err.message, ...(err.details !== undefined && { details: err.details }) })
+    }
+    if (err.validation) {
+      const details: ErrorDetail[] = err.validation.map((v) => ({
+        path: `${err.validationContext ?? 'body'}${v.instancePath || ''}`,
+        message: v.message ?? 'is invalid',
+      }))
+      const e = new AppError('VALIDATION_FAILED', [details.slice(0, 3).map((d) => `${d.path} ${d.message}`).join('; ')], details)
+      return reply.code(400).send({ statusCode: 400, code: e.code, message: e.message, details })
+    }
+    const known: Record<string, AppError> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: new AppError('BODY_TOO_LARGE', [req.routeOptions.bodyLimit ?? config.BODY_LIMIT_BYTES]),
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: new AppError('UNSUPPORTED_MEDIA_TYPE', [String(req.headers['content-type'])]),
+      FST_ERR_CTP_INVALID_CONTENT_LENGTH: new AppError('VALIDATION_FAILED', ['Content-Length does not match the body']),
+      FST_ERR_CTP_EMPTY_JSON_BODY: new AppError('INVALID_JSON'),
+      FST_ERR_CTP_INVALID_JSON_BODY: new AppError('INVALID_JSON'),
+    }
+    const mapped = known[err.code] ?? (err instanceof SyntaxError && err.statusCode === 400 ? new AppError('INVALID_JSON') : undefined)
+    if (mapped) return reply.code(mapped.statusCode).send({ statusCode: mapped.statusCode, code: mapped.code, message: mapped.message })
+    if (isStoreDown(err, deps.redis)) {
+      req.log.warn({ err }, 'store unavailable')
+      const e = new AppError('STORE_UNAVAILABLE')
+      return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      // A client error raised by Fastify itself that the catalogue does not name yet.
+      return reply.code(err.statusCode).send({ statusCode: err.statusCode, code: 'VALIDATION_FAILED', message: err.message })
+    }
+    req.log.error({ err }, 'unhandled error')
+    const e = new AppError('INTERNAL', [req.id])
+    return reply.code(500).send({ statusCode: 500, code: e.code, message: e.message })
+  })
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`])
+    return reply.code(404).send({ statusCode: 404, code: e.code, message: e.message })
+  })
+
+  await app.register(healthRoutes, { redis: deps.redis, registry })
+  await app.register(environmentRoutes, { services })
+  await app.register(flagRoutes, { services })
+  await app.register(segmentRoutes, { services, membersBodyLimit: config.MEMBERS_BODY_LIMIT_BYTES })
+  await app.register(auditRoutes, { services })
+  await app.register(tokenRoutes, { services })
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  return app
+}

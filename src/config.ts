@@ -1,0 +1,71 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/**
+ * Every environment variable the server reads. The README's configuration
+ * table is checked against this schema by a test, so add new variables here
+ * with a description and a default.
+ */
+export const ConfigSchema = Type.Object(
+  {
+    PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port to listen on (0 picks a free port).' }),
+    HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to listen on; 0.0.0.0 in containers.' }),
+    REDIS_URL: Type.Optional(
+      Type.String({ pattern: '^rediss?://', description: 'Redis to use (redis:// or rediss://). Unset: start an embedded local redis-server.' }),
+    ),
+    ADMIN_TOKEN: Type.Optional(
+      Type.String({ minLength: 24, maxLength: 256, description: 'Bootstrap admin bearer token (≥ 24 chars). Unset on first start: one is generated and printed once.' }),
+    ),
+    DATA_DIR: Type.String({ minLength: 1, default: '.data', description: 'Directory of the embedded redis-server (AOF files).' }),
+    REDIS_SERVER_BIN: Type.String({ minLength: 1, default: 'redis-server', description: 'redis-server binary used by the embedded mode.' }),
+    EMBEDDED_REDIS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'Port of the embedded redis-server on 127.0.0.1 (0 picks a free one).' }),
+    LOG_LEVEL: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'Log level (pino).' },
+    ),
+    BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576, description: 'Largest JSON body accepted, except segment member uploads.' }),
+    MEMBERS_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 33_554_432, description: 'Largest segment member upload (100,000 ids per call).' }),
+    CHANGELOG_MAXLEN: Type.Integer({ minimum: 100, default: 10_000, description: 'Change-log entries kept per environment (older ones are trimmed; SDKs behind that get a full put).' }),
+    SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long SIGINT/SIGTERM waits for in-flight requests.' }),
+    TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (behind a load balancer).' }),
+  },
+  { additionalProperties: true },
+)
+
+/** The validated configuration. */
+export type Config = Static<typeof ConfigSchema>
+
+/** Raised with every bad variable at once; never echoes a secret's value. */
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+const SECRET = new Set(['ADMIN_TOKEN', 'REDIS_URL'])
+
+/** Reads the configuration from an env object (usually `process.env`). */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const known = Object.keys(ConfigSchema.properties)
+  const input: Record<string, unknown> = {}
+  for (const name of known) {
+    const v = env[name]
+    if (v !== undefined && v !== '') input[name] = v
+  }
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input))
+  const problems: string[] = []
+  const seen = new Set<string>()
+  for (const e of Value.Errors(ConfigSchema, withDefaults)) {
+    const name = e.path.replace(/^\//, '').split('/')[0] ?? ''
+    if (seen.has(name)) continue
+    seen.add(name)
+    const schema = (ConfigSchema.properties as Record<string, { description?: string }>)[name]
+    const shown = SECRET.has(name) ? '(value hidden)' : JSON.stringify(env[name])
+    problems.push(`${name}=${shown}: ${e.message}. ${schema?.description ?? ''}`.trim())
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return withDefaults as Config
+}

@@ -1,0 +1,73 @@
+/**
+ * The error catalogue: every error the API returns, with its HTTP status and
+ * message template. Codes are stable and never reused once retired; the
+ * README's error table is checked against this object by a test.
+ */
+export const ERRORS = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is invalid: %s' },
+  INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
+  INVALID_CONTEXT: { status: 400, message: 'The context is invalid: %s' },
+  UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
+  FORBIDDEN: { status: 403, message: 'This token may not %s' },
+  SIGNATURE_REQUIRED: { status: 403, message: 'This environment requires a signed context' },
+  BAD_SIGNATURE: { status: 403, message: 'The context signature does not match' },
+  NOT_FOUND: { status: 404, message: 'No route %s' },
+  ENVIRONMENT_NOT_FOUND: { status: 404, message: 'Environment "%s" does not exist' },
+  FLAG_NOT_FOUND: { status: 404, message: 'Flag "%s" does not exist' },
+  SEGMENT_NOT_FOUND: { status: 404, message: 'Segment "%s" does not exist' },
+  TOKEN_NOT_FOUND: { status: 404, message: 'Token "%s" does not exist' },
+  VERSION_NOT_FOUND: { status: 404, message: 'Version %s of flag "%s" does not exist' },
+  ENVIRONMENT_EXISTS: { status: 409, message: 'Environment "%s" already exists' },
+  FLAG_EXISTS: { status: 409, message: 'Flag "%s" already exists' },
+  SEGMENT_EXISTS: { status: 409, message: 'Segment "%s" already exists' },
+  FLAG_IN_USE: { status: 409, message: 'Flag "%s" is a prerequisite of other flags' },
+  SEGMENT_IN_USE: { status: 409, message: 'Segment "%s" is used by flag rules' },
+  WRITE_CONFLICT: { status: 409, message: 'Too many concurrent writes to %s; retry' },
+  VERSION_CONFLICT: { status: 412, message: 'Version mismatch: the current version is %s' },
+  BODY_TOO_LARGE: { status: 413, message: 'The body is larger than %s bytes' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content type %s is not supported here' },
+  PRECONDITION_REQUIRED: { status: 428, message: 'An If-Match header with the current version is required' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },
+  INTERNAL: { status: 500, message: 'Internal error (request %s); this is a bug' },
+  STORE_UNAVAILABLE: { status: 503, message: 'The store (Redis) is unavailable; retry later' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+/** A stable, machine-readable error code. */
+export type ErrorCode = keyof typeof ERRORS
+
+/** One failed check, e.g. `{ path: '/rules/0/serve', message: '…' }`. */
+export interface ErrorDetail {
+  path: string
+  message: string
+  code?: string
+}
+
+/** An error the API returns as `{ statusCode, code, message, details? }`. */
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly details: unknown
+
+  constructor(code: ErrorCode, args: Array<string | number> = [], details?: unknown) {
+    let i = 0
+    super(ERRORS[code].message.replace(/%s/g, () => String(args[i++] ?? '')))
+    this.name = 'AppError'
+    this.code = code
+    this.statusCode = ERRORS[code].status
+    this.details = details
+  }
+}
+
+/** Shorthand: `throw appError('FLAG_NOT_FOUND', key)`. */
+export function appError(code: ErrorCode, ...args: Array<string | number>): AppError {
+  return new AppError(code, args)
+}
+
+/** A validation failure carrying every issue found. */
+export function validationError(details: ErrorDetail[]): AppError {
+  const summary = details
+    .slice(0, 3)
+    .map((d) => `${d.path || '/'} ${d.message}`)
+    .join('; ')
+  return new AppError('VALIDATION_FAILED', [summary + (details.length > 3 ? ` (+${details.length - 3} more)` : '')], details)
+}

@@ -1,0 +1,78 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { authorize } from '../auth.js'
+import { EnvParams, errorResponses, Key } from '../schemas/common.js'
+import type { Services } from '../services/index.js'
+
+const EnvironmentSchema = Type.Object(
+  {
+    key: Key,
+    name: Type.String(),
+    description: Type.Optional(Type.String()),
+    requireSignedContext: Type.Boolean(),
+    createdAt: Type.String(),
+    signingSecret: Type.Optional(Type.String({ description: 'HMAC-SHA256 key for signing browser contexts (admin only)' })),
+  },
+  { $id: 'Environment' },
+)
+
+const fields = {
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  description: Type.Optional(Type.String({ maxLength: 4000 })),
+  requireSignedContext: Type.Optional(Type.Boolean()),
+}
+
+const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  app.addSchema(EnvironmentSchema)
+  const tags = ['environments']
+
+  app.get('/api/v1/environments', {
+    schema: { operationId: 'listEnvironments', tags, response: { 200: Type.Object({ items: Type.Array(Type.Ref(EnvironmentSchema)) }), ...errorResponses() } },
+  }, async (req) => {
+    authorize(req, 'read')
+    const all = await services.environments.list()
+    const scope = req.token?.environments ?? []
+    return { items: scope.includes('*') ? all : all.filter((e) => scope.includes(e.key)) }
+  })
+
+  app.post('/api/v1/environments', {
+    schema: {
+      operationId: 'createEnvironment', tags,
+      body: Type.Object({ key: Key, ...fields }, { additionalProperties: false }),
+      response: { 201: Type.Ref(EnvironmentSchema), ...errorResponses(409) },
+    },
+  }, async (req, reply) => {
+    const actor = authorize(req, 'admin')
+    const env = await services.environments.create(req.body, actor)
+    return reply.code(201).send({ ...env, signingSecret: await services.environments.signingSecret(env.key) })
+  })
+
+  app.get('/api/v1/environments/:env', {
+    schema: { operationId: 'getEnvironment', tags, params: EnvParams, response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404) } },
+  }, async (req) => {
+    authorize(req, 'read', req.params.env)
+    const env = await services.environments.get(req.params.env)
+    if (req.token?.kind !== 'admin') return env
+    return { ...env, signingSecret: await services.environments.signingSecret(env.key) }
+  })
+
+  app.patch('/api/v1/environments/:env', {
+    schema: {
+      operationId: 'updateEnvironment', tags, params: EnvParams,
+      body: Type.Object(fields, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404, 409) },
+    },
+  }, async (req) => {
+    const actor = authorize(req, 'admin')
+    return services.environments.update(req.params.env, req.body, actor)
+  })
+
+  app.delete('/api/v1/environments/:env', {
+    schema: { operationId: 'deleteEnvironment', tags, params: EnvParams, response: { 204: Type.Null(), ...errorResponses(404) } },
+  }, async (req, reply) => {
+    const actor = authorize(req, 'admin')
+    await services.environments.remove(req.params.env, actor)
+    return reply.code(204).send(null)
+  })
+}
+
+export default routes

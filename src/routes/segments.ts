@@ -1,0 +1,122 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { authorize } from '../auth.js'
+import { EnvKeyParams, EnvParams, errorResponses, Page, Reason } from '../schemas/common.js'
+import { CreateSegmentBody, MemberCheck, MembersBody, MembersResult, PutSegmentBody, SegmentSchema } from '../schemas/segment.js'
+import type { Services } from '../services/index.js'
+import { ifMatchVersion } from './flags.js'
+
+const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: number }> = async (app, { services, membersBodyLimit }) => {
+  app.addSchema(SegmentSchema)
+  const tags = ['segments']
+  const segRef = Type.Ref(SegmentSchema)
+
+  app.get('/api/v1/environments/:env/segments', {
+    schema: { operationId: 'listSegments', tags, params: EnvParams, response: { 200: Type.Object({ items: Type.Array(segRef) }), ...errorResponses(404) } },
+  }, async (req) => {
+    authorize(req, 'read', req.params.env)
+    return { items: await services.segments.list(req.params.env) }
+  })
+
+  app.post('/api/v1/environments/:env/segments', {
+    bodyLimit: membersBodyLimit,
+    schema: { operationId: 'createSegment', tags, params: EnvParams, body: CreateSegmentBody, response: { 201: segRef, ...errorResponses(404, 409) } },
+  }, async (req, reply) => {
+    const actor = authorize(req, 'write', req.params.env)
+    const { key, ...input } = req.body
+    return reply.code(201).send(await services.segments.put(req.params.env, key, input, actor, { create: true }))
+  })
+
+  app.get('/api/v1/environments/:env/segments/:key', {
+    schema: { operationId: 'getSegment', tags, params: EnvKeyParams, response: { 200: segRef, ...errorResponses(404) } },
+  }, async (req, reply) => {
+    authorize(req, 'read', req.params.env)
+    const s = await services.segments.get(req.params.env, req.params.key)
+    return reply.header('etag', `"${s.version}"`).send(s)
+  })
+
+  app.put('/api/v1/environments/:env/segments/:key', {
+    bodyLimit: membersBodyLimit,
+    schema: {
+      operationId: 'putSegment', tags, params: EnvKeyParams, body: PutSegmentBody,
+      description: 'Creates or replaces a segment. `included` / `excluded`, when given, replace the member lists; omitted, members stay. If-Match is optional.',
+      response: { 200: segRef, ...errorResponses(404, 412) },
+    },
+  }, async (req, reply) => {
+    const actor = authorize(req, 'write', req.params.env)
+    const ifMatch = ifMatchVersion(req, false)
+    const s = await services.segments.put(req.params.env, req.params.key, req.body, actor, { create: false, ...(ifMatch !== undefined && { ifMatch }) })
+    return reply.header('etag', `"${s.version}"`).send(s)
+  })
+
+  app.delete('/api/v1/environments/:env/segments/:key', {
+    schema: {
+      operationId: 'deleteSegment', tags, params: EnvKeyParams,
+      querystring: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
+      response: { 204: Type.Null(), ...errorResponses(404, 409) },
+    },
+  }, async (req, reply) => {
+    const actor = authorize(req, 'write', req.params.env)
+    await services.segments.remove(req.params.env, req.params.key, actor, req.query.reason)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/api/v1/environments/:env/segments/:key/members', {
+    bodyLimit: membersBodyLimit,
+    schema: {
+      operationId: 'changeSegmentMembers', tags, params: EnvKeyParams,
+      description: 'Adds and removes members in one atomic step (≤ 100,000 ids each). A text/plain body adds one id per line (`?op=remove` removes them; `?list=excluded` targets the excluded list).',
+      querystring: Type.Object({
+        op: Type.Optional(Type.Union([Type.Literal('add'), Type.Literal('remove')])),
+        list: Type.Optional(Type.Union([Type.Literal('included'), Type.Literal('excluded')])),
+      }, { additionalProperties: false }),
+      body: MembersBody,
+      response: { 200: MembersResult, ...errorResponses(404, 409, 413, 415) },
+    },
+    preValidation: async (req) => {
+      const raw: unknown = req.body
+      if (typeof raw === 'string') {
+        const ids = raw.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+        const q = req.query as { op?: string; list?: string }
+        const list = q.list === 'excluded' ? ('excluded' as const) : ('included' as const)
+        req.body = q.op === 'remove' ? { remove: ids, list } : { add: ids, list }
+      }
+    },
+  }, async (req) => {
+    const actor = authorize(req, 'write', req.params.env)
+    const b = req.body
+    return services.segments.changeMembers(req.params.env, req.params.key, {
+      add: b.add ?? [], remove: b.remove ?? [], list: b.list ?? req.query.list ?? 'included', ...(b.reason && { reason: b.reason }),
+    }, actor)
+  })
+
+  app.get('/api/v1/environments/:env/segments/:key/members', {
+    schema: {
+      operationId: 'listSegmentMembers', tags, params: EnvKeyParams,
+      description: 'Pages through a member list (SSCAN order; an id may repeat across pages while the set is resized).',
+      querystring: Type.Object({
+        list: Type.Union([Type.Literal('included'), Type.Literal('excluded')], { default: 'included' }),
+        cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
+        limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+      }, { additionalProperties: false }),
+      response: { 200: Page(Type.String()), ...errorResponses(404) },
+    },
+  }, async (req) => {
+    authorize(req, 'read', req.params.env)
+    return services.segments.listMembers(req.params.env, req.params.key, {
+      list: req.query.list, limit: req.query.limit, ...(req.query.cursor !== undefined && { cursor: req.query.cursor }),
+    })
+  })
+
+  app.get('/api/v1/environments/:env/segments/:key/members/:id', {
+    schema: {
+      operationId: 'checkSegmentMember', tags,
+      params: Type.Object({ env: EnvKeyParams.properties.env, key: EnvKeyParams.properties.key, id: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false }),
+      response: { 200: MemberCheck, ...errorResponses(404) },
+    },
+  }, async (req) => {
+    authorize(req, 'read', req.params.env)
+    return services.segments.checkMember(req.params.env, req.params.key, req.params.id)
+  })
+}
+
+export default routes

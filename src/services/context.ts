@@ -1,0 +1,17 @@
+import type { Store } from '../store/store.js'
+
+/** Who makes a change: the token's name and id, and the request it came in. */
+export interface Actor {
+  name: string
+  tokenId: string
+  requestId?: string
+}
+
+/** What every service needs; injected so tests control time. */
+export interface ServiceDeps {
+  store: Store
+  now: () => Date
+}
+
+/** How many times a read-modify-write retries on a concurrent change before giving up. */
+export const MAX_RETRIES = 25

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto'
+import { appError } from '../errors.js'
+import type { FlagDefinitionRecord } from '../schemas/flag.js'
+import { envKeys, GLOBAL_TAG, globalKeys } from '../store/keys.js'
+import type { Actor, ServiceDeps } from './context.js'
+import type { FlagService } from './flags.js'
+
+export interface Environment {
+  key: string
+  name: string
+  description?: string
+  /** Browser streams must present a context signed with the environment's secret. */
+  requireSignedContext: boolean
+  createdAt: string
+}
+
+export interface CreateEnvironment {
+  key: string
+  name?: string
+  description?: string
+  requireSignedContext?: boolean
+}
+
+export class EnvironmentService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly flags: FlagService,
+  ) {}
+
+  async list(): Promise<Environment[]> {
+    const all = await this.deps.store.hgetAllJson<Environment>(globalKeys.envs)
+    return Object.values(all).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
+  }
+
+  async get(key: string): Promise<Environment> {
+    const e = await this.deps.store.hgetJson<Environment>(globalKeys.envs, key)
+    if (!e) throw appError('ENVIRONMENT_NOT_FOUND', key)
+    return e
+  }
+
+  /** The HMAC secret a site's backend uses to sign browser contexts. */
+  async signingSecret(key: string): Promise<string> {
+    await this.get(key)
+    const k = envKeys(key).meta
+    await this.deps.store.redis.hsetnx(k, 'signingSecret', randomBytes(32).toString('base64url'))
+    return (await this.deps.store.redis.hget(k, 'signingSecret')) as string
+  }
+
+  async create(input: CreateEnvironment, actor: Actor): Promise<Environment> {
+    if (input.key === GLOBAL_TAG) throw appError('ENVIRONMENT_EXISTS', input.key)
+    const env: Environment = {
+      key: input.key,
+      name: input.name ?? input.key,
+      requireSignedContext: input.requireSignedContext ?? false,
+      createdAt: this.deps.now().toISOString(),
+      ...(input.description !== undefined && { description: input.description }),
+    }
+    const { store } = this.deps
+    const r = await store.atomic({
+      checks: [{ key: globalKeys.envs, field: env.key, op: 'absent' }],
+      commands: [
+        ['HSET', globalKeys.envs, env.key, JSON.stringify(env)],
+        store.auditCommand(globalKeys.audit, {
+          at: env.createdAt, actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.create', env: env.key,
+          target: { type: 'environment', key: env.key }, ...(actor.requestId && { requestId: actor.requestId }),
+        }),
+      ],
+    })
+    if (!r.ok) throw appError('ENVIRONMENT_EXISTS', env.key)
+    await store.redis.hsetnx(envKeys(env.key).meta, 'signingSecret', randomBytes(32).toString('base64url'))
+    const defs = await store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
+    for (const def of Object.values(defs)) await this.flags.ensureConfig(env.key, def, actor)
+    return env
+  }
+
+  async update(key: string, patch: { name?: string; description?: string; requireSignedContext?: boolean }, actor: Actor): Promise<Environment> {
+    const { store } = this.deps
+    const raw = await store.redis.hget(globalKeys.envs, key)
+    if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
+    const next = { ...(JSON.parse(raw) as Environment), ...patch }
+    const r = await store.atomic({
+      checks: [{ key: globalKeys.envs, field: key, op: 'eq', value: raw }],
+      commands: [
+        ['HSET', globalKeys.envs, key, JSON.stringify(next)],
+        store.auditCommand(globalKeys.audit, {
+          at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.update', env: key,
+          target: { type: 'environment', key }, details: patch, ...(actor.requestId && { requestId: actor.requestId }),
+        }),
+      ],
+    })
+    if (!r.ok) throw appError('WRITE_CONFLICT', `environment ${key}`)
+    return next
+  }
+
+  /**
+   * Start-up repair: a flag created while a process died half-way may lack its
+   * configuration in some environments; write the default (off) one there.
+   */
+  async repair(): Promise<void> {
+    const actor = { name: 'system', tokenId: 'system' }
+    const { store } = this.deps
+    const defs = await store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
+    for (const env of await store.redis.hkeys(globalKeys.envs)) {
+      const have = new Set(await store.redis.hkeys(envKeys(env).flagVersions))
+      for (const def of Object.values(defs)) if (!have.has(def.key)) await this.flags.ensureConfig(env, def, actor)
+    }
+  }
+
+  /** Deletes the environment and every key it owns. */
+  async remove(key: string, actor: Actor): Promise<void> {
+    await this.get(key)
+    const { store } = this.deps
+    await store.atomic({
+      checks: [],
+      commands: [
+        ['HDEL', globalKeys.envs, key],
+        store.auditCommand(globalKeys.audit, {
+          at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.delete', env: key,
+          target: { type: 'environment', key }, ...(actor.requestId && { requestId: actor.requestId }),
+        }),
+      ],
+    })
+    const k = envKeys(key)
+    const [flags, segs] = await Promise.all([store.redis.hkeys(k.flagVersions), store.redis.hkeys(k.segmentVersions)])
+    const doomed = [
+      ...flags.map((f) => k.history(f)),
+      ...segs.flatMap((s) => [k.included(s), k.excluded(s)]),
+      k.flags, k.flagVersions, k.segments, k.segmentVersions, k.log, k.audit, k.meta,
+    ]
+    for (let i = 0; i < doomed.length; i += 500) await store.redis.unlink(...doomed.slice(i, i + 500))
+  }
+}

@@ -1,0 +1,333 @@
+import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
+import { AppError, appError } from '../errors.js'
+import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } from '../schemas/flag.js'
+import type { Check, Command } from '../store/atomic.js'
+import { envKeys, globalKeys } from '../store/keys.js'
+import { type Actor, MAX_RETRIES, type ServiceDeps } from './context.js'
+import { checkFlagConfig, checkVariations } from './validation.js'
+
+/** One stored version of a flag configuration. */
+export interface FlagHistoryEntry {
+  version: number
+  at: string
+  actor: string
+  action: string
+  reason?: string
+  config: RulesetFlag
+}
+
+type ConfigFields = Omit<FlagConfig, 'version'>
+
+/** A new flag starts off: booleans serve false when off and true when turned on. */
+function defaultConfig(variations: JsonValue[]): ConfigFields {
+  const t = variations.indexOf(true)
+  const f = variations.indexOf(false)
+  return {
+    on: false,
+    offVariation: f >= 0 ? f : 0,
+    prerequisites: [],
+    targets: [],
+    rules: [],
+    fallthrough: { variation: t >= 0 ? t : 0 },
+  }
+}
+
+function toRulesetFlag(def: FlagDefinitionRecord, cfg: ConfigFields, version: number): RulesetFlag {
+  return {
+    key: def.key,
+    kind: def.kind,
+    variations: def.variations as JsonValue[],
+    salt: def.salt,
+    clientSide: def.clientSide ?? false,
+    on: cfg.on,
+    offVariation: cfg.offVariation,
+    prerequisites: cfg.prerequisites,
+    targets: cfg.targets,
+    rules: cfg.rules,
+    fallthrough: cfg.fallthrough,
+    version,
+  }
+}
+
+function configOf(f: RulesetFlag): ConfigFields {
+  return { on: f.on, offVariation: f.offVariation, prerequisites: f.prerequisites, targets: f.targets, rules: f.rules, fallthrough: f.fallthrough }
+}
+
+export class FlagService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private get store() {
+    return this.deps.store
+  }
+
+  async requireEnv(env: string): Promise<void> {
+    if (!(await this.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+  }
+
+  // ---- definitions (global) ----
+
+  async listDefinitions(): Promise<FlagDefinitionRecord[]> {
+    const all = await this.store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
+    return Object.values(all).sort((a, b) => a.key.localeCompare(b.key))
+  }
+
+  async getDefinition(key: string): Promise<FlagDefinitionRecord> {
+    const def = await this.store.hgetJson<FlagDefinitionRecord>(globalKeys.flagDefs, key)
+    if (!def) throw appError('FLAG_NOT_FOUND', key)
+    return def
+  }
+
+  async create(input: CreateFlag, actor: Actor): Promise<FlagDefinitionRecord> {
+    const variations = (input.variations ?? (input.kind === 'boolean' ? [true, false] : [])) as JsonValue[]
+    checkVariations(input.kind, variations)
+    const at = this.deps.now().toISOString()
+    const def: FlagDefinitionRecord = {
+      key: input.key,
+      name: input.name ?? input.key,
+      kind: input.kind,
+      variations,
+      salt: input.salt ?? input.key,
+      clientSide: input.clientSide ?? false,
+      createdAt: at,
+      updatedAt: at,
+      ...(input.description !== undefined && { description: input.description }),
+      ...(input.tags !== undefined && { tags: input.tags }),
+      ...(input.owner !== undefined && { owner: input.owner }),
+      ...(input.temporary !== undefined && { temporary: input.temporary }),
+      ...(input.removeBy !== undefined && { removeBy: input.removeBy }),
+    }
+    const r = await this.store.atomic({
+      checks: [{ key: globalKeys.flagDefs, field: def.key, op: 'absent' }],
+      commands: [
+        ['HSET', globalKeys.flagDefs, def.key, JSON.stringify(def)],
+        this.store.auditCommand(globalKeys.audit, {
+          at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.create', env: null,
+          target: { type: 'flag', key: def.key }, ...(actor.requestId && { requestId: actor.requestId }),
+        }),
+      ],
+    })
+    if (!r.ok) throw appError('FLAG_EXISTS', def.key)
+    for (const env of await this.environmentKeys()) await this.ensureConfig(env, def, actor)
+    return def
+  }
+
+  /** Writes the default (off) configuration of a flag into one environment, if it has none. */
+  async ensureConfig(env: string, def: FlagDefinitionRecord, actor: Actor): Promise<void> {
+    const flag = toRulesetFlag(def, defaultConfig(def.variations as JsonValue[]), 1)
+    await this.writeFlag(env, flag, 'absent', { action: 'flag.create' }, actor)
+  }
+
+  async patch(key: string, patch: PatchFlag, actor: Actor): Promise<FlagDefinitionRecord> {
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const raw = await this.store.redis.hget(globalKeys.flagDefs, key)
+      if (raw === null) throw appError('FLAG_NOT_FOUND', key)
+      const def = JSON.parse(raw) as FlagDefinitionRecord
+      const next: FlagDefinitionRecord = { ...def, ...patch, updatedAt: this.deps.now().toISOString() }
+      if (patch.variations) {
+        checkVariations(def.kind, patch.variations as JsonValue[])
+        // Every environment's configuration must still point at existing variations.
+        for (const env of await this.environmentKeys()) {
+          const cur = await this.store.getFlag(env, key)
+          if (cur) {
+            const others = await this.store.getFlags(env)
+            const segs = new Set(await this.store.redis.hkeys(envKeys(env).segmentVersions))
+            checkFlagConfig(env, { key, kind: def.kind, variations: next.variations as JsonValue[] }, configOf(cur), others, segs)
+          }
+        }
+      }
+      const r = await this.store.atomic({
+        checks: [{ key: globalKeys.flagDefs, field: key, op: 'eq', value: raw }],
+        commands: [
+          ['HSET', globalKeys.flagDefs, key, JSON.stringify(next)],
+          this.store.auditCommand(globalKeys.audit, {
+            at: next.updatedAt, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.update', env: null,
+            target: { type: 'flag', key }, details: { changed: Object.keys(patch) }, ...(actor.requestId && { requestId: actor.requestId }),
+          }),
+        ],
+      })
+      if (!r.ok) continue
+      const evalChanged = patch.variations !== undefined || (patch.clientSide !== undefined && patch.clientSide !== def.clientSide)
+      if (evalChanged) {
+        for (const env of await this.environmentKeys()) {
+          await this.modify(env, key, actor, 'flag.definition', undefined, (cur) => ({
+            ...cur,
+            variations: next.variations as JsonValue[],
+            clientSide: next.clientSide ?? false,
+          }))
+        }
+      }
+      return next
+    }
+    throw appError('WRITE_CONFLICT', `flag ${key}`)
+  }
+
+  async remove(key: string, actor: Actor): Promise<void> {
+    await this.getDefinition(key)
+    const envs = await this.environmentKeys()
+    for (const env of envs) {
+      const flags = await this.store.getFlags(env)
+      const users = Object.values(flags).filter((f) => f.prerequisites.some((p) => p.flag === key)).map((f) => f.key)
+      if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
+    }
+    const at = this.deps.now().toISOString()
+    for (const env of envs) {
+      const k = envKeys(env)
+      const ver = await this.store.redis.hget(k.flagVersions, key)
+      if (ver === null) continue
+      await this.store.atomic({
+        checks: [],
+        commands: [
+          ['HDEL', k.flags, key],
+          ['HDEL', k.flagVersions, key],
+          ['DEL', k.history(key)],
+          this.store.auditCommand(k.audit, {
+            at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.delete', env,
+            target: { type: 'flag', key }, fromVersion: Number(ver), toVersion: null, ...(actor.requestId && { requestId: actor.requestId }),
+          }),
+          this.store.changeCommand(env, 'flag.delete', { key }),
+        ],
+      })
+    }
+    await this.store.atomic({
+      checks: [],
+      commands: [
+        ['HDEL', globalKeys.flagDefs, key],
+        this.store.auditCommand(globalKeys.audit, {
+          at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.delete', env: null,
+          target: { type: 'flag', key }, ...(actor.requestId && { requestId: actor.requestId }),
+        }),
+      ],
+    })
+  }
+
+  // ---- per-environment configuration ----
+
+  async listConfigs(env: string): Promise<RulesetFlag[]> {
+    await this.requireEnv(env)
+    return Object.values(await this.store.getFlags(env)).sort((a, b) => a.key.localeCompare(b.key))
+  }
+
+  async getConfig(env: string, key: string): Promise<RulesetFlag> {
+    const f = await this.store.getFlag(env, key)
+    if (!f) {
+      await this.requireEnv(env)
+      throw appError('FLAG_NOT_FOUND', key)
+    }
+    return f
+  }
+
+  async putConfig(env: string, key: string, input: FlagConfigInput, ifMatch: number, actor: Actor): Promise<RulesetFlag> {
+    const cur = await this.getConfig(env, key)
+    if (cur.version !== ifMatch) throw new AppError('VERSION_CONFLICT', [cur.version], { currentVersion: cur.version })
+    const cfg: ConfigFields = {
+      on: input.on,
+      offVariation: input.offVariation ?? null,
+      prerequisites: input.prerequisites ?? [],
+      targets: input.targets ?? [],
+      rules: (input.rules ?? []) as RulesetFlag['rules'],
+      fallthrough: input.fallthrough,
+    }
+    const next: RulesetFlag = { ...cur, ...cfg, version: cur.version + 1 }
+    const checks = await this.validate(env, next)
+    return this.writeFlag(env, next, cur.version, { action: 'flag.update', ...(input.reason && { reason: input.reason }) }, actor, checks)
+  }
+
+  /** The kill switch: off in one call, whatever the current version. */
+  kill(env: string, key: string, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
+    return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }))
+  }
+
+  toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
+    return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }))
+  }
+
+  async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
+    const entry = await this.store.hgetJson<FlagHistoryEntry>(envKeys(env).history(key), String(version))
+    if (!entry) {
+      await this.getConfig(env, key)
+      throw appError('VERSION_NOT_FOUND', version, key)
+    }
+    return this.modify(env, key, actor, 'flag.rollback', reason, (cur) => ({ ...cur, ...configOf(entry.config) }), { rolledBackTo: version })
+  }
+
+  async history(env: string, key: string, opts: { before?: number; limit: number }): Promise<{ items: FlagHistoryEntry[]; nextCursor: string | null }> {
+    const cur = await this.getConfig(env, key)
+    const top = Math.min(cur.version, (opts.before ?? cur.version + 1) - 1)
+    if (top < 1) return { items: [], nextCursor: null }
+    const versions: string[] = []
+    for (let v = top; v >= 1 && versions.length < opts.limit; v--) versions.push(String(v))
+    const raws = await this.store.redis.hmget(envKeys(env).history(key), ...versions)
+    const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as FlagHistoryEntry)
+    const last = Number(versions[versions.length - 1])
+    return { items, nextCursor: last > 1 ? String(last) : null }
+  }
+
+  // ---- internals ----
+
+  private async validate(env: string, next: RulesetFlag): Promise<Check[]> {
+    const [others, segs] = await Promise.all([this.store.getFlags(env), this.store.redis.hkeys(envKeys(env).segmentVersions)])
+    delete others[next.key]
+    return checkFlagConfig(env, next, configOf(next), others, new Set(segs))
+  }
+
+  /** Read-modify-write with optimistic retries, for changes that must not fail on a concurrent edit (kill). */
+  private async modify(
+    env: string, key: string, actor: Actor, action: string, reason: string | undefined,
+    change: (cur: RulesetFlag) => RulesetFlag, details?: unknown,
+  ): Promise<RulesetFlag> {
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const cur = await this.getConfig(env, key)
+      const next = { ...change(cur), version: cur.version + 1 }
+      const checks = await this.validate(env, next)
+      try {
+        return await this.writeFlag(env, next, cur.version, { action, ...(reason && { reason }), ...(details !== undefined && { details }) }, actor, checks)
+      } catch (e) {
+        if (e instanceof AppError && e.code === 'VERSION_CONFLICT') continue
+        throw e
+      }
+    }
+    throw appError('WRITE_CONFLICT', `flag ${key}`)
+  }
+
+  /** One atomic step: version check, new state, history entry, audit record, change-log event. */
+  private async writeFlag(
+    env: string, next: RulesetFlag, expected: number | 'absent',
+    meta: { action: string; reason?: string; details?: unknown }, actor: Actor, extraChecks: Check[] = [],
+  ): Promise<RulesetFlag> {
+    const k = envKeys(env)
+    const at = this.deps.now().toISOString()
+    const entry: FlagHistoryEntry = { version: next.version, at, actor: actor.name, action: meta.action, ...(meta.reason && { reason: meta.reason }), config: next }
+    const commands: Command[] = [
+      ['HSET', k.flags, next.key, JSON.stringify(next)],
+      ['HSET', k.flagVersions, next.key, next.version],
+      ['HSET', k.history(next.key), next.version, JSON.stringify(entry)],
+      this.store.auditCommand(k.audit, {
+        at, actor: actor.name, actorTokenId: actor.tokenId, action: meta.action, env,
+        target: { type: 'flag', key: next.key },
+        fromVersion: expected === 'absent' ? null : expected, toVersion: next.version,
+        ...(meta.reason && { reason: meta.reason }), ...(actor.requestId && { requestId: actor.requestId }),
+        ...(meta.details !== undefined && { details: meta.details }),
+      }),
+      this.store.changeCommand(env, 'flag.put', { flag: next }),
+    ]
+    const versionCheck: Check =
+      expected === 'absent'
+        ? { key: k.flagVersions, field: next.key, op: 'absent' }
+        : { key: k.flagVersions, field: next.key, op: 'eq', value: String(expected) }
+    const r = await this.store.atomic({ checks: [versionCheck, ...extraChecks], commands })
+    if (!r.ok) {
+      if (r.failed === 0) {
+        if (expected === 'absent') return next // already configured: nothing to do
+        const current = r.actual === null ? 0 : Number(r.actual)
+        throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
+      }
+      const c = extraChecks[r.failed - 1]
+      throw new AppError('VALIDATION_FAILED', [`"${c?.field}" was deleted meanwhile`], [{ path: '/', message: `"${c?.field}" no longer exists` }])
+    }
+    return next
+  }
+
+  private async environmentKeys(): Promise<string[]> {
+    return this.store.redis.hkeys(globalKeys.envs)
+  }
+}

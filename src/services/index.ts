@@ -1,0 +1,20 @@
+import { AuditService } from './audit.js'
+import type { ServiceDeps } from './context.js'
+import { EnvironmentService } from './environments.js'
+import { FlagService } from './flags.js'
+import { SegmentService } from './segments.js'
+import { TokenService } from './tokens.js'
+
+/** Every service, built once per app from the same dependencies. */
+export function buildServices(deps: ServiceDeps) {
+  const flags = new FlagService(deps)
+  return {
+    flags,
+    environments: new EnvironmentService(deps, flags),
+    segments: new SegmentService(deps),
+    audit: new AuditService(deps),
+    tokens: new TokenService(deps),
+  }
+}
+
+export type Services = ReturnType<typeof buildServices>

@@ -1,0 +1,103 @@
+import safeRegex from 'safe-regex2'
+import { findPrerequisiteCycle, validateFlagConfig, validateSegment } from '../../sdk/core/index.js'
+import type { Clause, FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
+import { type ErrorDetail, validationError } from '../errors.js'
+import type { Check } from '../store/atomic.js'
+import { envKeys } from '../store/keys.js'
+
+/** Rejects regexes prone to catastrophic backtracking (star height > 1, too many repetitions). */
+function regexIssues(clauses: Clause[], base: string): ErrorDetail[] {
+  const out: ErrorDetail[] = []
+  clauses.forEach((c, ci) => {
+    if (c.op !== 'matches') return
+    c.values.forEach((v, vi) => {
+      if (typeof v === 'string' && !safeRegex(v, { limit: 25 })) {
+        out.push({ path: `${base}/clauses/${ci}/values/${vi}`, code: 'UNSAFE_REGEX', message: 'regex may backtrack catastrophically' })
+      }
+    })
+  })
+  return out
+}
+
+function segmentRefs(clauses: Clause[]): string[] {
+  const out: string[] = []
+  for (const c of clauses) if (c.op === 'inSegment') for (const v of c.values) if (typeof v === 'string') out.push(v)
+  return out
+}
+
+/**
+ * Every check a flag configuration needs before it is written: the engine's
+ * pure checks, regex safety, references to segments and flags that must exist
+ * (returned as write-time checks so a concurrent delete cannot slip between),
+ * and prerequisite cycles across the environment.
+ */
+export function checkFlagConfig(
+  env: string,
+  def: { key: string; kind: FlagKind; variations: JsonValue[] },
+  config: Omit<FlagConfig, 'version'>,
+  others: Record<string, RulesetFlag>,
+  segmentKeys: Set<string>,
+): Check[] {
+  const issues: ErrorDetail[] = validateFlagConfig(def, { ...config, version: 0 }).map((i) => ({ path: i.path, message: i.message, code: i.code }))
+  config.rules.forEach((r, ri) => issues.push(...regexIssues(r.clauses, `/rules/${ri}`)))
+  const keys = envKeys(env)
+  const checks: Check[] = []
+  config.rules.forEach((r, ri) => {
+    for (const s of segmentRefs(r.clauses)) {
+      if (!segmentKeys.has(s)) issues.push({ path: `/rules/${ri}`, code: 'SEGMENT_NOT_FOUND', message: `segment "${s}" does not exist` })
+      else checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
+    }
+  })
+  config.prerequisites.forEach((p, pi) => {
+    const other = others[p.flag]
+    if (p.flag === def.key) issues.push({ path: `/prerequisites/${pi}/flag`, code: 'PREREQUISITE_SELF', message: 'a flag cannot be its own prerequisite' })
+    else if (!other) issues.push({ path: `/prerequisites/${pi}/flag`, code: 'FLAG_NOT_FOUND', message: `flag "${p.flag}" does not exist` })
+    else {
+      if (p.variation >= other.variations.length) {
+        issues.push({ path: `/prerequisites/${pi}/variation`, code: 'VARIATION_OUT_OF_RANGE', message: `flag "${p.flag}" has ${other.variations.length} variations` })
+      }
+      checks.push({ key: keys.flagVersions, field: p.flag, op: 'present' })
+    }
+  })
+  if (config.prerequisites.length > 0) {
+    const edges = new Map<string, string[]>()
+    for (const [k, f] of Object.entries(others)) edges.set(k, f.prerequisites.map((p) => p.flag))
+    edges.set(def.key, config.prerequisites.map((p) => p.flag))
+    const cycle = findPrerequisiteCycle(edges)
+    if (cycle) issues.push({ path: '/prerequisites', code: 'PREREQUISITE_CYCLE', message: `prerequisite cycle: ${cycle.join(' → ')}` })
+  }
+  if (issues.length > 0) throw validationError(issues)
+  return checks
+}
+
+/** Pure segment checks plus regex safety. */
+export function checkSegment(seg: Omit<Segment, 'included' | 'excluded' | 'version'> & { included?: string[]; excluded?: string[] }): void {
+  const issues: ErrorDetail[] = validateSegment({ included: [], excluded: [], version: 0, ...seg }).map((i) => ({
+    path: i.path,
+    message: i.message,
+    code: i.code,
+  }))
+  seg.rules.forEach((r, ri) => issues.push(...regexIssues(r.clauses, `/rules/${ri}`)))
+  seg.rules.forEach((r, ri) => {
+    if (segmentRefs(r.clauses).length > 0) issues.push({ path: `/rules/${ri}`, code: 'NESTED_SEGMENT', message: 'segment rules cannot refer to segments' })
+  })
+  if (issues.length > 0) throw validationError(issues)
+}
+
+/** Variations must fit the flag's kind. */
+export function checkVariations(kind: FlagKind, variations: JsonValue[]): void {
+  const issues: ErrorDetail[] = []
+  if (kind === 'boolean') {
+    const ok = variations.length === 2 && variations.includes(true) && variations.includes(false)
+    if (!ok) issues.push({ path: '/variations', code: 'KIND_MISMATCH', message: 'a boolean flag has exactly the variations true and false' })
+  } else {
+    variations.forEach((v, i) => {
+      if (kind === 'string' && typeof v !== 'string') issues.push({ path: `/variations/${i}`, code: 'KIND_MISMATCH', message: 'must be a string' })
+      if (kind === 'number' && (typeof v !== 'number' || !Number.isFinite(v))) issues.push({ path: `/variations/${i}`, code: 'KIND_MISMATCH', message: 'must be a finite number' })
+    })
+    const seen = new Set(variations.map((v) => JSON.stringify(v)))
+    if (seen.size !== variations.length) issues.push({ path: '/variations', code: 'DUPLICATE_VARIATION', message: 'variations must be distinct' })
+    if (variations.length < 1) issues.push({ path: '/variations', code: 'KIND_MISMATCH', message: 'at least one variation is required' })
+  }
+  if (issues.length > 0) throw validationError(issues)
+}

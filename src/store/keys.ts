@@ -1,0 +1,48 @@
+/**
+ * Every Redis key Switchyard uses. All keys of one environment carry the hash
+ * tag `{env}` so multi-key writes stay on one slot (Redis Cluster) and can run
+ * in one Lua script. Global keys use the tag `{global}`, which is therefore a
+ * reserved environment key.
+ */
+export const GLOBAL_TAG = 'global'
+
+export const globalKeys = {
+  /** HASH env key → Environment JSON */
+  envs: `sy:{${GLOBAL_TAG}}:envs`,
+  /** HASH flag key → FlagDefinition JSON */
+  flagDefs: `sy:{${GLOBAL_TAG}}:flagdefs`,
+  /** HASH token id → TokenRecord JSON (no secret) */
+  tokens: `sy:{${GLOBAL_TAG}}:tokens`,
+  /** HASH sha256(secret) hex → token id */
+  tokenHashes: `sy:{${GLOBAL_TAG}}:tokenhash`,
+  /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
+  audit: `sy:{${GLOBAL_TAG}}:audit`,
+} as const
+
+/** Keys of one environment. */
+export function envKeys(env: string) {
+  const p = `sy:{${env}}`
+  return {
+    /** HASH flag key → RulesetFlag JSON (definition fields + this env's configuration) */
+    flags: `${p}:flags`,
+    /** HASH flag key → current version (checked by every write) */
+    flagVersions: `${p}:fver`,
+    /** HASH version → FlagHistoryEntry JSON, one per flag */
+    history: (flag: string) => `${p}:hist:${flag}`,
+    /** HASH segment key → SegmentMeta JSON (no members) */
+    segments: `${p}:segments`,
+    /** HASH segment key → current version */
+    segmentVersions: `${p}:sver`,
+    /** SET of included / excluded context keys of a segment */
+    included: (segment: string) => `${p}:seg:${segment}:inc`,
+    excluded: (segment: string) => `${p}:seg:${segment}:exc`,
+    /** STREAM: the change log the SDK stream replays */
+    log: `${p}:log`,
+    /** STREAM: audit records of this environment */
+    audit: `${p}:audit`,
+    /** HASH: per-environment settings and the context-signing secret */
+    meta: `${p}:meta`,
+  }
+}
+
+export type EnvKeys = ReturnType<typeof envKeys>

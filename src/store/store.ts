@@ -1,0 +1,84 @@
+import type { Redis } from 'ioredis'
+import type { RulesetFlag } from '../../sdk/core/types.js'
+import { type AtomicResult, type AtomicWrite, type Command, defineAtomic, runAtomic } from './atomic.js'
+import { envKeys, globalKeys } from './keys.js'
+
+/** An audit record as stored (one stream entry, field `r`). */
+export interface AuditRecord {
+  at: string
+  actor: string
+  actorTokenId: string
+  action: string
+  env: string | null
+  target: { type: 'flag' | 'segment' | 'environment' | 'token'; key: string }
+  fromVersion?: number | null
+  toVersion?: number | null
+  reason?: string
+  requestId?: string
+  details?: unknown
+}
+
+/** Change-log event types; the stream hub forwards them to SDKs. */
+export type ChangeType = 'flag.put' | 'flag.delete' | 'segment.put' | 'segment.delete' | 'segment.members'
+
+/**
+ * The only code that knows Redis keys. Reads are plain commands; every write
+ * goes through `atomic()` (one Lua script: checks, state, history, audit,
+ * change log).
+ */
+export class Store {
+  readonly redis: Redis
+  readonly changelogMaxLen: number
+
+  constructor(redis: Redis, opts: { changelogMaxLen: number }) {
+    this.redis = redis
+    this.changelogMaxLen = opts.changelogMaxLen
+    defineAtomic(redis)
+  }
+
+  atomic(write: AtomicWrite): Promise<AtomicResult> {
+    return runAtomic(this.redis, write)
+  }
+
+  // ---- command builders (no I/O) ----
+
+  auditCommand(auditKey: string, record: AuditRecord): Command {
+    return ['XADD', auditKey, '*', 'r', JSON.stringify(record)]
+  }
+
+  changeCommand(env: string, type: ChangeType, data: unknown): Command {
+    return ['XADD', envKeys(env).log, 'MAXLEN', '~', this.changelogMaxLen, '*', 't', type, 'd', JSON.stringify(data)]
+  }
+
+  // ---- reads ----
+
+  async hgetJson<T>(key: string, field: string): Promise<T | null> {
+    const s = await this.redis.hget(key, field)
+    return s === null ? null : (JSON.parse(s) as T)
+  }
+
+  async hgetAllJson<T>(key: string): Promise<Record<string, T>> {
+    const all = await this.redis.hgetall(key)
+    const out: Record<string, T> = {}
+    for (const [k, v] of Object.entries(all)) out[k] = JSON.parse(v) as T
+    return out
+  }
+
+  getFlag(env: string, key: string): Promise<RulesetFlag | null> {
+    return this.hgetJson<RulesetFlag>(envKeys(env).flags, key)
+  }
+
+  getFlags(env: string): Promise<Record<string, RulesetFlag>> {
+    return this.hgetAllJson<RulesetFlag>(envKeys(env).flags)
+  }
+
+  async envExists(env: string): Promise<boolean> {
+    return (await this.redis.hexists(globalKeys.envs, env)) === 1
+  }
+
+  /** Last id of an environment's change log ('0-0' when empty). */
+  async lastChangeId(env: string): Promise<string> {
+    const r = (await this.redis.xrevrange(envKeys(env).log, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
+    return r[0]?.[0] ?? '0-0'
+  }
+}
