@@ -1,0 +1,330 @@
+/**
+ * Ingest: turns the wire ruleset into an indexed form, once, so evaluation
+ * never parses anything. Flags are compiled one by one and looked up by key;
+ * segments keep their members in compact `IdSet`s. Updates are incremental:
+ * `applyFlag` compiles one flag and copies only the map of pointers.
+ *
+ * A `Compiled` is treated as immutable, except that `applySegmentDelta`
+ * mutates the affected segment's member set IN PLACE (copying a 1M-id set per
+ * delta would defeat the purpose): the previous `Compiled` sees the change too.
+ */
+import type { JsonValue, Reason, Ruleset, RulesetFlag, Segment, SegmentDelta, Rollout, Serve } from './types.js'
+import { SaltHasher } from './hash.js'
+import { IdSet } from './id-set.js'
+import { compileClause, type CompiledClause } from './operators.js'
+import { checkClause, validateFlagConfig, validateSegment, type ValidationIssue } from './validate.js'
+import { prerequisiteReason, ruleReason } from './reasons.js'
+
+/** What a rule or the fallthrough serves, prepared for evaluation. */
+export interface CompiledServe {
+  /** Fixed variation (>= 0), or -1 for a rollout. */
+  readonly variation: number
+  /** Rollout: variation served when every weight sits on one variation (no hashing needed), else -1. */
+  readonly single: number
+  /** Rollout: cumulative upper bounds (exclusive) of each slice, in buckets. */
+  readonly bounds: Int32Array
+  /** Rollout: the variation of each slice. */
+  readonly variations: Int32Array
+  readonly bucketBy: string
+  readonly bucketByKey: boolean
+  readonly guardProto: boolean
+}
+
+/** A rule prepared for evaluation. */
+export interface CompiledRule {
+  readonly id: string
+  readonly clauses: readonly CompiledClause[]
+  readonly serve: CompiledServe
+  readonly reason: Reason
+  readonly reasonRollout: Reason
+}
+
+/** A flag prepared for evaluation. */
+export interface CompiledFlag {
+  readonly key: string
+  /** The flag as received (for filters and metadata). */
+  readonly flag: RulesetFlag
+  /** Validation failed: every evaluation is ERROR/PARSE_ERROR. */
+  readonly broken: boolean
+  readonly issues: readonly ValidationIssue[]
+  readonly on: boolean
+  /** Off variation, -1 when null (serve the default). */
+  readonly off: number
+  /** Variation values (deep-frozen copies). */
+  readonly values: readonly JsonValue[]
+  /** `typeof` of each variation, for the TYPE_MISMATCH check. */
+  readonly types: readonly string[]
+  /** False for json flags, which accept any default. */
+  readonly typed: boolean
+  readonly prereqFlags: readonly string[]
+  readonly prereqVariations: readonly number[]
+  readonly prereqReasons: readonly Reason[]
+  /** Context key → variation, or null without targets. */
+  readonly targets: Map<string, number> | null
+  readonly rules: readonly CompiledRule[]
+  readonly fallthrough: CompiledServe
+  /** Needs the context key (targets, rules or a rollout). */
+  readonly needsKey: boolean
+  readonly hasher: SaltHasher
+}
+
+/** A segment rule prepared for evaluation. */
+export interface CompiledSegmentRule {
+  readonly id: string
+  readonly clauses: readonly CompiledClause[]
+  /** Share of matching contexts in the segment (1/100,000ths), or -1 for all. */
+  readonly weight: number
+  readonly bucketBy: string
+  readonly bucketByKey: boolean
+  readonly guardProto: boolean
+}
+
+/** A segment prepared for evaluation. */
+export interface CompiledSegment {
+  readonly key: string
+  readonly version: number
+  readonly included: IdSet
+  readonly excluded: IdSet
+  readonly rules: readonly CompiledSegmentRule[]
+  readonly hasher: SaltHasher
+  /** Validation issues; invalid clauses never match, the lists still apply. */
+  readonly issues: readonly ValidationIssue[]
+}
+
+/** The indexed ruleset of one environment. */
+export interface Compiled {
+  readonly environment: string
+  readonly flags: ReadonlyMap<string, CompiledFlag>
+  readonly segments: ReadonlyMap<string, CompiledSegment>
+}
+
+function deepFreeze(v: JsonValue): JsonValue {
+  if (typeof v === 'object' && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x)
+    Object.freeze(v)
+  }
+  return v
+}
+
+function typeOf(v: JsonValue): string {
+  return typeof v
+}
+
+const EMPTY_SERVE: CompiledServe = {
+  variation: 0,
+  single: -1,
+  bounds: new Int32Array(0),
+  variations: new Int32Array(0),
+  bucketBy: 'key',
+  bucketByKey: true,
+  guardProto: false,
+}
+
+function compileServe(serve: Serve): CompiledServe {
+  if ('variation' in serve) return { ...EMPTY_SERVE, variation: serve.variation }
+  const r: Rollout = serve.rollout
+  const bucketBy = r.bucketBy ?? 'key'
+  const bounds = new Int32Array(r.weights.length)
+  const variations = new Int32Array(r.weights.length)
+  let sum = 0
+  const served = new Set<number>()
+  r.weights.forEach((w, i) => {
+    sum += w.weight
+    bounds[i] = sum
+    variations[i] = w.variation
+    if (w.weight > 0) served.add(w.variation)
+  })
+  return {
+    variation: -1,
+    single: served.size === 1 ? (served.values().next().value as number) : -1,
+    bounds,
+    variations,
+    bucketBy,
+    bucketByKey: bucketBy === 'key',
+    guardProto: bucketBy in Object.prototype,
+  }
+}
+
+function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[]): CompiledFlag {
+  return {
+    key,
+    flag,
+    broken: true,
+    issues,
+    on: false,
+    off: -1,
+    values: [],
+    types: [],
+    typed: false,
+    prereqFlags: [],
+    prereqVariations: [],
+    prereqReasons: [],
+    targets: null,
+    rules: [],
+    fallthrough: EMPTY_SERVE,
+    needsKey: false,
+    hasher: new SaltHasher(key),
+  }
+}
+
+/** Compiles one flag. Never throws: an invalid flag compiles to a broken one (PARSE_ERROR). */
+export function compileFlag(flag: RulesetFlag, key: string = flag.key): CompiledFlag {
+  let issues: ValidationIssue[]
+  try {
+    issues = validateFlagConfig(flag, flag)
+  } catch {
+    issues = [{ path: '', code: 'INVALID_SHAPE', message: 'flag could not be read' }]
+  }
+  if (issues.length > 0) return brokenFlag(flag, key, issues)
+  const values = flag.variations.map((v) => deepFreeze(structuredCloneJson(v)))
+  let targets: Map<string, number> | null = null
+  for (const t of flag.targets ?? []) {
+    for (const k of t.values) {
+      targets ??= new Map()
+      if (!targets.has(k)) targets.set(k, t.variation)
+    }
+  }
+  const rules: CompiledRule[] = (flag.rules ?? []).map((r) => ({
+    id: r.id,
+    clauses: r.clauses.map((c) => compileClause(c, true)),
+    serve: compileServe(r.serve),
+    reason: ruleReason(r.id, false),
+    reasonRollout: ruleReason(r.id, true),
+  }))
+  const fallthrough = compileServe(flag.fallthrough)
+  const prereqs = flag.prerequisites ?? []
+  return {
+    key,
+    flag,
+    broken: false,
+    issues,
+    on: flag.on,
+    off: flag.offVariation ?? -1,
+    values,
+    types: values.map(typeOf),
+    typed: flag.kind !== 'json',
+    prereqFlags: prereqs.map((p) => p.flag),
+    prereqVariations: prereqs.map((p) => p.variation),
+    prereqReasons: prereqs.map((p) => prerequisiteReason(p.flag)),
+    targets,
+    rules,
+    fallthrough,
+    needsKey: targets !== null || rules.length > 0 || fallthrough.variation < 0,
+    hasher: new SaltHasher(typeof flag.salt === 'string' ? flag.salt : key),
+  }
+}
+
+function structuredCloneJson(v: JsonValue): JsonValue {
+  return typeof v === 'object' && v !== null ? (JSON.parse(JSON.stringify(v)) as JsonValue) : v
+}
+
+function strings(list: unknown): string[] {
+  return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []
+}
+
+/** Compiles one segment. Never throws: invalid clauses never match; the lists still apply. */
+export function compileSegment(seg: Segment): CompiledSegment {
+  let issues: ValidationIssue[]
+  try {
+    issues = validateSegment(seg)
+  } catch {
+    issues = [{ path: '', code: 'INVALID_SHAPE', message: 'segment could not be read' }]
+  }
+  const rules: CompiledSegmentRule[] = []
+  const rawRules: unknown[] = Array.isArray(seg.rules) ? seg.rules : []
+  rawRules.forEach((raw, i) => {
+    const r = raw as Segment['rules'][number]
+    if (typeof r !== 'object' || r === null) return
+    const clauses = Array.isArray(r.clauses)
+      ? r.clauses.map((c, j) => compileClause(c, checkClause(c, `/rules/${i}/clauses/${j}`, [])))
+      : []
+    const weightOk = typeof r.weight === 'number' && Number.isInteger(r.weight) && r.weight >= 0 && r.weight <= 100_000
+    const bucketBy = typeof r.bucketBy === 'string' && r.bucketBy !== '' ? r.bucketBy : 'key'
+    rules.push({
+      id: String(r.id),
+      clauses,
+      // An invalid weight admits nobody rather than everybody.
+      weight: r.weight === undefined || r.weight === null ? -1 : weightOk ? r.weight : 0,
+      bucketBy,
+      bucketByKey: bucketBy === 'key',
+      guardProto: bucketBy in Object.prototype,
+    })
+  })
+  const key = String(seg.key)
+  return {
+    key,
+    version: typeof seg.version === 'number' ? seg.version : 0,
+    included: new IdSet(strings(seg.included)),
+    excluded: new IdSet(strings(seg.excluded)),
+    rules,
+    hasher: new SaltHasher(typeof seg.salt === 'string' ? seg.salt : key),
+    issues,
+  }
+}
+
+/** Compiles a whole ruleset (flags and segments of one environment). */
+export function compile(ruleset: Ruleset): Compiled {
+  const flags = new Map<string, CompiledFlag>()
+  const segments = new Map<string, CompiledSegment>()
+  for (const [k, f] of Object.entries(ruleset.flags ?? {})) flags.set(k, compileFlag(f, k))
+  for (const [k, s] of Object.entries(ruleset.segments ?? {})) segments.set(k, compileSegment(s))
+  return { environment: String(ruleset.environment ?? ''), flags, segments }
+}
+
+/** Adds or replaces one flag; other compiled flags are reused as they are. */
+export function applyFlag(c: Compiled, flag: RulesetFlag): Compiled {
+  const flags = new Map(c.flags)
+  flags.set(flag.key, compileFlag(flag, flag.key))
+  return { environment: c.environment, flags, segments: c.segments }
+}
+
+/** Removes one flag (no-op when absent). */
+export function removeFlag(c: Compiled, key: string): Compiled {
+  if (!c.flags.has(key)) return c
+  const flags = new Map(c.flags)
+  flags.delete(key)
+  return { environment: c.environment, flags, segments: c.segments }
+}
+
+/** Adds or replaces one segment (flags refer to segments by key, so none is recompiled). */
+export function applySegment(c: Compiled, seg: Segment): Compiled {
+  const segments = new Map(c.segments)
+  segments.set(seg.key, compileSegment(seg))
+  return { environment: c.environment, flags: c.flags, segments }
+}
+
+/** Removes one segment (no-op when absent); `inSegment` on it then never matches. */
+export function removeSegment(c: Compiled, key: string): Compiled {
+  if (!c.segments.has(key)) return c
+  const segments = new Map(c.segments)
+  segments.delete(key)
+  return { environment: c.environment, flags: c.flags, segments }
+}
+
+/**
+ * Applies a membership delta to one list of a segment, in amortised O(1) per id.
+ * MUTATES the segment's member set in place (shared with `c` and every
+ * Compiled derived from it) and returns a Compiled carrying the new version.
+ * Adds are applied before removes, so an id in both ends up removed. Ignored
+ * (returns `c`) when the segment is unknown or `d.version` is not greater than
+ * the segment's version (a replayed delta).
+ */
+export function applySegmentDelta(c: Compiled, d: SegmentDelta): Compiled {
+  const seg = c.segments.get(d.key)
+  if (seg === undefined || !(d.version > seg.version)) return c
+  const set = d.list === 'excluded' ? seg.excluded : seg.included
+  for (const id of strings(d.add)) set.add(id)
+  for (const id of strings(d.remove)) set.delete(id)
+  const segments = new Map(c.segments)
+  segments.set(d.key, { ...seg, version: d.version })
+  return { environment: c.environment, flags: c.flags, segments }
+}
+
+/** Validation issues of every flag and segment that has some (for SDK logs). */
+export function compileIssues(c: Compiled): { flags: Record<string, ValidationIssue[]>; segments: Record<string, ValidationIssue[]> } {
+  const flags: Record<string, ValidationIssue[]> = Object.create(null) as Record<string, ValidationIssue[]>
+  const segments: Record<string, ValidationIssue[]> = Object.create(null) as Record<string, ValidationIssue[]>
+  for (const [k, f] of c.flags) if (f.issues.length > 0) flags[k] = [...f.issues]
+  for (const [k, s] of c.segments) if (s.issues.length > 0) segments[k] = [...s.issues]
+  return { flags, segments }
+}

@@ -1,0 +1,288 @@
+/**
+ * The evaluator: the one implementation of flag semantics (docs/rules.md).
+ *
+ * Pure and synchronous; never throws. The hot path (`evaluate`) allocates
+ * nothing for string keys: reasons are tracked in a module-level scratch
+ * record and turned into (precomputed, frozen) reason objects only by
+ * `evaluateDetail`.
+ */
+import type { Context, EvaluationDetail, ErrorKind, JsonValue, Reason, RulesetFlag } from './types.js'
+import type { Compiled, CompiledFlag, CompiledSegment, CompiledServe } from './compile.js'
+import { CLAUSE, type CompiledClause } from './operators.js'
+import { ERRORS, KIND, REASONS } from './reasons.js'
+
+/** Deepest prerequisite chain (and segment-in-segment nesting) evaluated; deeper counts as a cycle. */
+export const MAX_PREREQUISITE_DEPTH = 16
+
+/** Scratch record of why the last evaluation served what it served. */
+interface Trace {
+  kind: number
+  /** Rule index for RULE_MATCH; prerequisite index for PREREQUISITE_FAILED. */
+  index: number
+  rollout: boolean
+  error: ErrorKind
+}
+
+// Safe as module state: evaluation is synchronous and does not re-enter.
+const TRACE: Trace = { kind: 0, index: 0, rollout: false, error: 'GENERAL' }
+const STACK: (CompiledFlag | undefined)[] = new Array<CompiledFlag | undefined>(MAX_PREREQUISITE_DEPTH).fill(undefined)
+
+/** Internal result: no variation, serve the default (see TRACE). */
+const NONE = -1
+/** Internal result: a prerequisite cycle or a too deep chain below this point. */
+const CYCLE = -2
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+type Ctx = Record<string, unknown>
+
+/** The context key: `key`, else OpenFeature's `targetingKey`; non-empty strings only. */
+function contextKey(ctx: Ctx): string | null {
+  const k = ctx.key
+  if (typeof k === 'string' && k !== '') return k
+  const t = ctx.targetingKey
+  if (typeof t === 'string' && t !== '') return t
+  return null
+}
+
+function attribute(ctx: Ctx, name: string, isKey: boolean, guardProto: boolean, key: string | null): unknown {
+  if (isKey) return key === null ? undefined : key
+  if (guardProto && !hasOwn.call(ctx, name)) return undefined
+  return ctx[name]
+}
+
+function matchClause(c: Compiled, cl: CompiledClause, ctx: Ctx, key: string | null, depth: number): boolean {
+  switch (cl.kind) {
+    case CLAUSE.ATTRIBUTE: {
+      const v = attribute(ctx, cl.attribute, cl.isKey, cl.guardProto, key)
+      // A missing attribute never matches, even negated (as LaunchDarkly does).
+      if (v === undefined || v === null) return false
+      let r = false
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const e: unknown = v[i]
+          if (e !== null && e !== undefined && cl.test(e)) {
+            r = true
+            break
+          }
+        }
+      } else r = cl.test(v)
+      return cl.negate ? !r : r
+    }
+    case CLAUSE.EXISTS: {
+      const v = attribute(ctx, cl.attribute, cl.isKey, cl.guardProto, key)
+      const r = v !== undefined && v !== null
+      return cl.negate ? !r : r
+    }
+    case CLAUSE.SEGMENT: {
+      let r = false
+      const keys = cl.segments
+      for (let i = 0; i < keys.length; i++) {
+        const seg = c.segments.get(keys[i]!)
+        if (seg !== undefined && inSegment(c, seg, ctx, key, depth)) {
+          r = true
+          break
+        }
+      }
+      return cl.negate ? !r : r
+    }
+    default:
+      return false
+  }
+}
+
+function matchAll(c: Compiled, clauses: readonly CompiledClause[], ctx: Ctx, key: string | null, depth: number): boolean {
+  for (let i = 0; i < clauses.length; i++) if (!matchClause(c, clauses[i]!, ctx, key, depth)) return false
+  return true
+}
+
+/** The string a rollout buckets by: strings as they are, safe integers in decimal; else null. */
+function bucketValue(v: unknown): string | null {
+  if (typeof v === 'string') return v
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v)
+  return null
+}
+
+/** Membership: excluded wins, then included, then the segment's rules. */
+export function inSegment(c: Compiled, seg: CompiledSegment, ctx: Ctx, key: string | null, depth: number): boolean {
+  if (key !== null) {
+    if (seg.excluded.size > 0 && seg.excluded.has(key)) return false
+    if (seg.included.has(key)) return true
+  }
+  const rules = seg.rules
+  if (rules.length === 0 || depth >= MAX_PREREQUISITE_DEPTH) return false
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!
+    if (!matchAll(c, r.clauses, ctx, key, depth + 1)) continue
+    if (r.weight < 0) return true
+    const b = bucketValue(attribute(ctx, r.bucketBy, r.bucketByKey, r.guardProto, key))
+    if (b !== null && seg.hasher.bucket(b) < r.weight) return true
+  }
+  return false
+}
+
+/** Variation served by `s`, or NONE (TRACE.error set) when a rollout lacks its bucketBy value. */
+function serve(f: CompiledFlag, s: CompiledServe, ctx: Ctx, key: string | null): number {
+  TRACE.rollout = false
+  if (s.variation >= 0) return s.variation
+  TRACE.rollout = true
+  if (s.single >= 0) return s.single
+  const b = bucketValue(attribute(ctx, s.bucketBy, s.bucketByKey, s.guardProto, key))
+  if (b === null) {
+    TRACE.kind = KIND.ERROR
+    TRACE.error = 'TARGETING_KEY_MISSING'
+    return NONE
+  }
+  const bucket = f.hasher.bucket(b)
+  const bounds = s.bounds
+  const n = bounds.length
+  for (let i = 0; i < n; i++) if (bucket < bounds[i]!) return s.variations[i]!
+  return s.variations[n - 1]! // unreachable for validated weights (they sum to 100000)
+}
+
+/** Evaluates one flag; returns a variation index, NONE (default) or CYCLE. */
+function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
+  if (f.broken) {
+    TRACE.kind = KIND.ERROR
+    TRACE.error = 'PARSE_ERROR'
+    return NONE
+  }
+  if (!f.on) {
+    TRACE.kind = KIND.OFF
+    return f.off
+  }
+  const pre = f.prereqFlags
+  if (pre.length > 0) {
+    STACK[depth] = f
+    for (let i = 0; i < pre.length; i++) {
+      const pf = c.flags.get(pre[i]!)
+      let v = NONE
+      if (pf !== undefined) {
+        let cyclic = depth + 1 >= MAX_PREREQUISITE_DEPTH
+        for (let j = 0; j <= depth && !cyclic; j++) if (STACK[j] === pf) cyclic = true
+        v = cyclic ? CYCLE : pf.on ? run(c, pf, ctx, depth + 1) : NONE
+      }
+      if (v === CYCLE && depth > 0) return CYCLE
+      if (v !== f.prereqVariations[i]) {
+        TRACE.kind = KIND.PREREQUISITE_FAILED
+        TRACE.index = i
+        return f.off
+      }
+    }
+  }
+  const key = f.needsKey ? contextKey(ctx) : null
+  if (f.targets !== null && key !== null) {
+    const v = f.targets.get(key)
+    if (v !== undefined) {
+      TRACE.kind = KIND.TARGET_MATCH
+      return v
+    }
+  }
+  const rules = f.rules
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!
+    if (matchAll(c, r.clauses, ctx, key, depth)) {
+      const v = serve(f, r.serve, ctx, key)
+      if (v < 0) return v
+      TRACE.kind = KIND.RULE_MATCH
+      TRACE.index = i
+      return v
+    }
+  }
+  const v = serve(f, f.fallthrough, ctx, key)
+  if (v >= 0) TRACE.kind = KIND.FALLTHROUGH
+  return v
+}
+
+function isContext(ctx: unknown): ctx is Ctx {
+  return typeof ctx === 'object' && ctx !== null && !Array.isArray(ctx)
+}
+
+/**
+ * The flag's value for `context`, or `defaultValue` when the flag is missing,
+ * off without an off variation, failing, or serving a value of another type
+ * than `defaultValue` (null defaults and json flags accept any value).
+ * Never throws; allocates nothing on the common paths.
+ */
+export function evaluate(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): JsonValue {
+  const f = c.flags.get(flagKey)
+  if (f === undefined || !isContext(context)) return defaultValue
+  let v: number
+  try {
+    v = run(c, f, context, 0)
+  } catch {
+    return defaultValue
+  }
+  if (v < 0) return defaultValue
+  if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) return defaultValue
+  return f.values[v] as JsonValue
+}
+
+function detail(value: JsonValue, variation: number | null, reason: Reason): EvaluationDetail {
+  return { value, variation, reason }
+}
+
+function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: JsonValue): EvaluationDetail {
+  let v: number
+  try {
+    v = run(c, f, context, 0)
+  } catch {
+    return detail(defaultValue, null, ERRORS.GENERAL)
+  }
+  const t = TRACE
+  let reason: Reason
+  switch (t.kind) {
+    case KIND.OFF:
+      reason = REASONS.OFF
+      break
+    case KIND.TARGET_MATCH:
+      reason = REASONS.TARGET_MATCH
+      break
+    case KIND.RULE_MATCH: {
+      const r = f.rules[t.index]!
+      reason = t.rollout ? r.reasonRollout : r.reason
+      break
+    }
+    case KIND.PREREQUISITE_FAILED:
+      reason = f.prereqReasons[t.index]!
+      break
+    case KIND.FALLTHROUGH:
+      reason = t.rollout ? REASONS.FALLTHROUGH_ROLLOUT : REASONS.FALLTHROUGH
+      break
+    default:
+      reason = ERRORS[t.error]
+  }
+  if (v < 0) return detail(defaultValue, null, reason)
+  if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) {
+    return detail(defaultValue, null, ERRORS.TYPE_MISMATCH)
+  }
+  return detail(f.values[v] as JsonValue, v, reason)
+}
+
+/** Like `evaluate`, with the variation index and the reason. Never throws. */
+export function evaluateDetail(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): EvaluationDetail {
+  const f = c.flags.get(flagKey)
+  if (f === undefined) return detail(defaultValue, null, ERRORS.FLAG_NOT_FOUND)
+  if (!isContext(context)) return detail(defaultValue, null, ERRORS.INVALID_CONTEXT)
+  return evalDetail(c, f, context, defaultValue)
+}
+
+/**
+ * Evaluates every flag (or those `filter` keeps, e.g. `(f) => f.clientSide === true`)
+ * for one context, with a null default (so no TYPE_MISMATCH). Keys in ruleset order.
+ */
+export function evaluateAll(
+  c: Compiled,
+  context: Context,
+  filter?: (flag: RulesetFlag) => boolean,
+): Record<string, EvaluationDetail> {
+  const out: Record<string, EvaluationDetail> = {}
+  const ok = isContext(context)
+  for (const f of c.flags.values()) {
+    if (filter !== undefined && !filter(f.flag)) continue
+    const d = ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
+    if (f.key === '__proto__') Object.defineProperty(out, f.key, { value: d, enumerable: true, writable: true, configurable: true })
+    else out[f.key] = d
+  }
+  return out
+}

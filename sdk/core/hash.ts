@@ -1,0 +1,223 @@
+/**
+ * Hashing contract, hashVersion 1 (frozen; see docs/hashing.md).
+ *
+ *   hash   = MurmurHash3_x86_32(UTF-8(salt + "." + value), seed 0)
+ *   bucket = floor(hash * 100000 / 2^32)          (multiply-shift, exact in float64)
+ *
+ * Strings are encoded to UTF-8 by hand (lone surrogates become U+FFFD, as
+ * WHATWG TextEncoder does) into one reusable scratch buffer, so hashing does
+ * not allocate. Nothing here imports anything: it runs unchanged in browsers.
+ */
+
+/** Version of the hashing contract implemented here. */
+export const HASH_VERSION = 1
+
+/** Number of rollout buckets; weights are expressed in the same unit. */
+export const BUCKETS = 100_000
+
+const C1 = 0xcc9e2d51
+const C2 = 0x1b873593
+
+// Scratch buffer shared by every hash call. Safe because hashing is
+// synchronous and never re-entrant; it only grows.
+let scratch = new Uint8Array(256)
+
+function ensureScratch(size: number): Uint8Array {
+  if (scratch.length < size) {
+    let n = scratch.length
+    while (n < size) n *= 2
+    const next = new Uint8Array(n)
+    next.set(scratch)
+    scratch = next
+  }
+  return scratch
+}
+
+/**
+ * Writes the UTF-8 encoding of `s` into `buf` at `pos`; returns the end
+ * position. `buf` must have room for `s.length * 3` bytes from `pos`.
+ */
+export function encodeUtf8Into(s: string, buf: Uint8Array, pos: number): number {
+  const n = s.length
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i)
+    if (c < 0x80) {
+      buf[pos++] = c
+    } else if (c < 0x800) {
+      buf[pos++] = 0xc0 | (c >> 6)
+      buf[pos++] = 0x80 | (c & 0x3f)
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < n ? s.charCodeAt(i + 1) : 0
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00)
+          i++
+          buf[pos++] = 0xf0 | (cp >> 18)
+          buf[pos++] = 0x80 | ((cp >> 12) & 0x3f)
+          buf[pos++] = 0x80 | ((cp >> 6) & 0x3f)
+          buf[pos++] = 0x80 | (cp & 0x3f)
+          continue
+        }
+        c = 0xfffd // lone surrogate
+      }
+      buf[pos++] = 0xe0 | (c >> 12)
+      buf[pos++] = 0x80 | ((c >> 6) & 0x3f)
+      buf[pos++] = 0x80 | (c & 0x3f)
+    }
+  }
+  return pos
+}
+
+/** UTF-8 bytes of a string (allocates; not for hot paths). */
+export function utf8(s: string): Uint8Array {
+  const buf = new Uint8Array(s.length * 3)
+  return buf.slice(0, encodeUtf8Into(s, buf, 0))
+}
+
+/** Runs the MurmurHash3 x86_32 block loop over buf[from, to) (a multiple of 4 long). */
+function blocks(h: number, buf: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i += 4) {
+    let k = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24))
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    h ^= k
+    h = (h << 13) | (h >>> 19)
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+  }
+  return h
+}
+
+/** Tail bytes and finalisation of MurmurHash3 x86_32; returns an unsigned 32-bit value. */
+function finish(h: number, buf: Uint8Array, tailAt: number, tailLen: number, totalLen: number): number {
+  if (tailLen > 0) {
+    let k = buf[tailAt]!
+    if (tailLen > 1) k ^= buf[tailAt + 1]! << 8
+    if (tailLen > 2) k ^= buf[tailAt + 2]! << 16
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    h ^= k
+  }
+  h ^= totalLen
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+/** MurmurHash3 x86_32 of buf[at, at + len) with the given seed (unsigned result). */
+export function murmur3Bytes(buf: Uint8Array, len: number, seed = 0, at = 0): number {
+  const full = at + (len & ~3)
+  const h = blocks(seed | 0, buf, at, full)
+  return finish(h, buf, full, len & 3, len)
+}
+
+/**
+ * MurmurHash3 x86_32 (seed 0) of an all-ASCII string, read straight from its
+ * char codes (ASCII chars are their own UTF-8 bytes). Returns -1 when `s`
+ * holds a non-ASCII char; the caller then encodes and uses `murmur3Bytes`.
+ */
+export function murmur3Ascii(s: string): number {
+  const len = s.length
+  const full = len & ~3
+  let h = 0
+  let or = 0
+  let i = 0
+  for (; i < full; i += 4) {
+    const a = s.charCodeAt(i)
+    const b = s.charCodeAt(i + 1)
+    const c = s.charCodeAt(i + 2)
+    const d = s.charCodeAt(i + 3)
+    or |= a | b | c | d
+    let k = a | (b << 8) | (c << 16) | (d << 24)
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    h ^= k
+    h = (h << 13) | (h >>> 19)
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+  }
+  const t = len & 3
+  if (t > 0) {
+    const a = s.charCodeAt(i)
+    const b = t > 1 ? s.charCodeAt(i + 1) : 0
+    const c = t > 2 ? s.charCodeAt(i + 2) : 0
+    or |= a | b | c
+    let k = a | (b << 8) | (c << 16)
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    h ^= k
+  }
+  if (or > 0x7f) return -1
+  h ^= len
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+/** MurmurHash3 x86_32 of the UTF-8 bytes of `s`, seed 0 (unsigned result). */
+export function murmur3(s: string, seed = 0): number {
+  const buf = ensureScratch(s.length * 3)
+  return murmur3Bytes(buf, encodeUtf8Into(s, buf, 0), seed)
+}
+
+/** Maps an unsigned 32-bit hash to a bucket in [0, 100000) without modulo bias. */
+export function hashToBucket(h: number): number {
+  // h * 100000 < 2^49, so the product and the division by 2^32 are exact in float64:
+  // this equals (h * 100000) >> 32 in 64-bit integer arithmetic.
+  return Math.floor((h * BUCKETS) / 4294967296)
+}
+
+/**
+ * Pre-hashed `salt + "."` prefix: the complete 4-byte blocks of the prefix are
+ * folded into the hash state once, so each call hashes only the value.
+ */
+export class SaltHasher {
+  /** The salt this hasher was made for. */
+  readonly salt: string
+  private readonly state: number
+  private readonly tail: Uint8Array
+  private readonly headLen: number
+
+  constructor(salt: string) {
+    this.salt = salt
+    const bytes = utf8(salt + '.')
+    const full = bytes.length & ~3
+    this.state = blocks(0, bytes, 0, full)
+    this.headLen = full
+    this.tail = bytes.slice(full)
+  }
+
+  /** MurmurHash3 x86_32 of UTF-8(salt + "." + value). */
+  hash(value: string): number {
+    const t = this.tail.length
+    const buf = ensureScratch(t + value.length * 3)
+    for (let i = 0; i < t; i++) buf[i] = this.tail[i]!
+    const end = encodeUtf8Into(value, buf, t)
+    const full = end & ~3
+    const h = blocks(this.state, buf, 0, full)
+    return finish(h, buf, full, end & 3, this.headLen + end)
+  }
+
+  /** Bucket in [0, 100000) of `value` under this salt. */
+  bucket(value: string): number {
+    return hashToBucket(this.hash(value))
+  }
+}
+
+/** MurmurHash3 x86_32 of UTF-8(salt + "." + value): the hashVersion 1 hash. */
+export function hashSalted(salt: string, value: string): number {
+  return murmur3(salt + '.' + value)
+}
+
+/** Rollout bucket in [0, 100000) of `value` under `salt`, hashVersion 1. */
+export function bucket(salt: string, value: string): number {
+  return hashToBucket(hashSalted(salt, value))
+}

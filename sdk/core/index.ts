@@ -1,0 +1,34 @@
+/**
+ * Switchyard evaluation engine: pure, synchronous, dependency-free.
+ * Rule language: docs/rules.md. Hashing contract: docs/hashing.md.
+ */
+export * from './types.js'
+export {
+  compile,
+  compileFlag,
+  compileSegment,
+  compileIssues,
+  applyFlag,
+  removeFlag,
+  applySegment,
+  removeSegment,
+  applySegmentDelta,
+  type Compiled,
+  type CompiledFlag,
+  type CompiledSegment,
+} from './compile.js'
+export { evaluate, evaluateDetail, evaluateAll, MAX_PREREQUISITE_DEPTH } from './evaluate.js'
+export { bucket, hashSalted, murmur3, hashToBucket, BUCKETS, HASH_VERSION } from './hash.js'
+export {
+  validateFlagConfig,
+  validateSegment,
+  findPrerequisiteCycle,
+  ISSUE,
+  MAX_PATTERN_LENGTH,
+  type ValidationIssue,
+  type DefinitionLike,
+} from './validate.js'
+export { toOpenFeatureReason } from './reasons.js'
+export { parseSemVer, compareSemVer, type SemVer } from './semver.js'
+export { parseDate, MAX_REGEX_INPUT } from './operators.js'
+export { IdSet } from './id-set.js'

@@ -1,0 +1,416 @@
+/**
+ * Pure cross-field validation of flag configurations and segments.
+ *
+ * The server checks shapes with TypeBox first; these checks are defensive
+ * anyway (they accept `unknown`), because `compile()` runs them too and a flag
+ * that fails them is served as ERROR/PARSE_ERROR instead of being evaluated.
+ * What they do not check (needs the store or a dependency): that referenced
+ * segments and prerequisite flags exist, and regex catastrophic backtracking.
+ */
+import { OPERATORS, type FlagKind } from './types.js'
+import { parseDate } from './operators.js'
+import { parseSemVer } from './semver.js'
+import { BUCKETS } from './hash.js'
+
+/** One problem found by validation. */
+export interface ValidationIssue {
+  /** JSON-pointer-like path of the offending value, e.g. `/rules/0/clauses/1/values/0`. */
+  path: string
+  /** Stable SCREAMING_SNAKE code (see `ISSUE` and docs/rules.md). */
+  code: string
+  /** Human-readable explanation. */
+  message: string
+}
+
+/** Every issue code validation can report. */
+export const ISSUE = {
+  INVALID_SHAPE: 'INVALID_SHAPE',
+  NO_VARIATIONS: 'NO_VARIATIONS',
+  KIND_MISMATCH: 'KIND_MISMATCH',
+  UNKNOWN_KIND: 'UNKNOWN_KIND',
+  BAD_BOOLEAN_VARIATIONS: 'BAD_BOOLEAN_VARIATIONS',
+  DUPLICATE_VARIATION: 'DUPLICATE_VARIATION',
+  VARIATION_OUT_OF_RANGE: 'VARIATION_OUT_OF_RANGE',
+  BAD_SERVE: 'BAD_SERVE',
+  EMPTY_ROLLOUT: 'EMPTY_ROLLOUT',
+  BAD_WEIGHT: 'BAD_WEIGHT',
+  WEIGHTS_SUM: 'WEIGHTS_SUM',
+  BAD_ATTRIBUTE: 'BAD_ATTRIBUTE',
+  EMPTY_RULE_ID: 'EMPTY_RULE_ID',
+  DUPLICATE_RULE_ID: 'DUPLICATE_RULE_ID',
+  UNKNOWN_OPERATOR: 'UNKNOWN_OPERATOR',
+  EMPTY_VALUES: 'EMPTY_VALUES',
+  WRONG_VALUE_TYPE: 'WRONG_VALUE_TYPE',
+  BAD_REGEX: 'BAD_REGEX',
+  BAD_DATE: 'BAD_DATE',
+  BAD_SEMVER: 'BAD_SEMVER',
+  DUPLICATE_TARGET: 'DUPLICATE_TARGET',
+  SELF_PREREQUISITE: 'SELF_PREREQUISITE',
+  DUPLICATE_PREREQUISITE: 'DUPLICATE_PREREQUISITE',
+} as const
+
+/** Longest accepted regex pattern in a `matches` clause. */
+export const MAX_PATTERN_LENGTH = 1024
+
+/** What validation needs of a flag definition (a `FlagDefinition` or `RulesetFlag` fits). */
+export interface DefinitionLike {
+  /** When given, a prerequisite on this key is reported as SELF_PREREQUISITE. */
+  key?: unknown
+  kind?: unknown
+  variations?: unknown
+}
+
+type Obj = Record<string, unknown>
+type Issues = ValidationIssue[]
+
+const KINDS: readonly string[] = ['boolean', 'string', 'number', 'json']
+const OPS: readonly string[] = OPERATORS
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function isIndex(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0
+}
+
+function push(out: Issues, path: string, code: string, message: string): void {
+  out.push({ path, code, message })
+}
+
+function isJson(v: unknown, depth = 0): boolean {
+  if (depth > 64) return false
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true
+  if (typeof v === 'number') return Number.isFinite(v)
+  if (Array.isArray(v)) return v.every((x) => isJson(x, depth + 1))
+  if (isObj(v)) return Object.values(v).every((x) => isJson(x, depth + 1))
+  return false
+}
+
+/** Checks the variations against the kind; returns how many variations there are. */
+function checkVariations(kind: unknown, variations: unknown, out: Issues): number {
+  if (typeof kind !== 'string' || !KINDS.includes(kind)) {
+    push(out, '/kind', ISSUE.UNKNOWN_KIND, `kind must be one of ${KINDS.join(', ')}`)
+  }
+  if (!Array.isArray(variations)) {
+    push(out, '/variations', ISSUE.INVALID_SHAPE, 'variations must be an array')
+    return 0
+  }
+  if (variations.length === 0) {
+    push(out, '/variations', ISSUE.NO_VARIATIONS, 'a flag needs at least one variation')
+    return 0
+  }
+  const k = kind as FlagKind
+  variations.forEach((v: unknown, i) => {
+    const p = `/variations/${i}`
+    if (k === 'boolean' && typeof v !== 'boolean') push(out, p, ISSUE.KIND_MISMATCH, 'a boolean flag serves booleans')
+    else if (k === 'string' && typeof v !== 'string') push(out, p, ISSUE.KIND_MISMATCH, 'a string flag serves strings')
+    else if (k === 'number' && (typeof v !== 'number' || !Number.isFinite(v)))
+      push(out, p, ISSUE.KIND_MISMATCH, 'a number flag serves finite numbers')
+    else if (k === 'json' && !isJson(v)) push(out, p, ISSUE.KIND_MISMATCH, 'a json flag serves JSON values')
+  })
+  if (k === 'boolean') {
+    const ok = variations.length === 2 && variations.includes(true) && variations.includes(false)
+    if (!ok) push(out, '/variations', ISSUE.BAD_BOOLEAN_VARIATIONS, 'a boolean flag has exactly the variations true and false (any order)')
+  } else if (k === 'string' || k === 'number') {
+    const seen = new Set<unknown>()
+    variations.forEach((v: unknown, i) => {
+      if (seen.has(v)) push(out, `/variations/${i}`, ISSUE.DUPLICATE_VARIATION, `variation ${JSON.stringify(v)} is listed twice`)
+      seen.add(v)
+    })
+  }
+  return variations.length
+}
+
+function checkVariationIndex(v: unknown, n: number, path: string, out: Issues): void {
+  if (!isIndex(v)) push(out, path, ISSUE.VARIATION_OUT_OF_RANGE, 'variation must be a non-negative integer index')
+  else if (v >= n) push(out, path, ISSUE.VARIATION_OUT_OF_RANGE, `variation ${v} is out of range (the flag has ${n})`)
+}
+
+function checkServe(serve: unknown, n: number, path: string, out: Issues): void {
+  if (!isObj(serve)) {
+    push(out, path, ISSUE.BAD_SERVE, 'serve must be { variation } or { rollout }')
+    return
+  }
+  const hasV = 'variation' in serve
+  const hasR = 'rollout' in serve
+  if (hasV === hasR) {
+    push(out, path, ISSUE.BAD_SERVE, 'serve must have exactly one of variation and rollout')
+    return
+  }
+  if (hasV) {
+    checkVariationIndex(serve.variation, n, `${path}/variation`, out)
+    return
+  }
+  const r = serve.rollout
+  const rp = `${path}/rollout`
+  if (!isObj(r)) {
+    push(out, rp, ISSUE.BAD_SERVE, 'rollout must be an object')
+    return
+  }
+  if (r.bucketBy !== undefined && (typeof r.bucketBy !== 'string' || r.bucketBy === '')) {
+    push(out, `${rp}/bucketBy`, ISSUE.BAD_ATTRIBUTE, 'bucketBy must be a non-empty attribute name')
+  }
+  if (!Array.isArray(r.weights) || r.weights.length === 0) {
+    push(out, `${rp}/weights`, ISSUE.EMPTY_ROLLOUT, 'a rollout needs at least one weighted variation')
+    return
+  }
+  let sum = 0
+  let sumOk = true
+  r.weights.forEach((w: unknown, i) => {
+    const wp = `${rp}/weights/${i}`
+    if (!isObj(w)) {
+      push(out, wp, ISSUE.INVALID_SHAPE, 'a weight is { variation, weight }')
+      sumOk = false
+      return
+    }
+    checkVariationIndex(w.variation, n, `${wp}/variation`, out)
+    if (!isIndex(w.weight) || w.weight > BUCKETS) {
+      push(out, `${wp}/weight`, ISSUE.BAD_WEIGHT, 'weight must be an integer from 0 to 100000')
+      sumOk = false
+    } else sum += w.weight
+  })
+  if (sumOk && sum !== BUCKETS) push(out, `${rp}/weights`, ISSUE.WEIGHTS_SUM, `weights sum to ${sum}, not 100000`)
+}
+
+/** Validates one clause; returns true when it has no issue. */
+export function checkClause(clause: unknown, path: string, out: Issues): boolean {
+  const before = out.length
+  if (!isObj(clause)) {
+    push(out, path, ISSUE.INVALID_SHAPE, 'a clause is { attribute, op, values, negate? }')
+    return false
+  }
+  const op = clause.op
+  if (typeof op !== 'string' || !OPS.includes(op)) {
+    push(out, `${path}/op`, ISSUE.UNKNOWN_OPERATOR, `unknown operator ${JSON.stringify(op)}`)
+  }
+  if (op !== 'inSegment' && (typeof clause.attribute !== 'string' || clause.attribute === '')) {
+    push(out, `${path}/attribute`, ISSUE.BAD_ATTRIBUTE, 'attribute must be a non-empty string')
+  }
+  if (clause.negate !== undefined && typeof clause.negate !== 'boolean') {
+    push(out, `${path}/negate`, ISSUE.INVALID_SHAPE, 'negate must be a boolean')
+  }
+  const values = clause.values
+  if (!Array.isArray(values)) {
+    if (op !== 'exists' || values !== undefined) push(out, `${path}/values`, ISSUE.INVALID_SHAPE, 'values must be an array')
+    return out.length === before
+  }
+  if (op === 'exists') return out.length === before
+  if (values.length === 0) {
+    push(out, `${path}/values`, ISSUE.EMPTY_VALUES, `operator ${String(op)} needs at least one value`)
+  }
+  values.forEach((v: unknown, i) => {
+    const vp = `${path}/values/${i}`
+    switch (op) {
+      case 'in':
+        if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v)))
+          push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'in compares strings, numbers or booleans')
+        break
+      case 'startsWith':
+      case 'endsWith':
+      case 'contains':
+        if (typeof v !== 'string') push(out, vp, ISSUE.WRONG_VALUE_TYPE, `${op} needs string values`)
+        break
+      case 'matches':
+        if (typeof v !== 'string') push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'matches needs string patterns')
+        else if (v.length > MAX_PATTERN_LENGTH) push(out, vp, ISSUE.BAD_REGEX, `pattern longer than ${MAX_PATTERN_LENGTH}`)
+        else {
+          try {
+            new RegExp(v)
+          } catch (e) {
+            push(out, vp, ISSUE.BAD_REGEX, `invalid regular expression: ${(e as Error).message}`)
+          }
+        }
+        break
+      case 'lessThan':
+      case 'lessThanOrEqual':
+      case 'greaterThan':
+      case 'greaterThanOrEqual':
+        if (typeof v !== 'number' || !Number.isFinite(v)) push(out, vp, ISSUE.WRONG_VALUE_TYPE, `${op} needs finite numbers`)
+        break
+      case 'before':
+      case 'after':
+        if (Number.isNaN(parseDate(v)))
+          push(out, vp, ISSUE.BAD_DATE, 'dates are epoch milliseconds or ISO-8601 (YYYY-MM-DD, or date-time with Z or ±hh:mm)')
+        break
+      case 'semVerEqual':
+      case 'semVerLessThan':
+      case 'semVerGreaterThan':
+        if (parseSemVer(v) === null) push(out, vp, ISSUE.BAD_SEMVER, `${JSON.stringify(v)} is not a semantic version`)
+        break
+      case 'inSegment':
+        if (typeof v !== 'string' || v === '') push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'inSegment lists segment keys (non-empty strings)')
+        break
+    }
+  })
+  return out.length === before
+}
+
+function checkClauses(clauses: unknown, path: string, out: Issues): void {
+  if (!Array.isArray(clauses)) {
+    push(out, path, ISSUE.INVALID_SHAPE, 'clauses must be an array')
+    return
+  }
+  clauses.forEach((c: unknown, i) => checkClause(c, `${path}/${i}`, out))
+}
+
+function checkRuleIds(rules: unknown[], out: Issues): void {
+  const seen = new Set<string>()
+  rules.forEach((r, i) => {
+    const id = isObj(r) ? r.id : undefined
+    if (typeof id !== 'string' || id === '') push(out, `/rules/${i}/id`, ISSUE.EMPTY_RULE_ID, 'rule id must be a non-empty string')
+    else if (seen.has(id)) push(out, `/rules/${i}/id`, ISSUE.DUPLICATE_RULE_ID, `rule id ${JSON.stringify(id)} is used twice`)
+    else seen.add(id)
+  })
+}
+
+/**
+ * Cross-field checks of a flag configuration against its definition.
+ * Paths of definition problems start with `/kind` or `/variations`; the others
+ * are paths inside the configuration. Returns [] when everything is fine.
+ */
+export function validateFlagConfig(def: DefinitionLike, config: unknown): ValidationIssue[] {
+  const out: Issues = []
+  const n = checkVariations(def.kind, def.variations, out)
+  if (!isObj(config)) {
+    push(out, '', ISSUE.INVALID_SHAPE, 'configuration must be an object')
+    return out
+  }
+  if (typeof config.on !== 'boolean') push(out, '/on', ISSUE.INVALID_SHAPE, 'on must be a boolean')
+  if (config.offVariation !== null) checkVariationIndex(config.offVariation, n, '/offVariation', out)
+
+  const prereqs = config.prerequisites ?? []
+  if (!Array.isArray(prereqs)) push(out, '/prerequisites', ISSUE.INVALID_SHAPE, 'prerequisites must be an array')
+  else {
+    const seen = new Set<string>()
+    prereqs.forEach((p: unknown, i) => {
+      const pp = `/prerequisites/${i}`
+      if (!isObj(p) || typeof p.flag !== 'string' || p.flag === '') {
+        push(out, pp, ISSUE.INVALID_SHAPE, 'a prerequisite is { flag, variation } with a non-empty flag key')
+        return
+      }
+      if (!isIndex(p.variation)) push(out, `${pp}/variation`, ISSUE.VARIATION_OUT_OF_RANGE, 'variation must be a non-negative integer')
+      if (typeof def.key === 'string' && p.flag === def.key)
+        push(out, `${pp}/flag`, ISSUE.SELF_PREREQUISITE, 'a flag cannot be its own prerequisite')
+      else if (seen.has(p.flag)) push(out, `${pp}/flag`, ISSUE.DUPLICATE_PREREQUISITE, `prerequisite ${p.flag} is listed twice`)
+      seen.add(p.flag)
+    })
+  }
+
+  const targets = config.targets ?? []
+  if (!Array.isArray(targets)) push(out, '/targets', ISSUE.INVALID_SHAPE, 'targets must be an array')
+  else {
+    const owner = new Map<string, number>()
+    targets.forEach((t: unknown, i) => {
+      const tp = `/targets/${i}`
+      if (!isObj(t) || !Array.isArray(t.values)) {
+        push(out, tp, ISSUE.INVALID_SHAPE, 'a target is { variation, values: string[] }')
+        return
+      }
+      checkVariationIndex(t.variation, n, `${tp}/variation`, out)
+      t.values.forEach((v: unknown, j) => {
+        if (typeof v !== 'string') {
+          push(out, `${tp}/values/${j}`, ISSUE.WRONG_VALUE_TYPE, 'target values are context keys (strings)')
+          return
+        }
+        const prev = owner.get(v)
+        if (prev !== undefined && prev !== t.variation)
+          push(out, `${tp}/values/${j}`, ISSUE.DUPLICATE_TARGET, `${JSON.stringify(v)} is targeted to two variations`)
+        else owner.set(v, t.variation as number)
+      })
+    })
+  }
+
+  const rules = config.rules ?? []
+  if (!Array.isArray(rules)) push(out, '/rules', ISSUE.INVALID_SHAPE, 'rules must be an array')
+  else {
+    checkRuleIds(rules, out)
+    rules.forEach((r: unknown, i) => {
+      if (!isObj(r)) {
+        push(out, `/rules/${i}`, ISSUE.INVALID_SHAPE, 'a rule is { id, clauses, serve }')
+        return
+      }
+      checkClauses(r.clauses, `/rules/${i}/clauses`, out)
+      checkServe(r.serve, n, `/rules/${i}/serve`, out)
+    })
+  }
+  checkServe(config.fallthrough, n, '/fallthrough', out)
+  return out
+}
+
+/** Checks a segment: lists of string keys, rule ids, clauses, weights. */
+export function validateSegment(seg: unknown): ValidationIssue[] {
+  const out: Issues = []
+  if (!isObj(seg)) {
+    push(out, '', ISSUE.INVALID_SHAPE, 'a segment must be an object')
+    return out
+  }
+  if (typeof seg.key !== 'string' || seg.key === '') push(out, '/key', ISSUE.INVALID_SHAPE, 'key must be a non-empty string')
+  if (seg.salt !== undefined && typeof seg.salt !== 'string') push(out, '/salt', ISSUE.INVALID_SHAPE, 'salt must be a string')
+  for (const list of ['included', 'excluded'] as const) {
+    const v = seg[list] ?? []
+    if (!Array.isArray(v)) push(out, `/${list}`, ISSUE.INVALID_SHAPE, `${list} must be an array of context keys`)
+    else {
+      for (let i = 0; i < v.length; i++) {
+        if (typeof v[i] !== 'string') push(out, `/${list}/${i}`, ISSUE.WRONG_VALUE_TYPE, 'context keys are strings')
+      }
+    }
+  }
+  const rules = seg.rules ?? []
+  if (!Array.isArray(rules)) {
+    push(out, '/rules', ISSUE.INVALID_SHAPE, 'rules must be an array')
+    return out
+  }
+  checkRuleIds(rules, out)
+  rules.forEach((r: unknown, i) => {
+    if (!isObj(r)) {
+      push(out, `/rules/${i}`, ISSUE.INVALID_SHAPE, 'a segment rule is { id, clauses, weight?, bucketBy? }')
+      return
+    }
+    checkClauses(r.clauses, `/rules/${i}/clauses`, out)
+    if (r.weight !== undefined && r.weight !== null && (!isIndex(r.weight) || r.weight > BUCKETS))
+      push(out, `/rules/${i}/weight`, ISSUE.BAD_WEIGHT, 'weight must be an integer from 0 to 100000')
+    if (r.bucketBy !== undefined && (typeof r.bucketBy !== 'string' || r.bucketBy === ''))
+      push(out, `/rules/${i}/bucketBy`, ISSUE.BAD_ATTRIBUTE, 'bucketBy must be a non-empty attribute name')
+  })
+  return out
+}
+
+/**
+ * Finds a cycle in a prerequisite graph (flag key → keys of its prerequisites).
+ * Returns the cycle as a path that starts and ends with the same key, e.g.
+ * `['a', 'b', 'a']`, or null. Iterative, so deep graphs cannot overflow the stack.
+ */
+export function findPrerequisiteCycle(edges: Map<string, string[]>): string[] | null {
+  const WHITE = 0
+  const GREY = 1
+  const BLACK = 2
+  const color = new Map<string, number>()
+  for (const start of edges.keys()) {
+    if ((color.get(start) ?? WHITE) !== WHITE) continue
+    const path: string[] = [start]
+    const next: number[] = [0]
+    color.set(start, GREY)
+    while (path.length > 0) {
+      const node = path[path.length - 1]!
+      const succ = edges.get(node) ?? []
+      const i = next[next.length - 1]!
+      if (i >= succ.length) {
+        color.set(node, BLACK)
+        path.pop()
+        next.pop()
+        continue
+      }
+      next[next.length - 1] = i + 1
+      const to = succ[i]!
+      const c = color.get(to) ?? WHITE
+      if (c === GREY) return [...path.slice(path.indexOf(to)), to]
+      if (c === WHITE) {
+        color.set(to, GREY)
+        path.push(to)
+        next.push(0)
+      }
+    }
+  }
+  return null
+}
