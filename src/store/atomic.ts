@@ -46,6 +46,16 @@ for i, c in ipairs(spec.c) do
     if c[3] == 'present' and exists == 0 then return {'FAIL', i, ''} end
   end
 end
+-- Redis does not roll back a script that fails half-way, so rule out the one
+-- error a command can still raise here (a key of the wrong type) before writing.
+local want = {HSET='hash', HDEL='hash', HINCRBY='hash', SADD='set', SREM='set', SCARD='set', XADD='stream'}
+for _, w in ipairs(spec.w) do
+  local t = want[w[1]]
+  if t then
+    local actual = redis.call('TYPE', KEYS[w[2]])['ok']
+    if actual ~= 'none' and actual ~= t then return {'WRONGTYPE', KEYS[w[2]], actual} end
+  end
+end
 local replies = {}
 for i, w in ipairs(spec.w) do
   local r = redis.call(w[1], KEYS[w[2]], unpack(w, 3))
@@ -96,5 +106,6 @@ export async function runAtomic(redis: Redis, write: AtomicWrite): Promise<Atomi
   const w = write.commands.map(([name, key, ...args]) => [name, ref(key), ...args.map(String)])
   const reply = (await redis.syAtomic(keys.length, ...keys, JSON.stringify({ c, w }))) as [string, ...unknown[]]
   if (reply[0] === 'OK') return { ok: true, replies: reply[1] as unknown[] }
+  if (reply[0] === 'WRONGTYPE') throw new Error(`Redis key ${String(reply[1])} has type ${String(reply[2])}; refusing a partial write`)
   return { ok: false, failed: Number(reply[1]) - 1, actual: reply[2] === '' ? null : String(reply[2]) }
 }

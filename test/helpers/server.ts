@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { Registry } from 'prom-client'
+import { buildApp } from '../../src/app.js'
+import { type Config, loadConfig } from '../../src/config.js'
+import { EmbeddedRedis } from '../../src/redis/embedded.js'
+
+/** The slice of tap's Test the helpers use. */
+export interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+export const ADMIN = 'test-admin-token-0123456789abcdef'
+
+/** A real redis-server on a free port with its own temp dir, stopped at teardown. */
+export async function startRedis(t: Teardown, opts: { appendOnly?: boolean } = {}): Promise<EmbeddedRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-redis-'))
+  const r = new EmbeddedRedis({ bin: 'redis-server', dir, port: 0, appendOnly: opts.appendOnly ?? false, supervise: false, install: false })
+  await r.start()
+  t.teardown(async () => {
+    await r.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return r
+}
+
+export interface TestServer {
+  app: FastifyInstance
+  url: string
+  redis: Redis
+  redisServer: EmbeddedRedis
+  config: Config
+  /** Real HTTP to the listening server. */
+  api: (method: string, path: string, opts?: ApiOptions) => Promise<ApiResponse>
+}
+
+export interface ApiOptions {
+  token?: string | null
+  body?: unknown
+  headers?: Record<string, string>
+}
+
+export interface ApiResponse {
+  status: number
+  headers: Headers
+  // Tests inspect arbitrary JSON.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any
+  text: string
+}
+
+/** Starts Redis + the app on port 0 with a bootstrap admin token. */
+export async function startServer(
+  t: Teardown,
+  opts: { env?: Record<string, string>; redisServer?: EmbeddedRedis } = {},
+): Promise<TestServer> {
+  const redisServer = opts.redisServer ?? (await startRedis(t))
+  const config = loadConfig({ LOG_LEVEL: 'silent', PORT: '0', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, ...opts.env })
+  const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => 100 })
+  redis.on('error', () => {})
+  await redis.connect()
+  const app = await buildApp(config, { redis, registry: new Registry() })
+  await app.services.tokens.bootstrap(ADMIN)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const addr = app.server.address()
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`
+  t.teardown(async () => {
+    await app.close()
+    redis.disconnect()
+  })
+  const api = async (method: string, path: string, o: ApiOptions = {}): Promise<ApiResponse> => {
+    const headers: Record<string, string> = { ...o.headers }
+    const token = o.token === undefined ? ADMIN : o.token
+    if (token) headers.authorization = `Bearer ${token}`
+    let body: string | undefined
+    if (o.body !== undefined) {
+      if (typeof o.body === 'string') body = o.body
+      else {
+        body = JSON.stringify(o.body)
+        headers['content-type'] ??= 'application/json'
+      }
+    }
+    const res = await fetch(url + path, { method, headers, ...(body !== undefined && { body }) })
+    const text = await res.text()
+    let parsed: unknown = text
+    try {
+      parsed = text ? JSON.parse(text) : null
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text }
+  }
+  return { app, url, redis, redisServer, config, api }
+}
