@@ -50,8 +50,8 @@ export function checkFlagConfig(
   })
   config.prerequisites.forEach((p, pi) => {
     const other = others[p.flag]
-    if (p.flag === def.key) issues.push({ path: `/prerequisites/${pi}/flag`, code: 'PREREQUISITE_SELF', message: 'a flag cannot be its own prerequisite' })
-    else if (!other) issues.push({ path: `/prerequisites/${pi}/flag`, code: 'FLAG_NOT_FOUND', message: `flag "${p.flag}" does not exist` })
+    if (p.flag === def.key) return // reported by the engine (SELF_PREREQUISITE)
+    if (!other) issues.push({ path: `/prerequisites/${pi}/flag`, code: 'FLAG_NOT_FOUND', message: `flag "${p.flag}" does not exist` })
     else {
       if (p.variation >= other.variations.length) {
         issues.push({ path: `/prerequisites/${pi}/variation`, code: 'VARIATION_OUT_OF_RANGE', message: `flag "${p.flag}" has ${other.variations.length} variations` })
