@@ -46,7 +46,103 @@ export class IdSet {
     // Pool sized for ASCII ids plus 1/16 slack for later deltas; grows if needed.
     this.pool = new Uint8Array(Math.max(64, Math.ceil((chars + ids.length) * 1.0625)))
     this.slots = new Int32Array(capacityFor(ids.length))
-    for (let i = 0; i < ids.length; i++) this.add(ids[i] as string)
+    if (ids.length < 4096) for (let i = 0; i < ids.length; i++) this.add(ids[i] as string)
+    else this.bulkLoad(ids)
+  }
+
+  /**
+   * Bulk build, cache-friendly: (1) append every id to the pool and keep its
+   * hash; (2) radix-partition the entries by the top 10 bits of the hash,
+   * which orders them by home slot; (3) insert partition by partition, so
+   * probing stays within a few KB of the table instead of missing the cache on
+   * every insert. A temporary per-slot hash array avoids reading pool bytes
+   * except for true duplicates.
+   */
+  private bulkLoad(ids: readonly string[]): void {
+    const n = ids.length
+    const hashes = new Uint32Array(n)
+    const offsets = new Int32Array(n)
+    for (let i = 0; i < n; i++) {
+      const id = ids[i] as string
+      const start = this.end
+      this.appendBytes(id)
+      offsets[i] = start
+      const h = id.length < 0xff ? murmur3Ascii(id) : -1
+      if (h >= 0) hashes[i] = h
+      else {
+        const [off, len] = this.entry(start)
+        hashes[i] = murmur3Bytes(this.pool, len, 0, off)
+      }
+    }
+    const PARTS = 1024
+    const counts = new Int32Array(PARTS + 1)
+    for (let i = 0; i < n; i++) counts[(hashes[i]! >>> 22) + 1]!++
+    for (let p = 1; p <= PARTS; p++) counts[p]! += counts[p - 1]!
+    const order = new Int32Array(n)
+    for (let i = 0; i < n; i++) order[counts[hashes[i]! >>> 22]!++] = i
+    const slotHash = new Uint32Array(this.slots.length)
+    const slots = this.slots
+    const cap = slots.length
+    const pool = this.pool
+    for (let o = 0; o < n; o++) {
+      const e = order[o]!
+      const h = hashes[e]!
+      const at = offsets[e]!
+      let i = this.slotOf(h)
+      let dup = false
+      for (;;) {
+        const s = slots[i]!
+        if (s === 0) break
+        if (slotHash[i] === h) {
+          const [a, la] = this.entry(s - 1)
+          const [b, lb] = this.entry(at)
+          if (la === lb) {
+            let j = 0
+            while (j < la && pool[a + j] === pool[b + j]) j++
+            if (j === la) {
+              dup = true
+              break
+            }
+          }
+        }
+        if (++i === cap) i = 0
+      }
+      if (dup) {
+        const [b, lb] = this.entry(at)
+        this.garbage += b - at + lb
+        continue
+      }
+      slots[i] = at + 1
+      slotHash[i] = h
+      this.live++
+    }
+  }
+
+  /** Appends `id` with its length header at the end of the pool. */
+  private appendBytes(id: string): void {
+    const need = 5 + id.length * 3
+    if (this.pool.length - this.end < need) this.growPool(need)
+    const pool = this.pool
+    const start = this.end
+    if (id.length * 3 < 0xff) {
+      const len = encodeUtf8Into(id, pool, start + 1) - start - 1
+      pool[start] = len
+      this.end = start + 1 + len
+      return
+    }
+    const len = encodeUtf8Into(id, pool, start + 5) - start - 5
+    if (len < 0xff) {
+      pool.copyWithin(start + 1, start + 5, start + 5 + len)
+      pool[start] = len
+      this.end = start + 1 + len
+    } else {
+      pool[start] = 0xff
+      pool[start + 1] = len & 0xff
+      pool[start + 2] = (len >>> 8) & 0xff
+      pool[start + 3] = (len >>> 16) & 0xff
+      pool[start + 4] = (len >>> 24) & 0xff
+      this.end = start + 5 + len
+    }
   }
 
   /** Number of ids in the set. */
@@ -138,30 +234,8 @@ export class IdSet {
   add(id: string): boolean {
     const found = this.lookup(id)
     if (found >= 0) return false
-    const need = 5 + id.length * 3
-    if (this.pool.length - this.end < need) this.growPool(need)
-    const pool = this.pool
     const start = this.end
-    let len = 0
-    if (id.length * 3 < 0xff) {
-      len = encodeUtf8Into(id, pool, start + 1) - start - 1
-      pool[start] = len
-      this.end = start + 1 + len
-    } else {
-      len = encodeUtf8Into(id, pool, start + 5) - start - 5
-      if (len < 0xff) {
-        pool.copyWithin(start + 1, start + 5, start + 5 + len)
-        pool[start] = len
-        this.end = start + 1 + len
-      } else {
-        pool[start] = 0xff
-        pool[start + 1] = len & 0xff
-        pool[start + 2] = (len >>> 8) & 0xff
-        pool[start + 3] = (len >>> 16) & 0xff
-        pool[start + 4] = (len >>> 24) & 0xff
-        this.end = start + 5 + len
-      }
-    }
+    this.appendBytes(id)
     const slot = -found - 1
     if (this.slots[slot] === -1) this.tombstones--
     this.slots[slot] = start + 1
