@@ -56,12 +56,6 @@ function fnv1a(s: string): string {
   return h.toString(16)
 }
 
-function sameType(value: JsonValue, def: JsonValue): boolean {
-  if (def === null || def === undefined) return true
-  if (typeof def === 'object') return typeof value === 'object' && value !== null
-  return typeof value === typeof def
-}
-
 function randomId(random: () => number): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
   if (c?.randomUUID) return c.randomUUID()
@@ -214,9 +208,6 @@ export class Client implements SwitchyardClient {
         d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'PROVIDER_NOT_READY' } }
       } else {
         d = this.store.detail(key, context ?? this.context ?? {}, defaultValue)
-        if (d.variation !== null && !sameType(d.value, defaultValue)) {
-          d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' } }
-        }
       }
     } catch (e) {
       this.log.debug?.(`evaluation of "${key}" failed: ${e instanceof Error ? e.message : String(e)}`)

@@ -7,6 +7,11 @@ import type { EvaluationDetail, JsonValue } from '../core/types.js'
 import type { ClientFlagValue } from '../types.js'
 import { diffKeys, expectObject, type Store } from './store.js'
 
+function sameType(value: JsonValue, def: JsonValue): boolean {
+  if (def === null || def === undefined || typeof value === 'object') return true
+  return typeof value === typeof def
+}
+
 function sameValue(a: ClientFlagValue, b: ClientFlagValue): boolean {
   return a.variation === b.variation && JSON.stringify(a.value) === JSON.stringify(b.value)
 }
@@ -75,6 +80,10 @@ export class ValuesStore implements Store {
     if (!f) return { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'FLAG_NOT_FOUND' } }
     // variation null: the server served "the caller's default" (off without offVariation).
     const variation = f.variation ?? null
+    // The engine's rule, approximated without the flag kind: a primitive value must have the default's type.
+    if (variation !== null && !sameType(f.value, defaultValue)) {
+      return { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' } }
+    }
     return { value: variation === null ? defaultValue : f.value, variation, reason: f.reason ?? { kind: 'FALLTHROUGH' } }
   }
 

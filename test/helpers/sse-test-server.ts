@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
+import type { ClientEventName, ClientEvents, SwitchyardClient } from '../../sdk/types.js'
 
 /** One recorded request. */
 export interface RecordedRequest {
@@ -58,7 +59,7 @@ export class SseTestServer {
   readonly server = createServer((req, res) => this.handle(req, res))
   url = ''
   /** The current document: a Ruleset (server mode) or `{flags}` (client mode). */
-  document: Record<string, unknown>
+  document: object
   /** Change log: id and event of every publish since the last `reset`. */
   log: LogEntry[] = []
   /** Id of the current state (what put / ETag carry). */
@@ -83,7 +84,7 @@ export class SseTestServer {
   private seq = 0
   private waiters: (() => void)[] = []
 
-  constructor(opts: { token?: string; document: Record<string, unknown> }) {
+  constructor(opts: { token?: string; document: object }) {
     this.token = opts.token ?? 'test-token'
     this.document = opts.document
     this.currentId = this.nextId()
@@ -124,7 +125,7 @@ export class SseTestServer {
   }
 
   /** Replace the document (as a fresh put would), without telling open streams. */
-  replaceDocument(doc: Record<string, unknown>): string {
+  replaceDocument(doc: object): string {
     this.document = doc
     this.currentId = this.nextId()
     this.trimmedBefore = this.seq
@@ -311,28 +312,28 @@ export class SseTestServer {
 }
 
 /** Start a test server; the caller tears it down. */
-export async function startSseTestServer(opts: { token?: string; document: Record<string, unknown> }): Promise<SseTestServer> {
+export async function startSseTestServer(opts: { token?: string; document: object }): Promise<SseTestServer> {
   return new SseTestServer(opts).listen()
 }
 
-/** Resolve with the payload of the next `event` matching `pred`; reject after `timeoutMs`. */
-export function nextEvent<P>(
-  emitter: { on(e: string, fn: (p: P) => void): void; off(e: string, fn: (p: P) => void): void },
-  event: string,
-  pred: (p: P) => boolean = () => true,
+/** Resolve with the payload of the next client `event` matching `pred`; reject after `timeoutMs`. */
+export function nextEvent<E extends ClientEventName>(
+  client: Pick<SwitchyardClient, 'on' | 'off'>,
+  event: E,
+  pred: (p: ClientEvents[E]) => boolean = () => true,
   timeoutMs = 5000,
-): Promise<P> {
-  return new Promise<P>((resolve, reject) => {
+): Promise<ClientEvents[E]> {
+  return new Promise<ClientEvents[E]>((resolve, reject) => {
     const timer = setTimeout(() => {
-      emitter.off(event, fn)
+      client.off(event, fn)
       reject(new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`))
     }, timeoutMs)
-    function fn(p: P): void {
+    function fn(p: ClientEvents[E]): void {
       if (!pred(p)) return
       clearTimeout(timer)
-      emitter.off(event, fn)
+      client.off(event, fn)
       resolve(p)
     }
-    emitter.on(event, fn)
+    client.on(event, fn)
   })
 }

@@ -1,0 +1,228 @@
+/**
+ * Server mode: the full ruleset, compiled once by the engine (sdk/core) and
+ * updated incrementally by stream events; every evaluation is local.
+ */
+import {
+  applyFlag,
+  applySegment,
+  applySegmentDelta,
+  compile,
+  evaluateAll,
+  evaluateDetail,
+  removeFlag,
+  removeSegment,
+  type Compiled,
+} from '../core/index.js'
+import type {
+  Context,
+  EvaluationDetail,
+  JsonValue,
+  Ruleset,
+  RulesetFlag,
+  Segment,
+  SegmentDelta,
+  SegmentRule,
+} from '../core/types.js'
+import { expectObject, type Store } from './store.js'
+
+/** A segment without its member lists (those live in the engine's IdSets only, never twice). */
+type SegmentMeta = Omit<Segment, 'included' | 'excluded'>
+
+function stripMembers(seg: Segment): SegmentMeta {
+  const { included: _i, excluded: _e, ...meta } = seg
+  return meta
+}
+
+function segmentRefs(clauses: { op: string; values: JsonValue[] }[] | undefined, into: Set<string>): void {
+  for (const c of clauses ?? []) if (c.op === 'inSegment') for (const v of c.values) if (typeof v === 'string') into.add(v)
+}
+
+/** The compiled ruleset of one environment plus what the wire needs to round-trip it. */
+export class RulesStore implements Store {
+  private c: Compiled | null = null
+  private meta = new Map<string, SegmentMeta>()
+  private environment = ''
+
+  get hasData(): boolean {
+    return this.c !== null
+  }
+
+  replace(data: unknown): string[] {
+    const rs = expectObject(data, 'ruleset')
+    const flags = expectObject(rs.flags ?? {}, 'ruleset.flags') as Record<string, RulesetFlag>
+    const segments = expectObject(rs.segments ?? {}, 'ruleset.segments') as Record<string, Segment>
+    const ruleset = { ...(rs as unknown as Ruleset), flags, segments }
+    const prev = this.c
+    const next = compile(ruleset)
+    const meta = new Map<string, SegmentMeta>()
+    for (const k in segments) meta.set(k, stripMembers(segments[k] as Segment))
+    this.environment = typeof rs.environment === 'string' ? rs.environment : ''
+    this.c = next
+    this.meta = meta
+    if (!prev) return Object.keys(flags)
+    const changed = new Set<string>()
+    // By content, not version: bootstrap or cache data may differ from the server's at one version.
+    for (const [k, f] of next.flags) {
+      const p = prev.flags.get(k)
+      if (!p || JSON.stringify(p.flag) !== JSON.stringify(f.flag)) changed.add(k)
+    }
+    for (const k of prev.flags.keys()) if (!next.flags.has(k)) changed.add(k)
+    const segs: string[] = []
+    for (const [k, s] of next.segments) if (prev.segments.get(k)?.version !== s.version) segs.push(k)
+    for (const k of prev.segments.keys()) if (!next.segments.has(k)) segs.push(k)
+    for (const k of this.flagsUsingSegments(segs)) changed.add(k)
+    return this.withDependents([...changed])
+  }
+
+  apply(type: string, data: unknown): string[] {
+    const c = this.c
+    if (!c) throw new Error(`"${type}" before any put`)
+    const body = expectObject(data, type)
+    if (type === 'segment-delta') {
+      const d = body as unknown as SegmentDelta
+      if (typeof d.key !== 'string' || (d.list !== 'included' && d.list !== 'excluded')) {
+        throw new Error('segment-delta needs key and list ("included" | "excluded")')
+      }
+      const next = applySegmentDelta(c, d)
+      if (next === c) return [] // unknown segment or replayed version
+      this.c = next
+      const m = this.meta.get(d.key)
+      if (m) this.meta.set(d.key, { ...m, version: d.version })
+      return this.withDependents(this.flagsUsingSegments([d.key]))
+    }
+    if (type === 'delete') {
+      if (typeof body.key !== 'string') throw new Error('delete needs a key')
+      const key = body.key
+      if (body.kind === 'flag') {
+        if (!c.flags.has(key)) return []
+        const dependents = this.withDependents([key])
+        this.c = removeFlag(c, key)
+        return dependents
+      }
+      if (body.kind === 'segment') {
+        if (!c.segments.has(key)) return []
+        const users = this.withDependents(this.flagsUsingSegments([key]))
+        this.c = removeSegment(c, key)
+        this.meta.delete(key)
+        return users
+      }
+      return []
+    }
+    if (type === 'patch') {
+      if (body.kind === 'flag') {
+        const flag = expectObject(body.flag, 'patch.flag') as unknown as RulesetFlag
+        if (typeof flag.key !== 'string') throw new Error('patch.flag.key is missing')
+        const cur = c.flags.get(flag.key)
+        if (cur && typeof flag.version === 'number' && flag.version < cur.flag.version) return [] // older than what we hold
+        this.c = applyFlag(c, flag)
+        return this.withDependents([flag.key])
+      }
+      if (body.kind === 'segment') {
+        const seg = expectObject(body.segment, 'patch.segment') as unknown as Segment
+        if (typeof seg.key !== 'string') throw new Error('patch.segment.key is missing')
+        const cur = c.segments.get(seg.key)
+        if (cur && typeof seg.version === 'number' && seg.version < cur.version) return []
+        // A segment patch without member lists means "members unchanged": carry the current ones.
+        const full: Segment = {
+          ...seg,
+          included: seg.included ?? this.members(seg.key, 'included'),
+          excluded: seg.excluded ?? this.members(seg.key, 'excluded'),
+        }
+        this.c = applySegment(c, full)
+        this.meta.set(seg.key, stripMembers(full))
+        return this.withDependents(this.flagsUsingSegments([seg.key]))
+      }
+      return []
+    }
+    return []
+  }
+
+  clear(): string[] {
+    const keys = this.c ? [...this.c.flags.keys()] : []
+    this.c = null
+    this.meta.clear()
+    return keys
+  }
+
+  snapshot(): Ruleset {
+    const c = this.c
+    const flags: Record<string, RulesetFlag> = {}
+    const segments: Record<string, Segment> = {}
+    if (c) {
+      for (const [k, f] of c.flags) flags[k] = f.flag
+      for (const [k, s] of c.segments) {
+        const meta = this.meta.get(k) ?? { key: k, rules: [] as SegmentRule[], salt: k, version: s.version }
+        segments[k] = { ...meta, version: s.version, included: this.members(k, 'included'), excluded: this.members(k, 'excluded') }
+      }
+    }
+    return { specVersion: 1, environment: this.environment, flags, segments }
+  }
+
+  detail(key: string, context: Context, defaultValue: JsonValue): EvaluationDetail {
+    return evaluateDetail(this.c as Compiled, key, context, defaultValue)
+  }
+
+  all(context: Context): Record<string, JsonValue> {
+    const out: Record<string, JsonValue> = {}
+    const details = evaluateAll(this.c as Compiled, context)
+    for (const k in details) out[k] = (details[k] as EvaluationDetail).value
+    return out
+  }
+
+  private members(key: string, list: 'included' | 'excluded'): string[] {
+    const out: string[] = []
+    this.c?.segments.get(key)?.[list].forEach((id) => out.push(id))
+    return out
+  }
+
+  /** Flags whose rules test any of `segs`, directly or through segments whose rules test them. */
+  private flagsUsingSegments(segs: string[]): string[] {
+    if (segs.length === 0 || !this.c) return []
+    const affected = new Set(segs)
+    // Segments may refer to segments: close over them.
+    for (let grew = true; grew; ) {
+      grew = false
+      for (const [k, m] of this.meta) {
+        if (affected.has(k)) continue
+        const refs = new Set<string>()
+        for (const r of m.rules ?? []) segmentRefs(r.clauses, refs)
+        for (const r of refs) {
+          if (affected.has(r)) {
+            affected.add(k)
+            grew = true
+            break
+          }
+        }
+      }
+    }
+    const out: string[] = []
+    for (const [k, f] of this.c.flags) {
+      const refs = new Set<string>()
+      for (const r of f.flag.rules ?? []) segmentRefs(r.clauses, refs)
+      for (const r of refs) {
+        if (affected.has(r)) {
+          out.push(k)
+          break
+        }
+      }
+    }
+    return out
+  }
+
+  /** `keys` plus every flag that has one of them as a prerequisite, transitively. */
+  private withDependents(keys: string[]): string[] {
+    const out = new Set(keys)
+    if (!this.c || keys.length === 0) return [...out]
+    for (let grew = true; grew; ) {
+      grew = false
+      for (const [k, f] of this.c.flags) {
+        if (out.has(k)) continue
+        if ((f.flag.prerequisites ?? []).some((p) => out.has(p.flag))) {
+          out.add(k)
+          grew = true
+        }
+      }
+    }
+    return [...out]
+  }
+}

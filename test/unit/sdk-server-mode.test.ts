@@ -1,0 +1,257 @@
+/**
+ * The SDK in server mode (full ruleset, local evaluation by sdk/core) against
+ * the transport-level SSE test server: put, flag patch (kill), segment patch
+ * without members, segment deltas, deletes, change keys with dependents,
+ * ETag polling from the applied id, last-known-good round trip.
+ */
+import t, { type Test } from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createClient } from '../../sdk/index.js'
+import { fileStorage } from '../../sdk/node-storage.js'
+import type { ClientOptions, Ruleset, RulesetFlag, Segment, SwitchyardClient } from '../../sdk/types.js'
+import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
+
+function checkout(patch: Partial<RulesetFlag> = {}): RulesetFlag {
+  return {
+    key: 'new-checkout',
+    kind: 'boolean',
+    variations: [true, false],
+    salt: 'new-checkout',
+    clientSide: true,
+    on: true,
+    offVariation: 1,
+    prerequisites: [],
+    targets: [{ variation: 0, values: ['user-1'] }],
+    rules: [
+      { id: 'beta', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } },
+    ],
+    fallthrough: { variation: 1 },
+    version: 1,
+    ...patch,
+  }
+}
+
+function ruleset(): Ruleset {
+  const dependent: RulesetFlag = {
+    key: 'dependent',
+    kind: 'string',
+    variations: ['on', 'off'],
+    salt: 'dependent',
+    on: true,
+    offVariation: 1,
+    prerequisites: [{ flag: 'new-checkout', variation: 0 }],
+    targets: [],
+    rules: [],
+    fallthrough: { variation: 0 },
+    version: 3,
+  }
+  const other: RulesetFlag = { ...dependent, key: 'other', prerequisites: [], version: 1 }
+  const beta: Segment = { key: 'beta', included: ['user-7'], excluded: [], rules: [], salt: 'beta', version: 1 }
+  return {
+    specVersion: 1,
+    environment: 'production',
+    flags: { 'new-checkout': checkout(), dependent, other },
+    segments: { beta },
+  }
+}
+
+async function setup(t: Test, opts: Partial<ClientOptions> = {}): Promise<{ server: SseTestServer; client: SwitchyardClient }> {
+  const server = await startSseTestServer({ document: ruleset() })
+  t.teardown(() => server.close())
+  const client = createClient({
+    url: server.url,
+    token: 'test-token',
+    logger: {},
+    initialRetryMs: 20,
+    maxRetryMs: 100,
+    sendMetrics: false,
+    ...opts,
+  })
+  t.teardown(() => client.close())
+  return { server, client }
+}
+
+t.test('put → local evaluation with reasons', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  t.equal(server.connections[0]?.request.path, '/api/v1/sdk/stream')
+  t.same(client.variationDetail('new-checkout', { key: 'user-1' }, false), {
+    value: true,
+    variation: 0,
+    reason: { kind: 'TARGET_MATCH' },
+  })
+  t.same(client.variationDetail('new-checkout', { key: 'user-7' }, false).reason, { kind: 'RULE_MATCH', ruleId: 'beta' })
+  t.same(client.variationDetail('new-checkout', { key: 'user-2' }, true), {
+    value: false,
+    variation: 1,
+    reason: { kind: 'FALLTHROUGH' },
+  })
+  t.equal(client.variation('dependent', { key: 'user-1' }, 'x'), 'on')
+  t.equal(client.variation('dependent', { key: 'user-2' }, 'x'), 'off')
+  t.same(client.allFlags({ key: 'user-1' }), { 'new-checkout': true, dependent: 'on', other: 'on' })
+  t.same(client.variationDetail('new-checkout', { key: 'u' }, 'str').reason, { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' })
+  t.same(client.variationDetail('missing', { key: 'u' }, 1).reason, { kind: 'ERROR', errorKind: 'FLAG_NOT_FOUND' })
+})
+
+t.test('the default context of server mode comes from options, then identify', async (t) => {
+  const { client } = await setup(t, { context: { key: 'user-1' } })
+  await client.ready({ timeoutMs: 5000 })
+  t.equal(client.isEnabled('new-checkout'), true)
+  await client.identify({ key: 'user-2' })
+  t.equal(client.isEnabled('new-checkout'), false)
+  t.equal(client.isEnabled('new-checkout', { key: 'user-7' }), true)
+})
+
+t.test('kill: a flag patch turns it off everywhere and reports the flag and its dependents', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  const change = nextEvent(client, 'change')
+  const id = server.publish('patch', { kind: 'flag', flag: checkout({ on: false, version: 2 }) })
+  t.same((await change).sort(), ['dependent', 'new-checkout'])
+  t.equal(client.appliedId, id)
+  t.equal(client.isEnabled('new-checkout', { key: 'user-1' }, true), false)
+  t.same(client.variationDetail('new-checkout', { key: 'user-1' }, true).reason, { kind: 'OFF' })
+  t.same(client.variationDetail('dependent', { key: 'user-1' }, 'x').reason, {
+    kind: 'PREREQUISITE_FAILED',
+    prerequisiteKey: 'new-checkout',
+  })
+})
+
+t.test('an older flag version than the one held is ignored', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  server.publish('patch', { kind: 'flag', flag: checkout({ on: false, version: 5 }) })
+  const id = server.publish('patch', { kind: 'flag', flag: checkout({ on: true, version: 4 }) })
+  await server.waitFor(() => client.appliedId === id, 5000, 'both patches applied')
+  t.equal(client.isEnabled('new-checkout', { key: 'user-1' }, true), false)
+})
+
+t.test('segment delta: one id added travels alone; a replayed version is ignored', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  t.equal(client.isEnabled('new-checkout', { key: 'user-9' }), false)
+  const change = nextEvent(client, 'change')
+  const delta = { key: 'beta', list: 'included', add: ['user-9'], remove: ['user-7'], version: 2 }
+  server.publish('segment-delta', delta)
+  t.same((await change).sort(), ['dependent', 'new-checkout'])
+  t.equal(client.isEnabled('new-checkout', { key: 'user-9' }), true)
+  t.equal(client.isEnabled('new-checkout', { key: 'user-7' }), false)
+  const changes: string[][] = []
+  client.on('change', (k) => changes.push(k))
+  const id = server.publish('segment-delta', { ...delta, add: ['user-7'], remove: [], version: 2 })
+  await server.waitFor(() => client.appliedId === id, 5000, 'replayed delta seen')
+  t.same(changes, [], 'no change for a replayed version')
+  t.equal(client.isEnabled('new-checkout', { key: 'user-7' }), false)
+})
+
+t.test('a segment patch without member lists keeps the members', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  const change = nextEvent(client, 'change')
+  server.publish('patch', {
+    kind: 'segment',
+    segment: {
+      key: 'beta',
+      name: 'Beta testers',
+      rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }],
+      salt: 'beta',
+      version: 2,
+    },
+  })
+  t.same((await change).sort(), ['dependent', 'new-checkout'])
+  t.equal(client.isEnabled('new-checkout', { key: 'user-7' }), true, 'member kept')
+  t.equal(client.isEnabled('new-checkout', { key: 'user-3', country: 'GB' }), true, 'new segment rule')
+  t.equal(client.isEnabled('new-checkout', { key: 'user-3', country: 'FR' }), false)
+})
+
+t.test('deletes: flag → FLAG_NOT_FOUND; segment → inSegment no longer matches', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  const c1 = nextEvent(client, 'change')
+  server.publish('delete', { kind: 'flag', key: 'other' })
+  t.same(await c1, ['other'])
+  t.same(client.variationDetail('other', { key: 'u' }, 'd').reason, { kind: 'ERROR', errorKind: 'FLAG_NOT_FOUND' })
+  const c2 = nextEvent(client, 'change')
+  server.publish('delete', { kind: 'segment', key: 'beta' })
+  t.same((await c2).sort(), ['dependent', 'new-checkout'])
+  t.equal(client.isEnabled('new-checkout', { key: 'user-7' }), false)
+})
+
+t.test('a fresh put after a trimmed log reports what differs', async (t) => {
+  const { server, client } = await setup(t)
+  await client.ready({ timeoutMs: 5000 })
+  const rs = ruleset()
+  rs.flags['other'] = { ...(rs.flags['other'] as RulesetFlag), version: 2, fallthrough: { variation: 1 } }
+  const id = server.replaceDocument(rs)
+  const change = nextEvent(client, 'change')
+  ;(await server.connection(1)).destroy()
+  t.same(await change, ['other'])
+  const second = await server.connection(2)
+  t.not(second.lastEventId, null, 'resumed with an id the server no longer has')
+  t.equal(client.appliedId, id)
+  t.equal(client.variation('other', { key: 'u' }, 'x'), 'off')
+})
+
+t.test('polling in server mode uses the applied change id as ETag', async (t) => {
+  const { server, client } = await setup(t, { pollIntervalMs: 20, streamRetryIntervalMs: 60000, heartbeatTimeoutMs: 5000 })
+  await client.ready({ timeoutMs: 5000 })
+  const applied = client.appliedId
+  server.alwaysFail.stream = { status: 500, code: 'INTERNAL' }
+  ;(await server.connection(1)).destroy()
+  await server.waitFor(() => server.requests.some((r) => r.path === '/api/v1/sdk/rules'), 5000, 'a poll')
+  const poll = server.requests.find((r) => r.path === '/api/v1/sdk/rules')
+  t.equal(poll?.headers['if-none-match'], `"${applied}"`, 'first poll already conditional')
+  t.equal(client.polling, true)
+  const change = nextEvent(client, 'change')
+  server.publish('patch', { kind: 'flag', flag: checkout({ on: false, version: 2 }) })
+  t.same((await change).sort(), ['dependent', 'new-checkout'])
+  t.equal(client.isEnabled('new-checkout', { key: 'user-1' }, true), false)
+})
+
+t.test('last-known-good round trip keeps segment members changed by deltas', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sy-lkg-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const path = join(dir, 'rules.json')
+  const { server, client } = await setup(t, { storage: fileStorage(path) })
+  await client.ready({ timeoutMs: 5000 })
+  const id = server.publish('segment-delta', { key: 'beta', list: 'included', add: ['user-42'], remove: [], version: 2 })
+  await server.waitFor(() => client.appliedId === id, 5000, 'delta applied')
+  await client.close()
+  await server.close()
+  const offline = createClient({ url: server.url, token: 'test-token', storage: fileStorage(path), logger: {}, sendMetrics: false })
+  t.teardown(() => offline.close())
+  const ready = nextEvent(offline, 'ready')
+  await offline.ready({ timeoutMs: 5000 })
+  t.same(await ready, { source: 'cache' })
+  t.equal(offline.appliedId, id)
+  t.equal(offline.isEnabled('new-checkout', { key: 'user-42' }), true)
+  t.equal(offline.isEnabled('new-checkout', { key: 'user-7' }), true)
+  t.equal(offline.isEnabled('new-checkout', { key: 'user-2' }), false)
+})
+
+t.test('bootstrap with a ruleset answers before the server', async (t) => {
+  const rs = ruleset()
+  rs.flags['new-checkout'] = checkout({ on: false })
+  const { client } = await setup(t, { bootstrap: rs })
+  t.equal(client.isEnabled('new-checkout', { key: 'user-1' }, true), false)
+  const change = await nextEvent(client, 'change')
+  t.same(change.sort(), ['dependent', 'new-checkout'], 'compared by content, not only version')
+  t.equal(client.isEnabled('new-checkout', { key: 'user-1' }), true)
+})
+
+t.test('metrics report mode server and the applied id', async (t) => {
+  const { server, client } = await setup(t, { sendMetrics: true, metricsDebounceMs: 5 })
+  await client.ready({ timeoutMs: 5000 })
+  client.isEnabled('new-checkout', { key: 'user-1' })
+  client.isEnabled('new-checkout', { key: 'user-2' })
+  const id = server.publish('patch', { kind: 'flag', flag: checkout({ on: false, version: 2 }) })
+  await server.waitFor(() => server.metrics.some((m) => m.appliedId === id), 5000, 'metrics with the kill id')
+  const m = server.metrics.find((m) => m.appliedId === id) as Record<string, unknown>
+  t.equal(m.mode, 'server')
+  const all = server.metrics.map((x) => x.counts as Record<string, Record<string, number>>)
+  const sum = (v: string) => all.reduce((n, c) => n + (c['new-checkout']?.[v] ?? 0), 0)
+  t.equal(sum('0'), 1)
+  t.equal(sum('1'), 1)
+})
