@@ -2,7 +2,7 @@
 import type { Context, EvaluationDetail, JsonValue, Ruleset } from './core/types.js'
 import type { FetchLike, SwitchyardError } from './transport/http.js'
 
-export type { Context, EvaluationDetail, JsonValue, Reason, Ruleset } from './core/types.js'
+export type { Context, EvaluationDetail, JsonValue, Reason, Ruleset, RulesetFlag, Segment, SegmentDelta } from './core/types.js'
 
 /** One evaluated value as the client-mode endpoints send it. */
 export interface ClientFlagValue {
