@@ -14,6 +14,7 @@ import healthRoutes from './routes/health.js'
 import segmentRoutes from './routes/segments.js'
 import tokenRoutes from './routes/tokens.js'
 import { ErrorSchema } from './schemas/common.js'
+import { validatorCompiler } from './schemas/validator.js'
 import { buildServices, type Services } from './services/index.js'
 import { Store } from './store/store.js'
 
@@ -47,7 +48,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
-    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
+    // Through the factory, not setValidatorCompiler: plugins that add schemas rebuild
+    // their validator from the factory and would silently fall back to Ajv.
+    schemaController: { compilersFactory: { buildValidator: (() => validatorCompiler) as never } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   const store = new Store(deps.redis, { changelogMaxLen: config.CHANGELOG_MAXLEN })

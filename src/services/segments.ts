@@ -170,7 +170,7 @@ export class SegmentService {
           this.store.auditCommand(k.audit, {
             at, actor: actor.name, actorTokenId: actor.tokenId, action: 'segment.members', env,
             target: { type: 'segment', key }, fromVersion: Number(ver), toVersion: version,
-            details: { list: delta.list, added: add.length, removed: remove.length, sampleAdded: add.slice(0, AUDIT_SAMPLE), sampleRemoved: remove.slice(0, AUDIT_SAMPLE) },
+            details: { list: delta.list, requestedAdd: add.length, requestedRemove: remove.length, sampleAdded: add.slice(0, AUDIT_SAMPLE), sampleRemoved: remove.slice(0, AUDIT_SAMPLE) },
             ...(delta.reason && { reason: delta.reason }), ...(actor.requestId && { requestId: actor.requestId }),
           }),
           this.store.changeCommand(env, 'segment.members', { key, list: delta.list, add, remove, version }),
