@@ -1,0 +1,188 @@
+// validateFlagConfig / validateSegment / findPrerequisiteCycle: every bad input names its path and code.
+import t from 'tap'
+import { findPrerequisiteCycle, validateFlagConfig, validateSegment, type FlagConfig, type ValidationIssue } from '../../sdk/core/index.js'
+
+const boolDef = { key: 'f', kind: 'boolean', variations: [true, false] }
+const good: FlagConfig = {
+  on: true,
+  offVariation: 1,
+  prerequisites: [{ flag: 'other', variation: 0 }],
+  targets: [{ variation: 0, values: ['u1'] }],
+  rules: [
+    {
+      id: 'r1',
+      clauses: [
+        { attribute: 'country', op: 'in', values: ['GB'] },
+        { attribute: 'v', op: 'semVerLessThan', values: ['2.0.0'] },
+        { attribute: 'd', op: 'after', values: ['2024-01-01T00:00:00Z', 1700000000000] },
+        { attribute: 'e', op: 'matches', values: ['^a+$'] },
+        { attribute: 'x', op: 'exists', values: [] },
+        { attribute: 'key', op: 'inSegment', values: ['beta'] },
+      ],
+      serve: { rollout: { weights: [{ variation: 0, weight: 1 }, { variation: 1, weight: 99_999 }] } },
+    },
+  ],
+  fallthrough: { variation: 1 },
+  version: 3,
+}
+
+function codes(issues: ValidationIssue[]): string[] {
+  return issues.map((i) => `${i.code} ${i.path}`)
+}
+
+t.same(validateFlagConfig(boolDef, good), [], 'a good configuration has no issue')
+
+const cases: { name: string; def?: object; patch: (c: FlagConfig) => unknown; expect: string[] }[] = [
+  { name: 'off variation out of range', patch: (c) => ({ ...c, offVariation: 2 }), expect: ['VARIATION_OUT_OF_RANGE /offVariation'] },
+  { name: 'negative variation', patch: (c) => ({ ...c, fallthrough: { variation: -1 } }), expect: ['VARIATION_OUT_OF_RANGE /fallthrough/variation'] },
+  { name: 'fractional variation', patch: (c) => ({ ...c, targets: [{ variation: 0.5, values: ['a'] }] }), expect: ['VARIATION_OUT_OF_RANGE /targets/0/variation'] },
+  {
+    name: 'weights do not sum to 100000',
+    patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [{ variation: 0, weight: 50_000 }, { variation: 1, weight: 40_000 }] } } }),
+    expect: ['WEIGHTS_SUM /fallthrough/rollout/weights'],
+  },
+  {
+    name: 'negative and fractional weights',
+    patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [{ variation: 0, weight: -1 }, { variation: 1, weight: 100_000.5 }] } } }),
+    expect: ['BAD_WEIGHT /fallthrough/rollout/weights/0/weight', 'BAD_WEIGHT /fallthrough/rollout/weights/1/weight'],
+  },
+  { name: 'empty rollout', patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [] } } }), expect: ['EMPTY_ROLLOUT /fallthrough/rollout/weights'] },
+  { name: 'serve with both', patch: (c) => ({ ...c, fallthrough: { variation: 0, rollout: { weights: [] } } }), expect: ['BAD_SERVE /fallthrough'] },
+  { name: 'serve with neither', patch: (c) => ({ ...c, fallthrough: {} }), expect: ['BAD_SERVE /fallthrough'] },
+  {
+    name: 'empty bucketBy',
+    patch: (c) => ({ ...c, fallthrough: { rollout: { bucketBy: '', weights: [{ variation: 0, weight: 100_000 }] } } }),
+    expect: ['BAD_ATTRIBUTE /fallthrough/rollout/bucketBy'],
+  },
+  {
+    name: 'duplicate and empty rule ids',
+    patch: (c) => ({ ...c, rules: [c.rules[0], { ...c.rules[0], id: 'r1' }, { ...c.rules[0], id: '' }] }),
+    expect: ['DUPLICATE_RULE_ID /rules/1/id', 'EMPTY_RULE_ID /rules/2/id'],
+  },
+  {
+    name: 'unknown operator',
+    patch: (c) => ({ ...c, rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'equals', values: ['x'] }], serve: { variation: 0 } }] }),
+    expect: ['UNKNOWN_OPERATOR /rules/0/clauses/0/op'],
+  },
+  {
+    name: 'clause value types',
+    patch: (c) => ({
+      ...c,
+      rules: [
+        {
+          id: 'r',
+          clauses: [
+            { attribute: 'a', op: 'lessThan', values: [1, '2'] },
+            { attribute: 'a', op: 'startsWith', values: [3] },
+            { attribute: 'a', op: 'in', values: [{ x: 1 }, null] },
+            { attribute: 'a', op: 'inSegment', values: [7] },
+            { attribute: 'a', op: 'before', values: ['2024-13-01', '2024-01-01T00:00:00', 'tomorrow'] },
+            { attribute: 'a', op: 'semVerEqual', values: ['1.2.3', '1.2.3.4', 'v1.0.0', '01.0.0'] },
+            { attribute: 'a', op: 'matches', values: ['(', '[a-', 'ok'] },
+          ],
+          serve: { variation: 0 },
+        },
+      ],
+    }),
+    expect: [
+      'WRONG_VALUE_TYPE /rules/0/clauses/0/values/1',
+      'WRONG_VALUE_TYPE /rules/0/clauses/1/values/0',
+      'WRONG_VALUE_TYPE /rules/0/clauses/2/values/0',
+      'WRONG_VALUE_TYPE /rules/0/clauses/2/values/1',
+      'WRONG_VALUE_TYPE /rules/0/clauses/3/values/0',
+      'BAD_DATE /rules/0/clauses/4/values/0',
+      'BAD_DATE /rules/0/clauses/4/values/1',
+      'BAD_DATE /rules/0/clauses/4/values/2',
+      'BAD_SEMVER /rules/0/clauses/5/values/1',
+      'BAD_SEMVER /rules/0/clauses/5/values/2',
+      'BAD_SEMVER /rules/0/clauses/5/values/3',
+      'BAD_REGEX /rules/0/clauses/6/values/0',
+      'BAD_REGEX /rules/0/clauses/6/values/1',
+    ],
+  },
+  {
+    name: 'empty values and empty attribute',
+    patch: (c) => ({ ...c, rules: [{ id: 'r', clauses: [{ attribute: '', op: 'in', values: [] }], serve: { variation: 0 } }] }),
+    expect: ['BAD_ATTRIBUTE /rules/0/clauses/0/attribute', 'EMPTY_VALUES /rules/0/clauses/0/values'],
+  },
+  {
+    name: 'negate not a boolean',
+    patch: (c) => ({ ...c, rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'exists', values: [], negate: 'yes' }], serve: { variation: 0 } }] }),
+    expect: ['INVALID_SHAPE /rules/0/clauses/0/negate'],
+  },
+  { name: 'self prerequisite', patch: (c) => ({ ...c, prerequisites: [{ flag: 'f', variation: 0 }] }), expect: ['SELF_PREREQUISITE /prerequisites/0/flag'] },
+  {
+    name: 'duplicate prerequisite',
+    patch: (c) => ({ ...c, prerequisites: [{ flag: 'o', variation: 0 }, { flag: 'o', variation: 1 }] }),
+    expect: ['DUPLICATE_PREREQUISITE /prerequisites/1/flag'],
+  },
+  {
+    name: 'same key targeted to two variations',
+    patch: (c) => ({ ...c, targets: [{ variation: 0, values: ['a'] }, { variation: 1, values: ['b', 'a', 5] }] }),
+    expect: ['DUPLICATE_TARGET /targets/1/values/1', 'WRONG_VALUE_TYPE /targets/1/values/2'],
+  },
+  { name: 'not an object', patch: () => 'nope', expect: ['INVALID_SHAPE '] },
+  { name: 'on missing', patch: (c) => ({ ...c, on: 'true' }), expect: ['INVALID_SHAPE /on'] },
+  { name: 'boolean flag with three variations', def: { kind: 'boolean', variations: [true, false, true] }, patch: (c) => c, expect: ['BAD_BOOLEAN_VARIATIONS /variations'] },
+  { name: 'boolean flag [true, true]', def: { kind: 'boolean', variations: [true, true] }, patch: (c) => c, expect: ['BAD_BOOLEAN_VARIATIONS /variations'] },
+  { name: 'boolean flag [false, true] is fine', def: { kind: 'boolean', variations: [false, true] }, patch: (c) => c, expect: [] },
+  { name: 'kind mismatch', def: { kind: 'number', variations: [1, 'two'] }, patch: (c) => c, expect: ['KIND_MISMATCH /variations/1'] },
+  { name: 'string duplicates', def: { kind: 'string', variations: ['a', 'a'] }, patch: (c) => c, expect: ['DUPLICATE_VARIATION /variations/1'] },
+  { name: 'unknown kind', def: { kind: 'date', variations: [1, 2] }, patch: (c) => c, expect: ['UNKNOWN_KIND /kind'] },
+  {
+    name: 'no variations',
+    def: { kind: 'json', variations: [] },
+    patch: (c) => ({ ...c, offVariation: null, fallthrough: { variation: 0 }, targets: [], rules: [] }),
+    expect: ['NO_VARIATIONS /variations', 'VARIATION_OUT_OF_RANGE /fallthrough/variation'],
+  },
+  { name: 'json accepts objects', def: { kind: 'json', variations: [{ a: [1] }, null] }, patch: (c) => c, expect: [] },
+]
+
+for (const c of cases) {
+  const issues = validateFlagConfig(c.def ?? boolDef, c.patch(structuredClone(good)))
+  t.same(codes(issues), c.expect, c.name)
+  for (const i of issues) t.ok(i.message.length > 0 && /^[A-Z_]+$/.test(i.code), `${c.name}: ${i.code} has a message`)
+}
+
+t.test('validateSegment', async (t) => {
+  t.same(validateSegment({ key: 's', included: ['a'], excluded: [], rules: [], salt: 's', version: 1 }), [], 'good segment')
+  t.same(
+    codes(
+      validateSegment({
+        key: '',
+        included: ['a', 3],
+        excluded: 'b',
+        salt: 1,
+        rules: [
+          { id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: ['('] }], weight: 100_001 },
+          { id: 'r', clauses: [], bucketBy: '' },
+        ],
+      }),
+    ),
+    [
+      'INVALID_SHAPE /key',
+      'INVALID_SHAPE /salt',
+      'WRONG_VALUE_TYPE /included/1',
+      'INVALID_SHAPE /excluded',
+      'DUPLICATE_RULE_ID /rules/1/id',
+      'BAD_REGEX /rules/0/clauses/0/values/0',
+      'BAD_WEIGHT /rules/0/weight',
+      'BAD_ATTRIBUTE /rules/1/bucketBy',
+    ],
+  )
+  t.same(codes(validateSegment(null)), ['INVALID_SHAPE '])
+})
+
+t.test('findPrerequisiteCycle', async (t) => {
+  t.equal(findPrerequisiteCycle(new Map([['a', ['b']], ['b', ['c']], ['c', []]])), null, 'chain')
+  t.equal(findPrerequisiteCycle(new Map([['a', ['b', 'c']], ['b', ['d']], ['c', ['d']], ['d', []]])), null, 'diamond is not a cycle')
+  t.same(findPrerequisiteCycle(new Map([['a', ['b']], ['b', ['a']]])), ['a', 'b', 'a'])
+  t.same(findPrerequisiteCycle(new Map([['x', ['a']], ['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a'])
+  t.same(findPrerequisiteCycle(new Map([['a', ['a']]])), ['a', 'a'], 'self loop')
+  t.equal(findPrerequisiteCycle(new Map([['a', ['missing']]])), null, 'unknown keys are leaves')
+  const long = new Map<string, string[]>()
+  for (let i = 0; i < 100_000; i++) long.set(`f${i}`, [`f${i + 1}`])
+  t.equal(findPrerequisiteCycle(long), null, 'a 100,000-deep chain does not overflow the stack')
+  long.set('f100000', ['f0'])
+  t.equal(findPrerequisiteCycle(long)?.length, 100_002, 'and its closing cycle is found')
+})
