@@ -3,20 +3,26 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 import { authenticate } from './auth.js'
 import type { Config } from './config.js'
 import { AppError, type ErrorDetail } from './errors.js'
 import auditRoutes from './routes/audit.js'
 import environmentRoutes from './routes/environments.js'
+import evaluateRoutes from './routes/evaluate.js'
 import flagRoutes from './routes/flags.js'
 import healthRoutes from './routes/health.js'
+import sdkRoutes from './routes/sdk.js'
 import segmentRoutes from './routes/segments.js'
 import tokenRoutes from './routes/tokens.js'
 import { ErrorSchema } from './schemas/common.js'
 import { validatorCompiler } from './schemas/validator.js'
 import { buildServices, type Services } from './services/index.js'
+import { RulesetService } from './services/ruleset.js'
+import { SdkMetricsService } from './services/sdk-metrics.js'
 import { Store } from './store/store.js'
+import { StreamHub } from './stream/hub.js'
+import { streamMetrics } from './stream/metrics.js'
 
 /** What the app is given rather than creating: tests pass their own. */
 export interface AppDeps {
@@ -138,6 +144,25 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(segmentRoutes, { services, membersBodyLimit: config.MEMBERS_BODY_LIMIT_BYTES })
   await app.register(auditRoutes, { services })
   await app.register(tokenRoutes, { services })
+
+  // Streaming: one hub per app (change-log readers, SSE fan-out); streams end before the HTTP server closes.
+  const rulesets = new RulesetService(store)
+  const hub = new StreamHub({
+    redis: deps.redis, store, rulesets, metrics: streamMetrics(registry), log: app.log,
+    heartbeatMs: config.STREAM_HEARTBEAT_MS, maxBufferBytes: config.STREAM_MAX_BUFFER_BYTES, tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
+  })
+  hub.start()
+  app.addHook('preClose', async () => hub.closeStreams())
+  app.addHook('onClose', async () => hub.stop())
+  const evaluations = new Counter({
+    name: 'switchyard_sdk_evaluations_total',
+    help: 'Flag evaluations reported by SDKs, by environment, flag and variation index',
+    labelNames: ['env', 'flag', 'variation'] as const,
+    registers: [registry],
+  })
+  const sdkMetrics = new SdkMetricsService(store, evaluations, deps.now ?? (() => new Date()))
+  await app.register(sdkRoutes, { services, hub, sdkMetrics, config })
+  await app.register(evaluateRoutes, { hub })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

@@ -28,6 +28,11 @@ export const ConfigSchema = Type.Object(
     CHANGELOG_MAXLEN: Type.Integer({ minimum: 100, default: 10_000, description: 'Change-log entries kept per environment (older ones are trimmed; SDKs behind that get a full put).' }),
     SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long SIGINT/SIGTERM waits for in-flight requests.' }),
     TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (behind a load balancer).' }),
+    STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 100, default: 15_000, description: 'Interval of the `: ping` comment on idle SSE streams (keeps proxies from closing them).' }),
+    STREAM_RETRY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'Reconnect delay hint sent to SSE clients (`retry:` line).' }),
+    STREAM_MAX_BUFFER_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576, description: 'Unsent bytes a stream may queue before the server closes it as too slow (it resumes with Last-Event-ID).' }),
+    STREAM_TOKEN_RECHECK_MS: Type.Integer({ minimum: 0, default: 60_000, description: 'How often open streams check that their token was not revoked (0: never).' }),
+    CLIENT_CORS_ORIGIN: Type.String({ minLength: 1, default: '*', description: 'Access-Control-Allow-Origin of the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics); other routes send no CORS headers.' }),
   },
   { additionalProperties: true },
 )

@@ -42,6 +42,8 @@ export function envKeys(env: string) {
     audit: `${p}:audit`,
     /** HASH: per-environment settings and the context-signing secret */
     meta: `${p}:meta`,
+    /** HASH sdkId → latest SDK report JSON (applied change id, report times); stale fields pruned on read */
+    sdkReports: `${p}:sdk`,
   }
 }
 

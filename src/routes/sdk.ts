@@ -1,0 +1,237 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { authorize } from '../auth.js'
+import type { Config } from '../config.js'
+import { appError } from '../errors.js'
+import { EnvParams, errorResponses } from '../schemas/common.js'
+import type { Services } from '../services/index.js'
+import type { SdkMetricsService } from '../services/sdk-metrics.js'
+import type { TokenRecord } from '../services/tokens.js'
+import { decodeContext, verifySignature } from '../stream/client-context.js'
+import type { StreamHub } from '../stream/hub.js'
+import { openEventStream } from '../stream/sse.js'
+
+export interface SdkRoutesOptions {
+  services: Services
+  hub: StreamHub
+  sdkMetrics: SdkMetricsService
+  config: Config
+}
+
+const STREAM_ID = '^[0-9]{1,20}-[0-9]{1,20}$'
+
+/** The single environment of an SDK token (401/403 unless its kind is one of `kinds`). */
+function sdkEnv(req: FastifyRequest, kinds: ReadonlyArray<TokenRecord['kind']>): { env: string; token: TokenRecord } {
+  const t = req.token
+  if (!t) throw appError('UNAUTHORIZED')
+  if (!kinds.includes(t.kind)) throw appError('FORBIDDEN', kinds.includes('sdk-client') ? 'use the SDK routes (sdk-server or sdk-client tokens only)' : 'read the rules (sdk-server tokens only)')
+  authorize(req, t.kind === 'sdk-server' ? 'sdk-server' : 'sdk-client')
+  const env = t.environments[0]
+  if (env === undefined || env === '*' || t.environments.length !== 1) throw appError('FORBIDDEN', 'use an SDK route without exactly one environment')
+  return { env, token: t }
+}
+
+/** True when an If-None-Match header lists this ETag (or `*`). */
+function notModified(req: FastifyRequest, etag: string): boolean {
+  const h = req.headers['if-none-match']
+  if (h === undefined) return false
+  return String(h)
+    .split(',')
+    .map((v) => v.trim().replace(/^W\//, ''))
+    .some((v) => v === etag || v === '*')
+}
+
+const ClientQuery = Type.Object(
+  {
+    context: Type.String({ maxLength: 12_000, description: 'base64url of the context JSON (≤ 8 KB)' }),
+    signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the context key with the environment signing secret' })),
+  },
+  { additionalProperties: false },
+)
+
+const ClientValue = Type.Object({
+  value: Type.Unknown(),
+  variation: Type.Union([Type.Integer(), Type.Null()]),
+  reason: Type.Object({ kind: Type.String(), inRollout: Type.Optional(Type.Boolean()), errorKind: Type.Optional(Type.String()) }),
+})
+
+const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { services, hub, sdkMetrics, config }) => {
+  const tags = ['sdk']
+  const retryMs = config.STREAM_RETRY_MS
+
+  // CORS is open on the browser routes only (sdk-client tokens are public by design and unlock nothing secret).
+  const corsHeaders: Record<string, string> = {
+    'access-control-allow-origin': config.CLIENT_CORS_ORIGIN,
+    'access-control-expose-headers': 'etag',
+    ...(config.CLIENT_CORS_ORIGIN !== '*' && { vary: 'Origin' }),
+  }
+  const cors = async (_req: FastifyRequest, reply: FastifyReply) => {
+    reply.headers(corsHeaders)
+  }
+  const preflight = {
+    schema: { operationId: '', tags, security: [], hide: true },
+  }
+  for (const path of ['/api/v1/sdk/client/stream', '/api/v1/sdk/client/values', '/api/v1/sdk/metrics']) {
+    app.options(path, { ...preflight, schema: { ...preflight.schema, operationId: `preflight${path.replace(/[^a-z]/g, '')}` } }, async (_req, reply) => {
+      return reply
+        .code(204)
+        .headers({
+          ...corsHeaders,
+          'access-control-allow-methods': 'GET, POST, OPTIONS',
+          'access-control-allow-headers': 'authorization, content-type, last-event-id, cache-control',
+          'access-control-max-age': '600',
+        })
+        .send()
+    })
+  }
+
+  async function requireEnv(env: string) {
+    if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+  }
+
+  async function clientContext(env: string, q: { context: string; signature?: string | undefined }) {
+    const context = decodeContext(q.context)
+    const e = await services.environments.get(env)
+    verifySignature({ required: e.requireSignedContext, secret: await services.environments.signingSecret(env), context, signature: q.signature })
+    return context
+  }
+
+  app.get('/api/v1/sdk/stream', {
+    schema: {
+      operationId: 'sdkStream', tags,
+      description:
+        'Server-Sent Events for sdk-server tokens: `put` (the ruleset, id = change-log id), then `patch` / `delete` / `segment-delta` ' +
+        'with their change-log ids, `: ping` comments. Resume with `Last-Event-ID` (or `?lastEventId=`): the missed changes are replayed, ' +
+        'or a fresh `put` is sent when they were trimmed from the log.',
+      querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+      produces: ['text/event-stream'],
+      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404) },
+    },
+  }, async (req, reply) => {
+    const { env, token } = sdkEnv(req, ['sdk-server'])
+    await requireEnv(env)
+    const header = req.headers['last-event-id']
+    const last = (typeof header === 'string' && header !== '' ? header : req.query.lastEventId) ?? null
+    const res = openEventStream(reply, retryMs)
+    void hub.serveRules(env, res, token.id, last)
+    return reply
+  })
+
+  app.get('/api/v1/sdk/rules', {
+    schema: {
+      operationId: 'sdkRules', tags,
+      description: 'The ruleset for polling (sdk-server tokens). ETag = the change-log id the stream uses; 304 on If-None-Match.',
+      response: { 200: Type.Unknown({ description: 'Ruleset' }), 304: Type.Null(), ...errorResponses(404) },
+    },
+  }, async (req, reply) => {
+    const { env } = sdkEnv(req, ['sdk-server'])
+    await requireEnv(env)
+    const put = await hub.rules(env)
+    const etag = `"${put.id}"`
+    reply.header('etag', etag).header('cache-control', 'no-cache')
+    if (notModified(req, etag)) return reply.code(304).send(null)
+    return reply.type('application/json; charset=utf-8').serializer((b: unknown) => b as string).send(put.body)
+  })
+
+  app.get('/api/v1/sdk/client/stream', {
+    onRequest: cors,
+    schema: {
+      operationId: 'sdkClientStream', tags,
+      description:
+        'Server-Sent Events for browsers (sdk-client tokens): `put` {flags} with the evaluated values of the clientSide flags for the context, ' +
+        'then `patch` {flags, removed} when a value of this context changes. Never rules, never other ids.',
+      querystring: ClientQuery,
+      produces: ['text/event-stream'],
+      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404) },
+    },
+  }, async (req, reply) => {
+    const { env, token } = sdkEnv(req, ['sdk-client'])
+    await requireEnv(env)
+    const context = await clientContext(env, req.query)
+    const res = openEventStream(reply, retryMs, corsHeaders)
+    void hub.serveClient(env, res, token.id, context)
+    return reply
+  })
+
+  app.get('/api/v1/sdk/client/values', {
+    onRequest: cors,
+    schema: {
+      operationId: 'sdkClientValues', tags,
+      description: 'The evaluated clientSide values for one context (polling); ETag = change-log id, 304 on If-None-Match.',
+      querystring: ClientQuery,
+      response: { 200: Type.Object({ flags: Type.Record(Type.String(), ClientValue) }), 304: Type.Null(), ...errorResponses(404) },
+    },
+  }, async (req, reply) => {
+    const { env } = sdkEnv(req, ['sdk-client'])
+    await requireEnv(env)
+    const context = await clientContext(env, req.query)
+    const { json, id } = await hub.clientValues(env, context)
+    const etag = `"${id}"`
+    reply.header('etag', etag).header('cache-control', 'no-cache')
+    if (notModified(req, etag)) return reply.code(304).send(null)
+    return reply.type('application/json; charset=utf-8').serializer((b: unknown) => b as string).send(json as never)
+  })
+
+  app.post('/api/v1/sdk/metrics', {
+    onRequest: cors,
+    schema: {
+      operationId: 'sdkMetrics', tags,
+      description: 'An SDK instance reports its applied change-log id and evaluation counts (sdk-server or sdk-client tokens).',
+      body: Type.Object({
+        sdkId: Type.String({ minLength: 1, maxLength: 128 }),
+        sdkVersion: Type.Optional(Type.String({ maxLength: 64 })),
+        mode: Type.Union([Type.Literal('server'), Type.Literal('client')]),
+        appliedId: Type.Union([Type.String({ pattern: STREAM_ID }), Type.Null()]),
+        startedAt: Type.Optional(Type.String({ maxLength: 64 })),
+        counts: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Record(Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 }), { maxProperties: 64 }), { maxProperties: 2000 })),
+      }, { additionalProperties: false }),
+      response: { 202: Type.Null(), ...errorResponses(429) },
+    },
+  }, async (req, reply) => {
+    const { env } = sdkEnv(req, ['sdk-server', 'sdk-client'])
+    await requireEnv(env)
+    const b = req.body
+    await sdkMetrics.report(env, {
+      sdkId: b.sdkId, mode: b.mode, appliedId: b.appliedId,
+      ...(b.sdkVersion !== undefined && { sdkVersion: b.sdkVersion }),
+      ...(b.startedAt !== undefined && { startedAt: b.startedAt }),
+      ...(b.counts !== undefined && { counts: b.counts }),
+    })
+    return reply.code(202).send(null)
+  })
+
+  app.get('/api/v1/environments/:env/sdk-status', {
+    schema: {
+      operationId: 'sdkStatus', tags,
+      description: 'Which SDK instances (reporting in the last 10 minutes) have applied at least this change, and how long it took: the proof a kill reached everyone.',
+      params: EnvParams,
+      querystring: Type.Object({ changeId: Type.String({ pattern: STREAM_ID, description: 'A change-log id (e.g. the ETag of /sdk/rules or an SSE event id)' }) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          changeId: Type.String(),
+          changeAt: Type.String(),
+          total: Type.Integer(),
+          applied: Type.Integer(),
+          pending: Type.Array(Type.String()),
+          instances: Type.Array(Type.Object({
+            sdkId: Type.String(),
+            mode: Type.String(),
+            sdkVersion: Type.Optional(Type.String()),
+            appliedId: Type.Union([Type.String(), Type.Null()]),
+            reportedAt: Type.String(),
+            applied: Type.Boolean(),
+            appliedAt: Type.Optional(Type.String()),
+            lagMs: Type.Optional(Type.Integer()),
+          })),
+        }),
+        ...errorResponses(404),
+      },
+    },
+  }, async (req) => {
+    authorize(req, 'read', req.params.env)
+    await requireEnv(req.params.env)
+    return sdkMetrics.status(req.params.env, req.query.changeId)
+  })
+}
+
+export default routes

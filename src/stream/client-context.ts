@@ -1,0 +1,70 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import type { Context, EvaluationDetail, Reason } from '../../sdk/core/types.js'
+import { AppError, appError } from '../errors.js'
+
+/** Largest context accepted (bytes of its JSON). */
+export const MAX_CONTEXT_BYTES = 8192
+/** Longest context key (as for segment members). */
+export const MAX_CONTEXT_KEY = 256
+
+/** Checks a context object (evaluate route and browser routes): 400 INVALID_CONTEXT when unusable. */
+export function checkContext(v: unknown, jsonBytes?: number): Context {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw appError('INVALID_CONTEXT', 'it must be a JSON object')
+  const bytes = jsonBytes ?? Buffer.byteLength(JSON.stringify(v))
+  if (bytes > MAX_CONTEXT_BYTES) throw appError('INVALID_CONTEXT', `it is larger than ${MAX_CONTEXT_BYTES} bytes`)
+  const key = (v as Context).key
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_CONTEXT_KEY)) {
+    throw appError('INVALID_CONTEXT', `"key" must be a string of 1 to ${MAX_CONTEXT_KEY} characters`)
+  }
+  return v as Context
+}
+
+/** Decodes `?context=` (base64url of the context's JSON). */
+export function decodeContext(param: string | undefined): Context {
+  if (param === undefined || param === '') throw appError('INVALID_CONTEXT', 'the "context" query parameter is required')
+  // base64url of 8 KB is ~10.9 KB of text; refuse before decoding anything bigger.
+  if (param.length > Math.ceil((MAX_CONTEXT_BYTES * 4) / 3) + 4) throw appError('INVALID_CONTEXT', `it is larger than ${MAX_CONTEXT_BYTES} bytes`)
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(param)) throw appError('INVALID_CONTEXT', 'it is not base64url')
+  const json = Buffer.from(param, 'base64url').toString('utf8')
+  let v: unknown
+  try {
+    v = JSON.parse(json)
+  } catch {
+    throw appError('INVALID_CONTEXT', 'it is not base64url-encoded JSON')
+  }
+  return checkContext(v, Buffer.byteLength(json))
+}
+
+/** hex HMAC-SHA256 of the context key (empty string for a context without key), keyed by the environment's secret. */
+export function signContextKey(secret: string, key: string | undefined): string {
+  return createHmac('sha256', secret).update(key ?? '').digest('hex')
+}
+
+/**
+ * Verifies `?signature=` when given, and requires it when the environment
+ * does. Constant-time comparison of the digests.
+ */
+export function verifySignature(opts: { required: boolean; secret: string; context: Context; signature: string | undefined }): void {
+  const { signature } = opts
+  if (signature === undefined || signature === '') {
+    if (opts.required) throw appError('SIGNATURE_REQUIRED')
+    return
+  }
+  const expected = createHmac('sha256', opts.secret).update(typeof opts.context.key === 'string' ? opts.context.key : '').digest()
+  const given = /^[0-9a-fA-F]{64}$/.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(expected.length)
+  const ok = timingSafeEqual(expected, given) && given.length === expected.length && /^[0-9a-fA-F]{64}$/.test(signature)
+  if (!ok) throw new AppError('BAD_SIGNATURE')
+}
+
+/** A reason as a browser may see it: no rule ids, no prerequisite keys. */
+export function clientReason(r: Reason): Reason {
+  const out: Reason = { kind: r.kind }
+  if (r.inRollout) out.inRollout = true
+  if (r.errorKind !== undefined) out.errorKind = r.errorKind
+  return out
+}
+
+/** The JSON of one value sent to a browser. */
+export function clientValueJson(d: EvaluationDetail): string {
+  return JSON.stringify({ value: d.value, variation: d.variation, reason: clientReason(d.reason) })
+}

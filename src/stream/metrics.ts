@@ -1,0 +1,38 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** Stream metrics, registered on the app's own registry (never the global one). */
+export function streamMetrics(registry: Registry) {
+  return {
+    connections: new Gauge({
+      name: 'switchyard_stream_connections',
+      help: 'Open SSE streams by kind (server: rules, client: evaluated values)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: 'switchyard_stream_events_total',
+      help: 'SSE events written to streams, by event name',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    disconnects: new Counter({
+      name: 'switchyard_stream_disconnects_total',
+      help: 'Streams closed by the server: slow (buffer over STREAM_MAX_BUFFER_BYTES), revoked, resync, shutdown',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    lag: new Histogram({
+      name: 'switchyard_changelog_lag_seconds',
+      help: 'Time from a change-log write (its id) to this instance dispatching it to its streams',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    readerErrors: new Counter({
+      name: 'switchyard_changelog_reader_errors_total',
+      help: 'Failed XREAD calls of the change-log readers (Redis unreachable)',
+      registers: [registry],
+    }),
+  }
+}
+
+export type StreamMetrics = ReturnType<typeof streamMetrics>
