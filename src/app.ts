@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -54,6 +55,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
+    // Request ids end up in audit records: unique across instances, or the caller's X-Request-Id.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
     // Through the factory, not setValidatorCompiler: plugins that add schemas rebuild
     // their validator from the factory and would silently fall back to Ajv.
     schemaController: { compilersFactory: { buildValidator: (() => validatorCompiler) as never } },
