@@ -38,6 +38,12 @@ interface ServerSub extends Sub {
   kind: 'server'
   /** Live entries buffered while the snapshot or replay is being sent; null once live. */
   pending: LogEntry[] | null
+  /**
+   * Id of the last entry sent by the snapshot/replay, which reads Redis and can
+   * be ahead of this instance's reader: live entries up to it are skipped.
+   * Null once the reader has passed it.
+   */
+  sentUpTo: string | null
 }
 
 interface ClientSub extends Sub {
@@ -152,7 +158,11 @@ class EnvChannel {
       let n = 0
       for (const s of this.servers) {
         if (s.pending !== null) s.pending.push(e)
-        else if (this.hub.write(s, frame)) n++
+        else if (s.sentUpTo !== null && compareIds(e.id, s.sentUpTo) <= 0) continue
+        else {
+          s.sentUpTo = null
+          if (this.hub.write(s, frame)) n++
+        }
       }
       if (n > 0) this.o.metrics.events.inc({ event: eventName(e) }, n)
     }
@@ -276,7 +286,13 @@ class EnvChannel {
     }
     const pending = s.pending
     s.pending = null
-    for (const e of pending) if (compareIds(e.id, upTo) > 0) this.hub.write(s, entryFrame(e))
+    for (const e of pending) {
+      if (compareIds(e.id, upTo) > 0) {
+        this.hub.write(s, entryFrame(e))
+        upTo = e.id
+      }
+    }
+    s.sentUpTo = upTo
   }
 
   private replay(s: ServerSub, entries: LogEntry[], from: string): string {
@@ -462,7 +478,7 @@ export class StreamHub {
 
   /** Serves a rules stream on an already opened event-stream response. */
   async serveRules(env: string, res: ServerResponse, tokenId: string, lastEventId: string | null): Promise<void> {
-    const s: ServerSub = { kind: 'server', res, tokenId, closed: false, allowance: 0, pending: null }
+    const s: ServerSub = { kind: 'server', res, tokenId, closed: false, allowance: 0, pending: null, sentUpTo: null }
     const ch = await this.register(env, s)
     if (!ch) return
     try {
