@@ -43,7 +43,7 @@ function notModified(req: FastifyRequest, etag: string): boolean {
 
 const ClientQuery = Type.Object(
   {
-    context: Type.String({ maxLength: 12_000, description: 'base64url of the context JSON (≤ 8 KB)' }),
+    context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)' }),
     signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the context key with the environment signing secret' })),
   },
   { additionalProperties: false },

@@ -1,0 +1,207 @@
+import { createHmac } from 'node:crypto'
+import t from 'tap'
+import { createFlag, createSdkEnv, encodeContext, putConfig, toggle } from '../helpers/sdk-fixtures.js'
+import { startServer, type TestServer } from '../helpers/server.js'
+import { openSse } from '../helpers/sse-reader.js'
+
+const CLIENT_STREAM = '/api/v1/sdk/client/stream'
+const VALUES = '/api/v1/sdk/client/values'
+const sign = (secret: string, key: string) => createHmac('sha256', secret).update(key).digest('hex')
+
+/** production: banner (clientSide; a rule on segment vip-seg, targets naming other users) and server-only. */
+async function fixture(s: TestServer) {
+  const e = await createSdkEnv(s)
+  await createFlag(s, 'banner', { clientSide: true })
+  await createFlag(s, 'server-only')
+  await createFlag(s, 'theme', { kind: 'string', variations: ['dark', 'light'], clientSide: true })
+  let r = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'vip-seg', included: ['vip-member-1', 'alice'] } })
+  if (r.status !== 201) throw new Error(r.text)
+  await putConfig(s, 'production', 'banner', {
+    targets: [{ variation: 0, values: ['alice', 'other-user-42'] }],
+    rules: [{ id: 'secret-rule-id', clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }], serve: { variation: 0 } }],
+    fallthrough: { variation: 1 },
+  })
+  await putConfig(s, 'production', 'server-only', { fallthrough: { variation: 0 } })
+  await putConfig(s, 'production', 'theme', { fallthrough: { variation: 1 } })
+  r = await s.api('GET', '/api/v1/environments/production/flags/banner')
+  return e
+}
+
+const FORBIDDEN_TEXT = ['secret-rule-id', 'vip-seg', 'vip-member-1', 'other-user-42', 'alice', 'server-only', 'carol', 'ruleId', 'prerequisiteKey']
+
+t.test('client stream: only clientSide values of this context; no rules, segments or other ids on the wire', async (t) => {
+  const s = await startServer(t)
+  const e = await fixture(s)
+  const url = `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob', country: 'GB' })}`
+  const c = await openSse(t, url, { token: e.clientToken })
+  t.equal(c.status, 200, JSON.stringify(c.error))
+  t.equal(c.headers.get('access-control-allow-origin'), '*')
+  const put = await c.next()
+  t.equal(put.type, 'put')
+  t.match(put.id, /^\d+-\d+$/)
+  t.same(JSON.parse(put.data), {
+    flags: {
+      banner: { value: false, variation: 1, reason: { kind: 'FALLTHROUGH' } },
+      theme: { value: 'light', variation: 1, reason: { kind: 'FALLTHROUGH' } },
+    },
+  })
+
+  // A change to bob's membership: a patch with the one changed flag, reason without the rule id.
+  let r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['bob'] } })
+  t.equal(r.status, 200, r.text)
+  const p1 = await c.next()
+  t.equal(p1.type, 'patch')
+  t.same(JSON.parse(p1.data), { flags: { banner: { value: true, variation: 0, reason: { kind: 'RULE_MATCH' } } }, removed: [] })
+
+  // Changes that do not change bob's values send nothing: another user's membership, a server-only flag,
+  // a rule edit with the same outcome. The next event bob gets is the theme change after them.
+  r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['carol'] } })
+  t.equal(r.status, 200)
+  await toggle(s, 'production', 'server-only', false)
+  await putConfig(s, 'production', 'banner', {
+    targets: [{ variation: 0, values: ['alice', 'other-user-42', 'carol'] }],
+    rules: [{ id: 'secret-rule-id', clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }], serve: { variation: 0 } }],
+  })
+  await putConfig(s, 'production', 'theme', { fallthrough: { variation: 0 } })
+  const p2 = await c.next()
+  t.same(JSON.parse(p2.data), { flags: { theme: { value: 'dark', variation: 0, reason: { kind: 'FALLTHROUGH' } } }, removed: [] })
+
+  // A flag no longer clientSide disappears.
+  r = await s.api('PATCH', '/api/v1/flags/theme', { body: { clientSide: false } })
+  t.equal(r.status, 200, r.text)
+  const p3 = await c.next()
+  t.same(JSON.parse(p3.data), { flags: {}, removed: ['theme'] })
+
+  // A kill reaches the browser.
+  r = await s.api('POST', '/api/v1/environments/production/flags/banner/kill', { body: {} })
+  t.equal(r.status, 200, r.text)
+  const p4 = await c.next()
+  t.same(JSON.parse(p4.data), { flags: { banner: { value: false, variation: 1, reason: { kind: 'OFF' } } }, removed: [] })
+
+  const raw = c.raw()
+  for (const secret of FORBIDDEN_TEXT) t.notOk(raw.includes(secret), `the raw stream does not contain "${secret}"`)
+  t.ok(raw.includes('bob') === false, 'not even the caller id is echoed')
+})
+
+t.test('client values (polling): same document, ETag, 304', async (t) => {
+  const s = await startServer(t)
+  const e = await fixture(s)
+  const path = `${VALUES}?context=${encodeContext({ key: 'alice' })}`
+  let r = await s.api('GET', path, { token: e.clientToken })
+  t.equal(r.status, 200, r.text)
+  t.same(r.body, {
+    flags: {
+      banner: { value: true, variation: 0, reason: { kind: 'TARGET_MATCH' } },
+      theme: { value: 'light', variation: 1, reason: { kind: 'FALLTHROUGH' } },
+    },
+  })
+  for (const secret of FORBIDDEN_TEXT.filter((x) => x !== 'alice')) t.notOk(r.text.includes(secret), `no "${secret}"`)
+  const etag = r.headers.get('etag')
+  t.match(etag, /^"\d+-\d+"$/)
+  t.equal(r.headers.get('access-control-allow-origin'), '*')
+  t.equal(r.headers.get('access-control-expose-headers'), 'etag')
+  r = await s.api('GET', path, { token: e.clientToken, headers: { 'if-none-match': etag! } })
+  t.equal(r.status, 304)
+  await toggle(s, 'production', 'banner', false)
+  r = await s.api('GET', path, { token: e.clientToken, headers: { 'if-none-match': etag! } })
+  t.equal(r.status, 200, 'read-your-writes')
+  t.equal(r.body.flags.banner.reason.kind, 'OFF')
+})
+
+t.test('signed contexts', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s, 'secure', { requireSignedContext: true })
+  await createFlag(s, 'f', { clientSide: true })
+  const ctx = encodeContext({ key: 'bob' })
+  for (const path of [CLIENT_STREAM, VALUES]) {
+    let r = await s.api('GET', `${path}?context=${ctx}`, { token: e.clientToken })
+    t.equal(r.status, 403, `${path}: unsigned`)
+    t.equal(r.body.code, 'SIGNATURE_REQUIRED')
+    t.equal(r.headers.get('access-control-allow-origin'), '*', 'errors carry CORS headers too')
+    r = await s.api('GET', `${path}?context=${ctx}&signature=${sign(e.signingSecret, 'alice')}`, { token: e.clientToken })
+    t.equal(r.status, 403, `${path}: signature of another key`)
+    t.equal(r.body.code, 'BAD_SIGNATURE')
+    r = await s.api('GET', `${path}?context=${ctx}&signature=${'0'.repeat(64)}`, { token: e.clientToken })
+    t.equal(r.body.code, 'BAD_SIGNATURE', `${path}: zeros`)
+    r = await s.api('GET', `${path}?context=${ctx}&signature=xyz`, { token: e.clientToken })
+    t.equal(r.body.code, 'BAD_SIGNATURE', `${path}: not hex`)
+    r = await s.api('GET', `${path}?context=${ctx}&signature=${sign('wrong-secret', 'bob')}`, { token: e.clientToken })
+    t.equal(r.body.code, 'BAD_SIGNATURE', `${path}: wrong secret`)
+  }
+  const good = sign(e.signingSecret, 'bob')
+  const r = await s.api('GET', `${VALUES}?context=${ctx}&signature=${good}`, { token: e.clientToken })
+  t.equal(r.status, 200, r.text)
+  t.same(Object.keys(r.body.flags), ['f'])
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${ctx}&signature=${good.toUpperCase()}`, { token: e.clientToken })
+  t.equal(c.status, 200)
+  t.equal((await c.next()).type, 'put')
+
+  // Where signatures are optional, a wrong one is still refused.
+  const open = await createSdkEnv(s, 'open')
+  const r2 = await s.api('GET', `${VALUES}?context=${ctx}&signature=${'ab'.repeat(32)}`, { token: open.clientToken })
+  t.equal(r2.body.code, 'BAD_SIGNATURE')
+})
+
+t.test('invalid contexts are 400 INVALID_CONTEXT', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  const cases: Record<string, string> = {
+    'not base64url': 'not*base64',
+    'not JSON': Buffer.from('{nope').toString('base64url'),
+    'an array': encodeContext([1, 2]),
+    'a string': encodeContext('bob'),
+    'null': encodeContext(null),
+    'too big': encodeContext({ key: 'k', pad: 'x'.repeat(9000) }),
+    'key too long': encodeContext({ key: 'k'.repeat(257) }),
+    'key not a string': encodeContext({ key: 42 }),
+  }
+  for (const [name, value] of Object.entries(cases)) {
+    for (const path of [CLIENT_STREAM, VALUES]) {
+      const r = await s.api('GET', `${path}?context=${value}`, { token: e.clientToken })
+      t.equal(r.status, 400, `${path}: ${name}`)
+      t.equal(r.body.code, 'INVALID_CONTEXT', `${path}: ${name} code`)
+    }
+  }
+  const r = await s.api('GET', VALUES, { token: e.clientToken })
+  t.equal(r.status, 400, 'missing context')
+})
+
+t.test('CORS only on the browser routes, with preflight', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  for (const path of [CLIENT_STREAM, VALUES, '/api/v1/sdk/metrics']) {
+    const r = await s.api('OPTIONS', path, {
+      token: null,
+      headers: { origin: 'https://shop.example', 'access-control-request-method': path.endsWith('metrics') ? 'POST' : 'GET', 'access-control-request-headers': 'authorization, last-event-id' },
+    })
+    t.equal(r.status, 204, `${path} preflight`)
+    t.equal(r.headers.get('access-control-allow-origin'), '*')
+    t.match(r.headers.get('access-control-allow-headers'), /authorization/)
+    t.match(r.headers.get('access-control-allow-headers'), /last-event-id/)
+    t.match(r.headers.get('access-control-allow-methods'), path.endsWith('metrics') ? /POST/ : /GET/)
+  }
+  let r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x' })}`, { token: null, headers: { origin: 'https://shop.example' } })
+  t.equal(r.status, 401)
+  t.equal(r.headers.get('access-control-allow-origin'), '*', '401 readable by the page')
+  r = await s.api('GET', '/api/v1/flags', { headers: { origin: 'https://shop.example' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on admin routes')
+  r = await s.api('OPTIONS', '/api/v1/flags', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on admin routes')
+  r = await s.api('GET', '/api/v1/sdk/rules', { token: e.serverToken, headers: { origin: 'https://shop.example' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on the rules')
+})
+
+t.test('who may use the browser routes', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  const ctx = encodeContext({ key: 'bob' })
+  for (const path of [CLIENT_STREAM, VALUES]) {
+    let r = await s.api('GET', `${path}?context=${ctx}`, { token: null })
+    t.equal(r.status, 401, `${path}: no token`)
+    for (const [name, tok] of [['admin', undefined], ['sdk-server', e.serverToken]] as const) {
+      r = await s.api('GET', `${path}?context=${ctx}`, { ...(tok !== undefined && { token: tok }) })
+      t.equal(r.status, 403, `${path}: ${name}`)
+      t.equal(r.body.code, 'FORBIDDEN')
+    }
+  }
+})
