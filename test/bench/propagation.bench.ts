@@ -5,13 +5,14 @@
  * (options: `--quick` for a smoke run).
  *
  * Set-up: one redis-server, API servers as child processes (`src/server.ts`),
- * 4 client processes each holding a quarter of the streams (fetch + the SDK's
- * SSE parser). Each write toggles one flag through instance A; the next write
+ * 4 client processes each holding a quarter of the streams (node:http + the
+ * SDK's SSE parser). Each write toggles one flag through instance A; the next write
  * starts once every stream has the previous one. Clocks: all processes use
  * performance.timeOrigin + performance.now() on one machine.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { type ClientRequest, get as httpGet } from 'node:http'
 import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,52 +31,44 @@ type FromWorker = { type: 'connected' } | { type: 'got'; version: number; times:
 
 async function worker(): Promise<void> {
   const send = (m: FromWorker) => process.send?.(m)
-  const ctrl = new AbortController()
+  const requests: ClientRequest[] = []
   const pending = new Map<number, number[]>()
   let total = 0
   process.on('message', async (m: ToWorker) => {
     if (m.type === 'exit') {
-      ctrl.abort()
+      for (const r of requests) r.destroy()
       process.exit(0)
     }
     total = m.count
     let connected = 0
-    const open = async (url: string) => {
-      const res = await fetch(`${url}/api/v1/sdk/stream`, { headers: { authorization: `Bearer ${m.token}`, accept: 'text/event-stream' }, signal: ctrl.signal })
-      if (res.status !== 200 || !res.body) throw new Error(`stream: HTTP ${res.status}`)
-      let gotPut = false
-      let onPut: () => void = () => {}
-      const putSeen = new Promise<void>((r) => (onPut = r))
-      const parser = new SseParser({
-        onEvent: (e) => {
-          if (e.type === 'put') {
-            gotPut = true
-            onPut()
-            return
-          }
-          if (e.type !== 'patch') return
-          const t = now()
-          const v = (JSON.parse(e.data) as { flag: { version: number } }).flag.version
-          let list = pending.get(v)
-          if (!list) pending.set(v, (list = []))
-          list.push(t)
-          if (list.length === total) {
-            pending.delete(v)
-            send({ type: 'got', version: v, times: list })
-          }
-        },
+    // node:http rather than fetch: the client processes share the 2 cores with the server,
+    // and web-stream overhead per chunk would be measured as propagation time.
+    const open = (url: string) =>
+      new Promise<void>((resolve, reject) => {
+        const req = httpGet(`${url}/api/v1/sdk/stream`, { agent: false, headers: { authorization: `Bearer ${m.token}`, accept: 'text/event-stream' } }, (res) => {
+          if (res.statusCode !== 200) return reject(new Error(`stream: HTTP ${res.statusCode}`))
+          const parser = new SseParser({
+            onEvent: (e) => {
+              if (e.type === 'put') return resolve()
+              if (e.type !== 'patch') return
+              const t = now()
+              const v = (JSON.parse(e.data) as { flag: { version: number } }).flag.version
+              let list = pending.get(v)
+              if (!list) pending.set(v, (list = []))
+              list.push(t)
+              if (list.length === total) {
+                pending.delete(v)
+                send({ type: 'got', version: v, times: list })
+              }
+            },
+          })
+          res.on('data', (chunk: Buffer) => parser.feed(chunk))
+        })
+        req.on('error', reject)
+        requests.push(req)
+      }).then(() => {
+        connected++
       })
-      void (async () => {
-        try {
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(chunk)
-        } catch {
-          // aborted at exit
-        }
-      })()
-      await putSeen
-      void gotPut
-      connected++
-    }
     try {
       const batch = 100
       for (let i = 0; i < m.count; i += batch) {
