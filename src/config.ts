@@ -18,6 +18,7 @@ export const ConfigSchema = Type.Object(
     ),
     DATA_DIR: Type.String({ minLength: 1, default: '.data', description: 'Directory of the embedded redis-server (AOF files).' }),
     REDIS_SERVER_BIN: Type.String({ minLength: 1, default: 'redis-server', description: 'redis-server binary used by the embedded mode.' }),
+    REDIS_AUTO_INSTALL: Type.Boolean({ default: true, description: 'Embedded mode: install Debian\'s redis-server with apt-get when it is missing (root only).' }),
     EMBEDDED_REDIS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'Port of the embedded redis-server on 127.0.0.1 (0 picks a free one).' }),
     LOG_LEVEL: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
       port: config.EMBEDDED_REDIS_PORT,
       appendOnly: true,
       supervise: true,
-      install: true,
+      install: config.REDIS_AUTO_INSTALL,
       log: (m) => console.error(`switchyard: ${m}`),
     })
     try {

@@ -92,7 +92,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
   app.get('/api/v1/environments/:env/segments/:key/members', {
     schema: {
       operationId: 'listSegmentMembers', tags, params: EnvKeyParams,
-      description: 'Pages through a member list (SSCAN order; an id may repeat across pages while the set is resized).',
+      description: 'Pages through a member list in SSCAN order: `limit` is a target, a page may hold a few more; an id may repeat across pages while the set is being resized.',
       querystring: Type.Object({
         list: Type.Union([Type.Literal('included'), Type.Literal('excluded')], { default: 'included' }),
         cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),

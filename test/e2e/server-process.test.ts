@@ -1,0 +1,127 @@
+// The real entry point (src/server.ts) as `npm start` runs it: its own
+// embedded redis-server, a generated admin token, graceful shutdown, data
+// kept across restarts, and clear failures on bad configuration.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+
+const root = new URL('../../', import.meta.url).pathname
+
+interface Proc {
+  child: ChildProcess
+  output: () => string
+  /** Resolves with the first match of `re` in stdout+stderr, or rejects after `ms`. */
+  waitFor: (re: RegExp, ms?: number) => Promise<RegExpMatchArray>
+  exited: Promise<number | null>
+}
+
+function start(env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const waiters: Array<() => void> = []
+  const onData = (b: Buffer) => {
+    out += b.toString()
+    for (const w of waiters.splice(0)) w()
+  }
+  child.stdout?.on('data', onData)
+  child.stderr?.on('data', onData)
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))
+  const waitFor = (re: RegExp, ms = 30_000) =>
+    new Promise<RegExpMatchArray>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`timed out waiting for ${re}; output:\n${out}`)), ms)
+      const check = () => {
+        const m = out.match(re)
+        if (m) {
+          clearTimeout(timer)
+          res(m)
+        } else waiters.push(check)
+      }
+      check()
+      void exited.then(() => {
+        const m = out.match(re)
+        if (!m) {
+          clearTimeout(timer)
+          rej(new Error(`exited before ${re}; output:\n${out}`))
+        }
+      })
+    })
+  return { child, output: () => out, waitFor, exited }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect(port, '127.0.0.1')
+    s.once('connect', () => {
+      s.destroy()
+      res(true)
+    })
+    s.once('error', () => res(false))
+  })
+}
+
+t.test('embedded default: starts its redis, prints a token once, keeps data, stops cleanly', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sy-data-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+
+  const p1 = start({ DATA_DIR: dataDir })
+  t.teardown(() => p1.child.kill('SIGKILL'))
+  const [, redisPort] = await p1.waitFor(/embedded redis-server on redis:\/\/127\.0\.0\.1:(\d+)/)
+  const [, token] = await p1.waitFor(/(sy_adm_[A-Za-z0-9_-]+)/)
+  const [, url] = await p1.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+  t.equal((await fetch(`${url}/readyz`)).status, 200)
+  const r = await fetch(`${url}/api/v1/environments`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key: 'production' }),
+  })
+  t.equal(r.status, 201, 'the printed token is an admin token')
+
+  p1.child.kill('SIGTERM')
+  t.equal(await p1.exited, 0, 'SIGTERM closes gracefully')
+  t.equal(await portOpen(Number(redisPort)), false, 'the embedded redis-server is stopped with it')
+
+  const p2 = start({ DATA_DIR: dataDir })
+  t.teardown(() => p2.child.kill('SIGKILL'))
+  const [, url2] = await p2.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+  t.notMatch(p2.output(), /sy_adm_/, 'no new token once an admin exists')
+  const envs = await fetch(`${url2}/api/v1/environments`, { headers: { authorization: `Bearer ${token}` } })
+  t.same(((await envs.json()) as { items: Array<{ key: string }> }).items.map((e) => e.key), ['production'], 'data survives a restart (AOF)')
+  p2.child.kill('SIGINT')
+  t.equal(await p2.exited, 0, 'SIGINT closes gracefully')
+})
+
+t.test('missing redis-server: exits with the install command and REDIS_URL', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sy-data-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const p = start({ DATA_DIR: dataDir, REDIS_SERVER_BIN: '/nonexistent/redis-server', REDIS_AUTO_INSTALL: 'false' })
+  t.equal(await p.exited, 3)
+  t.match(p.output(), /sudo apt-get install -y redis-server/)
+  t.match(p.output(), /REDIS_URL=redis:\/\//)
+})
+
+t.test('bad configuration: every bad variable named, nothing started', async (t) => {
+  const p = start({ PORT: 'eighty', LOG_LEVEL: 'loud', REDIS_URL: 'http://nope' })
+  t.equal(await p.exited, 2)
+  for (const name of ['PORT', 'LOG_LEVEL', 'REDIS_URL']) t.match(p.output(), new RegExp(`${name}=`))
+  t.notMatch(p.output(), /http:\/\/nope/, 'REDIS_URL may hold a password: not echoed')
+})
+
+t.test('REDIS_URL: uses that server, starts no embedded one', async (t) => {
+  const { startRedis } = await import('../helpers/server.js')
+  const redis = await startRedis(t)
+  const p = start({ REDIS_URL: redis.url, ADMIN_TOKEN: 'an-admin-token-of-sufficient-length' })
+  t.teardown(() => p.child.kill('SIGKILL'))
+  const [, url] = await p.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+  t.notMatch(p.output(), /embedded redis-server/)
+  const r = await fetch(`${url}/api/v1/tokens`, { headers: { authorization: 'Bearer an-admin-token-of-sufficient-length' } })
+  t.equal(r.status, 200, 'ADMIN_TOKEN is the bootstrap admin')
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+})
