@@ -234,11 +234,13 @@ export class FlagService {
 
   /** The kill switch: off in one call, whatever the current version. */
   kill(env: string, key: string, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
-    return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }))
+    // Only `on` changes, so the stored (already validated) configuration needs no re-validation:
+    // a kill is two Redis round trips, whatever the size of the environment.
+    return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }), undefined, false)
   }
 
   toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
-    return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }))
+    return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }), undefined, false)
   }
 
   async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
@@ -273,12 +275,12 @@ export class FlagService {
   /** Read-modify-write with optimistic retries, for changes that must not fail on a concurrent edit (kill). */
   private async modify(
     env: string, key: string, actor: Actor, action: string, reason: string | undefined,
-    change: (cur: RulesetFlag) => RulesetFlag, details?: unknown,
+    change: (cur: RulesetFlag) => RulesetFlag, details?: unknown, validate = true,
   ): Promise<RulesetFlag> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const cur = await this.getConfig(env, key)
       const next = { ...change(cur), version: cur.version + 1 }
-      const checks = await this.validate(env, next)
+      const checks = validate ? await this.validate(env, next) : []
       try {
         return await this.writeFlag(env, next, cur.version, { action, ...(reason && { reason }), ...(details !== undefined && { details }) }, actor, checks)
       } catch (e) {
