@@ -8,12 +8,12 @@
  * mutates the affected segment's member set IN PLACE (copying a 1M-id set per
  * delta would defeat the purpose): the previous `Compiled` sees the change too.
  */
-import type { JsonValue, Reason, Ruleset, RulesetFlag, Segment, SegmentDelta, Rollout, Serve } from './types.js'
+import type { JsonValue, Reason, Ruleset, RulesetFlag, Segment, SegmentDelta, SegmentPatch, Rollout, Serve } from './types.js'
 import { SaltHasher } from './hash.js'
 import { IdSet } from './id-set.js'
 import { compileClause, type CompiledClause } from './operators.js'
 import { checkClause, validateFlagConfig, validateSegment, type ValidationIssue } from './validate.js'
-import { prerequisiteReason, ruleReason } from './reasons.js'
+import { ERRORS, REASONS, prerequisiteReason, ruleReason } from './reasons.js'
 
 /** What a rule or the fallthrough serves, prepared for evaluation. */
 export interface CompiledServe {
@@ -66,6 +66,15 @@ export interface CompiledFlag {
   /** Needs the context key (targets, rules or a rollout). */
   readonly needsKey: boolean
   readonly hasher: SaltHasher
+  /**
+   * The flag serves the same to every context: it is invalid, off, or on
+   * with no prerequisites, targets or rules and a fallthrough that needs no
+   * bucket. `constVariation` (-1: the default value) and `constReason` are
+   * then exactly what the general path would give, precomputed at compile time.
+   */
+  readonly constant: boolean
+  readonly constVariation: number
+  readonly constReason: Reason
 }
 
 /** A segment rule prepared for evaluation. */
@@ -164,6 +173,9 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[]): 
     fallthrough: EMPTY_SERVE,
     needsKey: false,
     hasher: new SaltHasher(key),
+    constant: true,
+    constVariation: -1,
+    constReason: ERRORS.PARSE_ERROR,
   }
 }
 
@@ -193,13 +205,20 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
   }))
   const fallthrough = compileServe(flag.fallthrough)
   const prereqs = flag.prerequisites ?? []
+  const off = flag.offVariation ?? -1
+  // Same order as the general path: off first; on without prerequisites,
+  // targets or rules serves the fallthrough (a fixed variation, or a rollout
+  // whose whole weight is on one variation) to everyone.
+  const plain = prereqs.length === 0 && targets === null && rules.length === 0
+  const fixed = fallthrough.variation >= 0 ? fallthrough.variation : fallthrough.single
+  const constant = !flag.on || (plain && fixed >= 0)
   return {
     key,
     flag,
     broken: false,
     issues,
     on: flag.on,
-    off: flag.offVariation ?? -1,
+    off,
     values,
     types: values.map(typeOf),
     typed: flag.kind !== 'json',
@@ -211,6 +230,15 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
     fallthrough,
     needsKey: targets !== null || rules.length > 0 || fallthrough.variation < 0,
     hasher: new SaltHasher(typeof flag.salt === 'string' ? flag.salt : key),
+    constant,
+    constVariation: !constant ? -1 : !flag.on ? off : fixed,
+    constReason: !constant
+      ? REASONS.FALLTHROUGH
+      : !flag.on
+        ? REASONS.OFF
+        : fallthrough.variation >= 0
+          ? REASONS.FALLTHROUGH
+          : REASONS.FALLTHROUGH_ROLLOUT,
   }
 }
 
@@ -218,12 +246,22 @@ function structuredCloneJson(v: JsonValue): JsonValue {
   return typeof v === 'object' && v !== null ? (JSON.parse(JSON.stringify(v)) as JsonValue) : v
 }
 
+/** The strings of `list` (not an array: none). Returns `list` itself, not a copy, when it holds only strings. */
 function strings(list: unknown): string[] {
-  return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []
+  if (!Array.isArray(list)) return []
+  for (let i = 0; i < list.length; i++) {
+    if (typeof list[i] !== 'string') return list.filter((x): x is string => typeof x === 'string')
+  }
+  return list as string[]
 }
 
 /** Compiles one segment. Never throws: invalid clauses never match; the lists still apply. */
 export function compileSegment(seg: Segment): CompiledSegment {
+  return buildSegment(seg, null, null)
+}
+
+/** `compileSegment`, taking the member sets given (non-null) instead of building them from the lists. */
+function buildSegment(seg: Segment | SegmentPatch, included: IdSet | null, excluded: IdSet | null): CompiledSegment {
   let issues: ValidationIssue[]
   try {
     issues = validateSegment(seg)
@@ -254,8 +292,8 @@ export function compileSegment(seg: Segment): CompiledSegment {
   return {
     key,
     version: typeof seg.version === 'number' ? seg.version : 0,
-    included: new IdSet(strings(seg.included)),
-    excluded: new IdSet(strings(seg.excluded)),
+    included: included ?? new IdSet(strings(seg.included)),
+    excluded: excluded ?? new IdSet(strings(seg.excluded)),
     rules,
     hasher: new SaltHasher(typeof seg.salt === 'string' ? seg.salt : key),
     issues,
@@ -286,10 +324,20 @@ export function removeFlag(c: Compiled, key: string): Compiled {
   return { environment: c.environment, flags, segments: c.segments }
 }
 
-/** Adds or replaces one segment (flags refer to segments by key, so none is recompiled). */
-export function applySegment(c: Compiled, seg: Segment): Compiled {
+/**
+ * Adds or replaces one segment (flags refer to segments by key, so none is
+ * recompiled). A list that is absent (`undefined` or `null`) in `seg` keeps the
+ * segment's current member set as it is, without copying it (the stream sends
+ * segment patches without members when only the name or rules changed): the
+ * set is then SHARED with `c`, so later `applySegmentDelta`s show in both, as
+ * with every delta. For a segment not in `c`, an absent list is empty.
+ */
+export function applySegment(c: Compiled, seg: Segment | SegmentPatch): Compiled {
+  const prev = c.segments.get(seg.key)
+  const keepIncluded = prev !== undefined && (seg.included === undefined || seg.included === null)
+  const keepExcluded = prev !== undefined && (seg.excluded === undefined || seg.excluded === null)
   const segments = new Map(c.segments)
-  segments.set(seg.key, compileSegment(seg))
+  segments.set(seg.key, buildSegment(seg, keepIncluded ? prev.included : null, keepExcluded ? prev.excluded : null))
   return { environment: c.environment, flags: c.flags, segments }
 }
 

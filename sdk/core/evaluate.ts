@@ -208,10 +208,13 @@ export function evaluate(c: Compiled, flagKey: string, context: Context, default
   const f = c.flags.get(flagKey)
   if (f === undefined || !isContext(context)) return defaultValue
   let v: number
-  try {
-    v = run(c, f, context, 0)
-  } catch {
-    return defaultValue
+  if (f.constant) v = f.constVariation
+  else {
+    try {
+      v = run(c, f, context, 0)
+    } catch {
+      return defaultValue
+    }
   }
   if (v < 0) return defaultValue
   if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) return defaultValue
@@ -223,6 +226,14 @@ function detail(value: JsonValue, variation: number | null, reason: Reason): Eva
 }
 
 function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: JsonValue): EvaluationDetail {
+  if (f.constant) {
+    const v = f.constVariation
+    if (v < 0) return detail(defaultValue, null, f.constReason)
+    if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) {
+      return detail(defaultValue, null, ERRORS.TYPE_MISMATCH)
+    }
+    return detail(f.values[v] as JsonValue, v, f.constReason)
+  }
   let v: number
   try {
     v = run(c, f, context, 0)
@@ -267,6 +278,35 @@ export function evaluateDetail(c: Compiled, flagKey: string, context: Context, d
   return evalDetail(c, f, context, defaultValue)
 }
 
+/** What `evaluateAll` reuses for one flags map: its flags in order and an output template. */
+interface AllPlan {
+  readonly flags: readonly CompiledFlag[]
+  /** An object with every flag key (value null), in ruleset order; copied by spread for each call. */
+  readonly template: Record<string, EvaluationDetail | null>
+}
+
+// Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
+const PLANS = new WeakMap<ReadonlyMap<string, CompiledFlag>, AllPlan>()
+
+function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
+  let p = PLANS.get(flags)
+  if (p === undefined) {
+    const list = [...flags.values()]
+    // JSON.parse builds one object with all keys as own data properties (even
+    // "__proto__"), in fast mode; spreading it is far cheaper than adding 100
+    // keys one by one to an empty object for every call.
+    const template = JSON.parse('{' + list.map((f) => JSON.stringify(f.key) + ':null').join(',') + '}') as AllPlan['template']
+    p = { flags: list, template }
+    PLANS.set(flags, p)
+  }
+  return p
+}
+
+function put(out: Record<string, EvaluationDetail>, key: string, d: EvaluationDetail): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value: d, enumerable: true, writable: true, configurable: true })
+  else out[key] = d
+}
+
 /**
  * Evaluates every flag (or those `filter` keeps, e.g. `(f) => f.clientSide === true`)
  * for one context, with a null default (so no TYPE_MISMATCH). Keys in ruleset order.
@@ -276,13 +316,24 @@ export function evaluateAll(
   context: Context,
   filter?: (flag: RulesetFlag) => boolean,
 ): Record<string, EvaluationDetail> {
-  const out: Record<string, EvaluationDetail> = {}
   const ok = isContext(context)
+  if (filter === undefined) {
+    const plan = planOf(c.flags)
+    const flags = plan.flags
+    if (flags.length === c.flags.size) {
+      const out = { ...plan.template } as Record<string, EvaluationDetail>
+      for (let i = 0; i < flags.length; i++) {
+        const f = flags[i]!
+        put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+      }
+      return out
+    }
+    PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
+  }
+  const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {
     if (filter !== undefined && !filter(f.flag)) continue
-    const d = ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
-    if (f.key === '__proto__') Object.defineProperty(out, f.key, { value: d, enumerable: true, writable: true, configurable: true })
-    else out[f.key] = d
+    put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
   }
   return out
 }

@@ -175,15 +175,83 @@ export function hashToBucket(h: number): number {
   return Math.floor((h * BUCKETS) / 4294967296)
 }
 
+/** One MurmurHash3 x86_32 block: mixes the 4-byte little-endian word `k` into `h`. */
+function mixBlock(h: number, k: number): number {
+  k = Math.imul(k, C1)
+  k = (k << 15) | (k >>> 17)
+  k = Math.imul(k, C2)
+  h ^= k
+  h = (h << 13) | (h >>> 19)
+  return (Math.imul(h, 5) + 0xe6546b64) | 0
+}
+
+/** MurmurHash3 x86_32 tail (1–3 bytes packed little-endian in `k`) and finalisation. */
+function mixTailFinal(h: number, k: number, tailLen: number, totalLen: number): number {
+  if (tailLen > 0) {
+    k = Math.imul(k, C1)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, C2)
+    h ^= k
+  }
+  h ^= totalLen
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+/**
+ * Writes the all-ASCII string `s` (its char codes are its UTF-8 bytes) into
+ * buf[pos, pos + s.length) and returns its MurmurHash3 x86_32 (seed 0), in one
+ * pass. Returns -1 when `s` holds a non-ASCII char (the bytes written are then
+ * garbage: the caller encodes properly). `buf` needs room for s.length bytes.
+ */
+export function murmur3AsciiInto(s: string, buf: Uint8Array, pos: number): number {
+  const len = s.length
+  const full = len & ~3
+  let h = 0
+  let or = 0
+  let i = 0
+  for (; i < full; i += 4) {
+    const a = s.charCodeAt(i)
+    const b = s.charCodeAt(i + 1)
+    const c = s.charCodeAt(i + 2)
+    const d = s.charCodeAt(i + 3)
+    or |= a | b | c | d
+    buf[pos + i] = a
+    buf[pos + i + 1] = b
+    buf[pos + i + 2] = c
+    buf[pos + i + 3] = d
+    h = mixBlock(h, a | (b << 8) | (c << 16) | (d << 24))
+  }
+  let k = 0
+  for (let sh = 0; i < len; i++, sh += 8) {
+    const a = s.charCodeAt(i)
+    or |= a
+    buf[pos + i] = a
+    k |= a << sh
+  }
+  if (or > 0x7f) return -1
+  return mixTailFinal(h, k, len & 3, len)
+}
+
 /**
  * Pre-hashed `salt + "."` prefix: the complete 4-byte blocks of the prefix are
- * folded into the hash state once, so each call hashes only the value.
+ * folded into the hash state once, so each call hashes only the value. The
+ * 0–3 leftover prefix bytes are kept packed in one word; an all-ASCII value is
+ * then hashed straight from its char codes in one pass (no buffer, no copy).
  */
 export class SaltHasher {
   /** The salt this hasher was made for. */
   readonly salt: string
   private readonly state: number
   private readonly tail: Uint8Array
+  /** The tail bytes packed little-endian. */
+  private readonly tailWord: number
+  /** Bit offset after the tail bytes (0, 8, 16 or 24). */
+  private readonly tailShift: number
   private readonly headLen: number
 
   constructor(salt: string) {
@@ -193,10 +261,56 @@ export class SaltHasher {
     this.state = blocks(0, bytes, 0, full)
     this.headLen = full
     this.tail = bytes.slice(full)
+    let w = 0
+    for (let i = 0; i < this.tail.length; i++) w |= this.tail[i]! << (i * 8)
+    this.tailWord = w
+    this.tailShift = this.tail.length * 8
   }
 
   /** MurmurHash3 x86_32 of UTF-8(salt + "." + value). */
   hash(value: string): number {
+    const len = value.length
+    let h = this.state
+    let k = this.tailWord
+    let shift = this.tailShift
+    let or = 0
+    let i = 0
+    if (shift !== 0) {
+      // Complete the block the prefix started.
+      while (shift < 32 && i < len) {
+        const a = value.charCodeAt(i++)
+        or |= a
+        k |= a << shift
+        shift += 8
+      }
+      if (shift === 32) {
+        h = mixBlock(h, k)
+        k = 0
+        shift = 0
+      }
+    }
+    if (shift === 0) {
+      const full = i + ((len - i) & ~3)
+      for (; i < full; i += 4) {
+        const a = value.charCodeAt(i)
+        const b = value.charCodeAt(i + 1)
+        const c = value.charCodeAt(i + 2)
+        const d = value.charCodeAt(i + 3)
+        or |= a | b | c | d
+        h = mixBlock(h, a | (b << 8) | (c << 16) | (d << 24))
+      }
+      for (; i < len; i++, shift += 8) {
+        const a = value.charCodeAt(i)
+        or |= a
+        k |= a << shift
+      }
+    }
+    if (or > 0x7f) return this.hashUtf8(value)
+    return mixTailFinal(h, k, shift >>> 3, this.headLen + this.tailShift / 8 + len)
+  }
+
+  /** `hash` for any string: encodes the value to UTF-8 after the prefix tail in the scratch buffer. */
+  private hashUtf8(value: string): number {
     const t = this.tail.length
     const buf = ensureScratch(t + value.length * 3)
     for (let i = 0; i < t; i++) buf[i] = this.tail[i]!

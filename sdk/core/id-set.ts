@@ -14,7 +14,7 @@
  * removed entries pass 75 % of the slots, and garbage bytes of removed ids are
  * compacted away when they exceed half of the pool.
  */
-import { encodeUtf8Into, murmur3Ascii, murmur3Bytes } from './hash.js'
+import { encodeUtf8Into, murmur3Ascii, murmur3AsciiInto, murmur3Bytes } from './hash.js'
 
 const MAX_LOAD = 0.75
 const BUILD_LOAD = 0.6
@@ -51,69 +51,116 @@ export class IdSet {
   }
 
   /**
-   * Bulk build, cache-friendly: (1) append every id to the pool and keep its
-   * hash; (2) radix-partition the entries by the top 10 bits of the hash,
-   * which orders them by home slot; (3) insert partition by partition, so
-   * probing stays within a few KB of the table instead of missing the cache on
-   * every insert. A temporary per-slot hash array avoids reading pool bytes
-   * except for true duplicates.
+   * Bulk build, in linear passes over contiguous arrays and without probing:
+   * (1) copy every id into the pool and hash it in the same pass (ASCII ids
+   * are read straight from their char codes; others are UTF-8 encoded first);
+   * (2) sort the (hash, pool offset) pairs by home slot with an LSD radix sort
+   * (11-bit digits, so the 2048 write cursors stay in cache);
+   * (3) place them in that order: each entry goes to max(home, previous slot
+   * + 1), which is where linear probing would have put it, writing the table
+   * front to back. Entries pushed past the end wrap around through the
+   * ordinary probing insert. Duplicates have equal hashes, hence equal homes:
+   * they are found among the entries of the same home slot.
    */
   private bulkLoad(ids: readonly string[]): void {
     const n = ids.length
-    const hashes = new Uint32Array(n)
-    const offsets = new Int32Array(n)
+    let hashes = new Uint32Array(n)
+    let offsets = new Int32Array(n)
     for (let i = 0; i < n; i++) {
       const id = ids[i] as string
+      const len = id.length
       const start = this.end
-      this.appendBytes(id)
-      offsets[i] = start
-      const h = id.length < 0xff ? murmur3Ascii(id) : -1
-      if (h >= 0) hashes[i] = h
-      else {
-        const [off, len] = this.entry(start)
-        hashes[i] = murmur3Bytes(this.pool, len, 0, off)
+      let h = -1
+      if (len < 0xff) {
+        if (this.pool.length - start < len + 1) this.growPool(len + 1)
+        const pool = this.pool
+        h = murmur3AsciiInto(id, pool, start + 1)
+        if (h >= 0) {
+          pool[start] = len
+          this.end = start + 1 + len
+        }
       }
+      if (h < 0) {
+        this.appendBytes(id)
+        const [off, l] = this.entry(start)
+        h = murmur3Bytes(this.pool, l, 0, off)
+      }
+      offsets[i] = start
+      hashes[i] = h
     }
-    const PARTS = 1024
-    const counts = new Int32Array(PARTS + 1)
-    for (let i = 0; i < n; i++) counts[(hashes[i]! >>> 22) + 1]!++
-    for (let p = 1; p <= PARTS; p++) counts[p]! += counts[p - 1]!
-    const order = new Int32Array(n)
-    for (let i = 0; i < n; i++) order[counts[hashes[i]! >>> 22]!++] = i
-    const slotHash = new Uint32Array(this.slots.length)
+    // (2) LSD radix sort by home slot.
     const slots = this.slots
     const cap = slots.length
-    const pool = this.pool
-    for (let o = 0; o < n; o++) {
-      const e = order[o]!
-      const h = hashes[e]!
-      const at = offsets[e]!
-      let i = this.slotOf(h)
-      let dup = false
-      for (;;) {
-        const s = slots[i]!
-        if (s === 0) break
-        if (slotHash[i] === h) {
-          const [a, la] = this.entry(s - 1)
-          const [b, lb] = this.entry(at)
-          if (la === lb) {
-            let j = 0
-            while (j < la && pool[a + j] === pool[b + j]) j++
-            if (j === la) {
-              dup = true
-              break
-            }
-          }
-        }
-        if (++i === cap) i = 0
+    const scale = cap / 4294967296
+    const DIGIT = 11
+    const RADIX = 1 << DIGIT
+    const counts = new Int32Array(RADIX)
+    let hashes2 = new Uint32Array(n)
+    let offsets2 = new Int32Array(n)
+    for (let shift = 0; cap - 1 >>> shift > 0; shift += DIGIT) {
+      counts.fill(0)
+      for (let i = 0; i < n; i++) counts[(Math.floor(hashes[i]! * scale) >>> shift) & (RADIX - 1)]!++
+      let sum = 0
+      for (let d = 0; d < RADIX; d++) {
+        const c = counts[d]!
+        counts[d] = sum
+        sum += c
       }
-      if (dup) {
-        const [b, lb] = this.entry(at)
-        this.garbage += b - at + lb
+      for (let i = 0; i < n; i++) {
+        const h = hashes[i]!
+        const to = counts[(Math.floor(h * scale) >>> shift) & (RADIX - 1)]!++
+        hashes2[to] = h
+        offsets2[to] = offsets[i]!
+      }
+      const th = hashes
+      hashes = hashes2
+      hashes2 = th
+      const to = offsets
+      offsets = offsets2
+      offsets2 = to
+    }
+    // (3) placement in home-slot order.
+    const pool = this.pool
+    const wrapped: number[] = []
+    let next = 0
+    let run = 0
+    let runHome = -1
+    for (let o = 0; o < n; o++) {
+      const h = hashes[o]!
+      const at = offsets[o]!
+      const home = Math.floor(h * scale)
+      if (home === runHome) {
+        let dup = false
+        for (let p = run; p < o && !dup; p++) {
+          if (hashes[p] !== h) continue
+          const [a, la] = this.entry(offsets[p]!)
+          const [b, lb] = this.entry(at)
+          if (la !== lb) continue
+          let j = 0
+          while (j < la && pool[a + j] === pool[b + j]) j++
+          dup = j === la
+        }
+        if (dup) {
+          const [b, lb] = this.entry(at)
+          this.garbage += b - at + lb
+          continue
+        }
+      } else {
+        run = o
+        runHome = home
+      }
+      const s = home > next ? home : next
+      if (s >= cap) {
+        wrapped.push(o)
         continue
       }
-      slots[i] = at + 1
-      slotHash[i] = h
+      slots[s] = at + 1
+      next = s + 1
+      this.live++
+    }
+    for (let i = 0; i < wrapped.length; i++) {
+      const o = wrapped[i]!
+      this.insertSlot(hashes[o]!, offsets[o]! + 1)
       this.live++
     }
   }

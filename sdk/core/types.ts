@@ -159,6 +159,19 @@ export interface Segment {
   version: number
 }
 
+/**
+ * A segment as `applySegment` accepts it: a `Segment` whose member lists may
+ * be absent. An absent (`undefined` or `null`) `included` / `excluded` keeps
+ * that list's current members (a stream patch that changes only the name or
+ * the rules carries no members); a list that is present replaces the members.
+ */
+export type SegmentPatch = Omit<Segment, 'included' | 'excluded'> & {
+  /** Context keys always in the segment; absent: keep the current ones. */
+  included?: string[] | null
+  /** Context keys never in the segment; absent: keep the current ones. */
+  excluded?: string[] | null
+}
+
 /** Everything one environment's SDK needs to evaluate locally. */
 export interface Ruleset {
   /** Wire format version of this document. */
