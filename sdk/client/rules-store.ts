@@ -21,6 +21,7 @@ import type {
   RulesetFlag,
   Segment,
   SegmentDelta,
+  SegmentPatch,
   SegmentRule,
 } from '../core/types.js'
 import { expectObject, type Store } from './store.js'
@@ -28,7 +29,7 @@ import { expectObject, type Store } from './store.js'
 /** A segment without its member lists (those live in the engine's IdSets only, never twice). */
 type SegmentMeta = Omit<Segment, 'included' | 'excluded'>
 
-function stripMembers(seg: Segment): SegmentMeta {
+function stripMembers(seg: Segment | SegmentPatch): SegmentMeta {
   const { included: _i, excluded: _e, ...meta } = seg
   return meta
 }
@@ -118,18 +119,14 @@ export class RulesStore implements Store {
         return this.withDependents([flag.key])
       }
       if (body.kind === 'segment') {
-        const seg = expectObject(body.segment, 'patch.segment') as unknown as Segment
+        const seg = expectObject(body.segment, 'patch.segment') as unknown as SegmentPatch
         if (typeof seg.key !== 'string') throw new Error('patch.segment.key is missing')
         const cur = c.segments.get(seg.key)
         if (cur && typeof seg.version === 'number' && seg.version < cur.version) return []
-        // A segment patch without member lists means "members unchanged": carry the current ones.
-        const full: Segment = {
-          ...seg,
-          included: seg.included ?? this.members(seg.key, 'included'),
-          excluded: seg.excluded ?? this.members(seg.key, 'excluded'),
-        }
-        this.c = applySegment(c, full)
-        this.meta.set(seg.key, stripMembers(full))
+        // A segment patch without member lists means "members unchanged": the
+        // engine keeps the current member sets itself (no copy, O(rules) per patch).
+        this.c = applySegment(c, seg)
+        this.meta.set(seg.key, stripMembers(seg))
         return this.withDependents(this.flagsUsingSegments([seg.key]))
       }
       return []
@@ -169,6 +166,7 @@ export class RulesStore implements Store {
     return out
   }
 
+  /** The members of one list, as strings (allocates; only for `snapshot`). */
   private members(key: string, list: 'included' | 'excluded'): string[] {
     const out: string[] = []
     this.c?.segments.get(key)?.[list].forEach((id) => out.push(id))

@@ -2,6 +2,7 @@
 // segment, IdSet against a Set model, semver order, reasons mapping, evaluateAll.
 import t from 'tap'
 import fc from 'fast-check'
+import { isDeepStrictEqual } from 'node:util'
 import {
   applyFlag,
   applySegment,
@@ -16,11 +17,19 @@ import {
   parseSemVer,
   removeFlag,
   removeSegment,
+  murmur3,
   toOpenFeatureReason,
+  type Compiled,
+  type CompiledFlag,
+  type Context,
+  type JsonValue,
   type Ruleset,
   type RulesetFlag,
   type Segment,
+  type SegmentPatch,
+  type Serve,
 } from '../../sdk/core/index.js'
+import { murmur3Ascii, murmur3AsciiInto, SaltHasher } from '../../sdk/core/hash.js'
 
 function flag(key: string, over: Partial<RulesetFlag> = {}): RulesetFlag {
   return {
@@ -215,4 +224,229 @@ t.test('compile never throws on malformed input', async (t) => {
   const c = compile(bad)
   t.same(evaluateDetail(c, 'f', { key: 'u' }, true).reason, { kind: 'ERROR', errorKind: 'PARSE_ERROR' })
   t.ok(compileIssues(c).segments.s!.length > 0, 'segment issues recorded')
+})
+
+t.test('applySegment: absent member lists keep the current members, without copying them', async (t) => {
+  const c1 = compile(ruleset([flag('f', inSeg('s'))], [segment('s', ['x', 'y'], { excluded: ['y'] })]))
+  const s1 = c1.segments.get('s')!
+  const meta: SegmentPatch = {
+    key: 's',
+    name: 'Renamed',
+    rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }],
+    salt: 's',
+    version: 2,
+  }
+  const c2 = applySegment(c1, meta)
+  const s2 = c2.segments.get('s')!
+  t.equal(s2.included, s1.included, 'included set kept as is (same object, no copy)')
+  t.equal(s2.excluded, s1.excluded, 'excluded set kept as is')
+  t.equal(s2.version, 2, 'version from the patch')
+  t.equal(c2.flags, c1.flags, 'flags untouched')
+  t.equal(evaluate(c2, 'f', { key: 'x' }, null), true, 'member kept')
+  t.equal(evaluate(c2, 'f', { key: 'y', country: 'GB' }, null), false, 'excluded kept (wins over the new rule)')
+  t.equal(evaluate(c2, 'f', { key: 'z', country: 'GB' }, null), true, 'new rule applies')
+  t.equal(evaluate(c1, 'f', { key: 'z', country: 'GB' }, null), false, 'old Compiled keeps the old rules')
+
+  const c3 = applySegment(c2, { ...meta, included: null, excluded: [], version: 3 })
+  t.equal(c3.segments.get('s')!.included, s1.included, 'null keeps the list too')
+  t.not(c3.segments.get('s')!.excluded, s1.excluded, 'a present list replaces the members')
+  t.equal(evaluate(c3, 'f', { key: 'y' }, null), true, 'excluded emptied by []')
+  const c4 = applySegment(c3, { ...meta, included: [], version: 4 })
+  t.equal(evaluate(c4, 'f', { key: 'x' }, null), false, 'included emptied by []')
+  t.equal(c4.segments.get('s')!.excluded, c3.segments.get('s')!.excluded, 'the absent list is still kept')
+
+  const c5 = applySegmentDelta(c2, { key: 's', list: 'included', add: ['w'], remove: [], version: 5 })
+  t.equal(evaluate(c5, 'f', { key: 'w' }, null), true, 'deltas still apply after a metadata patch')
+  t.equal(evaluate(c1, 'f', { key: 'w' }, null), true, 'documented: the kept set is shared with the previous Compiled')
+
+  const c6 = applySegment(c1, { key: 'fresh', rules: [], salt: 'fresh', version: 1 })
+  const fresh = c6.segments.get('fresh')!
+  t.equal(fresh.included.size + fresh.excluded.size, 0, 'a new segment without lists has no members')
+  t.same(c6.segments.get('fresh')!.issues, [], 'absent lists are valid')
+
+  // Keeping a 1,000,000-id set costs nothing (no copy, no rebuild).
+  const big = compile(ruleset([flag('f', inSeg('big'))], [segment('big', Array.from({ length: 1_000_000 }, (_, i) => `m-${i}`))]))
+  const t0 = performance.now()
+  const big2 = applySegment(big, { key: 'big', name: 'n', rules: [], salt: 'big', version: 2 })
+  const ms = performance.now() - t0
+  t.ok(ms < 50, `metadata patch of a 1M-id segment in ${ms.toFixed(2)} ms`)
+  t.equal(big2.segments.get('big')!.included, big.segments.get('big')!.included)
+  t.equal(evaluate(big2, 'f', { key: 'm-999999' }, null), true)
+})
+
+/** The same Compiled with every flag forced through the general evaluation path. */
+function generalOnly(c: Compiled): Compiled {
+  const flags = new Map<string, CompiledFlag>()
+  for (const [k, f] of c.flags) flags.set(k, { ...f, constant: false })
+  return { ...c, flags }
+}
+
+t.test('constant-flag fast path: same values, variations and reasons as the general path', async (t) => {
+  const variation = fc.integer({ min: 0, max: 1 })
+  const serve = fc.oneof(
+    variation.map((v) => ({ variation: v })),
+    fc.constantFrom<Serve>(
+      { rollout: { weights: [{ variation: 1, weight: 100_000 }] } },
+      { rollout: { weights: [{ variation: 0, weight: 0 }, { variation: 1, weight: 100_000 }] } },
+      { rollout: { weights: [{ variation: 0, weight: 30_000 }, { variation: 1, weight: 70_000 }] } },
+      { rollout: { bucketBy: 'org', weights: [{ variation: 0, weight: 100_000 }] } },
+    ),
+  )
+  const kind = fc.constantFrom<[RulesetFlag['kind'], JsonValue[]]>(
+    ['boolean', [true, false]],
+    ['string', ['a', 'b']],
+    ['json', [{ a: 1 }, [2]]],
+    ['number', [1, 1]], // duplicate variation: invalid, compiles to a broken flag
+  )
+  const config = fc.record({
+    on: fc.boolean(),
+    offVariation: fc.oneof(fc.constant(null), variation),
+    kind,
+    prerequisites: fc.constantFrom<RulesetFlag['prerequisites'][]>([], [{ flag: 'p', variation: 0 }]),
+    targets: fc.constantFrom<RulesetFlag['targets'][]>([], [{ variation: 0, values: ['u'] }]),
+    rules: fc.constantFrom<RulesetFlag['rules'][]>([], [{ id: 'r', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }]),
+    fallthrough: serve,
+  })
+  const contexts: unknown[] = [{ key: 'u' }, { key: 'v', plan: 'pro' }, {}, { key: 5 }, { targetingKey: 't' }, 'nope', null, []]
+  const defaults: JsonValue[] = [null, true, 'x', 7, { d: 1 }]
+  let constants = 0
+  let general = 0
+  fc.assert(
+    fc.property(config, ({ kind: [k, variations], ...cfg }) => {
+      const f = flag('f', { ...cfg, kind: k, variations })
+      const c = compile(ruleset([f, flag('p', { fallthrough: { variation: 0 } })]))
+      const g = generalOnly(c)
+      if (c.flags.get('f')!.constant) constants++
+      else general++
+      for (const ctx of contexts) {
+        for (const d of defaults) {
+          const fast = evaluateDetail(c, 'f', ctx as Context, d)
+          const slow = evaluateDetail(g, 'f', ctx as Context, d)
+          if (!isDeepStrictEqual(fast, slow)) throw new Error(`detail ${JSON.stringify({ cfg, ctx, d, fast, slow })}`)
+          if (fast.reason !== slow.reason) throw new Error('reasons are the same shared frozen objects')
+          if (!isDeepStrictEqual(evaluate(c, 'f', ctx as Context, d), evaluate(g, 'f', ctx as Context, d))) throw new Error('value')
+        }
+        if (!isDeepStrictEqual(evaluateAll(c, ctx as Context), evaluateAll(g, ctx as Context))) throw new Error('evaluateAll')
+      }
+    }),
+    { numRuns: 400 },
+  )
+  t.ok(constants > 50 && general > 50, `both paths exercised (${constants} constant, ${general} general)`)
+  const plain = compile(ruleset([flag('on', { fallthrough: { variation: 0 } }), flag('off', { on: false, offVariation: null })]))
+  t.same(evaluateDetail(plain, 'on', { key: 'u' }, false), { value: true, variation: 0, reason: { kind: 'FALLTHROUGH' } })
+  t.same(evaluateDetail(plain, 'on', {}, 'str'), { value: 'str', variation: null, reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' } })
+  t.same(evaluateDetail(plain, 'off', { key: 'u' }, false), { value: false, variation: null, reason: { kind: 'OFF' } })
+  t.ok(plain.flags.get('on')!.constant && plain.flags.get('off')!.constant, 'plain on and off flags take the fast path')
+})
+
+t.test('evaluateAll: the reused output template gives what a fresh object gives', async (t) => {
+  const keys = ['b', '__proto__', '10', 'constructor', '', 'a.b', '2', 'toString', 'x\u{1F600}', 'lone\uD800']
+  const flags = keys.map((k, i) => flag(k, i % 3 === 0 ? { on: false } : i % 3 === 1 ? { fallthrough: { variation: 0 } } : { fallthrough: { rollout: { weights: [{ variation: 0, weight: 50_000 }, { variation: 1, weight: 50_000 }] } } }))
+  const c = compile(ruleset(flags))
+  const all = () => true
+  for (const ctx of [{ key: 'u' }, { key: 'w' }, {}, 'nope']) {
+    const fast = evaluateAll(c, ctx as Context)
+    const slow = evaluateAll(c, ctx as Context, all)
+    t.same(Object.keys(fast), Object.keys(slow), `same keys in the same order (${JSON.stringify(ctx)})`)
+    t.ok(isDeepStrictEqual(fast, slow), 'same details')
+    t.equal(Object.getPrototypeOf(fast), Object.prototype, 'plain object; "__proto__" is an own key')
+    t.ok(Object.prototype.hasOwnProperty.call(fast, '__proto__'))
+  }
+  const a = evaluateAll(c, { key: 'u' })
+  const b = evaluateAll(c, { key: 'u' })
+  t.not(a, b, 'a fresh object per call')
+  t.not(a.b, b.b, 'fresh detail objects per call')
+  ;(a as Record<string, unknown>)['constructor'] = { value: 'mutated', variation: null, reason: { kind: 'OFF' } }
+  t.same(evaluateAll(c, { key: 'u' })['constructor'], b['constructor'], 'mutating a result does not leak into the next one')
+  const c2 = applyFlag(c, flag('new', { fallthrough: { variation: 0 } }))
+  t.same(Object.keys(evaluateAll(c2, { key: 'u' })), [...Object.keys(b), 'new'], 'a new flags map gets its own template')
+  const c3 = removeFlag(c2, 'b')
+  t.notOk('b' in evaluateAll(c3, { key: 'u' }), 'removed flag absent')
+  t.same(evaluateAll(compile(ruleset([])), { key: 'u' }), {}, 'no flags')
+})
+
+/** Reference hashVersion 1 bucket, written as in docs/hashing.md (TextEncoder, no pre-hashing). */
+function referenceHash(salt: string, value: string): number {
+  const bytes = new TextEncoder().encode(salt + '.' + value)
+  let h = 0
+  const n = bytes.length
+  const full = n & ~3
+  for (let i = 0; i < full; i += 4) {
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)
+    k = Math.imul(k, 0xcc9e2d51); k = (k << 15) | (k >>> 17); k = Math.imul(k, 0x1b873593)
+    h ^= k; h = (h << 13) | (h >>> 19); h = (Math.imul(h, 5) + 0xe6546b64) | 0
+  }
+  let k = 0
+  const tail = n & 3
+  if (tail > 0) {
+    k = bytes[full]!
+    if (tail > 1) k ^= bytes[full + 1]! << 8
+    if (tail > 2) k ^= bytes[full + 2]! << 16
+    k = Math.imul(k, 0xcc9e2d51); k = (k << 15) | (k >>> 17); k = Math.imul(k, 0x1b873593); h ^= k
+  }
+  h ^= n
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16
+  return h >>> 0
+}
+
+t.test('salted hash: the one-pass ASCII path equals the reference for every prefix alignment', async (t) => {
+  const text = fc.oneof(
+    fc.string({ unit: 'binary-ascii', maxLength: 24 }),
+    fc.string({ maxLength: 12 }),
+    fc.string({ unit: 'binary', maxLength: 8 }),
+    fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 8 }).map((cs) => String.fromCharCode(...cs)), // lone surrogates
+  )
+  fc.assert(
+    fc.property(text, text, (salt, value) => {
+      const h = new SaltHasher(salt)
+      const ref = referenceHash(salt, value)
+      if (h.hash(value) !== ref || h.bucket(value) !== Math.floor((ref * 100000) / 4294967296)) return false
+      const buf = new Uint8Array(value.length + 3)
+      const ascii = murmur3AsciiInto(value, buf, 3)
+      if (ascii === -1) return /[^\x00-\x7f]/.test(value)
+      return ascii === murmur3Ascii(value) && new TextDecoder().decode(buf.subarray(3)) === value
+    }),
+    { numRuns: 20_000 },
+  )
+  // Every salt length mod 4 (0–3 leftover prefix bytes) against every value length mod 4.
+  for (const salt of ['', 'a', 'ab', 'abc', 'abcd', 'new-checkout', 'é', '日本']) {
+    for (const value of ['', 'u', 'us', 'use', 'user', 'user-1', 'user-1000000', 'héllo', '😀x']) {
+      t.equal(new SaltHasher(salt).hash(value), referenceHash(salt, value), `${JSON.stringify(salt)} + ${JSON.stringify(value)}`)
+    }
+  }
+  t.equal(murmur3AsciiInto('hello', new Uint8Array(5), 0), 0x248bfa47, 'murmur3("hello")')
+})
+
+t.test('IdSet bulk build: wrap-around at the table end, duplicates, non-ASCII and long ids', async (t) => {
+  const n = 6000
+  const cap = Math.ceil(n / 0.6) // IdSet's build load factor
+  // Ids whose home slot is the last one: all but the first wrap around to the start of the table.
+  const last: string[] = []
+  for (let i = 0; last.length < 12; i++) {
+    const id = `end-${i}`
+    if (Math.floor((murmur3(id) * cap) / 4294967296) === cap - 1) last.push(id)
+  }
+  const first: string[] = []
+  for (let i = 0; first.length < 6; i++) {
+    const id = `start-${i}`
+    if (Math.floor((murmur3(id) * cap) / 4294967296) === 0) first.push(id)
+  }
+  const others = Array.from({ length: n - last.length - first.length - 40 }, (_, i) => (i % 7 === 0 ? `ü-${i}` : i % 11 === 0 ? 'L'.repeat(256) + i : `id-${i}`))
+  const ids = [...last, ...first, ...others, ...Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? last[i % last.length]! : others[i]!))]
+  t.equal(ids.length, n)
+  const set = new IdSet(ids)
+  const model = new Set(ids)
+  t.equal(set.size, model.size, 'duplicates dropped')
+  let found = 0
+  for (const id of model) if (set.has(id)) found++
+  t.equal(found, model.size, 'every id found, including the wrapped ones')
+  let falsePositives = 0
+  for (let i = 0; i < 20_000; i++) if (set.has(`end-x${i}`) || set.has(`id-${n + i}`) || set.has(`ü-x${i}`)) falsePositives++
+  t.equal(falsePositives, 0, 'no false positives')
+  const listed: string[] = []
+  set.forEach((id) => listed.push(id))
+  t.same(listed.sort(), [...model].sort(), 'forEach lists the members')
+  for (const id of last) t.ok(set.delete(id), 'wrapped id deleted')
+  for (const id of first) t.ok(set.has(id), 'ids at the start survive deletes of the wrapped ones')
+  t.ok(set.add(last[3]!) && set.has(last[3]!), 're-added')
 })

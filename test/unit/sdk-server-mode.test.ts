@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '../../sdk/index.js'
 import { fileStorage } from '../../sdk/node-storage.js'
+import { RulesStore } from '../../sdk/client/rules-store.js'
+import { IdSet } from '../../sdk/core/index.js'
 import type { ClientOptions, Ruleset, RulesetFlag, Segment, SwitchyardClient } from '../../sdk/types.js'
 import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
 
@@ -164,6 +166,46 @@ t.test('a segment patch without member lists keeps the members', async (t) => {
   t.equal(client.isEnabled('new-checkout', { key: 'user-7' }), true, 'member kept')
   t.equal(client.isEnabled('new-checkout', { key: 'user-3', country: 'GB' }), true, 'new segment rule')
   t.equal(client.isEnabled('new-checkout', { key: 'user-3', country: 'FR' }), false)
+})
+
+t.test('rules store: a segment patch without members keeps the engine\'s member sets, never copying them', async (t) => {
+  const store = new RulesStore()
+  const rs = ruleset()
+  rs.segments.beta = { ...rs.segments.beta!, included: Array.from({ length: 50_000 }, (_, i) => `user-${i + 7}`), excluded: ['user-8'] }
+  store.replace(rs)
+  // The member sets must not be read out of the engine (that was O(members) per metadata patch).
+  const forEach = IdSet.prototype.forEach
+  let copies = 0
+  IdSet.prototype.forEach = function (this: IdSet, fn: (id: string) => void) {
+    copies++
+    forEach.call(this, fn)
+  }
+  t.teardown(() => {
+    IdSet.prototype.forEach = forEach
+  })
+  const changed = store.apply('patch', {
+    kind: 'segment',
+    segment: { key: 'beta', name: 'Beta', rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }], salt: 'beta', version: 2 },
+  })
+  t.equal(copies, 0, 'no member copy on a metadata patch')
+  t.same(changed.sort(), ['dependent', 'new-checkout'])
+  t.equal(store.detail('new-checkout', { key: 'user-50006' }, false).value, true, 'included kept')
+  t.equal(store.detail('new-checkout', { key: 'user-8', country: 'GB' }, false).value, false, 'excluded kept')
+  t.equal(store.detail('new-checkout', { key: 'x', country: 'GB' }, false).value, true, 'new rule')
+  store.apply('segment-delta', { key: 'beta', list: 'included', add: ['late'], remove: ['user-9'], version: 3 })
+  t.equal(store.detail('new-checkout', { key: 'late' }, false).value, true, 'deltas apply to the kept set')
+  store.apply('patch', { kind: 'segment', segment: { key: 'beta', rules: [], salt: 'beta', version: 4, excluded: [] } })
+  t.equal(store.detail('new-checkout', { key: 'user-8' }, false).value, true, 'a list that is present replaces the members')
+  t.equal(store.detail('new-checkout', { key: 'late' }, false).value, true, 'the absent list is kept')
+  t.equal(copies, 0)
+  const snap = store.snapshot()
+  t.ok(copies > 0, 'snapshot (last-known-good) still lists the members')
+  const beta = snap.segments.beta!
+  t.equal(beta.included.length, 50_000, 'snapshot included: 50,000 - user-9 + late')
+  t.ok(beta.included.includes('late') && !beta.included.includes('user-9'))
+  t.same(beta.excluded, [])
+  t.same([beta.version, beta.rules], [4, []], 'snapshot carries the latest metadata')
+  t.equal('name' in beta, false, 'metadata replaced by the patch, not merged')
 })
 
 t.test('deletes: flag → FLAG_NOT_FOUND; segment → inSegment no longer matches', async (t) => {
