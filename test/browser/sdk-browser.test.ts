@@ -18,6 +18,8 @@ import { build } from 'esbuild'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { ClientValues } from '../../sdk/types.js'
 import { startSseTestServer } from '../helpers/sse-test-server.js'
+import { startServer } from '../helpers/server.js'
+import { createHmac } from 'node:crypto'
 
 const root = resolve(import.meta.dirname, '../..')
 const outdir = await mkdtemp(join(tmpdir(), 'sy-browser-'))
@@ -208,4 +210,69 @@ t.test('every evaluation and hash vector passes in Chromium', async (t) => {
     t.ok(r.count > 0, `${r.file}: has vectors`)
     t.same(r.failures, [], `${r.file}: ${r.count} vectors pass in Chromium`)
   }
+})
+
+t.test('against the real server: signed context, clientSide values over SSE, a kill arrives, no whitelist leaks', async (t) => {
+  const s = await startServer(t)
+  const env = await s.api('POST', '/api/v1/environments', { body: { key: 'production', requireSignedContext: true } })
+  const secret = env.body.signingSecret as string
+  await s.api('POST', '/api/v1/flags', { body: { key: 'new-checkout', kind: 'boolean', clientSide: true } })
+  await s.api('POST', '/api/v1/flags', { body: { key: 'server-only', kind: 'boolean' } })
+  await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', included: ['user-17', 'someone-else'] } })
+  const put = await s.api('PUT', '/api/v1/environments/production/flags/new-checkout', {
+    headers: { 'if-match': '1' },
+    body: {
+      on: true, offVariation: 1, fallthrough: { variation: 1 },
+      targets: [{ variation: 0, values: ['vip-9'] }],
+      rules: [{ id: 'beta', clauses: [{ attribute: 'segment', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } }],
+    },
+  })
+  t.equal(put.status, 200, put.text)
+  const tok = await s.api('POST', '/api/v1/tokens', { body: { name: 'web', kind: 'sdk-client', environments: ['production'] } })
+  const signature = createHmac('sha256', secret).update('user-17').digest('hex')
+
+  const page = await newPage(t)
+  const first = await page.evaluate(
+    async ({ url, origin, token, signature }) => {
+      const sy = await import(`${origin}/switchyard.browser.js`)
+      const w = window as unknown as Record<string, unknown>
+      const client = sy.createClient({ url, token, context: { key: 'user-17' }, signature, logger: {} })
+      w.client = client
+      w.changes = []
+      client.on('change', (keys: string[]) => (w.changes as string[][]).push(keys))
+      await client.ready({ timeoutMs: 10000 })
+      return {
+        checkout: client.isEnabled('new-checkout'),
+        detail: client.variationDetail('new-checkout', undefined, false),
+        all: Object.keys(client.allFlags()),
+      }
+    },
+    { url: s.url, origin, token: tok.body.secret as string, signature },
+  )
+  t.equal(first.checkout, true, 'user-17 is in the beta segment')
+  t.same(first.detail.reason, { kind: 'RULE_MATCH' }, 'the reason kind, without the rule id (rules stay on the server)')
+  t.same(first.all, ['new-checkout'], 'only clientSide flags reach the browser')
+
+  const kill = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { body: { reason: 'browser test' } })
+  t.equal(kill.status, 200)
+  await page.waitForFunction(() => ((window as unknown as { changes: string[][] }).changes).length > 0, undefined, { timeout: 10000 })
+  const after = await page.evaluate(() => (window as unknown as { client: { isEnabled(k: string): boolean } }).client.isEnabled('new-checkout'))
+  t.equal(after, false, 'the kill reached the browser')
+
+  // What the browser can fetch with its public token never carries rules or other ids.
+  const raw = await page.evaluate(
+    async ({ url, token, signature }) => {
+      const ctx = btoa(JSON.stringify({ key: 'user-17' })).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+      const res = await fetch(`${url}/api/v1/sdk/client/values?context=${ctx}&signature=${signature}`, { headers: { authorization: `Bearer ${token}` } })
+      const unsigned = await fetch(`${url}/api/v1/sdk/client/values?context=${ctx}`, { headers: { authorization: `Bearer ${token}` } })
+      return { status: res.status, text: await res.text(), unsigned: unsigned.status, unsignedBody: await unsigned.json() }
+    },
+    { url: s.url, token: tok.body.secret as string, signature },
+  )
+  t.equal(raw.status, 200)
+  for (const secretish of ['someone-else', 'vip-9', 'beta', 'server-only', 'inSegment', 'clauses']) t.notOk(raw.text.includes(secretish), `no "${secretish}" in what the browser sees`)
+  t.equal(raw.unsigned, 403, 'an unsigned context is refused where signatures are required')
+  t.equal(raw.unsignedBody.code, 'SIGNATURE_REQUIRED')
+  await page.evaluate(() => (window as unknown as { client: { close(): Promise<void> } }).client.close())
+  t.same(page.errors, [], 'no uncaught page errors')
 })
