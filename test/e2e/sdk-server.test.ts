@@ -1,0 +1,170 @@
+/**
+ * The real SDK (server mode) against the real server and Redis over HTTP/SSE.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { Registry } from 'prom-client'
+import t from 'tap'
+import { createClient, type SwitchyardClient } from '../../sdk/index.js'
+import { fileStorage } from '../../sdk/node-storage.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import type { EmbeddedRedis } from '../../src/redis/embedded.js'
+import { createFlag, createSdkEnv, metricValue, putConfig, toggle } from '../helpers/sdk-fixtures.js'
+import { ADMIN, startRedis, startServer, type Teardown } from '../helpers/server.js'
+import { until } from '../helpers/sse-reader.js'
+
+const quiet = { warn() {}, error() {}, info() {}, debug() {} }
+
+function sdk(t: Teardown, url: string, token: string, extra: Partial<Parameters<typeof createClient>[0]> = {}): SwitchyardClient {
+  const c = createClient({ url, token, logger: quiet, initialRetryMs: 50, maxRetryMs: 200, sendMetrics: false, ...extra })
+  t.teardown(() => c.close())
+  return c
+}
+
+/** An app on a given port (0: any), so a restarted API can come back at the same URL. */
+async function appOn(t: Teardown, redisServer: EmbeddedRedis, port: number): Promise<{ app: FastifyInstance; port: number; stop: () => Promise<void> }> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, STREAM_RETRY_MS: '50' })
+  const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
+  redis.on('error', () => {})
+  await redis.connect()
+  const app = await buildApp(config, { redis, registry: new Registry() })
+  await app.listen({ port, host: '127.0.0.1' })
+  const addr = app.server.address()
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await app.close()
+    redis.disconnect()
+  }
+  t.teardown(stop)
+  return { app, port: typeof addr === 'object' && addr ? addr.port : port, stop }
+}
+
+function nextChange(c: SwitchyardClient, want: (keys: string[]) => boolean, timeoutMs = 5000): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      c.off('change', on)
+      reject(new Error('no change event'))
+    }, timeoutMs)
+    const on = (keys: string[]) => {
+      if (!want(keys)) return
+      clearTimeout(timer)
+      c.off('change', on)
+      resolve(keys)
+    }
+    c.on('change', on)
+  })
+}
+
+t.test('a REST write reaches the SDK as a change; a kill turns it off', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  await createFlag(s, 'new-checkout')
+  const c = sdk(t, s.url, e.serverToken)
+  await c.ready({ timeoutMs: 5000 })
+  t.equal(c.source, 'server')
+  t.equal(c.isEnabled('new-checkout', { key: 'u1' }), false)
+  const changed = nextChange(c, (k) => k.includes('new-checkout'))
+  await putConfig(s, 'production', 'new-checkout', { rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }], serve: { variation: 0 } }] })
+  t.same(await changed, ['new-checkout'])
+  t.equal(c.isEnabled('new-checkout', { key: 'u1', country: 'GB' }), true)
+  t.same(c.variationDetail('new-checkout', { key: 'u1', country: 'GB' }, false).reason, { kind: 'RULE_MATCH', ruleId: 'gb' })
+
+  const killed = nextChange(c, (k) => k.includes('new-checkout'))
+  const r = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { body: { reason: 'incident' } })
+  t.equal(r.status, 200)
+  await killed
+  t.equal(c.isEnabled('new-checkout', { key: 'u1', country: 'GB' }), false)
+  t.same(c.variationDetail('new-checkout', { key: 'u1', country: 'GB' }, true).reason, { kind: 'OFF' })
+  const last = (await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
+  t.equal(c.appliedId, last[0]![0], 'the SDK applied the kill id')
+
+  // The SDK's own metrics report lets the server prove the kill arrived.
+  const reporter = sdk(t, s.url, e.serverToken, { sendMetrics: true, metricsDebounceMs: 10 })
+  await reporter.ready({ timeoutMs: 5000 })
+  reporter.isEnabled('new-checkout', { key: 'u1' })
+  await until(async () => (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${last[0]![0]}`)).body.applied >= 1, 5000, 'sdk-status to show the kill applied')
+  t.pass('sdk-status shows the kill applied')
+})
+
+t.test('the API restarts while writes happen: the SDK resumes with Last-Event-ID and ends with every change', async (t) => {
+  const redisServer = await startRedis(t)
+  const writer = await startServer(t, { redisServer })
+  const e = await createSdkEnv(writer)
+  const N = 30
+  for (let i = 0; i < N; i++) await createFlag(writer, `f-${i}`)
+  const a = await appOn(t, redisServer, 0)
+  const c = sdk(t, `http://127.0.0.1:${a.port}`, e.serverToken)
+  await c.ready({ timeoutMs: 5000 })
+  for (let i = 0; i < 5; i++) await toggle(writer, 'production', `f-${i}`, true)
+  await until(() => c.isEnabled('f-4'), 5000, 'the first writes')
+  const beforeRestart = c.appliedId
+  await a.stop()
+  for (let i = 5; i < 20; i++) await toggle(writer, 'production', `f-${i}`, true)
+  const a2 = await appOn(t, redisServer, a.port)
+  const more = (async () => {
+    for (let i = 20; i < N; i++) await toggle(writer, 'production', `f-${i}`, true)
+  })()
+  await more
+  await until(() => Array.from({ length: N }, (_, i) => c.isEnabled(`f-${i}`)).every(Boolean), 10_000, 'every change on the SDK')
+  const last = (await writer.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
+  await until(() => c.appliedId === last[0]![0], 5000, 'the last id')
+  t.not(beforeRestart, c.appliedId)
+  // It resumed: the restarted instance replayed patches and sent no put.
+  // metricValue only needs `api`; point it at the restarted instance.
+  const fake = {
+    api: async (method: string, path: string) => {
+      const res = await fetch(`http://127.0.0.1:${a2.port}${path}`, { method })
+      return { status: res.status, text: await res.text(), body: null, headers: res.headers }
+    },
+  }
+  t.equal(await metricValue(fake as never, 'switchyard_stream_events_total', { event: 'put' }), 0, 'no put after the restart')
+  t.ok((await metricValue(fake as never, 'switchyard_stream_events_total', { event: 'patch' })) >= 15, 'the missed changes were replayed')
+})
+
+t.test('the API is down at start: last-known-good answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-lkg-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'switchyard.json')
+  const redisServer = await startRedis(t)
+  const writer = await startServer(t, { redisServer })
+  const e = await createSdkEnv(writer)
+  await createFlag(writer, 'lkg')
+  await toggle(writer, 'production', 'lkg', true)
+  await putConfig(writer, 'production', 'lkg', { fallthrough: { variation: 0 } })
+  const a = await appOn(t, redisServer, 0)
+  const url = `http://127.0.0.1:${a.port}`
+  const first = createClient({ url, token: e.serverToken, storage: fileStorage(file), logger: quiet, sendMetrics: false })
+  await first.ready({ timeoutMs: 5000 })
+  t.equal(first.isEnabled('lkg', { key: 'x' }), true)
+  await first.close() // flushes last-known-good
+  await a.stop()
+
+  const second = sdk(t, url, e.serverToken, { storage: fileStorage(file) })
+  await second.ready({ timeoutMs: 5000 })
+  t.equal(second.source, 'cache')
+  t.equal(second.isEnabled('lkg', { key: 'x' }), true, 'answers from the file')
+  t.equal(second.isEnabled('unknown-flag', { key: 'x' }), false, 'defaults for the rest')
+})
+
+t.test('two instances: a write through one reaches an SDK on the other', async (t) => {
+  const redisServer = await startRedis(t)
+  const a = await startServer(t, { redisServer })
+  const b = await startServer(t, { redisServer })
+  const e = await createSdkEnv(a)
+  await createFlag(a, 'x')
+  const c = sdk(t, b.url, e.serverToken)
+  await c.ready({ timeoutMs: 5000 })
+  const changed = nextChange(c, (k) => k.includes('x'))
+  await toggle(a, 'production', 'x', true)
+  await changed
+  t.not(c.variationDetail('x', { key: 'k' }, true).reason.kind, 'OFF', 'the flag is on in the SDK')
+  await putConfig(a, 'production', 'x', { fallthrough: { variation: 0 } })
+  await until(() => c.isEnabled('x', { key: 'k' }), 5000, 'the second change')
+  t.ok(c.isEnabled('x', { key: 'k' }))
+})
