@@ -94,14 +94,14 @@ export function sseFrame(event: string, data: string, id?: string): string {
   return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`
 }
 
-const framed = new WeakMap<LogEntry, string>()
+const framed = new WeakMap<LogEntry, Buffer>()
 
-/** The server-stream frame of an entry, formatted once and shared by every stream. */
-export function entryFrame(e: LogEntry): string {
+/** The server-stream frame of an entry, formatted and UTF-8 encoded once, shared by every stream. */
+export function entryFrame(e: LogEntry): Buffer {
   let f = framed.get(e)
   if (f === undefined) {
     const { event, data } = entryEvent(e)
-    f = sseFrame(event, data, e.id)
+    f = Buffer.from(sseFrame(event, data, e.id))
     framed.set(e, f)
   }
   return f

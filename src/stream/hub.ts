@@ -54,6 +54,7 @@ interface ClientSub extends Sub {
   values: Map<string, string>
 }
 
+const PING = Buffer.from(': ping\n\n')
 const READ_BLOCK_MS = 5000
 const READ_COUNT = 500
 const SYNC_TIMEOUT_MS = 2000
@@ -527,7 +528,7 @@ export class StreamHub {
    * is closed instead (it resumes later with Last-Event-ID), so a client that
    * does not read never grows this process's memory without bound.
    */
-  write(s: Sub, frame: string, isPut = false): boolean {
+  write(s: Sub, frame: string | Buffer, isPut = false): boolean {
     if (s.closed) return false
     if (!isPut && s.res.writableLength > this.o.maxBufferBytes + s.allowance) {
       this.drop(s, 'slow')
@@ -564,7 +565,7 @@ export class StreamHub {
   }
 
   private ping(): void {
-    for (const s of this.subs.keys()) this.write(s, ': ping\n\n')
+    for (const s of this.subs.keys()) this.write(s, PING)
   }
 
   /** Streams whose token was revoked are closed (checked every STREAM_TOKEN_RECHECK_MS). */
