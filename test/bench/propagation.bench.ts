@@ -137,6 +137,9 @@ interface Result {
   p50: number
   p99: number
   max: number
+  /** Same, measured from when the write request was sent (an upper bound that includes the write itself). */
+  fromRequestP50: number
+  fromRequestP99: number
   connectSeconds: number
   rssPerStreamKb?: number
 }
@@ -181,22 +184,28 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
     rssPerStreamKb = (rssKb(o.measurePid) - rssBefore) / o.streams
   }
   const lat: number[] = []
+  const fromReq: number[] = []
   for (let i = 0; i < o.writes; i++) {
     const v = ++o.version.v
     let respondedAt = 0
     const times: number[] = []
     const got = waitAll((m) => m.type === 'got' && m.version === v, (m) => times.push(...(m as { times: number[] }).times))
+    const sentAt = now()
     const r = await api(o.writeUrl, 'POST', '/api/v1/environments/bench/flags/f/toggle', { on: i % 2 === 0 })
     respondedAt = now()
     if (r.status !== 200 || r.json.version !== v) throw new Error(`write: ${r.status} version ${String(r.json.version)} (expected ${v})`)
     await got
     // A stream can get the change before the writer gets its response: that counts as 0.
-    for (const t of times) lat.push(Math.max(0, t - respondedAt))
+    for (const t of times) {
+      lat.push(Math.max(0, t - respondedAt))
+      fromReq.push(t - sentAt)
+    }
   }
   for (const w of workers) w.send({ type: 'exit' } satisfies ToWorker)
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))))
   lat.sort((a, b) => a - b)
-  return { name, streams: o.streams, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN, connectSeconds, ...(rssPerStreamKb !== undefined && { rssPerStreamKb }) }
+  fromReq.sort((a, b) => a - b)
+  return { name, streams: o.streams, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN, fromRequestP50: pct(fromReq, 50), fromRequestP99: pct(fromReq, 99), connectSeconds, ...(rssPerStreamKb !== undefined && { rssPerStreamKb }) }
 }
 
 async function main(): Promise<void> {
@@ -233,7 +242,7 @@ async function main(): Promise<void> {
     for (const x of results) {
       console.log(
         `  ${x.name.padEnd(58)} p50 ${x.p50.toFixed(1).padStart(6)} ms   p99 ${x.p99.toFixed(1).padStart(6)} ms   max ${x.max.toFixed(1).padStart(6)} ms` +
-          `   connect ${x.connectSeconds.toFixed(1)} s` + (x.rssPerStreamKb !== undefined ? `   server RSS ${x.rssPerStreamKb.toFixed(1)} KB/idle stream` : ''),
+          `   (from request: p50 ${x.fromRequestP50.toFixed(1)} / p99 ${x.fromRequestP99.toFixed(1)} ms)   connect ${x.connectSeconds.toFixed(1)} s` + (x.rssPerStreamKb !== undefined ? `   server RSS ${x.rssPerStreamKb.toFixed(1)} KB/idle stream` : ''),
       )
     }
   } finally {
