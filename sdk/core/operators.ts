@@ -145,19 +145,22 @@ function dateTest(values: readonly JsonValue[], f: (attr: number, value: number)
   }
 }
 
+// One-entry cache shared by every semver clause: the same context is often
+// evaluated against many flags (evaluateAll), so its version is parsed once.
+// Parsing is pure, so sharing the cache cannot change a result.
+let lastSemVerInput: string | undefined = undefined
+let lastSemVerParsed: SemVer | null = null
+
 function semverTest(values: readonly JsonValue[], f: (cmp: number) => boolean): (v: unknown) => boolean {
   const list = values.map(parseSemVer).filter((x): x is SemVer => x !== null)
   if (list.length === 0) return never
-  // One-entry cache: the same context is often evaluated against many flags.
-  let lastInput: unknown = undefined
-  let lastParsed: SemVer | null = null
   return (v) => {
     if (typeof v !== 'string') return false
-    if (v !== lastInput) {
-      lastInput = v
-      lastParsed = parseSemVer(v)
+    if (v !== lastSemVerInput) {
+      lastSemVerParsed = parseSemVer(v)
+      lastSemVerInput = v
     }
-    const parsed = lastParsed
+    const parsed = lastSemVerParsed
     if (parsed === null) return false
     for (let i = 0; i < list.length; i++) if (f(compareSemVer(parsed, list[i]!))) return true
     return false
