@@ -2,23 +2,25 @@
  * Propagation benchmark (issue 4): time from a write's HTTP response to each
  * SSE stream receiving the change, with the streams held by separate client
  * processes. Run: `node --import=tsx test/bench/propagation.bench.ts`
- * (options: `--quick` for a smoke run).
+ * (options: `--quick` for a smoke run, `--profile` to write a V8 CPU profile
+ * of instance A to ./.bench-prof/, `--only=10k` for that scenario alone).
  *
  * Set-up: one redis-server, API servers as child processes (`src/server.ts`),
- * 4 client processes each holding a quarter of the streams (node:http + the
- * SDK's SSE parser). Each write toggles one flag through instance A; the next write
- * starts once every stream has the previous one. Clocks: all processes use
+ * 4 client processes each holding a quarter of the streams. Everything shares
+ * the machine's cores, so the clients are as cheap as they can be (raw TCP,
+ * the request written by hand, chunks scanned for the `id:` marker) and the
+ * output states their CPU time, the server's, and the load average. Each
+ * write toggles one flag through instance A; the next write starts once every
+ * stream has the previous one. Clocks: all processes use
  * performance.timeOrigin + performance.now() on one machine.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { type ClientRequest, get as httpGet } from 'node:http'
-import { createServer } from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { EmbeddedRedis } from '../../src/redis/embedded.js'
-import { SseParser } from '../../sdk/transport/sse-parser.js'
 
 const ADMIN = 'bench-admin-token-0123456789abcdef'
 const WORKERS = 4
@@ -26,56 +28,107 @@ const now = () => performance.timeOrigin + performance.now()
 
 // ---------------------------------------------------------------- client process
 
-type ToWorker = { type: 'open'; urls: string[]; token: string; count: number } | { type: 'exit' }
-type FromWorker = { type: 'connected' } | { type: 'got'; version: number; times: number[] } | { type: 'error'; message: string }
+type ToWorker = { type: 'open'; urls: string[]; token: string; count: number } | { type: 'mark' } | { type: 'exit' }
+type FromWorker =
+  | { type: 'connected' }
+  | { type: 'got'; id: string; times: number[] }
+  | { type: 'cpu'; ms: number }
+  | { type: 'error'; message: string }
 
+const ID_MARK = Buffer.from('\nid: ')
+const ID_TAIL = Buffer.from('id: ')
+const LF = 10
+
+/**
+ * A stream held as cheaply as possible, so the 2 shared cores measure the
+ * server rather than the clients: a raw TCP socket, the HTTP request written
+ * by hand, and each received chunk scanned for `\nid: ` (no HTTP parser, no
+ * SSE parser, no JSON). The first id is the `put`; every later one is a
+ * change, timestamped on the first chunk that carries it.
+ */
 async function worker(): Promise<void> {
   const send = (m: FromWorker) => process.send?.(m)
-  const requests: ClientRequest[] = []
-  const pending = new Map<number, number[]>()
+  const sockets: Socket[] = []
+  const seen = new Map<string, number[]>()
   let total = 0
+  let cpuMark = process.cpuUsage()
+  const cpuMs = () => {
+    const u = process.cpuUsage(cpuMark)
+    return (u.user + u.system) / 1000
+  }
   process.on('message', async (m: ToWorker) => {
     if (m.type === 'exit') {
-      for (const r of requests) r.destroy()
+      for (const s of sockets) s.destroy()
       process.exit(0)
     }
+    if (m.type === 'mark') {
+      send({ type: 'cpu', ms: cpuMs() })
+      cpuMark = process.cpuUsage()
+      return
+    }
     total = m.count
-    let connected = 0
-    // node:http rather than fetch: the client processes share the 2 cores with the server,
-    // and web-stream overhead per chunk would be measured as propagation time.
+    const onId = (id: string, t: number) => {
+      let list = seen.get(id)
+      if (!list) seen.set(id, (list = []))
+      list.push(t)
+      if (list.length === total) {
+        seen.delete(id)
+        send({ type: 'got', id, times: list })
+      }
+    }
     const open = (url: string) =>
       new Promise<void>((resolve, reject) => {
-        const req = httpGet(`${url}/api/v1/sdk/stream`, { agent: false, headers: { authorization: `Bearer ${m.token}`, accept: 'text/event-stream' } }, (res) => {
-          if (res.statusCode !== 200) return reject(new Error(`stream: HTTP ${res.statusCode}`))
-          const parser = new SseParser({
-            onEvent: (e) => {
-              if (e.type === 'put') return resolve()
-              if (e.type !== 'patch') return
-              const t = now()
-              const v = (JSON.parse(e.data) as { flag: { version: number } }).flag.version
-              let list = pending.get(v)
-              if (!list) pending.set(v, (list = []))
-              list.push(t)
-              if (list.length === total) {
-                pending.delete(v)
-                send({ type: 'got', version: v, times: list })
-              }
-            },
-          })
-          res.on('data', (chunk: Buffer) => parser.feed(chunk))
+        const u = new URL(url)
+        const sock = connect({ host: u.hostname, port: Number(u.port), noDelay: true })
+        sockets.push(sock)
+        let first = true
+        // Bytes of an `id:` line cut by a chunk boundary (rare: frames are small).
+        let carry: Buffer | null = null
+        let lfAtEnd = false
+        sock.on('connect', () => {
+          sock.write(`GET /api/v1/sdk/stream HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${m.token}\r\nAccept: text/event-stream\r\n\r\n`)
         })
-        req.on('error', reject)
-        requests.push(req)
-      }).then(() => {
-        connected++
+        sock.on('error', reject)
+        sock.on('data', (chunk: Buffer) => {
+          let buf = chunk
+          if (carry !== null) {
+            buf = Buffer.concat([carry, chunk])
+            carry = null
+          }
+          let t = 0
+          // The previous chunk ended with LF: the marker may start this one.
+          let at = lfAtEnd && buf.length >= ID_TAIL.length && buf.compare(ID_TAIL, 0, ID_TAIL.length, 0, ID_TAIL.length) === 0 ? -1 : buf.indexOf(ID_MARK)
+          lfAtEnd = false
+          while (at >= -1) {
+            const start = at + ID_MARK.length // at = -1: "id: " at offset 0
+            const end = buf.indexOf(LF, start)
+            if (end < 0) {
+              carry = buf.subarray(at)
+              break
+            }
+            const id = buf.toString('latin1', start, end)
+            if (first) {
+              first = false
+              resolve()
+            } else onId(id, t === 0 ? (t = now()) : t)
+            at = buf.indexOf(ID_MARK, end)
+            if (at === -1) break
+          }
+          // A possible partial marker at the end of the chunk (`\n`, `\ni`, `\nid`, `\nid:`).
+          if (carry === null && buf.length > 0) {
+            const lf = buf.lastIndexOf(LF)
+            if (lf === buf.length - 1) lfAtEnd = true
+            else if (lf >= 0 && lf > buf.length - ID_MARK.length && ID_MARK.subarray(0, buf.length - lf).equals(buf.subarray(lf))) carry = Buffer.from(buf.subarray(lf))
+          }
+        })
       })
     try {
-      const batch = 100
+      const batch = 200
       for (let i = 0; i < m.count; i += batch) {
         const n = Math.min(batch, m.count - i)
         await Promise.all(Array.from({ length: n }, (_, j) => open(m.urls[(i + j) % m.urls.length]!)))
       }
-      if (connected === m.count) send({ type: 'connected' })
+      send({ type: 'connected' })
     } catch (e) {
       send({ type: 'error', message: (e as Error).message })
     }
@@ -94,9 +147,10 @@ async function freePort(): Promise<number> {
   })
 }
 
-async function startApi(redisUrl: string): Promise<{ url: string; proc: ChildProcess }> {
+async function startApi(redisUrl: string, profileDir?: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort()
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+  const prof = profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+  const proc = spawn(process.execPath, [...prof, '--import=tsx', 'src/server.ts'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
@@ -127,9 +181,19 @@ function rssKb(pid: number): number {
   return m ? Number(m[1]) : NaN
 }
 
+/** CPU time (user + system) of a process so far, in ms (Linux /proc). */
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; clock ticks are 100 Hz on Linux.
+  return (Number(f[11]) + Number(f[12])) * 10
+}
+
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 }
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
 
 interface Result {
   name: string
@@ -141,10 +205,16 @@ interface Result {
   fromRequestP50: number
   fromRequestP99: number
   connectSeconds: number
+  /** CPU ms during the write phase: all client processes together, and the API instances. */
+  clientCpuMs: number
+  serverCpuMs: number
+  loadBefore: string
+  loadAfter: string
   rssPerStreamKb?: number
 }
 
-async function scenario(name: string, o: { urls: string[]; writeUrl: string; token: string; streams: number; writes: number; measurePid?: number; version: { v: number } }): Promise<Result> {
+async function scenario(name: string, o: { urls: string[]; writeUrl: string; token: string; streams: number; writes: number; serverPids: number[]; measurePid?: number; version: { v: number } }): Promise<Result> {
+  const loadBefore = load()
   const workers: ChildProcess[] = []
   const listeners = new Set<(m: FromWorker) => void>()
   for (let i = 0; i < WORKERS; i++) {
@@ -171,6 +241,14 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
       }
       listeners.add(l)
     })
+  const cpuOfWorkers = async () => {
+    let ms = 0
+    const done = waitAll((m) => m.type === 'cpu', (m) => (ms += (m as { ms: number }).ms))
+    for (const w of workers) w.send({ type: 'mark' } satisfies ToWorker)
+    await done
+    return ms
+  }
+  const serverCpu = () => o.serverPids.reduce((a, pid) => a + procCpuMs(pid), 0)
   const rssBefore = o.measurePid !== undefined ? rssKb(o.measurePid) : 0
   const t0 = now()
   const connected = waitAll((m) => m.type === 'connected')
@@ -183,39 +261,57 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
     await new Promise((r) => setTimeout(r, 1000)) // let the connect burst's garbage settle before reading RSS (measurement, not synchronisation)
     rssPerStreamKb = (rssKb(o.measurePid) - rssBefore) / o.streams
   }
+  await cpuOfWorkers()
+  const server0 = serverCpu()
   const lat: number[] = []
   const fromReq: number[] = []
   for (let i = 0; i < o.writes; i++) {
     const v = ++o.version.v
-    let respondedAt = 0
     const times: number[] = []
-    const got = waitAll((m) => m.type === 'got' && m.version === v, (m) => times.push(...(m as { times: number[] }).times))
+    const ids = new Set<string>()
+    const got = waitAll((m) => m.type === 'got', (m) => {
+      const g = m as { id: string; times: number[] }
+      ids.add(g.id)
+      times.push(...g.times)
+    })
     const sentAt = now()
     const r = await api(o.writeUrl, 'POST', '/api/v1/environments/bench/flags/f/toggle', { on: i % 2 === 0 })
-    respondedAt = now()
+    const respondedAt = now()
     if (r.status !== 200 || r.json.version !== v) throw new Error(`write: ${r.status} version ${String(r.json.version)} (expected ${v})`)
     await got
+    if (ids.size !== 1) throw new Error(`write ${v}: workers saw different event ids ${[...ids].join(', ')}`)
     // A stream can get the change before the writer gets its response: that counts as 0.
     for (const t of times) {
       lat.push(Math.max(0, t - respondedAt))
       fromReq.push(t - sentAt)
     }
   }
+  const serverCpuMs = serverCpu() - server0
+  const clientCpuMs = await cpuOfWorkers()
+  const loadAfter = load()
   for (const w of workers) w.send({ type: 'exit' } satisfies ToWorker)
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))))
   lat.sort((a, b) => a - b)
   fromReq.sort((a, b) => a - b)
-  return { name, streams: o.streams, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN, fromRequestP50: pct(fromReq, 50), fromRequestP99: pct(fromReq, 99), connectSeconds, ...(rssPerStreamKb !== undefined && { rssPerStreamKb }) }
+  return {
+    name, streams: o.streams, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN,
+    fromRequestP50: pct(fromReq, 50), fromRequestP99: pct(fromReq, 99), connectSeconds,
+    clientCpuMs, serverCpuMs, loadBefore, loadAfter,
+    ...(rssPerStreamKb !== undefined && { rssPerStreamKb }),
+  }
 }
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick')
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+  const profileDir = process.argv.includes('--profile') ? join(process.cwd(), '.bench-prof') : undefined
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
   const redis = new EmbeddedRedis({ bin: 'redis-server', dir, port: 0, appendOnly: false, supervise: false, install: false })
   await redis.start()
   const procs: ChildProcess[] = []
   try {
-    const a = await startApi(redis.url)
+    const a = await startApi(redis.url, profileDir)
     procs.push(a.proc)
     const b = await startApi(redis.url)
     procs.push(b.proc)
@@ -230,19 +326,23 @@ async function main(): Promise<void> {
     const version = { v: ((await api(a.url, 'GET', '/api/v1/environments/bench/flags/f')).json.version as number) }
     const writes = quick ? 10 : 50
     const results: Result[] = []
-    const run = async (name: string, urls: string[], streams: number, measure?: ChildProcess) => {
-      const res = await scenario(name, { urls, writeUrl: a.url, token, streams: quick ? Math.ceil(streams / 10) : streams, writes, version, ...(measure?.pid !== undefined && { measurePid: measure.pid }) })
+    const run = async (key: string, name: string, urls: string[], streams: number, measure?: ChildProcess) => {
+      if (only !== undefined && only !== key) return
+      const serverPids = urls.map((u) => (u === a.url ? a.proc.pid : b.proc.pid)).filter((p): p is number => p !== undefined)
+      const res = await scenario(name, { urls, writeUrl: a.url, token, streams: quick ? Math.ceil(streams / 10) : streams, writes, version, serverPids: [...new Set(serverPids)], ...(measure?.pid !== undefined && { measurePid: measure.pid }) })
       results.push(res)
       console.log(JSON.stringify(res))
     }
-    await run('1 instance, 1,000 streams', [a.url], 1000)
-    await run('1 instance, 10,000 streams', [a.url], 10_000, a.proc)
-    await run('2 instances, 1,000 streams (500 each; writes through A)', [a.url, b.url], 1000)
-    console.log(`\nPropagation, write HTTP response → stream event (${writes} writes; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}):`)
+    await run('1k', '1 instance, 1,000 streams', [a.url], 1000)
+    await run('10k', '1 instance, 10,000 streams', [a.url], 10_000, a.proc)
+    await run('2x', '2 instances, 1,000 streams (500 each; writes through A)', [a.url, b.url], 1000)
+    console.log(`\nPropagation, write HTTP response → stream receives the event id (${writes} writes; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}):`)
     for (const x of results) {
       console.log(
         `  ${x.name.padEnd(58)} p50 ${x.p50.toFixed(1).padStart(6)} ms   p99 ${x.p99.toFixed(1).padStart(6)} ms   max ${x.max.toFixed(1).padStart(6)} ms` +
-          `   (from request: p50 ${x.fromRequestP50.toFixed(1)} / p99 ${x.fromRequestP99.toFixed(1)} ms)   connect ${x.connectSeconds.toFixed(1)} s` + (x.rssPerStreamKb !== undefined ? `   server RSS ${x.rssPerStreamKb.toFixed(1)} KB/idle stream` : ''),
+          `   (from request: p50 ${x.fromRequestP50.toFixed(1)} / p99 ${x.fromRequestP99.toFixed(1)} ms)   connect ${x.connectSeconds.toFixed(1)} s` +
+          (x.rssPerStreamKb !== undefined ? `   server RSS ${x.rssPerStreamKb.toFixed(1)} KB/idle stream` : '') +
+          `\n  ${''.padEnd(58)} CPU during the writes: server ${x.serverCpuMs.toFixed(0)} ms, clients ${x.clientCpuMs.toFixed(0)} ms   load average ${x.loadBefore} → ${x.loadAfter}`,
       )
     }
   } finally {
@@ -251,6 +351,7 @@ async function main(): Promise<void> {
     await redis.stop()
     rmSync(dir, { recursive: true, force: true })
   }
+  if (profileDir !== undefined) console.log(`CPU profile of instance A in ${profileDir}`)
 }
 
 if (process.argv[2] === 'client') void worker()
