@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Redis } from 'ioredis'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 import { authenticate } from './auth.js'
@@ -57,6 +57,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     trustProxy: config.TRUST_PROXY,
     // Request ids end up in audit records: unique across instances, or the caller's X-Request-Id.
     requestIdHeader: 'x-request-id',
+    // Member ids (≤ 256 chars) travel in paths, URL-encoded.
+    maxParamLength: 1024,
+    // Errors raised before routing (bad URL encoding, over-long parameters) use the catalogue too.
+    frameworkErrors: (err, _req, reply) => {
+      const e = new AppError('VALIDATION_FAILED', [err.message])
+      void (reply as FastifyReply).code(400).send({ statusCode: 400, code: e.code, message: e.message })
+    },
     genReqId: () => randomUUID(),
     // Through the factory, not setValidatorCompiler: plugins that add schemas rebuild
     // their validator from the factory and would silently fall back to Ajv.
