@@ -13,6 +13,11 @@ export const ConfigSchema = Type.Object(
     REDIS_URL: Type.Optional(
       Type.String({ pattern: '^rediss?://', description: 'Redis to use (redis:// or rediss://). Unset: start an embedded local redis-server.' }),
     ),
+    REDIS_SENTINELS: Type.Optional(
+      Type.String({ pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$', description: 'Redis Sentinel nodes as host:port,host:port. Set: connect to the master named REDIS_SENTINEL_MASTER through them (instead of REDIS_URL).' }),
+    ),
+    REDIS_SENTINEL_MASTER: Type.String({ minLength: 1, default: 'mymaster', description: 'Master name monitored by the Sentinels.' }),
+    REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password of the Redis master (with REDIS_SENTINELS; with REDIS_URL put it in the URL).' })),
     ADMIN_TOKEN: Type.Optional(
       Type.String({ minLength: 24, maxLength: 256, description: 'Bootstrap admin bearer token (≥ 24 chars). Unset on first start: one is generated and printed once.' }),
     ),
@@ -33,6 +38,7 @@ export const ConfigSchema = Type.Object(
     STREAM_RETRY_MS: Type.Integer({ minimum: 0, default: 1000, description: 'Reconnect delay hint sent to SSE clients (`retry:` line).' }),
     STREAM_MAX_BUFFER_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576, description: 'Unsent bytes a stream may queue before the server closes it as too slow (it resumes with Last-Event-ID).' }),
     STREAM_TOKEN_RECHECK_MS: Type.Integer({ minimum: 0, default: 60_000, description: 'How often open streams check that their token was not revoked (0: never).' }),
+    STREAM_IDLE_CHANNEL_MS: Type.Integer({ minimum: 1000, default: 300_000, description: 'An environment\'s change-log reader stops after this long without streams or evaluations on the instance (it restarts on the next one).' }),
     CLIENT_CORS_ORIGIN: Type.String({ minLength: 1, default: '*', description: 'Access-Control-Allow-Origin of the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics); other routes send no CORS headers.' }),
   },
   { additionalProperties: true },
@@ -51,7 +57,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET = new Set(['ADMIN_TOKEN', 'REDIS_URL'])
+const SECRET = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'REDIS_PASSWORD'])
 
 /** Reads the configuration from an env object (usually `process.env`). */
 export function loadConfig(env: Record<string, string | undefined>): Config {
