@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
-import { Redis } from 'ioredis'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { connectRedis } from './redis/connect.js'
 import { EmbeddedRedis, RedisMissingError } from './redis/embedded.js'
 
 /** The only place that reads `process`: config, Redis, listen, graceful shutdown. */
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
 
   let embedded: EmbeddedRedis | null = null
   let redisUrl = config.REDIS_URL
-  if (!redisUrl) {
+  if (!redisUrl && !config.REDIS_SENTINELS) {
     embedded = new EmbeddedRedis({
       bin: config.REDIS_SERVER_BIN,
       dir: config.DATA_DIR,
@@ -39,13 +39,7 @@ async function main(): Promise<void> {
     console.error(`switchyard: embedded redis-server on ${redisUrl} (data in ${config.DATA_DIR}, AOF appendfsync always)`)
   }
 
-  const redis = new Redis(redisUrl, {
-    // Fail fast while Redis is down so requests get 503 STORE_UNAVAILABLE instead of hanging.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(5000, 100 * 2 ** Math.min(times, 6)) + Math.floor(Math.random() * 100),
-    lazyConnect: true,
-  })
+  const redis = connectRedis(config, redisUrl)
   redis.on('error', () => {}) // reported through /readyz and 503s; ioredis keeps reconnecting
   await redis.connect()
 

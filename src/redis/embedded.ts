@@ -17,6 +17,8 @@ export interface EmbeddedRedisOptions {
   supervise: boolean
   /** Install Debian's redis-server when the binary is missing and we can (root + apt-get). */
   install: boolean
+  /** More redis-server arguments (tests: `--replicaof`, `--sentinel`). */
+  extraArgs?: string[]
   log?: (msg: string) => void
 }
 
@@ -122,6 +124,7 @@ export class EmbeddedRedis {
       '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', '',
       '--appendonly', this.opts.appendOnly ? 'yes' : 'no',
       ...(this.opts.appendOnly ? ['--appendfsync', 'always'] : []),
+      ...(this.opts.extraArgs ?? []),
     ]
     const child = spawn(this.binPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child

@@ -16,9 +16,12 @@ export interface Teardown {
 export const ADMIN = 'test-admin-token-0123456789abcdef'
 
 /** A real redis-server on a free port with its own temp dir, stopped at teardown. */
-export async function startRedis(t: Teardown, opts: { appendOnly?: boolean } = {}): Promise<EmbeddedRedis> {
+export async function startRedis(t: Teardown, opts: { appendOnly?: boolean; extraArgs?: string[] } = {}): Promise<EmbeddedRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-redis-'))
-  const r = new EmbeddedRedis({ bin: 'redis-server', dir, port: 0, appendOnly: opts.appendOnly ?? false, supervise: false, install: false })
+  const r = new EmbeddedRedis({
+    bin: 'redis-server', dir, port: 0, appendOnly: opts.appendOnly ?? false, supervise: false, install: false,
+    ...(opts.extraArgs && { extraArgs: opts.extraArgs }),
+  })
   await r.start()
   t.teardown(async () => {
     await r.stop()

@@ -1,0 +1,102 @@
+/**
+ * Redis Sentinel: the API connects through a Sentinel, the master dies, the
+ * Sentinel promotes the replica, and the API serves again from the new master
+ * with the data acknowledged before the failure.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { Registry } from 'prom-client'
+import t from 'tap'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { connectRedis } from '../../src/redis/connect.js'
+import { freePort } from '../../src/redis/embedded.js'
+import { ADMIN, startRedis } from '../helpers/server.js'
+
+/** Polls `check` until it returns true; fails after `ms`. For state owned by other processes (Sentinel). */
+async function eventually(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+t.test('failover through Sentinel keeps serving and keeps acknowledged writes', async (t) => {
+  const master = await startRedis(t)
+  const replica = await startRedis(t, { extraArgs: ['--replicaof', '127.0.0.1', String(master.port)] })
+
+  const dir = mkdtempSync(join(tmpdir(), 'sy-sentinel-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const sentinelPort = await freePort()
+  const conf = join(dir, 'sentinel.conf')
+  writeFileSync(conf, [
+    `port ${sentinelPort}`, 'bind 127.0.0.1', `dir ${dir}`,
+    `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+    'sentinel down-after-milliseconds mymaster 500',
+    'sentinel failover-timeout mymaster 3000',
+  ].join('\n'))
+  const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => sentinel.kill('SIGKILL'))
+  let sentinelLog = ''
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`sentinel did not start:\n${sentinelLog}`)), 10_000)
+    sentinel.stdout?.on('data', (b: Buffer) => {
+      sentinelLog += b.toString()
+      if (sentinelLog.includes('+monitor master')) {
+        clearTimeout(timer)
+        res()
+      }
+    })
+  })
+
+  const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_SENTINELS: `127.0.0.1:${sentinelPort}` })
+  const redis = connectRedis(config, undefined)
+  redis.on('error', () => {})
+  await redis.connect()
+  const app = await buildApp(config, { redis, registry: new Registry() })
+  await app.services.tokens.bootstrap(ADMIN)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(async () => {
+    await app.close()
+    redis.disconnect()
+  })
+  const addr = app.server.address()
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    })
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+  }
+
+  t.equal((await api('POST', '/api/v1/environments', { key: 'production' })).status, 201)
+  t.equal((await api('POST', '/api/v1/flags', { key: 'migration', kind: 'boolean' })).status, 201)
+  t.equal((await api('POST', '/api/v1/environments/production/flags/migration/toggle', { on: true })).status, 200)
+  // Acknowledged by the replica before the master dies (Redis replication is asynchronous).
+  const direct = new Redis(master.url)
+  t.equal(await direct.call('WAIT', '1', '5000'), 1, 'the replica has the writes')
+  direct.disconnect()
+
+  await master.kill()
+  const watch = new Redis({ port: sentinelPort, host: '127.0.0.1' })
+  t.teardown(() => watch.disconnect())
+  await eventually('the Sentinel promotes the replica', async () => {
+    const addr = (await watch.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as [string, string]
+    return Number(addr[1]) === replica.port
+  })
+  await eventually('the API is ready again', async () => (await fetch(`${url}/readyz`)).status === 200)
+
+  const kill = await api('POST', '/api/v1/environments/production/flags/migration/kill', { reason: 'after failover' })
+  t.equal(kill.status, 200, 'writes go to the new master')
+  t.equal(kill.body.on, false)
+  t.equal(kill.body.version, 3, 'the versions written before the failure survived')
+  const audit = await api('GET', '/api/v1/audit?env=production&flag=migration')
+  t.same((audit.body.items as Array<{ action: string }>).map((a) => a.action), ['flag.kill', 'flag.on', 'flag.create'])
+})
