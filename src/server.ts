@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { redisWarnings } from './redis/check.js'
 import { connectRedis } from './redis/connect.js'
 import { EmbeddedRedis, RedisMissingError } from './redis/embedded.js'
 
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   await redis.connect()
 
   const app = await buildApp(config, { redis })
+  for (const w of await redisWarnings(redis)) app.log.warn(w)
   const secret = await app.services.tokens.bootstrap(config.ADMIN_TOKEN)
   if (secret) {
     console.error(
