@@ -164,29 +164,37 @@ export class FlagService {
   async remove(key: string, actor: Actor): Promise<void> {
     await this.getDefinition(key)
     const envs = await this.environmentKeys()
+    const at = this.deps.now().toISOString()
+    // Refuse before deleting anything anywhere; each environment's delete re-checks atomically.
     for (const env of envs) {
-      const flags = await this.store.getFlags(env)
-      const users = Object.values(flags).filter((f) => f.prerequisites.some((p) => p.flag === key)).map((f) => f.key)
+      const users = Object.values(await this.store.getFlags(env)).filter((f) => f.prerequisites.some((p) => p.flag === key)).map((f) => f.key)
       if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
     }
-    const at = this.deps.now().toISOString()
     for (const env of envs) {
       const k = envKeys(env)
-      const ver = await this.store.redis.hget(k.flagVersions, key)
-      if (ver === null) continue
-      await this.store.atomic({
-        checks: [],
-        commands: [
-          ['HDEL', k.flags, key],
-          ['HDEL', k.flagVersions, key],
-          ['DEL', k.history(key)],
-          this.store.auditCommand(k.audit, {
-            at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.delete', env,
-            target: { type: 'flag', key }, fromVersion: Number(ver), toVersion: null, ...(actor.requestId && { requestId: actor.requestId }),
-          }),
-          this.store.changeCommand(env, 'flag.delete', { key }),
-        ],
-      })
+      for (let attempt = 0; ; attempt++) {
+        if (attempt >= MAX_RETRIES) throw appError('WRITE_CONFLICT', `flag ${key}`)
+        const flags = await this.store.getFlags(env)
+        const users = Object.values(flags).filter((f) => f.prerequisites.some((p) => p.flag === key)).map((f) => f.key)
+        if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
+        const cur = flags[key]
+        if (!cur) break
+        const r = await this.store.atomic({
+          // No flag may have made this one its prerequisite since it was checked.
+          checks: this.store.flagsUnchanged(env, flags),
+          commands: [
+            ['HDEL', k.flags, key],
+            ['HDEL', k.flagVersions, key],
+            ['DEL', k.history(key)],
+            this.store.auditCommand(k.audit, {
+              at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.delete', env,
+              target: { type: 'flag', key }, fromVersion: cur.version, toVersion: null, ...(actor.requestId && { requestId: actor.requestId }),
+            }),
+            this.store.changeCommand(env, 'flag.delete', { key }),
+          ],
+        })
+        if (r.ok) break
+      }
     }
     await this.store.atomic({
       checks: [],

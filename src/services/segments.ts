@@ -115,29 +115,36 @@ export class SegmentService {
   }
 
   async remove(env: string, key: string, actor: Actor, reason?: string): Promise<void> {
-    const seg = await this.get(env, key)
-    const flags = await this.store.hgetAllJson<RulesetFlag>(envKeys(env).flags)
-    const users = Object.values(flags)
-      .filter((f) => f.rules.some((r) => r.clauses.some((c) => c.op === 'inSegment' && c.values.includes(key))))
-      .map((f) => f.key)
-    if (users.length > 0) throw new AppError('SEGMENT_IN_USE', [key], { flags: users })
     const k = envKeys(env)
-    const r = await this.store.atomic({
-      checks: [{ key: k.segmentVersions, field: key, op: 'eq', value: String(seg.version) }],
-      commands: [
-        ['HDEL', k.segments, key],
-        ['HDEL', k.segmentVersions, key],
-        ['UNLINK', k.included(key)],
-        ['UNLINK', k.excluded(key)],
-        this.store.auditCommand(k.audit, {
-          at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'segment.delete', env,
-          target: { type: 'segment', key }, fromVersion: seg.version, toVersion: null,
-          ...(reason && { reason }), ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-        this.store.changeCommand(env, 'segment.delete', { key }),
-      ],
-    })
-    if (!r.ok) throw appError('WRITE_CONFLICT', `segment ${key}`)
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const seg = await this.get(env, key)
+      const flags = await this.store.hgetAllJson<RulesetFlag>(k.flags)
+      const users = Object.values(flags)
+        .filter((f) => f.rules.some((r) => r.clauses.some((c) => c.op === 'inSegment' && c.values.includes(key))))
+        .map((f) => f.key)
+      if (users.length > 0) throw new AppError('SEGMENT_IN_USE', [key], { flags: users })
+      const r = await this.store.atomic({
+        checks: [
+          { key: k.segmentVersions, field: key, op: 'eq', value: String(seg.version) },
+          // No flag may have started using the segment since it was checked.
+          ...this.store.flagsUnchanged(env, flags),
+        ],
+        commands: [
+          ['HDEL', k.segments, key],
+          ['HDEL', k.segmentVersions, key],
+          ['UNLINK', k.included(key)],
+          ['UNLINK', k.excluded(key)],
+          this.store.auditCommand(k.audit, {
+            at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'segment.delete', env,
+            target: { type: 'segment', key }, fromVersion: seg.version, toVersion: null,
+            ...(reason && { reason }), ...(actor.requestId && { requestId: actor.requestId }),
+          }),
+          this.store.changeCommand(env, 'segment.delete', { key }),
+        ],
+      })
+      if (r.ok) return
+    }
+    throw appError('WRITE_CONFLICT', `segment ${key}`)
   }
 
   /** Bulk membership delta: one atomic step; the change log carries only the ids given. */

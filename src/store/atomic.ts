@@ -10,8 +10,8 @@ export interface Check {
   /** Key of the hash to read. */
   key: string
   field: string
-  /** `eq`: HGET equals `value` (missing reads as ''); `absent`/`present`: HEXISTS. */
-  op: 'eq' | 'absent' | 'present'
+  /** `eq`: HGET equals `value` (missing reads as ''); `absent`/`present`: HEXISTS; `len`: HLEN equals `value` (field unused). */
+  op: 'eq' | 'absent' | 'present' | 'len'
   value?: string
 }
 
@@ -40,6 +40,9 @@ for i, c in ipairs(spec.c) do
     local cur = redis.call('HGET', key, c[2])
     if not cur then cur = '' end
     if cur ~= c[4] then return {'FAIL', i, cur} end
+  elseif c[3] == 'len' then
+    local n = tostring(redis.call('HLEN', key))
+    if n ~= c[4] then return {'FAIL', i, n} end
   else
     local exists = redis.call('HEXISTS', key, c[2])
     if c[3] == 'absent' and exists == 1 then return {'FAIL', i, redis.call('HGET', key, c[2])} end

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { RulesetFlag } from '../../sdk/core/types.js'
-import { type AtomicResult, type AtomicWrite, type Command, defineAtomic, runAtomic } from './atomic.js'
+import { type AtomicResult, type AtomicWrite, type Check, type Command, defineAtomic, runAtomic } from './atomic.js'
 import { envKeys, globalKeys } from './keys.js'
 
 /** An audit record as stored (one stream entry, field `r`). */
@@ -48,6 +48,20 @@ export class Store {
 
   changeCommand(env: string, type: ChangeType, data: unknown): Command {
     return ['XADD', envKeys(env).log, 'MAXLEN', '~', this.changelogMaxLen, '*', 't', type, 'd', JSON.stringify(data)]
+  }
+
+  /**
+   * Checks that no flag of `env` changed, appeared or disappeared since
+   * `flags` was read: a delete that verified "nobody refers to this" stays
+   * true at the moment it is written.
+   */
+  flagsUnchanged(env: string, flags: Record<string, RulesetFlag>): Check[] {
+    const k = envKeys(env)
+    const all = Object.values(flags)
+    return [
+      { key: k.flagVersions, field: '', op: 'len', value: String(all.length) },
+      ...all.map((f): Check => ({ key: k.flagVersions, field: f.key, op: 'eq', value: String(f.version) })),
+    ]
   }
 
   // ---- reads ----

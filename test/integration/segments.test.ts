@@ -138,3 +138,21 @@ t.test('a 1,000,000-member segment uploaded in 10 calls', async (t) => {
   const data = JSON.parse(last[0]?.[1][3] ?? '{}')
   t.same(data.add, ['account-x'], 'the change log carries the one id, not the segment')
 })
+
+t.test('a delete that checked "nobody uses it" fails if any flag changed or appeared since', async (t) => {
+  // The mechanism segment and flag deletes rely on, made deterministic: read, change, then write.
+  const s = await startServer(t)
+  await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+  await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
+  const store = s.app.store
+  const probe = (checks: ReturnType<typeof store.flagsUnchanged>) =>
+    store.atomic({ checks, commands: [['HSET', 'sy:{production}:probe', 'x', '1']] })
+  let before = await store.getFlags('production')
+  t.equal((await probe(store.flagsUnchanged('production', before))).ok, true, 'nothing changed: the write goes through')
+  await s.api('POST', '/api/v1/environments/production/flags/f/toggle', { body: { on: true } })
+  t.equal((await probe(store.flagsUnchanged('production', before))).ok, false, 'a flag changed meanwhile: refused')
+  before = await store.getFlags('production')
+  await s.api('POST', '/api/v1/flags', { body: { key: 'g', kind: 'boolean' } })
+  t.equal((await probe(store.flagsUnchanged('production', before))).ok, false, 'a flag appeared meanwhile: refused')
+  t.equal(await s.redis.hget('sy:{production}:probe', 'x'), '1', 'only the first write happened')
+})
