@@ -327,6 +327,12 @@ export class Client implements SwitchyardClient {
   // ---- data from the network ------------------------------------------
 
   private onStreamEvent(ev: SseEvent): void {
+    // `ack`: the server has nothing for this context, but says which change it is current with.
+    // Only on top of data from this stream (the put comes first), so the applied id stays honest.
+    if (ev.type === 'ack') {
+      if (ev.id && this.store.hasData && this.src === 'server' && !this.awaitingContext) this.afterServerData([], ev.id)
+      return
+    }
     if (ev.type !== 'put' && ev.type !== 'patch' && ev.type !== 'delete' && ev.type !== 'segment-delta') {
       this.log.debug?.(`ignoring unknown stream event "${ev.type}"`)
       return

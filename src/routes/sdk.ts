@@ -58,6 +58,8 @@ const ClientValue = Type.Object({
 const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { services, hub, sdkMetrics, config }) => {
   const tags = ['sdk']
   const retryMs = config.STREAM_RETRY_MS
+  // The hub is built in app.ts; this plugin is where it meets the configuration.
+  hub.setIdleChannelMs(config.STREAM_IDLE_CHANNEL_MS)
 
   // CORS is open on the browser routes only (sdk-client tokens are public by design and unlock nothing secret).
   const corsHeaders: Record<string, string> = {
@@ -112,8 +114,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     await requireEnv(env)
     const header = req.headers['last-event-id']
     const last = (typeof header === 'string' && header !== '' ? header : req.query.lastEventId) ?? null
-    const res = openEventStream(reply, retryMs)
-    void hub.serveRules(env, res, token.id, last)
+    void hub.serveRules(env, openEventStream(reply, retryMs), token.id, last)
     return reply
   })
 
@@ -148,8 +149,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     const { env, token } = sdkEnv(req, ['sdk-client'])
     await requireEnv(env)
     const context = await clientContext(env, req.query)
-    const res = openEventStream(reply, retryMs, corsHeaders)
-    void hub.serveClient(env, res, token.id, context)
+    void hub.serveClient(env, openEventStream(reply, retryMs, corsHeaders), token.id, context)
     return reply
   })
 

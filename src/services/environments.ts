@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { appError } from '../errors.js'
 import type { FlagDefinitionRecord } from '../schemas/flag.js'
+import { ENV_DELETED_TYPE } from '../stream/changelog.js'
 import { envKeys, GLOBAL_TAG, globalKeys } from '../store/keys.js'
 import type { Actor, ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
@@ -114,6 +115,8 @@ export class EnvironmentService {
       checks: [],
       commands: [
         ['HDEL', globalKeys.envs, key],
+        // Stream readers compare it after every read: their compiled state is of a deleted environment.
+        ['HINCRBY', globalKeys.envGenerations, key, '1'],
         store.auditCommand(globalKeys.audit, {
           at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.delete', env: key,
           target: { type: 'environment', key }, ...(actor.requestId && { requestId: actor.requestId }),
@@ -121,11 +124,13 @@ export class EnvironmentService {
       ],
     })
     const k = envKeys(key)
+    // Wakes the readers blocked on the log (XREAD) so they notice at once; entry types they do not know are skipped.
+    await store.redis.xadd(k.log, '*', 't', ENV_DELETED_TYPE, 'd', '{}')
     const [flags, segs] = await Promise.all([store.redis.hkeys(k.flagVersions), store.redis.hkeys(k.segmentVersions)])
     const doomed = [
       ...flags.map((f) => k.history(f)),
       ...segs.flatMap((s) => [k.included(s), k.excluded(s)]),
-      k.flags, k.flagVersions, k.segments, k.segmentVersions, k.log, k.audit, k.meta,
+      k.flags, k.flagVersions, k.segments, k.segmentVersions, k.log, k.audit, k.meta, k.sdkReports,
     ]
     for (let i = 0; i < doomed.length; i += 500) await store.redis.unlink(...doomed.slice(i, i + 500))
   }

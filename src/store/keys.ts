@@ -15,6 +15,13 @@ export const globalKeys = {
   tokens: `sy:{${GLOBAL_TAG}}:tokens`,
   /** HASH sha256(secret) hex → token id */
   tokenHashes: `sy:{${GLOBAL_TAG}}:tokenhash`,
+  /**
+   * HASH env key → how many times an environment with that key was deleted.
+   * Stream readers check it after every read: a change means the state they
+   * compiled belongs to a deleted environment (even if one was re-created
+   * with the same key).
+   */
+  envGenerations: `sy:{${GLOBAL_TAG}}:envgen`,
   /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
   audit: `sy:{${GLOBAL_TAG}}:audit`,
 } as const

@@ -1,5 +1,6 @@
 import type { RulesetFlag, Segment, SegmentDelta } from '../../sdk/core/types.js'
 import type { ChangeType } from '../store/store.js'
+import { type Wire, wire } from './sse.js'
 
 /** A segment as the change log carries it: members present only when that write replaced them. */
 export interface LoggedSegment extends Omit<Segment, 'included' | 'excluded'> {
@@ -45,6 +46,14 @@ function cmpDigits(a: string, b: string): number {
 export function idTime(id: string): number {
   return Number(id.split('-')[0])
 }
+
+/**
+ * Type of the entry appended to an environment's log when the environment is
+ * deleted: it wakes the readers blocked on the log. parseEntry skips it (as
+ * every type it does not know); readers notice the deletion by the
+ * environment's deletion count (globalKeys.envGenerations).
+ */
+export const ENV_DELETED_TYPE = 'env.delete'
 
 const TYPES = new Set<ChangeType>(['flag.put', 'flag.delete', 'segment.put', 'segment.delete', 'segment.members'])
 
@@ -94,14 +103,14 @@ export function sseFrame(event: string, data: string, id?: string): string {
   return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`
 }
 
-const framed = new WeakMap<LogEntry, Buffer>()
+const framed = new WeakMap<LogEntry, Wire>()
 
-/** The server-stream frame of an entry, formatted and UTF-8 encoded once, shared by every stream. */
-export function entryFrame(e: LogEntry): Buffer {
+/** The server-stream frame of an entry, formatted and encoded once (also as an HTTP chunk), shared by every stream. */
+export function entryWire(e: LogEntry): Wire {
   let f = framed.get(e)
   if (f === undefined) {
     const { event, data } = entryEvent(e)
-    f = Buffer.from(sseFrame(event, data, e.id))
+    f = wire(sseFrame(event, data, e.id))
     framed.set(e, f)
   }
   return f

@@ -1,4 +1,6 @@
+import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import {
@@ -8,9 +10,10 @@ import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { RulesetService, Snapshot } from '../services/ruleset.js'
 import { globalKeys, envKeys } from '../store/keys.js'
 import type { Store } from '../store/store.js'
-import { compareIds, entryFrame, idTime, type LogEntry, parseEntry, sseFrame, wireSegment } from './changelog.js'
+import { compareIds, entryWire, idTime, type LogEntry, parseEntry, sseFrame, wireSegment } from './changelog.js'
 import { clientValueJson } from './client-context.js'
 import type { StreamMetrics } from './metrics.js'
+import { type Wire, wire } from './sse.js'
 
 export interface HubOptions {
   redis: Redis
@@ -20,14 +23,26 @@ export interface HubOptions {
   heartbeatMs: number
   maxBufferBytes: number
   tokenRecheckMs: number
+  /** An environment's reader stops after this long without streams or evaluations (STREAM_IDLE_CHANNEL_MS). */
+  idleChannelMs?: number
+  /** Browser streams get at most one `ack` per this many ms (see EnvChannel.scheduleAck). */
+  ackCoalesceMs?: number
   log?: FastifyBaseLogger
 }
 
-type DropReason = 'slow' | 'revoked' | 'resync' | 'shutdown'
+type DropReason = 'slow' | 'revoked' | 'resync' | 'shutdown' | 'deleted'
+
+/** Why a channel (an environment's reader and compiled state) stopped. */
+export type ChannelStopReason = 'idle' | 'deleted' | 'shutdown'
+
+export const DEFAULT_IDLE_CHANNEL_MS = 300_000
+const DEFAULT_ACK_COALESCE_MS = 100
 
 interface Sub {
   readonly kind: 'server' | 'client'
   readonly res: ServerResponse
+  /** The response's socket: shared pre-framed chunks are written here directly (null: through `res`). */
+  readonly sock: Socket | null
   readonly tokenId: string
   closed: boolean
   /** Bytes of a `put` still allowed in the socket buffer on top of the limit (a big ruleset is not a slow client). */
@@ -52,9 +67,12 @@ interface ClientSub extends Sub {
   key: string | null
   /** Last value JSON sent per flag key. */
   values: Map<string, string>
+  /** Id of the last event (put, patch or ack) written to this stream. */
+  sentId: string
 }
 
-const PING = Buffer.from(': ping\n\n')
+const PING = wire(': ping\n\n')
+
 const READ_BLOCK_MS = 5000
 const READ_COUNT = 500
 const SYNC_TIMEOUT_MS = 2000
@@ -77,6 +95,11 @@ class EnvChannel {
   private conn: Redis | null = null
   private stopped = false
   private needsCheck = false
+  /** The environment's deletion count when this channel started (globalKeys.envGenerations). */
+  private generation: string | null = null
+  /** Last stream, evaluation or poll (for the idle shutdown). */
+  lastUse = Date.now()
+  private ackTimer: NodeJS.Timeout | null = null
   private waiters: Array<{ id: string; resolve: () => void }> = []
   private putCache: Put | null = null
   private putBuilding: Promise<Put> | null = null
@@ -92,7 +115,13 @@ class EnvChannel {
     return this.hub.o
   }
 
+  get isStopped(): boolean {
+    return this.stopped
+  }
+
   private async start(): Promise<void> {
+    // Read before the snapshot: a deletion after this read is seen by the first XREAD's check.
+    this.generation = await this.o.redis.hget(globalKeys.envGenerations, this.env)
     const snap = await this.o.rulesets.snapshot(this.env)
     this.state = compile(snap.ruleset)
     this.lastId = snap.id
@@ -109,11 +138,23 @@ class EnvChannel {
     while (!this.stopped && this.conn !== null) {
       try {
         if (this.needsCheck) await this.checkContinuity()
-        const res = (await this.conn.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', key, this.lastId)) as
-          | Array<[string, Array<[string, string[]]>]>
-          | null
+        // The HGET runs right after the XREAD returns (same connection, same round trip): entries
+        // of a re-created environment can only exist once the deletion count was raised.
+        const replies = await this.conn
+          .pipeline()
+          .xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', key, this.lastId)
+          .hget(globalKeys.envGenerations, this.env)
+          .exec()
+        if (replies === null) throw new Error('change-log read: pipeline aborted')
+        for (const [err] of replies) if (err) throw err
+        const res = replies[0]![1] as Array<[string, Array<[string, string[]]>]> | null
         backoff = 50
         if (this.stopped) return
+        if ((replies[1]![1] as string | null) !== this.generation) {
+          // Deleted (and maybe re-created): nothing of this state may be served again.
+          this.hub.environmentGone(this)
+          return
+        }
         for (const [, entries] of res ?? []) {
           for (const raw of entries) {
             const e = parseEntry(raw)
@@ -144,6 +185,7 @@ class EnvChannel {
     this.state = compile(snap.ruleset)
     this.lastId = snap.id
     this.putCache = toPut(snap)
+    this.cancelAck()
     // Server streams reconnect with Last-Event-ID and get a fresh put; browsers get a new put on reconnect too.
     for (const s of [...this.servers, ...this.clients]) this.hub.drop(s, 'resync')
   }
@@ -155,7 +197,7 @@ class EnvChannel {
     this.lastId = e.id
     this.o.metrics.lag.observe(Math.max(0, Date.now() - idTime(e.id)) / 1000)
     if (this.servers.size > 0) {
-      const frame = entryFrame(e)
+      const frame = entryWire(e)
       let n = 0
       for (const s of this.servers) {
         if (s.pending !== null) s.pending.push(e)
@@ -167,7 +209,47 @@ class EnvChannel {
       }
       if (n > 0) this.o.metrics.events.inc({ event: eventName(e) }, n)
     }
-    if (this.clients.size > 0) this.dispatchClients(before, e)
+    if (this.clients.size > 0) {
+      this.dispatchClients(before, e)
+      this.scheduleAck()
+    }
+  }
+
+  /**
+   * Browser streams only get an event when their own values change, yet
+   * their SDK reports the id it has applied as the proof a change arrived.
+   * So after entries that changed nothing for a stream, it gets a tiny
+   * `event: ack` carrying the newest id: at most one per stream per
+   * ackCoalesceMs (one timer per environment), and none when a real event
+   * already carried that id.
+   */
+  private scheduleAck(): void {
+    if (this.ackTimer !== null || this.stopped) return
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null
+      this.flushAcks()
+    }, this.o.ackCoalesceMs ?? DEFAULT_ACK_COALESCE_MS)
+    this.ackTimer.unref()
+  }
+
+  private cancelAck(): void {
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer)
+    this.ackTimer = null
+  }
+
+  private flushAcks(): void {
+    const id = this.lastId
+    let frame: Wire | null = null
+    let n = 0
+    for (const s of this.clients) {
+      if (s.sentId === id) continue
+      frame ??= wire(`id: ${id}\nevent: ack\ndata: {}\n\n`)
+      if (this.hub.write(s, frame)) {
+        s.sentId = id
+        n++
+      }
+    }
+    if (n > 0) this.o.metrics.events.inc({ event: 'ack' }, n)
   }
 
   // ---- browser streams ----
@@ -209,7 +291,9 @@ class EnvChannel {
       }
     }
     if (changed.length === 0 && removed.length === 0) return false
-    return this.hub.write(s, sseFrame('patch', `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id))
+    if (!this.hub.write(s, sseFrame('patch', `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id))) return false
+    s.sentId = id
+    return true
   }
 
   private clientFlagKeys(): string[] {
@@ -240,11 +324,13 @@ class EnvChannel {
       if (!set) this.byKey.set(s.key, (set = new Set()))
       set.add(s)
     }
+    s.sentId = this.lastId
     this.hub.write(s, sseFrame('put', json, this.lastId), true)
     this.o.metrics.events.inc({ event: 'put' })
   }
 
   removeSub(s: Sub): void {
+    this.lastUse = Date.now()
     if (s.kind === 'server') this.servers.delete(s as ServerSub)
     else {
       const c = s as ClientSub
@@ -289,7 +375,7 @@ class EnvChannel {
     s.pending = null
     for (const e of pending) {
       if (compareIds(e.id, upTo) > 0) {
-        this.hub.write(s, entryFrame(e))
+        this.hub.write(s, entryWire(e))
         upTo = e.id
       }
     }
@@ -297,7 +383,7 @@ class EnvChannel {
   }
 
   private replay(s: ServerSub, entries: LogEntry[], from: string): string {
-    for (const e of entries) if (this.hub.write(s, entryFrame(e))) this.o.metrics.events.inc({ event: eventName(e) })
+    for (const e of entries) if (this.hub.write(s, entryWire(e))) this.o.metrics.events.inc({ event: eventName(e) })
     return entries.length > 0 ? entries[entries.length - 1]!.id : from
   }
 
@@ -346,8 +432,14 @@ class EnvChannel {
     this.waiters = keep
   }
 
+  /** True when nothing uses this channel: no stream, no evaluation waiting, no put being built. */
+  get idle(): boolean {
+    return this.servers.size === 0 && this.clients.size === 0 && this.waiters.length === 0 && this.putBuilding === null
+  }
+
   stop(): void {
     this.stopped = true
+    this.cancelAck()
     this.conn?.disconnect()
     this.conn = null
     for (const w of this.waiters) w.resolve()
@@ -415,17 +507,26 @@ function affectedFlags(c: Compiled, key: string): string[] {
 
 /**
  * The fan-out hub of one API instance: environment channels created lazily
- * (first stream or evaluation), one heartbeat timer for every stream, a
- * periodic check that the streams' tokens still exist, and bounded buffers.
+ * (first stream or evaluation) and stopped after STREAM_IDLE_CHANNEL_MS
+ * without either, or when their environment is deleted; one heartbeat timer
+ * for every stream, a periodic check that the streams' tokens still exist,
+ * and bounded buffers.
+ *
+ * `events` emits 'channel-start' (env) and 'channel-stop' (env, reason).
  */
 export class StreamHub {
+  readonly events = new EventEmitter()
   private readonly channels = new Map<string, EnvChannel>()
   private readonly subs = new Map<Sub, EnvChannel>()
   private heartbeat: NodeJS.Timeout | null = null
   private recheck: NodeJS.Timeout | null = null
+  private sweeper: NodeJS.Timeout | null = null
+  private idleMs: number
   private closing = false
 
-  constructor(readonly o: HubOptions) {}
+  constructor(readonly o: HubOptions) {
+    this.idleMs = o.idleChannelMs ?? DEFAULT_IDLE_CHANNEL_MS
+  }
 
   start(): void {
     this.heartbeat = setInterval(() => this.ping(), this.o.heartbeatMs)
@@ -434,31 +535,84 @@ export class StreamHub {
       this.recheck = setInterval(() => void this.recheckTokens(), this.o.tokenRecheckMs)
       this.recheck.unref()
     }
+    this.armSweeper()
+  }
+
+  /** Sets STREAM_IDLE_CHANNEL_MS (also after start). */
+  setIdleChannelMs(ms: number): void {
+    this.idleMs = ms
+    if (this.sweeper !== null) this.armSweeper()
+  }
+
+  private armSweeper(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper)
+    // Checked at a fraction of the idle time: a channel stops between idleMs and 1.25 × idleMs after its last use.
+    this.sweeper = setInterval(() => this.stopIdleChannels(), Math.max(10, Math.min(this.idleMs / 4, 30_000)))
+    this.sweeper.unref()
+  }
+
+  private stopIdleChannels(): void {
+    const cutoff = Date.now() - this.idleMs
+    for (const ch of [...this.channels.values()]) {
+      if (ch.lastUse <= cutoff && ch.idle && !ch.isStopped) this.stopChannel(ch, 'idle')
+    }
+  }
+
+  private stopChannel(ch: EnvChannel, reason: ChannelStopReason): void {
+    if (this.channels.get(ch.env) === ch) this.channels.delete(ch.env)
+    if (ch.isStopped) return
+    ch.stop()
+    this.o.metrics.channels.set(this.channels.size)
+    this.o.metrics.channelStops.inc({ reason })
+    this.o.log?.debug({ env: ch.env, reason }, 'environment channel stopped')
+    this.events.emit('channel-stop', ch.env, reason)
+  }
+
+  /**
+   * The channel's reader saw the environment's deletion count change: it was
+   * deleted (and possibly re-created with the same key). Its streams are
+   * closed (an SDK reconnecting to a re-created environment gets a fresh
+   * `put`; to a deleted one, 404) and the compiled state is discarded.
+   */
+  environmentGone(ch: EnvChannel): void {
+    this.o.log?.info({ env: ch.env }, 'environment deleted: its streams are closed and its state discarded')
+    this.stopChannel(ch, 'deleted')
+    for (const s of [...ch.servers, ...ch.clients]) this.drop(s, 'deleted')
   }
 
   private async channel(env: string): Promise<EnvChannel> {
-    if (this.closing) throw new Error('the stream hub is closing')
-    let ch = this.channels.get(env)
-    if (!ch) {
-      ch = new EnvChannel(env, this)
-      this.channels.set(env, ch)
-      const created = ch
-      created.ready.catch(() => {
-        // Redis was unreachable: forget the channel so the next request tries again.
-        if (this.channels.get(env) === created) this.channels.delete(env)
-        created.stop()
-      })
+    for (;;) {
+      if (this.closing) throw new Error('the stream hub is closing')
+      let ch = this.channels.get(env)
+      if (!ch) {
+        ch = new EnvChannel(env, this)
+        this.channels.set(env, ch)
+        this.o.metrics.channels.set(this.channels.size)
+        this.events.emit('channel-start', env)
+        const created = ch
+        created.ready.catch(() => {
+          // Redis was unreachable: forget the channel so the next request tries again.
+          if (this.channels.get(env) === created) this.channels.delete(env)
+          this.o.metrics.channels.set(this.channels.size)
+          created.stop()
+        })
+      }
+      ch.lastUse = Date.now()
+      await ch.ready
+      // Stopped meanwhile (environment deleted): use the new one.
+      if (!ch.isStopped) {
+        ch.lastUse = Date.now()
+        return ch
+      }
     }
-    await ch.ready
-    return ch
   }
 
   /** The compiled state of an environment including every change written before this call (read-your-writes). */
   async compiled(env: string): Promise<{ state: Compiled; id: string }> {
     const ch = await this.channel(env)
     const last = await this.o.store.lastChangeId(env)
-    if (await ch.waitFor(last, SYNC_TIMEOUT_MS)) return { state: ch.state, id: ch.lastId }
-    // The reader is behind (Redis trouble): correctness first, compile a fresh snapshot.
+    if ((await ch.waitFor(last, SYNC_TIMEOUT_MS)) && !ch.isStopped) return { state: ch.state, id: ch.lastId }
+    // The reader is behind (Redis trouble) or was stopped: correctness first, compile a fresh snapshot.
     const snap = await this.o.rulesets.snapshot(env)
     return { state: compile(snap.ruleset), id: snap.id }
   }
@@ -478,8 +632,8 @@ export class StreamHub {
   }
 
   /** Serves a rules stream on an already opened event-stream response. */
-  async serveRules(env: string, res: ServerResponse, tokenId: string, lastEventId: string | null): Promise<void> {
-    const s: ServerSub = { kind: 'server', res, tokenId, closed: false, allowance: 0, pending: null, sentUpTo: null }
+  async serveRules(env: string, stream: { res: ServerResponse; socket: Socket | null }, tokenId: string, lastEventId: string | null): Promise<void> {
+    const s: ServerSub = { kind: 'server', res: stream.res, sock: stream.socket, tokenId, closed: false, allowance: 0, pending: null, sentUpTo: null }
     const ch = await this.register(env, s)
     if (!ch) return
     try {
@@ -491,8 +645,11 @@ export class StreamHub {
   }
 
   /** Serves a browser values stream on an already opened event-stream response. */
-  async serveClient(env: string, res: ServerResponse, tokenId: string, context: Context): Promise<void> {
-    const s: ClientSub = { kind: 'client', res, tokenId, closed: false, allowance: 0, context, key: typeof context.key === 'string' ? context.key : null, values: new Map() }
+  async serveClient(env: string, stream: { res: ServerResponse; socket: Socket | null }, tokenId: string, context: Context): Promise<void> {
+    const s: ClientSub = {
+      kind: 'client', res: stream.res, sock: stream.socket, tokenId, closed: false, allowance: 0, context,
+      key: typeof context.key === 'string' ? context.key : null, values: new Map(), sentId: '0-0',
+    }
     const ch = await this.register(env, s)
     if (ch) ch.addClient(s)
   }
@@ -509,6 +666,12 @@ export class StreamHub {
       return null
     }
     if (s.closed || s.res.destroyed) return null
+    if (this.closing) {
+      // closeStreams() ran while this stream was starting: it would keep the HTTP server from closing.
+      s.closed = true
+      s.res.destroy()
+      return null
+    }
     this.subs.set(s, ch)
     this.o.metrics.connections.inc({ kind: s.kind })
     return ch
@@ -524,21 +687,26 @@ export class StreamHub {
   }
 
   /**
-   * Writes one frame. A stream whose unsent bytes exceed STREAM_MAX_BUFFER_BYTES
-   * is closed instead (it resumes later with Last-Event-ID), so a client that
-   * does not read never grows this process's memory without bound.
+   * Writes one frame: a shared {@link Wire} goes straight to the socket as
+   * its pre-framed chunk (one write of one Buffer, nothing allocated per
+   * stream); a string (a browser stream's own values) through the response.
+   * Backpressure is O(1): a stream whose unsent bytes exceed
+   * STREAM_MAX_BUFFER_BYTES is closed instead (it resumes later with
+   * Last-Event-ID), so a client that does not read never grows this
+   * process's memory without bound.
    */
-  write(s: Sub, frame: string | Buffer, isPut = false): boolean {
+  write(s: Sub, frame: Wire | string, isPut = false): boolean {
     if (s.closed) return false
-    if (!isPut && s.res.writableLength > this.o.maxBufferBytes + s.allowance) {
+    const sock = s.sock
+    if (!isPut && (sock ?? s.res).writableLength > this.o.maxBufferBytes + s.allowance) {
       this.drop(s, 'slow')
       return false
     }
-    const flushed = s.res.write(frame)
-    if (isPut) {
-      s.allowance = flushed ? 0 : frame.length
-      if (!flushed) s.res.once('drain', () => { s.allowance = 0 })
-    }
+    let flushed: boolean
+    if (typeof frame === 'string') flushed = s.res.write(frame)
+    else if (sock !== null) flushed = sock.write(frame.chunk)
+    else flushed = s.res.write(frame.frame)
+    if (isPut) this.allowPut(s, flushed, typeof frame === 'string' ? frame.length : frame.frame.length)
     return true
   }
 
@@ -547,10 +715,17 @@ export class StreamHub {
     if (s.closed) return
     s.res.write(`id: ${put.id}\nevent: put\ndata: `)
     s.res.write(put.body)
-    if (s.res.write('\n\n')) return
-    // A big ruleset still in the socket buffer is not a slow client.
-    s.allowance = put.body.length
-    s.res.once('drain', () => {
+    this.allowPut(s, s.res.write('\n\n'), put.body.length)
+  }
+
+  /** A big `put` still in the socket buffer is not a slow client: its bytes are allowed until drained. */
+  private allowPut(s: Sub, flushed: boolean, bytes: number): void {
+    if (flushed) {
+      s.allowance = 0
+      return
+    }
+    s.allowance = bytes
+    ;(s.sock ?? s.res).once('drain', () => {
       s.allowance = 0
     })
   }
@@ -587,6 +762,11 @@ export class StreamHub {
     return this.subs.size
   }
 
+  /** Environments with a running channel (reader) on this instance. */
+  channelCount(): number {
+    return this.channels.size
+  }
+
   /** Ends every stream (before the HTTP server closes, so app.close() does not wait on them). */
   closeStreams(): void {
     this.closing = true
@@ -598,7 +778,9 @@ export class StreamHub {
     this.closeStreams()
     if (this.heartbeat) clearInterval(this.heartbeat)
     if (this.recheck) clearInterval(this.recheck)
-    for (const ch of this.channels.values()) ch.stop()
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = null
+    for (const ch of [...this.channels.values()]) this.stopChannel(ch, 'shutdown')
     this.channels.clear()
   }
 }

@@ -17,7 +17,7 @@ export function streamMetrics(registry: Registry) {
     }),
     disconnects: new Counter({
       name: 'switchyard_stream_disconnects_total',
-      help: 'Streams closed by the server: slow (buffer over STREAM_MAX_BUFFER_BYTES), revoked, resync, shutdown',
+      help: 'Streams closed by the server: slow (buffer over STREAM_MAX_BUFFER_BYTES), revoked, resync, shutdown, deleted (environment)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -25,6 +25,17 @@ export function streamMetrics(registry: Registry) {
       name: 'switchyard_changelog_lag_seconds',
       help: 'Time from a change-log write (its id) to this instance dispatching it to its streams',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    channels: new Gauge({
+      name: 'switchyard_stream_channels',
+      help: 'Environments with a change-log reader (and compiled state) on this instance',
+      registers: [registry],
+    }),
+    channelStops: new Counter({
+      name: 'switchyard_stream_channel_stops_total',
+      help: 'Environment channels stopped: idle (STREAM_IDLE_CHANNEL_MS without streams or evaluations), deleted, shutdown',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     readerErrors: new Counter({

@@ -168,3 +168,40 @@ t.test('two instances: a write through one reaches an SDK on the other', async (
   await until(() => c.isEnabled('x', { key: 'k' }), 5000, 'the second change')
   t.ok(c.isEnabled('x', { key: 'k' }))
 })
+
+t.test('browser mode: a kill that does not change its values still counts as applied in sdk-status', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  await createFlag(s, 'banner', { clientSide: true })
+  await createFlag(s, 'payments')
+  await putConfig(s, 'production', 'banner', { fallthrough: { variation: 0 } })
+  await putConfig(s, 'production', 'payments', { fallthrough: { variation: 0 } })
+  const browser = sdk(t, s.url, e.clientToken, { mode: 'client', context: { key: 'visitor-1' }, sendMetrics: true, metricsDebounceMs: 10 })
+  await browser.ready({ timeoutMs: 5000 })
+  t.equal(browser.isEnabled('banner'), true)
+  const changes: string[][] = []
+  browser.on('change', (keys) => changes.push(keys))
+  const putId = browser.appliedId
+  t.match(putId, /^\d+-\d+$/)
+
+  // payments is server-side only: the browser's values do not change.
+  const r = await s.api('POST', '/api/v1/environments/production/flags/payments/kill', { body: { reason: 'incident' } })
+  t.equal(r.status, 200, r.text)
+  const kill = ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
+  t.not(kill, putId)
+  await until(() => browser.appliedId === kill, 5000, 'the browser SDK to record the kill id')
+  t.same(changes, [], 'an ack is not a change')
+  t.equal(browser.isEnabled('banner'), true)
+  await until(async () => (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill}`)).body.applied === 1, 5000, 'sdk-status to count the browser')
+  const status = (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill}`)).body
+  t.same(status.pending, [], 'the browser is not pending for a kill that did not affect it')
+  t.match(status.instances, [{ mode: 'client', appliedId: kill, applied: true }])
+
+  // A change of its own values still arrives as a change (and its id is applied too).
+  const changed = nextChange(browser, (k) => k.includes('banner'))
+  await s.api('POST', '/api/v1/environments/production/flags/banner/kill', { body: {} })
+  t.same(await changed, ['banner'])
+  t.equal(browser.isEnabled('banner'), false)
+  const kill2 = ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
+  t.equal(browser.appliedId, kill2)
+})

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto'
 import t from 'tap'
 import { createFlag, createSdkEnv, encodeContext, putConfig, toggle } from '../helpers/sdk-fixtures.js'
 import { startServer, type TestServer } from '../helpers/server.js'
-import { openSse } from '../helpers/sse-reader.js'
+import { openSse, type SseEvent } from '../helpers/sse-reader.js'
 
 const CLIENT_STREAM = '/api/v1/sdk/client/stream'
 const VALUES = '/api/v1/sdk/client/values'
@@ -29,6 +29,8 @@ async function fixture(s: TestServer) {
 
 const FORBIDDEN_TEXT = ['secret-rule-id', 'vip-seg', 'vip-member-1', 'other-user-42', 'alice', 'server-only', 'carol', 'ruleId', 'prerequisiteKey']
 
+const isPatch = (e: SseEvent) => e.type === 'patch'
+
 t.test('client stream: only clientSide values of this context; no rules, segments or other ids on the wire', async (t) => {
   const s = await startServer(t)
   const e = await fixture(s)
@@ -53,8 +55,9 @@ t.test('client stream: only clientSide values of this context; no rules, segment
   t.equal(p1.type, 'patch')
   t.same(JSON.parse(p1.data), { flags: { banner: { value: true, variation: 0, reason: { kind: 'RULE_MATCH' } } }, removed: [] })
 
-  // Changes that do not change bob's values send nothing: another user's membership, a server-only flag,
-  // a rule edit with the same outcome. The next event bob gets is the theme change after them.
+  // Changes that do not change bob's values send no values: another user's membership, a server-only flag,
+  // a rule edit with the same outcome, only `ack`s (the id, data {}). The next patch bob gets is the theme change after them.
+  const afterP1 = c.events.length
   r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['carol'] } })
   t.equal(r.status, 200)
   await toggle(s, 'production', 'server-only', false)
@@ -63,19 +66,21 @@ t.test('client stream: only clientSide values of this context; no rules, segment
     rules: [{ id: 'secret-rule-id', clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }], serve: { variation: 0 } }],
   })
   await putConfig(s, 'production', 'theme', { fallthrough: { variation: 0 } })
-  const p2 = await c.next()
+  const p2 = await c.next(isPatch)
+  const between = c.events.slice(afterP1, c.events.indexOf(p2))
+  t.ok(between.every((e) => e.type === 'ack' && e.data === '{}'), `only acks before the next patch: ${between.map((e) => e.type).join(',')}`)
   t.same(JSON.parse(p2.data), { flags: { theme: { value: 'dark', variation: 0, reason: { kind: 'FALLTHROUGH' } } }, removed: [] })
 
   // A flag no longer clientSide disappears.
   r = await s.api('PATCH', '/api/v1/flags/theme', { body: { clientSide: false } })
   t.equal(r.status, 200, r.text)
-  const p3 = await c.next()
+  const p3 = await c.next(isPatch)
   t.same(JSON.parse(p3.data), { flags: {}, removed: ['theme'] })
 
   // A kill reaches the browser.
   r = await s.api('POST', '/api/v1/environments/production/flags/banner/kill', { body: {} })
   t.equal(r.status, 200, r.text)
-  const p4 = await c.next()
+  const p4 = await c.next(isPatch)
   t.same(JSON.parse(p4.data), { flags: { banner: { value: false, variation: 1, reason: { kind: 'OFF' } } }, removed: [] })
 
   const raw = c.raw()
