@@ -210,3 +210,43 @@ t.test('who may use the browser routes', async (t) => {
     }
   }
 })
+
+t.test('client stream: acks carry the newest id, coalesced, and never repeat an id a patch carried', async (t) => {
+  const s = await startServer(t)
+  const e = await fixture(s)
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob' })}`, { token: e.clientToken })
+  const put = await c.next()
+  const lastId = async () => ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
+
+  // Five changes that do not concern bob, written back to back: acks only, the last one with the newest id.
+  for (let i = 0; i < 5; i++) await toggle(s, 'production', 'server-only', i % 2 === 0)
+  const newest = await lastId()
+  const ack = await c.next((ev) => ev.id === newest)
+  t.equal(ack.type, 'ack')
+  t.equal(ack.data, '{}')
+  const acks = c.events.slice(1)
+  t.ok(acks.every((ev) => ev.type === 'ack'), 'nothing but acks')
+  t.ok(acks.length <= 5, `at most one per change (${acks.length})`)
+  const ids = acks.map((ev) => ev.id)
+  t.same(ids, [...new Set(ids)].sort((a, b) => (a < b ? -1 : 1)), 'each id once, in order')
+  t.not(ack.id, put.id)
+
+  // A change of bob's values is a patch carrying its id; the ack after it carries the next change's id only.
+  await toggle(s, 'production', 'theme', false)
+  const patchId = await lastId()
+  const patch = await c.next((ev) => ev.type !== 'ack')
+  t.equal(patch.type, 'patch')
+  t.equal(patch.id, patchId)
+  await toggle(s, 'production', 'server-only', true)
+  const after = await lastId()
+  const next = await c.next()
+  t.same([next.type, next.id], ['ack', after], 'no ack repeats the patch id')
+
+  // A rules stream never gets acks.
+  const rules = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken })
+  await rules.next()
+  await toggle(s, 'production', 'server-only', false)
+  const p = await rules.next()
+  t.equal(p.type, 'patch')
+  t.ok(rules.events.every((ev) => ev.type !== 'ack'))
+})
