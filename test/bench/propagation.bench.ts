@@ -3,7 +3,7 @@
  * SSE stream receiving the change, with the streams held by separate client
  * processes. Run: `node --import=tsx test/bench/propagation.bench.ts`
  * (options: `--quick` for a smoke run, `--profile` to write a V8 CPU profile
- * of instance A to ./.bench-prof/, `--only=10k` for that scenario alone).
+ * of instance A to $TMPDIR/switchyard-bench-prof/, `--only=10k` for that scenario alone).
  *
  * Set-up: one redis-server, API servers as child processes (`src/server.ts`),
  * 4 client processes each holding a quarter of the streams. Everything shares
@@ -321,7 +321,7 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick')
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
-  const profileDir = process.argv.includes('--profile') ? join(process.cwd(), '.bench-prof') : undefined
+  const profileDir = process.argv.includes('--profile') ? join(tmpdir(), 'switchyard-bench-prof') : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
   const redis = new EmbeddedRedis({ bin: 'redis-server', dir, port: 0, appendOnly: false, supervise: false, install: false })
