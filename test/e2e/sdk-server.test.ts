@@ -99,7 +99,9 @@ t.test('the API restarts while writes happen: the SDK resumes with Last-Event-ID
   const N = 30
   for (let i = 0; i < N; i++) await createFlag(writer, `f-${i}`)
   const a = await appOn(t, redisServer, 0)
-  const c = sdk(t, `http://127.0.0.1:${a.port}`, e.serverToken)
+  // The API is down for as long as 15 writes take: on a loaded machine that can exceed 3 quick retries,
+  // after which the SDK would poll every 30 s instead of resuming the stream this test is about.
+  const c = sdk(t, `http://127.0.0.1:${a.port}`, e.serverToken, { streamFailuresBeforePolling: 1000 })
   await c.ready({ timeoutMs: 5000 })
   for (let i = 0; i < 5; i++) await toggle(writer, 'production', `f-${i}`, true)
   await until(() => c.isEnabled('f-4'), 5000, 'the first writes')
