@@ -161,6 +161,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const hub = new StreamHub({
     redis: deps.redis, store, rulesets, metrics: streamMetrics(registry), log: app.log,
     heartbeatMs: config.STREAM_HEARTBEAT_MS, maxBufferBytes: config.STREAM_MAX_BUFFER_BYTES, tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
+    idleChannelMs: config.STREAM_IDLE_CHANNEL_MS,
   })
   hub.start()
   app.addHook('preClose', async () => hub.closeStreams())

@@ -58,8 +58,6 @@ const ClientValue = Type.Object({
 const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { services, hub, sdkMetrics, config }) => {
   const tags = ['sdk']
   const retryMs = config.STREAM_RETRY_MS
-  // The hub is built in app.ts; this plugin is where it meets the configuration.
-  hub.setIdleChannelMs(config.STREAM_IDLE_CHANNEL_MS)
 
   // CORS is open on the browser routes only (sdk-client tokens are public by design and unlock nothing secret).
   const corsHeaders: Record<string, string> = {

@@ -468,20 +468,9 @@ function nextState(c: Compiled, e: LogEntry): Compiled {
       return applyFlag(c, e.data.flag)
     case 'flag.delete':
       return removeFlag(c, e.data.key)
-    case 'segment.put': {
-      const { included, excluded, ...meta } = wireSegment(e.data.segment)
-      const prev = c.segments.get(meta.key)
-      const next = applySegment(c, { ...meta, included: included ?? [], excluded: excluded ?? [] })
-      if ((included && excluded) || prev === undefined) return next
-      // Members unchanged by this write: keep the compiled member sets (never re-read 1M ids).
-      const seg = next.segments.get(meta.key)!
-      ;(next.segments as Map<string, typeof seg>).set(meta.key, {
-        ...seg,
-        included: included ? seg.included : prev.included,
-        excluded: excluded ? seg.excluded : prev.excluded,
-      })
-      return next
-    }
+    case 'segment.put':
+      // A segment.put without member lists keeps the compiled member sets (never re-reads 1M ids).
+      return applySegment(c, wireSegment(e.data.segment))
     case 'segment.delete':
       return removeSegment(c, e.data.key)
     case 'segment.members':

@@ -102,3 +102,18 @@ t.test('evaluate: who may call it', async (t) => {
     t.equal(r.body.code, 'FORBIDDEN')
   }
 })
+
+t.test('evaluate: a segment edit without member lists keeps the members; one with lists replaces them', async (t) => {
+  const s = await startServer(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'f')
+  await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', included: ['user-17'] } })
+  await putConfig(s, 'production', 'f', { rules: [{ id: 'beta', clauses: [{ attribute: 'segment', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } }] })
+  const who = async (key: string) => (await s.api('POST', EVAL, { body: { context: { key }, flags: ['f'] } })).body.flags.f.reason.kind
+  t.equal(await who('user-17'), 'RULE_MATCH')
+  t.equal((await s.api('PUT', '/api/v1/environments/production/segments/beta', { body: { name: 'Beta, renamed' } })).status, 200)
+  t.equal(await who('user-17'), 'RULE_MATCH', 'members kept')
+  t.equal((await s.api('PUT', '/api/v1/environments/production/segments/beta', { body: { included: ['user-18'] } })).status, 200)
+  t.equal(await who('user-17'), 'FALLTHROUGH', 'replaced: user-17 is out')
+  t.equal(await who('user-18'), 'RULE_MATCH', 'replaced: user-18 is in')
+})
