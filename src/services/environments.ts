@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { appError } from '../errors.js'
 import type { FlagDefinitionRecord } from '../schemas/flag.js'
 import { ENV_DELETED_TYPE } from '../stream/changelog.js'
@@ -68,6 +68,7 @@ export class EnvironmentService {
       ],
     })
     if (!r.ok) throw appError('ENVIRONMENT_EXISTS', env.key)
+    await store.redis.hset(envKeys(env.key).meta, 'generation', randomUUID())
     await store.redis.hsetnx(envKeys(env.key).meta, 'signingSecret', randomBytes(32).toString('base64url'))
     const defs = await store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
     for (const def of Object.values(defs)) await this.flags.ensureConfig(env.key, def, actor)
@@ -102,6 +103,7 @@ export class EnvironmentService {
     const { store } = this.deps
     const defs = await store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
     for (const env of await store.redis.hkeys(globalKeys.envs)) {
+      await store.redis.hsetnx(envKeys(env).meta, 'generation', randomUUID())
       const have = new Set(await store.redis.hkeys(envKeys(env).flagVersions))
       for (const def of Object.values(defs)) if (!have.has(def.key)) await this.flags.ensureConfig(env, def, actor)
     }
@@ -115,8 +117,6 @@ export class EnvironmentService {
       checks: [],
       commands: [
         ['HDEL', globalKeys.envs, key],
-        // Stream readers compare it after every read: their compiled state is of a deleted environment.
-        ['HINCRBY', globalKeys.envGenerations, key, '1'],
         store.auditCommand(globalKeys.audit, {
           at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.delete', env: key,
           target: { type: 'environment', key }, ...(actor.requestId && { requestId: actor.requestId }),
@@ -124,6 +124,8 @@ export class EnvironmentService {
       ],
     })
     const k = envKeys(key)
+    // First the generation (readers compare it after each read), then the entry that wakes them.
+    await store.redis.hdel(k.meta, 'generation')
     // Wakes the readers blocked on the log (XREAD) so they notice at once; entry types they do not know are skipped.
     await store.redis.xadd(k.log, '*', 't', ENV_DELETED_TYPE, 'd', '{}')
     const [flags, segs] = await Promise.all([store.redis.hkeys(k.flagVersions), store.redis.hkeys(k.segmentVersions)])

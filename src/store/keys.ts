@@ -15,14 +15,7 @@ export const globalKeys = {
   tokens: `sy:{${GLOBAL_TAG}}:tokens`,
   /** HASH sha256(secret) hex → token id */
   tokenHashes: `sy:{${GLOBAL_TAG}}:tokenhash`,
-  /**
-   * HASH env key → how many times an environment with that key was deleted.
-   * Stream readers check it after every read: a change means the state they
-   * compiled belongs to a deleted environment (even if one was re-created
-   * with the same key).
-   */
-  envGenerations: `sy:{${GLOBAL_TAG}}:envgen`,
-  /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
+    /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
   audit: `sy:{${GLOBAL_TAG}}:audit`,
 } as const
 
@@ -47,7 +40,12 @@ export function envKeys(env: string) {
     log: `${p}:log`,
     /** STREAM: audit records of this environment */
     audit: `${p}:audit`,
-    /** HASH: per-environment settings and the context-signing secret */
+    /**
+     * HASH: per-environment settings, the context-signing secret and
+     * `generation` (random, set at creation): stream readers compare it after
+     * every read, in the environment's own slot, so they notice a deletion
+     * (null) or a re-creation with the same key (a new value).
+     */
     meta: `${p}:meta`,
     /** HASH sdkId → latest SDK report JSON (applied change id, report times); stale fields pruned on read */
     sdkReports: `${p}:sdk`,

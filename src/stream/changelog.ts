@@ -51,7 +51,7 @@ export function idTime(id: string): number {
  * Type of the entry appended to an environment's log when the environment is
  * deleted: it wakes the readers blocked on the log. parseEntry skips it (as
  * every type it does not know); readers notice the deletion by the
- * environment's deletion count (globalKeys.envGenerations).
+ * environment's `generation` (envKeys(env).meta).
  */
 export const ENV_DELETED_TYPE = 'env.delete'
 

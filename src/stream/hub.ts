@@ -95,7 +95,7 @@ class EnvChannel {
   private conn: Redis | null = null
   private stopped = false
   private needsCheck = false
-  /** The environment's deletion count when this channel started (globalKeys.envGenerations). */
+  /** The environment's `generation` (envKeys(env).meta) when this channel started. */
   private generation: string | null = null
   /** Last stream, evaluation or poll (for the idle shutdown). */
   lastUse = Date.now()
@@ -121,7 +121,7 @@ class EnvChannel {
 
   private async start(): Promise<void> {
     // Read before the snapshot: a deletion after this read is seen by the first XREAD's check.
-    this.generation = await this.o.redis.hget(globalKeys.envGenerations, this.env)
+    this.generation = await this.o.redis.hget(envKeys(this.env).meta, 'generation')
     const snap = await this.o.rulesets.snapshot(this.env)
     this.state = compile(snap.ruleset)
     this.lastId = snap.id
@@ -143,7 +143,7 @@ class EnvChannel {
         const replies = await this.conn
           .pipeline()
           .xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', key, this.lastId)
-          .hget(globalKeys.envGenerations, this.env)
+          .hget(envKeys(this.env).meta, 'generation')
           .exec()
         if (replies === null) throw new Error('change-log read: pipeline aborted')
         for (const [err] of replies) if (err) throw err
