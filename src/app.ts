@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis/connect.js'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 import { authenticate } from './auth.js'
 import type { Config } from './config.js'
@@ -27,7 +27,7 @@ import { streamMetrics } from './stream/metrics.js'
 
 /** What the app is given rather than creating: tests pass their own. */
 export interface AppDeps {
-  redis: Redis
+  redis: RedisClient
   registry?: Registry
   now?: () => Date
 }
@@ -39,7 +39,7 @@ declare module 'fastify' {
   }
 }
 
-function isStoreDown(err: unknown, redis: Redis): boolean {
+function isStoreDown(err: unknown, redis: RedisClient): boolean {
   if (redis.status !== 'ready') return true
   const e = err as { name?: string; message?: string; code?: string }
   return (

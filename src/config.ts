@@ -17,7 +17,10 @@ export const ConfigSchema = Type.Object(
       Type.String({ pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$', description: 'Redis Sentinel nodes as host:port,host:port. Set: connect to the master named REDIS_SENTINEL_MASTER through them (instead of REDIS_URL).' }),
     ),
     REDIS_SENTINEL_MASTER: Type.String({ minLength: 1, default: 'mymaster', description: 'Master name monitored by the Sentinels.' }),
-    REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password of the Redis master (with REDIS_SENTINELS; with REDIS_URL put it in the URL).' })),
+    REDIS_CLUSTER_NODES: Type.Optional(
+      Type.String({ pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$', description: 'Redis Cluster seed nodes as host:port,host:port. Set: use the cluster (instead of REDIS_URL).' }),
+    ),
+    REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password of the Redis nodes (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL put it in the URL).' })),
     ADMIN_TOKEN: Type.Optional(
       Type.String({ minLength: 24, maxLength: 256, description: 'Bootstrap admin bearer token (≥ 24 chars). Unset on first start: one is generated and printed once.' }),
     ),

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
 
   let embedded: EmbeddedRedis | null = null
   let redisUrl = config.REDIS_URL
-  if (!redisUrl && !config.REDIS_SENTINELS) {
+  if (!redisUrl && !config.REDIS_SENTINELS && !config.REDIS_CLUSTER_NODES) {
     embedded = new EmbeddedRedis({
       bin: config.REDIS_SERVER_BIN,
       dir: config.DATA_DIR,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './connect.js'
 
 /**
  * Settings of the Redis in use that would break Switchyard's promises:
@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis'
  * policy other than noeviction can silently drop flags. Returned as warnings
  * (managed services may forbid CONFIG), logged at start-up.
  */
-export async function redisWarnings(redis: Redis): Promise<string[]> {
+export async function redisWarnings(redis: RedisClient): Promise<string[]> {
   const out: string[] = []
   const info = await redis.info('persistence').catch(() => '')
   const aof = /aof_enabled:(\d)/.exec(info)?.[1]

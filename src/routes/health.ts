@@ -1,9 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import type { Registry } from 'prom-client'
 import { ErrorSchema } from '../schemas/common.js'
 
-const routes: FastifyPluginAsyncTypebox<{ redis: Redis; registry: Registry }> = async (app, { redis, registry }) => {
+const routes: FastifyPluginAsyncTypebox<{ redis: RedisClient; registry: Registry }> = async (app, { redis, registry }) => {
   const tags = ['operations']
   app.get('/healthz', {
     schema: { operationId: 'healthz', tags, security: [], description: 'The process is up (does not check Redis).', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },

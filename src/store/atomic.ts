@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 
 /**
  * One atomic write: preconditions checked and commands run inside a single Lua
@@ -78,7 +78,7 @@ declare module 'ioredis' {
 }
 
 /** Registers the script on a connection (ioredis handles EVALSHA / NOSCRIPT). */
-export function defineAtomic(redis: Redis): void {
+export function defineAtomic(redis: RedisClient): void {
   redis.defineCommand('syAtomic', { lua: SCRIPT })
 }
 
@@ -93,7 +93,7 @@ export function chunked(name: 'SADD' | 'SREM', key: string, members: string[]): 
 }
 
 /** Runs one atomic write. */
-export async function runAtomic(redis: Redis, write: AtomicWrite): Promise<AtomicResult> {
+export async function runAtomic(redis: RedisClient, write: AtomicWrite): Promise<AtomicResult> {
   const keys: string[] = []
   const index = new Map<string, number>()
   const ref = (k: string): number => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connect.js'
 import type { RulesetFlag } from '../../sdk/core/types.js'
 import { type AtomicResult, type AtomicWrite, type Check, type Command, defineAtomic, runAtomic } from './atomic.js'
 import { envKeys, globalKeys } from './keys.js'
@@ -27,10 +27,10 @@ export type ChangeType = 'flag.put' | 'flag.delete' | 'segment.put' | 'segment.d
  * change log).
  */
 export class Store {
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly changelogMaxLen: number
 
-  constructor(redis: Redis, opts: { changelogMaxLen: number }) {
+  constructor(redis: RedisClient, opts: { changelogMaxLen: number }) {
     this.redis = redis
     this.changelogMaxLen = opts.changelogMaxLen
     defineAtomic(redis)

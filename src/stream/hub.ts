@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import { blockingConnection, type RedisClient } from '../redis/connect.js'
 import {
   applyFlag, applySegment, applySegmentDelta, compile, type Compiled, evaluateAll, evaluateDetail, removeFlag, removeSegment,
 } from '../../sdk/core/index.js'
@@ -16,7 +16,7 @@ import type { StreamMetrics } from './metrics.js'
 import { type Wire, wire } from './sse.js'
 
 export interface HubOptions {
-  redis: Redis
+  redis: RedisClient
   store: Store
   rulesets: RulesetService
   metrics: StreamMetrics
@@ -92,7 +92,7 @@ class EnvChannel {
   readonly clients = new Set<ClientSub>()
   private readonly byKey = new Map<string, Set<ClientSub>>()
   readonly ready: Promise<void>
-  private conn: Redis | null = null
+  private conn: RedisClient | null = null
   private stopped = false
   private needsCheck = false
   /** The environment's `generation` (envKeys(env).meta) when this channel started. */
@@ -127,7 +127,7 @@ class EnvChannel {
     this.lastId = snap.id
     this.putCache = toPut(snap)
     if (this.stopped) return
-    this.conn = this.o.redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(100 * 2 ** n, 2000) })
+    this.conn = blockingConnection(this.o.redis)
     this.conn.on('error', () => {})
     void this.loop()
   }
