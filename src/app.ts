@@ -58,7 +58,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     // Request ids end up in audit records: unique across instances, or the caller's X-Request-Id.
     requestIdHeader: 'x-request-id',
     // Member ids (≤ 256 chars) travel in paths, URL-encoded.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // Errors raised before routing (bad URL encoding, over-long parameters) use the catalogue too.
     frameworkErrors: (err, _req, reply) => {
       const e = new AppError('VALIDATION_FAILED', [err.message])
