@@ -2,6 +2,7 @@
 // Prints the median ops/s of each goal over several runs, the 1M-id segment's
 // retained heap and ingest time, then a one-line summary table.
 import { compile, evaluate, evaluateAll, type Context, type Ruleset, type RulesetFlag, type Segment } from '../../sdk/core/index.js'
+import { booleanFlag } from '../helpers/ruleset.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7)
 const gc = (globalThis as { gc?: () => void }).gc
@@ -37,22 +38,7 @@ function fmt(x: number): string {
   return x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0)
 }
 
-function flag(key: string, over: Partial<RulesetFlag>): RulesetFlag {
-  return {
-    key,
-    kind: 'boolean',
-    variations: [true, false],
-    salt: key,
-    on: true,
-    offVariation: 1,
-    prerequisites: [],
-    targets: [],
-    rules: [],
-    fallthrough: { variation: 0 },
-    version: 1,
-    ...over,
-  }
-}
+const flag = (key: string, over: Partial<RulesetFlag>): RulesetFlag => booleanFlag(key, { fallthrough: { variation: 0 }, ...over })
 
 const COUNTRIES = ['GB', 'FR', 'DE', 'US', 'ES', 'IT', 'NL', 'SE']
 const PLANS = ['free', 'pro', 'team']

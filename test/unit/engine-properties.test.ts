@@ -14,23 +14,9 @@ import {
   type RulesetFlag,
   type Serve,
 } from '../../sdk/core/index.js'
+import { booleanFlag } from '../helpers/ruleset.js'
 
-function flag(key: string, over: Partial<RulesetFlag>): RulesetFlag {
-  return {
-    key,
-    kind: 'boolean',
-    variations: [true, false],
-    salt: key,
-    on: true,
-    offVariation: 1,
-    prerequisites: [],
-    targets: [],
-    rules: [],
-    fallthrough: { variation: 1 },
-    version: 1,
-    ...over,
-  }
-}
+const flag = booleanFlag
 
 function rollout(weightOn: number, salt = 'ramp'): Ruleset {
   return {

@@ -30,23 +30,9 @@ import {
   type Serve,
 } from '../../sdk/core/index.js'
 import { murmur3Ascii, murmur3AsciiInto, SaltHasher } from '../../sdk/core/hash.js'
+import { booleanFlag } from '../helpers/ruleset.js'
 
-function flag(key: string, over: Partial<RulesetFlag> = {}): RulesetFlag {
-  return {
-    key,
-    kind: 'boolean',
-    variations: [true, false],
-    salt: key,
-    on: true,
-    offVariation: 1,
-    prerequisites: [],
-    targets: [],
-    rules: [],
-    fallthrough: { variation: 1 },
-    version: 1,
-    ...over,
-  }
-}
+const flag = booleanFlag
 
 function segment(key: string, included: string[], over: Partial<Segment> = {}): Segment {
   return { key, included, excluded: [], rules: [], salt: key, version: 1, ...over }
