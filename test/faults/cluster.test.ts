@@ -7,22 +7,11 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { Registry } from 'prom-client'
 import t from 'tap'
-import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { connectRedis } from '../../src/redis/connect.js'
-import { ADMIN, startRedis } from '../helpers/server.js'
-import { openSse } from '../helpers/sse-reader.js'
-
-async function eventually(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await check().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+import { ADMIN, startApp, startRedis } from '../helpers/server.js'
+import { openSse, until } from '../helpers/sse-reader.js'
 
 t.test('the whole API on a three-master Redis Cluster', async (t) => {
   const nodes = await Promise.all(
@@ -32,56 +21,43 @@ t.test('the whole API on a three-master Redis Cluster', async (t) => {
   await promisify(execFile)('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'])
   const probes = nodes.map((n) => new Redis(n.url))
   t.teardown(() => probes.forEach((p) => p.disconnect()))
-  await eventually('cluster state ok on every node', async () => {
+  await until(async () => {
     const infos = await Promise.all(probes.map((p) => p.cluster('INFO') as Promise<string>))
     return infos.every((i) => i.includes('cluster_state:ok'))
-  })
+  }, 20_000, 'cluster state ok on every node')
 
   const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_CLUSTER_NODES: addrs.join(',') })
   const redis = connectRedis(config, undefined)
   redis.on('error', () => {})
   await redis.connect()
-  const app = await buildApp(config, { redis, registry: new Registry() })
-  await app.services.tokens.bootstrap(ADMIN)
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(async () => {
-    await app.close()
-    redis.disconnect()
-  })
-  const addr = app.server.address()
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`
-  const api = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(url + path, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    })
-    const text = await res.text()
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as any, text }
-  }
+  const { url, api } = await startApp(t, config, redis)
+
 
   const envs = ['production', 'staging', 'development', 'qa', 'eu-west', 'us-east']
-  for (const env of envs) t.equal((await api('POST', '/api/v1/environments', { key: env })).status, 201, env)
-  t.equal((await api('POST', '/api/v1/flags', { key: 'new-checkout', kind: 'boolean', clientSide: true })).status, 201)
-  t.equal((await api('POST', '/api/v1/environments/production/segments', { key: 'beta', included: ['user-17'] })).status, 201)
-  const members = await api('POST', '/api/v1/environments/production/segments/beta/members', { add: ['user-18', 'user-19'] })
+  for (const env of envs) t.equal((await api('POST', '/api/v1/environments', { body: { key: env } })).status, 201, env)
+  t.equal((await api('POST', '/api/v1/flags', { body: { key: 'new-checkout', kind: 'boolean', clientSide: true } })).status, 201)
+  t.equal((await api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', included: ['user-17'] } })).status, 201)
+  const members = await api('POST', '/api/v1/environments/production/segments/beta/members', { body: { add: ['user-18', 'user-19'] } })
   t.equal(members.body.count, 3)
   const put = await api('PUT', '/api/v1/environments/production/flags/new-checkout', {
-    on: true, offVariation: 1, fallthrough: { variation: 1 },
-    rules: [{ id: 'beta', clauses: [{ attribute: 'segment', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } }],
-  }, { 'if-match': '1' })
+    headers: { 'if-match': '1' },
+    body: {
+      on: true, offVariation: 1, fallthrough: { variation: 1 },
+      rules: [{ id: 'beta', clauses: [{ attribute: 'segment', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } }],
+    },
+  })
   t.equal(put.status, 200, put.text)
 
-  const tok = await api('POST', '/api/v1/tokens', { name: 'svc', kind: 'sdk-server', environments: ['production'] })
+  const tok = await api('POST', '/api/v1/tokens', { body: { name: 'svc', kind: 'sdk-server', environments: ['production'] } })
   const stream = await openSse(t, `${url}/api/v1/sdk/stream`, { token: tok.body.secret })
   const first = await stream.next()
   t.equal(first.type, 'put')
   t.same(JSON.parse(first.data).segments.beta.included.sort(), ['user-17', 'user-18', 'user-19'], 'snapshot with members (MULTI + SSCAN)')
 
-  const ev = await api('POST', '/api/v1/environments/production/evaluate', { context: { key: 'user-18' }, flags: ['new-checkout'] })
+  const ev = await api('POST', '/api/v1/environments/production/evaluate', { body: { context: { key: 'user-18' }, flags: ['new-checkout'] } })
   t.match(ev.body.flags['new-checkout'], { value: true, reason: { kind: 'RULE_MATCH', ruleId: 'beta' } })
 
-  const kill = await api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { reason: 'cluster test' })
+  const kill = await api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { body: { reason: 'cluster test' } })
   t.equal(kill.status, 200)
   const patch = await stream.next((e) => e.type === 'patch')
   t.equal(JSON.parse(patch.data).flag.on, false, 'the kill reaches the stream (XREAD on the cluster)')

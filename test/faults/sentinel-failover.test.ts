@@ -8,23 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { Registry } from 'prom-client'
 import t from 'tap'
-import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { connectRedis } from '../../src/redis/connect.js'
 import { freePort } from '../../src/redis/embedded.js'
-import { ADMIN, startRedis } from '../helpers/server.js'
-
-/** Polls `check` until it returns true; fails after `ms`. For state owned by other processes (Sentinel). */
-async function eventually(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await check().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+import { ADMIN, startApp, startRedis } from '../helpers/server.js'
+import { until } from '../helpers/sse-reader.js'
 
 t.test('failover through Sentinel keeps serving and keeps acknowledged writes', async (t) => {
   const master = await startRedis(t)
@@ -58,27 +47,12 @@ t.test('failover through Sentinel keeps serving and keeps acknowledged writes', 
   const redis = connectRedis(config, undefined)
   redis.on('error', () => {})
   await redis.connect()
-  const app = await buildApp(config, { redis, registry: new Registry() })
-  await app.services.tokens.bootstrap(ADMIN)
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  t.teardown(async () => {
-    await app.close()
-    redis.disconnect()
-  })
-  const addr = app.server.address()
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(url + path, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    })
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
-  }
+  const { url, api } = await startApp(t, config, redis)
 
-  t.equal((await api('POST', '/api/v1/environments', { key: 'production' })).status, 201)
-  t.equal((await api('POST', '/api/v1/flags', { key: 'migration', kind: 'boolean' })).status, 201)
-  t.equal((await api('POST', '/api/v1/environments/production/flags/migration/toggle', { on: true })).status, 200)
+
+  t.equal((await api('POST', '/api/v1/environments', { body: { key: 'production' } })).status, 201)
+  t.equal((await api('POST', '/api/v1/flags', { body: { key: 'migration', kind: 'boolean' } })).status, 201)
+  t.equal((await api('POST', '/api/v1/environments/production/flags/migration/toggle', { body: { on: true } })).status, 200)
   // Acknowledged by the replica before the master dies (Redis replication is asynchronous).
   const direct = new Redis(master.url)
   t.equal(await direct.call('WAIT', '1', '5000'), 1, 'the replica has the writes')
@@ -87,13 +61,13 @@ t.test('failover through Sentinel keeps serving and keeps acknowledged writes', 
   await master.kill()
   const watch = new Redis({ port: sentinelPort, host: '127.0.0.1' })
   t.teardown(() => watch.disconnect())
-  await eventually('the Sentinel promotes the replica', async () => {
+  await until(async () => {
     const addr = (await watch.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as [string, string]
     return Number(addr[1]) === replica.port
-  })
-  await eventually('the API is ready again', async () => (await fetch(`${url}/readyz`)).status === 200)
+  }, 20_000, 'the Sentinel promotes the replica')
+  await until(async () => (await fetch(`${url}/readyz`)).status === 200, 20_000, 'the API is ready again')
 
-  const kill = await api('POST', '/api/v1/environments/production/flags/migration/kill', { reason: 'after failover' })
+  const kill = await api('POST', '/api/v1/environments/production/flags/migration/kill', { body: { reason: 'after failover' } })
   t.equal(kill.status, 200, 'writes go to the new master')
   t.equal(kill.body.on, false)
   t.equal(kill.body.version, 3, 'the versions written before the failure survived')

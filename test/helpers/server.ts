@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import { buildApp } from '../../src/app.js'
 import { type Config, loadConfig } from '../../src/config.js'
+import type { RedisClient } from '../../src/redis/connect.js'
 import { EmbeddedRedis } from '../../src/redis/embedded.js'
 
 /** The slice of tap's Test the helpers use. */
@@ -65,6 +66,12 @@ export async function startServer(
   const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => 100 })
   redis.on('error', () => {})
   await redis.connect()
+  const started = await startApp(t, config, redis)
+  return { ...started, redis, redisServer, config }
+}
+
+/** The app on port 0 over a given connection (standalone, Sentinel or Cluster), with the bootstrap admin and an HTTP client. */
+export async function startApp(t: Teardown, config: Config, redis: RedisClient): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
   const app = await buildApp(config, { redis, registry: new Registry() })
   await app.services.tokens.bootstrap(ADMIN)
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -96,5 +103,5 @@ export async function startServer(
     }
     return { status: res.status, headers: res.headers, body: parsed, text }
   }
-  return { app, url, redis, redisServer, config, api }
+  return { app, url, api }
 }
