@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize } from '../auth.js'
 import { AppError, appError } from '../errors.js'
 import { EnvKeyParams, errorResponses, KeyParams, Page, Reason } from '../schemas/common.js'
@@ -18,6 +18,13 @@ export function ifMatchVersion(req: FastifyRequest, required: boolean): number |
   const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(String(h))
   if (!m) throw new AppError('VALIDATION_FAILED', ['If-Match must be a version number such as "7"'], [{ path: 'headers/if-match', message: 'must be a version number' }])
   return Number(m[1])
+}
+
+/** ETag = the new version; X-Change-Id = its change-log id (for /sdk-status: "has every SDK applied it?"). */
+function changed<R extends FastifyReply>(reply: R, version: number, changeId: string | null): R {
+  reply.header('etag', `"${version}"`)
+  if (changeId) reply.header('x-change-id', changeId)
+  return reply
 }
 
 const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
@@ -96,8 +103,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
     const version = ifMatchVersion(req, true) as number
-    const f = await services.flags.putConfig(req.params.env, req.params.key, req.body, version, actor)
-    return reply.header('etag', `"${f.version}"`).send(withEnv(req.params.env, f))
+    const { flag: f, changeId } = await services.flags.putConfig(req.params.env, req.params.key, req.body, version, actor)
+    return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
   })
 
   app.post('/api/v1/environments/:env/flags/:key/kill', {
@@ -109,8 +116,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
-    const f = await services.flags.kill(req.params.env, req.params.key, req.body?.reason, actor)
-    return reply.header('etag', `"${f.version}"`).send(withEnv(req.params.env, f))
+    const { flag: f, changeId } = await services.flags.kill(req.params.env, req.params.key, req.body?.reason, actor)
+    return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
   })
 
   app.post('/api/v1/environments/:env/flags/:key/toggle', {
@@ -121,8 +128,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
-    const f = await services.flags.toggle(req.params.env, req.params.key, req.body.on, req.body.reason, actor)
-    return reply.header('etag', `"${f.version}"`).send(withEnv(req.params.env, f))
+    const { flag: f, changeId } = await services.flags.toggle(req.params.env, req.params.key, req.body.on, req.body.reason, actor)
+    return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
   })
 
   app.get('/api/v1/environments/:env/flags/:key/history', {
@@ -151,8 +158,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
-    const f = await services.flags.rollback(req.params.env, req.params.key, req.body.version, req.body.reason, actor)
-    return reply.header('etag', `"${f.version}"`).send(withEnv(req.params.env, f))
+    const { flag: f, changeId } = await services.flags.rollback(req.params.env, req.params.key, req.body.version, req.body.reason, actor)
+    return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
   })
 }
 

@@ -203,7 +203,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
       operationId: 'sdkStatus', tags,
       description: 'Which SDK instances (reporting in the last 10 minutes) have applied at least this change, and how long it took: the proof a kill reached everyone.',
       params: EnvParams,
-      querystring: Type.Object({ changeId: Type.String({ pattern: STREAM_ID, description: 'A change-log id (e.g. the ETag of /sdk/rules or an SSE event id)' }) }, { additionalProperties: false }),
+      querystring: Type.Object({ changeId: Type.Optional(Type.String({ pattern: STREAM_ID, description: 'A change-log id: the X-Change-Id of a write (kill, toggle, PUT, rollback), the ETag of /sdk/rules or an SSE event id. Default: the latest change.' })) }, { additionalProperties: false }),
       response: {
         200: Type.Object({
           changeId: Type.String(),
@@ -228,7 +228,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   }, async (req) => {
     authorize(req, 'read', req.params.env)
     await requireEnv(req.params.env)
-    return sdkMetrics.status(req.params.env, req.query.changeId)
+    return sdkMetrics.status(req.params.env, req.query.changeId ?? (await app.store.lastChangeId(req.params.env)))
   })
 }
 

@@ -6,6 +6,12 @@ import { envKeys, globalKeys } from '../store/keys.js'
 import { type Actor, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkFlagConfig, checkVariations } from './validation.js'
 
+/** A written configuration and the change-log id of its change (null when nothing was written). */
+export interface FlagWrite {
+  flag: RulesetFlag
+  changeId: string | null
+}
+
 /** One stored version of a flag configuration. */
 export interface FlagHistoryEntry {
   version: number
@@ -224,7 +230,7 @@ export class FlagService {
     return f
   }
 
-  async putConfig(env: string, key: string, input: FlagConfigInput, ifMatch: number, actor: Actor): Promise<RulesetFlag> {
+  async putConfig(env: string, key: string, input: FlagConfigInput, ifMatch: number, actor: Actor): Promise<FlagWrite> {
     const cur = await this.getConfig(env, key)
     if (cur.version !== ifMatch) throw new AppError('VERSION_CONFLICT', [cur.version], { currentVersion: cur.version })
     const cfg: ConfigFields = {
@@ -241,17 +247,17 @@ export class FlagService {
   }
 
   /** The kill switch: off in one call, whatever the current version. */
-  kill(env: string, key: string, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
+  kill(env: string, key: string, reason: string | undefined, actor: Actor): Promise<FlagWrite> {
     // Only `on` changes, so the stored (already validated) configuration needs no re-validation:
     // a kill is two Redis round trips, whatever the size of the environment.
     return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }), undefined, false)
   }
 
-  toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
+  toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor): Promise<FlagWrite> {
     return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }), undefined, false)
   }
 
-  async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor): Promise<RulesetFlag> {
+  async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor): Promise<FlagWrite> {
     const entry = await this.store.hgetJson<FlagHistoryEntry>(envKeys(env).history(key), String(version))
     if (!entry) {
       await this.getConfig(env, key)
@@ -284,7 +290,7 @@ export class FlagService {
   private async modify(
     env: string, key: string, actor: Actor, action: string, reason: string | undefined,
     change: (cur: RulesetFlag) => RulesetFlag, details?: unknown, validate = true,
-  ): Promise<RulesetFlag> {
+  ): Promise<FlagWrite> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const cur = await this.getConfig(env, key)
       const next = { ...change(cur), version: cur.version + 1 }
@@ -303,7 +309,7 @@ export class FlagService {
   private async writeFlag(
     env: string, next: RulesetFlag, expected: number | 'absent',
     meta: { action: string; reason?: string; details?: unknown }, actor: Actor, extraChecks: Check[] = [],
-  ): Promise<RulesetFlag> {
+  ): Promise<FlagWrite> {
     const k = envKeys(env)
     const at = this.deps.now().toISOString()
     const entry: FlagHistoryEntry = { version: next.version, at, actor: actor.name, action: meta.action, ...(meta.reason && { reason: meta.reason }), config: next }
@@ -327,14 +333,15 @@ export class FlagService {
     const r = await this.store.atomic({ checks: [versionCheck, ...extraChecks], commands })
     if (!r.ok) {
       if (r.failed === 0) {
-        if (expected === 'absent') return next // already configured: nothing to do
+        if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
         const current = r.actual === null ? 0 : Number(r.actual)
         throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
       }
       const c = extraChecks[r.failed - 1]
       throw new AppError('VALIDATION_FAILED', [`"${c?.field}" was deleted meanwhile`], [{ path: '/', message: `"${c?.field}" no longer exists` }])
     }
-    return next
+    // The change-log XADD is the last command: its reply is the change's id.
+    return { flag: next, changeId: String(r.replies[r.replies.length - 1]) }
   }
 
   private async environmentKeys(): Promise<string[]> {
