@@ -1,7 +1,11 @@
-// Installs the locked dependencies on a fresh clone, so `npm start` and
-// `npm test` are each one command. A no-op once node_modules matches the lock.
-import { existsSync, statSync } from 'node:fs'
-import { execSync } from 'node:child_process'
+// Set-up that `npm start` and `npm test` do by themselves on a fresh clone:
+// the locked npm dependencies (npm ci), and with --test the system packages
+// the suite runs for real (redis-server; chromium for the browser tests),
+// installed with apt-get when running as root, or named with the exact
+// command otherwise.
+import { execSync, spawnSync } from 'node:child_process'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
 
 const lock = 'package-lock.json'
 const marker = 'node_modules/.package-lock.json'
@@ -9,4 +13,36 @@ const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs
 if (stale) {
   console.error('switchyard: installing dependencies (npm ci)…')
   execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' })
+}
+
+function found(bin, extra = []) {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extra]) {
+    try {
+      accessSync(join(dir, bin), constants.X_OK)
+      return true
+    } catch {
+      // keep looking
+    }
+  }
+  return false
+}
+
+if (process.argv.includes('--test')) {
+  const missing = []
+  if (!found('redis-server', ['/usr/bin', '/usr/sbin'])) missing.push('redis-server')
+  if (!existsSync('/usr/bin/chromium')) missing.push('chromium')
+  if (missing.length > 0) {
+    const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`
+    const root = typeof process.getuid === 'function' && process.getuid() === 0
+    if (root && found('apt-get')) {
+      console.error(`switchyard: the tests need ${missing.join(' and ')}: installing with apt-get…`)
+      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+      let r = spawnSync('sh', ['-c', cmd], { stdio: 'inherit', env })
+      if (r.status !== 0) r = spawnSync('sh', ['-c', `apt-get update && ${cmd}`], { stdio: 'inherit', env })
+      if (r.status !== 0) process.exit(1)
+    } else {
+      console.error(`switchyard: the tests need ${missing.join(' and ')}. Install with:\n  sudo ${cmd}`)
+      process.exit(1)
+    }
+  }
 }
