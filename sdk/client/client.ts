@@ -102,7 +102,8 @@ export class Client implements SwitchyardClient {
   private saveTimer: unknown = null
   private metricsTimer: unknown = null
   private metricsDebounce: unknown = null
-  private counts: Record<string, Record<string, number>> = {}
+  /** Evaluations per flag since the last report: slot 0 = default, slot i + 1 = variation i. */
+  private counts: Record<string, number[]> = {}
 
   constructor(options: ClientOptions, spec: ModeSpec) {
     if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) {
@@ -198,7 +199,21 @@ export class Client implements SwitchyardClient {
   }
 
   variation<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): Widen<T> {
-    return this.variationDetail(key, context, defaultValue).value
+    // The hot path: the engine's value path, no detail object, no string per count.
+    let value: JsonValue = defaultValue
+    let index = -1
+    try {
+      if (this.store.hasData) {
+        value = this.store.value(key, context ?? this.context ?? {}, defaultValue)
+        index = this.store.lastVariation()
+      }
+    } catch (e) {
+      this.log.debug?.(`evaluation of "${key}" failed: ${e instanceof Error ? e.message : String(e)}`)
+      value = defaultValue
+      index = -1
+    }
+    this.count(key, index)
+    return value as Widen<T>
   }
 
   variationDetail<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): EvaluationDetail<Widen<T>> {
@@ -213,7 +228,7 @@ export class Client implements SwitchyardClient {
       this.log.debug?.(`evaluation of "${key}" failed: ${e instanceof Error ? e.message : String(e)}`)
       d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'GENERAL' } }
     }
-    this.count(key, d.variation)
+    this.count(key, d.variation ?? -1)
     return d as EvaluationDetail<Widen<T>>
   }
 
@@ -505,11 +520,22 @@ export class Client implements SwitchyardClient {
 
   // ---- metrics ----------------------------------------------------------
 
-  private count(key: string, variation: number | null): void {
+  private count(key: string, variation: number): void {
     if (this.o.sendMetrics === false) return
-    const byVar = this.counts[key] ?? (this.counts[key] = {})
-    const v = variation === null ? 'default' : String(variation)
-    byVar[v] = (byVar[v] ?? 0) + 1
+    const slots = this.counts[key] ?? (this.counts[key] = [])
+    slots[variation + 1] = (slots[variation + 1] ?? 0) + 1
+  }
+
+  /** The wire form of the counts: `{ flag: { default | "<index>": n } }`. */
+  private static countsWire(counts: Record<string, number[]>): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {}
+    for (const k in counts) {
+      const byVar: Record<string, number> = {}
+      const slots = counts[k] as number[]
+      for (let i = 0; i < slots.length; i++) if (slots[i]) byVar[i === 0 ? 'default' : String(i - 1)] = slots[i] as number
+      out[k] = byVar
+    }
+    return out
   }
 
   private scheduleMetrics(): void {
@@ -545,7 +571,7 @@ export class Client implements SwitchyardClient {
           mode: this.spec.mode,
           appliedId: this.applied,
           startedAt: this.startedAt,
-          counts,
+          counts: Client.countsWire(counts),
         }),
         signal: ctrl.signal,
       })
@@ -553,9 +579,9 @@ export class Client implements SwitchyardClient {
     } catch (e) {
       // Keep the counts for the next report.
       for (const k in counts) {
-        const into = this.counts[k] ?? (this.counts[k] = {})
-        const from = counts[k] as Record<string, number>
-        for (const v in from) into[v] = (into[v] ?? 0) + (from[v] as number)
+        const into = this.counts[k] ?? (this.counts[k] = [])
+        const from = counts[k] as number[]
+        for (let i = 0; i < from.length; i++) if (from[i]) into[i] = (into[i] ?? 0) + (from[i] as number)
       }
       this.log.debug?.(`metrics not sent: ${e instanceof Error ? e.message : String(e)}`)
     } finally {

@@ -7,8 +7,10 @@ import {
   applySegment,
   applySegmentDelta,
   compile,
+  evaluate,
   evaluateAll,
   evaluateDetail,
+  lastVariation,
   removeFlag,
   removeSegment,
   type Compiled,
@@ -157,6 +159,14 @@ export class RulesStore implements Store {
 
   detail(key: string, context: Context, defaultValue: JsonValue): EvaluationDetail {
     return evaluateDetail(this.c as Compiled, key, context, defaultValue)
+  }
+
+  value(key: string, context: Context, defaultValue: JsonValue): JsonValue {
+    return evaluate(this.c as Compiled, key, context, defaultValue)
+  }
+
+  lastVariation(): number {
+    return lastVariation()
   }
 
   all(context: Context): Record<string, JsonValue> {

@@ -15,6 +15,12 @@ export interface Store {
   snapshot(): unknown
   /** Evaluate one flag; may throw (the client turns that into ERROR/GENERAL). */
   detail(key: string, context: Context, defaultValue: JsonValue): EvaluationDetail
+  /**
+   * The value only (the hot path: allocates nothing in server mode); then
+   * `lastVariation()` is the variation index it served, -1 for the default.
+   */
+  value(key: string, context: Context, defaultValue: JsonValue): JsonValue
+  lastVariation(): number
   /** Values of all flags for a context. */
   all(context: Context): Record<string, JsonValue>
 }

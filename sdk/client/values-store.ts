@@ -87,6 +87,18 @@ export class ValuesStore implements Store {
     return { value: variation === null ? defaultValue : f.value, variation, reason: f.reason ?? { kind: 'FALLTHROUGH' } }
   }
 
+  private last = -1
+
+  value(key: string, context: unknown, defaultValue: JsonValue): JsonValue {
+    const d = this.detail(key, context, defaultValue)
+    this.last = d.variation ?? -1
+    return d.value
+  }
+
+  lastVariation(): number {
+    return this.last
+  }
+
   all(): Record<string, JsonValue> {
     const out: Record<string, JsonValue> = {}
     for (const k in this.flags) out[k] = (this.flags[k] as ClientFlagValue).value

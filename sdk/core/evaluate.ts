@@ -27,6 +27,19 @@ interface Trace {
 const TRACE: Trace = { kind: 0, index: 0, rollout: false, error: 'GENERAL' }
 const STACK: (CompiledFlag | undefined)[] = new Array<CompiledFlag | undefined>(MAX_PREREQUISITE_DEPTH).fill(undefined)
 
+// Variation index served by the latest evaluate() (-1: the default): lets a caller count
+// evaluations per variation without the allocation of a detail.
+let LAST = -1
+
+/**
+ * The variation index served by the most recent `evaluate()` call, or -1 when
+ * it served the default value. Read it right after the call (evaluation is
+ * synchronous, so nothing can run in between).
+ */
+export function lastVariation(): number {
+  return LAST
+}
+
 /** Internal result: no variation, serve the default (see TRACE). */
 const NONE = -1
 /** Internal result: a prerequisite cycle or a too deep chain below this point. */
@@ -205,6 +218,7 @@ function isContext(ctx: unknown): ctx is Ctx {
  * Never throws; allocates nothing on the common paths.
  */
 export function evaluate(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): JsonValue {
+  LAST = -1
   const f = c.flags.get(flagKey)
   if (f === undefined || !isContext(context)) return defaultValue
   let v: number
@@ -218,6 +232,7 @@ export function evaluate(c: Compiled, flagKey: string, context: Context, default
   }
   if (v < 0) return defaultValue
   if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) return defaultValue
+  LAST = v
   return f.values[v] as JsonValue
 }
 

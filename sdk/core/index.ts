@@ -17,7 +17,7 @@ export {
   type CompiledFlag,
   type CompiledSegment,
 } from './compile.js'
-export { evaluate, evaluateDetail, evaluateAll, MAX_PREREQUISITE_DEPTH } from './evaluate.js'
+export { evaluate, evaluateDetail, evaluateAll, lastVariation, MAX_PREREQUISITE_DEPTH } from './evaluate.js'
 export { bucket, hashSalted, murmur3, hashToBucket, BUCKETS, HASH_VERSION } from './hash.js'
 export {
   validateFlagConfig,

@@ -11,6 +11,7 @@ import {
   compile,
   compileIssues,
   evaluate,
+  lastVariation,
   evaluateAll,
   evaluateDetail,
   IdSet,
@@ -435,4 +436,24 @@ t.test('IdSet bulk build: wrap-around at the table end, duplicates, non-ASCII an
   for (const id of last) t.ok(set.delete(id), 'wrapped id deleted')
   for (const id of first) t.ok(set.has(id), 'ids at the start survive deletes of the wrapped ones')
   t.ok(set.add(last[3]!) && set.has(last[3]!), 're-added')
+})
+
+t.test('lastVariation: the index evaluate() served, -1 for the default', async (t) => {
+  const c = compile({
+    specVersion: 1, environment: 'x', segments: {},
+    flags: {
+      on: booleanFlag('on', { targets: [{ variation: 0, values: ['u1'] }] }),
+      offNull: booleanFlag('offNull', { on: false, offVariation: null }),
+    },
+  })
+  t.equal(evaluate(c, 'on', { key: 'u1' }, false), true)
+  t.equal(lastVariation(), 0)
+  t.equal(evaluate(c, 'on', { key: 'u2' }, true), false)
+  t.equal(lastVariation(), 1)
+  t.equal(evaluate(c, 'missing', { key: 'u1' }, true), true)
+  t.equal(lastVariation(), -1, 'missing flag')
+  t.equal(evaluate(c, 'offNull', { key: 'u1' }, true), true)
+  t.equal(lastVariation(), -1, 'off without an off variation')
+  t.equal(evaluate(c, 'on', { key: 'u1' }, 'text'), 'text')
+  t.equal(lastVariation(), -1, 'type mismatch serves the default')
 })
