@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { AppError, appError } from '../errors.js'
-import { globalKeys } from '../store/keys.js'
+import { TOKEN_REVOKED_TYPE } from '../stream/changelog.js'
+import { envKeys, globalKeys } from '../store/keys.js'
 import type { Actor, ServiceDeps } from './context.js'
 
 export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
@@ -101,6 +102,13 @@ export class TokenService {
         }),
       ],
     })
+    // SDK tokens hold streams: tell every instance through the environment's change log, so the
+    // streams close now rather than at the next periodic token check.
+    if (t.kind === 'sdk-server' || t.kind === 'sdk-client') {
+      for (const env of t.environments) {
+        await this.redis.xadd(envKeys(env).log, 'MAXLEN', '~', String(this.deps.store.changelogMaxLen), '*', 't', TOKEN_REVOKED_TYPE, 'd', JSON.stringify({ tokenId: id }))
+      }
+    }
   }
 
   /**

@@ -55,6 +55,32 @@ export function idTime(id: string): number {
  */
 export const ENV_DELETED_TYPE = 'env.delete'
 
+/**
+ * Type of the entry appended to an SDK token's environment log when the token
+ * is revoked (`d`: {"tokenId"}): every instance closes that token's streams at
+ * once. Never forwarded to SDKs (parseEntry skips it).
+ */
+export const TOKEN_REVOKED_TYPE = 'token.revoke'
+
+/** The token id of a TOKEN_REVOKED_TYPE entry, or null for any other entry. */
+export function revokedToken(raw: [string, string[]]): string | null {
+  const f = raw[1]
+  for (let i = 0; i + 1 < f.length; i += 2) {
+    if (f[i] === 't' && f[i + 1] !== TOKEN_REVOKED_TYPE) return null
+  }
+  for (let i = 0; i + 1 < f.length; i += 2) {
+    if (f[i] === 'd') {
+      try {
+        const d = JSON.parse(f[i + 1] as string) as { tokenId?: unknown }
+        return typeof d.tokenId === 'string' ? d.tokenId : null
+      } catch {
+        return null
+      }
+    }
+  }
+  return null
+}
+
 const TYPES = new Set<ChangeType>(['flag.put', 'flag.delete', 'segment.put', 'segment.delete', 'segment.members'])
 
 /** Parses an XRANGE/XREAD entry; null for an entry this version does not understand. */

@@ -10,7 +10,7 @@ import {
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
 import { envKeys } from '../store/keys.js'
-import { compareIds, entryWire, idTime, type LogEntry, parseEntry, sseFrame, wireSegment } from './changelog.js'
+import { compareIds, entryWire, idTime, type LogEntry, parseEntry, revokedToken, sseFrame, wireSegment } from './changelog.js'
 import { clientValueJson } from './client-context.js'
 import { type Wire, wire } from './sse.js'
 
@@ -145,7 +145,11 @@ export class EnvChannel {
           for (const raw of entries) {
             const e = parseEntry(raw)
             if (e !== null) this.ingest(e)
-            else this.lastId = raw[0]
+            else {
+              this.lastId = raw[0]
+              const revoked = revokedToken(raw)
+              if (revoked !== null) this.hub.revoke(revoked)
+            }
           }
         }
         this.resolveWaiters()

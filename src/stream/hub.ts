@@ -270,7 +270,12 @@ export class StreamHub {
     for (const s of this.subs.keys()) this.write(s, PING)
   }
 
-  /** Streams whose token was revoked are closed (checked every STREAM_TOKEN_RECHECK_MS). */
+  /** Closes every stream of a revoked token on this instance (from the change log's token.revoke entry). */
+  revoke(tokenId: string): void {
+    for (const s of [...this.subs.keys()]) if (s.tokenId === tokenId) this.drop(s, 'revoked')
+  }
+
+  /** Streams whose token was revoked are closed (checked every STREAM_TOKEN_RECHECK_MS, in case an entry was missed). */
   private async recheckTokens(): Promise<void> {
     const ids = [...new Set([...this.subs.keys()].map((s) => s.tokenId))]
     if (ids.length === 0) return

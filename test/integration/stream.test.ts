@@ -312,6 +312,33 @@ t.test('a revoked token loses its stream', async (t) => {
   t.equal(await metricValue(s, 'switchyard_stream_disconnects_total', { reason: 'revoked' }), 1)
 })
 
+t.test('a revoked SDK token loses its streams on every instance at once (no periodic check)', async (t) => {
+  const redisServer = await startRedis(t)
+  const a = await startServer(t, { redisServer, env: { STREAM_TOKEN_RECHECK_MS: '0' } })
+  const b = await startServer(t, { redisServer, env: { STREAM_TOKEN_RECHECK_MS: '0' } })
+  const e = await createSdkEnv(a)
+  const onA = await openSse(t, a.url + STREAM, { token: e.serverToken })
+  const onB = await openSse(t, b.url + STREAM, { token: e.serverToken })
+  await onA.next()
+  await onB.next()
+  const r = await a.api('DELETE', `/api/v1/tokens/${e.serverTokenId}`)
+  t.equal(r.status, 204, r.text)
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all([onA.ended, onB.ended]),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('streams still open after 5 s')), 5000) }),
+  ])
+  clearTimeout(timer)
+  t.ok(onA.isEnded() && onB.isEnded(), 'both instances closed the stream')
+  t.equal(await metricValue(b, 'switchyard_stream_disconnects_total', { reason: 'revoked' }), 1)
+  // The revocation entry is not forwarded: a fresh stream with another token sees only data.
+  const tok = await a.api('POST', '/api/v1/tokens', { body: { name: 'other', kind: 'sdk-server', environments: ['production'] } })
+  const fresh = await openSse(t, b.url + STREAM, { token: tok.body.secret })
+  const put = await fresh.next()
+  t.equal(put.type, 'put')
+  t.notMatch(put.data, /token\.revoke/)
+})
+
 t.test('who may open the rules stream and read the rules', async (t) => {
   const s = await startServer(t)
   const e = await createSdkEnv(s)
