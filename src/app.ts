@@ -70,7 +70,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     schemaController: { compilersFactory: { buildValidator: (() => validatorCompiler) as never } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  const store = new Store(deps.redis, { changelogMaxLen: config.CHANGELOG_MAXLEN })
+  const store = new Store(deps.redis, {
+    changelogMaxLen: config.CHANGELOG_MAXLEN, auditMaxLen: config.AUDIT_MAXLEN, historyMaxVersions: config.HISTORY_MAX_VERSIONS,
+  })
   const services = buildServices({ store, now: deps.now ?? (() => new Date()) })
   app.decorate('services', services)
   app.decorate('store', store)

@@ -35,6 +35,8 @@ export const ConfigSchema = Type.Object(
     BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576, description: 'Largest JSON body accepted, except segment member uploads.' }),
     MEMBERS_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 33_554_432, description: 'Largest segment member upload (100,000 ids per call).' }),
     CHANGELOG_MAXLEN: Type.Integer({ minimum: 100, default: 10_000, description: 'Change-log entries kept per environment (older ones are trimmed; SDKs behind that get a full put).' }),
+    AUDIT_MAXLEN: Type.Integer({ minimum: 0, default: 1_000_000, description: 'Audit records kept per stream (the global one and each environment\'s), oldest dropped first; 0 keeps all. Export them elsewhere for longer retention.' }),
+    HISTORY_MAX_VERSIONS: Type.Integer({ minimum: 0, default: 1000, description: 'Versions of each flag configuration kept for history and rollback; 0 keeps all.' }),
     SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long SIGINT/SIGTERM waits for in-flight requests.' }),
     TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (behind a load balancer).' }),
     STREAM_HEARTBEAT_MS: Type.Integer({ minimum: 100, default: 15_000, description: 'Interval of the `: ping` comment on idle SSE streams (keeps proxies from closing them).' }),

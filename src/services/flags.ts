@@ -270,12 +270,16 @@ export class FlagService {
     const cur = await this.getConfig(env, key)
     const top = Math.min(cur.version, (opts.before ?? cur.version + 1) - 1)
     if (top < 1) return { items: [], nextCursor: null }
+    // Versions below `floor` were trimmed (HISTORY_MAX_VERSIONS).
+    const keep = this.store.historyMaxVersions
+    const floor = keep > 0 ? Math.max(1, cur.version - keep + 1) : 1
     const versions: string[] = []
-    for (let v = top; v >= 1 && versions.length < opts.limit; v--) versions.push(String(v))
+    for (let v = top; v >= floor && versions.length < opts.limit; v--) versions.push(String(v))
+    if (versions.length === 0) return { items: [], nextCursor: null }
     const raws = await this.store.redis.hmget(envKeys(env).history(key), ...versions)
     const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as FlagHistoryEntry)
     const last = Number(versions[versions.length - 1])
-    return { items, nextCursor: last > 1 ? String(last) : null }
+    return { items, nextCursor: last > floor ? String(last) : null }
   }
 
   // ---- internals ----
@@ -326,6 +330,9 @@ export class FlagService {
       }),
       this.store.changeCommand(env, 'flag.put', { flag: next }),
     ]
+    const keep = this.store.historyMaxVersions
+    // Before the change-log XADD, whose reply must stay last (it is the change id).
+    if (keep > 0 && next.version > keep) commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
     const versionCheck: Check =
       expected === 'absent'
         ? { key: k.flagVersions, field: next.key, op: 'absent' }

@@ -30,9 +30,16 @@ export class Store {
   readonly redis: RedisClient
   readonly changelogMaxLen: number
 
-  constructor(redis: RedisClient, opts: { changelogMaxLen: number }) {
+  /** Audit records kept per stream (0: all). */
+  readonly auditMaxLen: number
+  /** Versions of a flag configuration kept in its history (0: all). */
+  readonly historyMaxVersions: number
+
+  constructor(redis: RedisClient, opts: { changelogMaxLen: number; auditMaxLen?: number; historyMaxVersions?: number }) {
     this.redis = redis
     this.changelogMaxLen = opts.changelogMaxLen
+    this.auditMaxLen = opts.auditMaxLen ?? 0
+    this.historyMaxVersions = opts.historyMaxVersions ?? 0
     defineAtomic(redis)
   }
 
@@ -43,6 +50,8 @@ export class Store {
   // ---- command builders (no I/O) ----
 
   auditCommand(auditKey: string, record: AuditRecord): Command {
+    // Approximate trimming (~) keeps XADD O(1): Redis drops whole macro nodes.
+    if (this.auditMaxLen > 0) return ['XADD', auditKey, 'MAXLEN', '~', this.auditMaxLen, '*', 'r', JSON.stringify(record)]
     return ['XADD', auditKey, '*', 'r', JSON.stringify(record)]
   }
 

@@ -82,3 +82,27 @@ t.test('audit query: filters, since, cursor paging', async (t) => {
   r = await s.api('GET', '/api/v1/audit?env=nope')
   t.equal(r.status, 404)
 })
+
+t.test('retention: HISTORY_MAX_VERSIONS and AUDIT_MAXLEN bound what is kept', async (t) => {
+  const s = await startServer(t, { env: { HISTORY_MAX_VERSIONS: '3', AUDIT_MAXLEN: '100' } })
+  await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+  await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
+  for (let i = 0; i < 5; i++) await s.api('POST', `${flagPath}/toggle`, { body: { on: i % 2 === 0 } })
+  let r = await s.api('GET', `${flagPath}/history?limit=2`)
+  t.same(r.body.items.map((e: { version: number }) => e.version), [6, 5])
+  r = await s.api('GET', `${flagPath}/history?limit=10&cursor=${r.body.nextCursor}`)
+  t.same(r.body.items.map((e: { version: number }) => e.version), [4], 'only the last 3 versions are kept')
+  t.equal(r.body.nextCursor, null)
+  t.equal(await s.redis.hlen('sy:{production}:hist:f'), 3)
+  r = await s.api('POST', `${flagPath}/rollback`, { body: { version: 2 } })
+  t.equal(r.status, 404)
+  t.equal(r.body.code, 'VERSION_NOT_FOUND', 'a trimmed version cannot be restored')
+  t.equal((await s.api('POST', `${flagPath}/rollback`, { body: { version: 4 } })).status, 200)
+
+  // 400 more writes: the environment's audit stream stays near 100 records (approximate trimming).
+  for (let i = 0; i < 400; i++) await s.api('POST', `${flagPath}/toggle`, { body: { on: i % 2 === 0 } })
+  const len = await s.redis.xlen('sy:{production}:audit')
+  t.ok(len >= 100 && len < 300, `audit stream length ${len}`)
+  r = await s.api('GET', '/api/v1/audit?env=production&limit=1')
+  t.equal(r.body.items[0].action, 'flag.off', 'the newest records are the ones kept')
+})
