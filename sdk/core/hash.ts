@@ -90,22 +90,11 @@ function blocks(h: number, buf: Uint8Array, from: number, to: number): number {
 
 /** Tail bytes and finalisation of MurmurHash3 x86_32; returns an unsigned 32-bit value. */
 function finish(h: number, buf: Uint8Array, tailAt: number, tailLen: number, totalLen: number): number {
-  if (tailLen > 0) {
-    let k = buf[tailAt]!
-    if (tailLen > 1) k ^= buf[tailAt + 1]! << 8
-    if (tailLen > 2) k ^= buf[tailAt + 2]! << 16
-    k = Math.imul(k, C1)
-    k = (k << 15) | (k >>> 17)
-    k = Math.imul(k, C2)
-    h ^= k
-  }
-  h ^= totalLen
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
+  let k = 0
+  if (tailLen > 0) k = buf[tailAt]!
+  if (tailLen > 1) k ^= buf[tailAt + 1]! << 8
+  if (tailLen > 2) k ^= buf[tailAt + 2]! << 16
+  return mixTailFinal(h, k, tailLen, totalLen)
 }
 
 /** MurmurHash3 x86_32 of buf[at, at + len) with the given seed (unsigned result). */
