@@ -77,13 +77,7 @@ export function utf8(s: string): Uint8Array {
 /** Runs the MurmurHash3 x86_32 block loop over buf[from, to) (a multiple of 4 long). */
 function blocks(h: number, buf: Uint8Array, from: number, to: number): number {
   for (let i = from; i < to; i += 4) {
-    let k = (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24))
-    k = Math.imul(k, C1)
-    k = (k << 15) | (k >>> 17)
-    k = Math.imul(k, C2)
-    h ^= k
-    h = (h << 13) | (h >>> 19)
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+    h = mixBlock(h, buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24))
   }
   return h
 }
@@ -121,34 +115,16 @@ export function murmur3Ascii(s: string): number {
     const c = s.charCodeAt(i + 2)
     const d = s.charCodeAt(i + 3)
     or |= a | b | c | d
-    let k = a | (b << 8) | (c << 16) | (d << 24)
-    k = Math.imul(k, C1)
-    k = (k << 15) | (k >>> 17)
-    k = Math.imul(k, C2)
-    h ^= k
-    h = (h << 13) | (h >>> 19)
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0
+    h = mixBlock(h, a | (b << 8) | (c << 16) | (d << 24))
   }
-  const t = len & 3
-  if (t > 0) {
+  let k = 0
+  for (let sh = 0; i < len; i++, sh += 8) {
     const a = s.charCodeAt(i)
-    const b = t > 1 ? s.charCodeAt(i + 1) : 0
-    const c = t > 2 ? s.charCodeAt(i + 2) : 0
-    or |= a | b | c
-    let k = a | (b << 8) | (c << 16)
-    k = Math.imul(k, C1)
-    k = (k << 15) | (k >>> 17)
-    k = Math.imul(k, C2)
-    h ^= k
+    or |= a
+    k |= a << sh
   }
   if (or > 0x7f) return -1
-  h ^= len
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
+  return mixTailFinal(h, k, len & 3, len)
 }
 
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `s`, seed 0 (unsigned result). */
