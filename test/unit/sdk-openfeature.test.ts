@@ -10,23 +10,16 @@ import { OpenFeature as WebOF, ProviderEvents as WebEvents } from '@openfeature/
 import { SwitchyardProvider } from '../../sdk/openfeature/server.js'
 import { SwitchyardWebProvider } from '../../sdk/openfeature/web.js'
 import type { ClientValues, Ruleset, RulesetFlag } from '../../sdk/types.js'
+import { booleanFlag } from '../helpers/ruleset.js'
 import { startSseTestServer } from '../helpers/sse-test-server.js'
 
+/** The fixture flag: user-1 whitelisted, plan "pro" by rule, false otherwise. */
 function flag(key: string, patch: Partial<RulesetFlag> = {}): RulesetFlag {
-  return {
-    key,
-    kind: 'boolean',
-    variations: [true, false],
-    salt: key,
-    on: true,
-    offVariation: 1,
-    prerequisites: [],
+  return booleanFlag(key, {
     targets: [{ variation: 0, values: ['user-1'] }],
     rules: [{ id: 'pro', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }],
-    fallthrough: { variation: 1 },
-    version: 1,
     ...patch,
-  }
+  })
 }
 
 const ruleset = (): Ruleset => ({
