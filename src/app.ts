@@ -23,6 +23,7 @@ import { RulesetService } from './services/ruleset.js'
 import { SdkMetricsService } from './services/sdk-metrics.js'
 import { Store } from './store/store.js'
 import { StreamHub } from './stream/hub.js'
+import { effectiveInstanceLimit, fdReserve } from './stream/limits.js'
 import { streamMetrics } from './stream/metrics.js'
 
 /** What the app is given rather than creating: tests pass their own. */
@@ -30,6 +31,8 @@ export interface AppDeps {
   redis: RedisClient
   registry?: Registry
   now?: () => Date
+  /** The process's `ulimit -n` (server.ts reads it): streams are kept below it. Absent or null: not checked. */
+  fdLimit?: number | null
 }
 
 declare module 'fastify' {
@@ -160,7 +163,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   // Streaming: one hub per app (change-log readers, SSE fan-out); streams end before the HTTP server closes.
   const rulesets = new RulesetService(store)
+  const fdLimit = deps.fdLimit ?? null
+  const perInstance = effectiveInstanceLimit(config.STREAM_MAX_PER_INSTANCE, fdLimit)
+  if (perInstance.clamped && fdLimit !== null) {
+    app.log.warn(`STREAM_MAX_PER_INSTANCE=${config.STREAM_MAX_PER_INSTANCE} does not fit in the open-file limit (ulimit -n ${fdLimit}): at most ${perInstance.limit} streams, ${fdReserve(fdLimit)} descriptors kept for other requests; raise ulimit -n (LimitNOFILE, --ulimit nofile) to serve more`)
+  }
   const hub = new StreamHub({
+    limits: { perInstance: perInstance.limit, perToken: config.STREAM_MAX_PER_TOKEN, perIp: config.STREAM_MAX_PER_IP },
     redis: deps.redis, store, rulesets, metrics: streamMetrics(registry), log: app.log,
     heartbeatMs: config.STREAM_HEARTBEAT_MS, maxBufferBytes: config.STREAM_MAX_BUFFER_BYTES, tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
     idleChannelMs: config.STREAM_IDLE_CHANNEL_MS,

@@ -28,6 +28,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content type %s is not supported here' },
   PRECONDITION_REQUIRED: { status: 428, message: 'An If-Match header with the current version is required' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },
+  TOO_MANY_STREAMS: { status: 429, message: 'Too many open streams %s; retry later (SDKs back off and poll meanwhile)' },
   INTERNAL: { status: 500, message: 'Internal error (request %s); this is a bug' },
   STORE_UNAVAILABLE: { status: 503, message: 'The store (Redis) is unavailable; retry later' },
 } as const satisfies Record<string, { status: number; message: string }>

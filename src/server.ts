@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { redisWarnings } from './redis/check.js'
 import { connectRedis } from './redis/connect.js'
 import { EmbeddedRedis, RedisMissingError } from './redis/embedded.js'
+import { openFileLimit } from './stream/limits.js'
 
 /** The only place that reads `process`: config, Redis, listen, graceful shutdown. */
 async function main(): Promise<void> {
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   redis.on('error', () => {}) // reported through /readyz and 503s; ioredis keeps reconnecting
   await redis.connect()
 
-  const app = await buildApp(config, { redis })
+  const app = await buildApp(config, { redis, fdLimit: openFileLimit() })
   for (const w of await redisWarnings(redis)) app.log.warn(w)
   const secret = await app.services.tokens.bootstrap(config.ADMIN_TOKEN)
   if (secret) {

@@ -9,6 +9,7 @@ import type { SdkMetricsService } from '../services/sdk-metrics.js'
 import type { TokenRecord } from '../services/tokens.js'
 import { decodeContext, verifySignature } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
+import { STREAM_REFUSED_RETRY_AFTER_S } from '../stream/limits.js'
 import { openEventStream } from '../stream/sse.js'
 
 export interface SdkRoutesOptions {
@@ -85,6 +86,16 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     })
   }
 
+  /** A stream slot, or 429 TOO_MANY_STREAMS with Retry-After; the refused connection is closed so it frees its descriptor. */
+  function admitStream(req: FastifyRequest, reply: FastifyReply, tokenId: string): void {
+    try {
+      hub.admit(reply.raw, tokenId, req.ip)
+    } catch (err) {
+      reply.header('retry-after', String(STREAM_REFUSED_RETRY_AFTER_S)).header('connection', 'close')
+      throw err
+    }
+  }
+
   async function requireEnv(env: string) {
     if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
   }
@@ -105,13 +116,14 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         'or a fresh `put` is sent when they were trimmed from the log.',
       querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
       produces: ['text/event-stream'],
-      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404) },
+      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
     },
   }, async (req, reply) => {
     const { env, token } = sdkEnv(req, ['sdk-server'])
     await requireEnv(env)
     const header = req.headers['last-event-id']
     const last = (typeof header === 'string' && header !== '' ? header : req.query.lastEventId) ?? null
+    admitStream(req, reply, token.id)
     void hub.serveRules(env, openEventStream(reply, retryMs), token.id, last)
     return reply
   })
@@ -141,12 +153,13 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         'then `patch` {flags, removed} when a value of this context changes. Never rules, never other ids.',
       querystring: ClientQuery,
       produces: ['text/event-stream'],
-      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404) },
+      response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
     },
   }, async (req, reply) => {
     const { env, token } = sdkEnv(req, ['sdk-client'])
     await requireEnv(env)
     const context = await clientContext(env, req.query)
+    admitStream(req, reply, token.id)
     void hub.serveClient(env, openEventStream(reply, retryMs, corsHeaders), token.id, context)
     return reply
   })

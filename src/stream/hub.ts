@@ -8,6 +8,7 @@ import type { Context } from '../../sdk/core/types.js'
 import type { RulesetService } from '../services/ruleset.js'
 import { globalKeys } from '../store/keys.js'
 import type { Store } from '../store/store.js'
+import { StreamLimiter, type StreamLimits } from './limits.js'
 import type { StreamMetrics } from './metrics.js'
 import type { Wire } from './sse.js'
 
@@ -23,6 +24,8 @@ export interface HubOptions {
   idleChannelMs?: number
   /** Browser streams get at most one `ack` per this many ms (see EnvChannel.scheduleAck). */
   ackCoalesceMs?: number
+  /** STREAM_MAX_PER_INSTANCE (after the file-descriptor check), STREAM_MAX_PER_TOKEN, STREAM_MAX_PER_IP; unlimited when absent. */
+  limits?: StreamLimits
   log?: FastifyBaseLogger
 }
 
@@ -50,9 +53,20 @@ export class StreamHub {
   private sweeper: NodeJS.Timeout | null = null
   private idleMs: number
   private closing = false
+  private readonly limiter: StreamLimiter
 
   constructor(readonly o: HubOptions) {
     this.idleMs = o.idleChannelMs ?? DEFAULT_IDLE_CHANNEL_MS
+    const unlimited = Number.MAX_SAFE_INTEGER
+    this.limiter = new StreamLimiter(o.limits ?? { perInstance: unlimited, perToken: unlimited, perIp: 0 }, (limit) => o.metrics.refusals.inc({ limit }))
+  }
+
+  /**
+   * Takes a stream slot for this response before the stream opens, or throws
+   * TOO_MANY_STREAMS; the slot is released when the response closes.
+   */
+  admit(res: ServerResponse, tokenId: string, ip: string): void {
+    this.limiter.admit(res, tokenId, ip)
   }
 
   start(): void {

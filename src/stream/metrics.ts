@@ -9,6 +9,12 @@ export function streamMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    refusals: new Counter({
+      name: 'switchyard_stream_refusals_total',
+      help: 'Stream requests refused with TOO_MANY_STREAMS, by the limit reached: instance (STREAM_MAX_PER_INSTANCE), token (STREAM_MAX_PER_TOKEN), ip (STREAM_MAX_PER_IP)',
+      labelNames: ['limit'] as const,
+      registers: [registry],
+    }),
     events: new Counter({
       name: 'switchyard_stream_events_total',
       help: 'SSE events written to streams, by event name',
