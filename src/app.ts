@@ -84,6 +84,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Metrics: per-app registry so parallel tests never share one.
   const registry = deps.registry ?? new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_' })
+  // prom-client names three gauges `…_total`, a suffix Prometheus reserves for counters (`promtool check metrics`
+  // fails on them); the per-type gauges of the same name without `_total` carry the same numbers (their sum).
+  for (const m of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`switchyard_nodejs_active_${m}_total`)
   const httpDuration = new Histogram({
     name: 'switchyard_http_request_duration_seconds',
     help: 'HTTP request duration by route template',
@@ -154,7 +157,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     return reply.code(404).send({ statusCode: 404, code: e.code, message: e.message })
   })
 
-  await app.register(healthRoutes, { redis: deps.redis, registry })
+  await app.register(healthRoutes, { redis: deps.redis, registry, metricsToken: config.METRICS_TOKEN })
   await app.register(environmentRoutes, { services })
   await app.register(flagRoutes, { services })
   await app.register(segmentRoutes, { services, membersBodyLimit: config.MEMBERS_BODY_LIMIT_BYTES })
@@ -183,7 +186,25 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     labelNames: ['env', 'flag', 'variation'] as const,
     registers: [registry],
   })
-  const sdkMetrics = new SdkMetricsService(store, evaluations, deps.now ?? (() => new Date()))
+  const sdkMetrics = new SdkMetricsService(store, evaluations, deps.now ?? (() => new Date()), {
+    maxServerInstances: config.SDK_MAX_SERVER_INSTANCES,
+    maxClientInstances: config.SDK_MAX_CLIENT_INSTANCES,
+    variationsOf: async (env) => {
+      const state = await hub.current(env)
+      return (flag) => state.flags.get(flag)?.values.length
+    },
+    untracked: new Counter({
+      name: 'switchyard_sdk_reports_untracked_total',
+      help: 'SDK reports of new instances not tracked because the environment already tracks SDK_MAX_SERVER_INSTANCES / SDK_MAX_CLIENT_INSTANCES, by kind (server, client)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    dropped: new Counter({
+      name: 'switchyard_sdk_evaluations_dropped_total',
+      help: 'Evaluations reported by SDKs for flags or variations the environment does not have (not counted by flag)',
+      registers: [registry],
+    }),
+  })
   await app.register(sdkRoutes, { services, hub, sdkMetrics, config })
   await app.register(evaluateRoutes, { hub })
 

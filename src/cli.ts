@@ -13,7 +13,7 @@ const USAGE = `usage: switchyard <command> …   (env: SWITCHYARD_URL, SWITCHYAR
   get <env> <flag>                              a flag's configuration in an environment
   members <env> <segment> add|remove <file|->   membership delta, one id per line (sent 100,000 per call)
   audit [--env E] [--flag F] [--limit N]        audit records, newest first
-  status <env> [changeId]                       which SDK instances applied a change (default: the latest)`
+  status <env> [changeId]                       which server SDK instances applied a change (default: the latest); exit 1 while any is pending`
 
 const MEMBERS_PER_CALL = 100_000
 
@@ -112,9 +112,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
       case 'status': {
         if (args.length < 1 || args.length > 2) throw new UsageError('status <env> [changeId]')
         const q = args[1] ? `?changeId=${p(args[1])}` : ''
-        const r = (await call('GET', `/api/v1/environments/${p(args[0]!)}/sdk-status${q}`)) as { changeId: string; total: number; applied: number; pending: string[] }
-        io.out(`change ${r.changeId}: applied by ${r.applied} of ${r.total} SDK instances${r.pending.length ? `; pending: ${r.pending.join(', ')}` : ''}`)
-        return r.pending.length === 0 ? 0 : 1
+        const r = (await call('GET', `/api/v1/environments/${p(args[0]!)}/sdk-status${q}`)) as {
+          changeId: string; total: number; applied: number; pending: string[]; capped?: boolean; clients?: { total: number; applied: number }
+        }
+        io.out(`change ${r.changeId}: applied by ${r.applied} of ${r.total} server SDK instances${r.pending.length ? `; pending: ${r.pending.join(', ')}` : ''}`)
+        if (r.capped) io.out('more server SDK instances report than are tracked (SDK_MAX_SERVER_INSTANCES): the others are unknown')
+        if (r.clients && r.clients.total > 0) io.out(`browsers: ${r.clients.applied} of ${r.clients.total} applied it (not part of the exit code: their token is public)`)
+        // The exit code is the proof: every tracked server SDK has the change, and none is untracked.
+        return r.pending.length === 0 && !r.capped ? 0 : 1
       }
       default:
         throw new UsageError(cmd ? `unknown command "${cmd}"` : 'no command')

@@ -47,6 +47,9 @@ export const ConfigSchema = Type.Object(
     STREAM_MAX_PER_INSTANCE: Type.Integer({ minimum: 1, default: 10_000, description: 'Open SSE streams one instance serves (all tokens together); beyond it 429 TOO_MANY_STREAMS. Lowered at start to leave max(128, 5 %) of `ulimit -n` for other requests (a warning says so).' }),
     STREAM_MAX_PER_TOKEN: Type.Integer({ minimum: 1, default: 5_000, description: 'Open SSE streams of one token on one instance. One sdk-client token serves every browser of a site, so keep it generous; it stops one (public) token from taking the whole instance.' }),
     STREAM_MAX_PER_IP: Type.Integer({ minimum: 0, default: 0, description: 'Open SSE streams from one client address on one instance; 0: no limit. Only useful when the address is the real client\'s (direct, or TRUST_PROXY behind a proxy): behind a proxy without it every browser shares one address.' }),
+    SDK_MAX_SERVER_INSTANCES: Type.Integer({ minimum: 1, default: 5_000, description: 'Server SDK instances (sdk-server tokens) sdk-status tracks per environment; reports of new ones beyond it are accepted but not tracked (switchyard_sdk_reports_untracked_total) and sdk-status says `capped`.' }),
+    SDK_MAX_CLIENT_INSTANCES: Type.Integer({ minimum: 1, default: 1_000, description: 'Browser SDK instances (sdk-client tokens, public) sdk-status counts per environment, apart from the server SDKs; beyond it new ones are not tracked.' }),
+    METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'Set: GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). Unset: /metrics is open (keep it off the public network).' })),
     CLIENT_CORS_ORIGIN: Type.String({ minLength: 1, default: '*', description: 'Access-Control-Allow-Origin of the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics); other routes send no CORS headers.' }),
   },
   { additionalProperties: true },
@@ -65,7 +68,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'REDIS_PASSWORD'])
+const SECRET = new Set(['ADMIN_TOKEN', 'REDIS_URL', 'REDIS_PASSWORD', 'METRICS_TOKEN'])
 
 /** Reads the configuration from an env object (usually `process.env`). */
 export function loadConfig(env: Record<string, string | undefined>): Config {

@@ -16,8 +16,8 @@ import type {
   SwitchyardClient,
   Widen,
 } from '../types.js'
+import { Reporter } from './reporter.js'
 import type { Store } from './store.js'
-import { SDK_VERSION } from '../version.js'
 
 /** What differs between server and client mode. */
 export interface ModeSpec {
@@ -100,10 +100,7 @@ export class Client implements SwitchyardClient {
   private lastSyncAt: number
   private staleTimer: unknown = null
   private saveTimer: unknown = null
-  private metricsTimer: unknown = null
-  private metricsDebounce: unknown = null
-  /** Evaluations per flag since the last report: slot 0 = default, slot i + 1 = variation i. */
-  private counts: Record<string, number[]> = {}
+  private readonly reporter: Reporter | null
 
   constructor(options: ClientOptions, spec: ModeSpec) {
     if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) {
@@ -170,10 +167,17 @@ export class Client implements SwitchyardClient {
         this.log.warn?.(`bootstrap ignored: ${e instanceof Error ? e.message : String(e)}`)
       }
     }
+    this.reporter = options.sendMetrics === false ? null : new Reporter({
+      url, token: options.token, sdkId: this.sdkId, mode: spec.mode, startedAt: this.startedAt,
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      setT: this.setT, clearT: this.clearT, now: this.now,
+      intervalMs: options.metricsIntervalMs ?? 60000, debounceMs: options.metricsDebounceMs ?? 1000,
+      appliedId: () => this.applied, log: this.log,
+    })
     if (options.storage) this.loadCache()
     this.sync.start()
     this.scheduleStaleCheck()
-    if (options.sendMetrics !== false) this.scheduleMetrics()
+    this.reporter?.start()
   }
 
   // ---- public API -------------------------------------------------------
@@ -300,8 +304,8 @@ export class Client implements SwitchyardClient {
     if (this.closed) return
     this.closed = true
     this.sync.stop()
-    for (const t of [this.staleTimer, this.metricsTimer, this.metricsDebounce]) if (t !== null) this.clearT(t)
-    this.staleTimer = this.metricsTimer = this.metricsDebounce = null
+    if (this.staleTimer !== null) this.clearT(this.staleTimer)
+    this.staleTimer = null
     const closedErr = new SwitchyardError('CLOSED', 'the client was closed')
     for (const w of this.readyWaiters.splice(0)) w.reject(closedErr)
     for (const w of this.identifyWaiters.splice(0)) w.reject(closedErr)
@@ -311,9 +315,7 @@ export class Client implements SwitchyardClient {
       this.saveTimer = null
       flushes.push(Promise.resolve().then(() => this.save()))
     }
-    if (this.o.sendMetrics !== false && (this.applied !== null || Object.keys(this.counts).length > 0)) {
-      flushes.push(this.sendMetrics(CLOSE_FLUSH_TIMEOUT_MS))
-    }
+    if (this.reporter) flushes.push(this.reporter.close(CLOSE_FLUSH_TIMEOUT_MS))
     await Promise.allSettled(flushes)
   }
 
@@ -385,7 +387,7 @@ export class Client implements SwitchyardClient {
     this.markReady('server')
     if (changed.length > 0) this.emit('change', changed)
     this.scheduleSave()
-    this.scheduleMetricsSoon()
+    this.reporter?.applied(id)
   }
 
   private onAlive(): void {
@@ -521,71 +523,6 @@ export class Client implements SwitchyardClient {
   // ---- metrics ----------------------------------------------------------
 
   private count(key: string, variation: number): void {
-    if (this.o.sendMetrics === false) return
-    const slots = this.counts[key] ?? (this.counts[key] = [])
-    slots[variation + 1] = (slots[variation + 1] ?? 0) + 1
-  }
-
-  /** The wire form of the counts: `{ flag: { default | "<index>": n } }`. */
-  private static countsWire(counts: Record<string, number[]>): Record<string, Record<string, number>> {
-    const out: Record<string, Record<string, number>> = {}
-    for (const k in counts) {
-      const byVar: Record<string, number> = {}
-      const slots = counts[k] as number[]
-      for (let i = 0; i < slots.length; i++) if (slots[i]) byVar[i === 0 ? 'default' : String(i - 1)] = slots[i] as number
-      out[k] = byVar
-    }
-    return out
-  }
-
-  private scheduleMetrics(): void {
-    this.metricsTimer = this.setT(() => {
-      this.metricsTimer = null
-      if (this.closed) return
-      void this.sendMetrics()
-      this.scheduleMetrics()
-    }, this.o.metricsIntervalMs ?? 60000)
-  }
-
-  private scheduleMetricsSoon(): void {
-    if (this.o.sendMetrics === false || this.closed || this.metricsDebounce !== null) return
-    this.metricsDebounce = this.setT(() => {
-      this.metricsDebounce = null
-      if (!this.closed) void this.sendMetrics()
-    }, this.o.metricsDebounceMs ?? 1000)
-  }
-
-  private async sendMetrics(timeoutMs = 10000): Promise<void> {
-    const counts = this.counts
-    this.counts = {}
-    const ctrl = new AbortController()
-    const timer = this.setT(() => ctrl.abort(), timeoutMs)
-    try {
-      const fetchFn = this.o.fetch ?? globalThis.fetch.bind(globalThis)
-      const res = await fetchFn(joinUrl(this.o.url, '/api/v1/sdk/metrics'), {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${this.o.token}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          sdkId: this.sdkId,
-          sdkVersion: SDK_VERSION,
-          mode: this.spec.mode,
-          appliedId: this.applied,
-          startedAt: this.startedAt,
-          counts: Client.countsWire(counts),
-        }),
-        signal: ctrl.signal,
-      })
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-    } catch (e) {
-      // Keep the counts for the next report.
-      for (const k in counts) {
-        const into = this.counts[k] ?? (this.counts[k] = [])
-        const from = counts[k] as number[]
-        for (let i = 0; i < from.length; i++) if (from[i]) into[i] = (into[i] ?? 0) + (from[i] as number)
-      }
-      this.log.debug?.(`metrics not sent: ${e instanceof Error ? e.message : String(e)}`)
-    } finally {
-      this.clearT(timer)
-    }
+    this.reporter?.count(key, variation)
   }
 }

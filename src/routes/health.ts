@@ -1,9 +1,13 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RedisClient } from '../redis/connect.js'
 import type { Registry } from 'prom-client'
+import { AppError } from '../errors.js'
 import { ErrorSchema } from '../schemas/common.js'
 
-const routes: FastifyPluginAsyncTypebox<{ redis: RedisClient; registry: Registry }> = async (app, { redis, registry }) => {
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+const routes: FastifyPluginAsyncTypebox<{ redis: RedisClient; registry: Registry; metricsToken?: string | undefined }> = async (app, { redis, registry, metricsToken }) => {
   const tags = ['operations']
   app.get('/healthz', {
     schema: { operationId: 'healthz', tags, security: [], description: 'The process is up (does not check Redis).', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
@@ -24,9 +28,19 @@ const routes: FastifyPluginAsyncTypebox<{ redis: RedisClient; registry: Registry
     }
   })
 
+  // Compared as digests: constant time whatever the length of what was sent.
+  const wanted = metricsToken === undefined ? null : digest(`Bearer ${metricsToken}`)
   app.get('/metrics', {
-    schema: { operationId: 'metrics', tags, security: [], description: 'Prometheus metrics (text format).', produces: ['text/plain'] },
-  }, async (_req, reply) => {
+    schema: {
+      operationId: 'metrics', tags, security: [],
+      description: 'Prometheus metrics (text format). When METRICS_TOKEN is set: `Authorization: Bearer <METRICS_TOKEN>` (else 401).',
+      produces: ['text/plain'],
+    },
+  }, async (req, reply) => {
+    if (wanted !== null && !timingSafeEqual(digest(req.headers.authorization ?? ''), wanted)) {
+      reply.header('www-authenticate', 'Bearer')
+      throw new AppError('UNAUTHORIZED')
+    }
     reply.header('content-type', registry.contentType)
     return registry.metrics()
   })

@@ -193,18 +193,24 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         sdkVersion: Type.Optional(Type.String({ maxLength: 64 })),
         mode: Type.Union([Type.Literal('server'), Type.Literal('client')]),
         appliedId: Type.Union([Type.String({ pattern: STREAM_ID }), Type.Null()]),
+        appliedAt: Type.Optional(Type.String({ maxLength: 64, description: 'When the SDK applied appliedId (its clock)' })),
+        sentAt: Type.Optional(Type.String({ maxLength: 64, description: 'When the SDK sent this report (same clock): the server measures the delivery from sentAt − appliedAt' })),
+        closing: Type.Optional(Type.Boolean({ description: 'The last report of a closing SDK: the instance is forgotten (not pending)' })),
         startedAt: Type.Optional(Type.String({ maxLength: 64 })),
         counts: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Record(Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 }), { maxProperties: 64 }), { maxProperties: 2000 })),
       }, { additionalProperties: false }),
       response: { 202: Type.Null(), ...errorResponses(429) },
     },
   }, async (req, reply) => {
-    const { env } = sdkEnv(req, ['sdk-server', 'sdk-client'])
+    const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])
     await requireEnv(env)
     const b = req.body
-    await sdkMetrics.report(env, {
+    await sdkMetrics.report(env, token.kind === 'sdk-server' ? 'server' : 'client', {
       sdkId: b.sdkId, mode: b.mode, appliedId: b.appliedId,
       ...(b.sdkVersion !== undefined && { sdkVersion: b.sdkVersion }),
+      ...(b.appliedAt !== undefined && { appliedAt: b.appliedAt }),
+      ...(b.sentAt !== undefined && { sentAt: b.sentAt }),
+      ...(b.closing !== undefined && { closing: b.closing }),
       ...(b.startedAt !== undefined && { startedAt: b.startedAt }),
       ...(b.counts !== undefined && { counts: b.counts }),
     })
@@ -214,7 +220,9 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   app.get('/api/v1/environments/:env/sdk-status', {
     schema: {
       operationId: 'sdkStatus', tags,
-      description: 'Which SDK instances (reporting in the last 10 minutes) have applied at least this change, and how long it took: the proof a kill reached everyone.',
+      description:
+        'Which server SDK instances (sdk-server tokens, reporting in the last 10 minutes, not closed) have applied at least this change, and how long its delivery took ' +
+        '(lagMs: when the SDK applied it − when it was written): the proof a kill reached everyone. Browser SDKs (public sdk-client token) are counted apart in `clients`.',
       params: EnvParams,
       querystring: Type.Object({ changeId: Type.Optional(Type.String({ pattern: STREAM_ID, description: 'A change-log id: the X-Change-Id of a write (kill, toggle, PUT, rollback), the ETag of /sdk/rules or an SSE event id. Default: the latest change.' })) }, { additionalProperties: false }),
       response: {
@@ -224,6 +232,8 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
           total: Type.Integer(),
           applied: Type.Integer(),
           pending: Type.Array(Type.String()),
+          capped: Type.Boolean({ description: 'SDK_MAX_SERVER_INSTANCES are tracked: instances beyond it are not listed' }),
+          clients: Type.Object({ total: Type.Integer(), applied: Type.Integer(), pending: Type.Integer(), capped: Type.Boolean() }, { description: 'Browser SDKs, counted apart (at most SDK_MAX_CLIENT_INSTANCES)' }),
           instances: Type.Array(Type.Object({
             sdkId: Type.String(),
             mode: Type.String(),

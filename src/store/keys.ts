@@ -49,6 +49,8 @@ export function envKeys(env: string) {
     meta: `${p}:meta`,
     /** HASH sdkId → latest SDK report JSON (applied change id, report times); stale fields pruned on read */
     sdkReports: `${p}:sdk`,
+    /** HASH sdkId → latest report of a browser SDK (sdk-client token), kept apart from the server SDKs' proof */
+    sdkClientReports: `${p}:sdkc`,
   }
 }
 

@@ -158,6 +158,11 @@ export class StreamHub {
     return { state: compile(snap.ruleset), id: snap.id }
   }
 
+  /** The state this instance serves now, without waiting for later writes (to check SDK reports against the flags). */
+  async current(env: string): Promise<Compiled> {
+    return (await this.channel(env)).state
+  }
+
   /** The ruleset of an environment including every change written before this call (polling route). */
   async rules(env: string): Promise<Put> {
     const ch = await this.channel(env)

@@ -16,11 +16,11 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   t.equal(kill.type, 'patch')
 
   const report = (token: string, body: Record<string, unknown>) => s.api('POST', '/api/v1/sdk/metrics', { token, body })
-  let r = await report(e.serverToken, { sdkId: 'api-1', sdkVersion: '0.1.0', mode: 'server', appliedId: kill.id, startedAt: new Date().toISOString(), counts: { checkout: { '0': 5, '1': 2, default: 1 }, 'not-a-flag': { '0': 1 }, 'user-123': { '0': 1 } } })
+  let r = await report(e.serverToken, { sdkId: 'api-1', sdkVersion: '0.1.0', mode: 'server', appliedId: kill.id, startedAt: new Date().toISOString(), counts: { checkout: { '0': 5, '1': 2, '2': 3, '9999': 4, default: 1 }, 'not-a-flag': { '0': 1 }, 'user-123': { '0': 1 } } })
   t.equal(r.status, 202, r.text)
   r = await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: put.id })
   t.equal(r.status, 202)
-  r = await report(e.clientToken, { sdkId: 'browser-1', mode: 'client', appliedId: null })
+  r = await report(e.clientToken, { sdkId: 'browser-1', mode: 'server', appliedId: null })
   t.equal(r.status, 202, 'sdk-client tokens report too')
   t.equal(r.headers.get('access-control-allow-origin'), '*')
 
@@ -28,9 +28,11 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   t.equal(r.status, 200, r.text)
   t.equal(r.body.changeId, kill.id)
   t.equal(r.body.changeAt, new Date(Number(kill.id.split('-')[0])).toISOString())
-  t.equal(r.body.total, 3)
+  t.equal(r.body.total, 2, 'server SDKs only: a browser (even one claiming mode "server") is not part of the proof')
   t.equal(r.body.applied, 1)
-  t.same(r.body.pending, ['api-2', 'browser-1'])
+  t.same(r.body.pending, ['api-2'])
+  t.equal(r.body.capped, false)
+  t.same(r.body.clients, { total: 1, applied: 0, pending: 1, capped: false }, 'browsers are counted apart')
   const api1 = r.body.instances.find((i: { sdkId: string }) => i.sdkId === 'api-1')
   t.match(api1, { sdkId: 'api-1', mode: 'server', sdkVersion: '0.1.0', appliedId: kill.id, applied: true })
   t.type(api1.lagMs, 'number')
@@ -40,7 +42,7 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   r = await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: kill.id })
   r = await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill.id}`)
   t.equal(r.body.applied, 2)
-  t.same(r.body.pending, ['browser-1'])
+  t.same(r.body.pending, [])
   // An earlier change counts as applied by both.
   r = await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${put.id}`)
   t.equal(r.body.applied, 2)
@@ -49,6 +51,15 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: 'default' }), 1)
   t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { flag: 'not-a-flag' }), 0, 'unknown flags are not labels')
   t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { flag: 'user-123' }), 0, 'no user ids as labels')
+  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: '2' }), 0, 'a boolean flag has no variation 2')
+  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: '9999' }), 0)
+  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_dropped_total'), 9, 'dropped evaluations are counted without labels')
+
+  // Goodbye: a closing SDK is forgotten at once instead of pending for 10 minutes.
+  r = await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: kill.id, closing: true })
+  t.equal(r.status, 202)
+  r = await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill.id}`)
+  t.same([r.body.total, r.body.pending], [1, []])
 })
 
 t.test('sdk metrics: input checks and permissions', async (t) => {
@@ -70,7 +81,7 @@ t.test('sdk metrics: input checks and permissions', async (t) => {
   r = await s.api('GET', '/api/v1/environments/nowhere/sdk-status?changeId=1-0')
   t.equal(r.status, 404)
   r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
-  t.same(r.body, { changeId: '1-0', changeAt: new Date(1).toISOString(), total: 0, applied: 0, pending: [], instances: [] })
+  t.same(r.body, { changeId: '1-0', changeAt: new Date(1).toISOString(), total: 0, applied: 0, pending: [], capped: false, instances: [], clients: { total: 0, applied: 0, pending: 0, capped: false } })
 })
 
 t.test('stale reports are dropped after 10 minutes', async (t) => {
