@@ -1,6 +1,7 @@
 import t from 'tap'
+import { run } from '../../src/cli.js'
 import { createFlag, createSdkEnv, metricValue } from '../helpers/sdk-fixtures.js'
-import { startServer } from '../helpers/server.js'
+import { ADMIN, startServer } from '../helpers/server.js'
 import { openSse } from '../helpers/sse-reader.js'
 
 t.test('SDK reports, evaluation counter and the proof a kill reached everyone', async (t) => {
@@ -95,4 +96,90 @@ t.test('stale reports are dropped after 10 minutes', async (t) => {
   r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
   t.same(r.body.pending, ['fresh'])
   t.equal(await s.redis.hexists('sy:{production}:sdk', 'old'), 0, 'deleted when read')
+})
+
+/** Series (sample lines) of a /metrics text, optionally of one metric name. */
+function series(text: string, name?: string): number {
+  return text.split('\n').filter((l) => l !== '' && !l.startsWith('#') && (name === undefined || l.startsWith(`${name}{`) || l.startsWith(`${name} `))).length
+}
+
+t.test('20,000 forged reports with the public token leave sdk-status truthful and /metrics small', async (t) => {
+  const METRICS_TOKEN = 'metrics-token-0123456789'
+  const s = await startServer(t, { env: { METRICS_TOKEN } })
+  const e = await createSdkEnv(s)
+  for (const f of ['checkout', 'banner', 'search']) await createFlag(s, f, { clientSide: true })
+  const kill = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'incident' } })
+  const changeId = kill.headers.get('x-change-id') as string
+  t.match(changeId, /^\d+-\d+$/)
+  const report = (token: string, body: Record<string, unknown>) => s.api('POST', '/api/v1/sdk/metrics', { token, body })
+  // Two real server SDKs: one has the kill, one not yet.
+  t.equal((await report(e.serverToken, { sdkId: 'api-1', mode: 'server', appliedId: changeId, counts: { checkout: { '0': 1 } } })).status, 202)
+  t.equal((await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: null })).status, 202)
+
+  t.equal((await s.api('GET', '/metrics', { token: null })).status, 401, '/metrics needs METRICS_TOKEN when it is set')
+  t.equal((await s.api('GET', '/metrics', { token: 'wrong' })).status, 401)
+  const before = await s.api('GET', '/metrics', { token: METRICS_TOKEN })
+  t.equal(before.status, 200)
+
+  // The attack: random ids, random flag keys and variations, half of them claiming to be server SDKs.
+  const N = 20_000
+  const BATCH = 100
+  const rnd = (n: number) => Math.floor(Math.random() * n)
+  let accepted = 0
+  const started = Date.now()
+  for (let i = 0; i < N; i += BATCH) {
+    const statuses = await Promise.all(Array.from({ length: Math.min(BATCH, N - i) }, (_, j) => {
+      const counts: Record<string, Record<string, number>> = {}
+      for (let k = 0; k < 8; k++) counts[k < 3 ? ['checkout', 'banner', 'search'][k]! : `flag-${rnd(1e9)}`] = { [String(rnd(10_000))]: 1 + rnd(100), default: 1 }
+      return report(e.clientToken, { sdkId: `forged-${i + j}-${rnd(1e9)}`, mode: (i + j) % 2 === 0 ? 'server' : 'client', appliedId: `${Date.now()}-0`, counts }).then((r) => r.status)
+    }))
+    accepted += statuses.filter((x) => x === 202).length
+  }
+  const ms = Date.now() - started
+  t.equal(accepted, N, `every forged report answered 202 (${ms} ms, ${Math.round(N / (ms / 1000))}/s)`)
+
+  const r = await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${changeId}`)
+  t.equal(r.status, 200)
+  t.same([r.body.total, r.body.applied, r.body.pending, r.body.capped], [2, 1, ['api-2'], false], 'the server SDKs\' proof is untouched')
+  t.equal(r.body.clients.total, 1000, 'browsers: at most SDK_MAX_CLIENT_INSTANCES tracked')
+  t.equal(r.body.clients.capped, true)
+  t.ok(JSON.stringify(r.body).length < 4096, `sdk-status stays small (${JSON.stringify(r.body).length} bytes)`)
+
+  const after = await s.api('GET', '/metrics', { token: METRICS_TOKEN })
+  const m = (name: string, labels: Record<string, string> = {}) => metricValue(s, name, labels)
+  t.equal(await m('switchyard_sdk_reports_untracked_total', { kind: 'client' }), N - 1000, 'instances beyond the cap are counted, not tracked')
+  t.ok(series(after.text, 'switchyard_sdk_evaluations_total') <= 3 * 3, `evaluation series bounded by flags × (variations + default): ${series(after.text, 'switchyard_sdk_evaluations_total')}`)
+  const grown = after.text.length - before.text.length
+  t.ok(after.text.length < 64 * 1024, `/metrics is ${after.text.length} bytes (${before.text.length} before, ${series(after.text)} series)`)
+  t.ok(grown < 8 * 1024, `/metrics grew by ${grown} bytes`)
+
+  // The CLI's exit code follows the server SDKs only.
+  const cli = async () => {
+    const out: string[] = []
+    const code = await run(['status', 'production', changeId], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: (x) => out.push(x), err: (x) => out.push(x), readInput: () => '' })
+    return { code, out: out.join('\n') }
+  }
+  let c = await cli()
+  t.equal(c.code, 1, 'api-2 is pending')
+  t.match(c.out, /applied by 1 of 2 server SDK instances; pending: api-2/)
+  t.match(c.out, /browsers: \d+ of 1000 applied it/)
+  t.equal((await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: changeId })).status, 202)
+  c = await cli()
+  t.equal(c.code, 0, 'every server SDK has the kill: exit 0, whatever the 1,000 forged browsers say')
+})
+
+t.test('server SDK instances beyond SDK_MAX_SERVER_INSTANCES are not tracked, and status says the proof is incomplete', async (t) => {
+  const s = await startServer(t, { env: { SDK_MAX_SERVER_INSTANCES: '2' } })
+  const e = await createSdkEnv(s)
+  for (const id of ['a', 'b', 'c']) t.equal((await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: id, mode: 'server', appliedId: '1-0' } })).status, 202)
+  const r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
+  t.same([r.body.total, r.body.applied, r.body.capped], [2, 2, true])
+  t.equal(await metricValue(s, 'switchyard_sdk_reports_untracked_total', { kind: 'server' }), 1)
+  // A tracked instance keeps reporting; its slot is freed when it closes.
+  t.equal((await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'a', mode: 'server', appliedId: '1-0', closing: true } })).status, 202)
+  t.equal((await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'c', mode: 'server', appliedId: '1-0' } })).status, 202)
+  const out: string[] = []
+  const code = await run(['status', 'production', '1-0'], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: (x) => out.push(x), err: (x) => out.push(x), readInput: () => '' })
+  t.equal(code, 1, 'capped: other instances are unknown, so no proof')
+  t.match(out.join('\n'), /more server SDK instances report than are tracked/)
 })
