@@ -213,7 +213,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
       ...(b.closing !== undefined && { closing: b.closing }),
       ...(b.startedAt !== undefined && { startedAt: b.startedAt }),
       ...(b.counts !== undefined && { counts: b.counts }),
-    })
+    }, reply.elapsedTime)
     return reply.code(202).send(null)
   })
 

@@ -110,7 +110,8 @@ export class SdkMetricsService {
     return kind === 'server' ? k.sdkReports : k.sdkClientReports
   }
 
-  async report(env: string, kind: ReporterKind, input: SdkReportInput): Promise<void> {
+  /** `sinceArrivalMs`: how long ago the request arrived (authentication and reads must not count as delivery time). */
+  async report(env: string, kind: ReporterKind, input: SdkReportInput, sinceArrivalMs = 0): Promise<void> {
     const key = this.key(env, kind)
     const redis = this.store.redis
     const [prevRaw, variations] = await Promise.all([
@@ -126,7 +127,7 @@ export class SdkMetricsService {
     const prev = prevRaw === null ? null : (JSON.parse(prevRaw) as SdkReport)
     const history = prev?.history ?? []
     if (input.appliedId !== null && isStreamId(input.appliedId) && history[history.length - 1]?.appliedId !== input.appliedId) {
-      history.push({ appliedId: input.appliedId, at: new Date(appliedTime(input, now.getTime())).toISOString() })
+      history.push({ appliedId: input.appliedId, at: new Date(appliedTime(input, now.getTime() - Math.max(0, sinceArrivalMs))).toISOString() })
     }
     const rec: SdkReport = {
       sdkId: input.sdkId,

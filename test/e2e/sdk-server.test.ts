@@ -194,10 +194,10 @@ t.test('browser mode: a kill that does not change its values still counts as app
   await until(() => browser.appliedId === kill, 5000, 'the browser SDK to record the kill id')
   t.same(changes, [], 'an ack is not a change')
   t.equal(browser.isEnabled('banner'), true)
-  await until(async () => (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill}`)).body.applied === 1, 5000, 'sdk-status to count the browser')
+  await until(async () => (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill}`)).body.clients.applied === 1, 5000, 'sdk-status to count the browser')
   const status = (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${kill}`)).body
-  t.same(status.pending, [], 'the browser is not pending for a kill that did not affect it')
-  t.match(status.instances, [{ mode: 'client', appliedId: kill, applied: true }])
+  t.same(status.clients, { total: 1, applied: 1, pending: 0, capped: false }, 'the browser is not pending for a kill that did not affect it')
+  t.same(status.instances, [], 'browsers are counted apart from the server SDKs')
 
   // A change of its own values still arrives as a change (and its id is applied too).
   const changed = nextChange(browser, (k) => k.includes('banner'))

@@ -1,7 +1,11 @@
 import t from 'tap'
+import { createClient } from '../../sdk/index.js'
 import { run } from '../../src/cli.js'
-import { createFlag, createSdkEnv, metricValue } from '../helpers/sdk-fixtures.js'
+import { createFlag, createSdkEnv, metricValue, putConfig } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer } from '../helpers/server.js'
+import { until } from '../helpers/sse-reader.js'
+
+const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 import { openSse } from '../helpers/sse-reader.js'
 
 t.test('SDK reports, evaluation counter and the proof a kill reached everyone', async (t) => {
@@ -182,4 +186,37 @@ t.test('server SDK instances beyond SDK_MAX_SERVER_INSTANCES are not tracked, an
   const code = await run(['status', 'production', '1-0'], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: (x) => out.push(x), err: (x) => out.push(x), readInput: () => '' })
   t.equal(code, 1, 'capped: other instances are unknown, so no proof')
   t.match(out.join('\n'), /more server SDK instances report than are tracked/)
+})
+
+t.test('the real SDK reports when it applied a change (delivery lag, not report lag) and says goodbye on close()', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  await createFlag(s, 'checkout')
+  await putConfig(s, 'production', 'checkout', { fallthrough: { variation: 0 } })
+  // Reports leave 1 s after a change is applied: the lag must not include that second.
+  const c = createClient({ url: s.url, token: e.serverToken, logger: quiet, metricsDebounceMs: 1000, metricsIntervalMs: 600_000 })
+  t.teardown(() => c.close())
+  await c.ready({ timeoutMs: 10_000 })
+  const kill = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'incident' } })
+  const changeId = kill.headers.get('x-change-id') as string
+  await until(() => c.isEnabled('checkout', { key: 'u' }) === false, 10_000, 'the kill to reach the SDK')
+  const status = async () => (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${changeId}`)).body
+  await until(async () => (await status()).applied === 1, 10_000, 'sdk-status to show the kill applied')
+  const st = await status()
+  t.equal(st.total, 1)
+  const lag = st.instances[0].lagMs as number
+  t.ok(lag >= 0 && lag < 500, `lagMs ${lag} is the delivery (< 500 ms), not the 1 s report delay`)
+  t.equal(st.instances[0].appliedAt, new Date(Date.parse(st.changeAt) + lag).toISOString())
+
+  const cli = async () => run(['status', 'production', changeId], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: () => {}, err: () => {}, readInput: () => '' })
+  // A second SDK that never gets the kill applied (it is closed before): pending until it says goodbye.
+  const late = createClient({ url: s.url, token: e.serverToken, logger: quiet, streaming: false, pollIntervalMs: 600_000, metricsDebounceMs: 10, metricsIntervalMs: 600_000 })
+  t.teardown(() => late.close())
+  await late.ready({ timeoutMs: 10_000 })
+  await until(async () => (await status()).total === 2, 10_000, 'the second SDK to report')
+  await c.close()
+  await late.close()
+  const after = await status()
+  t.same([after.total, after.pending], [0, []], 'closed SDKs are forgotten, not pending for 10 minutes')
+  t.equal(await cli(), 0, '`status` exits 0 with no SDK running')
 })
