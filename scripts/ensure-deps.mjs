@@ -1,6 +1,7 @@
 // Set-up that `npm start` and `npm test` do by themselves on a fresh clone:
 // the locked npm dependencies (npm ci), and with --test the system packages
-// the suite runs for real (redis-server; chromium for the browser tests),
+// the suite runs for real (redis-server; chromium for the browser tests;
+// promtool from `prometheus` for the metrics lint),
 // installed with apt-get when running as root, or named with the exact
 // command otherwise.
 import { execSync, spawnSync } from 'node:child_process'
@@ -31,6 +32,8 @@ if (process.argv.includes('--test')) {
   const missing = []
   if (!found('redis-server', ['/usr/bin', '/usr/sbin'])) missing.push('redis-server')
   if (!existsSync('/usr/bin/chromium')) missing.push('chromium')
+  // promtool lints /metrics in the tests; Debian ships it in `prometheus`.
+  if (!found('promtool')) missing.push('prometheus')
   if (missing.length > 0) {
     const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`
     const root = typeof process.getuid === 'function' && process.getuid() === 0
