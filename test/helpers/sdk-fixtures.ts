@@ -53,7 +53,7 @@ export function encodeContext(ctx: unknown): string {
 
 /** A metric's value from /metrics text (0 when absent). */
 export async function metricValue(s: TestServer, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const r = await s.api('GET', '/metrics', { token: s.config.METRICS_TOKEN ?? null })
+  const r = await s.api('GET', '/metrics', { token: s.config?.METRICS_TOKEN ?? null })
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`)
   let total = 0
   for (const line of r.text.split('\n')) {
