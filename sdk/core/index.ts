@@ -1,5 +1,6 @@
 /**
- * Switchyard evaluation engine: pure, synchronous, dependency-free.
+ * Switchyard evaluation engine: pure, synchronous; its one dependency is re2js
+ * (linear-time regex matching for `matches`).
  * Rule language: docs/rules.md. Hashing contract: docs/hashing.md.
  */
 export * from './types.js'
@@ -30,5 +31,5 @@ export {
 } from './validate.js'
 export { toOpenFeatureReason } from './reasons.js'
 export { parseSemVer, compareSemVer, type SemVer } from './semver.js'
-export { parseDate, MAX_REGEX_INPUT } from './operators.js'
+export { parseDate, compilePattern, MAX_REGEX_INPUT, MAX_REGEX_PROGRAM } from './operators.js'
 export { IdSet } from './id-set.js'

@@ -5,9 +5,48 @@
  */
 import type { Clause, JsonValue } from './types.js'
 import { compareSemVer, parseSemVer, type SemVer } from './semver.js'
+// The one import from outside sdk/core: a linear-time engine is what makes a hostile pattern harmless (no backtracking); the browser entry never loads this module.
+import { RE2JS } from 're2js'
 
-/** Regex input is cut to this many UTF-16 code units before matching. */
+/**
+ * Regex input is cut to this many UTF-16 code units before matching: with
+ * MAX_REGEX_PROGRAM it bounds the cost of one match (RE2 is linear in both).
+ */
 export const MAX_REGEX_INPUT = 1024
+
+/**
+ * Largest accepted pattern, in compiled RE2 instructions (about one per
+ * character or class, a counted repetition `x{n}` counts n times). Linear time
+ * is input × program: past this size a single match of a 1024-unit input could
+ * cost tens of milliseconds.
+ */
+export const MAX_REGEX_PROGRAM = 500
+
+/** How a refused pattern is explained (BAD_REGEX); docs/rules.md has the details. */
+const RE2_SYNTAX = 'RE2 syntax: no backreferences, lookahead or lookbehind; \\x{hhhh} instead of \\uhhhh; flags inline as (?i) (?m) (?s)'
+
+function programSize(re: RE2JS): number {
+  // re2js exposes the compiled program without a type; a missing count is treated as too large (fail closed).
+  const prog: unknown = re.re2().prog
+  const numInst = typeof prog === 'object' && prog !== null ? (prog as { numInst?: unknown }).numInst : undefined
+  return typeof numInst === 'function' ? Number(numInst.call(prog)) : Infinity
+}
+
+/**
+ * Compiles a `matches` pattern with RE2 (linear-time matching), or says why it
+ * is refused: the only pattern check, used by validation and by the evaluator.
+ */
+export function compilePattern(pattern: string): RE2JS | string {
+  let re: RE2JS
+  try {
+    re = RE2JS.compile(pattern)
+  } catch (e) {
+    return `invalid regular expression (${RE2_SYNTAX}): ${(e as Error).message}`
+  }
+  const size = programSize(re)
+  if (!(size <= MAX_REGEX_PROGRAM)) return `pattern too complex: ${size} RE2 instructions (at most ${MAX_REGEX_PROGRAM}; use in, startsWith or contains for long lists)`
+  return re
+}
 
 /** Clause kinds, as small integers for a cheap switch on the hot path. */
 export const CLAUSE = {
@@ -168,13 +207,11 @@ function semverTest(values: readonly JsonValue[], f: (cmp: number) => boolean): 
 }
 
 function regexTest(values: readonly JsonValue[]): (v: unknown) => boolean {
-  const list: RegExp[] = []
+  const list: RE2JS[] = []
   for (const s of strings(values)) {
-    try {
-      list.push(new RegExp(s))
-    } catch {
-      // Invalid patterns are rejected by validation; a stray one never matches.
-    }
+    const re = compilePattern(s)
+    // Refused patterns are reported by validation; a stray one never matches.
+    if (typeof re !== 'string') list.push(re)
   }
   if (list.length === 0) return never
   return (v) => {

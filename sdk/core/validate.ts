@@ -4,11 +4,12 @@
  * The server checks shapes with TypeBox first; these checks are defensive
  * anyway (they accept `unknown`), because `compile()` runs them too and a flag
  * that fails them is served as ERROR/PARSE_ERROR instead of being evaluated.
- * What they do not check (needs the store or a dependency): that referenced
- * segments and prerequisite flags exist, and regex catastrophic backtracking.
+ * What they do not check (needs the store): that referenced segments and
+ * prerequisite flags exist. Regex patterns are checked here, by the engine
+ * that runs them (RE2, linear time: no pattern can backtrack catastrophically).
  */
 import { OPERATORS, type FlagKind } from './types.js'
-import { parseDate } from './operators.js'
+import { compilePattern, parseDate } from './operators.js'
 import { parseSemVer } from './semver.js'
 import { BUCKETS } from './hash.js'
 
@@ -215,11 +216,8 @@ export function checkClause(clause: unknown, path: string, out: Issues): boolean
         if (typeof v !== 'string') push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'matches needs string patterns')
         else if (v.length > MAX_PATTERN_LENGTH) push(out, vp, ISSUE.BAD_REGEX, `pattern longer than ${MAX_PATTERN_LENGTH}`)
         else {
-          try {
-            new RegExp(v)
-          } catch (e) {
-            push(out, vp, ISSUE.BAD_REGEX, `invalid regular expression: ${(e as Error).message}`)
-          }
+          const re = compilePattern(v)
+          if (typeof re === 'string') push(out, vp, ISSUE.BAD_REGEX, re)
         }
         break
       case 'lessThan':

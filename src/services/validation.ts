@@ -1,23 +1,8 @@
-import safeRegex from 'safe-regex2'
 import { findPrerequisiteCycle, validateFlagConfig, validateSegment } from '../../sdk/core/index.js'
 import type { Clause, FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { type ErrorDetail, validationError } from '../errors.js'
 import type { Check } from '../store/atomic.js'
 import { envKeys } from '../store/keys.js'
-
-/** Rejects regexes prone to catastrophic backtracking (star height > 1, too many repetitions). */
-function regexIssues(clauses: Clause[], base: string): ErrorDetail[] {
-  const out: ErrorDetail[] = []
-  clauses.forEach((c, ci) => {
-    if (c.op !== 'matches') return
-    c.values.forEach((v, vi) => {
-      if (typeof v === 'string' && !safeRegex(v, { limit: 25 })) {
-        out.push({ path: `${base}/clauses/${ci}/values/${vi}`, code: 'UNSAFE_REGEX', message: 'regex may backtrack catastrophically' })
-      }
-    })
-  })
-  return out
-}
 
 function segmentRefs(clauses: Clause[]): string[] {
   const out: string[] = []
@@ -27,7 +12,8 @@ function segmentRefs(clauses: Clause[]): string[] {
 
 /**
  * Every check a flag configuration needs before it is written: the engine's
- * pure checks, regex safety, references to segments and flags that must exist
+ * pure checks (regex patterns included: RE2 refuses what it cannot run in
+ * linear time), references to segments and flags that must exist
  * (returned as write-time checks so a concurrent delete cannot slip between),
  * and prerequisite cycles across the environment.
  */
@@ -39,7 +25,6 @@ export function checkFlagConfig(
   segmentKeys: Set<string>,
 ): Check[] {
   const issues: ErrorDetail[] = validateFlagConfig(def, { ...config, version: 0 }).map((i) => ({ path: i.path, message: i.message, code: i.code }))
-  config.rules.forEach((r, ri) => issues.push(...regexIssues(r.clauses, `/rules/${ri}`)))
   const keys = envKeys(env)
   const checks: Check[] = []
   config.rules.forEach((r, ri) => {
@@ -70,14 +55,13 @@ export function checkFlagConfig(
   return checks
 }
 
-/** Pure segment checks plus regex safety. */
+/** Pure segment checks (regex patterns included) plus no nested segments. */
 export function checkSegment(seg: Omit<Segment, 'included' | 'excluded' | 'version'> & { included?: string[]; excluded?: string[] }): void {
   const issues: ErrorDetail[] = validateSegment({ included: [], excluded: [], version: 0, ...seg }).map((i) => ({
     path: i.path,
     message: i.message,
     code: i.code,
   }))
-  seg.rules.forEach((r, ri) => issues.push(...regexIssues(r.clauses, `/rules/${ri}`)))
   seg.rules.forEach((r, ri) => {
     if (segmentRefs(r.clauses).length > 0) issues.push({ path: `/rules/${ri}`, code: 'NESTED_SEGMENT', message: 'segment rules cannot refer to segments' })
   })

@@ -119,7 +119,7 @@ t.test('configuration validation: every rejection is a 400 with the path at faul
     [{ ...base, rules: [{ id: 'r', clauses: [{ attribute: 'segment', op: 'inSegment', values: ['ghosts'] }], serve: { variation: 0 } }] }, 'SEGMENT_NOT_FOUND', 'unknown segment'],
     [{ ...base, prerequisites: [{ flag: 'nope', variation: 0 }] }, 'FLAG_NOT_FOUND', 'unknown prerequisite'],
     [{ ...base, prerequisites: [{ flag: 'new-checkout', variation: 0 }] }, 'SELF_PREREQUISITE', 'self prerequisite'],
-    [{ ...base, rules: [{ id: 'r', clauses: [{ attribute: 'email', op: 'matches', values: ['(a+)+$'] }], serve: { variation: 0 } }] }, 'UNSAFE_REGEX', 'catastrophic regex'],
+    [{ ...base, rules: [{ id: 'r', clauses: [{ attribute: 'email', op: 'matches', values: ['^(a+)\\1$'] }], serve: { variation: 0 } }] }, 'BAD_REGEX', 'backreference (not RE2 syntax)'],
     [{ ...base, rules: [{ id: 'r', clauses: [{ attribute: 'email', op: 'matches', values: ['[unclosed'] }], serve: { variation: 0 } }] }, 'BAD_REGEX', 'regex does not compile'],
     [{ ...base, rules: [{ id: 'r', clauses: [{ attribute: 'v', op: 'semVerEqual', values: ['1.x'] }], serve: { variation: 0 } }] }, 'BAD_SEMVER', 'bad semver'],
     [{ ...base, rules: [{ id: 'r', clauses: [], serve: { variation: 0 } }, { id: 'r', clauses: [], serve: { variation: 1 } }] }, 'DUPLICATE_RULE_ID', 'duplicate rule id'],

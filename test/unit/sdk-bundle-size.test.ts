@@ -20,7 +20,7 @@ await promisify(execFile)(process.execPath, [join(root, 'scripts/build-sdk.mjs')
 
 interface Meta {
   inputs: Record<string, unknown>
-  outputs: Record<string, { imports: { path: string; external?: boolean }[] }>
+  outputs: Record<string, { imports: { path: string; external?: boolean }[]; inputs?: Record<string, unknown> }>
 }
 
 t.test('browser ESM bundle is within the gzip budget', async (t) => {
@@ -72,4 +72,17 @@ t.test('the Node bundles are built, with OpenFeature external', async (t) => {
   t.ok(ext.some((p) => p.startsWith('@openfeature/')), 'OpenFeature is a peer dependency, not bundled')
   const mod = (await import(join(outdir, 'node/index.js'))) as { createClient?: unknown }
   t.type(mod.createClient, 'function', 'the Node bundle loads')
+})
+
+t.test('re2js (the matches engine) is bundled into the Node SDK and stays out of browser code', async (t) => {
+  const node = JSON.parse(await readFile(join(outdir, 'meta/node.json'), 'utf8')) as Meta
+  t.ok(Object.keys(node.inputs).some((i) => i.includes('node_modules/re2js/')), 'bundled into the Node SDK: nothing to install')
+  const ext = Object.values(node.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path))
+  t.notOk(ext.includes('re2js'), 'not an external import')
+  const web = Object.entries(node.outputs)
+  const webOut = web.find(([o]) => o.endsWith('/openfeature/web.js'))
+  const chunks = new Set([webOut?.[0], ...(webOut?.[1].imports.map((i) => i.path) ?? [])])
+  const webInputs = web.filter(([o]) => chunks.has(o)).flatMap(([, v]) => Object.keys(v.inputs ?? {}))
+  t.ok(webInputs.length > 0, 'the web provider bundle has inputs')
+  t.notOk(webInputs.some((i) => i.includes('re2js')), 'the OpenFeature web provider does not carry it either')
 })
