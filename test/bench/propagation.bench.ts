@@ -153,7 +153,8 @@ async function startApi(redisUrl: string, profileDir?: string): Promise<{ url: s
   const port = await freePort()
   const prof = profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
   const proc = spawn(process.execPath, [...prof, '--import=tsx', 'src/server.ts'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'warn' },
+    // 10,000 streams of one token: above the default per-token stream limit (8,000), which protects real deployments.
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'warn', STREAM_MAX_PER_INSTANCE: '12000', STREAM_MAX_PER_TOKEN: '12000' },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`

@@ -65,6 +65,17 @@ t.test('streams beyond the per-token and per-instance limits get 429 TOO_MANY_ST
   t.pass('a slot freed by a closed stream is reused')
 })
 
+t.test('STREAM_MAX_PER_IP limits one address across tokens', async (t) => {
+  const s = await startServer(t, { env: { STREAM_MAX_PER_IP: '2' } })
+  const e = await createSdkEnv(s)
+  t.equal((await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken })).status, 200)
+  t.equal((await openSse(t, `${s.url}/api/v1/sdk/client/stream?context=${encodeContext({ key: 'a' })}`, { token: e.clientToken })).status, 200)
+  const third = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken })
+  t.equal(third.status, 429)
+  t.match(third.error, { code: 'TOO_MANY_STREAMS', message: /from this address/ })
+  t.equal(await metricValue(s, 'switchyard_stream_refusals_total', { limit: 'ip' }), 1)
+})
+
 t.test('the real SDK treats TOO_MANY_STREAMS as back-off-and-retry, not as fatal', async (t) => {
   const s = await startServer(t, { env: { STREAM_MAX_PER_INSTANCE: '1' } })
   const e = await createSdkEnv(s)
