@@ -44,7 +44,7 @@ export const ConfigSchema = Type.Object(
     STREAM_MAX_BUFFER_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576, description: 'Unsent bytes a stream may queue before the server closes it as too slow (it resumes with Last-Event-ID).' }),
     STREAM_TOKEN_RECHECK_MS: Type.Integer({ minimum: 0, default: 5_000, description: 'How often open streams check that their token was not revoked (0: never).' }),
     STREAM_IDLE_CHANNEL_MS: Type.Integer({ minimum: 1000, default: 300_000, description: 'An environment\'s change-log reader stops after this long without streams or evaluations on the instance (it restarts on the next one).' }),
-    CLIENT_CORS_ORIGIN: Type.String({ minLength: 1, default: '*', description: 'Access-Control-Allow-Origin of the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics); other routes send no CORS headers.' }),
+    CLIENT_CORS_ORIGIN: Type.String({ pattern: '^\\s*(\\*|[a-z][a-z0-9+.-]*://[^\\s,/]+)(\\s*,\\s*(\\*|[a-z][a-z0-9+.-]*://[^\\s,/]+))*\\s*$', default: '*', description: 'Origins that may call the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics): `*` (any), or a comma-separated list of origins (https://shop.example,https://www.shop.example), echoed in Access-Control-Allow-Origin when the request\'s Origin is one of them; other routes send no CORS headers.' }),
   },
   { additionalProperties: true },
 )

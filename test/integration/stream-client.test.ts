@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import t from 'tap'
 import { createFlag, createSdkEnv, encodeContext, putConfig, toggle } from '../helpers/sdk-fixtures.js'
+import { loadConfig } from '../../src/config.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 import { openSse, type SseEvent } from '../helpers/sse-reader.js'
 
@@ -30,6 +31,14 @@ async function fixture(s: TestServer) {
 const FORBIDDEN_TEXT = ['secret-rule-id', 'vip-seg', 'vip-member-1', 'other-user-42', 'alice', 'server-only', 'carol', 'ruleId', 'prerequisiteKey']
 
 const isPatch = (e: SseEvent) => e.type === 'patch'
+
+function corsHeaderNames(h: Headers): string[] {
+  const out: string[] = []
+  h.forEach((_v, name) => {
+    if (name.startsWith('access-control-')) out.push(name)
+  })
+  return out
+}
 
 t.test('client stream: only clientSide values of this context; no rules, segments or other ids on the wire', async (t) => {
   const s = await startServer(t)
@@ -181,9 +190,11 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
     })
     t.equal(r.status, 204, `${path} preflight`)
     t.equal(r.headers.get('access-control-allow-origin'), '*')
-    t.match(r.headers.get('access-control-allow-headers'), /authorization/)
-    t.match(r.headers.get('access-control-allow-headers'), /last-event-id/)
+    // Every header the SDK sends: If-None-Match on each poll after the first (issue 7, item 17), Last-Event-ID on resume.
+    t.same(r.headers.get('access-control-allow-headers')?.split(/,\s*/).sort(), ['authorization', 'cache-control', 'content-type', 'if-none-match', 'last-event-id'], `${path}: allowed headers`)
     t.match(r.headers.get('access-control-allow-methods'), path.endsWith('metrics') ? /POST/ : /GET/)
+    t.equal(r.headers.get('access-control-max-age'), '600')
+    t.equal(r.headers.get('content-length'), '0')
   }
   let r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x' })}`, { token: null, headers: { origin: 'https://shop.example' } })
   t.equal(r.status, 401)
@@ -192,8 +203,42 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on admin routes')
   r = await s.api('OPTIONS', '/api/v1/flags', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on admin routes')
+  t.equal(r.status, 404)
+  t.equal(r.body.code, 'NOT_FOUND', 'a catalogue 404, as before')
   r = await s.api('GET', '/api/v1/sdk/rules', { token: e.serverToken, headers: { origin: 'https://shop.example' } })
-  t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on the rules')
+  t.same(corsHeaderNames(r.headers), [], 'no CORS on the rules')
+  r = await s.api('OPTIONS', '/api/v1/sdk/rules', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on the rules')
+  const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken, headers: { origin: 'https://shop.example' } })
+  t.equal(c.status, 200)
+  t.same(corsHeaderNames(c.headers), [], 'no CORS on the server stream')
+})
+
+t.test('CLIENT_CORS_ORIGIN as a list: a listed Origin is echoed (real requests, preflights and SSE), others get none', async (t) => {
+  const s = await startServer(t, { env: { CLIENT_CORS_ORIGIN: 'https://shop.example, https://www.shop.example' } })
+  const e = await createSdkEnv(s)
+  const query = `?context=${encodeContext({ key: 'bob' })}`
+  for (const origin of ['https://shop.example', 'https://www.shop.example']) {
+    let r = await s.api('OPTIONS', VALUES, { token: null, headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, if-none-match' } })
+    t.equal(r.status, 204)
+    t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: preflight`)
+    t.match(r.headers.get('vary'), /Origin/)
+    r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin } })
+    t.equal(r.status, 200, r.text)
+    t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: values`)
+    t.equal(r.headers.get('access-control-expose-headers'), 'etag')
+    t.match(r.headers.get('vary'), /Origin/, 'caches keep one answer per origin')
+    // The stream's response is written by hand (hijacked): the headers the CORS hook set reach it too.
+    const c = await openSse(t, `${s.url}${CLIENT_STREAM}${query}`, { token: e.clientToken, headers: { origin } })
+    t.equal(c.status, 200)
+    t.equal(c.headers.get('access-control-allow-origin'), origin, `${origin}: stream`)
+    t.equal(c.headers.get('access-control-expose-headers'), 'etag')
+    t.equal(c.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+    t.equal((await c.next()).type, 'put')
+  }
+  const r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin: 'https://evil.example' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'an unlisted origin gets no Allow-Origin (the browser blocks it)')
+  t.throws(() => loadConfig({ CLIENT_CORS_ORIGIN: 'shop.example' }), 'an origin needs its scheme')
 })
 
 t.test('who may use the browser routes', async (t) => {
