@@ -54,7 +54,7 @@ function notModified(req: FastifyRequest, etag: string): boolean {
 const ClientQuery = Type.Object(
   {
     context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)' }),
-    signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the context key with the environment signing secret' })),
+    signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the whole context (RFC 8785 canonical JSON) with the environment signing secret; see docs/streaming.md' })),
   },
   { additionalProperties: false },
 )
@@ -92,7 +92,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   async function clientContext(env: string, q: { context: string; signature?: string | undefined }) {
     const context = decodeContext(q.context)
     const e = await services.environments.get(env)
-    verifySignature({ required: e.requireSignedContext, secret: await services.environments.signingSecret(env), context, signature: q.signature })
+    verifySignature({ required: e.requireSignedContext, secrets: await services.environments.verifyingSecrets(env), context, signature: q.signature })
     return context
   }
 

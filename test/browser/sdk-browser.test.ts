@@ -20,7 +20,7 @@ import type { ClientValues } from '../../sdk/types.js'
 import { startSseTestServer } from '../helpers/sse-test-server.js'
 import { startServer } from '../helpers/server.js'
 import { until } from '../helpers/sse-reader.js'
-import { createHmac } from 'node:crypto'
+import { signContext } from '../../sdk/sign.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const outdir = await mkdtemp(join(tmpdir(), 'sy-browser-'))
@@ -230,7 +230,7 @@ t.test('against the real server: signed context, clientSide values over SSE, a k
   })
   t.equal(put.status, 200, put.text)
   const tok = await s.api('POST', '/api/v1/tokens', { body: { name: 'web', kind: 'sdk-client', environments: ['production'] } })
-  const signature = createHmac('sha256', secret).update('user-17').digest('hex')
+  const signature = signContext(secret, { key: 'user-17' })
 
   const page = await newPage(t)
   const first = await page.evaluate(
