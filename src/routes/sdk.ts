@@ -81,6 +81,10 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     // A bare OPTIONS gets the headers rather than the plugin's text/plain 400 (no catalogue code).
     strictPreflight: false,
   }
+  // The other routes of this plugin keep clear of it entirely (no Vary either).
+  app.addHook('onRoute', (route) => {
+    if (route.url !== '*' && !BROWSER_PATHS.has(route.url)) route.config = { ...route.config, cors: false } as typeof route.config
+  })
   await app.register(fastifyCors, {
     delegator: (req, cb) => cb(null, BROWSER_PATHS.has(req.url.split('?', 1)[0] ?? '') ? browserCors : { origin: false }),
   })
@@ -92,7 +96,9 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   async function clientContext(env: string, q: { context: string; signature?: string | undefined }) {
     const context = decodeContext(q.context)
     const e = await services.environments.get(env)
-    verifySignature({ required: e.requireSignedContext, secrets: await services.environments.verifyingSecrets(env), context, signature: q.signature })
+    // Unsigned requests (the common case) need no secret: one Redis read fewer.
+    const secrets = q.signature ? await services.environments.verifyingSecrets(env) : []
+    verifySignature({ required: e.requireSignedContext, secrets, context, signature: q.signature })
     return context
   }
 

@@ -275,6 +275,7 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
   t.equal(r.body.code, 'NOT_FOUND', 'a catalogue 404, as before')
   r = await s.api('GET', '/api/v1/sdk/rules', { token: e.serverToken, headers: { origin: 'https://shop.example' } })
   t.same(corsHeaderNames(r.headers), [], 'no CORS on the rules')
+  t.equal(r.headers.get('vary'), null, 'not even Vary')
   r = await s.api('OPTIONS', '/api/v1/sdk/rules', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on the rules')
   const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken, headers: { origin: 'https://shop.example' } })
