@@ -4,6 +4,7 @@
  *   <outdir>/switchyard.browser.js       browser, client mode, minified ESM (budget: 8 KB gzipped)
  *   <outdir>/switchyard.browser.iife.js  the same as an IIFE defining the global `Switchyard`
  *   <outdir>/node/…                      Node ESM bundles: index (server + client mode), node-storage,
+ *                                        sign (context signing for site backends),
  *                                        openfeature/server, openfeature/web (OpenFeature packages external)
  *   <outdir>/meta/*.json                 esbuild metafiles (the bundle-size test reads them)
  *
@@ -43,6 +44,7 @@ const node = await build({
   entryPoints: {
     index: join(root, 'sdk/index.ts'),
     'node-storage': join(root, 'sdk/node-storage.ts'),
+    sign: join(root, 'sdk/sign.ts'),
     'openfeature/server': join(root, 'sdk/openfeature/server.ts'),
     'openfeature/web': join(root, 'sdk/openfeature/web.ts'),
   },

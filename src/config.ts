@@ -50,7 +50,7 @@ export const ConfigSchema = Type.Object(
     SDK_MAX_SERVER_INSTANCES: Type.Integer({ minimum: 1, default: 5_000, description: 'Server SDK instances (sdk-server tokens) sdk-status tracks per environment; reports of new ones beyond it are accepted but not tracked (switchyard_sdk_reports_untracked_total) and sdk-status says `capped`.' }),
     SDK_MAX_CLIENT_INSTANCES: Type.Integer({ minimum: 1, default: 1_000, description: 'Browser SDK instances (sdk-client tokens, public) sdk-status counts per environment, apart from the server SDKs; beyond it new ones are not tracked.' }),
     METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'Set: GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). Unset: /metrics is open (keep it off the public network).' })),
-    CLIENT_CORS_ORIGIN: Type.String({ minLength: 1, default: '*', description: 'Access-Control-Allow-Origin of the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics); other routes send no CORS headers.' }),
+    CLIENT_CORS_ORIGIN: Type.String({ pattern: '^\\s*(\\*|[a-z][a-z0-9+.-]*://[^\\s,/]+)(\\s*,\\s*(\\*|[a-z][a-z0-9+.-]*://[^\\s,/]+))*\\s*$', default: '*', description: 'Origins that may call the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics): `*` (any), or a comma-separated list of origins (https://shop.example,https://www.shop.example), echoed in Access-Control-Allow-Origin when the request\'s Origin is one of them; other routes send no CORS headers.' }),
   },
   { additionalProperties: true },
 )

@@ -50,7 +50,7 @@ const hasOwn = Object.prototype.hasOwnProperty
 type Ctx = Record<string, unknown>
 
 /** The context key: `key`, else OpenFeature's `targetingKey`; non-empty strings only. */
-function contextKey(ctx: Ctx): string | null {
+export function contextKey(ctx: Ctx): string | null {
   const k = ctx.key
   if (typeof k === 'string' && k !== '') return k
   const t = ctx.targetingKey

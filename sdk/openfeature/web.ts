@@ -15,14 +15,17 @@ import {
   type ResolutionDetails,
 } from '@openfeature/web-sdk'
 import { createClient } from '../browser.js'
-import type { ClientOptions, SwitchyardClient } from '../types.js'
+import type { ClientOptions, Context, SwitchyardClient } from '../types.js'
 import { asJson, toResolution, toSwitchyardContext } from './resolve.js'
 import type { EvaluationDetail } from '../core/types.js'
 
 /** Options of {@link SwitchyardWebProvider}: client options without `context` (OpenFeature's context is used). */
 export interface SwitchyardWebProviderOptions extends Omit<ClientOptions, 'mode' | 'context' | 'signature'> {
-  /** The context signature your backend computed (HMAC of the key); called on every context change. */
-  signContext?: (context: EvaluationContext) => string | undefined | Promise<string | undefined>
+  /**
+   * The context signature your backend computed; called on every context change. It must cover `sent`, the
+   * context exactly as Switchyard receives it (`targetingKey` becomes `key`): see signContext in `switchyard/sign`.
+   */
+  signContext?: (context: EvaluationContext, sent: Context) => string | undefined | Promise<string | undefined>
   /** How long initialize / a context change wait for values (default 10000). */
   readyTimeoutMs?: number
 }
@@ -59,8 +62,9 @@ export class SwitchyardWebProvider implements Provider {
 
   async initialize(context?: EvaluationContext): Promise<void> {
     const ctx = context ?? {}
-    const signature = await this.options.signContext?.(ctx)
-    const client = createClient({ ...this.options, mode: 'client', context: toSwitchyardContext(ctx), signature })
+    const sent = toSwitchyardContext(ctx)
+    const signature = await this.options.signContext?.(ctx, sent)
+    const client = createClient({ ...this.options, mode: 'client', context: sent, signature })
     this.clientRef = client
     client.on('change', (flagsChanged) => this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }))
     client.on('stale', () => this.events.emit(ProviderEvents.Stale, { message: 'flag values are stale' }))
@@ -74,9 +78,10 @@ export class SwitchyardWebProvider implements Provider {
   /** OpenFeature calls this on `setContext`; it reconciles until the new context's values arrive. */
   async onContextChange(_old: EvaluationContext, next: EvaluationContext): Promise<void> {
     if (!this.clientRef) return
-    const signature = await this.options.signContext?.(next)
+    const sent = toSwitchyardContext(next)
+    const signature = await this.options.signContext?.(next, sent)
     await withTimeout(
-      this.clientRef.identify(toSwitchyardContext(next), signature),
+      this.clientRef.identify(sent, signature),
       this.options.readyTimeoutMs ?? 10000,
       'context change',
     )

@@ -15,6 +15,9 @@ const EnvironmentSchema = Type.Object(
   { $id: 'Environment' },
 )
 
+/** Longest grace period of a signing-secret rotation: 30 days. */
+const MAX_GRACE_SECONDS = 30 * 24 * 3600
+
 const fields = {
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   description: Type.Optional(Type.String({ maxLength: 4000 })),
@@ -72,6 +75,29 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
     const actor = authorize(req, 'admin')
     await services.environments.remove(req.params.env, actor)
     return reply.code(204).send(null)
+  })
+
+  app.post('/api/v1/environments/:env/signing-secret/rotate', {
+    schema: {
+      operationId: 'rotateSigningSecret', tags,
+      description:
+        'Replaces the context-signing secret (admin). The old secret keeps verifying for `graceSeconds` (0: it stops at once, e.g. after a leak), ' +
+        'so site backends can switch to the new one without refusals. Audited (without the secrets).',
+      params: EnvParams,
+      body: Type.Object({
+        graceSeconds: Type.Integer({ minimum: 0, maximum: MAX_GRACE_SECONDS, description: `How long the previous secret still verifies (0 to ${MAX_GRACE_SECONDS} s)` }),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          signingSecret: Type.String({ description: 'The new secret' }),
+          previousValidUntil: Type.Union([Type.String(), Type.Null()], { description: 'When the previous secret stops verifying; null: it already has' }),
+        }),
+        ...errorResponses(404, 409),
+      },
+    },
+  }, async (req) => {
+    const actor = authorize(req, 'admin')
+    return services.environments.rotateSigningSecret(req.params.env, req.body.graceSeconds, actor)
   })
 }
 

@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize } from '../auth.js'
 import type { Config } from '../config.js'
@@ -20,6 +21,15 @@ export interface SdkRoutesOptions {
 }
 
 const STREAM_ID = '^[0-9]{1,20}-[0-9]{1,20}$'
+
+/** The routes a page calls (sdk-client token): the only ones with CORS headers. */
+const BROWSER_PATHS = new Set(['/api/v1/sdk/client/stream', '/api/v1/sdk/client/values', '/api/v1/sdk/metrics'])
+
+/** CLIENT_CORS_ORIGIN: `*`, or the list of origins a matching Origin is echoed for (with Vary: Origin). */
+export function corsOrigins(v: string): '*' | string[] {
+  const list = v.split(',').map((o) => o.trim()).filter((o) => o !== '')
+  return list.includes('*') ? '*' : list
+}
 
 /** The single environment of an SDK token (401/403 unless its kind is one of `kinds`). */
 function sdkEnv(req: FastifyRequest, kinds: ReadonlyArray<TokenRecord['kind']>): { env: string; token: TokenRecord } {
@@ -45,7 +55,7 @@ function notModified(req: FastifyRequest, etag: string): boolean {
 const ClientQuery = Type.Object(
   {
     context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)' }),
-    signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the context key with the environment signing secret' })),
+    signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the whole context (RFC 8785 canonical JSON) with the environment signing secret; see docs/streaming.md' })),
   },
   { additionalProperties: false },
 )
@@ -61,30 +71,24 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   const retryMs = config.STREAM_RETRY_MS
 
   // CORS is open on the browser routes only (sdk-client tokens are public by design and unlock nothing secret).
-  const corsHeaders: Record<string, string> = {
-    'access-control-allow-origin': config.CLIENT_CORS_ORIGIN,
-    'access-control-expose-headers': 'etag',
-    ...(config.CLIENT_CORS_ORIGIN !== '*' && { vary: 'Origin' }),
+  // The plugin's OPTIONS catch-all answers every path, so the path decides, for preflights and real requests alike.
+  const allowed = corsOrigins(config.CLIENT_CORS_ORIGIN)
+  const browserCors: FastifyCorsOptions = {
+    origin: allowed,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'cache-control', 'if-none-match'],
+    exposedHeaders: ['etag'],
+    maxAge: 600,
+    // A bare OPTIONS gets the headers rather than the plugin's text/plain 400 (no catalogue code).
+    strictPreflight: false,
   }
-  const cors = async (_req: FastifyRequest, reply: FastifyReply) => {
-    reply.headers(corsHeaders)
-  }
-  const preflight = {
-    schema: { operationId: '', tags, security: [], hide: true },
-  }
-  for (const path of ['/api/v1/sdk/client/stream', '/api/v1/sdk/client/values', '/api/v1/sdk/metrics']) {
-    app.options(path, { ...preflight, schema: { ...preflight.schema, operationId: `preflight${path.replace(/[^a-z]/g, '')}` } }, async (_req, reply) => {
-      return reply
-        .code(204)
-        .headers({
-          ...corsHeaders,
-          'access-control-allow-methods': 'GET, POST, OPTIONS',
-          'access-control-allow-headers': 'authorization, content-type, last-event-id, cache-control',
-          'access-control-max-age': '600',
-        })
-        .send()
-    })
-  }
+  // The other routes of this plugin keep clear of it entirely (no Vary either).
+  app.addHook('onRoute', (route) => {
+    if (route.url !== '*' && !BROWSER_PATHS.has(route.url)) route.config = { ...route.config, cors: false } as typeof route.config
+  })
+  await app.register(fastifyCors, {
+    delegator: (req, cb) => cb(null, BROWSER_PATHS.has(req.url.split('?', 1)[0] ?? '') ? browserCors : { origin: false }),
+  })
 
   /** A stream slot, or 429 TOO_MANY_STREAMS with Retry-After; the refused connection is closed so it frees its descriptor. */
   function admitStream(req: FastifyRequest, reply: FastifyReply, tokenId: string): void {
@@ -103,7 +107,9 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   async function clientContext(env: string, q: { context: string; signature?: string | undefined }) {
     const context = decodeContext(q.context)
     const e = await services.environments.get(env)
-    verifySignature({ required: e.requireSignedContext, secret: await services.environments.signingSecret(env), context, signature: q.signature })
+    // Unsigned requests (the common case) need no secret: one Redis read fewer.
+    const secrets = q.signature ? await services.environments.verifyingSecrets(env) : []
+    verifySignature({ required: e.requireSignedContext, secrets, context, signature: q.signature })
     return context
   }
 
@@ -145,7 +151,6 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   })
 
   app.get('/api/v1/sdk/client/stream', {
-    onRequest: cors,
     schema: {
       operationId: 'sdkClientStream', tags,
       description:
@@ -160,12 +165,11 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     await requireEnv(env)
     const context = await clientContext(env, req.query)
     admitStream(req, reply, token.id)
-    void hub.serveClient(env, openEventStream(reply, retryMs, corsHeaders), token.id, context)
+    void hub.serveClient(env, openEventStream(reply, retryMs), token.id, context)
     return reply
   })
 
   app.get('/api/v1/sdk/client/values', {
-    onRequest: cors,
     schema: {
       operationId: 'sdkClientValues', tags,
       description: 'The evaluated clientSide values for one context (polling); ETag = change-log id, 304 on If-None-Match.',
@@ -184,7 +188,6 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   })
 
   app.post('/api/v1/sdk/metrics', {
-    onRequest: cors,
     schema: {
       operationId: 'sdkMetrics', tags,
       description: 'An SDK instance reports its applied change-log id and evaluation counts (sdk-server or sdk-client tokens).',

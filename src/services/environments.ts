@@ -6,6 +6,10 @@ import { envKeys, GLOBAL_TAG, globalKeys } from '../store/keys.js'
 import type { Actor, ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
 
+/** Fields of the environment's meta hash holding the secret replaced by the last rotation, and when it stops verifying. */
+const PREVIOUS_SECRET = 'previousSigningSecret'
+const PREVIOUS_SECRET_UNTIL = 'previousSigningSecretUntil'
+
 export interface Environment {
   key: string
   name: string
@@ -45,6 +49,45 @@ export class EnvironmentService {
     const k = envKeys(key).meta
     await this.deps.store.redis.hsetnx(k, 'signingSecret', randomBytes(32).toString('base64url'))
     return (await this.deps.store.redis.hget(k, 'signingSecret')) as string
+  }
+
+  /**
+   * The secrets a context signature may be made with now: the current one and,
+   * until its grace period after a rotation ends, the previous one.
+   */
+  async verifyingSecrets(key: string): Promise<string[]> {
+    const [current, previous, until] = await this.deps.store.redis.hmget(envKeys(key).meta, 'signingSecret', PREVIOUS_SECRET, PREVIOUS_SECRET_UNTIL)
+    const secrets = [current ?? (await this.signingSecret(key))]
+    if (previous && until && Date.parse(until) > this.deps.now().getTime()) secrets.push(previous)
+    return secrets
+  }
+
+  /**
+   * Replaces the signing secret; the old one keeps verifying for `graceSeconds`
+   * (0: at once no longer), so site backends can switch without refusals.
+   * A previous secret still in its grace period is dropped: only one is kept.
+   */
+  async rotateSigningSecret(key: string, graceSeconds: number, actor: Actor): Promise<{ signingSecret: string; previousValidUntil: string | null }> {
+    const old = await this.signingSecret(key)
+    const { store } = this.deps
+    const at = this.deps.now()
+    const next = randomBytes(32).toString('base64url')
+    const until = graceSeconds > 0 ? new Date(at.getTime() + graceSeconds * 1000).toISOString() : null
+    const k = envKeys(key)
+    const r = await store.atomic({
+      checks: [{ key: k.meta, field: 'signingSecret', op: 'eq', value: old }],
+      commands: [
+        until === null ? ['HDEL', k.meta, PREVIOUS_SECRET, PREVIOUS_SECRET_UNTIL] : ['HSET', k.meta, PREVIOUS_SECRET, old, PREVIOUS_SECRET_UNTIL, until],
+        ['HSET', k.meta, 'signingSecret', next],
+        // Never the secrets themselves.
+        store.auditCommand(k.audit, {
+          at: at.toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.signing-secret.rotate', env: key,
+          target: { type: 'environment', key }, details: { graceSeconds, previousValidUntil: until }, ...(actor.requestId && { requestId: actor.requestId }),
+        }),
+      ],
+    })
+    if (!r.ok) throw appError('WRITE_CONFLICT', `the signing secret of ${key}`)
+    return { signingSecret: next, previousValidUntil: until }
   }
 
   async create(input: CreateEnvironment, actor: Actor): Promise<Environment> {

@@ -1,6 +1,8 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
+import { contextKey } from '../../sdk/core/evaluate.js'
 import type { Context, EvaluationDetail, Reason } from '../../sdk/core/types.js'
-import { AppError, appError } from '../errors.js'
+import { signContext } from '../../sdk/sign.js'
+import { appError } from '../errors.js'
 
 /** Largest context accepted (bytes of its JSON). */
 export const MAX_CONTEXT_BYTES = 8192
@@ -35,25 +37,35 @@ export function decodeContext(param: string | undefined): Context {
   return checkContext(v, Buffer.byteLength(json))
 }
 
-/** hex HMAC-SHA256 of the context key (empty string for a context without key), keyed by the environment's secret. */
-export function signContextKey(secret: string, key: string | undefined): string {
-  return createHmac('sha256', secret).update(key ?? '').digest('hex')
-}
-
 /**
  * Verifies `?signature=` when given, and requires it when the environment
- * does. Constant-time comparison of the digests.
+ * does. The signature covers the whole context (sdk/sign.ts: HMAC-SHA256 of
+ * its RFC 8785 canonical JSON), so no attribute can be added or changed, and
+ * any of `secrets` may have made it (the current one, and the previous one
+ * during a rotation's grace period). Constant-time comparison of the digests.
  */
-export function verifySignature(opts: { required: boolean; secret: string; context: Context; signature: string | undefined }): void {
-  const { signature } = opts
+export function verifySignature(opts: { required: boolean; secrets: readonly string[]; context: Context; signature: string | undefined }): void {
+  const { signature, context } = opts
+  // Every keyless context would share one signature, the HMAC of its attributes alone: a signed identity needs a key.
+  if (opts.required && contextKey(context) === null) throw appError('CONTEXT_KEY_REQUIRED')
   if (signature === undefined || signature === '') {
     if (opts.required) throw appError('SIGNATURE_REQUIRED')
     return
   }
-  const expected = createHmac('sha256', opts.secret).update(typeof opts.context.key === 'string' ? opts.context.key : '').digest()
-  const given = /^[0-9a-fA-F]{64}$/.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(expected.length)
-  const ok = timingSafeEqual(expected, given) && given.length === expected.length && /^[0-9a-fA-F]{64}$/.test(signature)
-  if (!ok) throw new AppError('BAD_SIGNATURE')
+  if (!/^[0-9a-fA-F]{64}$/.test(signature)) throw appError('BAD_SIGNATURE')
+  const given = Buffer.from(signature, 'hex')
+  let ok = false
+  for (const secret of opts.secrets) {
+    let expected: Buffer
+    try {
+      expected = Buffer.from(signContext(secret, context), 'hex')
+    } catch (e) {
+      throw appError('INVALID_CONTEXT', (e as Error).message)
+    }
+    // No early exit: the time taken does not tell which secret matched.
+    ok = timingSafeEqual(expected, given) || ok
+  }
+  if (!ok) throw appError('BAD_SIGNATURE')
 }
 
 /** A reason as a browser may see it: no rule ids, no prerequisite keys. */

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyReply } from 'fastify'
 
@@ -33,19 +33,24 @@ export function wire(frame: string | Buffer): Wire {
  * properly and the connection can be reused). Null when the response has no
  * socket of its own yet (queued behind a pipelined one): then frames go
  * through the response.
+ *
+ * Headers that hooks already set on the reply (CORS) go out too: a hijacked
+ * reply never writes them itself.
  */
-export function openEventStream(reply: FastifyReply, retryMs: number, extraHeaders: Record<string, string> = {}): { res: ServerResponse; socket: Socket | null } {
+export function openEventStream(reply: FastifyReply, retryMs: number): { res: ServerResponse; socket: Socket | null } {
+  const hooked: OutgoingHttpHeaders = {}
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) hooked[name] = value
   reply.hijack()
   const res = reply.raw
   const socket = res.socket
   socket?.setNoDelay(true)
   socket?.setKeepAlive(true)
   res.writeHead(200, {
+    ...hooked,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
     connection: 'keep-alive',
-    ...extraHeaders,
   })
   // Sends the headers; direct socket writes come after them.
   res.write(`retry: ${retryMs}\n\n`)

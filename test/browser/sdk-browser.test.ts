@@ -19,7 +19,8 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import type { ClientValues } from '../../sdk/types.js'
 import { startSseTestServer } from '../helpers/sse-test-server.js'
 import { startServer } from '../helpers/server.js'
-import { createHmac } from 'node:crypto'
+import { until } from '../helpers/sse-reader.js'
+import { signContext } from '../../sdk/sign.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const outdir = await mkdtemp(join(tmpdir(), 'sy-browser-'))
@@ -229,7 +230,7 @@ t.test('against the real server: signed context, clientSide values over SSE, a k
   })
   t.equal(put.status, 200, put.text)
   const tok = await s.api('POST', '/api/v1/tokens', { body: { name: 'web', kind: 'sdk-client', environments: ['production'] } })
-  const signature = createHmac('sha256', secret).update('user-17').digest('hex')
+  const signature = signContext(secret, { key: 'user-17' })
 
   const page = await newPage(t)
   const first = await page.evaluate(
@@ -273,6 +274,58 @@ t.test('against the real server: signed context, clientSide values over SSE, a k
   for (const secretish of ['someone-else', 'vip-9', 'beta', 'server-only', 'inSegment', 'clauses']) t.notOk(raw.text.includes(secretish), `no "${secretish}" in what the browser sees`)
   t.equal(raw.unsigned, 403, 'an unsigned context is refused where signatures are required')
   t.equal(raw.unsignedBody.code, 'SIGNATURE_REQUIRED')
+  await page.evaluate(() => (window as unknown as { client: { close(): Promise<void> } }).client.close())
+  t.same(page.errors, [], 'no uncaught page errors')
+})
+
+t.test('polling mode from another origin: the If-None-Match polls pass CORS and a kill reaches the page', async (t) => {
+  const s = await startServer(t)
+  await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+  await s.api('POST', '/api/v1/flags', { body: { key: 'banner', kind: 'boolean', clientSide: true } })
+  const put = await s.api('PUT', '/api/v1/environments/production/flags/banner', {
+    headers: { 'if-match': '1' },
+    body: { on: true, offVariation: 1, fallthrough: { variation: 0 } },
+  })
+  t.equal(put.status, 200, put.text)
+  const tok = await s.api('POST', '/api/v1/tokens', { body: { name: 'web', kind: 'sdk-client', environments: ['production'] } })
+
+  const page = await newPage(t)
+  t.not(new URL(s.url).origin, origin, 'the page and the API are different origins')
+  // What Chromium itself did with each poll. A CORS block fails the request with net::ERR_FAILED and logs
+  // "blocked by CORS policy" (Chromium reports a 304 to fetch as ERR_ABORTED after its response: not a block).
+  const polls: { status: number; ifNoneMatch: string | undefined }[] = []
+  const blocked: string[] = []
+  page.on('response', (r) => {
+    if (r.url().includes('/sdk/client/values')) polls.push({ status: r.status(), ifNoneMatch: r.request().headers()['if-none-match'] })
+  })
+  page.on('requestfailed', (r) => {
+    if (r.failure()?.errorText !== 'net::ERR_ABORTED') blocked.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`)
+  })
+  page.on('console', (m) => {
+    if (/CORS/.test(m.text())) blocked.push(m.text())
+  })
+  const first = await page.evaluate(
+    async ({ url, origin, token }) => {
+      const sy = await import(`${origin}/switchyard.browser.js`)
+      const w = window as unknown as Record<string, unknown>
+      const client = sy.createClient({ url, token, context: { key: 'user-1' }, streaming: false, pollIntervalMs: 100, sendMetrics: false, logger: {} })
+      w.client = client
+      await client.ready({ timeoutMs: 10000 })
+      return { banner: client.isEnabled('banner'), polling: client.polling }
+    },
+    { url: s.url, origin, token: tok.body.secret as string },
+  )
+  t.same(first, { banner: true, polling: true })
+  // A few conditional polls answered 304 before the kill: If-None-Match got through the preflight.
+  await until(() => polls.some((p) => p.status === 304) || blocked.length > 0, 20000, 'a 304 poll or a blocked request').catch(() => {})
+  t.ok(polls.some((p) => p.status === 304 && p.ifNoneMatch), `a conditional poll answered 304 (${JSON.stringify(polls.slice(0, 4))}; blocked: ${blocked.slice(0, 2).join('; ')})`)
+
+  const killedAt = Date.now()
+  const kill = await s.api('POST', '/api/v1/environments/production/flags/banner/kill', { body: { reason: 'polling test' } })
+  t.equal(kill.status, 200)
+  await page.waitForFunction(() => (window as unknown as { client: { isEnabled(k: string, c?: unknown, d?: boolean): boolean } }).client.isEnabled('banner', undefined, true) === false, undefined, { timeout: 20000 })
+  t.pass(`the kill reached the polling page in ${Date.now() - killedAt} ms (polls every 100 ms)`)
+  t.same(blocked, [], 'Chromium blocked no request')
   await page.evaluate(() => (window as unknown as { client: { close(): Promise<void> } }).client.close())
   t.same(page.errors, [], 'no uncaught page errors')
 })

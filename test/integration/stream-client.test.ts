@@ -1,12 +1,17 @@
 import { createHmac } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { signContext } from '../../sdk/sign.js'
 import { createFlag, createSdkEnv, encodeContext, putConfig, toggle } from '../helpers/sdk-fixtures.js'
+import { loadConfig } from '../../src/config.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 import { openSse, type SseEvent } from '../helpers/sse-reader.js'
 
 const CLIENT_STREAM = '/api/v1/sdk/client/stream'
 const VALUES = '/api/v1/sdk/client/values'
-const sign = (secret: string, key: string) => createHmac('sha256', secret).update(key).digest('hex')
+const sign = (secret: string, key: string) => signContext(secret, { key })
+/** The scheme before issue 7 (item 3): HMAC of the key alone. */
+const signKeyOnly = (secret: string, key: string) => createHmac('sha256', secret).update(key).digest('hex')
 
 /** production: banner (clientSide; a rule on segment vip-seg, targets naming other users) and server-only. */
 async function fixture(s: TestServer) {
@@ -30,6 +35,14 @@ async function fixture(s: TestServer) {
 const FORBIDDEN_TEXT = ['secret-rule-id', 'vip-seg', 'vip-member-1', 'other-user-42', 'alice', 'server-only', 'carol', 'ruleId', 'prerequisiteKey']
 
 const isPatch = (e: SseEvent) => e.type === 'patch'
+
+function corsHeaderNames(h: Headers): string[] {
+  const out: string[] = []
+  h.forEach((_v, name) => {
+    if (name.startsWith('access-control-')) out.push(name)
+  })
+  return out
+}
 
 t.test('client stream: only clientSide values of this context; no rules, segments or other ids on the wire', async (t) => {
   const s = await startServer(t)
@@ -147,6 +160,70 @@ t.test('signed contexts', async (t) => {
   t.equal(r2.body.code, 'BAD_SIGNATURE')
 })
 
+t.test('signed contexts: the signature covers the whole context, and a signed context needs a key', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s, 'secure', { requireSignedContext: true })
+  await createFlag(s, 'staff-banner', { clientSide: true })
+  await putConfig(s, 'secure', 'staff-banner', {
+    rules: [{ id: 'staff', clauses: [{ attribute: 'email', op: 'endsWith', values: ['@corp.example'] }], serve: { variation: 0 } }],
+  })
+  const own = { key: 'u1', email: 'u1@home.example' }
+  const escalated = { ...own, email: 'ceo@corp.example' }
+  const keyless = { email: 'ceo@corp.example' }
+  const get = (path: string, ctx: unknown, signature: string) => s.api('GET', `${path}?context=${encodeContext(ctx)}&signature=${signature}`, { token: e.clientToken })
+  for (const path of [CLIENT_STREAM, VALUES]) {
+    // The attack of the issue: a valid signature for the user's own key, then an attribute of someone else.
+    let r = await get(path, { key: 'u1', email: 'ceo@corp.example' }, sign(e.signingSecret, 'u1'))
+    t.equal(r.status, 403, `${path}: key signature plus an added email`)
+    t.equal(r.body.code, 'BAD_SIGNATURE')
+    r = await get(path, escalated, signContext(e.signingSecret, own))
+    t.equal(r.body.code, 'BAD_SIGNATURE', `${path}: the signature of the real context with the email changed`)
+    r = await get(path, own, signKeyOnly(e.signingSecret, 'u1'))
+    t.equal(r.body.code, 'BAD_SIGNATURE', `${path}: the old key-only signature no longer passes`)
+    r = await get(path, keyless, signKeyOnly(e.signingSecret, ''))
+    t.equal(r.status, 400, `${path}: keyless with HMAC("")`)
+    t.equal(r.body.code, 'CONTEXT_KEY_REQUIRED')
+    r = await get(path, keyless, signContext(e.signingSecret, keyless))
+    t.equal(r.body.code, 'CONTEXT_KEY_REQUIRED', `${path}: keyless even when its attributes are signed`)
+    r = await get(path, { key: '', email: 'x' }, signContext(e.signingSecret, { key: '', email: 'x' }))
+    t.equal(r.status, 400, `${path}: an empty key is no key`)
+  }
+  // Properly signed full contexts are accepted on both routes, with the values their attributes give.
+  let r = await get(VALUES, own, signContext(e.signingSecret, own))
+  t.equal(r.status, 200, r.text)
+  t.equal(r.body.flags['staff-banner'].value, false)
+  r = await get(VALUES, escalated, signContext(e.signingSecret, escalated))
+  t.equal(r.body.flags['staff-banner'].value, true, 'the backend vouches for the staff email: staff value')
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext(own)}&signature=${signContext(e.signingSecret, own)}`, { token: e.clientToken })
+  t.equal(c.status, 200)
+  t.same(JSON.parse((await c.next()).data).flags['staff-banner'].value, false)
+  // OpenFeature's targetingKey is a key too.
+  const of = { targetingKey: 'of-user', plan: 'pro' }
+  r = await get(VALUES, of, signContext(e.signingSecret, of))
+  t.equal(r.status, 200, r.text)
+})
+
+t.test('signed contexts: the vectors of test/vectors/signing verify end to end, sent as written', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s, 'secure', { requireSignedContext: true })
+  const file = new URL('../vectors/signing/contexts.json', import.meta.url)
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { secret: string; vectors: { name: string; context: Record<string, unknown>; signature: string }[] }
+  // The JSON text of each context exactly as the file writes it (generate.py puts each on one line): key order, spacing, 1.0, 1e21.
+  const texts = [...readFileSync(file, 'utf8').matchAll(/^ {6}"context": (.*),$/gm)].map((m) => m[1]!)
+  t.equal(texts.length, doc.vectors.length)
+  // The vector secret becomes the environment's (the API only ever generates secrets).
+  await s.redis.hset('sy:{secure}:meta', 'signingSecret', doc.secret)
+  for (const [i, v] of doc.vectors.entries()) {
+    const r = await s.api('GET', `${VALUES}?context=${Buffer.from(texts[i]!).toString('base64url')}&signature=${v.signature}`, { token: e.clientToken })
+    const keyless = v.context.key === undefined && v.context.targetingKey === undefined
+    t.equal(r.status, keyless ? 400 : 200, `${v.name}: ${r.text}`)
+    if (keyless) t.equal(r.body.code, 'CONTEXT_KEY_REQUIRED')
+  }
+  const r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x', s: '\ud800' })}&signature=${'ab'.repeat(32)}`, { token: e.clientToken })
+  t.equal(r.status, 400, 'a lone surrogate cannot be signed canonically')
+  t.equal(r.body.code, 'INVALID_CONTEXT')
+})
+
 t.test('invalid contexts are 400 INVALID_CONTEXT', async (t) => {
   const s = await startServer(t)
   const e = await createSdkEnv(s)
@@ -181,9 +258,11 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
     })
     t.equal(r.status, 204, `${path} preflight`)
     t.equal(r.headers.get('access-control-allow-origin'), '*')
-    t.match(r.headers.get('access-control-allow-headers'), /authorization/)
-    t.match(r.headers.get('access-control-allow-headers'), /last-event-id/)
+    // Every header the SDK sends: If-None-Match on each poll after the first (issue 7, item 17), Last-Event-ID on resume.
+    t.same(r.headers.get('access-control-allow-headers')?.split(/,\s*/).sort(), ['authorization', 'cache-control', 'content-type', 'if-none-match', 'last-event-id'], `${path}: allowed headers`)
     t.match(r.headers.get('access-control-allow-methods'), path.endsWith('metrics') ? /POST/ : /GET/)
+    t.equal(r.headers.get('access-control-max-age'), '600')
+    t.equal(r.headers.get('content-length'), '0')
   }
   let r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x' })}`, { token: null, headers: { origin: 'https://shop.example' } })
   t.equal(r.status, 401)
@@ -192,8 +271,43 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on admin routes')
   r = await s.api('OPTIONS', '/api/v1/flags', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on admin routes')
+  t.equal(r.status, 404)
+  t.equal(r.body.code, 'NOT_FOUND', 'a catalogue 404, as before')
   r = await s.api('GET', '/api/v1/sdk/rules', { token: e.serverToken, headers: { origin: 'https://shop.example' } })
-  t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on the rules')
+  t.same(corsHeaderNames(r.headers), [], 'no CORS on the rules')
+  t.equal(r.headers.get('vary'), null, 'not even Vary')
+  r = await s.api('OPTIONS', '/api/v1/sdk/rules', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on the rules')
+  const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken, headers: { origin: 'https://shop.example' } })
+  t.equal(c.status, 200)
+  t.same(corsHeaderNames(c.headers), [], 'no CORS on the server stream')
+})
+
+t.test('CLIENT_CORS_ORIGIN as a list: a listed Origin is echoed (real requests, preflights and SSE), others get none', async (t) => {
+  const s = await startServer(t, { env: { CLIENT_CORS_ORIGIN: 'https://shop.example, https://www.shop.example' } })
+  const e = await createSdkEnv(s)
+  const query = `?context=${encodeContext({ key: 'bob' })}`
+  for (const origin of ['https://shop.example', 'https://www.shop.example']) {
+    let r = await s.api('OPTIONS', VALUES, { token: null, headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, if-none-match' } })
+    t.equal(r.status, 204)
+    t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: preflight`)
+    t.match(r.headers.get('vary'), /Origin/)
+    r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin } })
+    t.equal(r.status, 200, r.text)
+    t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: values`)
+    t.equal(r.headers.get('access-control-expose-headers'), 'etag')
+    t.match(r.headers.get('vary'), /Origin/, 'caches keep one answer per origin')
+    // The stream's response is written by hand (hijacked): the headers the CORS hook set reach it too.
+    const c = await openSse(t, `${s.url}${CLIENT_STREAM}${query}`, { token: e.clientToken, headers: { origin } })
+    t.equal(c.status, 200)
+    t.equal(c.headers.get('access-control-allow-origin'), origin, `${origin}: stream`)
+    t.equal(c.headers.get('access-control-expose-headers'), 'etag')
+    t.equal(c.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+    t.equal((await c.next()).type, 'put')
+  }
+  const r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin: 'https://evil.example' } })
+  t.equal(r.headers.get('access-control-allow-origin'), null, 'an unlisted origin gets no Allow-Origin (the browser blocks it)')
+  t.throws(() => loadConfig({ CLIENT_CORS_ORIGIN: 'shop.example' }), 'an origin needs its scheme')
 })
 
 t.test('who may use the browser routes', async (t) => {

@@ -65,13 +65,22 @@ t.test('the IIFE defines the global Switchyard with createClient', async (t) => 
 t.test('the Node bundles are built, with OpenFeature external', async (t) => {
   const meta = JSON.parse(await readFile(join(outdir, 'meta/node.json'), 'utf8')) as Meta
   const outs = Object.keys(meta.outputs).filter((o) => o.endsWith('.js'))
-  for (const name of ['index.js', 'node-storage.js', 'openfeature/server.js', 'openfeature/web.js']) {
+  for (const name of ['index.js', 'node-storage.js', 'sign.js', 'openfeature/server.js', 'openfeature/web.js']) {
     t.ok(outs.some((o) => o.endsWith(`/node/${name}`)), name)
   }
   const ext = Object.values(meta.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path))
   t.ok(ext.some((p) => p.startsWith('@openfeature/')), 'OpenFeature is a peer dependency, not bundled')
   const mod = (await import(join(outdir, 'node/index.js'))) as { createClient?: unknown }
   t.type(mod.createClient, 'function', 'the Node bundle loads')
+  const sign = (await import(join(outdir, 'node/sign.js'))) as { signContext: (secret: string, context: object) => string }
+  t.match(sign.signContext('s', { key: 'u1' }), /^[0-9a-f]{64}$/, 'the signing helper for site backends loads')
+})
+
+t.test('the browser bundles never carry the signing helper (the secret stays on the backend)', async (t) => {
+  for (const f of ['browser.json', 'browser-iife.json']) {
+    const meta = JSON.parse(await readFile(join(outdir, 'meta', f), 'utf8')) as Meta
+    t.notOk(Object.keys(meta.inputs).includes('sdk/sign.ts'), `${f}: no sdk/sign.ts`)
+  }
 })
 
 t.test('re2js (the matches engine) is bundled into the Node SDK and stays out of browser code', async (t) => {
