@@ -7,6 +7,7 @@ export const ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'The request is invalid: %s' },
   INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
   INVALID_CONTEXT: { status: 400, message: 'The context is invalid: %s' },
+  RESERVED_NAME: { status: 400, message: 'The key "%s" is reserved: %s' },
   UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
   FORBIDDEN: { status: 403, message: 'This token may not %s' },
   SIGNATURE_REQUIRED: { status: 403, message: 'This environment requires a signed context' },
