@@ -127,10 +127,13 @@ export class EnvironmentService {
 
   /** Deletes the environment and every key it owns. */
   async remove(key: string, actor: Actor, ifMatch?: number): Promise<void> {
-    checkVersion((await this.get(key)).version, ifMatch)
     const { store } = this.deps
-    await store.atomic({
-      checks: [],
+    const raw = await store.redis.hget(globalKeys.envs, key)
+    if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
+    checkVersion(withVersion(JSON.parse(raw) as Environment).version, ifMatch)
+    const r = await store.atomic({
+      // With If-Match, the version checked must still be the one deleted.
+      checks: ifMatch === undefined ? [] : [{ key: globalKeys.envs, field: key, op: 'eq', value: raw }],
       commands: [
         ['HDEL', globalKeys.envs, key],
         store.auditCommand(globalKeys.audit, {
@@ -139,6 +142,10 @@ export class EnvironmentService {
         }),
       ],
     })
+    if (!r.ok) {
+      checkVersion((await this.get(key)).version, ifMatch)
+      throw appError('WRITE_CONFLICT', `environment ${key}`)
+    }
     const k = envKeys(key)
     // First the generation (readers compare it after each read), then the entry that wakes them.
     await store.redis.hdel(k.meta, 'generation')
