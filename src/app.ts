@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { RedisClient } from './redis/connect.js'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { deeperThan } from '../sdk/core/validate.js'
 import { authenticate } from './auth.js'
 import type { Config } from './config.js'
 import { AppError, type ErrorDetail } from './errors.js'
@@ -52,14 +53,20 @@ function isStoreDown(err: unknown, redis: RedisClient): boolean {
   )
 }
 
+/** A caller's X-Request-Id is kept only when it matches this (≤ 128 characters, no spaces or controls). */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+/** Deepest JSON body accepted: above every documented value limit, far below what recursive code overflows on. */
+const MAX_BODY_DEPTH = 128
+
 /** Builds the app (no listen): plugins and routes in explicit order. */
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
-    // Request ids end up in audit records: unique across instances, or the caller's X-Request-Id.
-    requestIdHeader: 'x-request-id',
+    // Request ids end up in audit records: the caller's X-Request-Id when short and plain
+    // (so a caller cannot bloat or forge-format audit records), else a UUID, unique across instances.
+    requestIdHeader: false,
     // Member ids (≤ 256 chars) travel in paths, URL-encoded.
     routerOptions: { maxParamLength: 1024 },
     // Errors raised before routing (bad URL encoding, over-long parameters) use the catalogue too.
@@ -67,7 +74,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       const e = new AppError('VALIDATION_FAILED', [err.message])
       void (reply as FastifyReply).code(400).send({ statusCode: 400, code: e.code, message: e.message })
     },
-    genReqId: () => randomUUID(),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
     // Through the factory, not setValidatorCompiler: plugins that add schemas rebuild
     // their validator from the factory and would silently fall back to Ajv.
     schemaController: { compilersFactory: { buildValidator: (() => validatorCompiler) as never } },
@@ -115,6 +125,21 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   app.addHook('onRequest', async (req) => {
     if (req.url.startsWith('/api/')) await authenticate(req, services.tokens)
+  })
+
+  // An empty JSON body is no body: many clients send DELETE with Content-Type: application/json and nothing
+  // else. And no route ever sees JSON nested deeper than MAX_BODY_DEPTH: serialisation and validation recurse.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body: string, done) => {
+    if (body === '') return done(null, undefined)
+    parseJson(req, body, (err, value) => {
+      if (err) return done(err, undefined)
+      if (deeperThan(value, MAX_BODY_DEPTH)) {
+        return done(new AppError('VALIDATION_FAILED', [`the body is nested more than ${MAX_BODY_DEPTH} levels deep`], [{ path: 'body', message: `nested more than ${MAX_BODY_DEPTH} levels deep` }]), undefined)
+      }
+      done(null, value)
+    })
   })
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -7,6 +7,7 @@ import type { TokenRecord, TokenService } from './services/tokens.js'
 export type Permission =
   | 'read' // read flags, segments, audit (admin, editor, viewer)
   | 'write' // change flags and segments (admin, editor in scope)
+  | 'define' // create, delete or change what a flag definition serves: every environment at once (admin, editor scoped to *)
   | 'admin' // environments and tokens
   | 'evaluate' // POST /evaluate (admin, editor, viewer, sdk-server)
   | 'sdk-server' // full rules of one environment
@@ -21,6 +22,7 @@ declare module 'fastify' {
 const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   read: ['admin', 'editor', 'viewer'],
   write: ['admin', 'editor'],
+  define: ['admin', 'editor'],
   admin: ['admin'],
   evaluate: ['admin', 'editor', 'viewer', 'sdk-server'],
   'sdk-server': ['sdk-server'],
@@ -42,6 +44,7 @@ export function authorize(req: FastifyRequest, perm: Permission, env?: string): 
   const t = req.token
   if (!t) throw appError('UNAUTHORIZED')
   if (!ALLOWED[perm].includes(t.kind)) throw appError('FORBIDDEN', describe(perm, env))
+  if (perm === 'define' && t.kind !== 'admin' && !t.environments.includes('*')) throw appError('FORBIDDEN', describe(perm))
   if (env !== undefined && t.kind !== 'admin' && !t.environments.includes('*') && !t.environments.includes(env)) {
     throw appError('FORBIDDEN', describe(perm, env))
   }
@@ -49,6 +52,9 @@ export function authorize(req: FastifyRequest, perm: Permission, env?: string): 
 }
 
 function describe(perm: Permission, env?: string): string {
-  const what = { read: 'read', write: 'write', admin: 'administer', evaluate: 'evaluate', 'sdk-server': 'read the rules', 'sdk-client': 'read client values' }[perm]
+  const what = {
+    read: 'read', write: 'write', admin: 'administer', evaluate: 'evaluate', 'sdk-server': 'read the rules', 'sdk-client': 'read client values',
+    define: 'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
+  }[perm]
   return env ? `${what} in environment "${env}"` : what
 }

@@ -8,6 +8,7 @@ export const ERRORS = {
   INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
   INVALID_CONTEXT: { status: 400, message: 'The context is invalid: %s' },
   CONTEXT_KEY_REQUIRED: { status: 400, message: 'This environment requires signed contexts, and a signed context needs a "key" (or "targetingKey")' },
+  RESERVED_NAME: { status: 400, message: 'The key "%s" is reserved: %s' },
   UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
   FORBIDDEN: { status: 403, message: 'This token may not %s' },
   SIGNATURE_REQUIRED: { status: 403, message: 'This environment requires a signed context' },

@@ -26,6 +26,9 @@ export {
   findPrerequisiteCycle,
   ISSUE,
   MAX_PATTERN_LENGTH,
+  MAX_JSON_DEPTH,
+  MAX_CONTEXT_DEPTH,
+  deeperThan,
   type ValidationIssue,
   type DefinitionLike,
 } from './validate.js'

@@ -79,10 +79,33 @@ function push(out: Issues, path: string, code: string, message: string): void {
   out.push({ path, code, message })
 }
 
+/** Deepest nesting of arrays and objects accepted in a JSON variation (`[]` is 1 level, `{"a":[1]}` 2). */
+export const MAX_JSON_DEPTH = 64
+/** Deepest nesting accepted in an evaluation context (the context object itself is level 1). */
+export const MAX_CONTEXT_DEPTH = 32
+
+/**
+ * Whether `v` nests arrays and objects more than `max` levels deep (a scalar
+ * is 0 levels). Iterative, so checking a hostile 100,000-level value cannot
+ * overflow the stack the way recursive code (JSON.stringify included) does.
+ */
+export function deeperThan(v: unknown, max: number): boolean {
+  const stack: Array<{ x: object; depth: number }> = []
+  if (typeof v === 'object' && v !== null) stack.push({ x: v, depth: 1 })
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    if (top.depth > max) return true
+    for (const c of Array.isArray(top.x) ? top.x : Object.values(top.x)) {
+      if (typeof c === 'object' && c !== null) stack.push({ x: c as object, depth: top.depth + 1 })
+    }
+  }
+  return false
+}
+
 function isJson(v: unknown, depth = 0): boolean {
-  if (depth > 64) return false
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return true
   if (typeof v === 'number') return Number.isFinite(v)
+  // `depth` containers enclose v; v itself is one more level.
+  if (depth >= MAX_JSON_DEPTH) return false
   if (Array.isArray(v)) return v.every((x) => isJson(x, depth + 1))
   if (isObj(v)) return Object.values(v).every((x) => isJson(x, depth + 1))
   return false

@@ -1,7 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
-import { EnvParams, errorResponses, Key } from '../schemas/common.js'
+import { RESERVED_ENV_KEYS } from '../store/keys.js'
+import { EnvParams, errorResponses, IfMatchHeaders, Key } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
+import { ifMatchVersion } from './flags.js'
 
 const EnvironmentSchema = Type.Object(
   {
@@ -10,6 +12,7 @@ const EnvironmentSchema = Type.Object(
     description: Type.Optional(Type.String()),
     requireSignedContext: Type.Boolean(),
     createdAt: Type.String(),
+    version: Type.Integer({ description: 'Also the ETag; PATCH and DELETE check If-Match against it when given' }),
     signingSecret: Type.Optional(Type.String({ description: 'HMAC-SHA256 key for signing browser contexts (admin only)' })),
   },
   { $id: 'Environment' },
@@ -42,6 +45,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
       operationId: 'createEnvironment', tags,
       body: Type.Object({ key: Key, ...fields }, { additionalProperties: false }),
       response: { 201: Type.Ref(EnvironmentSchema), ...errorResponses(409) },
+      description: `Keys ${[...RESERVED_ENV_KEYS].map((k) => `"${k}"`).join(', ')} are reserved (400 RESERVED_NAME).`,
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'admin')
@@ -51,29 +55,31 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
 
   app.get('/api/v1/environments/:env', {
     schema: { operationId: 'getEnvironment', tags, params: EnvParams, response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404) } },
-  }, async (req) => {
+  }, async (req, reply) => {
     authorize(req, 'read', req.params.env)
     const env = await services.environments.get(req.params.env)
+    reply.header('etag', `"${env.version}"`)
     if (req.token?.kind !== 'admin') return env
     return { ...env, signingSecret: await services.environments.signingSecret(env.key) }
   })
 
   app.patch('/api/v1/environments/:env', {
     schema: {
-      operationId: 'updateEnvironment', tags, params: EnvParams,
+      operationId: 'updateEnvironment', tags, params: EnvParams, headers: IfMatchHeaders,
       body: Type.Object(fields, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404, 409) },
+      response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404, 409, 412) },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const actor = authorize(req, 'admin')
-    return services.environments.update(req.params.env, req.body, actor)
+    const env = await services.environments.update(req.params.env, req.body, actor, ifMatchVersion(req, false))
+    return reply.header('etag', `"${env.version}"`).send(env)
   })
 
   app.delete('/api/v1/environments/:env', {
-    schema: { operationId: 'deleteEnvironment', tags, params: EnvParams, response: { 204: Type.Null(), ...errorResponses(404) } },
+    schema: { operationId: 'deleteEnvironment', tags, params: EnvParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...errorResponses(404, 412) } },
   }, async (req, reply) => {
     const actor = authorize(req, 'admin')
-    await services.environments.remove(req.params.env, actor)
+    await services.environments.remove(req.params.env, actor, ifMatchVersion(req, false))
     return reply.code(204).send(null)
   })
 

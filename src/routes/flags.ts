@@ -2,9 +2,9 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize } from '../auth.js'
 import { AppError, appError } from '../errors.js'
-import { EnvKeyParams, errorResponses, KeyParams, Page, Reason } from '../schemas/common.js'
+import { EnvKeyParams, errorResponses, IfMatchHeaders, KeyParams, Page, Reason } from '../schemas/common.js'
 import {
-  CreateFlagBody, FlagConfigBody, FlagConfigSchema, FlagDefinitionSchema, FlagHistoryEntrySchema, PatchFlagBody,
+  CreateFlagBody, FlagConfigBody, FlagConfigSchema, FlagDefinitionSchema, FlagHistoryEntrySchema, PatchFlagBody, SERVING_FIELDS,
 } from '../schemas/flag.js'
 import type { Services } from '../services/index.js'
 
@@ -21,7 +21,7 @@ export function ifMatchVersion(req: FastifyRequest, required: boolean): number |
 }
 
 /** ETag = the new version; X-Change-Id = its change-log id (for /sdk-status: "has every SDK applied it?"). */
-function changed<R extends FastifyReply>(reply: R, version: number, changeId: string | null): R {
+export function changed<R extends FastifyReply>(reply: R, version: number, changeId: string | null): R {
   reply.header('etag', `"${version}"`)
   if (changeId) reply.header('x-change-id', changeId)
   return reply
@@ -50,31 +50,46 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   })
 
   app.post('/api/v1/flags', {
-    schema: { operationId: 'createFlag', tags, body: CreateFlagBody, response: { 201: flagRef, ...errorResponses(409) } },
+    schema: {
+      operationId: 'createFlag', tags, body: CreateFlagBody, response: { 201: flagRef, ...errorResponses(409) },
+      description: 'Writes the flag, off, into every environment: admin or an editor scoped to "*".',
+    },
   }, async (req, reply) => {
-    const actor = authorize(req, 'write')
+    // Off is still served, and clientSide exposes the key to browsers: every environment changes.
+    const actor = authorize(req, 'define')
     return reply.code(201).send(await services.flags.create(req.body, actor))
   })
 
   app.get('/api/v1/flags/:key', {
     schema: { operationId: 'getFlag', tags, params: KeyParams, response: { 200: flagRef, ...errorResponses(404) } },
-  }, async (req) => {
+  }, async (req, reply) => {
     authorize(req, 'read')
-    return services.flags.getDefinition(req.params.key)
+    const def = await services.flags.getDefinition(req.params.key)
+    return reply.header('etag', `"${def.version}"`).send(def)
   })
 
   app.patch('/api/v1/flags/:key', {
-    schema: { operationId: 'updateFlag', tags, params: KeyParams, body: PatchFlagBody, response: { 200: flagRef, ...errorResponses(404, 409) } },
-  }, async (req) => {
-    const actor = authorize(req, 'write')
-    return services.flags.patch(req.params.key, req.body, actor)
+    schema: {
+      operationId: 'updateFlag', tags, params: KeyParams, body: PatchFlagBody, headers: IfMatchHeaders,
+      description: 'Metadata (name, description, tags, owner, temporary, removeBy): any editor. `variations` or `clientSide` change what every environment serves: admin or an editor scoped to "*".',
+      response: { 200: flagRef, ...errorResponses(404, 409, 412) },
+    },
+  }, async (req, reply) => {
+    const serving = SERVING_FIELDS.some((f) => req.body[f] !== undefined)
+    const actor = authorize(req, serving ? 'define' : 'write')
+    const def = await services.flags.patch(req.params.key, req.body, actor, ifMatchVersion(req, false))
+    return reply.header('etag', `"${def.version}"`).send(def)
   })
 
   app.delete('/api/v1/flags/:key', {
-    schema: { operationId: 'deleteFlag', tags, params: KeyParams, response: { 204: Type.Null(), ...errorResponses(404, 409) } },
+    schema: {
+      operationId: 'deleteFlag', tags, params: KeyParams, headers: IfMatchHeaders,
+      description: 'Deletes the flag in every environment: admin or an editor scoped to "*".',
+      response: { 204: Type.Null(), ...errorResponses(404, 409, 412) },
+    },
   }, async (req, reply) => {
-    const actor = authorize(req, 'admin')
-    await services.flags.remove(req.params.key, actor)
+    const actor = authorize(req, 'define')
+    await services.flags.remove(req.params.key, actor, ifMatchVersion(req, false))
     return reply.code(204).send(null)
   })
 
@@ -110,7 +125,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   app.post('/api/v1/environments/:env/flags/:key/kill', {
     schema: {
       operationId: 'killFlag', tags, params: EnvKeyParams,
-      description: 'Turns the flag off in this environment in one call, whatever its current version.',
+      description: 'Turns the flag off in this environment in one call, whatever its current version: If-Match is ignored by design.',
       body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
       response: { 200: configRef, ...errorResponses(404, 409) },
     },
@@ -122,13 +137,13 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
 
   app.post('/api/v1/environments/:env/flags/:key/toggle', {
     schema: {
-      operationId: 'toggleFlag', tags, params: EnvKeyParams,
+      operationId: 'toggleFlag', tags, params: EnvKeyParams, headers: IfMatchHeaders,
       body: Type.Object({ on: Type.Boolean(), reason: Type.Optional(Reason) }, { additionalProperties: false }),
-      response: { 200: configRef, ...errorResponses(404, 409) },
+      response: { 200: configRef, ...errorResponses(404, 409, 412) },
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
-    const { flag: f, changeId } = await services.flags.toggle(req.params.env, req.params.key, req.body.on, req.body.reason, actor)
+    const { flag: f, changeId } = await services.flags.toggle(req.params.env, req.params.key, req.body.on, req.body.reason, actor, ifMatchVersion(req, false))
     return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
   })
 
@@ -151,14 +166,14 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
 
   app.post('/api/v1/environments/:env/flags/:key/rollback', {
     schema: {
-      operationId: 'rollbackFlag', tags, params: EnvKeyParams,
+      operationId: 'rollbackFlag', tags, params: EnvKeyParams, headers: IfMatchHeaders,
       description: 'Restores the configuration of an earlier version as a new version.',
       body: Type.Object({ version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason) }, { additionalProperties: false }),
-      response: { 200: configRef, ...errorResponses(404, 409) },
+      response: { 200: configRef, ...errorResponses(404, 409, 412) },
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
-    const { flag: f, changeId } = await services.flags.rollback(req.params.env, req.params.key, req.body.version, req.body.reason, actor)
+    const { flag: f, changeId } = await services.flags.rollback(req.params.env, req.params.key, req.body.version, req.body.reason, actor, ifMatchVersion(req, false))
     return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
   })
 }

@@ -1,9 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
-import { EnvKeyParams, EnvParams, errorResponses, Page, Reason } from '../schemas/common.js'
+import { EnvKeyParams, EnvParams, errorResponses, IfMatchHeaders, Page, Reason } from '../schemas/common.js'
 import { CreateSegmentBody, MemberCheck, MembersBody, MembersResult, PutSegmentBody, SegmentSchema } from '../schemas/segment.js'
 import type { Services } from '../services/index.js'
-import { ifMatchVersion } from './flags.js'
+import { changed, ifMatchVersion } from './flags.js'
 
 const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: number }> = async (app, { services, membersBodyLimit }) => {
   app.addSchema(SegmentSchema)
@@ -23,7 +23,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
     const { key, ...input } = req.body
-    return reply.code(201).send(await services.segments.put(req.params.env, key, input, actor, { create: true }))
+    const { result: s, changeId } = await services.segments.put(req.params.env, key, input, actor, { create: true })
+    return changed(reply.code(201), s.version, changeId).send(s)
   })
 
   app.get('/api/v1/environments/:env/segments/:key', {
@@ -37,40 +38,40 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
   app.put('/api/v1/environments/:env/segments/:key', {
     bodyLimit: membersBodyLimit,
     schema: {
-      operationId: 'putSegment', tags, params: EnvKeyParams, body: PutSegmentBody,
+      operationId: 'putSegment', tags, params: EnvKeyParams, body: PutSegmentBody, headers: IfMatchHeaders,
       description: 'Creates or replaces a segment. `included` / `excluded`, when given, replace the member lists; omitted, members stay. If-Match is optional.',
       response: { 200: segRef, ...errorResponses(404, 412) },
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
     const ifMatch = ifMatchVersion(req, false)
-    const s = await services.segments.put(req.params.env, req.params.key, req.body, actor, { create: false, ...(ifMatch !== undefined && { ifMatch }) })
-    return reply.header('etag', `"${s.version}"`).send(s)
+    const { result: s, changeId } = await services.segments.put(req.params.env, req.params.key, req.body, actor, { create: false, ...(ifMatch !== undefined && { ifMatch }) })
+    return changed(reply, s.version, changeId).send(s)
   })
 
   app.delete('/api/v1/environments/:env/segments/:key', {
     schema: {
-      operationId: 'deleteSegment', tags, params: EnvKeyParams,
+      operationId: 'deleteSegment', tags, params: EnvKeyParams, headers: IfMatchHeaders,
       querystring: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
-      response: { 204: Type.Null(), ...errorResponses(404, 409) },
+      response: { 204: Type.Null(), ...errorResponses(404, 409, 412) },
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
-    await services.segments.remove(req.params.env, req.params.key, actor, req.query.reason)
-    return reply.code(204).send(null)
+    const changeId = await services.segments.remove(req.params.env, req.params.key, actor, req.query.reason, ifMatchVersion(req, false))
+    return reply.header('x-change-id', changeId).code(204).send(null)
   })
 
   app.post('/api/v1/environments/:env/segments/:key/members', {
     bodyLimit: membersBodyLimit,
     schema: {
-      operationId: 'changeSegmentMembers', tags, params: EnvKeyParams,
+      operationId: 'changeSegmentMembers', tags, params: EnvKeyParams, headers: IfMatchHeaders,
       description: 'Adds and removes members in one atomic step (≤ 100,000 ids each). A text/plain body adds one id per line (`?op=remove` removes them; `?list=excluded` targets the excluded list).',
       querystring: Type.Object({
         op: Type.Optional(Type.Union([Type.Literal('add'), Type.Literal('remove')])),
         list: Type.Optional(Type.Union([Type.Literal('included'), Type.Literal('excluded')])),
       }, { additionalProperties: false }),
       body: MembersBody,
-      response: { 200: MembersResult, ...errorResponses(404, 409, 413, 415) },
+      response: { 200: MembersResult, ...errorResponses(404, 409, 412, 413, 415) },
     },
     preValidation: async (req) => {
       const raw: unknown = req.body
@@ -81,12 +82,13 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         req.body = q.op === 'remove' ? { remove: ids, list } : { add: ids, list }
       }
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
     const b = req.body
-    return services.segments.changeMembers(req.params.env, req.params.key, {
+    const { result, changeId } = await services.segments.changeMembers(req.params.env, req.params.key, {
       add: b.add ?? [], remove: b.remove ?? [], list: b.list ?? req.query.list ?? 'included', ...(b.reason && { reason: b.reason }),
-    }, actor)
+    }, actor, ifMatchVersion(req, false))
+    return changed(reply, result.version, changeId).send(result)
   })
 
   app.get('/api/v1/environments/:env/segments/:key/members', {

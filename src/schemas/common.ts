@@ -27,6 +27,9 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   return out
 }
 
+/** Optional If-Match of writes to versioned resources: 412 VERSION_CONFLICT when it is not the current version. */
+export const IfMatchHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'Current version, e.g. "7"; optional here, checked when given' })) })
+
 export const EnvParams = Type.Object({ env: Key }, { additionalProperties: false })
 export const EnvKeyParams = Type.Object({ env: Key, key: Key }, { additionalProperties: false })
 export const KeyParams = Type.Object({ key: Key }, { additionalProperties: false })

@@ -68,6 +68,7 @@ export const FlagDefinitionSchema = Type.Object(
     salt: Type.String(),
     createdAt: Type.String(),
     updatedAt: Type.String(),
+    version: Type.Integer({ description: 'Of the definition (1 at creation, +1 per PATCH); also the ETag' }),
   },
   { $id: 'FlagDefinition' },
 )
@@ -95,6 +96,9 @@ export const PatchFlagBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 )
 export type PatchFlag = Static<typeof PatchFlagBody>
+
+/** Definition fields that change what every environment serves: patching them needs a token for every environment. */
+export const SERVING_FIELDS = ['variations', 'clientSide'] as const satisfies ReadonlyArray<keyof PatchFlag>
 
 export const FlagConfigBody = Type.Object(
   {

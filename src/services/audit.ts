@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../store/store.js'
+import { type AuditRecord, isUint64 } from '../store/store.js'
 import { envKeys, globalKeys } from '../store/keys.js'
 import { appError } from '../errors.js'
 import type { ServiceDeps } from './context.js'
@@ -22,12 +22,23 @@ const BATCH = 500
 /** Entries examined per stream and request before returning a partial page with a cursor. */
 const SCAN_BUDGET = 20_000
 
+/** Whether Redis accepts `id` (`ms` or `ms-seq`) as a stream id; `(0-0` has nothing below it and is refused too. */
+function isStreamId(id: string, exclusive: boolean): boolean {
+  const m = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(id)
+  if (!m || !isUint64(m[1] as string) || (m[2] !== undefined && !isUint64(m[2]))) return false
+  return !exclusive || BigInt(m[1] as string) > 0n || BigInt(m[2] ?? '1') > 0n
+}
+
 function toMinId(since: string | undefined): string {
   if (!since) return '-'
-  if (/^\d+(-\d+)?$/.test(since)) return since
+  if (/^\d+(-\d+)?$/.test(since)) {
+    if (!isStreamId(since, false)) throw appError('VALIDATION_FAILED', 'since is not an audit id')
+    return since
+  }
   const ms = Date.parse(since)
   if (Number.isNaN(ms)) throw appError('VALIDATION_FAILED', 'since must be an ISO 8601 time or an audit id')
-  return String(ms)
+  // Stream ids start at 0: a time before 1970 means "everything".
+  return String(Math.max(0, ms))
 }
 
 function idLess(a: string, b: string): boolean {
@@ -41,6 +52,7 @@ export class AuditService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async query(q: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+    if (q.cursor !== undefined && !isStreamId(q.cursor, true)) throw appError('VALIDATION_FAILED', 'cursor is not an audit id from a previous page')
     const { redis } = this.deps.store
     let streams: string[]
     if (q.env) {

@@ -1,3 +1,4 @@
+import { AppError } from '../errors.js'
 import type { Store } from '../store/store.js'
 
 /** Who makes a change: the token's name and id, and the request it came in. */
@@ -15,3 +16,8 @@ export interface ServiceDeps {
 
 /** How many times a read-modify-write retries on a concurrent change before giving up. */
 export const MAX_RETRIES = 25
+
+/** 412 VERSION_CONFLICT when the caller named a version (If-Match) that is not the current one. */
+export function checkVersion(current: number, ifMatch: number | undefined): void {
+  if (ifMatch !== undefined && ifMatch !== current) throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
+}

@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { appError } from '../errors.js'
 import type { FlagDefinitionRecord } from '../schemas/flag.js'
 import { ENV_DELETED_TYPE } from '../stream/changelog.js'
-import { envKeys, GLOBAL_TAG, globalKeys } from '../store/keys.js'
-import type { Actor, ServiceDeps } from './context.js'
+import { envKeys, globalKeys, RESERVED_ENV_KEYS } from '../store/keys.js'
+import { type Actor, checkVersion, type ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
 
 /** Fields of the environment's meta hash holding the secret replaced by the last rotation, and when it stops verifying. */
@@ -17,6 +17,8 @@ export interface Environment {
   /** Browser streams must present a context signed with the environment's secret. */
   requireSignedContext: boolean
   createdAt: string
+  /** 1 at creation, +1 per update: the ETag, checked against If-Match. */
+  version: number
 }
 
 export interface CreateEnvironment {
@@ -24,6 +26,11 @@ export interface CreateEnvironment {
   name?: string
   description?: string
   requireSignedContext?: boolean
+}
+
+/** Environments written before versions existed are at version 1. */
+function withVersion(e: Environment): Environment {
+  return e.version === undefined ? { ...e, version: 1 } : e
 }
 
 export class EnvironmentService {
@@ -34,13 +41,13 @@ export class EnvironmentService {
 
   async list(): Promise<Environment[]> {
     const all = await this.deps.store.hgetAllJson<Environment>(globalKeys.envs)
-    return Object.values(all).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
+    return Object.values(all).map(withVersion).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
   }
 
   async get(key: string): Promise<Environment> {
     const e = await this.deps.store.hgetJson<Environment>(globalKeys.envs, key)
     if (!e) throw appError('ENVIRONMENT_NOT_FOUND', key)
-    return e
+    return withVersion(e)
   }
 
   /** The HMAC secret a site's backend uses to sign browser contexts. */
@@ -91,12 +98,13 @@ export class EnvironmentService {
   }
 
   async create(input: CreateEnvironment, actor: Actor): Promise<Environment> {
-    if (input.key === GLOBAL_TAG) throw appError('ENVIRONMENT_EXISTS', input.key)
+    if (RESERVED_ENV_KEYS.has(input.key)) throw appError('RESERVED_NAME', input.key, 'its data would share Redis keys with global data')
     const env: Environment = {
       key: input.key,
       name: input.name ?? input.key,
       requireSignedContext: input.requireSignedContext ?? false,
       createdAt: this.deps.now().toISOString(),
+      version: 1,
       ...(input.description !== undefined && { description: input.description }),
     }
     const { store } = this.deps
@@ -118,11 +126,15 @@ export class EnvironmentService {
     return env
   }
 
-  async update(key: string, patch: { name?: string; description?: string; requireSignedContext?: boolean }, actor: Actor): Promise<Environment> {
+  async update(
+    key: string, patch: { name?: string; description?: string; requireSignedContext?: boolean }, actor: Actor, ifMatch?: number,
+  ): Promise<Environment> {
     const { store } = this.deps
     const raw = await store.redis.hget(globalKeys.envs, key)
     if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
-    const next = { ...(JSON.parse(raw) as Environment), ...patch }
+    const cur = withVersion(JSON.parse(raw) as Environment)
+    checkVersion(cur.version, ifMatch)
+    const next = { ...cur, ...patch, version: cur.version + 1 }
     const r = await store.atomic({
       checks: [{ key: globalKeys.envs, field: key, op: 'eq', value: raw }],
       commands: [
@@ -133,7 +145,11 @@ export class EnvironmentService {
         }),
       ],
     })
-    if (!r.ok) throw appError('WRITE_CONFLICT', `environment ${key}`)
+    if (!r.ok) {
+      // Someone else's update won: a caller who named a version learns it is stale.
+      if (ifMatch !== undefined) checkVersion((await this.get(key)).version, ifMatch)
+      throw appError('WRITE_CONFLICT', `environment ${key}`)
+    }
     return next
   }
 
@@ -153,11 +169,14 @@ export class EnvironmentService {
   }
 
   /** Deletes the environment and every key it owns. */
-  async remove(key: string, actor: Actor): Promise<void> {
-    await this.get(key)
+  async remove(key: string, actor: Actor, ifMatch?: number): Promise<void> {
     const { store } = this.deps
-    await store.atomic({
-      checks: [],
+    const raw = await store.redis.hget(globalKeys.envs, key)
+    if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
+    checkVersion(withVersion(JSON.parse(raw) as Environment).version, ifMatch)
+    const r = await store.atomic({
+      // With If-Match, the version checked must still be the one deleted.
+      checks: ifMatch === undefined ? [] : [{ key: globalKeys.envs, field: key, op: 'eq', value: raw }],
       commands: [
         ['HDEL', globalKeys.envs, key],
         store.auditCommand(globalKeys.audit, {
@@ -166,6 +185,10 @@ export class EnvironmentService {
         }),
       ],
     })
+    if (!r.ok) {
+      checkVersion((await this.get(key)).version, ifMatch)
+      throw appError('WRITE_CONFLICT', `environment ${key}`)
+    }
     const k = envKeys(key)
     // First the generation (readers compare it after each read), then the entry that wakes them.
     await store.redis.hdel(k.meta, 'generation')

@@ -3,7 +3,7 @@ import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } from '../schemas/flag.js'
 import type { Check, Command } from '../store/atomic.js'
 import { envKeys, globalKeys } from '../store/keys.js'
-import { type Actor, MAX_RETRIES, type ServiceDeps } from './context.js'
+import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkFlagConfig, checkVariations } from './validation.js'
 
 /** A written configuration and the change-log id of its change (null when nothing was written). */
@@ -55,6 +55,11 @@ function toRulesetFlag(def: FlagDefinitionRecord, cfg: ConfigFields, version: nu
   }
 }
 
+/** Definitions written before they had versions are at version 1. */
+function withVersion(def: FlagDefinitionRecord): FlagDefinitionRecord {
+  return def.version === undefined ? { ...def, version: 1 } : def
+}
+
 function configOf(f: RulesetFlag): ConfigFields {
   return { on: f.on, offVariation: f.offVariation, prerequisites: f.prerequisites, targets: f.targets, rules: f.rules, fallthrough: f.fallthrough }
 }
@@ -74,13 +79,13 @@ export class FlagService {
 
   async listDefinitions(): Promise<FlagDefinitionRecord[]> {
     const all = await this.store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
-    return Object.values(all).sort((a, b) => a.key.localeCompare(b.key))
+    return Object.values(all).map(withVersion).sort((a, b) => a.key.localeCompare(b.key))
   }
 
   async getDefinition(key: string): Promise<FlagDefinitionRecord> {
     const def = await this.store.hgetJson<FlagDefinitionRecord>(globalKeys.flagDefs, key)
     if (!def) throw appError('FLAG_NOT_FOUND', key)
-    return def
+    return withVersion(def)
   }
 
   async create(input: CreateFlag, actor: Actor): Promise<FlagDefinitionRecord> {
@@ -96,6 +101,7 @@ export class FlagService {
       clientSide: input.clientSide ?? false,
       createdAt: at,
       updatedAt: at,
+      version: 1,
       ...(input.description !== undefined && { description: input.description }),
       ...(input.tags !== undefined && { tags: input.tags }),
       ...(input.owner !== undefined && { owner: input.owner }),
@@ -123,12 +129,14 @@ export class FlagService {
     await this.writeFlag(env, flag, 'absent', { action: 'flag.create' }, actor)
   }
 
-  async patch(key: string, patch: PatchFlag, actor: Actor): Promise<FlagDefinitionRecord> {
+  async patch(key: string, patch: PatchFlag, actor: Actor, ifMatch?: number): Promise<FlagDefinitionRecord> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const raw = await this.store.redis.hget(globalKeys.flagDefs, key)
       if (raw === null) throw appError('FLAG_NOT_FOUND', key)
-      const def = JSON.parse(raw) as FlagDefinitionRecord
-      const next: FlagDefinitionRecord = { ...def, ...patch, updatedAt: this.deps.now().toISOString() }
+      const def = withVersion(JSON.parse(raw) as FlagDefinitionRecord)
+      // A concurrent PATCH makes the retry see a newer version: 412 for a caller who named one.
+      checkVersion(def.version, ifMatch)
+      const next: FlagDefinitionRecord = { ...def, ...patch, updatedAt: this.deps.now().toISOString(), version: def.version + 1 }
       if (patch.variations) {
         checkVariations(def.kind, patch.variations as JsonValue[])
         // Every environment's configuration must still point at existing variations.
@@ -167,8 +175,8 @@ export class FlagService {
     throw appError('WRITE_CONFLICT', `flag ${key}`)
   }
 
-  async remove(key: string, actor: Actor): Promise<void> {
-    await this.getDefinition(key)
+  async remove(key: string, actor: Actor, ifMatch?: number): Promise<void> {
+    checkVersion((await this.getDefinition(key)).version, ifMatch)
     const envs = await this.environmentKeys()
     const at = this.deps.now().toISOString()
     // Refuse before deleting anything anywhere; each environment's delete re-checks atomically.
@@ -253,17 +261,17 @@ export class FlagService {
     return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }), undefined, false)
   }
 
-  toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor): Promise<FlagWrite> {
-    return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }), undefined, false)
+  toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor, ifMatch?: number): Promise<FlagWrite> {
+    return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }), undefined, false, ifMatch)
   }
 
-  async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor): Promise<FlagWrite> {
+  async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor, ifMatch?: number): Promise<FlagWrite> {
     const entry = await this.store.hgetJson<FlagHistoryEntry>(envKeys(env).history(key), String(version))
     if (!entry) {
       await this.getConfig(env, key)
       throw appError('VERSION_NOT_FOUND', version, key)
     }
-    return this.modify(env, key, actor, 'flag.rollback', reason, (cur) => ({ ...cur, ...configOf(entry.config) }), { rolledBackTo: version })
+    return this.modify(env, key, actor, 'flag.rollback', reason, (cur) => ({ ...cur, ...configOf(entry.config) }), { rolledBackTo: version }, true, ifMatch)
   }
 
   async history(env: string, key: string, opts: { before?: number; limit: number }): Promise<{ items: FlagHistoryEntry[]; nextCursor: string | null }> {
@@ -290,19 +298,23 @@ export class FlagService {
     return checkFlagConfig(env, next, configOf(next), others, new Set(segs))
   }
 
-  /** Read-modify-write with optimistic retries, for changes that must not fail on a concurrent edit (kill). */
+  /**
+   * Read-modify-write with optimistic retries, for changes that must not fail on a concurrent edit (kill);
+   * with `ifMatch`, a change of the caller's version instead: 412 when it is not (or no longer) current.
+   */
   private async modify(
     env: string, key: string, actor: Actor, action: string, reason: string | undefined,
-    change: (cur: RulesetFlag) => RulesetFlag, details?: unknown, validate = true,
+    change: (cur: RulesetFlag) => RulesetFlag, details?: unknown, validate = true, ifMatch?: number,
   ): Promise<FlagWrite> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const cur = await this.getConfig(env, key)
+      checkVersion(cur.version, ifMatch)
       const next = { ...change(cur), version: cur.version + 1 }
       const checks = validate ? await this.validate(env, next) : []
       try {
         return await this.writeFlag(env, next, cur.version, { action, ...(reason && { reason }), ...(details !== undefined && { details }) }, actor, checks)
       } catch (e) {
-        if (e instanceof AppError && e.code === 'VERSION_CONFLICT') continue
+        if (e instanceof AppError && e.code === 'VERSION_CONFLICT' && ifMatch === undefined) continue
         throw e
       }
     }

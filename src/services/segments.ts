@@ -3,7 +3,8 @@ import { AppError, appError } from '../errors.js'
 import type { SegmentInput } from '../schemas/segment.js'
 import { type Check, chunked, type Command } from '../store/atomic.js'
 import { envKeys } from '../store/keys.js'
-import { type Actor, MAX_RETRIES, type ServiceDeps } from './context.js'
+import { isUint64 } from '../store/store.js'
+import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkSegment } from './validation.js'
 
 /** Segment fields stored in the segments hash; members live in two sets. */
@@ -22,6 +23,12 @@ export interface SegmentView extends SegmentMeta {
   version: number
   includedCount: number
   excludedCount: number
+}
+
+/** A segment write and the change-log id of its change (answered as X-Change-Id, like flag writes). */
+export interface SegmentWrite<T> {
+  result: T
+  changeId: string
 }
 
 /** How many ids an audit record quotes from a membership change. */
@@ -62,7 +69,7 @@ export class SegmentService {
   }
 
   /** Creates (POST, `create: true`) or creates-or-replaces (PUT) a segment. Members given replace the lists. */
-  async put(env: string, key: string, input: SegmentInput, actor: Actor, opts: { create: boolean; ifMatch?: number }): Promise<SegmentView> {
+  async put(env: string, key: string, input: SegmentInput, actor: Actor, opts: { create: boolean; ifMatch?: number }): Promise<SegmentWrite<SegmentView>> {
     await this.requireEnv(env)
     const k = envKeys(env)
     const at = this.deps.now().toISOString()
@@ -107,17 +114,19 @@ export class SegmentService {
         ? { key: k.segmentVersions, field: key, op: 'eq', value: String(ver) }
         : { key: k.segmentVersions, field: key, op: 'absent' }
       const r = await this.store.atomic({ checks: [check], commands })
-      if (r.ok) return this.get(env, key)
+      // The change-log XADD is the last command: its reply is the change's id.
+      if (r.ok) return { result: await this.get(env, key), changeId: String(r.replies[r.replies.length - 1]) }
       if (opts.create) throw appError('SEGMENT_EXISTS', key)
       if (opts.ifMatch !== undefined) throw new AppError('VERSION_CONFLICT', [Number(r.actual)], { currentVersion: Number(r.actual) })
     }
     throw appError('WRITE_CONFLICT', `segment ${key}`)
   }
 
-  async remove(env: string, key: string, actor: Actor, reason?: string): Promise<void> {
+  async remove(env: string, key: string, actor: Actor, reason?: string, ifMatch?: number): Promise<string> {
     const k = envKeys(env)
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const seg = await this.get(env, key)
+      checkVersion(seg.version, ifMatch)
       const flags = await this.store.hgetAllJson<RulesetFlag>(k.flags)
       const users = Object.values(flags)
         .filter((f) => f.rules.some((r) => r.clauses.some((c) => c.op === 'inSegment' && c.values.includes(key))))
@@ -142,15 +151,15 @@ export class SegmentService {
           this.store.changeCommand(env, 'segment.delete', { key }),
         ],
       })
-      if (r.ok) return
+      if (r.ok) return String(r.replies[r.replies.length - 1])
     }
     throw appError('WRITE_CONFLICT', `segment ${key}`)
   }
 
   /** Bulk membership delta: one atomic step; the change log carries only the ids given. */
   async changeMembers(
-    env: string, key: string, delta: { add: string[]; remove: string[]; list: 'included' | 'excluded'; reason?: string }, actor: Actor,
-  ): Promise<{ key: string; list: string; added: number; removed: number; count: number; version: number }> {
+    env: string, key: string, delta: { add: string[]; remove: string[]; list: 'included' | 'excluded'; reason?: string }, actor: Actor, ifMatch?: number,
+  ): Promise<SegmentWrite<{ key: string; list: string; added: number; removed: number; count: number; version: number }>> {
     const k = envKeys(env)
     const setKey = delta.list === 'included' ? k.included(key) : k.excluded(key)
     const add = [...new Set(delta.add)]
@@ -163,6 +172,8 @@ export class SegmentService {
         await this.requireEnv(env)
         throw appError('SEGMENT_NOT_FOUND', key)
       }
+      // A concurrent change makes the retry see a newer version: 412 for a caller who named one.
+      checkVersion(Number(ver), ifMatch)
       const version = Number(ver) + 1
       const removes = chunked('SREM', setKey, remove)
       const adds = chunked('SADD', setKey, add)
@@ -186,7 +197,7 @@ export class SegmentService {
       if (!r.ok) continue
       const replies = r.replies as number[]
       const sum = (from: number, n: number) => replies.slice(from, from + n).reduce((a, b) => a + Number(b), 0)
-      return {
+      const result = {
         key,
         list: delta.list,
         removed: sum(0, removes.length),
@@ -194,11 +205,13 @@ export class SegmentService {
         count: Number(replies[removes.length + adds.length]),
         version,
       }
+      return { result, changeId: String(replies[replies.length - 1]) }
     }
     throw appError('WRITE_CONFLICT', `segment ${key}`)
   }
 
   async listMembers(env: string, key: string, opts: { list: 'included' | 'excluded'; cursor?: string; limit: number }): Promise<{ items: string[]; nextCursor: string | null }> {
+    if (opts.cursor !== undefined && !isUint64(opts.cursor)) throw appError('VALIDATION_FAILED', 'cursor is not a cursor from a previous page')
     await this.get(env, key)
     const k = envKeys(env)
     const setKey = opts.list === 'included' ? k.included(key) : k.excluded(key)

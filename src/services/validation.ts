@@ -1,4 +1,4 @@
-import { findPrerequisiteCycle, validateFlagConfig, validateSegment } from '../../sdk/core/index.js'
+import { deeperThan, findPrerequisiteCycle, MAX_JSON_DEPTH, validateFlagConfig, validateSegment } from '../../sdk/core/index.js'
 import type { Clause, FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { type ErrorDetail, validationError } from '../errors.js'
 import type { Check } from '../store/atomic.js'
@@ -71,6 +71,11 @@ export function checkSegment(seg: Omit<Segment, 'included' | 'excluded' | 'versi
 /** Variations must fit the flag's kind. */
 export function checkVariations(kind: FlagKind, variations: JsonValue[]): void {
   const issues: ErrorDetail[] = []
+  variations.forEach((v, i) => {
+    if (deeperThan(v, MAX_JSON_DEPTH)) issues.push({ path: `/variations/${i}`, code: 'TOO_DEEP', message: `nested more than ${MAX_JSON_DEPTH} levels deep` })
+  })
+  // The checks below stringify values, which recursion this deep would overflow.
+  if (issues.length > 0) throw validationError(issues)
   if (kind === 'boolean') {
     const ok = variations.length === 2 && variations.includes(true) && variations.includes(false)
     if (!ok) issues.push({ path: '/variations', code: 'KIND_MISMATCH', message: 'a boolean flag has exactly the variations true and false' })

@@ -6,6 +6,9 @@
  */
 export const GLOBAL_TAG = 'global'
 
+/** Environment keys refused at creation: their keys would collide with global ones (`envKeys('global').audit` is the global audit). */
+export const RESERVED_ENV_KEYS: ReadonlySet<string> = new Set([GLOBAL_TAG])
+
 export const globalKeys = {
   /** HASH env key → Environment JSON */
   envs: `sy:{${GLOBAL_TAG}}:envs`,

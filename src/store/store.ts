@@ -18,6 +18,11 @@ export interface AuditRecord {
   details?: unknown
 }
 
+/** Whether `s` (digits) fits Redis's unsigned 64-bit stream-id parts and SSCAN cursors; Redis refuses larger ones. */
+export function isUint64(s: string): boolean {
+  return /^\d{1,20}$/.test(s) && BigInt(s) < 2n ** 64n
+}
+
 /** Change-log event types; the stream hub forwards them to SDKs. */
 export type ChangeType = 'flag.put' | 'flag.delete' | 'segment.put' | 'segment.delete' | 'segment.members'
 

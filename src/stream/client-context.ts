@@ -2,7 +2,8 @@ import { timingSafeEqual } from 'node:crypto'
 import { contextKey } from '../../sdk/core/evaluate.js'
 import type { Context, EvaluationDetail, Reason } from '../../sdk/core/types.js'
 import { signContext } from '../../sdk/sign.js'
-import { appError } from '../errors.js'
+import { deeperThan, MAX_CONTEXT_DEPTH } from '../../sdk/core/validate.js'
+import { AppError, appError } from '../errors.js'
 
 /** Largest context accepted (bytes of its JSON). */
 export const MAX_CONTEXT_BYTES = 8192
@@ -12,6 +13,7 @@ export const MAX_CONTEXT_KEY = 256
 /** Checks a context object (evaluate route and browser routes): 400 INVALID_CONTEXT when unusable. */
 export function checkContext(v: unknown, jsonBytes?: number): Context {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw appError('INVALID_CONTEXT', 'it must be a JSON object')
+  if (deeperThan(v, MAX_CONTEXT_DEPTH)) throw appError('INVALID_CONTEXT', `it is nested more than ${MAX_CONTEXT_DEPTH} levels deep`)
   const bytes = jsonBytes ?? Buffer.byteLength(JSON.stringify(v))
   if (bytes > MAX_CONTEXT_BYTES) throw appError('INVALID_CONTEXT', `it is larger than ${MAX_CONTEXT_BYTES} bytes`)
   const key = (v as Context).key

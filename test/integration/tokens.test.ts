@@ -43,7 +43,7 @@ t.test('tokens: create, use, scope, revoke, no plaintext in Redis', async (t) =>
   t.equal((await s.api('GET', '/api/v1/flags', { token: sdk })).status, 403, 'SDK tokens do not read the admin API')
   t.equal((await s.api('GET', '/api/v1/tokens', { token: editor })).status, 403, 'only admins manage tokens')
   t.equal((await s.api('POST', '/api/v1/environments', { token: editor, body: { key: 'x' } })).status, 403)
-  t.equal((await s.api('DELETE', '/api/v1/flags/f', { token: editor })).status, 403, 'deleting a flag definition is admin-only')
+  t.equal((await s.api('DELETE', '/api/v1/flags/f', { token: editor })).status, 403, 'deleting a flag definition needs admin or an editor scoped to "*"')
   t.equal((await s.api('GET', '/api/v1/audit', { token: editor })).status, 403, 'the whole audit needs a token for every environment')
   t.equal((await s.api('GET', '/api/v1/audit?env=staging', { token: editor })).status, 200)
   r = await s.api('GET', '/api/v1/environments', { token: editor })
