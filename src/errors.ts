@@ -30,6 +30,8 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },
   INTERNAL: { status: 500, message: 'Internal error (request %s); this is a bug' },
   STORE_UNAVAILABLE: { status: 503, message: 'The store (Redis) is unavailable; retry later' },
+  STORE_FULL: { status: 503, message: 'The store (Redis) is full (maxmemory reached): nothing was written' },
+  STORE_RESET: { status: 503, message: 'The store (Redis) lost its data (instance marker missing): restore it or re-initialise it, see docs/deploy.md' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 /** A stable, machine-readable error code. */

@@ -7,6 +7,7 @@ import { compile, type Compiled } from '../../sdk/core/index.js'
 import type { Context } from '../../sdk/core/types.js'
 import type { RulesetService } from '../services/ruleset.js'
 import { globalKeys } from '../store/keys.js'
+import type { StoreMonitor } from '../store/marker.js'
 import type { Store } from '../store/store.js'
 import type { StreamMetrics } from './metrics.js'
 import type { Wire } from './sse.js'
@@ -23,6 +24,8 @@ export interface HubOptions {
   idleChannelMs?: number
   /** Browser streams get at most one `ack` per this many ms (see EnvChannel.scheduleAck). */
   ackCoalesceMs?: number
+  /** Tells a lost store (STORE_RESET) from deleted environments and revoked tokens. */
+  storeMonitor?: StoreMonitor
   log?: FastifyBaseLogger
 }
 
@@ -283,6 +286,8 @@ export class StreamHub {
       const found = await this.o.redis.hmget(globalKeys.tokens, ...ids)
       const gone = new Set(ids.filter((_, i) => found[i] === null))
       if (gone.size === 0) return
+      // Every token vanishes with a lost store: SDKs keep their streams and last-known-good rules.
+      if (await this.o.storeMonitor?.check()) return
       for (const s of [...this.subs.keys()]) if (gone.has(s.tokenId)) this.drop(s, 'revoked')
     } catch {
       // Redis unreachable: try again next time.
