@@ -95,6 +95,11 @@ export class EmbeddedRedis {
     return `redis://127.0.0.1:${this.port}`
   }
 
+  /** PID of the running redis-server (fault tests SIGSTOP it), or null. */
+  get pid(): number | null {
+    return this.child?.pid ?? null
+  }
+
   async start(): Promise<void> {
     let bin = findExecutable(this.opts.bin)
     if (!bin) {
