@@ -124,6 +124,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(`switchyard: ${(e as Error).message ?? String(e)}`)
+  // Every expected failure is handled by fail(); this is a bug, and its stack helps.
+  console.error(e)
   process.exit(1)
 })

@@ -178,7 +178,7 @@ export class EnvChannel {
   private async holdWhileReset(): Promise<boolean> {
     const monitor = this.o.storeMonitor
     if (monitor === undefined || !(await monitor.check())) return false
-    this.o.log?.warn({ env: this.env }, 'store reset: this environment\'s streams keep their last-known-good state')
+    this.o.log?.debug({ env: this.env }, 'store reset: this environment\'s streams keep their last-known-good state')
     this.needsCheck = true
     this.o.metrics.held.inc()
     try {
