@@ -63,7 +63,6 @@ export class StoreMonitor {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
     this.o.redis.off('ready', this.onReady)
-    this.wake()
   }
 
   get isReset(): boolean {
@@ -78,7 +77,7 @@ export class StoreMonitor {
     return this.inFlight
   }
 
-  /** Resolves once the store is no longer reset (or the monitor stops). */
+  /** Resolves once the store is no longer reset (waiters that give up race it with their own signal). */
   whenRestored(): Promise<void> {
     if (!this.reset) return Promise.resolve()
     return new Promise((res) => this.restored.push(res))
