@@ -103,9 +103,9 @@ export class StoreMonitor {
     let value = await this.o.redis.get(globalKeys.marker)
     if (value === null && this.known === null) {
       // Nothing to compare with: this process has never seen this store, so it is new (or from before markers).
-      await this.o.redis.set(globalKeys.marker, this.markerValue(), 'NX')
+      const written = await this.o.redis.set(globalKeys.marker, this.markerValue(), 'NX')
       value = await this.o.redis.get(globalKeys.marker)
-      this.o.log?.info('store initialised: instance marker written')
+      if (written === 'OK') this.o.log?.info('store initialised: instance marker written (a new store, or one from before markers)')
     }
     if (value === null) {
       if (!this.reset) {
