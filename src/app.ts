@@ -16,12 +16,14 @@ import flagRoutes from './routes/flags.js'
 import healthRoutes from './routes/health.js'
 import sdkRoutes from './routes/sdk.js'
 import segmentRoutes from './routes/segments.js'
+import storeRoutes from './routes/store.js'
 import tokenRoutes from './routes/tokens.js'
 import { ErrorSchema } from './schemas/common.js'
 import { validatorCompiler } from './schemas/validator.js'
 import { buildServices, type Services } from './services/index.js'
 import { RulesetService } from './services/ruleset.js'
 import { SdkMetricsService } from './services/sdk-metrics.js'
+import { StoreMonitor } from './store/marker.js'
 import { Store } from './store/store.js'
 import { StreamHub } from './stream/hub.js'
 import { effectiveInstanceLimit, fdReserve } from './stream/limits.js'
@@ -49,7 +51,7 @@ function isStoreDown(err: unknown, redis: RedisClient): boolean {
   return (
     e?.name === 'MaxRetriesPerRequestError' ||
     e?.code === 'ECONNREFUSED' ||
-    /Connection is closed|Stream isn't writeable|ECONNREFUSED|LOADING|READONLY/.test(e?.message ?? '')
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|LOADING|READONLY|Command timed out/.test(e?.message ?? '')
   )
 }
 
@@ -163,6 +165,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     }
     const mapped = known[err.code] ?? (err instanceof SyntaxError && err.statusCode === 400 ? new AppError('INVALID_JSON') : undefined)
     if (mapped) return reply.code(mapped.statusCode).send({ statusCode: mapped.statusCode, code: mapped.code, message: mapped.message })
+    // Redis at maxmemory (noeviction) refuses writes, also the first write inside a script (nothing applied).
+    if (/^OOM /.test(err.message)) {
+      req.log.warn({ err }, 'store full')
+      const e = new AppError('STORE_FULL')
+      return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
+    }
     if (isStoreDown(err, deps.redis)) {
       req.log.warn({ err }, 'store unavailable')
       const e = new AppError('STORE_UNAVAILABLE')
@@ -182,7 +190,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     return reply.code(404).send({ statusCode: 404, code: e.code, message: e.message })
   })
 
-  await app.register(healthRoutes, { redis: deps.redis, registry, metricsToken: config.METRICS_TOKEN })
+  // Data loss watch: the bootstrap admin comes back at once, so operators can restore or re-initialise.
+  const monitor = new StoreMonitor({
+    redis: deps.redis, registry, checkMs: config.STORE_CHECK_MS, now: deps.now ?? (() => new Date()), log: app.log,
+    ...(config.ADMIN_TOKEN && { onReset: async () => void (await services.tokens.bootstrap(config.ADMIN_TOKEN)) }),
+  })
+  monitor.start()
+  app.addHook('onClose', async () => monitor.stop())
+  await app.register(healthRoutes, { redis: deps.redis, registry, monitor, readinessTimeoutMs: config.READINESS_TIMEOUT_MS, metricsToken: config.METRICS_TOKEN })
+  await app.register(storeRoutes, { monitor })
   await app.register(environmentRoutes, { services })
   await app.register(flagRoutes, { services })
   await app.register(segmentRoutes, { services, membersBodyLimit: config.MEMBERS_BODY_LIMIT_BYTES })
@@ -200,7 +216,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     limits: { perInstance: perInstance.limit, perToken: config.STREAM_MAX_PER_TOKEN, perIp: config.STREAM_MAX_PER_IP },
     redis: deps.redis, store, rulesets, metrics: streamMetrics(registry), log: app.log,
     heartbeatMs: config.STREAM_HEARTBEAT_MS, maxBufferBytes: config.STREAM_MAX_BUFFER_BYTES, tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
-    idleChannelMs: config.STREAM_IDLE_CHANNEL_MS,
+    idleChannelMs: config.STREAM_IDLE_CHANNEL_MS, storeMonitor: monitor,
   })
   hub.start()
   app.addHook('preClose', async () => hub.closeStreams())

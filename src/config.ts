@@ -21,6 +21,9 @@ export const ConfigSchema = Type.Object(
       Type.String({ pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$', description: 'Redis Cluster seed nodes as host:port,host:port. Set: use the cluster (instead of REDIS_URL).' }),
     ),
     REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password of the Redis nodes (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL put it in the URL).' })),
+    REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 2000, description: 'A Redis command (or connection attempt) that gets no answer within this time fails: the request answers 503 STORE_UNAVAILABLE instead of hanging.' }),
+    READINESS_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1000, description: '/readyz answers 503 STORE_UNAVAILABLE when its Redis checks take longer than this (keep it below the probe\'s own timeout).' }),
+    STORE_CHECK_MS: Type.Integer({ minimum: 100, default: 5000, description: 'How often each instance checks that Redis still holds its instance marker (also on every reconnect and /readyz); missing: readiness fails with STORE_RESET.' }),
     ADMIN_TOKEN: Type.Optional(
       Type.String({ minLength: 24, maxLength: 256, description: 'Bootstrap admin bearer token (≥ 24 chars). Unset on first start: one is generated and printed once.' }),
     ),

@@ -33,6 +33,8 @@ export const ERRORS = {
   TOO_MANY_STREAMS: { status: 429, message: 'Too many open streams %s; retry later (SDKs back off and poll meanwhile)' },
   INTERNAL: { status: 500, message: 'Internal error (request %s); this is a bug' },
   STORE_UNAVAILABLE: { status: 503, message: 'The store (Redis) is unavailable; retry later' },
+  STORE_FULL: { status: 503, message: 'The store (Redis) is full (maxmemory reached): nothing was written' },
+  STORE_RESET: { status: 503, message: 'The store (Redis) lost its data (instance marker missing): restore it or re-initialise it, see docs/deploy.md' },
 } as const satisfies Record<string, { status: number; message: string }>
 
 /** A stable, machine-readable error code. */

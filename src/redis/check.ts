@@ -19,3 +19,16 @@ export async function redisWarnings(redis: RedisClient): Promise<string[]> {
   if (major < 7) out.push(`Redis ${major}.x: Switchyard needs Redis ≥ 7 (stream trimming and script semantics).`)
   return out
 }
+
+/**
+ * Redis is at maxmemory and refuses writes (with noeviction): the same test
+ * Redis applies, used memory minus what it does not count for eviction
+ * (replication and AOF buffers) above maxmemory.
+ */
+export async function storeFull(redis: RedisClient): Promise<boolean> {
+  // Managed services may forbid INFO: then only write errors tell.
+  const mem = await redis.info('memory').catch(() => '')
+  const num = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(mem)?.[1] ?? 0)
+  const max = num('maxmemory')
+  return max > 0 && num('used_memory') - num('mem_not_counted_for_evict') > max
+}

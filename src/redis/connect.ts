@@ -4,7 +4,7 @@ import type { Config } from '../config.js'
 /** A standalone / Sentinel connection or a Cluster client: the app uses the commands both have. */
 export type RedisClient = Redis | Cluster
 
-type RedisConfig = Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_CLUSTER_NODES'>
+type RedisConfig = Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_CLUSTER_NODES' | 'REDIS_COMMAND_TIMEOUT_MS'>
 
 const backoff = (times: number) => Math.min(5000, 100 * 2 ** Math.min(times, 6)) + Math.floor(Math.random() * 100)
 
@@ -21,15 +21,21 @@ function hostPorts(list: string): Array<{ host: string; port: number }> {
  * 503 STORE_UNAVAILABLE instead of hanging, and reconnects with exponential
  * backoff and jitter. Every multi-key operation of Switchyard stays inside one
  * hash tag (`{env}` or `{global}`), which is what Redis Cluster needs.
+ *
+ * A Redis that stops answering without closing the connection (SIGSTOP, a
+ * stalled disk, a network black hole) is bounded too: every command fails
+ * with "Command timed out" after REDIS_COMMAND_TIMEOUT_MS (mapped to 503
+ * STORE_UNAVAILABLE), and so does a connection attempt.
  */
 export function connectRedis(config: RedisConfig, url: string | undefined): RedisClient {
-  const common: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: backoff, lazyConnect: true }
+  const timeouts = { commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS, connectTimeout: config.REDIS_COMMAND_TIMEOUT_MS }
+  const common: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: backoff, lazyConnect: true, ...timeouts }
   if (config.REDIS_CLUSTER_NODES) {
     const options: ClusterOptions = {
       enableOfflineQueue: false,
       lazyConnect: true,
       clusterRetryStrategy: backoff,
-      redisOptions: { maxRetriesPerRequest: 1, ...(config.REDIS_PASSWORD && { password: config.REDIS_PASSWORD }) },
+      redisOptions: { maxRetriesPerRequest: 1, ...timeouts, ...(config.REDIS_PASSWORD && { password: config.REDIS_PASSWORD }) },
     }
     return new Cluster(hostPorts(config.REDIS_CLUSTER_NODES), options)
   }
@@ -50,11 +56,19 @@ export function connectRedis(config: RedisConfig, url: string | undefined): Redi
 /**
  * A connection of its own for XREAD BLOCK (a blocked connection cannot serve
  * anything else): queues while reconnecting and never gives up on a command.
+ * Its command timeout is the app's plus `blockMs`, so a healthy XREAD that
+ * waits its full BLOCK time never times out, while a stalled Redis still
+ * fails the read (the reader then retries and re-checks continuity).
  */
-export function blockingConnection(redis: RedisClient): RedisClient {
+export function blockingConnection(redis: RedisClient, blockMs: number): RedisClient {
   const retryStrategy = (n: number) => Math.min(100 * 2 ** n, 2000)
   if (redis instanceof Cluster) {
-    return redis.duplicate([], { lazyConnect: true, enableOfflineQueue: true, clusterRetryStrategy: retryStrategy, redisOptions: { maxRetriesPerRequest: null } })
+    const base = redis.options.redisOptions?.commandTimeout
+    const commandTimeout = base === undefined ? undefined : base + blockMs
+    return redis.duplicate([], {
+      lazyConnect: true, enableOfflineQueue: true, clusterRetryStrategy: retryStrategy, redisOptions: { ...redis.options.redisOptions, maxRetriesPerRequest: null, commandTimeout },
+    })
   }
-  return redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null, retryStrategy })
+  const base = redis.options.commandTimeout
+  return redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null, retryStrategy, commandTimeout: base === undefined ? undefined : base + blockMs })
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { accessSync, constants, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { delimiter, isAbsolute, join, resolve } from 'node:path'
+import { isAlive, REDIS_PID_FILE, redisOwningDir } from './datadir.js'
 
 /** How the embedded (or test) redis-server is run. */
 export interface EmbeddedRedisOptions {
@@ -61,6 +62,12 @@ function tryInstall(log: (m: string) => void): string {
   return r.status === 0 ? '' : 'apt-get install redis-server failed'
 }
 
+/** The last meaningful line of redis-server's output, without its pid/time prefix (why it stopped). */
+function lastLogLine(out: string): string {
+  const lines = out.split('\n').map((l) => l.replace(/^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] /, '').trim()).filter((l) => l !== '')
+  return lines.findLast((l) => /error|could not|can't|fatal|failed|denied|address already in use/i.test(l)) ?? lines.at(-1) ?? '(no output)'
+}
+
 /** A port that was free a moment ago. */
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -95,6 +102,11 @@ export class EmbeddedRedis {
     return `redis://127.0.0.1:${this.port}`
   }
 
+  /** PID of the running redis-server (fault tests SIGSTOP it), or null. */
+  get pid(): number | null {
+    return this.child?.pid ?? null
+  }
+
   async start(): Promise<void> {
     let bin = findExecutable(this.opts.bin)
     if (!bin) {
@@ -104,6 +116,7 @@ export class EmbeddedRedis {
     }
     this.binPath = bin
     mkdirSync(this.opts.dir, { recursive: true })
+    await this.stopOrphan()
     this.stopping = false
     for (let attempt = 0; ; attempt++) {
       this.port = this.opts.port || this.port || (await freePort())
@@ -118,15 +131,42 @@ export class EmbeddedRedis {
     }
   }
 
+  /**
+   * A redis-server still working in our directory belongs to an API process
+   * that died without stopping it (the caller holds the DATA_DIR lock, so no
+   * live one owns it): stop it before starting ours, never run two on one AOF.
+   */
+  private async stopOrphan(): Promise<void> {
+    const pid = redisOwningDir(this.opts.dir)
+    if (pid === null) return
+    this.log(`stopping an orphaned redis-server (pid ${pid}) left in ${this.opts.dir} by an earlier run`)
+    process.kill(pid, 'SIGTERM')
+    const deadline = Date.now() + 10_000
+    // Not our child: no exit event to wait for, so watch the PID.
+    while (isAlive(pid)) {
+      if (Date.now() > deadline) {
+        process.kill(pid, 'SIGKILL')
+        break
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
   private spawnOnce(): Promise<void> {
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', resolve(this.opts.dir),
+      '--pidfile', resolve(this.opts.dir, REDIS_PID_FILE),
       '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', '',
       '--appendonly', this.opts.appendOnly ? 'yes' : 'no',
       ...(this.opts.appendOnly ? ['--appendfsync', 'always'] : []),
       ...(this.opts.extraArgs ?? []),
     ]
-    const child = spawn(this.binPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Linux: the kernel sends redis-server SIGTERM when this process dies, even by SIGKILL (prctl
+    // PR_SET_PDEATHSIG, through util-linux's setpriv, which then execs redis-server: same PID).
+    const setpriv = process.platform === 'linux' ? findExecutable('setpriv') : null
+    const child = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'SIGTERM', '--', this.binPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(this.binPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     return new Promise<void>((res, rej) => {
       let out = ''
@@ -147,7 +187,7 @@ export class EmbeddedRedis {
       child.once('exit', (code, signal) => {
         if (this.child === child) this.child = null
         if (!ready) {
-          rej(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${out.slice(-2000)}`))
+          rej(new Error(`redis-server exited (${code ?? signal}) before it was ready: ${lastLogLine(out)}`))
           return
         }
         if (!this.stopping && this.opts.supervise) this.restart(code, signal)

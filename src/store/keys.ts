@@ -20,6 +20,8 @@ export const globalKeys = {
   tokenHashes: `sy:{${GLOBAL_TAG}}:tokenhash`,
     /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
   audit: `sy:{${GLOBAL_TAG}}:audit`,
+  /** STRING: JSON `{ id, createdAt }` written once when the store is initialised; its absence means the data was lost (StoreMonitor) */
+  marker: `sy:{${GLOBAL_TAG}}:marker`,
 } as const
 
 /** Keys of one environment. */

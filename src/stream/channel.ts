@@ -89,6 +89,8 @@ export class EnvChannel {
   private waiters: Array<{ id: string; resolve: () => void }> = []
   private putCache: Put | null = null
   private putBuilding: Promise<Put> | null = null
+  /** Ends holdWhileReset() when the channel stops. */
+  private holdRelease: (() => void) | null = null
 
   constructor(
     readonly env: string,
@@ -113,7 +115,7 @@ export class EnvChannel {
     this.lastId = snap.id
     this.putCache = toPut(snap)
     if (this.stopped) return
-    this.conn = blockingConnection(this.o.redis)
+    this.conn = blockingConnection(this.o.redis, READ_BLOCK_MS)
     this.conn.on('error', () => {})
     void this.loop()
   }
@@ -137,6 +139,7 @@ export class EnvChannel {
         backoff = 50
         if (this.stopped) return
         if ((replies[1]![1] as string | null) !== this.generation) {
+          if (await this.holdWhileReset()) continue
           // Deleted (and maybe re-created): nothing of this state may be served again.
           this.hub.environmentGone(this)
           return
@@ -165,9 +168,32 @@ export class EnvChannel {
     }
   }
 
+  /**
+   * A store that lost its data (StoreMonitor) is not an environment that was
+   * deleted, nor a log that was trimmed: keep the state and the streams as
+   * they are (SDKs keep last-known-good, nobody is told to delete anything)
+   * until the store is restored or re-initialised, then check again.
+   * True when it waited.
+   */
+  private async holdWhileReset(): Promise<boolean> {
+    const monitor = this.o.storeMonitor
+    if (monitor === undefined || !(await monitor.check())) return false
+    this.o.log?.debug({ env: this.env }, 'store reset: this environment\'s streams keep their last-known-good state')
+    this.needsCheck = true
+    this.o.metrics.held.inc()
+    try {
+      await Promise.race([monitor.whenRestored(), new Promise<void>((res) => (this.holdRelease = res))])
+    } finally {
+      this.holdRelease = null
+      this.o.metrics.held.dec()
+    }
+    return true
+  }
+
   /** After a read failure: if entries after lastId may be lost, rebuild from a snapshot and restart streams. */
   private async checkContinuity(): Promise<void> {
     const entries = await this.o.rulesets.readAfter(this.env, this.lastId)
+    if (entries === null && (await this.holdWhileReset())) return
     this.needsCheck = false
     if (entries !== null) return
     const snap = await this.o.rulesets.snapshot(this.env)
@@ -432,6 +458,7 @@ export class EnvChannel {
     this.cancelAck()
     this.conn?.disconnect()
     this.conn = null
+    this.holdRelease?.()
     for (const w of this.waiters) w.resolve()
     this.waiters = []
   }

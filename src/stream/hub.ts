@@ -7,6 +7,7 @@ import { compile, type Compiled } from '../../sdk/core/index.js'
 import type { Context } from '../../sdk/core/types.js'
 import type { RulesetService } from '../services/ruleset.js'
 import { globalKeys } from '../store/keys.js'
+import type { StoreMonitor } from '../store/marker.js'
 import type { Store } from '../store/store.js'
 import { StreamLimiter, type StreamLimits } from './limits.js'
 import type { StreamMetrics } from './metrics.js'
@@ -26,6 +27,8 @@ export interface HubOptions {
   ackCoalesceMs?: number
   /** STREAM_MAX_PER_INSTANCE (after the file-descriptor check), STREAM_MAX_PER_TOKEN, STREAM_MAX_PER_IP; unlimited when absent. */
   limits?: StreamLimits
+  /** Tells a lost store (STORE_RESET) from deleted environments and revoked tokens. */
+  storeMonitor?: StoreMonitor
   log?: FastifyBaseLogger
 }
 
@@ -302,6 +305,8 @@ export class StreamHub {
       const found = await this.o.redis.hmget(globalKeys.tokens, ...ids)
       const gone = new Set(ids.filter((_, i) => found[i] === null))
       if (gone.size === 0) return
+      // Every token vanishes with a lost store: SDKs keep their streams and last-known-good rules.
+      if (await this.o.storeMonitor?.check()) return
       for (const s of [...this.subs.keys()]) if (gone.has(s.tokenId)) this.drop(s, 'revoked')
     } catch {
       // Redis unreachable: try again next time.

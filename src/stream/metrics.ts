@@ -49,6 +49,11 @@ export function streamMetrics(registry: Registry) {
       help: 'Failed XREAD calls of the change-log readers (Redis unreachable)',
       registers: [registry],
     }),
+    held: new Gauge({
+      name: 'switchyard_stream_channels_held',
+      help: 'Environment channels keeping their last-known-good state because the store lost its data (STORE_RESET)',
+      registers: [registry],
+    }),
   }
 }
 

@@ -1,70 +1,13 @@
 // The real entry point (src/server.ts) as `npm start` runs it: its own
 // embedded redis-server, a generated admin token, graceful shutdown, data
 // kept across restarts, and clear failures on bad configuration.
-import { type ChildProcess, spawn } from 'node:child_process'
+// (Embedded-mode ownership of DATA_DIR: embedded-process.test.ts.)
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-
-const root = new URL('../../', import.meta.url).pathname
-
-interface Proc {
-  child: ChildProcess
-  output: () => string
-  /** Resolves with the first match of `re` in stdout+stderr, or rejects after `ms`. */
-  waitFor: (re: RegExp, ms?: number) => Promise<RegExpMatchArray>
-  exited: Promise<number | null>
-}
-
-function start(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  const waiters: Array<() => void> = []
-  const onData = (b: Buffer) => {
-    out += b.toString()
-    for (const w of waiters.splice(0)) w()
-  }
-  child.stdout?.on('data', onData)
-  child.stderr?.on('data', onData)
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)))
-  const waitFor = (re: RegExp, ms = 30_000) =>
-    new Promise<RegExpMatchArray>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`timed out waiting for ${re}; output:\n${out}`)), ms)
-      const check = () => {
-        const m = out.match(re)
-        if (m) {
-          clearTimeout(timer)
-          res(m)
-        } else waiters.push(check)
-      }
-      check()
-      void exited.then(() => {
-        const m = out.match(re)
-        if (!m) {
-          clearTimeout(timer)
-          rej(new Error(`exited before ${re}; output:\n${out}`))
-        }
-      })
-    })
-  return { child, output: () => out, waitFor, exited }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect(port, '127.0.0.1')
-    s.once('connect', () => {
-      s.destroy()
-      res(true)
-    })
-    s.once('error', () => res(false))
-  })
-}
+import { freePort } from '../../src/redis/embedded.js'
+import { listening, portOpen, start } from '../helpers/server-process.js'
 
 t.test('embedded default: starts its redis, prints a token once, keeps data, stops cleanly', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sy-data-'))
@@ -122,6 +65,42 @@ t.test('REDIS_URL: uses that server, starts no embedded one', async (t) => {
   t.notMatch(p.output(), /embedded redis-server/)
   const r = await fetch(`${url}/api/v1/tokens`, { headers: { authorization: 'Bearer an-admin-token-of-sufficient-length' } })
   t.equal(r.status, 200, 'ADMIN_TOKEN is the bootstrap admin')
+  p.child.kill('SIGTERM')
+  t.equal(await p.exited, 0)
+})
+
+
+t.test('REDIS_URL unreachable: exits with one clear line', async (t) => {
+  const port = await freePort()
+  const p = start({ REDIS_URL: `redis://127.0.0.1:${port}`, ADMIN_TOKEN: 'an-admin-token-of-sufficient-length' })
+  t.teardown(() => p.child.kill('SIGKILL'))
+  t.equal(await p.exited, 1)
+  t.match(p.output(), new RegExp(`^switchyard: cannot reach Redis: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\n$`))
+})
+
+t.test('Redis wiped under a running server: one error line, readiness STORE_RESET, ADMIN_TOKEN works again', async (t) => {
+  const { startRedis } = await import('../helpers/server.js')
+  const { Redis } = await import('ioredis')
+  const redisServer = await startRedis(t)
+  const admin = 'an-admin-token-of-sufficient-length'
+  const p = start({ REDIS_URL: redisServer.url, ADMIN_TOKEN: admin, STORE_CHECK_MS: '200' })
+  t.teardown(() => p.child.kill('SIGKILL'))
+  const [, url] = await p.waitFor(listening)
+  await p.waitFor(/store initialised: instance marker written/)
+  const probe = new Redis(redisServer.url)
+  t.teardown(() => probe.disconnect())
+  await probe.flushall()
+  await p.waitFor(/STORE_RESET: the store's instance marker is gone/)
+  // Several more checks (every 200 ms, and each probe) see the marker missing; the error is logged once.
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(`${url}/readyz`)
+    t.equal(r.status, 503)
+    t.equal(((await r.json()) as { code: string }).code, 'STORE_RESET')
+  }
+  const tokens = await fetch(`${url}/api/v1/tokens`, { headers: { authorization: `Bearer ${admin}` } })
+  t.equal(tokens.status, 200, 'the bootstrap admin is back')
+  t.equal(p.output().match(/STORE_RESET: the store's instance marker is gone/g)?.length, 1, 'logged once')
+  t.match(p.output(), /"level":50[^\n]*STORE_RESET/, 'at error level')
   p.child.kill('SIGTERM')
   t.equal(await p.exited, 0)
 })

@@ -51,6 +51,7 @@ const CASES: Case[] = [
   { route: 'PATCH /api/v1/environments/{env}', path: '/api/v1/environments/nowhere', body: { name: 'x' }, may: MAY.admin },
   { route: 'DELETE /api/v1/environments/{env}', path: '/api/v1/environments/nowhere', may: MAY.admin },
   { route: 'POST /api/v1/environments/{env}/signing-secret/rotate', path: '/api/v1/environments/nowhere/signing-secret/rotate', body: { graceSeconds: 0 }, may: MAY.admin },
+  { route: 'POST /api/v1/store/initialise', path: '/api/v1/store/initialise', may: MAY.admin, why: 'accepts the store as it is; harmless when the marker is present' },
   { route: 'GET /api/v1/flags', path: '/api/v1/flags', may: MAY.readAny },
   { route: 'POST /api/v1/flags', path: '/api/v1/flags', body: { key: 'f', kind: 'boolean' }, may: MAY.everyEnvironment, why: 'a new flag is served (off) in every environment' },
   { route: 'GET /api/v1/flags/{key}', path: '/api/v1/flags/f', may: MAY.readAny },

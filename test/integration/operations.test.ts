@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startServer } from '../helpers/server.js'
+import { startRedis, startServer } from '../helpers/server.js'
 
 t.test('health, readiness, metrics, docs, unknown routes', async (t) => {
   const s = await startServer(t)
@@ -57,7 +57,8 @@ t.test('OpenAPI is complete: every route has an operationId, tags and its respon
 })
 
 t.test('Redis down: 503 STORE_UNAVAILABLE, readyz fails; back up: served again', async (t) => {
-  const s = await startServer(t)
+  // With AOF, so the restarted Redis has its data (without, it comes back empty: STORE_RESET, see test/faults/store-reset.test.ts).
+  const s = await startServer(t, { redisServer: await startRedis(t, { appendOnly: true }) })
   t.equal((await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })).status, 201)
   await s.redisServer.kill()
   let r = await s.api('GET', '/api/v1/environments')
