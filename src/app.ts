@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto'
+import type { Writable } from 'node:stream'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { RedisClient } from './redis/connect.js'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
-import { authenticate } from './auth.js'
+import { authenticate, authorize } from './auth.js'
 import type { Config } from './config.js'
-import { AppError, type ErrorDetail } from './errors.js'
+import { AppError, appError, type ErrorDetail } from './errors.js'
+import { clientErrorHandler, registerEdge, timeoutOptions } from './http/edge.js'
+import { loggerOptions, OutageLog, quietProbes } from './http/logging.js'
 import auditRoutes from './routes/audit.js'
 import environmentRoutes from './routes/environments.js'
 import evaluateRoutes from './routes/evaluate.js'
@@ -30,6 +33,8 @@ export interface AppDeps {
   redis: RedisClient
   registry?: Registry
   now?: () => Date
+  /** Where the log goes (default stdout). */
+  logStream?: Writable
 }
 
 declare module 'fastify' {
@@ -52,7 +57,9 @@ function isStoreDown(err: unknown, redis: RedisClient): boolean {
 /** Builds the app (no listen): plugins and routes in explicit order. */
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+    logger: loggerOptions(config, deps.logStream),
+    ...timeoutOptions(config),
+    clientErrorHandler: clientErrorHandler(config),
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
     // Request ids end up in audit records: unique across instances, or the caller's X-Request-Id.
@@ -95,6 +102,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     )
   })
 
+  quietProbes(app, config)
+  const limits = await registerEdge(app, config, deps.redis)
+  const outage = new OutageLog(deps.redis, app.log)
+  app.addHook('onClose', async () => outage.stop())
+
   app.addSchema(ErrorSchema)
   await app.register(swagger, {
     openapi: {
@@ -107,8 +119,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
-  app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/')) await authenticate(req, services.tokens)
+  // Everything under /api/ needs a token: refused here, before any body is read. CORS preflights carry none.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new AppError('MALFORMED_REQUEST', ['a Host header is required'])
+    if (!req.url.startsWith('/api/') || req.method === 'OPTIONS') return
+    await authenticate(req, services.tokens)
+    if (!req.token) {
+      await limits.authFailed(req, reply)
+      throw appError('UNAUTHORIZED')
+    }
+    const perm = req.routeOptions.config.permission
+    if (perm) authorize(req, perm, (req.params as { env?: string }).env)
+    await limits.write(req, reply)
   })
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -133,7 +155,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     const mapped = known[err.code] ?? (err instanceof SyntaxError && err.statusCode === 400 ? new AppError('INVALID_JSON') : undefined)
     if (mapped) return reply.code(mapped.statusCode).send({ statusCode: mapped.statusCode, code: mapped.code, message: mapped.message })
     if (isStoreDown(err, deps.redis)) {
-      req.log.warn({ err }, 'store unavailable')
+      outage.failed(err)
       const e = new AppError('STORE_UNAVAILABLE')
       return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
     }

@@ -16,6 +16,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     token: TokenRecord | null
   }
+  interface FastifyContextConfig {
+    /** Checked in onRequest, before the body is read: for routes with large bodies (the handler still authorizes). */
+    permission?: Permission
+  }
 }
 
 const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
