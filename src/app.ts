@@ -119,18 +119,24 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
-  // Everything under /api/ needs a token: refused here, before any body is read. CORS preflights carry none.
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/api/') && req.method !== 'OPTIONS') await authenticate(req, services.tokens)
+  })
+  // Everything under /api/ but CORS preflights needs a token: refused before any body is read, after
+  // every onRequest hook (a browser route's CORS headers are on its 401 too).
+  app.addHook('preParsing', async (req, reply, payload) => {
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new AppError('MALFORMED_REQUEST', ['a Host header is required'])
-    if (!req.url.startsWith('/api/') || req.method === 'OPTIONS') return
-    await authenticate(req, services.tokens)
-    if (!req.token) {
-      await limits.authFailed(req, reply)
-      throw appError('UNAUTHORIZED')
+    if (req.url.startsWith('/api/') && req.method !== 'OPTIONS') {
+      if (!req.token) {
+        await limits.authFailed(req, reply)
+        throw appError('UNAUTHORIZED')
+      }
+      const perm = req.routeOptions.config.permission
+      if (perm) authorize(req, perm, (req.params as { env?: string }).env)
+      await limits.write(req, reply)
     }
-    const perm = req.routeOptions.config.permission
-    if (perm) authorize(req, perm, (req.params as { env?: string }).env)
-    await limits.write(req, reply)
+    limits.accepted(req, reply)
+    return payload
   })
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

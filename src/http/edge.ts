@@ -95,6 +95,8 @@ export interface Limits {
   authFailed(req: FastifyRequest, reply: FastifyReply): Promise<void>
   /** Counts a write of the request's admin or editor token; throws 429 RATE_LIMITED past the budget. */
   write(req: FastifyRequest, reply: FastifyReply): Promise<void>
+  /** The request passed every check: sends the 100 Continue it may be waiting for. */
+  accepted(req: FastifyRequest, reply: FastifyReply): void
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -116,13 +118,9 @@ export async function registerEdge(app: FastifyInstance, config: Config, redis: 
   })
   app.addHook('onResponse', async (req) => noteEarlyAnswer(req.raw))
 
-  // Node answers 100 Continue before any hook runs; here it waits until authentication passed (curl then never sends a refused upload).
+  // Node answers 100 Continue before any hook runs; {@link Limits.accepted} sends it once the request passed (curl then never sends a refused upload).
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res))
   app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => app.server.emit('request', req, res))
-  app.addHook('preParsing', async (req, reply, payload) => {
-    if (/^100-continue$/i.test(String(req.headers.expect ?? '')) && !reply.raw.headersSent) reply.raw.writeContinue()
-    return payload
-  })
 
   await app.register(rateLimit, { global: false, redis, nameSpace: 'sy:ratelimit:', skipOnError: true })
   const minute = 60_000
@@ -145,6 +143,9 @@ export async function registerEdge(app: FastifyInstance, config: Config, redis: 
       const kind = req.token?.kind
       if ((kind !== 'admin' && kind !== 'editor') || !WRITES.has(req.method) || UNLIMITED.has(req.routeOptions.url ?? '')) return
       await check(writes, req, reply)
+    },
+    accepted(req, reply) {
+      if (/^100-continue$/i.test(String(req.headers.expect ?? '')) && !reply.raw.headersSent) reply.raw.writeContinue()
     },
   }
 }
