@@ -24,7 +24,7 @@ export const ERRORS = {
   FLAG_IN_USE: { status: 409, message: 'Flag "%s" is a prerequisite of other flags' },
   SEGMENT_IN_USE: { status: 409, message: 'Segment "%s" is used by flag rules' },
   WRITE_CONFLICT: { status: 409, message: 'Too many concurrent writes to %s; retry' },
-  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received within %s ms' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time (headers within %s ms, all of it within %s ms)' },
   VERSION_CONFLICT: { status: 412, message: 'Version mismatch: the current version is %s' },
   BODY_TOO_LARGE: { status: 413, message: 'The body is larger than %s bytes' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content type %s is not supported here' },

@@ -42,13 +42,14 @@ const clientErrorSeen = new WeakSet<Socket>()
  * them, answering the wrong request.
  */
 export function clientErrorHandler(config: Config) {
+  const timeouts = timeoutOptions(config).http
   return function onClientError(err: ConnectionError & { reason?: string }, socket: Socket): void {
     if (err.code === 'ECONNRESET' || socket.destroyed || clientErrorSeen.has(socket)) return
     clientErrorSeen.add(socket)
     // Its request already has a response; one more would be read as the answer to the next request.
     if (answeredEarly.has(socket)) return void socket.destroy()
     const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new AppError('REQUEST_TIMEOUT', [config.HEADERS_TIMEOUT_MS || config.REQUEST_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS])
+      ? new AppError('REQUEST_TIMEOUT', [timeouts.headersTimeout ?? 0, config.REQUEST_TIMEOUT_MS])
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? new AppError('HEADERS_TOO_LARGE', [maxHeaderSize])
         : new AppError('MALFORMED_REQUEST', [err.reason ?? err.code ?? 'parse error'])

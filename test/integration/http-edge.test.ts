@@ -121,6 +121,15 @@ t.test('pipelined requests get one response each, in order', async (t) => {
   t.equal(json(c.responses()[1]).code, 'MALFORMED_REQUEST')
 
   const evalBody = '{"context":{"key":"u1"}}'
+  // Answered before its body was read (415), then the rest of the body is malformed: the 415 stays its only response.
+  const early = await rawConnect(t, s.url)
+  await early.write(`POST /api/v1/flags HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`)
+  await early.waitResponses(1)
+  await early.write('zz\r\n\r\n').catch(() => {})
+  await early.closed
+  t.same(early.responses().map((r) => r.status), [415], 'an early answer and a malformed rest: one response, then the connection closes')
+  t.equal(early.parsedRest().length, 0, 'no bytes after it')
+
   const valid: Array<[string, number]> = [
     ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 200],
     [`GET /api/v1/flags HTTP/1.1\r\nHost: x\r\n${auth}\r\n`, 200],
