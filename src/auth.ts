@@ -17,7 +17,7 @@ declare module 'fastify' {
     token: TokenRecord | null
   }
   interface FastifyContextConfig {
-    /** Checked in onRequest, before the body is read: for routes with large bodies (the handler still authorizes). */
+    /** Checked before the body is read (preParsing), for routes with large bodies; the handler still authorizes. */
     permission?: Permission
   }
 }
