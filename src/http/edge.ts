@@ -54,7 +54,9 @@ export function clientErrorHandler(config: Config) {
         ? new AppError('HEADERS_TOO_LARGE', [maxHeaderSize])
         : new AppError('MALFORMED_REQUEST', [err.reason ?? err.code ?? 'parse error'])
     const body = JSON.stringify({ statusCode: e.statusCode, code: e.code, message: e.message })
-    const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
+    const headers = {
+      'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-content-type-options': 'nosniff', connection: 'close',
+    }
     afterInFlight(socket, (res) => {
       // The bad request's own response (its headers parsed, its body not): the error goes through it.
       if (res) {
