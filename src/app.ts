@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Writable } from 'node:stream'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -6,9 +7,11 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } f
 import type { RedisClient } from './redis/connect.js'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 import { deeperThan } from '../sdk/core/validate.js'
-import { authenticate } from './auth.js'
+import { authenticate, authorize } from './auth.js'
 import type { Config } from './config.js'
-import { AppError, type ErrorDetail } from './errors.js'
+import { AppError, appError, type ErrorDetail } from './errors.js'
+import { clientErrorHandler, registerEdge, timeoutOptions } from './http/edge.js'
+import { loggerOptions, OutageLog, quietProbes } from './http/logging.js'
 import auditRoutes from './routes/audit.js'
 import environmentRoutes from './routes/environments.js'
 import evaluateRoutes from './routes/evaluate.js'
@@ -36,6 +39,8 @@ export interface AppDeps {
   now?: () => Date
   /** The process's `ulimit -n` (server.ts reads it): streams are kept below it. Absent or null: not checked. */
   fdLimit?: number | null
+  /** Where the log goes (default stdout). */
+  logStream?: Writable
 }
 
 declare module 'fastify' {
@@ -63,7 +68,9 @@ const MAX_BODY_DEPTH = 128
 /** Builds the app (no listen): plugins and routes in explicit order. */
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: config.LOG_LEVEL === 'silent' ? false : { level: config.LOG_LEVEL },
+    logger: loggerOptions(config, deps.logStream),
+    ...timeoutOptions(config),
+    clientErrorHandler: clientErrorHandler(config),
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
     // Request ids end up in audit records: the caller's X-Request-Id when short and plain
@@ -113,6 +120,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     )
   })
 
+  quietProbes(app, config)
+  const limits = await registerEdge(app, config, deps.redis)
+  const outage = new OutageLog(deps.redis, app.log)
+  app.addHook('onClose', async () => outage.stop())
+
   app.addSchema(ErrorSchema)
   await app.register(swagger, {
     openapi: {
@@ -126,7 +138,23 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/')) await authenticate(req, services.tokens)
+    if (req.url.startsWith('/api/') && req.method !== 'OPTIONS') await authenticate(req, services.tokens)
+  })
+  // Everything under /api/ but CORS preflights needs a token: refused before any body is read, after
+  // every onRequest hook (a browser route's CORS headers are on its 401 too).
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new AppError('MALFORMED_REQUEST', ['a Host header is required'])
+    if (req.url.startsWith('/api/') && req.method !== 'OPTIONS') {
+      if (!req.token) {
+        await limits.authFailed(req, reply)
+        throw appError('UNAUTHORIZED')
+      }
+      const perm = req.routeOptions.config.permission
+      if (perm) authorize(req, perm, (req.params as { env?: string }).env)
+      await limits.write(req, reply)
+    }
+    limits.accepted(req, reply)
+    return payload
   })
 
   // An empty JSON body is no body: many clients send DELETE with Content-Type: application/json and nothing
@@ -172,7 +200,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
     }
     if (isStoreDown(err, deps.redis)) {
-      req.log.warn({ err }, 'store unavailable')
+      outage.failed(err)
       const e = new AppError('STORE_UNAVAILABLE')
       return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
     }

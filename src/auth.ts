@@ -17,6 +17,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     token: TokenRecord | null
   }
+  interface FastifyContextConfig {
+    /** Checked before the body is read (preParsing), for routes with large bodies; the handler still authorizes. */
+    permission?: Permission
+  }
 }
 
 const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {

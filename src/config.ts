@@ -54,6 +54,11 @@ export const ConfigSchema = Type.Object(
     SDK_MAX_CLIENT_INSTANCES: Type.Integer({ minimum: 1, default: 1_000, description: 'Browser SDK instances (sdk-client tokens, public) sdk-status counts per environment, apart from the server SDKs; beyond it new ones are not tracked.' }),
     METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'Set: GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise). Unset: /metrics is open (keep it off the public network).' })),
     CLIENT_CORS_ORIGIN: Type.String({ pattern: '^\\s*(\\*|[a-z][a-z0-9+.-]*://[^\\s,/]+)(\\s*,\\s*(\\*|[a-z][a-z0-9+.-]*://[^\\s,/]+))*\\s*$', default: '*', description: 'Origins that may call the browser SDK routes (/api/v1/sdk/client/*, /api/v1/sdk/metrics): `*` (any), or a comma-separated list of origins (https://shop.example,https://www.shop.example), echoed in Access-Control-Allow-Origin when the request\'s Origin is one of them; other routes send no CORS headers.' }),
+    REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 30_000, description: 'Longest time to receive a whole request (headers and body); then 408 REQUEST_TIMEOUT and the connection closes. 0: no limit. Only receiving counts: SSE streams and slow responses are not cut.' }),
+    HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'Longest time to receive the request headers (at most REQUEST_TIMEOUT_MS); then 408 REQUEST_TIMEOUT. 0: same as REQUEST_TIMEOUT_MS.' }),
+    RATE_LIMIT_AUTH_FAILURES: Type.Integer({ minimum: 0, default: 30, description: 'Failed authentications (401) per client IP per minute, counted in Redis across every instance; beyond it 429 RATE_LIMITED. Requests with a valid token are never limited by it. 0: no limit.' }),
+    RATE_LIMIT_WRITES: Type.Integer({ minimum: 0, default: 6000, description: 'Writes (POST, PUT, PATCH, DELETE) per admin or editor token per minute, across every instance; beyond it 429 RATE_LIMITED. Kills are exempt. 0: no limit.' }),
+    LOG_PROBE_REQUESTS: Type.Boolean({ default: false, description: 'Also write access-log lines for /healthz, /readyz and SDK reports (POST /api/v1/sdk/metrics).' }),
   },
   { additionalProperties: true },
 )

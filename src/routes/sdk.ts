@@ -52,6 +52,11 @@ function notModified(req: FastifyRequest, etag: string): boolean {
     .some((v) => v === etag || v === '*')
 }
 
+/** A 304 with no body and no Content-Length (RFC 9110): `send(null)` would serialize "null" and announce 4 bytes. */
+function sendNotModified(reply: FastifyReply): FastifyReply {
+  return reply.code(304).send()
+}
+
 const ClientQuery = Type.Object(
   {
     context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)' }),
@@ -146,7 +151,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     const put = await hub.rules(env)
     const etag = `"${put.id}"`
     reply.header('etag', etag).header('cache-control', 'no-cache')
-    if (notModified(req, etag)) return reply.code(304).send(null)
+    if (notModified(req, etag)) return sendNotModified(reply)
     return reply.type('application/json; charset=utf-8').serializer((b: unknown) => b as string).send(put.body)
   })
 
@@ -183,7 +188,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     const { json, id } = await hub.clientValues(env, context)
     const etag = `"${id}"`
     reply.header('etag', etag).header('cache-control', 'no-cache')
-    if (notModified(req, etag)) return reply.code(304).send(null)
+    if (notModified(req, etag)) return sendNotModified(reply)
     return reply.type('application/json; charset=utf-8').serializer((b: unknown) => b as string).send(json as never)
   })
 

@@ -19,6 +19,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
 
   app.post('/api/v1/environments/:env/segments', {
     bodyLimit: membersBodyLimit,
+    config: { permission: 'write' },
     schema: { operationId: 'createSegment', tags, params: EnvParams, body: CreateSegmentBody, response: { 201: segRef, ...errorResponses(404, 409) } },
   }, async (req, reply) => {
     const actor = authorize(req, 'write', req.params.env)
@@ -37,6 +38,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
 
   app.put('/api/v1/environments/:env/segments/:key', {
     bodyLimit: membersBodyLimit,
+    config: { permission: 'write' },
     schema: {
       operationId: 'putSegment', tags, params: EnvKeyParams, body: PutSegmentBody, headers: IfMatchHeaders,
       description: 'Creates or replaces a segment. `included` / `excluded`, when given, replace the member lists; omitted, members stay. If-Match is optional.',
@@ -63,6 +65,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
 
   app.post('/api/v1/environments/:env/segments/:key/members', {
     bodyLimit: membersBodyLimit,
+    config: { permission: 'write' },
     schema: {
       operationId: 'changeSegmentMembers', tags, params: EnvKeyParams, headers: IfMatchHeaders,
       description: 'Adds and removes members in one atomic step (≤ 100,000 ids each). A text/plain body adds one id per line (`?op=remove` removes them; `?list=excluded` targets the excluded list).',

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
+import type { Writable } from 'node:stream'
 import { buildApp } from '../../src/app.js'
 import { type Config, loadConfig } from '../../src/config.js'
 import type { RedisClient } from '../../src/redis/connect.js'
@@ -59,20 +60,20 @@ export interface ApiResponse {
 /** Starts Redis + the app on port 0 with a bootstrap admin token. */
 export async function startServer(
   t: Teardown,
-  opts: { env?: Record<string, string>; redisServer?: EmbeddedRedis; now?: () => Date } = {},
+  opts: { env?: Record<string, string>; redisServer?: EmbeddedRedis; now?: () => Date; logStream?: Writable } = {},
 ): Promise<TestServer> {
   const redisServer = opts.redisServer ?? (await startRedis(t))
   const config = loadConfig({ LOG_LEVEL: 'silent', PORT: '0', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, ...opts.env })
   const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => 100 })
   redis.on('error', () => {})
   await redis.connect()
-  const started = await startApp(t, config, redis, opts.now)
+  const started = await startApp(t, config, redis, { ...(opts.now && { now: opts.now }), ...(opts.logStream && { logStream: opts.logStream }) })
   return { ...started, redis, redisServer, config }
 }
 
 /** The app on port 0 over a given connection (standalone, Sentinel or Cluster), with the bootstrap admin and an HTTP client. */
-export async function startApp(t: Teardown, config: Config, redis: RedisClient, now?: () => Date): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
-  const app = await buildApp(config, { redis, registry: new Registry(), ...(now && { now }) })
+export async function startApp(t: Teardown, config: Config, redis: RedisClient, o: { now?: () => Date; logStream?: Writable } = {}): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
+  const app = await buildApp(config, { redis, registry: new Registry(), ...(o.now && { now: o.now }), ...(o.logStream && { logStream: o.logStream }) })
   await app.services.tokens.bootstrap(ADMIN)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const addr = app.server.address()
