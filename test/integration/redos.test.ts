@@ -122,14 +122,15 @@ t.test('the Node SDK in server mode evaluates the attacks in < 10 ms each', asyn
   t.equal(c.source, 'server')
   for (const h of hostile) {
     const context = { key: 'mallory', a: h.entry.attack(ATTACK_LENGTH) }
-    let best = Infinity
+    const times: number[] = []
     let kind = ''
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now()
       kind = c.variationDetail(h.key, context, false).reason.kind
-      best = Math.min(best, performance.now() - t0)
+      times.push(performance.now() - t0)
     }
     t.ok(kind === 'RULE_MATCH' || kind === 'FALLTHROUGH', `${h.key}: evaluated (${kind})`)
-    t.ok(best < BOUND_MS, `${h.entry.pattern}: ${best.toFixed(2)} ms < ${BOUND_MS} ms`)
+    const best = Math.min(...times)
+    t.ok(best < BOUND_MS, `${h.entry.pattern}: ${best.toFixed(2)} ms < ${BOUND_MS} ms (first call, cold automaton: ${times[0]!.toFixed(2)} ms)`)
   }
 })
