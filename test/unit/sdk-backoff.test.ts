@@ -68,6 +68,7 @@ function syncConfig(url: string, timers: FakeTimers, over: Partial<SyncConfig> =
     stableAfterMs: 60000,
     streamFailuresBeforePolling: 100,
     streamRetryIntervalMs: 1_000_000_002,
+    authRetryMs: 1_000_000_003,
     random: () => 0.999999,
     streamUrl: () => `${url}/api/v1/sdk/stream`,
     pollUrl: () => `${url}/api/v1/sdk/rules`,
