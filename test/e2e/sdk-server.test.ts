@@ -26,8 +26,13 @@ function sdk(t: Teardown, url: string, token: string, extra: Partial<Parameters<
 }
 
 /** An app on a given port (0: any), so a restarted API can come back at the same URL. */
-async function appOn(t: Teardown, redisServer: EmbeddedRedis, port: number): Promise<{ app: FastifyInstance; port: number; stop: () => Promise<void> }> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, STREAM_RETRY_MS: '50' })
+async function appOn(
+  t: Teardown,
+  redisServer: EmbeddedRedis,
+  port: number,
+  env: Record<string, string> = { STREAM_RETRY_MS: '50' },
+): Promise<{ app: FastifyInstance; port: number; stop: () => Promise<void> }> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, ...env })
   const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
   redis.on('error', () => {})
   await redis.connect()
@@ -206,4 +211,58 @@ t.test('browser mode: a kill that does not change its values still counts as app
   t.equal(browser.isEnabled('banner'), false)
   const kill2 = ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
   t.equal(browser.appliedId, kill2)
+})
+
+/** A fetch that counts the bytes of every response body it returns (what the SDK downloaded). */
+function countingFetch(): { fetch: typeof fetch; bytes: () => number } {
+  let n = 0
+  const counted: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init)
+    if (!res.body) return res
+    const body = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctrl) {
+          n += chunk.byteLength
+          ctrl.enqueue(chunk)
+        },
+      }),
+    )
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers })
+  }
+  return { fetch: counted, bytes: () => n }
+}
+
+t.test('a restart with fileStorage resumes from the cached change id: bytes transferred, first start vs restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-lkg-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'switchyard.json')
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  const included = Array.from({ length: 100_000 }, (_, i) => `customer-${String(i).padStart(7, '0')}`)
+  const seg = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'big', included } })
+  t.equal(seg.status, 201, seg.text)
+  await createFlag(s, 'gate')
+  await putConfig(s, 'production', 'gate', { rules: [{ id: 'big', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } }] })
+
+  const first = countingFetch()
+  const a = createClient({ url: s.url, token: e.serverToken, storage: fileStorage(file), fetch: first.fetch, logger: quiet, sendMetrics: false })
+  await a.ready({ timeoutMs: 10_000 })
+  t.equal(a.isEnabled('gate', { key: 'customer-0099999' }), true)
+  const applied = a.appliedId
+  await a.close() // flushes last-known-good
+  const firstBytes = first.bytes()
+
+  const second = countingFetch()
+  const b = sdk(t, s.url, e.serverToken, { storage: fileStorage(file), fetch: second.fetch })
+  await until(() => b.source === 'server', 10_000, 'the restarted SDK to be confirmed by the server')
+  const secondBytes = second.bytes()
+  t.comment(`bytes downloaded: first start ${firstBytes}, restart ${secondBytes}`)
+  t.equal(b.appliedId, applied)
+  t.equal(b.isEnabled('gate', { key: 'customer-0099999' }), true, 'the members came from the file')
+  t.ok(firstBytes > 1_000_000, `the first start downloads the ruleset (${firstBytes} bytes)`)
+  t.ok(secondBytes < 1000, `the restart resumes instead (${secondBytes} bytes)`)
+  const killed = nextChange(b, (k) => k.includes('gate'))
+  await s.api('POST', '/api/v1/environments/production/flags/gate/kill', { body: { reason: 'after resume' } })
+  await killed
+  t.equal(b.isEnabled('gate', { key: 'customer-0099999' }, true), false, 'the resumed stream is live')
 })
