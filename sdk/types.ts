@@ -121,7 +121,7 @@ export interface ClientEvents {
   error: SwitchyardError
   /** Nothing was confirmed by the server for `staleAfterMs`; answers come from old data. */
   stale: { since: number }
-  /** The server confirmed the data again after `stale`. */
+  /** The server confirmed the data again after `stale`, or after a 401/403 (the token works again). */
   fresh: { since: number }
 }
 

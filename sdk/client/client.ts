@@ -96,6 +96,8 @@ export class Client implements SwitchyardClient {
   private closed = false
   /** The first connection waits for the last-known-good load (its id is the Last-Event-ID). */
   private storageWait = false
+  /** A 401/403 since the server last confirmed the data (`fresh` announces the recovery). */
+  private refused = false
   private saving: Promise<void> | null = null
   private attemptFailed = false
   private failing = false
@@ -439,8 +441,12 @@ export class Client implements SwitchyardClient {
     }
     if (this.isStale) {
       this.isStale = false
+      this.refused = false
       this.emit('fresh', { since: this.lastSyncAt })
       this.scheduleStaleCheck()
+    } else if (this.refused) {
+      this.refused = false
+      this.emit('fresh', { since: this.lastSyncAt })
     }
   }
 
@@ -452,6 +458,7 @@ export class Client implements SwitchyardClient {
       else this.log.debug?.(err.message)
       this.fatalError = err
       this.failing = true
+      this.refused = true
     } else if (!this.failing) {
       this.failing = true
       this.log.warn?.(`${err.message} (retrying; answers come from ${this.src ?? 'defaults'})`)
