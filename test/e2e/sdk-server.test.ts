@@ -1,5 +1,7 @@
 /**
- * The real SDK (server mode) against the real server and Redis over HTTP/SSE.
+ * The real SDK against the real server and Redis over HTTP/SSE: changes, kills,
+ * restarts and outages (API, Redis, a wiped-then-restored token), resume from
+ * the file cache.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,7 +1,7 @@
 /**
  * The SDK client (client mode: one context's values) against a real node:http
  * SSE server speaking the protocol: ready, change, resume with Last-Event-ID,
- * 401 stops, 503 backs off, polling fallback with ETag/304 and back, heartbeat
+ * 401 keeps the data and probes slowly, 503 backs off, polling fallback with ETag/304 and back, heartbeat
  * timeout, last-known-good, stale, identify, metrics.
  */
 import t, { type Test } from 'tap'
