@@ -372,7 +372,7 @@ export class Client implements SwitchyardClient {
       if (!this.closed) this.sync.start()
     }
     const timer = this.setT(() => {
-      if (this.storageWait) this.log.warn?.(`last-known-good storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
+      if (this.storageWait) this.log.warn?.(`storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
       go()
     }, timeoutMs)
     loading.then(go, go)

@@ -27,13 +27,16 @@ export class SwitchyardError extends Error {
    * its data and tries again every `authRetryMs`, so it recovers by itself once the token is valid.
    */
   readonly fatal: boolean
+  /** The server's Retry-After, in ms (0 when absent). */
+  readonly retryAfterMs: number
 
-  constructor(code: SdkErrorCode, message: string, opts: { status?: number; fatal?: boolean; cause?: unknown } = {}) {
+  constructor(code: SdkErrorCode, message: string, opts: { status?: number; fatal?: boolean; cause?: unknown; retryAfterMs?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'SwitchyardError'
     this.code = code
     this.status = opts.status
     this.fatal = opts.fatal ?? false
+    this.retryAfterMs = opts.retryAfterMs ?? 0
   }
 }
 
@@ -54,7 +57,16 @@ export async function httpError(res: Response, what: string): Promise<Switchyard
   const slow = ' — the SDK keeps its data and tries again every `authRetryMs`'
   if (res.status === 401) text += `${slow}; check the \`token\` option (an sdk-server or sdk-client token of this environment)`
   if (res.status === 403) text += `${slow}; the token may not use this endpoint (server mode needs an sdk-server token, client mode an sdk-client token) or the context signature was refused (\`signature\` option)`
-  return new SwitchyardError(code ?? fallback, text, { status: res.status, fatal })
+  return new SwitchyardError(code ?? fallback, text, { status: res.status, fatal, retryAfterMs: retryAfterMs(res) })
+}
+
+function retryAfterMs(res: Response): number {
+  const h = res.headers.get('retry-after')
+  if (!h) return 0
+  const s = Number(h)
+  if (Number.isFinite(s)) return s * 1000
+  const d = Date.parse(h)
+  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 0
 }
 
 /** base64url (no padding) of a UTF-8 string, without Buffer so it works in browsers. */

@@ -60,15 +60,6 @@ function asError(e: unknown, code: string, what: string): SwitchyardError {
   return new SwitchyardError(code, `${what}: ${msg}`, { cause: e })
 }
 
-function retryAfterMs(res: Response): number {
-  const h = res.headers.get('retry-after')
-  if (!h) return 0
-  const s = Number(h)
-  if (Number.isFinite(s)) return s * 1000
-  const d = Date.parse(h)
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 0
-}
-
 /** Stream-or-poll state machine. */
 export class Sync {
   private readonly c: SyncConfig
@@ -166,7 +157,6 @@ export class Sync {
     this.h.onFailure(err)
     if (!this.live(gen)) return
     const delay = Math.floor(this.c.authRetryMs * (0.5 + this.c.random() / 2))
-    this.c.debug(`${err.code}: trying again in ${delay} ms (authRetryMs)`)
     this.streamTimer = this.c.timers.setTimeout(() => {
       this.streamTimer = null
       if (this.live(gen)) this.begin()
@@ -198,9 +188,7 @@ export class Sync {
       this.c.debug(`stream: connecting${last ? ` from ${last}` : ''}`)
       const res = await this.c.fetch(this.c.streamUrl(), { headers, signal: ctrl.signal })
       if (!res.ok) {
-        const err = await httpError(res, 'stream')
-        ;(err as { retryAfterMs?: number }).retryAfterMs = retryAfterMs(res)
-        throw err
+        throw await httpError(res, 'stream')
       }
       const type = res.headers.get('content-type') ?? ''
       if (!type.includes('text/event-stream') || !res.body) {
@@ -293,8 +281,7 @@ export class Sync {
 
   /** The next reconnect delay: jittered backoff, lengthened by a Retry-After hint up to maxRetryMs. */
   private retryDelay(err: SwitchyardError, backoff = this.backoff): number {
-    const hinted = (err as { retryAfterMs?: number }).retryAfterMs ?? 0
-    return Math.max(backoff.fail(), Math.min(hinted, this.c.maxRetryMs))
+    return Math.max(backoff.fail(), Math.min(err.retryAfterMs, this.c.maxRetryMs))
   }
 
   private probe(gen: number): void {
@@ -333,9 +320,7 @@ export class Sync {
       if (res.status === 304) {
         if (this.live(gen) && this.isPolling) this.h.onAlive()
       } else if (!res.ok) {
-        const err = await httpError(res, 'poll')
-        ;(err as { retryAfterMs?: number }).retryAfterMs = retryAfterMs(res)
-        throw err
+        throw await httpError(res, 'poll')
       } else {
         const body: unknown = await res.json()
         if (!this.live(gen) || !this.isPolling) return

@@ -350,5 +350,5 @@ t.test('a cache that never loads delays the first request by storageTimeoutMs on
   const conn = await server.connection(1)
   t.equal(conn.lastEventId, null)
   await client.ready({ timeoutMs: 5000 })
-  t.match(warnings, [/did not load within 1500 ms \(storageTimeoutMs\)/])
+  t.match(warnings, [/storage did not load within 1500 ms \(storageTimeoutMs\)/])
 })
