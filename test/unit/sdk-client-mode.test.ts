@@ -157,20 +157,23 @@ t.test('401 keeps the data, says why, probes every authRetryMs, and recovers whe
   t.equal(client.isEnabled('banner', undefined, true), false)
 })
 
-t.test('401 at start: ready() rejects with the error; the SDK still probes', async (t) => {
-  const timers = new FakeTimers()
-  const { server, client } = await setup(t, { token: 'wrong', timers, authRetryMs: 1000, random: () => 0 })
-  const err = await nextEvent(client, 'error')
-  t.equal(err.code, 'UNAUTHORIZED')
-  await t.rejects(client.ready(), { code: 'UNAUTHORIZED' })
-  const probe = await timers.next((x) => x.ms === 500)
-  server.token = 'wrong'
-  const ready = nextEvent(client, 'ready')
-  timers.fire(probe)
-  t.same(await ready, { source: 'server' })
-  await client.ready()
-  t.equal(client.isEnabled('banner'), true, 'recovered by itself')
-})
+for (const streaming of [true, false]) {
+  t.test(`401 at start (${streaming ? 'streaming' : 'polling only'}): ready() rejects with the error; the SDK still probes`, async (t) => {
+    const timers = new FakeTimers()
+    const { server, client } = await setup(t, { token: 'wrong', streaming, timers, authRetryMs: 1000, random: () => 0 })
+    const err = await nextEvent(client, 'error')
+    t.equal(err.code, 'UNAUTHORIZED')
+    await t.rejects(client.ready(), { code: 'UNAUTHORIZED' })
+    const probe = await timers.next((x) => x.ms === 500)
+    t.equal(server.requests.length, 1, 'one refused request, then silence until the probe')
+    server.token = 'wrong'
+    const ready = nextEvent(client, 'ready')
+    timers.fire(probe)
+    t.same(await ready, { source: 'server' })
+    await client.ready()
+    t.equal(client.isEnabled('banner'), true, 'recovered by itself')
+  })
+}
 
 t.test('403 is fatal too', async (t) => {
   const { server, client } = await setup(t)
