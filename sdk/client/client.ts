@@ -96,6 +96,7 @@ export class Client implements SwitchyardClient {
   private closed = false
   /** The first connection waits for the last-known-good load (its id is the Last-Event-ID). */
   private storageWait = false
+  private storageTimer: unknown = null
   /** A 401/403 since the server last confirmed the data (`fresh` announces the recovery). */
   private refused = false
   private saving: Promise<void> | null = null
@@ -304,6 +305,7 @@ export class Client implements SwitchyardClient {
     if (this.closed) return
     this.closed = true
     this.sync.stop()
+    if (this.storageTimer !== null) this.clearT(this.storageTimer)
     for (const t of [this.staleTimer, this.metricsTimer, this.metricsDebounce]) if (t !== null) this.clearT(t)
     this.staleTimer = this.metricsTimer = this.metricsDebounce = null
     const closedErr = new SwitchyardError('CLOSED', 'the client was closed')
@@ -366,12 +368,14 @@ export class Client implements SwitchyardClient {
     }
     this.storageWait = true
     const go = (): void => {
-      this.clearT(timer)
+      if (this.storageTimer !== null) this.clearT(this.storageTimer)
+      this.storageTimer = null
       if (!this.storageWait) return
       this.storageWait = false
       if (!this.closed) this.sync.start()
     }
-    const timer = this.setT(() => {
+    this.storageTimer = this.setT(() => {
+      this.storageTimer = null
       if (this.storageWait) this.log.warn?.(`storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
       go()
     }, timeoutMs)
