@@ -50,7 +50,10 @@ export interface ClientOptions {
   context?: Context
   /** Client mode: the context's signature, computed by your backend with signContext (`switchyard/sign`) over exactly this `context`. */
   signature?: string
-  /** Data to answer with before the server does: a Ruleset (server mode) or `{flags}` values (client mode). */
+  /**
+   * Data to answer with before the server does: a Ruleset (server mode) or `{flags}` values (client mode).
+   * Compiled at creation; the client keeps no reference to the document (it can be garbage-collected).
+   */
   bootstrap?: Ruleset | ClientValues
   /** `fetch` to use (default: global fetch). */
   fetch?: FetchLike
@@ -58,6 +61,12 @@ export interface ClientOptions {
   timers?: Timers
   /** Last-known-good storage (`fileStorage(path)` in Node, `localStorageStorage(key)` in browsers). */
   storage?: StorageProvider
+  /**
+   * How long the first connection waits for an asynchronous `storage.load()` (default 2000 ms), so it
+   * resumes from the cached change id (Last-Event-ID) instead of downloading everything. A storage that
+   * takes longer is not waited for (a warning says so); its data is still used when it arrives.
+   */
+  storageTimeoutMs?: number
   /** Logger (default: console for warnings and errors). */
   logger?: Logger
   /** Stream changes over SSE (default true); false polls only. */
@@ -70,14 +79,25 @@ export interface ClientOptions {
   heartbeatTimeoutMs?: number
   /** First reconnect delay cap in ms (default 1000); the server's `retry:` replaces it. */
   initialRetryMs?: number
-  /** Largest reconnect delay cap in ms (default 30000). */
+  /**
+   * Largest reconnect delay cap in ms (default 2000): with full jitter, the first attempt after the API
+   * answers again comes within this long, also from the polling fallback.
+   */
   maxRetryMs?: number
   /** A stream up this long resets the backoff (default 60000). */
   stableAfterMs?: number
   /** Consecutive stream failures before falling back to polling (default 3). */
   streamFailuresBeforePolling?: number
-  /** While polling, try the stream again this often (default 300000). */
+  /**
+   * In the polling fallback, while polls work but the stream does not (a proxy that breaks SSE), try the
+   * stream this often (default 60000). While polls fail too, the stream is tried at reconnect pace.
+   */
   streamRetryIntervalMs?: number
+  /**
+   * After a 401/403 the SDK keeps its data and tries again once per this many ms (default 60000; each
+   * delay is jittered in [½, 1] × this), so it recovers by itself when the token is valid again.
+   */
+  authRetryMs?: number
   /** Send evaluation counts and the applied change id (default true). */
   sendMetrics?: boolean
   /** Metrics interval in ms (default 60000); metrics are also sent ~1 s after each applied change. */
@@ -97,11 +117,11 @@ export interface ClientEvents {
   ready: { source: DataSource }
   /** Keys of flags whose configuration or value changed. */
   change: string[]
-  /** A failure; `fatal` errors (401/403) stopped the SDK. */
+  /** A failure; `fatal` errors (401/403) pause the SDK until the next probe (`authRetryMs`). */
   error: SwitchyardError
   /** Nothing was confirmed by the server for `staleAfterMs`; answers come from old data. */
   stale: { since: number }
-  /** The server confirmed the data again after `stale`. */
+  /** The server confirmed the data again after `stale`, or after a 401/403 (the token works again). */
   fresh: { since: number }
 }
 

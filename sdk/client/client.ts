@@ -94,6 +94,12 @@ export class Client implements SwitchyardClient {
   private awaitingContext = false
   private fatalError: SwitchyardError | null = null
   private closed = false
+  /** The first connection waits for the last-known-good load (its id is the Last-Event-ID). */
+  private storageWait = false
+  private storageTimer: unknown = null
+  /** A 401/403 since the server last confirmed the data (`fresh` announces the recovery). */
+  private refused = false
+  private saving: Promise<void> | null = null
   private attemptFailed = false
   private failing = false
   private isStale = false
@@ -111,7 +117,10 @@ export class Client implements SwitchyardClient {
     }
     const fetchFn = options.fetch ?? (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined)
     if (!fetchFn) throw new SwitchyardError('INVALID_OPTIONS', 'createClient: no global fetch; pass the `fetch` option')
-    this.o = options
+    // The options are kept for the client's lifetime: not the bootstrap document (it can be large, and
+    // once compiled it is garbage). No closure below may capture `options` either, for the same reason.
+    const { bootstrap, ...kept } = options
+    this.o = kept
     this.spec = spec
     this.store = spec.store
     this.log = options.logger ?? consoleLogger
@@ -128,6 +137,7 @@ export class Client implements SwitchyardClient {
     this.lastSyncAt = this.now()
 
     const url = options.url
+    const token = options.token
     this.sync = new Sync(
       {
         fetch: fetchFn,
@@ -138,14 +148,15 @@ export class Client implements SwitchyardClient {
         pollIntervalMs: options.pollIntervalMs ?? 30000,
         heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 37500,
         initialRetryMs: options.initialRetryMs ?? 1000,
-        maxRetryMs: options.maxRetryMs ?? 30000,
+        maxRetryMs: options.maxRetryMs ?? 2000,
         stableAfterMs: options.stableAfterMs ?? 60000,
         streamFailuresBeforePolling: options.streamFailuresBeforePolling ?? 3,
-        streamRetryIntervalMs: options.streamRetryIntervalMs ?? 300000,
+        streamRetryIntervalMs: options.streamRetryIntervalMs ?? 60000,
+        authRetryMs: options.authRetryMs ?? 60000,
         random,
         streamUrl: () => joinUrl(url, spec.streamPath) + spec.query(this.context, this.signature),
         pollUrl: () => joinUrl(url, spec.pollPath) + spec.query(this.context, this.signature),
-        headers: () => ({ Authorization: `Bearer ${options.token}` }),
+        headers: () => ({ Authorization: `Bearer ${token}` }),
         lastEventId: () => this.applied,
         pollEtag: () =>
           this.pollEtagValue ?? (spec.etagIsAppliedId && this.applied ? `"${this.applied}"` : null),
@@ -158,15 +169,7 @@ export class Client implements SwitchyardClient {
       },
     )
 
-    if (options.bootstrap !== undefined) {
-      try {
-        this.store.replace(options.bootstrap)
-        this.src = 'bootstrap'
-        this.markReady('bootstrap')
-      } catch (e) {
-        this.log.warn?.(`bootstrap ignored: ${e instanceof Error ? e.message : String(e)}`)
-      }
-    }
+    if (bootstrap !== undefined) this.applyBootstrap(bootstrap)
     this.reporter = options.sendMetrics === false ? null : new Reporter({
       url, token: options.token, sdkId: this.sdkId, mode: spec.mode, startedAt: this.startedAt,
       fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
@@ -174,8 +177,9 @@ export class Client implements SwitchyardClient {
       intervalMs: options.metricsIntervalMs ?? 60000, debounceMs: options.metricsDebounceMs ?? 1000,
       appliedId: () => this.applied, log: this.log,
     })
-    if (options.storage) this.loadCache()
-    this.sync.start()
+    // A cache is only used when nothing else answers (bootstrap wins).
+    const loading = options.storage && this.src === null ? this.loadCache() : null
+    this.startSync(loading, options.storageTimeoutMs ?? 2000)
     this.scheduleStaleCheck()
     this.reporter?.start()
   }
@@ -279,7 +283,8 @@ export class Client implements SwitchyardClient {
     this.context = context
     this.signature = signature
     if (this.spec.mode === 'server' || this.closed) return Promise.resolve()
-    if (this.fatalError) return Promise.reject(this.fatalError)
+    // Even after a 401/403: the token may be valid again, and the attempt says so either way.
+    this.storageWait = false
     // Old values answer until the new context's arrive; if that first attempt fails they are dropped
     // (onFailure), so a user never keeps running on another user's values.
     this.applied = null
@@ -304,6 +309,7 @@ export class Client implements SwitchyardClient {
     if (this.closed) return
     this.closed = true
     this.sync.stop()
+    if (this.storageTimer !== null) this.clearT(this.storageTimer)
     if (this.staleTimer !== null) this.clearT(this.staleTimer)
     this.staleTimer = null
     const closedErr = new SwitchyardError('CLOSED', 'the client was closed')
@@ -314,7 +320,7 @@ export class Client implements SwitchyardClient {
       this.clearT(this.saveTimer)
       this.saveTimer = null
       flushes.push(Promise.resolve().then(() => this.save()))
-    }
+    } else if (this.saving) flushes.push(this.saving)
     if (this.reporter) flushes.push(this.reporter.close(CLOSE_FLUSH_TIMEOUT_MS))
     await Promise.allSettled(flushes)
   }
@@ -339,6 +345,43 @@ export class Client implements SwitchyardClient {
     for (const w of this.readyWaiters.splice(0)) w.resolve()
     // Asynchronous, so listeners added right after createClient still hear it.
     queueMicrotask(() => this.emit('ready', { source }))
+  }
+
+  private applyBootstrap(doc: unknown): void {
+    try {
+      this.store.replace(doc)
+      this.src = 'bootstrap'
+      this.markReady('bootstrap')
+    } catch (e) {
+      this.log.warn?.(`bootstrap ignored: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
+
+  /**
+   * Start syncing once the last-known-good cache is loaded, so the first
+   * request carries its change id as Last-Event-ID (a restart then resumes
+   * instead of downloading the whole ruleset), but never later than
+   * `timeoutMs`: a storage that hangs must not keep the SDK offline.
+   */
+  private startSync(loading: Promise<void> | null, timeoutMs: number): void {
+    if (!loading) {
+      this.sync.start()
+      return
+    }
+    this.storageWait = true
+    const go = (): void => {
+      if (this.storageTimer !== null) this.clearT(this.storageTimer)
+      this.storageTimer = null
+      if (!this.storageWait) return
+      this.storageWait = false
+      if (!this.closed) this.sync.start()
+    }
+    this.storageTimer = this.setT(() => {
+      this.storageTimer = null
+      if (this.storageWait) this.log.warn?.(`storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
+      go()
+    }, timeoutMs)
+    loading.then(go, go)
   }
 
   // ---- data from the network ------------------------------------------
@@ -392,6 +435,7 @@ export class Client implements SwitchyardClient {
 
   private onAlive(): void {
     this.lastSyncAt = this.now()
+    this.fatalError = null
     if (this.failing) {
       this.failing = false
       this.log.info?.('connection to Switchyard restored')
@@ -403,16 +447,24 @@ export class Client implements SwitchyardClient {
     }
     if (this.isStale) {
       this.isStale = false
+      this.refused = false
       this.emit('fresh', { since: this.lastSyncAt })
       this.scheduleStaleCheck()
+    } else if (this.refused) {
+      this.refused = false
+      this.emit('fresh', { since: this.lastSyncAt })
     }
   }
 
   private onFailure(err: SwitchyardError): void {
     if (this.closed) return
     if (err.fatal) {
+      // Logged once per state change: the SDK probes every authRetryMs and each probe would repeat it.
+      if (this.fatalError?.code !== err.code) this.log.error?.(err.message)
+      else this.log.debug?.(err.message)
       this.fatalError = err
-      this.log.error?.(err.message)
+      this.failing = true
+      this.refused = true
     } else if (!this.failing) {
       this.failing = true
       this.log.warn?.(`${err.message} (retrying; answers come from ${this.src ?? 'defaults'})`)
@@ -443,9 +495,10 @@ export class Client implements SwitchyardClient {
     return fnv1a(`${this.spec.mode}\n${this.o.url}\n${this.o.token}\n${ctx}`)
   }
 
-  private loadCache(): void {
+  /** Loads the cache; the promise (null when the storage answered synchronously) settles once it is applied. */
+  private loadCache(): Promise<void> | null {
     const storage = this.o.storage
-    if (!storage) return
+    if (!storage) return null
     const use = (text: string | null): void => {
       if (!text || this.closed || this.src !== null) return
       try {
@@ -468,20 +521,26 @@ export class Client implements SwitchyardClient {
     try {
       const r = storage.load()
       if (r && typeof (r as Promise<string | null>).then === 'function') {
-        ;(r as Promise<string | null>).then(use, (e: unknown) =>
+        return (r as Promise<string | null>).then(use, (e: unknown) =>
           this.log.warn?.(`last-known-good load failed: ${e instanceof Error ? e.message : String(e)}`),
         )
-      } else use(r as string | null)
+      }
+      use(r as string | null)
     } catch (e) {
       this.log.warn?.(`last-known-good load failed: ${e instanceof Error ? e.message : String(e)}`)
     }
+    return null
   }
 
   private scheduleSave(): void {
     if (!this.o.storage || this.saveTimer !== null || this.closed) return
     this.saveTimer = this.setT(() => {
       this.saveTimer = null
-      void this.save()
+      // Tracked so close() waits for a save in progress too.
+      const p = this.save().finally(() => {
+        if (this.saving === p) this.saving = null
+      })
+      this.saving = p
     }, SAVE_DEBOUNCE_MS)
   }
 

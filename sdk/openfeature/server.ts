@@ -50,7 +50,9 @@ export class SwitchyardProvider implements Provider {
     this.client.on('stale', () => this.events.emit(ProviderEvents.Stale, { message: 'flag data is stale' }))
     this.client.on('fresh', () => this.events.emit(ProviderEvents.Ready))
     this.client.on('error', (err) => {
-      if (err.fatal) this.events.emit(ProviderEvents.Error, { message: err.message, errorCode: ErrorCode.PROVIDER_FATAL })
+      // Not PROVIDER_FATAL: OpenFeature would then serve defaults, while the client keeps its last data
+      // and recovers by itself (READY again on `fresh`).
+      if (err.fatal) this.events.emit(ProviderEvents.Error, { message: err.message, errorCode: ErrorCode.GENERAL })
     })
   }
 

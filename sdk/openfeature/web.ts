@@ -70,7 +70,9 @@ export class SwitchyardWebProvider implements Provider {
     client.on('stale', () => this.events.emit(ProviderEvents.Stale, { message: 'flag values are stale' }))
     client.on('fresh', () => this.events.emit(ProviderEvents.Ready))
     client.on('error', (err) => {
-      if (err.fatal) this.events.emit(ProviderEvents.Error, { message: err.message, errorCode: ErrorCode.PROVIDER_FATAL })
+      // Not PROVIDER_FATAL: OpenFeature would then serve defaults, while the client keeps its last data
+      // and recovers by itself (READY again on `fresh`).
+      if (err.fatal) this.events.emit(ProviderEvents.Error, { message: err.message, errorCode: ErrorCode.GENERAL })
     })
     await client.ready({ timeoutMs: this.options.readyTimeoutMs ?? 10000 })
   }

@@ -22,19 +22,25 @@ export class SwitchyardError extends Error {
   readonly code: SdkErrorCode
   /** HTTP status, when the server answered. */
   readonly status: number | undefined
-  /** True when the SDK stopped retrying (401/403): fix the token or its permissions. */
+  /**
+   * True for 401/403: retrying soon will not help; fix the token or its permissions. The SDK keeps
+   * its data and tries again every `authRetryMs`, so it recovers by itself once the token is valid.
+   */
   readonly fatal: boolean
+  /** The server's Retry-After, in ms (0 when absent). */
+  readonly retryAfterMs: number
 
-  constructor(code: SdkErrorCode, message: string, opts: { status?: number; fatal?: boolean; cause?: unknown } = {}) {
+  constructor(code: SdkErrorCode, message: string, opts: { status?: number; fatal?: boolean; cause?: unknown; retryAfterMs?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'SwitchyardError'
     this.code = code
     this.status = opts.status
     this.fatal = opts.fatal ?? false
+    this.retryAfterMs = opts.retryAfterMs ?? 0
   }
 }
 
-/** Turn a non-2xx response into a SwitchyardError; 401/403 are fatal. */
+/** Turn a non-2xx response into a SwitchyardError; 401/403 are fatal (see {@link SwitchyardError.fatal}). */
 export async function httpError(res: Response, what: string): Promise<SwitchyardError> {
   let code: string | undefined
   let message: string | undefined
@@ -48,9 +54,19 @@ export async function httpError(res: Response, what: string): Promise<Switchyard
   const fatal = res.status === 401 || res.status === 403
   const fallback = res.status === 401 ? 'UNAUTHORIZED' : res.status === 403 ? 'FORBIDDEN' : 'HTTP_ERROR'
   let text = `${what}: HTTP ${res.status}${message ? ` ${message}` : ''}`
-  if (res.status === 401) text += ' — the SDK stopped retrying; check the `token` option (an sdk-server or sdk-client token of this environment)'
-  if (res.status === 403) text += ' — the SDK stopped retrying; the token may not use this endpoint (server mode needs an sdk-server token, client mode an sdk-client token) or the context signature was refused (`signature` option)'
-  return new SwitchyardError(code ?? fallback, text, { status: res.status, fatal })
+  const slow = ' — the SDK keeps its data and tries again every `authRetryMs`'
+  if (res.status === 401) text += `${slow}; check the \`token\` option (an sdk-server or sdk-client token of this environment)`
+  if (res.status === 403) text += `${slow}; the token may not use this endpoint (server mode needs an sdk-server token, client mode an sdk-client token) or the context signature was refused (\`signature\` option)`
+  return new SwitchyardError(code ?? fallback, text, { status: res.status, fatal, retryAfterMs: retryAfterMs(res) })
+}
+
+function retryAfterMs(res: Response): number {
+  const h = res.headers.get('retry-after')
+  if (!h) return 0
+  const s = Number(h)
+  if (Number.isFinite(s)) return s * 1000
+  const d = Date.parse(h)
+  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 0
 }
 
 /** base64url (no padding) of a UTF-8 string, without Buffer so it works in browsers. */

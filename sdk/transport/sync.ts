@@ -1,8 +1,9 @@
 /**
  * Keeps the SDK's data in step with the server: an SSE stream read from a
  * `fetch` body, reconnected with backoff and `Last-Event-ID`; a heartbeat
- * watchdog; after repeated stream failures, ETag polling with periodic stream
- * probes, back to streaming as soon as a probe works. 401/403 stop everything.
+ * watchdog; after repeated stream failures, ETag polling with stream probes,
+ * back to streaming as soon as a probe works. 401/403 keep the handlers' data
+ * and probe again every `authRetryMs`.
  *
  * It knows nothing of flags: events and poll bodies go to the handlers.
  */
@@ -31,6 +32,7 @@ export interface SyncConfig {
   stableAfterMs: number
   streamFailuresBeforePolling: number
   streamRetryIntervalMs: number
+  authRetryMs: number
   random: () => number
   streamUrl(): string
   pollUrl(): string
@@ -48,7 +50,7 @@ export interface SyncHandlers {
   onPoll(body: unknown, etag: string | null): void
   /** The server confirmed the data is current (each stream chunk, after its events; poll 200 or 304). */
   onAlive(): void
-  /** One failed attempt (fatal ones stop the Sync). */
+  /** One failed attempt (fatal ones, 401/403, pause the Sync until the next auth probe). */
   onFailure(err: SwitchyardError): void
 }
 
@@ -58,20 +60,15 @@ function asError(e: unknown, code: string, what: string): SwitchyardError {
   return new SwitchyardError(code, `${what}: ${msg}`, { cause: e })
 }
 
-function retryAfterMs(res: Response): number {
-  const h = res.headers.get('retry-after')
-  if (!h) return 0
-  const s = Number(h)
-  if (Number.isFinite(s)) return s * 1000
-  const d = Date.parse(h)
-  return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 0
-}
-
 /** Stream-or-poll state machine. */
 export class Sync {
   private readonly c: SyncConfig
   private readonly h: SyncHandlers
   private readonly backoff: Backoff
+  /** Delays of failed polls when polling is all there is (`streaming: false`). */
+  private readonly pollBackoff: Backoff
+  /** Outcome of the last poll while polling (null: none yet since polling began). */
+  private pollOk: boolean | null = null
   private gen = 0
   private stopped = true
   private failures = 0
@@ -85,13 +82,15 @@ export class Sync {
   constructor(config: SyncConfig, handlers: SyncHandlers) {
     this.c = config
     this.h = handlers
-    this.backoff = new Backoff({
+    const b = {
       initialMs: config.initialRetryMs,
       maxMs: config.maxRetryMs,
       resetAfterMs: config.stableAfterMs,
       random: config.random,
       now: config.timers.now,
-    })
+    }
+    this.backoff = new Backoff(b)
+    this.pollBackoff = new Backoff(b)
   }
 
   /** True while polling (fallback, or `streaming: false`). */
@@ -106,10 +105,15 @@ export class Sync {
 
   /** Start (or restart, e.g. after identify) from a clean state. */
   start(): void {
-    this.halt()
     this.stopped = false
+    this.begin()
+  }
+
+  private begin(): void {
+    this.halt()
     this.failures = 0
     this.backoff.reset()
+    this.pollBackoff.reset()
     const gen = ++this.gen
     if (this.c.streaming) void this.openStream(gen)
     else this.enterPolling(gen)
@@ -141,9 +145,22 @@ export class Sync {
     return !this.stopped && gen === this.gen
   }
 
-  private fatal(err: SwitchyardError): void {
-    this.stop()
+  /**
+   * 401/403: retrying at reconnect pace would not help and would hammer the
+   * auth path, but the token may become valid again (a store wiped and
+   * restored, a permission fixed), so stream and polls pause and one probe
+   * runs after a delay in [½, 1] × authRetryMs (jittered so a fleet that got
+   * 401 together does not probe together). The handlers keep their data.
+   */
+  private authFailed(gen: number, err: SwitchyardError): void {
+    this.halt()
     this.h.onFailure(err)
+    if (!this.live(gen)) return
+    const delay = Math.floor(this.c.authRetryMs * (0.5 + this.c.random() / 2))
+    this.streamTimer = this.c.timers.setTimeout(() => {
+      this.streamTimer = null
+      if (this.live(gen)) this.begin()
+    }, delay)
   }
 
   private async openStream(gen: number): Promise<void> {
@@ -171,9 +188,7 @@ export class Sync {
       this.c.debug(`stream: connecting${last ? ` from ${last}` : ''}`)
       const res = await this.c.fetch(this.c.streamUrl(), { headers, signal: ctrl.signal })
       if (!res.ok) {
-        const err = await httpError(res, 'stream')
-        ;(err as { retryAfterMs?: number }).retryAfterMs = retryAfterMs(res)
-        throw err
+        throw await httpError(res, 'stream')
       }
       const type = res.headers.get('content-type') ?? ''
       if (!type.includes('text/event-stream') || !res.body) {
@@ -237,29 +252,36 @@ export class Sync {
 
   private streamDown(gen: number, err: SwitchyardError, wasUp: boolean): void {
     this.isStreaming = false
-    if (err.fatal) return this.fatal(err)
+    if (err.fatal) return this.authFailed(gen, err)
     if (!wasUp) this.failures++
     this.h.onFailure(err)
     if (!this.live(gen)) return
     if (this.isPolling) {
-      // A probe from polling mode failed: stay on polling, probe again later.
-      this.streamTimer = this.c.timers.setTimeout(() => this.probe(gen), this.c.streamRetryIntervalMs)
+      // A probe from polling mode failed. While polls fail too, the API or its store is down:
+      // probe at reconnect pace, so the stream is back within maxRetryMs of the API answering.
+      // While polls work and only the stream fails (a proxy that breaks SSE), probe rarely.
+      const delay = this.pollOk === true ? this.c.streamRetryIntervalMs : this.retryDelay(err)
+      this.streamTimer = this.c.timers.setTimeout(() => this.probe(gen), delay)
       return
     }
     if (!wasUp && this.failures >= this.c.streamFailuresBeforePolling) {
       this.c.warn(
-        `stream failed ${this.failures} times in a row (${err.code}); polling every ${this.c.pollIntervalMs} ms and retrying the stream every ${this.c.streamRetryIntervalMs} ms`,
+        `stream failed ${this.failures} times in a row (${err.code}); polling every ${this.c.pollIntervalMs} ms until the stream works again`,
       )
       this.enterPolling(gen)
       return
     }
-    const hinted = (err as { retryAfterMs?: number }).retryAfterMs ?? 0
-    const delay = Math.max(this.backoff.fail(), Math.min(hinted, this.c.maxRetryMs))
+    const delay = this.retryDelay(err)
     this.c.debug(`stream: ${err.code}; reconnecting in ${delay} ms`)
     this.streamTimer = this.c.timers.setTimeout(() => {
       this.streamTimer = null
       if (this.live(gen)) void this.openStream(gen)
     }, delay)
+  }
+
+  /** The next reconnect delay: jittered backoff, lengthened by a Retry-After hint up to maxRetryMs. */
+  private retryDelay(err: SwitchyardError, backoff = this.backoff): number {
+    return Math.max(backoff.fail(), Math.min(err.retryAfterMs, this.c.maxRetryMs))
   }
 
   private probe(gen: number): void {
@@ -269,8 +291,19 @@ export class Sync {
 
   private enterPolling(gen: number): void {
     this.isPolling = true
+    this.pollOk = null
     void this.poll(gen)
-    if (this.c.streaming) this.streamTimer = this.c.timers.setTimeout(() => this.probe(gen), this.c.streamRetryIntervalMs)
+    if (this.c.streaming) this.streamTimer = this.c.timers.setTimeout(() => this.probe(gen), this.backoff.fail())
+  }
+
+  /**
+   * Polls answer again after failing: the API is back. Probe the stream now
+   * rather than at the pending probe's time (unless an attempt is in flight).
+   */
+  private pollRecovered(gen: number): void {
+    if (!this.c.streaming || this.streamCtrl !== null || !this.live(gen)) return
+    this.clear('streamTimer')
+    void this.openStream(gen)
   }
 
   private async poll(gen: number): Promise<void> {
@@ -278,6 +311,7 @@ export class Sync {
     const ctrl = new AbortController()
     this.pollCtrl = ctrl
     const timeout = this.c.timers.setTimeout(() => ctrl.abort(), this.c.heartbeatTimeoutMs)
+    let failed: SwitchyardError | null = null
     try {
       const headers: Record<string, string> = { ...this.c.headers(), Accept: 'application/json' }
       const etag = this.c.pollEtag()
@@ -299,17 +333,24 @@ export class Sync {
       }
     } catch (e) {
       if (!this.live(gen) || !this.isPolling) return
-      const err = ctrl.signal.aborted
+      failed = ctrl.signal.aborted
         ? new SwitchyardError('NETWORK_ERROR', `poll: no answer within ${this.c.heartbeatTimeoutMs} ms`)
         : asError(e, 'NETWORK_ERROR', 'poll')
-      if (err.fatal) return this.fatal(err)
-      this.h.onFailure(err)
+      if (failed.fatal) return this.authFailed(gen, failed)
+      this.h.onFailure(failed)
     } finally {
       this.c.timers.clearTimeout(timeout)
       if (this.pollCtrl === ctrl) this.pollCtrl = null
     }
-    if (this.live(gen) && this.isPolling) {
-      this.pollTimer = this.c.timers.setTimeout(() => void this.poll(gen), this.c.pollIntervalMs)
-    }
+    if (!this.live(gen) || !this.isPolling) return
+    const recovered = failed === null && this.pollOk === false
+    this.pollOk = failed === null
+    if (failed === null) this.pollBackoff.reset()
+    // Polling only: a failed poll is retried at reconnect pace (never slower than the interval), so
+    // the first poll after an outage comes within maxRetryMs of the API answering. In the fallback
+    // the stream probes do that, and polls keep their interval.
+    const delay = failed !== null && !this.c.streaming ? Math.min(this.c.pollIntervalMs, this.retryDelay(failed, this.pollBackoff)) : this.c.pollIntervalMs
+    this.pollTimer = this.c.timers.setTimeout(() => void this.poll(gen), delay)
+    if (recovered) this.pollRecovered(gen)
   }
 }

@@ -1,5 +1,7 @@
 /**
- * The real SDK (server mode) against the real server and Redis over HTTP/SSE.
+ * The real SDK against the real server and Redis over HTTP/SSE: changes, kills,
+ * restarts and outages (API, Redis, a wiped-then-restored token), resume from
+ * the file cache.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,12 +10,12 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import t from 'tap'
-import { createClient, type SwitchyardClient } from '../../sdk/index.js'
+import { createClient, type ClientOptions, type SwitchyardClient } from '../../sdk/index.js'
 import { fileStorage } from '../../sdk/node-storage.js'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import type { EmbeddedRedis } from '../../src/redis/embedded.js'
-import { createFlag, createSdkEnv, metricValue, putConfig, toggle } from '../helpers/sdk-fixtures.js'
+import { createFlag, createSdkEnv, encodeContext, metricValue, putConfig, toggle, type SdkEnv } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startRedis, startServer, type Teardown } from '../helpers/server.js'
 import { until } from '../helpers/sse-reader.js'
 
@@ -26,8 +28,13 @@ function sdk(t: Teardown, url: string, token: string, extra: Partial<Parameters<
 }
 
 /** An app on a given port (0: any), so a restarted API can come back at the same URL. */
-async function appOn(t: Teardown, redisServer: EmbeddedRedis, port: number): Promise<{ app: FastifyInstance; port: number; stop: () => Promise<void> }> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, STREAM_RETRY_MS: '50' })
+async function appOn(
+  t: Teardown,
+  redisServer: EmbeddedRedis,
+  port: number,
+  env: Record<string, string> = { STREAM_RETRY_MS: '50' },
+): Promise<{ app: FastifyInstance; port: number; stop: () => Promise<void> }> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, ...env })
   const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
   redis.on('error', () => {})
   await redis.connect()
@@ -206,4 +213,206 @@ t.test('browser mode: a kill that does not change its values still counts as app
   t.equal(browser.isEnabled('banner'), false)
   const kill2 = ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
   t.equal(browser.appliedId, kill2)
+})
+
+/** A fetch that counts the bytes of every response body it returns (what the SDK downloaded). */
+function countingFetch(): { fetch: typeof fetch; bytes: () => number } {
+  let n = 0
+  const counted: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init)
+    if (!res.body) return res
+    const body = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctrl) {
+          n += chunk.byteLength
+          ctrl.enqueue(chunk)
+        },
+      }),
+    )
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers })
+  }
+  return { fetch: counted, bytes: () => n }
+}
+
+t.test('a restart with fileStorage resumes from the cached change id: bytes transferred, first start vs restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-lkg-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'switchyard.json')
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  const included = Array.from({ length: 100_000 }, (_, i) => `customer-${String(i).padStart(7, '0')}`)
+  const seg = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'big', included } })
+  t.equal(seg.status, 201, seg.text)
+  await createFlag(s, 'gate')
+  await putConfig(s, 'production', 'gate', { rules: [{ id: 'big', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } }] })
+
+  const first = countingFetch()
+  const a = createClient({ url: s.url, token: e.serverToken, storage: fileStorage(file), fetch: first.fetch, logger: quiet, sendMetrics: false })
+  await a.ready({ timeoutMs: 10_000 })
+  t.equal(a.isEnabled('gate', { key: 'customer-0099999' }), true)
+  const applied = a.appliedId
+  await a.close() // flushes last-known-good
+  const firstBytes = first.bytes()
+
+  const second = countingFetch()
+  const b = sdk(t, s.url, e.serverToken, { storage: fileStorage(file), fetch: second.fetch })
+  await until(() => b.source === 'server', 10_000, 'the restarted SDK to be confirmed by the server')
+  const secondBytes = second.bytes()
+  t.comment(`bytes downloaded: first start ${firstBytes}, restart ${secondBytes}`)
+  t.equal(b.appliedId, applied)
+  t.equal(b.isEnabled('gate', { key: 'customer-0099999' }), true, 'the members came from the file')
+  t.ok(firstBytes > 1_000_000, `the first start downloads the ruleset (${firstBytes} bytes)`)
+  t.ok(secondBytes < 1000, `the restart resumes instead (${secondBytes} bytes)`)
+  const killed = nextChange(b, (k) => k.includes('gate'))
+  await s.api('POST', '/api/v1/environments/production/flags/gate/kill', { body: { reason: 'after resume' } })
+  await killed
+  t.equal(b.isEnabled('gate', { key: 'customer-0099999' }, true), false, 'the resumed stream is live')
+})
+
+/** An SDK of one kind, watched for the moment it applies the kill of `flag`. */
+interface Watched {
+  name: string
+  client: SwitchyardClient
+  fallback: boolean
+  errors: number
+  fatal: number
+  killedAt: number | null
+}
+
+const VISITOR = { key: 'visitor-1' }
+
+/**
+ * One SDK per mode with default timings: server and client mode, each either kept on
+ * stream reconnects (`streamFailuresBeforePolling` out of reach) or sent to the polling
+ * fallback by its first failure, so each path is exercised whatever the jitter draws.
+ */
+function watch(t: Teardown, url: string, e: SdkEnv, flag: string, only: 'streaming' | 'fallback' | 'all', extra: Partial<ClientOptions> = {}, bootstrap?: { server: unknown; client: unknown }): Watched[] {
+  const kinds = [
+    { name: 'server mode, streaming', mode: 'server' as const, fallback: false },
+    { name: 'server mode, polling fallback', mode: 'server' as const, fallback: true },
+    { name: 'client mode, streaming', mode: 'client' as const, fallback: false },
+    { name: 'client mode, polling fallback', mode: 'client' as const, fallback: true },
+  ].filter((k) => only === 'all' || k.fallback === (only === 'fallback'))
+  return kinds.map((k) => {
+    const client = createClient({
+      url,
+      token: k.mode === 'server' ? e.serverToken : e.clientToken,
+      mode: k.mode,
+      context: VISITOR,
+      logger: quiet,
+      sendMetrics: false,
+      streamFailuresBeforePolling: k.fallback ? 1 : 1_000_000,
+      ...(bootstrap && { bootstrap: (k.mode === 'server' ? bootstrap.server : bootstrap.client) as ClientOptions['bootstrap'] }),
+      ...extra,
+    })
+    t.teardown(() => client.close())
+    const w: Watched = { name: k.name, client, fallback: k.fallback, errors: 0, fatal: 0, killedAt: null }
+    client.on('error', (err) => {
+      w.errors++
+      if (err.fatal) w.fatal++
+    })
+    client.on('change', () => {
+      if (w.killedAt === null && !client.isEnabled(flag, VISITOR, true)) w.killedAt = Date.now()
+    })
+    return w
+  })
+}
+
+/** A client-side flag, on and serving true to everyone. */
+async function servingTrue(s: Parameters<typeof createFlag>[0], key: string): Promise<void> {
+  await createFlag(s, key, { clientSide: true })
+  await putConfig(s, 'production', key, { fallthrough: { variation: 0 } })
+}
+
+async function kill(url: string, key: string): Promise<void> {
+  const r = await fetch(`${url}/api/v1/environments/production/flags/${key}/kill`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ reason: 'incident' }),
+  })
+  if (r.status !== 200) throw new Error(`kill: ${r.status} ${await r.text()}`)
+}
+
+/** Waits for every SDK to apply the kill; asserts each did within `boundMs` of `since`. */
+async function assertKilledWithin(t: Teardown & { ok: (v: unknown, m: string) => void; comment: (m: string) => void }, sdks: Watched[], since: number, boundMs: number): Promise<void> {
+  // Waits past the bound, so a failure reports the figure instead of a timeout.
+  await until(() => sdks.every((w) => w.killedAt !== null), boundMs + 40_000, 'every SDK to apply the kill').catch(() => {})
+  for (const w of sdks) {
+    const ms = w.killedAt === null ? null : w.killedAt - since
+    t.comment(`${w.name}: kill applied ${ms === null ? 'never' : `${ms} ms`} after the API answered again`)
+    t.ok(ms !== null && ms <= boundMs, `${w.name}: kill applied within ${boundMs} ms (${ms} ms)`)
+  }
+}
+
+t.test('API outage: every SDK, whichever mode, applies a kill within 5 s of the API answering again', async (t) => {
+  const redisServer = await startRedis(t)
+  const writer = await startServer(t, { redisServer })
+  const e = await createSdkEnv(writer)
+  await servingTrue(writer, 'payments')
+  // The API the SDKs use, with the server's default retry hint.
+  const a = await appOn(t, redisServer, 0, {})
+  const url = `http://127.0.0.1:${a.port}`
+  const sdks = watch(t, url, e, 'payments', 'all')
+  await Promise.all(sdks.map((w) => w.client.ready({ timeoutMs: 10_000 })))
+  for (const w of sdks) t.equal(w.client.isEnabled('payments', VISITOR), true, `${w.name}: on before the outage`)
+
+  await a.stop()
+  // Down until every SDK failed 4 times: long enough for backoffs to grow (before the fix, a stream
+  // retry was then up to 16 s away, and the fallback polled every 30 s and retried the stream every 5 min).
+  await until(() => sdks.every((w) => w.errors >= 4 && w.client.polling === w.fallback), 60_000, 'every SDK to fail repeatedly')
+  for (const w of sdks) t.equal(w.client.isEnabled('payments', VISITOR), true, `${w.name}: answers from memory while the API is down`)
+
+  await appOn(t, redisServer, a.port, {})
+  const health = await fetch(`${url}/healthz`)
+  const since = Date.now()
+  t.equal(health.status, 200)
+  await kill(url, 'payments')
+  await assertKilledWithin(t, sdks, since, 5000)
+})
+
+t.test('Redis outage: every SDK, whichever mode, applies a kill within 5 s of the API answering again', async (t) => {
+  const redisServer = await startRedis(t, { appendOnly: true })
+  const s = await startServer(t, { redisServer })
+  const e = await createSdkEnv(s)
+  await servingTrue(s, 'payments')
+  const rules = await s.api('GET', '/api/v1/sdk/rules', { token: e.serverToken })
+  const values = await s.api('GET', `/api/v1/sdk/client/values?context=${encodeContext(VISITOR)}`, { token: e.clientToken })
+  t.equal(rules.status, 200)
+  t.equal(values.status, 200)
+  const streaming = watch(t, s.url, e, 'payments', 'streaming')
+  await Promise.all(streaming.map((w) => w.client.ready({ timeoutMs: 10_000 })))
+
+  await redisServer.kill()
+  await until(async () => (await s.api('GET', '/readyz', { token: null })).status === 503, 10_000, 'readiness to fail')
+  // SDKs that start during the outage (from a bootstrap) cannot stream: they end in the polling fallback.
+  const started = watch(t, s.url, e, 'payments', 'fallback', {}, { server: rules.body, client: values.body })
+  await until(() => started.every((w) => w.errors >= 4 && w.client.polling), 60_000, 'the new SDKs to fail repeatedly')
+  const sdks = [...streaming, ...started]
+  for (const w of sdks) t.equal(w.client.isEnabled('payments', VISITOR), true, `${w.name}: answers from memory while Redis is down`)
+
+  await redisServer.start()
+  await until(async () => (await s.api('GET', '/readyz', { token: null })).status === 200, 30_000, 'readiness to recover')
+  const since = Date.now()
+  await kill(s.url, 'payments')
+  await assertKilledWithin(t, sdks, since, 5000)
+})
+
+t.test('the token stops working (Redis wiped) and comes back (data restored): the SDKs keep answering, then recover by themselves', async (t) => {
+  const authRetryMs = 1000
+  const s = await startServer(t, { env: { STREAM_TOKEN_RECHECK_MS: '200' } })
+  const e = await createSdkEnv(s)
+  await servingTrue(s, 'payments')
+  const sdks = watch(t, s.url, e, 'payments', 'all', { authRetryMs })
+  await Promise.all(sdks.map((w) => w.client.ready({ timeoutMs: 10_000 })))
+  const keys = await s.redis.keys('*')
+  const dumps = await Promise.all(keys.map(async (k) => [k, await s.redis.dumpBuffer(k)] as const))
+  await s.redis.flushall()
+  await until(() => sdks.every((w) => w.fatal >= 2), 30_000, 'every SDK to be refused twice (it keeps probing)')
+  for (const w of sdks) t.equal(w.client.isEnabled('payments', VISITOR), true, `${w.name}: keeps its last values`)
+
+  for (const [k, d] of dumps) if (d) await s.redis.restore(k, 0, d, 'REPLACE')
+  const since = Date.now()
+  await kill(s.url, 'payments')
+  // A probe comes within authRetryMs; the reconnect and the kill then take as long as after any outage.
+  await assertKilledWithin(t, sdks, since, authRetryMs + 5000)
 })

@@ -68,6 +68,7 @@ function syncConfig(url: string, timers: FakeTimers, over: Partial<SyncConfig> =
     stableAfterMs: 60000,
     streamFailuresBeforePolling: 100,
     streamRetryIntervalMs: 1_000_000_002,
+    authRetryMs: 1_000_000_003,
     random: () => 0.999999,
     streamUrl: () => `${url}/api/v1/sdk/stream`,
     pollUrl: () => `${url}/api/v1/sdk/rules`,
@@ -137,4 +138,64 @@ t.test('Sync: a stream that drops after a stable minute reconnects at the first 
   conn.destroy()
   const timer = await timers.next((x) => isRetry(x.ms))
   t.equal(timer.ms, 999)
+})
+
+t.test('Sync fallback: probes at reconnect pace while polls fail, rarely while only the stream fails, at once when polls recover', async (t) => {
+  const server = await startSseTestServer({ document: { flags: {}, segments: {} } })
+  t.teardown(() => server.close())
+  server.alwaysFail.stream = { status: 503, code: 'STORE_UNAVAILABLE' }
+  server.alwaysFail.poll = { status: 503, code: 'STORE_UNAVAILABLE' }
+  const timers = new FakeTimers()
+  const sync = new Sync(
+    syncConfig(server.url, timers, { streamFailuresBeforePolling: 1, pollIntervalMs: 30000, maxRetryMs: 2000, streamRetryIntervalMs: 60000 }),
+    { onEvent: () => {}, onPoll: () => {}, onAlive: () => {}, onFailure: () => {} },
+  )
+  t.teardown(() => sync.stop())
+  sync.start()
+  const streams = () => server.requests.filter((r) => r.path.endsWith('/stream')).length
+  const delays: number[] = []
+  for (let i = 0; i < 4; i++) {
+    const probe = await timers.next((x) => x.ms <= 2000)
+    delays.push(probe.ms)
+    const before = streams()
+    timers.fire(probe)
+    await server.waitFor(() => streams() > before, 5000, 'the probe')
+  }
+  t.equal(sync.polling, true)
+  t.same(delays, [999, 1999, 1999, 1999], 'the API is down (polls fail too): probes within maxRetryMs')
+  // Polls answer again while the stream still fails (a proxy that breaks SSE): one probe at once, then rarely.
+  delete server.alwaysFail.poll
+  const before = streams()
+  timers.fire(await timers.next((x) => x.ms === 30000))
+  await server.waitFor(() => streams() > before, 5000, 'a probe right after the poll recovered')
+  const slow = await timers.next((x) => x.ms === 60000 || x.ms <= 2000)
+  t.equal(slow.ms, 60000, 'streamRetryIntervalMs while only the stream fails')
+  delete server.alwaysFail.stream
+  timers.fire(slow)
+  await server.waitFor(() => sync.streaming, 5000, 'streaming again')
+  t.equal(sync.polling, false)
+})
+
+t.test('Sync polling only: a failed poll is retried at reconnect pace, a good one waits the interval', async (t) => {
+  const server = await startSseTestServer({ document: { flags: {}, segments: {} } })
+  t.teardown(() => server.close())
+  for (let i = 0; i < 3; i++) server.failures.poll.push({ status: 503 })
+  const timers = new FakeTimers()
+  const polls: string[] = []
+  const sync = new Sync(syncConfig(server.url, timers, { streaming: false, pollIntervalMs: 30000, maxRetryMs: 2000 }), {
+    onEvent: () => {},
+    onPoll: () => polls.push('ok'),
+    onAlive: () => {},
+    onFailure: () => {},
+  })
+  t.teardown(() => sync.stop())
+  sync.start()
+  const delays: number[] = []
+  for (let i = 0; i < 4; i++) {
+    const next = await timers.next((x) => isRetry(x.ms))
+    delays.push(next.ms)
+    if (i < 3) timers.fire(next)
+  }
+  t.same(delays, [999, 1999, 1999, 30000])
+  t.same(polls, ['ok'])
 })

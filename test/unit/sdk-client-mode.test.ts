@@ -1,7 +1,7 @@
 /**
  * The SDK client (client mode: one context's values) against a real node:http
  * SSE server speaking the protocol: ready, change, resume with Last-Event-ID,
- * 401 stops, 503 backs off, polling fallback with ETag/304 and back, heartbeat
+ * 401 keeps the data and probes slowly, 503 backs off, polling fallback with ETag/304 and back, heartbeat
  * timeout, last-known-good, stale, identify, metrics.
  */
 import t, { type Test } from 'tap'
@@ -13,6 +13,7 @@ import { fileStorage } from '../../sdk/node-storage.js'
 import { memoryStorage } from '../../sdk/storage.js'
 import type { ClientOptions, ClientValues, SwitchyardClient } from '../../sdk/types.js'
 import type { SwitchyardError } from '../../sdk/transport/http.js'
+import { FakeTimers } from '../helpers/sse-fake-timers.js'
 import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
 
 const values = (banner: boolean, theme = 'dark'): ClientValues => ({
@@ -114,22 +115,65 @@ t.test('after a dropped connection the client reconnects with Last-Event-ID and 
   t.equal(third.lastEventId, id2)
 })
 
-t.test('401 stops retrying and emits a fatal error that says why', async (t) => {
-  const { server, client } = await setup(t, { token: 'wrong' })
-  const err = await nextEvent(client, 'error')
-  t.equal(err.code, 'UNAUTHORIZED')
-  t.equal(err.status, 401)
-  t.equal(err.fatal, true)
-  t.match(err.message, /stopped retrying.*token/)
-  await t.rejects(client.ready({ timeoutMs: 1000 }), { code: 'UNAUTHORIZED' })
-  // No further attempt: wait out several backoff periods (maxRetryMs 100) by observing a
-  // control request instead of sleeping: a fresh client to the same server gets served.
-  const control = createClient({ url: server.url, token: 'test-token', logger: silent, sendMetrics: false })
-  t.teardown(() => control.close())
-  await control.ready({ timeoutMs: 5000 })
-  const streamRequests = server.requests.filter((r) => r.headers.authorization === 'Bearer wrong')
-  t.equal(streamRequests.length, 1, 'exactly one attempt with the bad token')
+t.test('401 keeps the data, says why, probes every authRetryMs, and recovers when the token works again', async (t) => {
+  const timers = new FakeTimers()
+  const { server, client } = await setup(t, {
+    timers,
+    authRetryMs: 60000,
+    random: () => 0.999,
+    heartbeatTimeoutMs: 1_000_000_000,
+    staleAfterMs: 1_000_000_000,
+  })
+  await client.ready({ timeoutMs: 5000 })
+  const applied = client.appliedId
+  // The token stops working (the store lost it): the next connection gets 401.
+  server.token = 'restored-later'
+  const err = nextEvent(client, 'error', (e) => e.fatal)
+  ;(await server.connection(1)).destroy()
+  timers.fire(await timers.next((x) => x.ms <= 100)) // the reconnect
+  const e = await err
+  t.same([e.code, e.status, e.fatal], ['UNAUTHORIZED', 401, true])
+  t.match(e.message, /keeps its data and tries again every `authRetryMs`.*token/)
+  t.equal(client.isEnabled('banner'), true, 'the last values keep answering')
+  const refused = () => server.requests.filter((r) => r.path.endsWith('/stream') && r.headers.authorization === 'Bearer test-token').length
+  const attempts = refused()
+  const isProbe = (x: { ms: number }) => x.ms >= 100 && x.ms < 1_000_000_000
+  const probe = await timers.next(isProbe)
+  t.ok(probe.ms >= 30000 && probe.ms <= 60000, `the probe waits [½, 1] × authRetryMs (${probe.ms} ms)`)
+  t.equal(refused(), attempts, 'nothing is sent before the probe is due')
+  const err2 = nextEvent(client, 'error')
+  timers.fire(probe)
+  t.equal((await err2).code, 'UNAUTHORIZED', 'still refused: another probe later')
+  const probe2 = await timers.next(isProbe)
+  t.ok(probe2.ms >= 30000 && probe2.ms <= 60000)
+  // The token is valid again: the next probe resumes the stream from the last applied id.
+  server.token = 'test-token'
+  timers.fire(probe2)
+  const conn = await server.connection(2)
+  t.equal(conn.lastEventId, applied, 'resumed, not restarted')
+  const change = nextEvent(client, 'change')
+  server.publish('patch', { flags: { banner: values(false).flags.banner } })
+  t.same(await change, ['banner'])
+  t.equal(client.isEnabled('banner', undefined, true), false)
 })
+
+for (const streaming of [true, false]) {
+  t.test(`401 at start (${streaming ? 'streaming' : 'polling only'}): ready() rejects with the error; the SDK still probes`, async (t) => {
+    const timers = new FakeTimers()
+    const { server, client } = await setup(t, { token: 'wrong', streaming, timers, authRetryMs: 1000, random: () => 0 })
+    const err = await nextEvent(client, 'error')
+    t.equal(err.code, 'UNAUTHORIZED')
+    await t.rejects(client.ready(), { code: 'UNAUTHORIZED' })
+    const probe = await timers.next((x) => x.ms === 500)
+    t.equal(server.requests.length, 1, 'one refused request, then silence until the probe')
+    server.token = 'wrong'
+    const ready = nextEvent(client, 'ready')
+    timers.fire(probe)
+    t.same(await ready, { source: 'server' })
+    await client.ready()
+    t.equal(client.isEnabled('banner'), true, 'recovered by itself')
+  })
+}
 
 t.test('403 is fatal too', async (t) => {
   const { server, client } = await setup(t)

@@ -140,6 +140,35 @@ t.test('server provider: a bad token ends in ERROR', async (t) => {
   t.match(await client.getBooleanDetails('checkout', true, { targetingKey: 'u' }), { value: true })
 })
 
+t.test('server provider: a token refused later → ERROR with the last values still served; READY again when it works', async (t) => {
+  const server = await startSseTestServer({ document: ruleset() })
+  t.teardown(() => server.close())
+  const provider = new SwitchyardProvider({
+    url: server.url,
+    token: 'test-token',
+    logger: {},
+    sendMetrics: false,
+    initialRetryMs: 20,
+    maxRetryMs: 50,
+    authRetryMs: 200,
+  })
+  t.teardown(() => ServerOF.clearProviders())
+  await ServerOF.setProviderAndWait('refused', provider)
+  const client = ServerOF.getClient('refused')
+  const ctx = { targetingKey: 'u', plan: 'pro' }
+  t.equal((await client.getBooleanDetails('checkout', false, ctx)).value, true)
+  server.token = 'rotated'
+  const error = nextOF(client, ServerEvents.Error)
+  ;(await server.connection(1)).destroy()
+  await error
+  t.equal(client.providerStatus, 'ERROR', 'not FATAL: OpenFeature keeps asking the provider')
+  t.match(await client.getBooleanDetails('checkout', false, ctx), { value: true }, 'the last rules answer')
+  const ready = nextOF(client, ServerEvents.Ready)
+  server.token = 'test-token'
+  await ready
+  t.equal(client.providerStatus, 'READY')
+})
+
 const values = (v: boolean): ClientValues => ({
   flags: {
     banner: { value: v, variation: v ? 0 : 1, reason: { kind: 'TARGET_MATCH' } },

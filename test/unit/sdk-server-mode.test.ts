@@ -5,14 +5,18 @@
  * ETag polling from the applied id, last-known-good round trip.
  */
 import t, { type Test } from 'tap'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { createClient } from '../../sdk/index.js'
 import { fileStorage } from '../../sdk/node-storage.js'
 import { RulesStore } from '../../sdk/client/rules-store.js'
 import { IdSet } from '../../sdk/core/index.js'
 import type { ClientOptions, Ruleset, RulesetFlag, Segment, SwitchyardClient } from '../../sdk/types.js'
+import { memoryStorage } from '../../sdk/storage.js'
+import { FakeTimers } from '../helpers/sse-fake-timers.js'
 import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
 
 function checkout(patch: Partial<RulesetFlag> = {}): RulesetFlag {
@@ -296,4 +300,55 @@ t.test('metrics report mode server and the applied id', async (t) => {
   const sum = (v: string) => all.reduce((n, c) => n + (c['new-checkout']?.[v] ?? 0), 0)
   t.equal(sum('0'), 1)
   t.equal(sum('1'), 1)
+})
+
+t.test('a bootstrap of 1,000,000 ids is not retained: the client holds what the engine holds', async (t) => {
+  // A child with --expose-gc, so collections are forced and the figures are this client's alone.
+  const script = join(import.meta.dirname, '..', 'helpers', 'sdk-retained-heap.ts')
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import=tsx', script, '1000000'], { timeout: 120_000 })
+  const r = JSON.parse(stdout) as { engineBytes: number; clientBytes: number; collected: boolean }
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`
+  t.comment(`retained heap + array buffers: bare engine ${mb(r.engineBytes)}, bootstrapped client ${mb(r.clientBytes)}`)
+  t.equal(r.collected, true, 'the bootstrap document itself was garbage-collected')
+  t.ok(r.clientBytes < 45 * 1048576, `the client retains ${mb(r.clientBytes)} (< 45 MB; the document itself is ~40 MB more)`)
+})
+
+t.test('an asynchronous cache is awaited: the first request resumes from its change id', async (t) => {
+  const saved = memoryStorage()
+  const { server, client } = await setup(t, { storage: saved })
+  await client.ready({ timeoutMs: 5000 })
+  const id = server.publish('patch', { kind: 'flag', flag: checkout({ on: false, version: 2 }) })
+  await server.waitFor(() => client.appliedId === id, 5000, 'kill applied')
+  await client.close()
+  t.ok(saved.value?.includes(id), 'the cache holds the applied id')
+  let release: (text: string | null) => void = () => {}
+  const slow = { load: () => new Promise<string | null>((r) => (release = r)), save: () => {} }
+  const second = createClient({ url: server.url, token: 'test-token', storage: slow, logger: {}, sendMetrics: false })
+  t.teardown(() => second.close())
+  // Loading takes a while (a big file): the request must not leave without the id meanwhile.
+  await new Promise<void>((r) => setImmediate(r))
+  release(saved.value)
+  const conn = await server.connection(2)
+  t.equal(conn.lastEventId, id, 'Last-Event-ID from the cache on the very first request')
+  await second.ready({ timeoutMs: 5000 })
+  t.equal(second.source, 'server')
+  t.equal(second.isEnabled('new-checkout', { key: 'user-1' }, true), false)
+})
+
+t.test('a cache that never loads delays the first request by storageTimeoutMs only', async (t) => {
+  const timers = new FakeTimers()
+  const warnings: string[] = []
+  const { server, client } = await setup(t, {
+    timers,
+    storageTimeoutMs: 1500,
+    storage: { load: () => new Promise<string | null>(() => {}), save: () => {} },
+    logger: { warn: (m) => warnings.push(m) },
+  })
+  const wait = await timers.next((x) => x.ms === 1500)
+  t.equal(server.requests.length, 0, 'nothing sent while the storage loads')
+  timers.fire(wait)
+  const conn = await server.connection(1)
+  t.equal(conn.lastEventId, null)
+  await client.ready({ timeoutMs: 5000 })
+  t.match(warnings, [/storage did not load within 1500 ms \(storageTimeoutMs\)/])
 })
