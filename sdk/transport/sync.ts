@@ -206,10 +206,13 @@ export class Sync {
         onRetry: (ms) => this.backoff.setInitial(ms),
       })
       const reader = res.body.getReader()
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        if (!this.live(gen)) return
+      // Each chunk is handled in this callback, not in the suspended loop below: an awaited chunk
+      // stays in the async frame's registers until the next one arrives, which kept the last put
+      // (megabytes) alive for as long as the stream stayed quiet.
+      // true: read on; false: the server ended the stream; null: this stream was replaced or stopped.
+      const take = ({ done, value }: ReadableStreamReadResult<Uint8Array>): boolean | null => {
+        if (done) return false
+        if (!this.live(gen)) return null
         lastActivity = timers.now()
         // The first bytes (the server always starts with `retry:`) prove the stream is
         // really flowing, also when a Last-Event-ID replay has nothing to send.
@@ -219,6 +222,12 @@ export class Sync {
         }
         parser.feed(value)
         this.h.onAlive()
+        return true
+      }
+      for (;;) {
+        const more = await reader.read().then(take)
+        if (more === null) return
+        if (!more) break
       }
       throw new SwitchyardError('STREAM_ENDED', 'stream: the server closed the stream')
     } catch (e) {
