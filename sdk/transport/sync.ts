@@ -64,9 +64,8 @@ function asError(e: unknown, code: string, what: string): SwitchyardError {
 export class Sync {
   private readonly c: SyncConfig
   private readonly h: SyncHandlers
+  /** Reconnect delays of the stream; of failed polls when polling is all there is (`streaming: false`). */
   private readonly backoff: Backoff
-  /** Delays of failed polls when polling is all there is (`streaming: false`). */
-  private readonly pollBackoff: Backoff
   /** Outcome of the last poll while polling (null: none yet since polling began). */
   private pollOk: boolean | null = null
   private gen = 0
@@ -82,15 +81,13 @@ export class Sync {
   constructor(config: SyncConfig, handlers: SyncHandlers) {
     this.c = config
     this.h = handlers
-    const b = {
+    this.backoff = new Backoff({
       initialMs: config.initialRetryMs,
       maxMs: config.maxRetryMs,
       resetAfterMs: config.stableAfterMs,
       random: config.random,
       now: config.timers.now,
-    }
-    this.backoff = new Backoff(b)
-    this.pollBackoff = new Backoff(b)
+    })
   }
 
   /** True while polling (fallback, or `streaming: false`). */
@@ -113,7 +110,6 @@ export class Sync {
     this.halt()
     this.failures = 0
     this.backoff.reset()
-    this.pollBackoff.reset()
     const gen = ++this.gen
     if (this.c.streaming) void this.openStream(gen)
     else this.enterPolling(gen)
@@ -289,8 +285,8 @@ export class Sync {
   }
 
   /** The next reconnect delay: jittered backoff, lengthened by a Retry-After hint up to maxRetryMs. */
-  private retryDelay(err: SwitchyardError, backoff = this.backoff): number {
-    return Math.max(backoff.fail(), Math.min(err.retryAfterMs, this.c.maxRetryMs))
+  private retryDelay(err: SwitchyardError): number {
+    return Math.max(this.backoff.fail(), Math.min(err.retryAfterMs, this.c.maxRetryMs))
   }
 
   private probe(gen: number): void {
@@ -354,11 +350,14 @@ export class Sync {
     if (!this.live(gen) || !this.isPolling) return
     const recovered = failed === null && this.pollOk === false
     this.pollOk = failed === null
-    if (failed === null) this.pollBackoff.reset()
     // Polling only: a failed poll is retried at reconnect pace (never slower than the interval), so
     // the first poll after an outage comes within maxRetryMs of the API answering. In the fallback
     // the stream probes do that, and polls keep their interval.
-    const delay = failed !== null && !this.c.streaming ? Math.min(this.c.pollIntervalMs, this.retryDelay(failed, this.pollBackoff)) : this.c.pollIntervalMs
+    let delay = this.c.pollIntervalMs
+    if (!this.c.streaming) {
+      if (failed === null) this.backoff.reset()
+      else delay = Math.min(delay, this.retryDelay(failed))
+    }
     this.pollTimer = this.c.timers.setTimeout(() => void this.poll(gen), delay)
     if (recovered) this.pollRecovered(gen)
   }
