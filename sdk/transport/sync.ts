@@ -64,9 +64,8 @@ function asError(e: unknown, code: string, what: string): SwitchyardError {
 export class Sync {
   private readonly c: SyncConfig
   private readonly h: SyncHandlers
+  /** Reconnect delays of the stream; of failed polls when polling is all there is (`streaming: false`). */
   private readonly backoff: Backoff
-  /** Delays of failed polls when polling is all there is (`streaming: false`). */
-  private readonly pollBackoff: Backoff
   /** Outcome of the last poll while polling (null: none yet since polling began). */
   private pollOk: boolean | null = null
   private gen = 0
@@ -82,15 +81,13 @@ export class Sync {
   constructor(config: SyncConfig, handlers: SyncHandlers) {
     this.c = config
     this.h = handlers
-    const b = {
+    this.backoff = new Backoff({
       initialMs: config.initialRetryMs,
       maxMs: config.maxRetryMs,
       resetAfterMs: config.stableAfterMs,
       random: config.random,
       now: config.timers.now,
-    }
-    this.backoff = new Backoff(b)
-    this.pollBackoff = new Backoff(b)
+    })
   }
 
   /** True while polling (fallback, or `streaming: false`). */
@@ -113,7 +110,6 @@ export class Sync {
     this.halt()
     this.failures = 0
     this.backoff.reset()
-    this.pollBackoff.reset()
     const gen = ++this.gen
     if (this.c.streaming) void this.openStream(gen)
     else this.enterPolling(gen)
@@ -206,10 +202,13 @@ export class Sync {
         onRetry: (ms) => this.backoff.setInitial(ms),
       })
       const reader = res.body.getReader()
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        if (!this.live(gen)) return
+      // Each chunk is handled in this callback, not in the suspended loop below: an awaited chunk
+      // stays in the async frame's registers until the next one arrives, which kept the last put
+      // (megabytes) alive for as long as the stream stayed quiet.
+      // true: read on; false: the server ended the stream; null: this stream was replaced or stopped.
+      const take = ({ done, value }: ReadableStreamReadResult<Uint8Array>): boolean | null => {
+        if (done) return false
+        if (!this.live(gen)) return null
         lastActivity = timers.now()
         // The first bytes (the server always starts with `retry:`) prove the stream is
         // really flowing, also when a Last-Event-ID replay has nothing to send.
@@ -219,6 +218,12 @@ export class Sync {
         }
         parser.feed(value)
         this.h.onAlive()
+        return true
+      }
+      for (;;) {
+        const more = await reader.read().then(take)
+        if (more === null) return
+        if (!more) break
       }
       throw new SwitchyardError('STREAM_ENDED', 'stream: the server closed the stream')
     } catch (e) {
@@ -280,8 +285,8 @@ export class Sync {
   }
 
   /** The next reconnect delay: jittered backoff, lengthened by a Retry-After hint up to maxRetryMs. */
-  private retryDelay(err: SwitchyardError, backoff = this.backoff): number {
-    return Math.max(backoff.fail(), Math.min(err.retryAfterMs, this.c.maxRetryMs))
+  private retryDelay(err: SwitchyardError): number {
+    return Math.max(this.backoff.fail(), Math.min(err.retryAfterMs, this.c.maxRetryMs))
   }
 
   private probe(gen: number): void {
@@ -345,11 +350,14 @@ export class Sync {
     if (!this.live(gen) || !this.isPolling) return
     const recovered = failed === null && this.pollOk === false
     this.pollOk = failed === null
-    if (failed === null) this.pollBackoff.reset()
     // Polling only: a failed poll is retried at reconnect pace (never slower than the interval), so
     // the first poll after an outage comes within maxRetryMs of the API answering. In the fallback
     // the stream probes do that, and polls keep their interval.
-    const delay = failed !== null && !this.c.streaming ? Math.min(this.c.pollIntervalMs, this.retryDelay(failed, this.pollBackoff)) : this.c.pollIntervalMs
+    let delay = this.c.pollIntervalMs
+    if (!this.c.streaming) {
+      if (failed === null) this.backoff.reset()
+      else delay = Math.min(delay, this.retryDelay(failed))
+    }
     this.pollTimer = this.c.timers.setTimeout(() => void this.poll(gen), delay)
     if (recovered) this.pollRecovered(gen)
   }

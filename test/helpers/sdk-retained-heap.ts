@@ -1,12 +1,14 @@
 /**
  * Child process of the retained-heap test (run with `node --expose-gc --import=tsx`):
- * builds a ruleset with one segment of N random ids, measures the heap the bare
- * engine retains for it, then the heap a server-mode client bootstrapped with it
- * retains, and whether the bootstrap document itself was collected. Prints JSON.
+ * builds a ruleset with one segment of N random ids and measures the heap
+ * retained by the bare engine, then by a server-mode client that got it as
+ * `bootstrap` (and whether that document was collected), from a stream `put`,
+ * and from its last-known-good text. Prints JSON.
  */
 import { compile } from '../../sdk/core/index.js'
 import { createClient } from '../../sdk/index.js'
-import type { Ruleset } from '../../sdk/types.js'
+import { memoryStorage } from '../../sdk/storage.js'
+import type { ClientOptions, Ruleset, SwitchyardClient } from '../../sdk/types.js'
 import { booleanFlag } from './ruleset.js'
 
 const n = Number(process.argv[2] ?? 1_000_000)
@@ -39,22 +41,64 @@ const engineBytes = (await settle()) - base
 engine = null
 const base2 = await settle()
 
+// No network and no timers: only what each client holds is measured.
+const offline: ClientOptions = {
+  url: 'http://127.0.0.1:9',
+  token: 't',
+  sendMetrics: false,
+  logger: {},
+  fetch: () => new Promise<Response>(() => {}),
+  timers: { setTimeout: () => 0, clearTimeout: () => {} },
+}
+
 let ref: WeakRef<object> | null = null
-const client = (() => {
+let client: SwitchyardClient | null = (() => {
   const bootstrap = bigRuleset()
   ref = new WeakRef(bootstrap)
-  return createClient({
-    url: 'http://127.0.0.1:9',
-    token: 't',
-    bootstrap,
-    sendMetrics: false,
-    logger: {},
-    // No network and no timers: only what the client holds is measured.
-    fetch: () => new Promise<Response>(() => {}),
-    timers: { setTimeout: () => 0, clearTimeout: () => {} },
-  })
+  return createClient({ ...offline, bootstrap })
 })()
 const clientBytes = (await settle()) - base2
 const collected = (ref as WeakRef<object> | null)?.deref() === undefined
 const probe = client.isEnabled('gate', { key: 'nobody' })
-process.stdout.write(JSON.stringify({ n, engineBytes, clientBytes, collected, probe, engine: engine === null }) + '\n')
+await client.close()
+client = null
+
+// The same ruleset as a stream `put` whose stream then stays open.
+const base3 = await settle()
+const saved = memoryStorage()
+client = (() => {
+  let frame: Uint8Array | null = new TextEncoder().encode(`retry: 1000\n\nevent: put\nid: 1732262400000-0\ndata: ${JSON.stringify(bigRuleset())}\n\n`)
+  const body = new ReadableStream<Uint8Array>({
+    pull(ctrl) {
+      if (frame) ctrl.enqueue(frame)
+      frame = null
+    },
+  })
+  return createClient({
+    ...offline,
+    storage: saved,
+    fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } }),
+  })
+})()
+await client.ready()
+const putBytes = (await settle()) - base3
+await client.close() // writes the last-known-good text into `saved`
+client = null
+
+// The same ruleset from last-known-good text, handed over once.
+let text = saved.value
+saved.value = null
+client = createClient({
+  ...offline,
+  storage: {
+    load: async () => {
+      const t = text
+      text = null
+      return t
+    },
+    save: () => {},
+  },
+})
+while (client.source !== 'cache') await new Promise<void>((r) => setImmediate(r))
+const cacheBytes = (await settle()) - base3
+process.stdout.write(JSON.stringify({ n, engineBytes, clientBytes, collected, putBytes, cacheBytes, probe, engine: engine === null }) + '\n')
