@@ -29,6 +29,10 @@ const browserCommon = {
   platform: 'browser',
   target: ['es2020'],
   legalComments: 'none',
+  // Class fields as plain assignments in the constructor: with es2020 and the define semantics of
+  // tsconfig's ES2022 target, esbuild wraps every field in a __publicField() call (~300 B gzipped).
+  // No SDK class depends on define semantics (no field shadows an inherited accessor).
+  tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
   metafile: true,
   logLevel: 'warning',
 }

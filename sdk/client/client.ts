@@ -6,7 +6,7 @@
 import type { Context, EvaluationDetail, JsonValue } from '../core/types.js'
 import type { SseEvent } from '../transport/sse-parser.js'
 import { Sync } from '../transport/sync.js'
-import { joinUrl, SwitchyardError, unquoteEtag } from '../transport/http.js'
+import { errorText, joinUrl, SwitchyardError, unquoteEtag } from '../transport/http.js'
 import type {
   ClientEventName,
   ClientEvents,
@@ -63,6 +63,8 @@ function randomId(random: () => number): string {
   for (let i = 0; i < 32; i++) s += Math.floor(random() * 16).toString(16)
   return s
 }
+
+const closedError = (): SwitchyardError => new SwitchyardError('CLOSED', 'the client was closed')
 
 const consoleLogger: Logger = {
   warn: (m) => console.warn(`[switchyard] ${m}`),
@@ -216,7 +218,7 @@ export class Client implements SwitchyardClient {
         index = this.store.lastVariation()
       }
     } catch (e) {
-      this.log.debug?.(`evaluation of "${key}" failed: ${e instanceof Error ? e.message : String(e)}`)
+      this.log.debug?.(`evaluation of "${key}" failed: ${errorText(e)}`)
       value = defaultValue
       index = -1
     }
@@ -233,7 +235,7 @@ export class Client implements SwitchyardClient {
         d = this.store.detail(key, context ?? this.context ?? {}, defaultValue)
       }
     } catch (e) {
-      this.log.debug?.(`evaluation of "${key}" failed: ${e instanceof Error ? e.message : String(e)}`)
+      this.log.debug?.(`evaluation of "${key}" failed: ${errorText(e)}`)
       d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'GENERAL' } }
     }
     this.count(key, d.variation ?? -1)
@@ -251,7 +253,7 @@ export class Client implements SwitchyardClient {
   ready(opts: { timeoutMs?: number } = {}): Promise<void> {
     if (this.isReady) return Promise.resolve()
     if (this.fatalError) return Promise.reject(this.fatalError)
-    if (this.closed) return Promise.reject(new SwitchyardError('CLOSED', 'the client was closed'))
+    if (this.closed) return Promise.reject(closedError())
     return new Promise<void>((resolve, reject) => {
       let timer: unknown = null
       const w = {
@@ -312,7 +314,7 @@ export class Client implements SwitchyardClient {
     if (this.storageTimer !== null) this.clearT(this.storageTimer)
     if (this.staleTimer !== null) this.clearT(this.staleTimer)
     this.staleTimer = null
-    const closedErr = new SwitchyardError('CLOSED', 'the client was closed')
+    const closedErr = closedError()
     for (const w of this.readyWaiters.splice(0)) w.reject(closedErr)
     for (const w of this.identifyWaiters.splice(0)) w.reject(closedErr)
     const flushes: Promise<unknown>[] = []
@@ -334,7 +336,7 @@ export class Client implements SwitchyardClient {
       try {
         ;(fn as (p: ClientEvents[E]) => void)(payload)
       } catch (e) {
-        this.log.error?.(`a "${event}" listener threw: ${e instanceof Error ? e.message : String(e)}`)
+        this.log.error?.(`a "${event}" listener threw: ${errorText(e)}`)
       }
     }
   }
@@ -353,7 +355,7 @@ export class Client implements SwitchyardClient {
       this.src = 'bootstrap'
       this.markReady('bootstrap')
     } catch (e) {
-      this.log.warn?.(`bootstrap ignored: ${e instanceof Error ? e.message : String(e)}`)
+      this.log.warn?.(`bootstrap ignored: ${errorText(e)}`)
     }
   }
 
@@ -400,7 +402,7 @@ export class Client implements SwitchyardClient {
     const data: unknown = JSON.parse(ev.data)
     this.pollEtagValue = null
     if (ev.type === 'put') this.applyAll(data, ev.id || null)
-    else this.applyChanges(this.store.apply(ev.type, data), ev.id || this.applied)
+    else this.afterServerData(this.store.apply(ev.type, data), ev.id || this.applied)
   }
 
   private onPollBody(body: unknown, etag: string | null): void {
@@ -412,10 +414,6 @@ export class Client implements SwitchyardClient {
     const hadData = this.store.hasData
     const changed = this.store.replace(data)
     this.afterServerData(hadData ? changed : [], id)
-  }
-
-  private applyChanges(changed: string[], id: string | null): void {
-    this.afterServerData(changed, id)
   }
 
   private afterServerData(changed: string[], id: string | null): void {
@@ -515,19 +513,16 @@ export class Client implements SwitchyardClient {
         // Ready from the cache only once the server has failed us at least once.
         if (this.attemptFailed || this.fatalError) this.markReady('cache')
       } catch (e) {
-        this.log.warn?.(`last-known-good cache unreadable, ignored: ${e instanceof Error ? e.message : String(e)}`)
+        this.log.warn?.(`last-known-good cache unreadable, ignored: ${errorText(e)}`)
       }
     }
+    const failed = (e: unknown): void => this.log.warn?.(`last-known-good load failed: ${errorText(e)}`)
     try {
       const r = storage.load()
-      if (r && typeof (r as Promise<string | null>).then === 'function') {
-        return (r as Promise<string | null>).then(use, (e: unknown) =>
-          this.log.warn?.(`last-known-good load failed: ${e instanceof Error ? e.message : String(e)}`),
-        )
-      }
+      if (r && typeof (r as Promise<string | null>).then === 'function') return (r as Promise<string | null>).then(use, failed)
       use(r as string | null)
     } catch (e) {
-      this.log.warn?.(`last-known-good load failed: ${e instanceof Error ? e.message : String(e)}`)
+      failed(e)
     }
     return null
   }
@@ -558,7 +553,7 @@ export class Client implements SwitchyardClient {
     try {
       await storage.save(JSON.stringify(snap))
     } catch (e) {
-      this.log.warn?.(`last-known-good save failed: ${e instanceof Error ? e.message : String(e)}`)
+      this.log.warn?.(`last-known-good save failed: ${errorText(e)}`)
     }
   }
 

@@ -5,7 +5,7 @@
  * (browser-safe).
  */
 import type { FetchLike } from '../transport/http.js'
-import { joinUrl } from '../transport/http.js'
+import { errorText, joinUrl } from '../transport/http.js'
 import type { Logger } from '../types.js'
 import { SDK_VERSION } from '../version.js'
 
@@ -119,7 +119,7 @@ export class Reporter {
         const from = counts[k] as number[]
         for (let i = 0; i < from.length; i++) if (from[i]) into[i] = (into[i] ?? 0) + (from[i] as number)
       }
-      this.c.log.debug?.(`metrics not sent: ${e instanceof Error ? e.message : String(e)}`)
+      this.c.log.debug?.(`metrics not sent: ${errorText(e)}`)
     } finally {
       this.c.clearT(timer)
     }

@@ -47,11 +47,6 @@ export class Backoff {
     return Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 30))
   }
 
-  /** Consecutive failures counted so far. */
-  get attempts(): number {
-    return this.attempt
-  }
-
   /** A connection has been established. */
   connected(): void {
     this.connectedAt = this.now()

@@ -32,11 +32,12 @@ export class SwitchyardError extends Error {
 
   constructor(code: SdkErrorCode, message: string, opts: { status?: number; fatal?: boolean; cause?: unknown; retryAfterMs?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
-    this.name = 'SwitchyardError'
     this.code = code
     this.status = opts.status
     this.fatal = opts.fatal ?? false
     this.retryAfterMs = opts.retryAfterMs ?? 0
+    // Last: the browser build assigns fields instead of defining them, and the own-property order stays the same.
+    this.name = 'SwitchyardError'
   }
 }
 
@@ -67,6 +68,11 @@ function retryAfterMs(res: Response): number {
   if (Number.isFinite(s)) return s * 1000
   const d = Date.parse(h)
   return Number.isFinite(d) ? Math.max(0, d - Date.now()) : 0
+}
+
+/** The message of anything thrown. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
 }
 
 /** base64url (no padding) of a UTF-8 string, without Buffer so it works in browsers. */

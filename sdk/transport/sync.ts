@@ -9,7 +9,7 @@
  */
 import { Backoff } from './backoff.js'
 import { SseParser, type SseEvent } from './sse-parser.js'
-import { httpError, SwitchyardError, type FetchLike } from './http.js'
+import { errorText, httpError, SwitchyardError, type FetchLike } from './http.js'
 
 /** Timers with a clock. */
 export interface SyncTimers {
@@ -56,8 +56,7 @@ export interface SyncHandlers {
 
 function asError(e: unknown, code: string, what: string): SwitchyardError {
   if (e instanceof SwitchyardError) return e
-  const msg = e instanceof Error ? e.message : String(e)
-  return new SwitchyardError(code, `${what}: ${msg}`, { cause: e })
+  return new SwitchyardError(code, `${what}: ${errorText(e)}`, { cause: e })
 }
 
 /** Stream-or-poll state machine. */
