@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { type Config, ConfigError, loadConfig } from './config.js'
 import { redisWarnings } from './redis/check.js'
 import { connectRedis, type RedisClient } from './redis/connect.js'
 import { DataDirLockedError, lockDataDir } from './redis/datadir.js'
@@ -10,7 +10,7 @@ import { openFileLimit } from './stream/limits.js'
 
 /** The only place that reads `process`: config, Redis, listen, graceful shutdown. */
 async function main(): Promise<void> {
-  let config
+  let config: Config
   try {
     config = loadConfig(process.env)
   } catch (e) {

@@ -299,7 +299,10 @@ export class Client implements SwitchyardClient {
 
   on<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void {
     let set = this.listeners.get(event)
-    if (!set) this.listeners.set(event, (set = new Set()))
+    if (!set) {
+      set = new Set()
+      this.listeners.set(event, set)
+    }
     set.add(fn as Listener)
   }
 

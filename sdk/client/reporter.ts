@@ -51,7 +51,8 @@ export class Reporter {
   }
 
   count(key: string, variation: number): void {
-    const slots = this.counts[key] ?? (this.counts[key] = [])
+    // biome-ignore lint/suspicious/noAssignInExpressions: get-or-create in one step (runs on every evaluation)
+    const slots = (this.counts[key] ??= [])
     slots[variation + 1] = (slots[variation + 1] ?? 0) + 1
   }
 
@@ -115,7 +116,8 @@ export class Reporter {
     } catch (e) {
       // Keep the counts for the next report.
       for (const k in counts) {
-        const into = this.counts[k] ?? (this.counts[k] = [])
+        // biome-ignore lint/suspicious/noAssignInExpressions: get-or-create in one step
+        const into = (this.counts[k] ??= [])
         const from = counts[k] as number[]
         for (let i = 0; i < from.length; i++) if (from[i]) into[i] = (into[i] ?? 0) + (from[i] as number)
       }

@@ -179,7 +179,9 @@ export class RulesStore implements Store {
   /** The members of one list, as strings (allocates; only for `snapshot`). */
   private members(key: string, list: 'included' | 'excluded'): string[] {
     const out: string[] = []
-    this.c?.segments.get(key)?.[list].forEach((id) => out.push(id))
+    this.c?.segments.get(key)?.[list].forEach((id) => {
+      out.push(id)
+    })
     return out
   }
 

@@ -76,7 +76,7 @@ export class ValuesStore implements Store {
   }
 
   detail(key: string, _context: unknown, defaultValue: JsonValue): EvaluationDetail {
-    const f = Object.prototype.hasOwnProperty.call(this.flags, key) ? this.flags[key] : undefined
+    const f = Object.hasOwn(this.flags, key) ? this.flags[key] : undefined
     if (!f) return { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'FLAG_NOT_FOUND' } }
     // variation null: the server served "the caller's default" (off without offVariation).
     const variation = f.variation ?? null

@@ -310,7 +310,7 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
     // JSON.parse builds one object with all keys as own data properties (even
     // "__proto__"), in fast mode; spreading it is far cheaper than adding 100
     // keys one by one to an empty object for every call.
-    const template = JSON.parse('{' + list.map((f) => JSON.stringify(f.key) + ':null').join(',') + '}') as AllPlan['template']
+    const template = JSON.parse(`{${list.map((f) => `${JSON.stringify(f.key)}:null`).join(',')}}`) as AllPlan['template']
     p = { flags: list, template }
     PLANS.set(flags, p)
   }

@@ -221,7 +221,7 @@ export class SaltHasher {
 
   constructor(salt: string) {
     this.salt = salt
-    const bytes = utf8(salt + '.')
+    const bytes = utf8(`${salt}.`)
     const full = bytes.length & ~3
     this.state = blocks(0, bytes, 0, full)
     this.headLen = full
@@ -293,7 +293,7 @@ export class SaltHasher {
 
 /** MurmurHash3 x86_32 of UTF-8(salt + "." + value): the hashVersion 1 hash. */
 export function hashSalted(salt: string, value: string): number {
-  return murmur3(salt + '.' + value)
+  return murmur3(`${salt}.${value}`)
 }
 
 /** Rollout bucket in [0, 100000) of `value` under `salt`, hashVersion 1. */

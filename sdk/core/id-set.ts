@@ -165,7 +165,7 @@ export class IdSet {
         run = o
         runHome = home
       }
-      const s = home > next ? home : next
+      const s = Math.max(home , next)
       if (s >= cap) {
         wrapped.push(o)
         continue

@@ -97,7 +97,7 @@ export function parseDate(v: unknown): number {
   const h = Number(m[4])
   const mi = Number(m[5])
   const s = m[6] === undefined ? 0 : Number(m[6])
-  const ms = m[7] === undefined ? 0 : Number((m[7] + '00').slice(0, 3))
+  const ms = m[7] === undefined ? 0 : Number((`${m[7]}00`).slice(0, 3))
   if (h > 23 || mi > 59 || s > 59) return NaN
   let offset = 0
   if (m[9] !== undefined) {
@@ -187,7 +187,7 @@ function dateTest(values: readonly JsonValue[], f: (attr: number, value: number)
 // One-entry cache shared by every semver clause: the same context is often
 // evaluated against many flags (evaluateAll), so its version is parsed once.
 // Parsing is pure, so sharing the cache cannot change a result.
-let lastSemVerInput: string | undefined = undefined
+let lastSemVerInput: string | undefined 
 let lastSemVerParsed: SemVer | null = null
 
 function semverTest(values: readonly JsonValue[], f: (cmp: number) => boolean): (v: unknown) => boolean {

@@ -272,7 +272,9 @@ function checkClauses(clauses: unknown, path: string, out: Issues): void {
     push(out, path, ISSUE.INVALID_SHAPE, 'clauses must be an array')
     return
   }
-  clauses.forEach((c: unknown, i) => checkClause(c, `${path}/${i}`, out))
+  clauses.forEach((c: unknown, i) => {
+    checkClause(c, `${path}/${i}`, out)
+  })
 }
 
 function checkRuleIds(rules: unknown[], out: Issues): void {

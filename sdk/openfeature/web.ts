@@ -36,8 +36,14 @@ function withTimeout(p: Promise<void>, ms: number, what: string): Promise<void> 
   return new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${what}: no values within ${ms} ms`)), ms)
     p.then(
-      () => (clearTimeout(t), resolve()),
-      (e: unknown) => (clearTimeout(t), reject(e)),
+      () => {
+        clearTimeout(t)
+        resolve()
+      },
+      (e: unknown) => {
+        clearTimeout(t)
+        reject(e)
+      },
     )
   })
 }

@@ -256,7 +256,10 @@ export class Sync {
 
   private streamDown(gen: number, err: SwitchyardError, wasUp: boolean): void {
     this.isStreaming = false
-    if (err.fatal) return this.authFailed(gen, err)
+    if (err.fatal) {
+      this.authFailed(gen, err)
+      return
+    }
     if (!wasUp) this.failures++
     this.h.onFailure(err)
     if (!this.live(gen)) return

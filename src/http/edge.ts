@@ -78,8 +78,10 @@ export function clientErrorHandler(config: Config) {
  */
 function afterInFlight(socket: Socket, fn: (res: ServerResponse | null) => void): void {
   const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-  if (!res) return fn(null)
-  if (!res.req.complete) return fn(res)
+  if (!res?.req.complete) {
+    fn(res ?? null)
+    return
+  }
   // Still attached, so its 'finish' (which detaches it) is yet to come, even when its bytes are all written.
   res.once('finish', () => afterInFlight(socket, fn))
 }

@@ -30,11 +30,11 @@ function defaultConfig(variations: JsonValue[]): ConfigFields {
   const f = variations.indexOf(false)
   return {
     on: false,
-    offVariation: f >= 0 ? f : 0,
+    offVariation: Math.max(f , 0),
     prerequisites: [],
     targets: [],
     rules: [],
-    fallthrough: { variation: t >= 0 ? t : 0 },
+    fallthrough: { variation: Math.max(t , 0) },
   }
 }
 

@@ -337,7 +337,10 @@ export class EnvChannel {
     this.clients.add(s)
     if (s.key !== null) {
       let set = this.byKey.get(s.key)
-      if (!set) this.byKey.set(s.key, (set = new Set()))
+      if (!set) {
+        set = new Set()
+        this.byKey.set(s.key, set)
+      }
       set.add(s)
     }
     s.sentId = this.lastId
@@ -501,7 +504,10 @@ export function affectedFlags(c: Compiled, key: string): string[] {
   for (const [k, f] of c.flags) {
     for (const p of f.flag.prerequisites ?? []) {
       let l = dependents.get(p.flag)
-      if (!l) dependents.set(p.flag, (l = []))
+      if (!l) {
+        l = []
+        dependents.set(p.flag, l)
+      }
       l.push(k)
     }
   }

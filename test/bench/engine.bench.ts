@@ -200,5 +200,5 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
   goals.push({ name: '1M segment ingest', goal: 300, got: ingest, unit: 'ms (≤)' })
 }
 
-console.log('\nsummary | ' + goals.map((g) => `${g.name}: ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? g.got.toFixed(1) : fmt(g.got)} (goal ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? '≤' + g.goal : fmt(g.goal)}, ${(g.unit.includes('≤') ? g.goal / g.got : g.got / g.goal).toFixed(2)}x)`).join(' | '))
+console.log(`\nsummary | ${goals.map((g) => `${g.name}: ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? g.got.toFixed(1) : fmt(g.got)} (goal ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? `≤${g.goal}` : fmt(g.goal)}, ${(g.unit.includes('≤') ? g.goal / g.got : g.got / g.goal).toFixed(2)}x)`).join(' | ')}`)
 if (sink === -1) console.log(sink)

@@ -70,7 +70,10 @@ async function worker(): Promise<void> {
     total = m.count
     const onId = (id: string, t: number) => {
       let list = seen.get(id)
-      if (!list) seen.set(id, (list = []))
+      if (!list) {
+        list = []
+        seen.set(id, list)
+      }
       list.push(t)
       if (list.length === total) {
         seen.delete(id)
@@ -98,14 +101,17 @@ async function worker(): Promise<void> {
             const start = at + ID_MARK.length // at = -1: "id: " at offset 0
             const end = buf.indexOf(LF, start)
             if (end < 0) {
-              carry = Buffer.from(buf.subarray(at < 0 ? 0 : at)) // the read buffer is reused
+              carry = Buffer.from(buf.subarray(Math.max(at , 0))) // the read buffer is reused
               break
             }
             const id = buf.toString('latin1', start, end)
             if (first) {
               first = false
               resolve()
-            } else onId(id, t === 0 ? (t = now()) : t)
+            } else {
+              if (t === 0) t = now()
+              onId(id, t)
+            }
             at = buf.indexOf(ID_MARK, end)
             if (at === -1) break
           }
@@ -258,7 +264,7 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
   const t0 = now()
   const connected = waitAll((m) => m.type === 'connected')
   const per = Math.ceil(o.streams / WORKERS)
-  workers.forEach((w, i) => w.send({ type: 'open', urls: o.urls, token: o.token, count: Math.min(per, o.streams - i * per) } satisfies ToWorker))
+  workers.forEach((w, i) => void w.send({ type: 'open', urls: o.urls, token: o.token, count: Math.min(per, o.streams - i * per) } satisfies ToWorker))
   await connected
   const connectSeconds = (now() - t0) / 1000
   let rssPerStreamKb: number | undefined
@@ -282,7 +288,10 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
         if (m.type === 'error') reject(new Error(m.message))
         if (m.type !== 'got') return
         let reports = byId.get(m.id)
-        if (!reports) byId.set(m.id, (reports = []))
+        if (!reports) {
+          reports = []
+          byId.set(m.id, reports)
+        }
         reports.push(m.times)
         if (reports.length < WORKERS) return
         clearTimeout(timer)

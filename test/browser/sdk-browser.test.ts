@@ -142,6 +142,7 @@ t.test('the IIFE defines window.Switchyard; localStorage keeps last-known-good',
   const page = await newPage(t)
   await page.addScriptTag({ url: `${origin}/switchyard.browser.iife.js` })
   const result = await page.evaluate(async (url) => {
+    // biome-ignore lint/suspicious/noExplicitAny: the page calls the bundle's untyped global
     const sy = (window as unknown as { Switchyard: Record<string, any> }).Switchyard
     const client = sy.createClient({
       url,
@@ -168,6 +169,7 @@ t.test('the IIFE defines window.Switchyard; localStorage keeps last-known-good',
   // Offline start in the browser answers from localStorage.
   await sse.close()
   const offline = await page.evaluate(async (url) => {
+    // biome-ignore lint/suspicious/noExplicitAny: the page calls the bundle's untyped global
     const sy = (window as unknown as { Switchyard: Record<string, any> }).Switchyard
     const client = sy.createClient({
       url,

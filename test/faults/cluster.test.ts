@@ -20,7 +20,9 @@ t.test('the whole API on a three-master Redis Cluster', async (t) => {
   const addrs = nodes.map((n) => `127.0.0.1:${n.port}`)
   await promisify(execFile)('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'])
   const probes = nodes.map((n) => new Redis(n.url))
-  t.teardown(() => probes.forEach((p) => p.disconnect()))
+  t.teardown(() => {
+    for (const p of probes) p.disconnect()
+  })
   await until(async () => {
     const infos = await Promise.all(probes.map((p) => p.cluster('INFO') as Promise<string>))
     return infos.every((i) => i.includes('cluster_state:ok'))

@@ -30,7 +30,7 @@ export async function createFlag(s: TestServer, key: string, extra: Record<strin
 }
 
 /** Replaces a flag's configuration in an environment (reads the current version first). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
 export async function putConfig(s: TestServer, env: string, key: string, config: Record<string, unknown>): Promise<any> {
   const cur = await s.api('GET', `/api/v1/environments/${env}/flags/${key}`)
   if (cur.status !== 200) throw new Error(`get config ${key}: ${cur.status} ${cur.text}`)

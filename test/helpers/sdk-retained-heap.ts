@@ -101,4 +101,4 @@ client = createClient({
 })
 while (client.source !== 'cache') await new Promise<void>((r) => setImmediate(r))
 const cacheBytes = (await settle()) - base3
-process.stdout.write(JSON.stringify({ n, engineBytes, clientBytes, collected, putBytes, cacheBytes, probe, engine: engine === null }) + '\n')
+process.stdout.write(`${JSON.stringify({ n, engineBytes, clientBytes, collected, putBytes, cacheBytes, probe, engine: engine === null })}\n`)

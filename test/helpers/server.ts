@@ -52,7 +52,7 @@ export interface ApiResponse {
   status: number
   headers: Headers
   // Tests inspect arbitrary JSON.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
   body: any
   text: string
 }

@@ -12,7 +12,7 @@ export interface SseConnection {
   status: number
   headers: Headers
   /** Body of a non-200 response (JSON when it parses). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
   error: any
   /** Every event received so far, in order. */
   events: SseEvent[]

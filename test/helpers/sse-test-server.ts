@@ -178,7 +178,8 @@ export class SseTestServer {
     if ('kind' in data) {
       // Server-mode shapes.
       const kind = data.kind as 'flag' | 'segment'
-      const coll = (kind === 'flag' ? doc.flags : (doc.segments ??= {})) as Record<string, unknown>
+      doc.segments ??= {}
+      const coll = (kind === 'flag' ? doc.flags : doc.segments) as Record<string, unknown>
       if (event === 'delete') delete coll[data.key as string]
       else if (kind === 'flag') coll[(data.flag as { key: string }).key] = data.flag
       else {
@@ -233,12 +234,19 @@ export class SseTestServer {
           : u.pathname === '/api/v1/sdk/metrics'
             ? 'metrics'
             : null
-    if (!route) return this.fail(res, { status: 404, code: 'NOT_FOUND' })
+    if (!route) {
+      this.fail(res, { status: 404, code: 'NOT_FOUND' })
+      return
+    }
     if (req.headers.authorization !== `Bearer ${this.token}`) {
-      return this.fail(res, { status: 401, code: 'UNAUTHORIZED', message: 'invalid token' })
+      this.fail(res, { status: 401, code: 'UNAUTHORIZED', message: 'invalid token' })
+      return
     }
     const f = this.failures[route].shift() ?? this.alwaysFail[route]
-    if (f) return this.fail(res, f)
+    if (f) {
+      this.fail(res, f)
+      return
+    }
     if (route === 'metrics') {
       let body = ''
       req.setEncoding('utf8')

@@ -151,7 +151,7 @@ t.test('pipelined requests get one response each, in order', async (t) => {
       fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: fc.constantFrom(...broken) }), { minLength: 1, maxLength: 8 }),
       async (reqs) => {
         const conn = await rawConnect(t, s.url)
-        await conn.write(reqs.map(([r]) => r).join('') + 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        await conn.write(`${reqs.map(([r]) => r).join('')}GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
         await Promise.race([conn.closed, until(() => false, 15_000).catch(() => {})])
         conn.socket.destroy()
         const firstBroken = reqs.findIndex(([r]) => broken.some(([b]) => b === r))

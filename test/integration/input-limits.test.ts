@@ -9,9 +9,9 @@ import { createFlag, encodeContext } from '../helpers/sdk-fixtures.js'
 import { startServer, type Teardown, type TestServer } from '../helpers/server.js'
 
 /** `levels` nested arrays around 1 (`nest(1)` is `[1]`). */
-const nest = (levels: number) => '['.repeat(levels) + '1' + ']'.repeat(levels)
+const nest = (levels: number) => `${'['.repeat(levels)}1${']'.repeat(levels)}`
 /** `levels` nested objects around 1: `{"a":{"a":1}}` is 2. */
-const nestObj = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels)
+const nestObj = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`
 
 async function setup(t: Teardown): Promise<TestServer> {
   const s = await startServer(t)

@@ -143,6 +143,6 @@ t.test('under a small ulimit -n the server refuses streams before it runs out of
   t.match(refusal?.error, { code: 'TOO_MANY_STREAMS' })
   const kill = await api('POST', '/api/v1/environments/production/flags/checkout/kill', { reason: 'incident' })
   t.equal(kill.status, 200, 'the operator\'s kill still works')
-  t.equal((await fetch(url + '/healthz')).status, 200)
+  t.equal((await fetch(`${url}/healthz`)).status, 200)
   t.notMatch(out, /EMFILE/, 'the process never ran out of descriptors')
 })

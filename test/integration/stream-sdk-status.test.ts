@@ -13,7 +13,7 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   const s = await startServer(t)
   const e = await createSdkEnv(s)
   await createFlag(s, 'checkout', { clientSide: true })
-  const c = await openSse(t, s.url + '/api/v1/sdk/stream', { token: e.serverToken })
+  const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken })
   const put = await c.next()
 
   const r0 = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'incident' } })

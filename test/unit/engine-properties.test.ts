@@ -11,7 +11,6 @@ import {
   validateFlagConfig,
   type JsonValue,
   type Ruleset,
-  type RulesetFlag,
   type Serve,
 } from '../../sdk/core/index.js'
 import { booleanFlag } from '../helpers/ruleset.js'

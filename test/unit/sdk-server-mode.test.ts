@@ -229,7 +229,7 @@ t.test('a fresh put after a trimmed log reports what differs', async (t) => {
   const { server, client } = await setup(t)
   await client.ready({ timeoutMs: 5000 })
   const rs = ruleset()
-  rs.flags['other'] = { ...(rs.flags['other'] as RulesetFlag), version: 2, fallthrough: { variation: 1 } }
+  rs.flags.other = { ...(rs.flags.other as RulesetFlag), version: 2, fallthrough: { variation: 1 } }
   const id = server.replaceDocument(rs)
   const change = nextEvent(client, 'change')
   ;(await server.connection(1)).destroy()

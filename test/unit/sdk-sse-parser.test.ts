@@ -126,13 +126,13 @@ t.test('property: chunking anywhere does not change the events', async (t) => {
         const expected: SseEvent[] = []
         let id = ''
         for (const e of events) {
-          if (e.comment) text += ': ping' + eol
-          if (e.type) text += 'event: ' + e.type + eol
+          if (e.comment) text += `: ping${eol}`
+          if (e.type) text += `event: ${e.type}${eol}`
           if (e.id !== undefined) {
-            text += 'id: ' + e.id + eol
+            text += `id: ${e.id}${eol}`
             id = e.id
           }
-          for (const l of e.lines) text += 'data: ' + l + eol
+          for (const l of e.lines) text += `data: ${l}${eol}`
           text += eol
           expected.push({ type: e.type ?? 'message', data: e.lines.join('\n'), id })
         }
@@ -162,7 +162,7 @@ t.test('property: chunking anywhere does not change the events', async (t) => {
 
 t.test('a large data line stays linear (1 MB in 1 KB chunks)', async (t) => {
   const big = 'x'.repeat(1 << 20)
-  const bytes = enc.encode('event: put\ndata: ' + big + '\n\n')
+  const bytes = enc.encode(`event: put\ndata: ${big}\n\n`)
   const chunks: Uint8Array[] = []
   for (let i = 0; i < bytes.length; i += 1024) chunks.push(bytes.slice(i, i + 1024))
   const r = parseChunks(chunks)
