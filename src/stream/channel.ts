@@ -22,7 +22,7 @@ export type DropReason = 'slow' | 'revoked' | 'resync' | 'shutdown' | 'deleted'
 export type ChannelStopReason = 'idle' | 'deleted' | 'shutdown'
 
 export const DEFAULT_IDLE_CHANNEL_MS = 300_000
-const DEFAULT_ACK_COALESCE_MS = 100
+const ACK_COALESCE_MS = 100
 
 export interface Sub {
   readonly kind: 'server' | 'client'
@@ -236,7 +236,7 @@ export class EnvChannel {
    * their SDK reports the id it has applied as the proof a change arrived.
    * So after entries that changed nothing for a stream, it gets a tiny
    * `event: ack` carrying the newest id: at most one per stream per
-   * ackCoalesceMs (one timer per environment), and none when a real event
+   * ACK_COALESCE_MS (one timer per environment), and none when a real event
    * already carried that id.
    */
   private scheduleAck(): void {
@@ -244,7 +244,7 @@ export class EnvChannel {
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null
       this.flushAcks()
-    }, this.o.ackCoalesceMs ?? DEFAULT_ACK_COALESCE_MS)
+    }, ACK_COALESCE_MS)
     this.ackTimer.unref()
   }
 

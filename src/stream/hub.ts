@@ -23,8 +23,6 @@ export interface HubOptions {
   tokenRecheckMs: number
   /** An environment's reader stops after this long without streams or evaluations (STREAM_IDLE_CHANNEL_MS). */
   idleChannelMs?: number
-  /** Browser streams get at most one `ack` per this many ms (see EnvChannel.scheduleAck). */
-  ackCoalesceMs?: number
   /** STREAM_MAX_PER_INSTANCE (after the file-descriptor check), STREAM_MAX_PER_TOKEN, STREAM_MAX_PER_IP; unlimited when absent. */
   limits?: StreamLimits
   /** Tells a lost store (STORE_RESET) from deleted environments and revoked tokens. */
@@ -54,7 +52,7 @@ export class StreamHub {
   private heartbeat: NodeJS.Timeout | null = null
   private recheck: NodeJS.Timeout | null = null
   private sweeper: NodeJS.Timeout | null = null
-  private idleMs: number
+  private readonly idleMs: number
   private closing = false
   private readonly limiter: StreamLimiter
 
@@ -80,12 +78,6 @@ export class StreamHub {
       this.recheck.unref()
     }
     this.armSweeper()
-  }
-
-  /** Sets STREAM_IDLE_CHANNEL_MS (also after start). */
-  setIdleChannelMs(ms: number): void {
-    this.idleMs = ms
-    if (this.sweeper !== null) this.armSweeper()
   }
 
   private armSweeper(): void {
@@ -311,16 +303,6 @@ export class StreamHub {
     } catch {
       // Redis unreachable: try again next time.
     }
-  }
-
-  /** Counts of open streams (tests, diagnostics). */
-  streamCount(): number {
-    return this.subs.size
-  }
-
-  /** Environments with a running channel (reader) on this instance. */
-  channelCount(): number {
-    return this.channels.size
   }
 
   /** Ends every stream (before the HTTP server closes, so app.close() does not wait on them). */

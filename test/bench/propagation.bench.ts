@@ -1,5 +1,5 @@
 /**
- * Propagation benchmark (issue 4): time from a write's HTTP response to each
+ * Propagation benchmark: time from a write's HTTP response to each
  * SSE stream receiving the change, with the streams held by separate client
  * processes. Run: `node --import=tsx test/bench/propagation.bench.ts`
  * (options: `--quick` for a smoke run, `--profile` to write a V8 CPU profile

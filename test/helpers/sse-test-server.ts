@@ -2,7 +2,7 @@
  * A transport-level stand-in for the Switchyard SDK endpoints, on a real
  * node:http server (port 0): SSE streams with ids, replay from Last-Event-ID,
  * `put` when the id is unknown, ETag polling, metrics, scripted failures and
- * drops. It speaks the protocol of issue 4; it does not evaluate rules (client
+ * drops. It speaks the protocol of docs/streaming.md; it does not evaluate rules (client
  * mode values are whatever the test sets).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'

@@ -1,4 +1,4 @@
-// Issue 7, item 1 (ReDoS) through the real server, Redis and the real Node SDK:
+// ReDoS through the real server, Redis and the real Node SDK:
 // hostile patterns are refused when written or run in linear time, and the
 // public sdk-client token cannot freeze the instance with a crafted context.
 import t from 'tap'
@@ -14,7 +14,7 @@ const HTTP_TIMEOUT_MS = 15_000
 const BOUND_MS = 10
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 
-/** The patterns safe-regex2 let through in issue 7, which froze the instance. */
+/** The patterns safe-regex2 let through, which froze the instance. */
 const ISSUE_7 = ['^(a|a)*$', '^(a|aa)+$', '^(\\w|\\d)*!$', '.*.*.*.*.*.*=$']
 const hostile = ISSUE_7.map((p, i) => ({ key: `hostile-${i}`, entry: CORPUS.find((c) => c.pattern === p) as Catastrophic }))
 

@@ -1,5 +1,5 @@
 /**
- * Rotating the context-signing secret (issue 7, item 23): during the grace
+ * Rotating the context-signing secret: during the grace
  * period both secrets verify, after it only the new one. The app's clock is
  * injected, so the test moves time instead of waiting.
  */

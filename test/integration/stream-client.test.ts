@@ -10,7 +10,7 @@ import { openSse, type SseEvent } from '../helpers/sse-reader.js'
 const CLIENT_STREAM = '/api/v1/sdk/client/stream'
 const VALUES = '/api/v1/sdk/client/values'
 const sign = (secret: string, key: string) => signContext(secret, { key })
-/** The scheme before issue 7 (item 3): HMAC of the key alone. */
+/** The old scheme (before whole-context signatures): HMAC of the key alone. */
 const signKeyOnly = (secret: string, key: string) => createHmac('sha256', secret).update(key).digest('hex')
 
 /** production: banner (clientSide; a rule on segment vip-seg, targets naming other users) and server-only. */
@@ -258,7 +258,7 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
     })
     t.equal(r.status, 204, `${path} preflight`)
     t.equal(r.headers.get('access-control-allow-origin'), '*')
-    // Every header the SDK sends: If-None-Match on each poll after the first (issue 7, item 17), Last-Event-ID on resume.
+    // Every header the SDK sends: If-None-Match on each poll after the first, Last-Event-ID on resume.
     t.same(r.headers.get('access-control-allow-headers')?.split(/,\s*/).sort(), ['authorization', 'cache-control', 'content-type', 'if-none-match', 'last-event-id'], `${path}: allowed headers`)
     t.match(r.headers.get('access-control-allow-methods'), path.endsWith('metrics') ? /POST/ : /GET/)
     t.equal(r.headers.get('access-control-max-age'), '600')

@@ -1,4 +1,4 @@
-// Stream limits (issue 7 item 4): the public sdk-client token cannot take
+// Stream limits: the public sdk-client token cannot take
 // every stream (or file descriptor) of an instance; admin and editor
 // requests still get through when the streams are full.
 import { type ChildProcess, spawn } from 'node:child_process'

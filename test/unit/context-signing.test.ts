@@ -1,5 +1,5 @@
 /**
- * Context signing (issue 7, item 3): the canonical form and the signature of
+ * Context signing: the canonical form and the signature of
  * every vector in test/vectors/signing/contexts.json. The vectors were made
  * by generate.py with Python's hmac, not by the code under test; each
  * signature is checked once more here with `openssl dgst`.
