@@ -1,0 +1,61 @@
+// The import rules of the house, checked over the source instead of trusted to review:
+// src → sdk/core and never back; sdk/core imports only itself (and re2js); no `node:` module in
+// code a browser loads.
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import t from 'tap'
+
+const root = resolve(import.meta.dirname, '../..')
+
+function files(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => relative(root, join(e.parentPath, e.name)))
+}
+
+/** Every module a file imports or re-exports, type-only ones included, resolved to a repo path or a package name. */
+function imports(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8')
+  const out: string[] = []
+  for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+    const spec = (m[1] ?? m[2] ?? m[3]) as string
+    out.push(spec.startsWith('.') ? relative(root, resolve(dirname(join(root, file)), spec)).replace(/\.js$/, '.ts') : spec)
+  }
+  return out
+}
+
+const sdkFiles = files('sdk')
+
+t.test('sdk/ never imports src/', async (t) => {
+  const bad = sdkFiles.flatMap((f) => imports(f).filter((i) => i.startsWith('src/')).map((i) => `${f} → ${i}`))
+  t.same(bad, [])
+})
+
+t.test('sdk/core imports only sdk/core (and re2js, the linear-time regex engine)', async (t) => {
+  const bad = sdkFiles
+    .filter((f) => f.startsWith('sdk/core/'))
+    .flatMap((f) => imports(f).filter((i) => !i.startsWith('sdk/core/') && i !== 're2js').map((i) => `${f} → ${i}`))
+  t.same(bad, [])
+})
+
+t.test('the browser entry and everything it reaches import no node: module and no package', async (t) => {
+  const seen = new Set<string>()
+  const bad: string[] = []
+  const visit = (f: string) => {
+    if (seen.has(f)) return
+    seen.add(f)
+    for (const i of imports(f)) {
+      if (i.startsWith('sdk/')) visit(i)
+      else bad.push(`${f} → ${i}`)
+    }
+  }
+  visit('sdk/browser.ts')
+  t.ok(seen.size > 5, `${seen.size} modules reached from sdk/browser.ts`)
+  t.same(bad, [])
+})
+
+t.test('the import scanner sees imports (the rules above cannot pass vacuously)', async (t) => {
+  t.ok(imports('src/app.ts').includes('fastify'), 'a package import')
+  t.ok(imports('src/app.ts').includes('src/errors.ts'), 'a relative import, resolved')
+  t.ok(imports('sdk/core/operators.ts').includes('re2js'))
+})
