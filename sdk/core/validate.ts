@@ -143,32 +143,35 @@ function checkVariations(kind: unknown, variations: unknown, out: Issues): numbe
     push(out, '/variations', ISSUE.NO_VARIATIONS, 'a flag needs at least one variation')
     return 0
   }
-  // Refused first and alone: the checks below recurse into values and stringify them.
+  const k = kind as FlagKind
+  // isJson stops at MAX_JSON_DEPTH, so it is safe on any value, and a value it accepts is not too deep.
+  const json = k === 'json' ? variations.map((v: unknown) => isJson(v)) : null
+  // Too deep is refused first and alone: the checks below stringify values.
   let deep = false
   variations.forEach((v: unknown, i) => {
-    if (!deeperThan(v, MAX_JSON_DEPTH)) return
+    if (typeof v !== 'object' || v === null || json?.[i] === true || !deeperThan(v, MAX_JSON_DEPTH)) return
     push(out, `/variations/${i}`, ISSUE.TOO_DEEP, `nested more than ${MAX_JSON_DEPTH} levels deep`)
     deep = true
   })
   if (deep) return variations.length
-  const k = kind as FlagKind
   variations.forEach((v: unknown, i) => {
     const p = `/variations/${i}`
     if (k === 'boolean' && typeof v !== 'boolean') push(out, p, ISSUE.KIND_MISMATCH, 'a boolean flag serves booleans')
     else if (k === 'string' && typeof v !== 'string') push(out, p, ISSUE.KIND_MISMATCH, 'a string flag serves strings')
     else if (k === 'number' && (typeof v !== 'number' || !Number.isFinite(v)))
       push(out, p, ISSUE.KIND_MISMATCH, 'a number flag serves finite numbers')
-    else if (k === 'json' && !isJson(v)) push(out, p, ISSUE.KIND_MISMATCH, 'a json flag serves JSON values')
+    else if (json?.[i] === false) push(out, p, ISSUE.KIND_MISMATCH, 'a json flag serves JSON values')
   })
   if (k === 'boolean') {
     const ok = variations.length === 2 && variations.includes(true) && variations.includes(false)
     if (!ok) push(out, '/variations', ISSUE.BAD_BOOLEAN_VARIATIONS, 'a boolean flag has exactly the variations true and false (any order)')
   } else if (k === 'string' || k === 'number' || k === 'json') {
-    // JSON values compare by their JSON text (so {"a":1,"b":2} and {"b":2,"a":1} differ), as the server always did.
+    // JSON values compare by their JSON text (so {"a":1,"b":2} and {"b":2,"a":1} differ), as the server always did;
+    // a value that is not JSON (already KIND_MISMATCH) may not stringify, and is compared as itself.
     const seen = new Set<unknown>()
     variations.forEach((v: unknown, i) => {
-      const id = k === 'json' && isJson(v) ? JSON.stringify(v) : v // not JSON: already KIND_MISMATCH, and may not stringify
-      if (seen.has(id)) push(out, `/variations/${i}`, ISSUE.DUPLICATE_VARIATION, `variation ${JSON.stringify(v)} is listed twice`)
+      const id = json?.[i] === true ? JSON.stringify(v) : v
+      if (seen.has(id)) push(out, `/variations/${i}`, ISSUE.DUPLICATE_VARIATION, `variation ${String(JSON.stringify(v))} is listed twice`)
       seen.add(id)
     })
   }

@@ -207,6 +207,7 @@ t.test('validateDefinition: the checks of a definition, as the server runs them 
   t.same(codes(validateDefinition({ kind: 'string', variations: [] })), ['NO_VARIATIONS /variations'])
   t.same(codes(validateDefinition({ kind: 'json', variations: [{ a: 1 }, [1], { a: 1 }] })), ['DUPLICATE_VARIATION /variations/2'], 'json: the same JSON text twice')
   t.same(codes(validateDefinition({ kind: 'json', variations: [{ a: 1, b: 2 }, { b: 2, a: 1 }] })), [], 'json: other key order, other value')
+  t.same(codes(validateDefinition({ kind: 'json', variations: ['{"a":1}', { a: 1 }, '1', 1] })), [], 'json: a string is not the value it spells')
   let deep: unknown = 1
   for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep]
   t.same(codes(validateDefinition({ kind: 'json', variations: [deep, 2] })), [], `${MAX_JSON_DEPTH} levels are accepted`)
