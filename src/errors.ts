@@ -1,3 +1,5 @@
+import type { IssueCode } from '../sdk/core/index.js'
+
 /**
  * The error catalogue: every error the API returns, with its HTTP status and
  * message template. Codes are stable and never reused once retired; the
@@ -47,7 +49,8 @@ export type ErrorCode = keyof typeof ERRORS
 export interface ErrorDetail {
   path: string
   message: string
-  code?: string
+  /** Set when the engine's validator found it (schema failures have none); its codes are `ISSUES`. */
+  code?: IssueCode
 }
 
 /** An error the API returns as `{ statusCode, code, message, details? }`. */

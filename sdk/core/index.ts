@@ -24,13 +24,21 @@ export {
   validateFlagConfig,
   validateSegment,
   findPrerequisiteCycle,
+  validateDefinition,
+  validateFlagWrite,
+  validateSegmentWrite,
+  segmentRefs,
   ISSUE,
+  ISSUES,
   MAX_PATTERN_LENGTH,
   MAX_JSON_DEPTH,
   MAX_CONTEXT_DEPTH,
   deeperThan,
   type ValidationIssue,
   type DefinitionLike,
+  type IssueCode,
+  type EnvironmentView,
+  type WritableConfig,
 } from './validate.js'
 export { toOpenFeatureReason } from './reasons.js'
 export { parseSemVer, compareSemVer, type SemVer } from './semver.js'

@@ -4,51 +4,70 @@
  * The server checks shapes with TypeBox first; these checks are defensive
  * anyway (they accept `unknown`), because `compile()` runs them too and a flag
  * that fails them is served as ERROR/PARSE_ERROR instead of being evaluated.
- * What they do not check (needs the store): that referenced segments and
- * prerequisite flags exist. Regex patterns are checked here, by the engine
- * that runs them (RE2, linear time: no pattern can backtrack catastrophically).
+ * Regex patterns are checked here, by the engine that runs them (RE2, linear
+ * time: no pattern can backtrack catastrophically). The write-time functions
+ * at the end add what the server checks before a write, with what it read
+ * from its store passed in as data: this is the one validator of both sides.
  */
 import { OPERATORS, type FlagKind } from './types.js'
 import { compilePattern, parseDate } from './operators.js'
 import { parseSemVer } from './semver.js'
 import { BUCKETS } from './hash.js'
 
+/**
+ * Every issue code validation can report, with when it is reported: the one
+ * catalogue. The "when" texts are the table in docs/rules.md (a test keeps the
+ * two, and the codes the checks below emit, equal). Codes are stable. Those
+ * marked "write time" come only from `validateFlagWrite` and `validateSegmentWrite`.
+ */
+export const ISSUES = {
+  INVALID_SHAPE: 'a structural field has the wrong type (`on`, `negate`, lists, objects)',
+  UNKNOWN_KIND: 'kind is not boolean, string, number, json',
+  NO_VARIATIONS: 'empty variations',
+  TOO_DEEP: 'a variation nests arrays and objects more than 64 levels deep',
+  KIND_MISMATCH: 'a variation does not fit the kind (number flags: finite numbers)',
+  BAD_BOOLEAN_VARIATIONS: 'a boolean flag must have exactly `true` and `false`, in any order',
+  DUPLICATE_VARIATION: 'the same value twice in a string, number or json flag (json: the same JSON text)',
+  VARIATION_OUT_OF_RANGE: 'a variation index is not an integer in `[0, variations.length)` (prerequisites: of the other flag)',
+  BAD_SERVE: 'serve is not exactly one of `{variation}` / `{rollout}`',
+  EMPTY_ROLLOUT: 'rollout without weights',
+  BAD_WEIGHT: 'weight not an integer in 0..100000',
+  WEIGHTS_SUM: 'rollout weights do not sum to 100000',
+  BAD_ATTRIBUTE: 'empty attribute name or `bucketBy`',
+  EMPTY_RULE_ID: 'a rule id is empty',
+  DUPLICATE_RULE_ID: 'two rules have the same id',
+  UNKNOWN_OPERATOR: 'op not in the table above',
+  EMPTY_VALUES: 'a clause other than `exists` without values',
+  WRONG_VALUE_TYPE:
+    'value type does not fit the operator (`in`: string/number/boolean; string ops: strings; numeric ops: finite numbers; `inSegment`: non-empty keys; targets: strings)',
+  BAD_REGEX:
+    'pattern is not RE2 syntax (backreferences, lookaround, JavaScript-only escapes), compiles to more than 500 RE2 instructions, or is longer than 1024',
+  BAD_DATE: 'not epoch ms or ISO-8601 as above',
+  BAD_SEMVER: 'not a version as above',
+  DUPLICATE_TARGET: 'the same key targeted to two variations',
+  SELF_PREREQUISITE: 'a flag is its own prerequisite (when `def.key` is given)',
+  DUPLICATE_PREREQUISITE: 'a prerequisite is listed twice',
+  SEGMENT_NOT_FOUND: 'write time: a rule refers to a segment the environment does not have',
+  FLAG_NOT_FOUND: 'write time: a prerequisite names a flag the environment does not have',
+  PREREQUISITE_CYCLE: 'write time: the prerequisites of the environment\'s flags would form a cycle',
+  NESTED_SEGMENT: 'write time: a segment rule uses `inSegment` (segments cannot refer to segments, see Segments)',
+} as const satisfies Record<string, string>
+
+/** A stable issue code: a key of `ISSUES`. */
+export type IssueCode = keyof typeof ISSUES
+
+/** The codes by name (`ISSUE.BAD_REGEX === 'BAD_REGEX'`), derived from `ISSUES` so there is no second list. */
+export const ISSUE = Object.freeze(Object.fromEntries(Object.keys(ISSUES).map((k) => [k, k]))) as { readonly [K in IssueCode]: K }
+
 /** One problem found by validation. */
 export interface ValidationIssue {
   /** JSON-pointer-like path of the offending value, e.g. `/rules/0/clauses/1/values/0`. */
   path: string
-  /** Stable SCREAMING_SNAKE code (see `ISSUE` and docs/rules.md). */
-  code: string
+  /** Stable SCREAMING_SNAKE code (see `ISSUES` and docs/rules.md). */
+  code: IssueCode
   /** Human-readable explanation. */
   message: string
 }
-
-/** Every issue code validation can report. */
-export const ISSUE = {
-  INVALID_SHAPE: 'INVALID_SHAPE',
-  NO_VARIATIONS: 'NO_VARIATIONS',
-  KIND_MISMATCH: 'KIND_MISMATCH',
-  UNKNOWN_KIND: 'UNKNOWN_KIND',
-  BAD_BOOLEAN_VARIATIONS: 'BAD_BOOLEAN_VARIATIONS',
-  DUPLICATE_VARIATION: 'DUPLICATE_VARIATION',
-  VARIATION_OUT_OF_RANGE: 'VARIATION_OUT_OF_RANGE',
-  BAD_SERVE: 'BAD_SERVE',
-  EMPTY_ROLLOUT: 'EMPTY_ROLLOUT',
-  BAD_WEIGHT: 'BAD_WEIGHT',
-  WEIGHTS_SUM: 'WEIGHTS_SUM',
-  BAD_ATTRIBUTE: 'BAD_ATTRIBUTE',
-  EMPTY_RULE_ID: 'EMPTY_RULE_ID',
-  DUPLICATE_RULE_ID: 'DUPLICATE_RULE_ID',
-  UNKNOWN_OPERATOR: 'UNKNOWN_OPERATOR',
-  EMPTY_VALUES: 'EMPTY_VALUES',
-  WRONG_VALUE_TYPE: 'WRONG_VALUE_TYPE',
-  BAD_REGEX: 'BAD_REGEX',
-  BAD_DATE: 'BAD_DATE',
-  BAD_SEMVER: 'BAD_SEMVER',
-  DUPLICATE_TARGET: 'DUPLICATE_TARGET',
-  SELF_PREREQUISITE: 'SELF_PREREQUISITE',
-  DUPLICATE_PREREQUISITE: 'DUPLICATE_PREREQUISITE',
-} as const
 
 /** Longest accepted regex pattern in a `matches` clause. */
 export const MAX_PATTERN_LENGTH = 1024
@@ -75,7 +94,7 @@ function isIndex(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0
 }
 
-function push(out: Issues, path: string, code: string, message: string): void {
+function push(out: Issues, path: string, code: IssueCode, message: string): void {
   out.push({ path, code, message })
 }
 
@@ -125,22 +144,35 @@ function checkVariations(kind: unknown, variations: unknown, out: Issues): numbe
     return 0
   }
   const k = kind as FlagKind
+  // isJson stops at MAX_JSON_DEPTH, so it is safe on any value, and a value it accepts is not too deep.
+  const json = k === 'json' ? variations.map((v: unknown) => isJson(v)) : null
+  // Too deep is refused first and alone: the checks below stringify values.
+  let deep = false
+  variations.forEach((v: unknown, i) => {
+    if (typeof v !== 'object' || v === null || json?.[i] === true || !deeperThan(v, MAX_JSON_DEPTH)) return
+    push(out, `/variations/${i}`, ISSUE.TOO_DEEP, `nested more than ${MAX_JSON_DEPTH} levels deep`)
+    deep = true
+  })
+  if (deep) return variations.length
   variations.forEach((v: unknown, i) => {
     const p = `/variations/${i}`
     if (k === 'boolean' && typeof v !== 'boolean') push(out, p, ISSUE.KIND_MISMATCH, 'a boolean flag serves booleans')
     else if (k === 'string' && typeof v !== 'string') push(out, p, ISSUE.KIND_MISMATCH, 'a string flag serves strings')
     else if (k === 'number' && (typeof v !== 'number' || !Number.isFinite(v)))
       push(out, p, ISSUE.KIND_MISMATCH, 'a number flag serves finite numbers')
-    else if (k === 'json' && !isJson(v)) push(out, p, ISSUE.KIND_MISMATCH, 'a json flag serves JSON values')
+    else if (json?.[i] === false) push(out, p, ISSUE.KIND_MISMATCH, 'a json flag serves JSON values')
   })
   if (k === 'boolean') {
     const ok = variations.length === 2 && variations.includes(true) && variations.includes(false)
     if (!ok) push(out, '/variations', ISSUE.BAD_BOOLEAN_VARIATIONS, 'a boolean flag has exactly the variations true and false (any order)')
-  } else if (k === 'string' || k === 'number') {
+  } else if (k === 'string' || k === 'number' || k === 'json') {
+    // JSON values compare by their JSON text (so {"a":1,"b":2} and {"b":2,"a":1} differ), as the server always did;
+    // a value that is not JSON (already KIND_MISMATCH) may not stringify, and is compared as itself.
     const seen = new Set<unknown>()
     variations.forEach((v: unknown, i) => {
-      if (seen.has(v)) push(out, `/variations/${i}`, ISSUE.DUPLICATE_VARIATION, `variation ${JSON.stringify(v)} is listed twice`)
-      seen.add(v)
+      const id = json?.[i] === true ? JSON.stringify(v) : v
+      if (seen.has(id)) push(out, `/variations/${i}`, ISSUE.DUPLICATE_VARIATION, `variation ${String(JSON.stringify(v))} is listed twice`)
+      seen.add(id)
     })
   }
   return variations.length
@@ -436,4 +468,89 @@ export function findPrerequisiteCycle(edges: Map<string, string[]>): string[] | 
     }
   }
   return null
+}
+
+// ---- write time: the same rules, plus those that need the environment ----
+
+/** A flag definition's own checks (kind, variations), as when it is created or its variations change. */
+export function validateDefinition(def: DefinitionLike): ValidationIssue[] {
+  const out: Issues = []
+  checkVariations(def.kind, def.variations, out)
+  return out
+}
+
+/** Keys of the segments that `inSegment` clauses name, in order (repeats kept). Reads defensively. */
+export function segmentRefs(clauses: unknown): string[] {
+  const out: string[] = []
+  if (!Array.isArray(clauses)) return out
+  for (const c of clauses) {
+    if (!isObj(c) || c.op !== 'inSegment' || !Array.isArray(c.values)) continue
+    for (const v of c.values) if (typeof v === 'string') out.push(v)
+  }
+  return out
+}
+
+/** What write-time checks need to know of the environment a flag is written to (the server reads it from its store). */
+export interface EnvironmentView {
+  /** The environment's flags by key (the one being written may be among them: it is ignored). */
+  flags: Readonly<Record<string, { variations: readonly unknown[]; prerequisites: readonly { flag: string }[] }>>
+  /** The environment's segments (a `Set` of keys fits). */
+  segments: { has(key: string): boolean }
+}
+
+/** What a configuration must have to be checked against its environment (the REST schema guarantees it). */
+export interface WritableConfig {
+  rules: readonly { clauses: unknown }[]
+  prerequisites: readonly { flag: string; variation: number }[]
+}
+
+/**
+ * Every check a flag configuration needs before it is written: the engine's
+ * (`validateFlagConfig`), then against the environment: referenced segments
+ * and prerequisite flags exist, prerequisite variations are in range of the
+ * other flag, and the environment's prerequisites stay acyclic.
+ */
+export function validateFlagWrite(def: DefinitionLike & { key: string }, config: WritableConfig, env: EnvironmentView): ValidationIssue[] {
+  const out = validateFlagConfig(def, { ...config, version: 0 })
+  config.rules.forEach((r, ri) => {
+    for (const s of segmentRefs(r.clauses)) {
+      if (!env.segments.has(s)) push(out, `/rules/${ri}`, ISSUE.SEGMENT_NOT_FOUND, `segment "${s}" does not exist`)
+    }
+  })
+  config.prerequisites.forEach((p, pi) => {
+    if (p.flag === def.key) return // SELF_PREREQUISITE, reported above
+    const other = Object.hasOwn(env.flags, p.flag) ? env.flags[p.flag] : undefined
+    if (other === undefined) push(out, `/prerequisites/${pi}/flag`, ISSUE.FLAG_NOT_FOUND, `flag "${p.flag}" does not exist`)
+    else if (p.variation >= other.variations.length)
+      push(out, `/prerequisites/${pi}/variation`, ISSUE.VARIATION_OUT_OF_RANGE, `flag "${p.flag}" has ${other.variations.length} variations`)
+  })
+  if (config.prerequisites.length > 0) {
+    const edges = new Map<string, string[]>()
+    for (const [k, f] of Object.entries(env.flags)) edges.set(k, f.prerequisites.map((p) => p.flag))
+    edges.set(def.key, config.prerequisites.map((p) => p.flag))
+    const cycle = findPrerequisiteCycle(edges)
+    if (cycle) push(out, '/prerequisites', ISSUE.PREREQUISITE_CYCLE, `prerequisite cycle: ${cycle.join(' → ')}`)
+  }
+  return out
+}
+
+/**
+ * Every check a segment needs before it is written: the engine's
+ * (`validateSegment`), and no `inSegment` in its rules. The engine can
+ * evaluate nested segments (to 16 levels), but its cost grows as the number
+ * of references to the power of the depth (one segment naming itself three
+ * times takes seconds per evaluation), and a server that accepted them would
+ * also have to track segment-to-segment uses for deletes and for what a change
+ * affects. So segments written through the API cannot nest.
+ */
+export function validateSegmentWrite(seg: unknown): ValidationIssue[] {
+  const out = validateSegment(seg)
+  const rules = isObj(seg) ? seg.rules : undefined
+  if (Array.isArray(rules)) {
+    rules.forEach((r: unknown, ri) => {
+      if (isObj(r) && segmentRefs(r.clauses).length > 0)
+        push(out, `/rules/${ri}`, ISSUE.NESTED_SEGMENT, 'segment rules cannot refer to segments')
+    })
+  }
+  return out
 }

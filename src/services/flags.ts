@@ -4,7 +4,7 @@ import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } fro
 import type { Check, Command } from '../store/atomic.js'
 import { envKeys, globalKeys } from '../store/keys.js'
 import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
-import { checkFlagConfig, checkVariations } from './validation.js'
+import { checkDefinition, checkFlagConfig } from './validation.js'
 
 /** A written configuration and the change-log id of its change (null when nothing was written). */
 export interface FlagWrite {
@@ -90,7 +90,7 @@ export class FlagService {
 
   async create(input: CreateFlag, actor: Actor): Promise<FlagDefinitionRecord> {
     const variations = (input.variations ?? (input.kind === 'boolean' ? [true, false] : [])) as JsonValue[]
-    checkVariations(input.kind, variations)
+    checkDefinition(input.kind, variations)
     const at = this.deps.now().toISOString()
     const def: FlagDefinitionRecord = {
       key: input.key,
@@ -138,7 +138,7 @@ export class FlagService {
       checkVersion(def.version, ifMatch)
       const next: FlagDefinitionRecord = { ...def, ...patch, updatedAt: this.deps.now().toISOString(), version: def.version + 1 }
       if (patch.variations) {
-        checkVariations(def.kind, patch.variations as JsonValue[])
+        checkDefinition(def.kind, patch.variations as JsonValue[])
         // Every environment's configuration must still point at existing variations.
         for (const env of await this.environmentKeys()) {
           const cur = await this.store.getFlag(env, key)

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { ISSUES } from '../../sdk/core/index.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
 async function setup(t: Test): Promise<TestServer> {
@@ -217,4 +218,27 @@ t.test('environments', async (t) => {
   t.equal((await s.api('GET', '/api/v1/environments/staging')).body.code, 'ENVIRONMENT_NOT_FOUND')
   const left = await s.redis.keys('sy:{staging}:*')
   t.same(left, [], 'every key of the environment is gone')
+})
+
+t.test('definition validation: the engine\'s codes, the same for a bad boolean flag on create, on patch and in the SDK', async (t) => {
+  const s = await setup(t)
+  const cases: Array<[string, string, unknown, string[]]> = [
+    // Until the validator was one, the server answered KIND_MISMATCH here and the engine BAD_BOOLEAN_VARIATIONS.
+    ['POST', '/api/v1/flags', { key: 'k', kind: 'boolean', variations: [true, true] }, ['BAD_BOOLEAN_VARIATIONS /variations']],
+    ['PATCH', '/api/v1/flags/new-checkout', { variations: [false, false] }, ['BAD_BOOLEAN_VARIATIONS /variations']],
+    ['POST', '/api/v1/flags', { key: 'k', kind: 'string' }, ['NO_VARIATIONS /variations']],
+    ['POST', '/api/v1/flags', { key: 'k', kind: 'string', variations: ['a', 'b', 'a'] }, ['DUPLICATE_VARIATION /variations/2']],
+    ['POST', '/api/v1/flags', { key: 'k', kind: 'json', variations: [{ a: [1] }, { a: [1] }] }, ['DUPLICATE_VARIATION /variations/1']],
+    ['POST', '/api/v1/flags', { key: 'k', kind: 'number', variations: [1, 'two'] }, ['KIND_MISMATCH /variations/1']],
+  ]
+  for (const [method, p, body, want] of cases) {
+    const r = await s.api(method, p, { body })
+    t.equal(r.status, 400, `${method} ${JSON.stringify(body)}`)
+    t.equal(r.body.code, 'VALIDATION_FAILED')
+    const details = r.body.details as { path: string; code: string; message: string }[]
+    t.same(details.map((d) => `${d.code} ${d.path}`), want, `${JSON.stringify(body)}: ${JSON.stringify(details)}`)
+    for (const d of details) t.ok(Object.hasOwn(ISSUES, d.code) && d.message.length > 0, `${d.code} is in the catalogue, with a message`)
+  }
+  t.equal((await s.api('GET', '/api/v1/flags/k')).status, 404, 'nothing was created')
+  t.same((await s.api('GET', '/api/v1/flags/new-checkout')).body.variations, [true, false], 'nothing was patched')
 })

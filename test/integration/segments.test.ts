@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ISSUES } from '../../sdk/core/index.js'
 import { startServer } from '../helpers/server.js'
 
 const seg = '/api/v1/environments/production/segments'
@@ -155,4 +156,24 @@ t.test('a delete that checked "nobody uses it" fails if any flag changed or appe
   await s.api('POST', '/api/v1/flags', { body: { key: 'g', kind: 'boolean' } })
   t.equal((await probe(store.flagsUnchanged('production', before))).ok, false, 'a flag appeared meanwhile: refused')
   t.equal(await s.redis.hget('sy:{production}:probe', 'x'), '1', 'only the first write happened')
+})
+
+t.test('segments cannot refer to segments: 400 NESTED_SEGMENT at the rule, on create and on update, nothing written', async (t) => {
+  const s = await startServer(t)
+  await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+  t.equal((await s.api('POST', seg, { body: { key: 'beta' } })).status, 201)
+  t.equal((await s.api('POST', seg, { body: { key: 'staff', rules: [{ id: 'corp', clauses: [{ attribute: 'email', op: 'endsWith', values: ['@corp.example'] }] }] } })).status, 201)
+  const rules = [
+    { id: 'corp', clauses: [{ attribute: 'email', op: 'endsWith', values: ['@corp.example'] }] },
+    { id: 'beta-too', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }] },
+  ]
+  for (const [method, p] of [['POST', seg], ['PUT', `${seg}/staff`]] as const) {
+    const r = await s.api(method, p, { body: method === 'POST' ? { key: 'nested', rules } : { rules } })
+    t.equal(r.status, 400, `${method}: a segment rule using inSegment`)
+    t.equal(r.body.code, 'VALIDATION_FAILED')
+    t.same(r.body.details, [{ path: '/rules/1', code: 'NESTED_SEGMENT', message: 'segment rules cannot refer to segments' }])
+    t.ok(Object.hasOwn(ISSUES, r.body.details[0].code), 'a documented catalogue code')
+  }
+  t.equal((await s.api('GET', `${seg}/nested`)).status, 404, 'not created')
+  t.same((await s.api('GET', `${seg}/staff`)).body.rules.map((r: { id: string }) => r.id), ['corp'], 'not updated')
 })

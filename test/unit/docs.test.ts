@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
+import { ISSUE, ISSUES } from '../../sdk/core/index.js'
 import { ConfigSchema } from '../../src/config.js'
 import { ERRORS } from '../../src/errors.js'
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+const read = (file: string): string => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8')
+const readme = read('README.md')
 
-/** Rows `| \`NAME\` | second | …` of the markdown table under a heading. */
-function table(heading: string): Map<string, string> {
-  const start = readme.indexOf(heading)
+/** Rows `| \`NAME\` | second | …` of the markdown table under a heading (of the README unless told). */
+function table(heading: string, text = readme): Map<string, string> {
+  const start = text.indexOf(heading)
   if (start < 0) return new Map()
-  const rest = readme.slice(start + heading.length)
+  const rest = text.slice(start + heading.length)
   const end = rest.search(/\n#{2,3} /)
   const section = end < 0 ? rest : rest.slice(0, end)
   const rows = new Map<string, string>()
@@ -32,4 +34,17 @@ t.test('README error table matches the error catalogue', async (t) => {
   const rows = table('### Errors')
   t.same([...rows.keys()].sort(), Object.keys(ERRORS).sort(), 'same codes')
   for (const [code, e] of Object.entries(ERRORS)) t.equal(rows.get(code), String(e.status), `${code} status`)
+})
+
+t.test('docs/rules.md issue table, the ISSUES catalogue and the codes the validator emits agree', async (t) => {
+  const rows = table('## Validation', read('docs/rules.md'))
+  t.ok(rows.size > 20, 'the table is found')
+  t.same([...rows.keys()].sort(), Object.keys(ISSUES).sort(), 'the same codes in the docs and in the catalogue')
+  for (const [code, when] of Object.entries(ISSUES)) t.equal(rows.get(code), when, `${code}: the docs say what the catalogue says`)
+  t.same(Object.entries(ISSUE), Object.keys(ISSUES).map((k) => [k, k]), 'ISSUE names exactly the catalogue codes')
+  // The types make every emitted code a catalogue code (ValidationIssue.code is an IssueCode);
+  // this is the other direction: no catalogue code that the validator never emits.
+  const source = read('sdk/core/validate.ts')
+  const emitted = new Set([...source.matchAll(/\bpush\(\s*out,\s*[^,]+,\s*ISSUE\.([A-Z_]+)/g)].map((m) => m[1] as string))
+  t.same([...emitted].sort(), Object.keys(ISSUES).sort(), 'every catalogue code is emitted by sdk/core/validate.ts, and only those')
 })

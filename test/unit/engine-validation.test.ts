@@ -1,6 +1,20 @@
 // validateFlagConfig / validateSegment / findPrerequisiteCycle: every bad input names its path and code.
 import t from 'tap'
-import { findPrerequisiteCycle, validateFlagConfig, validateSegment, type FlagConfig, type ValidationIssue } from '../../sdk/core/index.js'
+import {
+  compile,
+  evaluateDetail,
+  findPrerequisiteCycle,
+  ISSUES,
+  MAX_JSON_DEPTH,
+  validateDefinition,
+  validateFlagConfig,
+  validateFlagWrite,
+  validateSegment,
+  validateSegmentWrite,
+  type FlagConfig,
+  type Ruleset,
+  type ValidationIssue,
+} from '../../sdk/core/index.js'
 
 const boolDef = { key: 'f', kind: 'boolean', variations: [true, false] }
 const good: FlagConfig = {
@@ -185,4 +199,96 @@ t.test('findPrerequisiteCycle', async (t) => {
   t.equal(findPrerequisiteCycle(long), null, 'a 100,000-deep chain does not overflow the stack')
   long.set('f100000', ['f0'])
   t.equal(findPrerequisiteCycle(long)?.length, 100_002, 'and its closing cycle is found')
+})
+
+t.test('validateDefinition: the checks of a definition, as the server runs them on create and patch', async (t) => {
+  t.same(codes(validateDefinition({ kind: 'boolean', variations: [true, false] })), [], 'a good boolean flag')
+  t.same(codes(validateDefinition({ kind: 'boolean', variations: [true, true] })), ['BAD_BOOLEAN_VARIATIONS /variations'], 'the code compile() reports too')
+  t.same(codes(validateDefinition({ kind: 'string', variations: [] })), ['NO_VARIATIONS /variations'])
+  t.same(codes(validateDefinition({ kind: 'json', variations: [{ a: 1 }, [1], { a: 1 }] })), ['DUPLICATE_VARIATION /variations/2'], 'json: the same JSON text twice')
+  t.same(codes(validateDefinition({ kind: 'json', variations: [{ a: 1, b: 2 }, { b: 2, a: 1 }] })), [], 'json: other key order, other value')
+  t.same(codes(validateDefinition({ kind: 'json', variations: ['{"a":1}', { a: 1 }, '1', 1] })), [], 'json: a string is not the value it spells')
+  let deep: unknown = 1
+  for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep]
+  t.same(codes(validateDefinition({ kind: 'json', variations: [deep, 2] })), [], `${MAX_JSON_DEPTH} levels are accepted`)
+  // Alone: the kind checks are skipped, as they recurse into the values.
+  t.same(codes(validateDefinition({ kind: 'boolean', variations: [[deep], true, false] })), ['TOO_DEEP /variations/0'], `${MAX_JSON_DEPTH + 1} levels are not`)
+  let hostile: unknown = 1
+  for (let i = 0; i < 100_000; i++) hostile = [hostile]
+  t.same(codes(validateDefinition({ kind: 'json', variations: [hostile] })), ['TOO_DEEP /variations/0'], 'a 100,000-level value does not overflow the stack')
+})
+
+t.test('a bad boolean flag has one code on both sides: the write check and the compiled flag', async (t) => {
+  const def = { key: 'f', kind: 'boolean' as const, variations: [true, true] }
+  const config = { on: true, offVariation: 1, prerequisites: [], targets: [], rules: [], fallthrough: { variation: 0 } }
+  const written = validateFlagWrite(def, config, { flags: {}, segments: new Set() })
+  t.same(codes(written), ['BAD_BOOLEAN_VARIATIONS /variations'])
+  const ruleset = { environment: 'e', flags: { f: { ...def, ...config, salt: 'f', version: 1 } }, segments: {} } as unknown as Ruleset
+  t.same(evaluateDetail(compile(ruleset), 'f', { key: 'u' }, false).reason, { kind: 'ERROR', errorKind: 'PARSE_ERROR' }, 'the engine refuses it to evaluate')
+})
+
+t.test('validateFlagWrite: the engine\'s checks, then those that need the environment', async (t) => {
+  const def = { key: 'f', kind: 'boolean', variations: [true, false] }
+  const env = {
+    flags: {
+      f: { variations: [true, false], prerequisites: [] }, // the flag being written: ignored
+      other: { variations: [true, false], prerequisites: [{ flag: 'third' }] },
+      third: { variations: ['a', 'b', 'c'], prerequisites: [] },
+    },
+    segments: new Set(['beta']),
+  }
+  const config = { ...good, prerequisites: [{ flag: 'other', variation: 0 }] }
+  t.same(validateFlagWrite(def, config, env), [], 'a good configuration, its segment and prerequisite there')
+  const inSeg = (k: string) => ({ id: `r-${k}`, clauses: [{ attribute: 'key', op: 'inSegment' as const, values: [k] }], serve: { variation: 0 } })
+  const bad = {
+    ...good,
+    offVariation: 2,
+    rules: [inSeg('beta'), inSeg('ghosts')],
+    prerequisites: [
+      { flag: 'nope', variation: 0 },
+      { flag: 'other', variation: 2 },
+      { flag: 'constructor', variation: 0 },
+      { flag: 'f', variation: 0 },
+    ],
+  }
+  t.same(codes(validateFlagWrite(def, bad, env)), [
+    'VARIATION_OUT_OF_RANGE /offVariation',
+    'SELF_PREREQUISITE /prerequisites/3/flag',
+    'SEGMENT_NOT_FOUND /rules/1',
+    'FLAG_NOT_FOUND /prerequisites/0/flag',
+    'VARIATION_OUT_OF_RANGE /prerequisites/1/variation',
+    'FLAG_NOT_FOUND /prerequisites/2/flag',
+    'PREREQUISITE_CYCLE /prerequisites',
+  ], 'in order: the engine\'s, segments, prerequisites, cycle ("constructor" is no flag, whatever Object.prototype has)')
+  const cyc = validateFlagWrite({ ...def, key: 'third' }, { ...good, prerequisites: [{ flag: 'f', variation: 0 }] }, {
+    ...env,
+    flags: { ...env.flags, f: { variations: [true, false], prerequisites: [{ flag: 'other' }] } },
+  })
+  t.same(codes(cyc), ['PREREQUISITE_CYCLE /prerequisites'])
+  t.equal(cyc[0]?.message, 'prerequisite cycle: f → other → third → f', 'the message names the cycle')
+})
+
+t.test('validateSegmentWrite: segments cannot refer to segments', async (t) => {
+  const seg = { key: 's', included: [], excluded: [], salt: 's', version: 1 }
+  t.same(validateSegmentWrite({ ...seg, rules: [{ id: 'r', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] }), [])
+  const nested = {
+    ...seg,
+    rules: [
+      { id: 'a', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] },
+      { id: 'b', clauses: [{ attribute: 'key', op: 'inSegment', values: ['other'] }] },
+      { id: 'c', clauses: [{ attribute: 'key', op: 'inSegment', values: [''] }] },
+    ],
+  }
+  t.same(codes(validateSegmentWrite(nested)), ['WRONG_VALUE_TYPE /rules/2/clauses/0/values/0', 'NESTED_SEGMENT /rules/1', 'NESTED_SEGMENT /rules/2'])
+  t.same(codes(validateSegment(nested)), ['WRONG_VALUE_TYPE /rules/2/clauses/0/values/0'], 'the engine alone still evaluates nesting (rulesets from elsewhere)')
+  t.same(codes(validateSegmentWrite(null)), ['INVALID_SHAPE '])
+})
+
+t.test('every issue has a catalogue code and a message', async (t) => {
+  const issues = [
+    ...validateFlagConfig({ kind: 'date', variations: 'x' }, { on: 1, rules: {}, targets: {}, prerequisites: {}, fallthrough: {} }),
+    ...validateSegmentWrite({ key: 1, rules: [{ id: '', clauses: [{ op: 'inSegment', values: [1] }] }] }),
+  ]
+  t.ok(issues.length > 5)
+  for (const i of issues) t.ok(Object.hasOwn(ISSUES, i.code) && i.message.length > 0, `${i.code} ${i.path}`)
 })
