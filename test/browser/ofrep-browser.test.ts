@@ -74,6 +74,8 @@ t.test('OFREP web provider: evaluates cross-origin and sees a kill through its p
   await createFlag(s, 'banner', { clientSide: true })
   await putConfig(s, env.env, 'banner', { targets: [{ variation: 0, values: ['user-1'] }] })
   await createFlag(s, 'server-only')
+  await createFlag(s, 'dark', { clientSide: true })
+  await putConfig(s, env.env, 'dark', { on: false, offVariation: null })
   const page = await newPage(t)
 
   const first = await page.evaluate(async ({ url, token, origin }) => {
@@ -86,10 +88,12 @@ t.test('OFREP web provider: evaluates cross-origin and sees a kill through its p
     w.changes = []
     m.OpenFeature.getClient().addHandler(m.ProviderEvents.ConfigurationChanged, (d: { flagsChanged?: string[] }) => (w.changes as string[][]).push(d.flagsChanged ?? []))
     const c = m.OpenFeature.getClient()
-    return { banner: c.getBooleanDetails('banner', false), serverOnly: c.getBooleanDetails('server-only', true) }
+    return { banner: c.getBooleanDetails('banner', false), serverOnly: c.getBooleanDetails('server-only', true), dark: c.getBooleanDetails('dark', true) }
   }, { url: s.url, token: env.clientToken, origin })
   t.match(first.banner, { value: true, reason: 'TARGETING_MATCH', variant: '0' })
   t.match(first.serverOnly, { value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' }, 'a flag that is not clientSide is not there for a page')
+  t.match(first.dark, { value: true, reason: 'DISABLED' }, 'off without an off variation: the caller\'s default (OFREP codeDefaultFlag)')
+  t.notOk('errorCode' in first.dark, 'and no error')
 
   const killedAt = Date.now()
   const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/banner/kill`, { body: { reason: 'browser ofrep' } })

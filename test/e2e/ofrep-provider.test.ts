@@ -25,6 +25,8 @@ t.test('the OFREP server provider evaluates through Switchyard', async (t) => {
   await putConfig(s, env.env, 'page-size', { fallthrough: { variation: 1 } })
   await createFlag(s, 'limits', { kind: 'json', variations: [{ rps: 10 }, { rps: 100 }] })
   await putConfig(s, env.env, 'limits', { fallthrough: { variation: 0 } })
+  await createFlag(s, 'dark')
+  await putConfig(s, env.env, 'dark', { on: false, offVariation: null })
 
   const provider = new OFREPProvider({ baseUrl: s.url, headers: [['Authorization', `Bearer ${env.serverToken}`]] })
   t.teardown(() => OpenFeature.clearProviders())
@@ -44,6 +46,8 @@ t.test('the OFREP server provider evaluates through Switchyard', async (t) => {
   t.match(await client.getNumberDetails('page-size', 10, { targetingKey: 'u' }), { value: 50, variant: '1', reason: 'DEFAULT' })
   t.match(await client.getObjectDetails('limits', {}, { targetingKey: 'u' }), { value: { rps: 10 }, variant: '0' })
 
+  t.match(await client.getBooleanDetails('dark', true, { targetingKey: 'u' }), { value: true, reason: 'ERROR' },
+    'off without an off variation: the answer has no value (OFREP codeDefaultFlag), which this provider version reads as an error: the default all the same')
   t.match(await client.getBooleanDetails('missing', true, { targetingKey: 'u' }), { value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' })
   t.match(await client.getStringDetails('new-checkout', 'x', { targetingKey: 'user-1' }), { value: 'x', reason: 'ERROR', errorCode: 'TYPE_MISMATCH' })
   t.match(await client.getStringDetails('button', 'red', {}), { value: 'red', reason: 'ERROR', errorCode: 'TARGETING_KEY_MISSING' }, 'a rollout needs a targetingKey')
