@@ -127,6 +127,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
     return { ...payload, ...(key !== undefined && { key }), errorCode: ofrepCode(payload), errorDetails: payload.message }
   })
 
+  // OFREP's request body is optional: none (or an empty JSON body) is the empty context.
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined) req.body = {}
+  })
+
   /** The environment's compiled state and the caller's context, after the token's and the signature's checks. */
   async function prepare(req: FastifyRequest, body: { context?: unknown }): Promise<{ state: Compiled; context: Context; client: boolean }> {
     const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])

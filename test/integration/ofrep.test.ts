@@ -64,6 +64,8 @@ t.test('single flag: OFREP error answers carry the catalogue code too', async (t
   t.match([r.status, r.body], [400, { code: 'INVALID_CONTEXT', errorCode: 'INVALID_CONTEXT' }])
   r = await ofrep('/checkout', sdk.serverToken, { context: { targetingKey: 'x'.repeat(300) } })
   t.match([r.status, r.body], [400, { code: 'INVALID_CONTEXT', errorCode: 'INVALID_CONTEXT' }], 'a key longer than 256')
+  const bare = await fetch(`${s.url}/ofrep/v1/evaluate/flags/banner`, { method: 'POST', headers: { authorization: `Bearer ${sdk.serverToken}` } })
+  t.match([bare.status, await bare.json()], [200, { key: 'banner', value: true }], 'no body at all: the empty context (OFREP\'s body is optional)')
   r = await ofrep('/checkout', null, { context: {} })
   t.match([r.status, r.body], [401, { code: 'UNAUTHORIZED', errorCode: 'GENERAL' }])
   r = await ofrep('/checkout', s.config.ADMIN_TOKEN as string, { context: {} })
