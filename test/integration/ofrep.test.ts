@@ -171,3 +171,16 @@ t.test('a native EventSource: the sdk-client token in ?access_token=, on the bro
   for (const secret of [sdk.clientToken, sdk.serverToken, s.config.ADMIN_TOKEN as string]) t.notOk(text.includes(secret), 'no token in the log')
   t.ok(text.includes('access_token=[redacted]'), 'the parameter is logged redacted')
 })
+
+t.test('429 with Retry-After, as OFREP providers expect (here: too many failed authentications)', async (t) => {
+  const limited = await startServer(t, { env: { RATE_LIMIT_AUTH_FAILURES: '2' } })
+  const statuses: number[] = []
+  let last: Awaited<ReturnType<typeof limited.api>> | null = null
+  for (let i = 0; i < 3; i++) {
+    last = await limited.api('POST', '/ofrep/v1/evaluate/flags', { token: 'sy_srv_not-a-token', body: { context: {} } })
+    statuses.push(last.status)
+  }
+  t.same(statuses, [401, 401, 429])
+  t.match(last?.body, { code: 'RATE_LIMITED', errorCode: 'GENERAL' })
+  t.match(last?.headers.get('retry-after'), /^\d+$/)
+})
