@@ -60,6 +60,9 @@ function isStoreDown(err: unknown, redis: RedisClient): boolean {
   )
 }
 
+/** Paths that need a token: the REST API and OpenFeature's remote evaluation protocol (OFREP). */
+const withToken = (url: string) => url.startsWith('/api/') || url.startsWith('/ofrep/')
+
 /** A caller's X-Request-Id is kept only when it matches this (≤ 128 characters, no spaces or controls). */
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
 /** Deepest JSON body accepted: above every documented value limit, far below what recursive code overflows on. */
@@ -99,6 +102,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.decorate('services', services)
   app.decorate('store', store)
   app.decorateRequest('token', null)
+  app.decorateRequest('tokenRefusal', null)
 
   // Metrics: per-app registry so parallel tests never share one.
   const registry = deps.registry ?? new Registry()
@@ -138,16 +142,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/api/') && req.method !== 'OPTIONS') await authenticate(req, services.tokens)
+    if (withToken(req.url) && req.method !== 'OPTIONS') await authenticate(req, services.tokens)
   })
-  // Everything under /api/ but CORS preflights needs a token: refused before any body is read, after
+  // Everything under /api/ and /ofrep/ but CORS preflights needs a token: refused before any body is read, after
   // every onRequest hook (a browser route's CORS headers are on its 401 too).
   app.addHook('preParsing', async (req, reply, payload) => {
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new AppError('MALFORMED_REQUEST', ['a Host header is required'])
-    if (req.url.startsWith('/api/') && req.method !== 'OPTIONS') {
+    if (withToken(req.url) && req.method !== 'OPTIONS') {
       if (!req.token) {
         await limits.authFailed(req, reply)
-        throw appError('UNAUTHORIZED')
+        throw appError(req.tokenRefusal ?? 'UNAUTHORIZED')
       }
       const perm = req.routeOptions.config.permission
       if (perm) authorize(req, perm, (req.params as { env?: string }).env)

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { appError } from './errors.js'
+import { appError, type ErrorCode } from './errors.js'
 import type { Actor } from './services/context.js'
 import type { TokenRecord, TokenService } from './services/tokens.js'
 
@@ -16,10 +16,14 @@ export type Permission =
 declare module 'fastify' {
   interface FastifyRequest {
     token: TokenRecord | null
+    /** Why `token` is null when that is not simply "no or an unknown token" (raised by the preParsing check). */
+    tokenRefusal: ErrorCode | null
   }
   interface FastifyContextConfig {
     /** Checked before the body is read (preParsing), for routes with large bodies; the handler still authorizes. */
     permission?: Permission
+    /** A GET route a native EventSource calls: an sdk-client token may come as `?access_token=` (QUERY_TOKEN). */
+    queryToken?: boolean
   }
 }
 
@@ -33,14 +37,39 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   'sdk-client': ['sdk-client'],
 }
 
-/** Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). */
+/**
+ * The query parameter a bearer token may travel in (RFC 6750 §2.3), for the one client that cannot send a
+ * header: a browser's native EventSource. Only public sdk-client tokens, only on `queryToken` routes.
+ */
+export const QUERY_TOKEN = 'access_token'
+
+/**
+ * Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). Without the
+ * header, `?access_token=` is looked at: on a `queryToken` route (GET) an sdk-client token is accepted; any
+ * other kind, or the parameter on any other route, leaves the request unauthenticated with
+ * QUERY_TOKEN_REFUSED, so a secret token in a URL (proxy logs, browser history) never works.
+ */
 export async function authenticate(req: FastifyRequest, tokens: TokenService): Promise<void> {
   req.token = null
+  req.tokenRefusal = null
   const h = req.headers.authorization
-  if (!h) return
+  if (!h) return authenticateQuery(req, tokens)
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
   if (!m?.[1]) return
   req.token = await tokens.authenticate(m[1])
+}
+
+async function authenticateQuery(req: FastifyRequest, tokens: TokenService): Promise<void> {
+  const given = (req.query as Record<string, unknown> | undefined)?.[QUERY_TOKEN]
+  if (given === undefined) return
+  if (req.routeOptions.config.queryToken !== true || req.method !== 'GET' || typeof given !== 'string') {
+    req.tokenRefusal = 'QUERY_TOKEN_REFUSED'
+    return
+  }
+  const t = await tokens.authenticate(given)
+  if (t === null) return
+  if (t.kind === 'sdk-client') req.token = t
+  else req.tokenRefusal = 'QUERY_TOKEN_REFUSED'
 }
 
 /** Throws 401/403 unless the request's token may do `perm` (in `env`, when given). */
@@ -61,4 +90,15 @@ function describe(perm: Permission, env?: string): string {
     define: 'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]
   return env ? `${what} in environment "${env}"` : what
+}
+
+/** The single environment of an SDK token (401/403 unless its kind is one of `kinds`). */
+export function sdkEnv(req: FastifyRequest, kinds: ReadonlyArray<TokenRecord['kind']>): { env: string; token: TokenRecord } {
+  const t = req.token
+  if (!t) throw appError('UNAUTHORIZED')
+  if (!kinds.includes(t.kind)) throw appError('FORBIDDEN', kinds.includes('sdk-client') ? 'use the SDK routes (sdk-server or sdk-client tokens only)' : 'read the rules (sdk-server tokens only)')
+  authorize(req, t.kind === 'sdk-server' ? 'sdk-server' : 'sdk-client')
+  const env = t.environments[0]
+  if (env === undefined || env === '*' || t.environments.length !== 1) throw appError('FORBIDDEN', 'use an SDK route without exactly one environment')
+  return { env, token: t }
 }

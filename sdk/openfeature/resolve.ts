@@ -3,7 +3,7 @@
  * providers pass their own enums): context mapping and detail → resolution.
  */
 import { toOpenFeatureReason } from '../core/reasons.js'
-import type { Context, EvaluationDetail, JsonValue } from '../core/types.js'
+import type { Context, EvaluationDetail, JsonValue, Reason } from '../core/types.js'
 
 /** The shape both SDKs' ResolutionDetails share. */
 export interface Resolution<T> {
@@ -32,6 +32,11 @@ const MESSAGES: Record<string, string> = {
   GENERAL: 'evaluation failed',
 }
 
+/** A short message for an OpenFeature error code. */
+export function errorMessage(code: string): string {
+  return MESSAGES[code] ?? code
+}
+
 /**
  * Detail → OpenFeature resolution. `expected` enforces the requested type
  * (`object` accepts objects and arrays); a mismatch is TYPE_MISMATCH with the default.
@@ -56,15 +61,20 @@ export function toResolution<T>(
   if (d.reason.kind === 'ERROR') {
     const code = d.reason.errorKind ?? 'GENERAL'
     out.errorCode = code
-    out.errorMessage = MESSAGES[code] ?? code
+    out.errorMessage = errorMessage(code)
     out.value = defaultValue
   }
-  const meta: Record<string, string | number | boolean> = { reasonKind: d.reason.kind }
-  if (d.reason.ruleId !== undefined) meta.ruleId = d.reason.ruleId
-  if (d.reason.prerequisiteKey !== undefined) meta.prerequisiteKey = d.reason.prerequisiteKey
-  if (d.reason.inRollout) meta.inRollout = true
-  out.flagMetadata = meta
+  out.flagMetadata = flagMetadata(d.reason)
   return out
+}
+
+/** OpenFeature flag metadata of a reason: Switchyard's own reason kind, rule id, prerequisite key, rollout. */
+export function flagMetadata(reason: Reason): Record<string, string | number | boolean> {
+  const meta: Record<string, string | number | boolean> = { reasonKind: reason.kind }
+  if (reason.ruleId !== undefined) meta.ruleId = reason.ruleId
+  if (reason.prerequisiteKey !== undefined) meta.prerequisiteKey = reason.prerequisiteKey
+  if (reason.inRollout) meta.inRollout = true
+  return meta
 }
 
 /** A JsonValue default for the client from an OpenFeature default. */

@@ -5,11 +5,13 @@
  */
 import type { Writable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
+import { QUERY_TOKEN } from '../auth.js'
 import type { Config } from '../config.js'
 import type { RedisClient } from '../redis/connect.js'
 
-// A browser's context (its user id and attributes) and its signature travel in the stream and values URLs.
-const REDACTED = new Set(['context', 'signature'])
+// A browser's context (its user id and attributes), its signature and, for a native EventSource, its token
+// (RFC 6750's access_token) travel in the stream and values URLs.
+const REDACTED = new Set(['context', 'signature', QUERY_TOKEN])
 
 function decode(s: string): string {
   try {
@@ -19,7 +21,7 @@ function decode(s: string): string {
   }
 }
 
-/** The URL with the values of `context` and `signature` replaced, however their names are encoded. */
+/** The URL with the values of `context`, `signature` and `access_token` replaced, however their names are encoded. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?')
   if (q < 0) return url

@@ -1,17 +1,18 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { authorize } from '../auth.js'
+import { authorize, QUERY_TOKEN, sdkEnv } from '../auth.js'
 import type { Config } from '../config.js'
 import { appError } from '../errors.js'
 import { EnvParams, errorResponses } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
 import type { SdkMetricsService } from '../services/sdk-metrics.js'
-import type { TokenRecord } from '../services/tokens.js'
-import { decodeContext, verifySignature } from '../stream/client-context.js'
+import { decodeContext, verifiedClientContext } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
 import { STREAM_REFUSED_RETRY_AFTER_S } from '../stream/limits.js'
 import { openEventStream } from '../stream/sse.js'
+import { notModified, sendNotModified } from '../http/etag.js'
+import ofrepRoutes, { OFREP_PATHS } from './ofrep.js'
 
 export interface SdkRoutesOptions {
   services: Services
@@ -23,7 +24,9 @@ export interface SdkRoutesOptions {
 const STREAM_ID = '^[0-9]{1,20}-[0-9]{1,20}$'
 
 /** The routes a page calls (sdk-client token): the only ones with CORS headers. */
-const BROWSER_PATHS = new Set(['/api/v1/sdk/client/stream', '/api/v1/sdk/client/values', '/api/v1/sdk/metrics'])
+const BROWSER_PATHS = new Set(['/api/v1/sdk/client/stream', '/api/v1/sdk/client/values', '/api/v1/sdk/metrics', ...OFREP_PATHS])
+/** A request path (not a route template) of a browser route: OFREP's single-flag path carries the flag key. */
+const isBrowserPath = (path: string) => BROWSER_PATHS.has(path) || path.startsWith(`${OFREP_PATHS[0]}/`)
 
 /** CLIENT_CORS_ORIGIN: `*`, or the list of origins a matching Origin is echoed for (with Vary: Origin). */
 export function corsOrigins(v: string): '*' | string[] {
@@ -31,36 +34,11 @@ export function corsOrigins(v: string): '*' | string[] {
   return list.includes('*') ? '*' : list
 }
 
-/** The single environment of an SDK token (401/403 unless its kind is one of `kinds`). */
-function sdkEnv(req: FastifyRequest, kinds: ReadonlyArray<TokenRecord['kind']>): { env: string; token: TokenRecord } {
-  const t = req.token
-  if (!t) throw appError('UNAUTHORIZED')
-  if (!kinds.includes(t.kind)) throw appError('FORBIDDEN', kinds.includes('sdk-client') ? 'use the SDK routes (sdk-server or sdk-client tokens only)' : 'read the rules (sdk-server tokens only)')
-  authorize(req, t.kind === 'sdk-server' ? 'sdk-server' : 'sdk-client')
-  const env = t.environments[0]
-  if (env === undefined || env === '*' || t.environments.length !== 1) throw appError('FORBIDDEN', 'use an SDK route without exactly one environment')
-  return { env, token: t }
-}
-
-/** True when an If-None-Match header lists this ETag (or `*`). */
-function notModified(req: FastifyRequest, etag: string): boolean {
-  const h = req.headers['if-none-match']
-  if (h === undefined) return false
-  return String(h)
-    .split(',')
-    .map((v) => v.trim().replace(/^W\//, ''))
-    .some((v) => v === etag || v === '*')
-}
-
-/** A 304 with no body and no Content-Length (RFC 9110): `send(null)` would serialize "null" and announce 4 bytes. */
-function sendNotModified(reply: FastifyReply): FastifyReply {
-  return reply.code(304).send()
-}
-
 const ClientQuery = Type.Object(
   {
     context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)' }),
     signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the whole context (RFC 8785 canonical JSON) with the environment signing secret; see docs/streaming.md' })),
+    [QUERY_TOKEN]: Type.Optional(Type.String({ maxLength: 256, description: 'The sdk-client token, for a native EventSource (it cannot send Authorization); no other kind of token is accepted here (401 QUERY_TOKEN_REFUSED). Redacted from the logs.' })),
   },
   { additionalProperties: false },
 )
@@ -92,8 +70,10 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     if (route.url !== '*' && !BROWSER_PATHS.has(route.url)) route.config = { ...route.config, cors: false } as typeof route.config
   })
   await app.register(fastifyCors, {
-    delegator: (req, cb) => cb(null, BROWSER_PATHS.has(req.url.split('?', 1)[0] ?? '') ? browserCors : { origin: false }),
+    delegator: (req, cb) => cb(null, isBrowserPath(req.url.split('?', 1)[0] ?? '') ? browserCors : { origin: false }),
   })
+  // Inside this plugin, so that the CORS hook above covers OFREP too (a second @fastify/cors would clash on OPTIONS *).
+  await app.register(ofrepRoutes, { services, hub })
 
   /** A stream slot, or 429 TOO_MANY_STREAMS with Retry-After; the refused connection is closed so it frees its descriptor. */
   function admitStream(req: FastifyRequest, reply: FastifyReply, tokenId: string): void {
@@ -110,12 +90,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   }
 
   async function clientContext(env: string, q: { context: string; signature?: string | undefined }) {
-    const context = decodeContext(q.context)
-    const e = await services.environments.get(env)
-    // Unsigned requests (the common case) need no secret: one Redis read fewer.
-    const secrets = q.signature ? await services.environments.verifyingSecrets(env) : []
-    verifySignature({ required: e.requireSignedContext, secrets, context, signature: q.signature })
-    return context
+    return verifiedClientContext(services.environments, env, decodeContext(q.context), q.signature)
   }
 
   app.get('/api/v1/sdk/stream', {
@@ -156,6 +131,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   })
 
   app.get('/api/v1/sdk/client/stream', {
+    config: { queryToken: true },
     schema: {
       operationId: 'sdkClientStream', tags,
       description:
@@ -175,6 +151,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   })
 
   app.get('/api/v1/sdk/client/values', {
+    config: { queryToken: true },
     schema: {
       operationId: 'sdkClientValues', tags,
       description: 'The evaluated clientSide values for one context (polling); ETag = change-log id, 304 on If-None-Match.',

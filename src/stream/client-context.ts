@@ -3,7 +3,8 @@ import { contextKey } from '../../sdk/core/evaluate.js'
 import type { Context, EvaluationDetail, Reason } from '../../sdk/core/types.js'
 import { signContext } from '../../sdk/sign.js'
 import { deeperThan, MAX_CONTEXT_DEPTH } from '../../sdk/core/validate.js'
-import { appError } from '../errors.js'
+import { AppError, appError } from '../errors.js'
+import type { EnvironmentService } from '../services/environments.js'
 
 /** Largest context accepted (bytes of its JSON). */
 export const MAX_CONTEXT_BYTES = 8192
@@ -68,6 +69,17 @@ export function verifySignature(opts: { required: boolean; secrets: readonly str
     ok = timingSafeEqual(expected, given) || ok
   }
   if (!ok) throw appError('BAD_SIGNATURE')
+}
+
+/**
+ * Verifies a browser context's signature (required when the environment says so) and returns the context.
+ * Unsigned requests (the common case) need no secret: one Redis read fewer.
+ */
+export async function verifiedClientContext(environments: EnvironmentService, env: string, context: Context, signature: string | undefined): Promise<Context> {
+  const e = await environments.get(env)
+  const secrets = signature ? await environments.verifyingSecrets(env) : []
+  verifySignature({ required: e.requireSignedContext, secrets, context, signature })
+  return context
 }
 
 /** A reason as a browser may see it: no rule ids, no prerequisite keys. */

@@ -87,6 +87,8 @@ const CASES: Case[] = [
   { route: 'POST /api/v1/sdk/metrics', path: '/api/v1/sdk/metrics', body: { sdkId: 'matrix', mode: 'server', appliedId: null }, may: MAY.sdkAny },
   { route: 'GET /api/v1/environments/{env}/sdk-status', path: `${P}/sdk-status`, may: MAY.readProduction },
   { route: 'POST /api/v1/environments/{env}/evaluate', path: `${P}/evaluate`, body: { context: { key: 'u1' } }, may: MAY.evaluateProduction },
+  { route: 'POST /ofrep/v1/evaluate/flags/{key}', path: '/ofrep/v1/evaluate/flags/f', body: { context: { targetingKey: 'u1' } }, may: MAY.sdkAny, why: 'OFREP: SDK tokens of one environment' },
+  { route: 'POST /ofrep/v1/evaluate/flags', path: '/ofrep/v1/evaluate/flags', body: { context: { targetingKey: 'u1' } }, may: MAY.sdkAny },
 ]
 
 /** Creates one token per caller (the revoked one is deleted again). */
@@ -157,10 +159,10 @@ t.test('every REST route × every caller: allowed, 401 or 403 as the matrix says
   // Every route in the OpenAPI document has an expectation, and every expectation names a real route.
   const doc = (await s.api('GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> }
   const routes = Object.entries(doc.paths)
-    .filter(([path]) => path.startsWith('/api/'))
+    .filter(([path]) => path.startsWith('/api/') || path.startsWith('/ofrep/'))
     .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
   const covered = new Set(CASES.map((c) => c.route))
-  t.same(routes.filter((r) => !covered.has(r)), [], 'every /api route has an expectation (add the new route to CASES)')
+  t.same(routes.filter((r) => !covered.has(r)), [], 'every /api and /ofrep route has an expectation (add the new route to CASES)')
   t.same([...covered].filter((r) => !routes.includes(r)), [], 'every expectation is a route that exists')
   t.ok(routes.length >= 37, `${routes.length} routes`)
 
