@@ -176,19 +176,19 @@ function parsePercent(s: string): number {
   return weight
 }
 
-function parseSeconds(s: string, option: string): number {
+export function parseSeconds(s: string, option: string): number {
   const n = Number(s)
   if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0)) throw new UsageError(`${option} takes a number of seconds above 0, not "${s}"`)
   return n * 1000
 }
-export { parseSeconds }
 
 async function sdkStatus(c: Context, env: string, changeId: string | undefined): Promise<SdkStatus> {
   const q = changeId ? `?changeId=${seg(changeId)}` : ''
   return (await c.api.call<SdkStatus>('GET', `/api/v1/environments/${seg(env)}/sdk-status${q}`)).body
 }
 
-const done = (s: SdkStatus) => s.pending.length === 0 && !s.capped
+/** Every tracked server SDK has the change, and none is untracked: the proof, and exit 0. */
+const allApplied = (s: SdkStatus) => s.pending.length === 0 && !s.capped
 
 function printStatus(c: Context, s: SdkStatus): void {
   if (c.json) return printJson(c, s)
@@ -419,11 +419,11 @@ export const COMMANDS: Command[] = [
       let s = await sdkStatus(c, env, change)
       if (c.opts.wait !== true) {
         printStatus(c, s)
-        return done(s) ? EXIT.OK : EXIT.PENDING
+        return allApplied(s) ? EXIT.OK : EXIT.PENDING
       }
       // The deadline is --timeout for the whole wait; the change is pinned at the first answer, so later writes do not move it.
       const deadline = Date.now() + c.api.timeoutMs
-      while (!done(s)) {
+      while (!allApplied(s)) {
         const left = deadline - Date.now()
         if (left <= 0) {
           printStatus(c, s)

@@ -120,6 +120,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
       io.out(commandHelp(command))
       return EXIT.OK
     }
+    if (values.version === true) {
+      io.out(`switchyard ${version()}`)
+      return EXIT.OK
+    }
     const args = parsed.positionals.slice(command.name.split(' ').length)
     const [min, max] = command.positionals
     if (args.length < min || args.length > max) throw new UsageError(`${command.name} takes ${command.args || 'no arguments'}${args.length > max ? `; unexpected "${args[max]}"` : ''}`)

@@ -15,7 +15,7 @@ import { createClient } from '../../sdk/index.js'
 import { run } from '../../src/cli/run.js'
 import { createSdkEnv } from '../helpers/sdk-fixtures.js'
 import { until } from '../helpers/sse-reader.js'
-import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
+import { ADMIN, startServer, type Teardown } from '../helpers/server.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
@@ -339,8 +339,11 @@ t.test('usage, help, version and the network: exit 2, 0 without calling the API,
   t.match(r.out, /--reason TEXT +why; recorded in the audit log/)
   r = await cli(['members', '--help'])
   t.match(r.out, /^usage: switchyard members <add\|remove\|import> …/)
+  const v = `switchyard ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}`
   r = await cli(['--version'])
-  t.same([r.code, r.out], [0, `switchyard ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}`])
+  t.same([r.code, r.out], [0, v])
+  r = await cli(['kill', 'production', 'x', '--version'])
+  t.same([r.code, r.out], [0, v], 'a command with --version prints it and calls nothing')
 
   for (const [argv, why] of [
     [[], /no command/], [['explode'], /unknown command "explode"/], [['flags'], /flags needs a subcommand/], [['flags', 'burn'], /unknown command "flags burn"/],
