@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import { createClient } from '../../sdk/index.js'
-import { run } from '../../src/cli.js'
+import { run } from '../../src/cli/run.js'
 import { createFlag, createSdkEnv, metricValue, putConfig } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer } from '../helpers/server.js'
 import { until } from '../helpers/sse-reader.js'
