@@ -1,4 +1,4 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox, type TObject } from '@fastify/type-provider-typebox'
 import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize } from '../auth.js'
@@ -63,15 +63,23 @@ function sendNotModified(reply: FastifyReply): FastifyReply {
  * JSON. `produces` stays on the route schema for the edge (no helmet on streams): in the document it would give
  * the errors that media type too.
  */
-function eventStream(example: string) {
+function eventStream(example: string, headers?: TObject) {
   return documentedAs(({ produces: _sse, ...schema }) => ({
     ...schema,
+    ...(headers && { headers }),
     response: {
       ...(schema.response as object),
       200: { description: 'The event stream (never ends while the server runs)', content: { 'text/event-stream': { schema: Type.String(), example } } },
     },
   }))
 }
+
+/**
+ * Request headers the SDK routes read from `req.headers` themselves (documented only: they never fail validation).
+ * An ETag carries the change-log id of the state served.
+ */
+const IfNoneMatchHeaders = Type.Object({ 'if-none-match': Type.Optional(Type.String({ description: 'The ETag last received: 304 while it is current', examples: ['"1764570612000-0"'] })) })
+const LastEventIdHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({ description: 'The id of the last event received: the missed changes are replayed', examples: ['1764570612000-0'] })) })
 
 const ClientQuery = Type.Object(
   {
@@ -145,7 +153,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
       produces: ['text/event-stream'],
       response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
     },
-    config: { swaggerTransform: eventStream('retry: 1000\n\nid: 1764570612000-0\nevent: put\ndata: {"specVersion":1,"environment":"production","flags":{},"segments":{}}\n\n') },
+    config: { swaggerTransform: eventStream('retry: 1000\n\nid: 1764570612000-0\nevent: put\ndata: {"specVersion":1,"environment":"production","flags":{},"segments":{}}\n\n', LastEventIdHeaders) },
   }, async (req, reply) => {
     const { env, token } = sdkEnv(req, ['sdk-server'])
     await requireEnv(env)
@@ -166,6 +174,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         ...errorResponses(404),
       },
     },
+    config: { swaggerTransform: documentedAs((schema) => ({ ...schema, headers: IfNoneMatchHeaders })) },
   }, async (req, reply) => {
     const { env } = sdkEnv(req, ['sdk-server'])
     await requireEnv(env)
@@ -210,6 +219,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         ...errorResponses(404),
       },
     },
+    config: { swaggerTransform: documentedAs((schema) => ({ ...schema, headers: IfNoneMatchHeaders })) },
   }, async (req, reply) => {
     const { env } = sdkEnv(req, ['sdk-client'])
     await requireEnv(env)

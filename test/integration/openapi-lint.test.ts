@@ -98,6 +98,13 @@ t.test('every operation: summary, description, examples, described responses, co
     t.ok('412' in op(name).responses, `${name}: 412 documented`)
   }
   t.equal(ifMatch('POST /api/v1/environments/{env}/flags/{key}/kill'), undefined, 'kill: If-Match ignored by design, not a parameter')
+  // The conditional and resume headers the SDK routes honour.
+  const header = (name: string, h: string) => op(name).parameters?.find((p) => p.in === 'header' && p.name === h)
+  for (const name of ['GET /api/v1/sdk/rules', 'GET /api/v1/sdk/client/values']) {
+    t.equal(header(name, 'if-none-match')?.required, false, `${name}: If-None-Match optional`)
+    t.ok('304' in op(name).responses, `${name}: 304 documented`)
+  }
+  t.equal(header('GET /api/v1/sdk/stream', 'last-event-id')?.required, false, 'sdk stream: Last-Event-ID optional')
 })
 
 t.test('the documented request examples are accepted by the server as they are', async (t) => {
