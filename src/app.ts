@@ -22,6 +22,7 @@ import segmentRoutes from './routes/segments.js'
 import storeRoutes from './routes/store.js'
 import tokenRoutes from './routes/tokens.js'
 import { ErrorSchema } from './schemas/common.js'
+import { OPENAPI_DOCUMENT } from './schemas/openapi.js'
 import { validatorCompiler } from './schemas/validator.js'
 import { buildServices, type Services } from './services/index.js'
 import { RulesetService } from './services/ruleset.js'
@@ -131,12 +132,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   app.addSchema(ErrorSchema)
   await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: { title: 'Switchyard', description: 'Feature flags and whitelist rollouts', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
+    openapi: OPENAPI_DOCUMENT,
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
 import { RESERVED_ENV_KEYS } from '../store/keys.js'
-import { EnvParams, errorResponses, IfMatchHeaders, Key } from '../schemas/common.js'
+import { BODY_ERRORS, EnvParams, errorResponses, IfMatchHeaders, Key } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
 import { ifMatchVersion } from './flags.js'
 
@@ -15,7 +15,7 @@ const EnvironmentSchema = Type.Object(
     version: Type.Integer({ description: 'Also the ETag; PATCH and DELETE check If-Match against it when given' }),
     signingSecret: Type.Optional(Type.String({ description: 'HMAC-SHA256 key for signing browser contexts (admin only)' })),
   },
-  { $id: 'Environment' },
+  { $id: 'Environment', description: 'An environment', examples: [{ key: 'production', name: 'Production', description: 'Live traffic', requireSignedContext: false, createdAt: '2026-11-30T09:00:00.000Z', version: 2 }] },
 )
 
 /** Longest grace period of a signing-secret rotation: 30 days. */
@@ -32,7 +32,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   const tags = ['environments']
 
   app.get('/api/v1/environments', {
-    schema: { operationId: 'listEnvironments', tags, response: { 200: Type.Object({ items: Type.Array(Type.Ref(EnvironmentSchema)) }), ...errorResponses() } },
+    schema: {
+      operationId: 'listEnvironments', tags, summary: 'List environments',
+      description: 'The environments the token may read (all of them for a token scoped to "*").',
+      response: { 200: Type.Object({ items: Type.Array(Type.Ref(EnvironmentSchema)) }, { description: 'The environments', examples: [{ items: [{ key: 'production', name: 'Production', description: 'Live traffic', requireSignedContext: false, createdAt: '2026-11-30T09:00:00.000Z', version: 2 }] }] }), ...errorResponses() },
+    },
   }, async (req) => {
     authorize(req, 'read')
     const all = await services.environments.list()
@@ -42,10 +46,10 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
 
   app.post('/api/v1/environments', {
     schema: {
-      operationId: 'createEnvironment', tags,
-      body: Type.Object({ key: Key, ...fields }, { additionalProperties: false }),
-      response: { 201: Type.Ref(EnvironmentSchema), ...errorResponses(409) },
-      description: `Keys ${[...RESERVED_ENV_KEYS].map((k) => `"${k}"`).join(', ')} are reserved (400 RESERVED_NAME).`,
+      operationId: 'createEnvironment', tags, summary: 'Create an environment',
+      body: Type.Object({ key: Key, ...fields }, { additionalProperties: false, examples: [{ key: 'staging', name: 'Staging', requireSignedContext: true }] }),
+      response: { 201: Type.Ref(EnvironmentSchema, { description: 'Created, with its signing secret' }), ...errorResponses(409, ...BODY_ERRORS) },
+      description: `Admin. Every existing flag is written into it, off. Keys ${[...RESERVED_ENV_KEYS].map((k) => `"${k}"`).join(', ')} are reserved (400 RESERVED_NAME).`,
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'admin')
@@ -54,7 +58,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   })
 
   app.get('/api/v1/environments/:env', {
-    schema: { operationId: 'getEnvironment', tags, params: EnvParams, response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404) } },
+    schema: {
+      operationId: 'getEnvironment', tags, params: EnvParams, summary: 'Get an environment',
+      description: 'The environment; `ETag` = its version. Admin tokens also get the signing secret.',
+      response: { 200: Type.Ref(EnvironmentSchema, { description: 'The environment' }), ...errorResponses(404) },
+    },
   }, async (req, reply) => {
     authorize(req, 'read', req.params.env)
     const env = await services.environments.get(req.params.env)
@@ -65,9 +73,10 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
 
   app.patch('/api/v1/environments/:env', {
     schema: {
-      operationId: 'updateEnvironment', tags, params: EnvParams, headers: IfMatchHeaders,
-      body: Type.Object(fields, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: Type.Ref(EnvironmentSchema), ...errorResponses(404, 409, 412) },
+      operationId: 'updateEnvironment', tags, params: EnvParams, headers: IfMatchHeaders, summary: 'Update an environment',
+      description: 'Admin. Changes the given fields; If-Match optional (412 when stale).',
+      body: Type.Object(fields, { additionalProperties: false, minProperties: 1, examples: [{ requireSignedContext: true }] }),
+      response: { 200: Type.Ref(EnvironmentSchema, { description: 'Updated' }), ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
     },
   }, async (req, reply) => {
     const actor = authorize(req, 'admin')
@@ -76,7 +85,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   })
 
   app.delete('/api/v1/environments/:env', {
-    schema: { operationId: 'deleteEnvironment', tags, params: EnvParams, headers: IfMatchHeaders, response: { 204: Type.Null(), ...errorResponses(404, 412) } },
+    schema: {
+      operationId: 'deleteEnvironment', tags, params: EnvParams, headers: IfMatchHeaders, summary: 'Delete an environment',
+      description: 'Admin. Deletes the environment with its flag configurations and segments; its SDK streams end. If-Match optional (412 when stale).',
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(404, 412) },
+    },
   }, async (req, reply) => {
     const actor = authorize(req, 'admin')
     await services.environments.remove(req.params.env, actor, ifMatchVersion(req, false))
@@ -85,20 +98,20 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
 
   app.post('/api/v1/environments/:env/signing-secret/rotate', {
     schema: {
-      operationId: 'rotateSigningSecret', tags,
+      operationId: 'rotateSigningSecret', tags, summary: 'Rotate the signing secret',
       description:
         'Replaces the context-signing secret (admin). The old secret keeps verifying for `graceSeconds` (0: it stops at once, e.g. after a leak), ' +
         'so site backends can switch to the new one without refusals. Audited (without the secrets).',
       params: EnvParams,
       body: Type.Object({
         graceSeconds: Type.Integer({ minimum: 0, maximum: MAX_GRACE_SECONDS, description: `How long the previous secret still verifies (0 to ${MAX_GRACE_SECONDS} s)` }),
-      }, { additionalProperties: false }),
+      }, { additionalProperties: false, examples: [{ graceSeconds: 3600 }] }),
       response: {
         200: Type.Object({
           signingSecret: Type.String({ description: 'The new secret' }),
           previousValidUntil: Type.Union([Type.String(), Type.Null()], { description: 'When the previous secret stops verifying; null: it already has' }),
-        }),
-        ...errorResponses(404, 409),
+        }, { description: 'The new secret', examples: [{ signingSecret: 'mZ4n0qjR8vT2yXwKc7LbE1sUoP9dFhGaNiJ5kVtYr3A', previousValidUntil: '2026-12-01T11:00:00.000Z' }] }),
+        ...errorResponses(404, 409, ...BODY_ERRORS),
       },
     },
   }, async (req) => {

@@ -3,7 +3,7 @@ import { evaluateAll, evaluateDetail } from '../../sdk/core/index.js'
 import type { EvaluationDetail } from '../../sdk/core/types.js'
 import { authorize } from '../auth.js'
 import { appError } from '../errors.js'
-import { EnvParams, errorResponses, Key } from '../schemas/common.js'
+import { BODY_ERRORS, EnvParams, errorResponses, Key } from '../schemas/common.js'
 import { checkContext } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
 
@@ -23,14 +23,20 @@ const Detail = Type.Object({
 const routes: FastifyPluginAsyncTypebox<{ hub: StreamHub }> = async (app, { hub }) => {
   app.post('/api/v1/environments/:env/evaluate', {
     schema: {
-      operationId: 'evaluate', tags: ['evaluate'],
+      operationId: 'evaluate', tags: ['evaluate'], summary: 'Evaluate flags for a context',
       description: 'Evaluates every flag of the environment (or the listed ones) for a context with the SDK engine. Unknown listed flags answer ERROR/FLAG_NOT_FOUND. Admin, editor, viewer and sdk-server tokens.',
       params: EnvParams,
       body: Type.Object({
         context: Type.Unknown({ description: 'The context: { key, ...attributes } (≤ 8 KB)' }),
         flags: Type.Optional(Type.Array(Key, { maxItems: 1000 })),
-      }, { additionalProperties: false, required: ['context'] }),
-      response: { 200: Type.Object({ flags: Type.Record(Type.String(), Detail) }), ...errorResponses(404) },
+      }, { additionalProperties: false, required: ['context'], examples: [{ context: { key: 'user-17', country: 'DE', plan: 'pro' }, flags: ['new-checkout'] }] }),
+      response: {
+        200: Type.Object({ flags: Type.Record(Type.String(), Detail) }, {
+          description: 'Value, variation and reason of each flag',
+          examples: [{ flags: { 'new-checkout': { value: true, variation: 0, reason: { kind: 'RULE_MATCH', ruleId: 'beta' } } } }],
+        }),
+        ...errorResponses(404, ...BODY_ERRORS),
+      },
     },
   }, async (req) => {
     const { env } = req.params

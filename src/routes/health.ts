@@ -4,7 +4,8 @@ import type { RedisClient } from '../redis/connect.js'
 import type { Registry } from 'prom-client'
 import { AppError, type ErrorCode } from '../errors.js'
 import { storeFull } from '../redis/check.js'
-import { ErrorSchema } from '../schemas/common.js'
+import { errorDescription, ErrorSchema } from '../schemas/common.js'
+import { documentedAs } from '../schemas/openapi.js'
 import type { StoreMonitor } from '../store/marker.js'
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
@@ -38,14 +39,25 @@ async function notReady(redis: RedisClient, monitor: StoreMonitor, timeoutMs: nu
 const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { redis, registry, monitor, readinessTimeoutMs, metricsToken }) => {
   const tags = ['operations']
   app.get('/healthz', {
-    schema: { operationId: 'healthz', tags, security: [], description: 'The process is up (does not check Redis).', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    schema: {
+      operationId: 'healthz', tags, security: [], summary: 'Liveness',
+      description: 'The process is up (does not check Redis): restart the instance when this fails.',
+      response: {
+        200: Type.Object({ status: Type.Literal('ok') }, { description: 'Alive', examples: [{ status: 'ok' }] }),
+        400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+      },
+    },
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {
     schema: {
-      operationId: 'readyz', tags, security: [],
+      operationId: 'readyz', tags, security: [], summary: 'Readiness',
       description: 'Ready to serve: Redis answers within READINESS_TIMEOUT_MS (else 503 STORE_UNAVAILABLE), still holds its data (else STORE_RESET) and is not full (else STORE_FULL).',
-      response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Ref(ErrorSchema) },
+      response: {
+        200: Type.Object({ status: Type.Literal('ready') }, { description: 'Ready', examples: [{ status: 'ready' }] }),
+        400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+        503: Type.Ref(ErrorSchema, { description: errorDescription(503) }),
+      },
     },
   }, async (_req, reply) => {
     const code = await notReady(redis, monitor, readinessTimeoutMs)
@@ -58,9 +70,24 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { redis, re
   const wanted = metricsToken === undefined ? null : digest(`Bearer ${metricsToken}`)
   app.get('/metrics', {
     schema: {
-      operationId: 'metrics', tags, security: [],
+      operationId: 'metrics', tags, security: [], summary: 'Prometheus metrics',
       description: 'Prometheus metrics (text format). When METRICS_TOKEN is set: `Authorization: Bearer <METRICS_TOKEN>` (else 401).',
       produces: ['text/plain'],
+    },
+    // Documented only: the handler sends the registry's text itself; only the 401 is JSON.
+    config: {
+      swaggerTransform: documentedAs((schema) => ({
+        ...schema,
+        produces: [],
+        response: {
+          200: {
+            description: 'The metrics in the Prometheus text format (version 0.0.4)',
+            content: { 'text/plain': { schema: Type.String(), example: '# HELP switchyard_http_request_duration_seconds HTTP request duration by route template\n# TYPE switchyard_http_request_duration_seconds histogram\n' } },
+          },
+          400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+          401: Type.Ref(ErrorSchema, { description: `${errorDescription(401)} (when METRICS_TOKEN is set)` }),
+        },
+      })),
     },
   }, async (req, reply) => {
     if (wanted !== null && !timingSafeEqual(digest(req.headers.authorization ?? ''), wanted)) {

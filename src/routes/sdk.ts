@@ -1,10 +1,11 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type FastifyPluginAsyncTypebox, type TObject } from '@fastify/type-provider-typebox'
 import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize, QUERY_TOKEN, sdkEnv } from '../auth.js'
 import type { Config } from '../config.js'
 import { appError } from '../errors.js'
-import { EnvParams, errorResponses } from '../schemas/common.js'
+import { BODY_ERRORS, EnvParams, errorResponses } from '../schemas/common.js'
+import { documentedAs } from '../schemas/openapi.js'
 import type { Services } from '../services/index.js'
 import type { SdkMetricsService } from '../services/sdk-metrics.js'
 import { decodeContext, verifiedClientContext } from '../stream/client-context.js'
@@ -34,9 +35,32 @@ export function corsOrigins(v: string): '*' | string[] {
   return list.includes('*') ? '*' : list
 }
 
+/**
+ * How a stream route is documented: success is text/event-stream (the route writes the frames itself), errors are
+ * JSON. `produces` stays on the route schema for the edge (no helmet on streams): in the document it would give
+ * the errors that media type too.
+ */
+function eventStream(example: string, headers?: TObject) {
+  return documentedAs(({ produces: _sse, ...schema }) => ({
+    ...schema,
+    ...(headers && { headers }),
+    response: {
+      ...(schema.response as object),
+      200: { description: 'The event stream (never ends while the server runs)', content: { 'text/event-stream': { schema: Type.String(), example } } },
+    },
+  }))
+}
+
+/**
+ * Request headers the SDK routes read from `req.headers` themselves (documented only: they never fail validation).
+ * An ETag carries the change-log id of the state served.
+ */
+const IfNoneMatchHeaders = Type.Object({ 'if-none-match': Type.Optional(Type.String({ description: 'The ETag last received: 304 while it is current', examples: ['"1764570612000-0"'] })) })
+const LastEventIdHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({ description: 'The id of the last event received: the missed changes are replayed', examples: ['1764570612000-0'] })) })
+
 const ClientQuery = Type.Object(
   {
-    context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)' }),
+    context: Type.String({ maxLength: 32_768, description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)', examples: ['eyJrZXkiOiJ1c2VyLTE3In0'] }),
     signature: Type.Optional(Type.String({ maxLength: 128, description: 'hex HMAC-SHA256 of the whole context (RFC 8785 canonical JSON) with the environment signing secret; see docs/streaming.md' })),
     [QUERY_TOKEN]: Type.Optional(Type.String({ maxLength: 256, description: 'The sdk-client token, for a native EventSource (it cannot send Authorization); no other kind of token is accepted here (401 QUERY_TOKEN_REFUSED). Redacted from the logs.' })),
   },
@@ -95,7 +119,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
 
   app.get('/api/v1/sdk/stream', {
     schema: {
-      operationId: 'sdkStream', tags,
+      operationId: 'sdkStream', tags, summary: 'Rules stream (server SDKs)',
       description:
         'Server-Sent Events for sdk-server tokens: `put` (the ruleset, id = change-log id), then `patch` / `delete` / `segment-delta` ' +
         'with their change-log ids, `: ping` comments. Resume with `Last-Event-ID` (or `?lastEventId=`): the missed changes are replayed, ' +
@@ -104,6 +128,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
       produces: ['text/event-stream'],
       response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
     },
+    config: { swaggerTransform: eventStream('retry: 1000\n\nid: 1764570612000-0\nevent: put\ndata: {"specVersion":1,"environment":"production","flags":{},"segments":{}}\n\n', LastEventIdHeaders) },
   }, async (req, reply) => {
     const { env, token } = sdkEnv(req, ['sdk-server'])
     await requireEnv(env)
@@ -116,10 +141,15 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
 
   app.get('/api/v1/sdk/rules', {
     schema: {
-      operationId: 'sdkRules', tags,
+      operationId: 'sdkRules', tags, summary: 'Rules for polling (server SDKs)',
       description: 'The ruleset for polling (sdk-server tokens). ETag = the change-log id the stream uses; 304 on If-None-Match.',
-      response: { 200: Type.Unknown({ description: 'Ruleset' }), 304: Type.Null(), ...errorResponses(404) },
+      response: {
+        200: Type.Unknown({ description: 'The ruleset (what the stream\'s `put` carries)', examples: [{ specVersion: 1, environment: 'production', flags: {}, segments: {} }] }),
+        304: Type.Null({ description: 'Not modified: the If-None-Match ETag is current' }),
+        ...errorResponses(404),
+      },
     },
+    config: { swaggerTransform: documentedAs((schema) => ({ ...schema, headers: IfNoneMatchHeaders })) },
   }, async (req, reply) => {
     const { env } = sdkEnv(req, ['sdk-server'])
     await requireEnv(env)
@@ -131,9 +161,8 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   })
 
   app.get('/api/v1/sdk/client/stream', {
-    config: { queryToken: true },
     schema: {
-      operationId: 'sdkClientStream', tags,
+      operationId: 'sdkClientStream', tags, summary: 'Values stream (browsers)',
       description:
         'Server-Sent Events for browsers (sdk-client tokens): `put` {flags} with the evaluated values of the clientSide flags for the context, ' +
         'then `patch` {flags, removed} when a value of this context changes. Never rules, never other ids.',
@@ -141,6 +170,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
       produces: ['text/event-stream'],
       response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
     },
+    config: { queryToken: true, swaggerTransform: eventStream('retry: 1000\n\nid: 1764570612000-0\nevent: put\ndata: {"flags":{"checkout-theme":{"value":"compact","variation":1,"reason":{"kind":"FALLTHROUGH"}}}}\n\n') },
   }, async (req, reply) => {
     const { env, token } = sdkEnv(req, ['sdk-client'])
     await requireEnv(env)
@@ -151,13 +181,20 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   })
 
   app.get('/api/v1/sdk/client/values', {
-    config: { queryToken: true },
     schema: {
-      operationId: 'sdkClientValues', tags,
+      operationId: 'sdkClientValues', tags, summary: 'Values for polling (browsers)',
       description: 'The evaluated clientSide values for one context (polling); ETag = change-log id, 304 on If-None-Match.',
       querystring: ClientQuery,
-      response: { 200: Type.Object({ flags: Type.Record(Type.String(), ClientValue) }), 304: Type.Null(), ...errorResponses(404) },
+      response: {
+        200: Type.Object({ flags: Type.Record(Type.String(), ClientValue) }, {
+          description: 'The values of the clientSide flags for this context',
+          examples: [{ flags: { 'checkout-theme': { value: 'compact', variation: 1, reason: { kind: 'FALLTHROUGH' } } } }],
+        }),
+        304: Type.Null({ description: 'Not modified: the If-None-Match ETag is current' }),
+        ...errorResponses(404),
+      },
     },
+    config: { queryToken: true, swaggerTransform: documentedAs((schema) => ({ ...schema, headers: IfNoneMatchHeaders })) },
   }, async (req, reply) => {
     const { env } = sdkEnv(req, ['sdk-client'])
     await requireEnv(env)
@@ -171,7 +208,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
 
   app.post('/api/v1/sdk/metrics', {
     schema: {
-      operationId: 'sdkMetrics', tags,
+      operationId: 'sdkMetrics', tags, summary: 'SDK report',
       description: 'An SDK instance reports its applied change-log id and evaluation counts (sdk-server or sdk-client tokens).',
       body: Type.Object({
         sdkId: Type.String({ minLength: 1, maxLength: 128 }),
@@ -182,9 +219,15 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         sentAt: Type.Optional(Type.String({ maxLength: 64, description: 'When the SDK sent this report (same clock): the server measures the delivery from sentAt − appliedAt' })),
         closing: Type.Optional(Type.Boolean({ description: 'The last report of a closing SDK: the instance is forgotten (not pending)' })),
         startedAt: Type.Optional(Type.String({ maxLength: 64 })),
-        counts: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Record(Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 }), { maxProperties: 64 }), { maxProperties: 2000 })),
-      }, { additionalProperties: false }),
-      response: { 202: Type.Null(), ...errorResponses(429) },
+        counts: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Record(Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 }), { maxProperties: 64 }), { maxProperties: 2000, description: 'Evaluations since the last report: flag → variation index → count' })),
+      }, {
+        additionalProperties: false,
+        examples: [{
+          sdkId: '0b8e6f7a-2c1d-4e3f-a5b6-c7d8e9f0a1b2', sdkVersion: '0.1.0', mode: 'server', appliedId: '1764570612000-0',
+          appliedAt: '2026-12-01T06:30:12.040Z', sentAt: '2026-12-01T06:30:13.000Z', startedAt: '2026-12-01T06:00:00.000Z', counts: { 'new-checkout': { 0: 120, 1: 880 } },
+        }],
+      }),
+      response: { 202: Type.Null({ description: 'Accepted' }), ...errorResponses(429, ...BODY_ERRORS) },
     },
   }, async (req, reply) => {
     const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])
@@ -204,7 +247,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
 
   app.get('/api/v1/environments/:env/sdk-status', {
     schema: {
-      operationId: 'sdkStatus', tags,
+      operationId: 'sdkStatus', tags, summary: 'Delivery status of a change',
       description:
         'Which server SDK instances (sdk-server tokens, reporting in the last 10 minutes, not closed) have applied at least this change, and how long its delivery took ' +
         '(lagMs: when the SDK applied it − when it was written): the proof a kill reached everyone. Browser SDKs (public sdk-client token) are counted apart in `clients`.',
@@ -229,6 +272,13 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
             appliedAt: Type.Optional(Type.String()),
             lagMs: Type.Optional(Type.Integer()),
           })),
+        }, {
+          description: 'Which SDK instances applied the change',
+          examples: [{
+            changeId: '1764570612000-0', changeAt: '2026-12-01T06:30:12.000Z', total: 1, applied: 1, pending: [], capped: false,
+            clients: { total: 0, applied: 0, pending: 0, capped: false },
+            instances: [{ sdkId: '0b8e6f7a-2c1d-4e3f-a5b6-c7d8e9f0a1b2', mode: 'server', sdkVersion: '0.1.0', appliedId: '1764570612000-0', reportedAt: '2026-12-01T06:30:13.000Z', applied: true, appliedAt: '2026-12-01T06:30:12.040Z', lagMs: 40 }],
+          }],
         }),
         ...errorResponses(404),
       },

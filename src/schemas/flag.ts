@@ -2,6 +2,18 @@ import { Type, type Static } from '@sinclair/typebox'
 import { OPERATORS } from '../../sdk/core/types.js'
 import { ContextKey, Key } from './common.js'
 
+/** One flag through the examples of the OpenAPI document (the README tour's `new-checkout`). */
+const FLAG_EXAMPLE = {
+  key: 'new-checkout', name: 'New checkout', description: 'The one-page checkout', tags: ['checkout'], owner: 'payments-team',
+  temporary: true, removeBy: '2027-03-31', clientSide: false, kind: 'boolean', variations: [true, false],
+}
+const CONFIG_EXAMPLE = {
+  on: true, offVariation: 1, prerequisites: [],
+  targets: [{ variation: 0, values: ['user-1', 'user-2'] }],
+  rules: [{ id: 'beta', description: 'Beta testers', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta-testers'] }], serve: { variation: 0 } }],
+  fallthrough: { rollout: { bucketBy: 'key', weights: [{ variation: 0, weight: 10_000 }, { variation: 1, weight: 90_000 }] } },
+}
+
 const VariationIndex = Type.Integer({ minimum: 0, maximum: 999 })
 
 export const ClauseSchema = Type.Object(
@@ -70,7 +82,11 @@ export const FlagDefinitionSchema = Type.Object(
     updatedAt: Type.String(),
     version: Type.Integer({ description: 'Of the definition (1 at creation, +1 per PATCH); also the ETag' }),
   },
-  { $id: 'FlagDefinition' },
+  {
+    $id: 'FlagDefinition',
+    description: 'A flag as defined once for every environment',
+    examples: [{ ...FLAG_EXAMPLE, salt: 'new-checkout', createdAt: '2026-11-30T09:00:00.000Z', updatedAt: '2026-11-30T09:00:00.000Z', version: 1 }],
+  },
 )
 export type FlagDefinitionRecord = Static<typeof FlagDefinitionSchema>
 
@@ -83,7 +99,10 @@ export const CreateFlagBody = Type.Object(
     variations: Type.Optional(Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 })),
     salt: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [FLAG_EXAMPLE, { key: 'checkout-theme', kind: 'string', variations: ['classic', 'compact'], clientSide: true }],
+  },
 )
 export type CreateFlag = Static<typeof CreateFlagBody>
 
@@ -93,7 +112,7 @@ export const PatchFlagBody = Type.Object(
     name: Type.Optional(definitionFields.name),
     variations: Type.Optional(Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 })),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { additionalProperties: false, minProperties: 1, examples: [{ owner: 'growth-team', removeBy: '2027-06-30' }] },
 )
 export type PatchFlag = Static<typeof PatchFlagBody>
 
@@ -110,7 +129,7 @@ export const FlagConfigBody = Type.Object(
     fallthrough: ServeSchema,
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ ...CONFIG_EXAMPLE, reason: 'beta testers and 10% of everyone' }] },
 )
 export type FlagConfigInput = Static<typeof FlagConfigBody>
 
@@ -130,7 +149,11 @@ export const FlagConfigSchema = Type.Object(
     fallthrough: ServeSchema,
     version: Type.Integer(),
   },
-  { $id: 'FlagConfig' },
+  {
+    $id: 'FlagConfig',
+    description: "A flag's configuration in one environment (with the definition fields the SDKs need); `version` is also the ETag",
+    examples: [{ key: 'new-checkout', environment: 'production', kind: 'boolean', variations: [true, false], salt: 'new-checkout', clientSide: false, ...CONFIG_EXAMPLE, version: 2 }],
+  },
 )
 
 export const FlagHistoryEntrySchema = Type.Object(
@@ -140,7 +163,11 @@ export const FlagHistoryEntrySchema = Type.Object(
     actor: Type.String(),
     action: Type.String(),
     reason: Type.Optional(Type.String()),
-    config: Type.Unknown(),
+    config: Type.Unknown({ description: 'The configuration of this version' }),
   },
-  { $id: 'FlagHistoryEntry' },
+  {
+    $id: 'FlagHistoryEntry',
+    description: 'One version of a flag configuration',
+    examples: [{ version: 3, at: '2026-12-01T06:30:12.000Z', actor: 'on-call', action: 'flag.kill', reason: 'orders table locks at 06:30', config: { ...CONFIG_EXAMPLE, on: false } }],
+  },
 )

@@ -1,0 +1,48 @@
+import type { SwaggerTransform } from '@fastify/swagger'
+import type { FastifySchema } from 'fastify'
+
+/**
+ * The document-level parts of /openapi.json (the operations come from the
+ * route schemas). Checked by Redocly's `recommended` rules in
+ * test/integration/openapi-lint.test.ts.
+ */
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.0.3',
+  info: {
+    title: 'Switchyard',
+    description:
+      'Feature flags and whitelist rollouts. Every error is JSON `{ statusCode, code, message, details? }` with a stable code ' +
+      '(README "Errors"); besides the statuses each operation lists, a connection can be refused with 408 `REQUEST_TIMEOUT` ' +
+      'or 431 `HEADERS_TOO_LARGE` before any route runs, and 500 `INTERNAL` is a bug.',
+    version: '1',
+    license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+    // The same repository as package.json's (issue 9 §6).
+    contact: { name: 'Switchyard maintainers', url: 'https://github.com/switchyard/switchyard/issues' },
+  },
+  // Relative: the server that serves this document (a deployment has no fixed host name).
+  servers: [{ url: '/', description: 'This server' }],
+  tags: [
+    { name: 'environments', description: 'Environments (production, staging, …) and their context-signing secrets' },
+    { name: 'flags', description: 'Flag definitions (global) and their configuration per environment: rules, whitelists, kill, toggle, history, rollback' },
+    { name: 'segments', description: 'Reusable whitelists and rule sets per environment; members change by deltas of up to 100,000 ids' },
+    { name: 'evaluate', description: 'Server-side evaluation with reasons: "why does this user see X?"' },
+    { name: 'audit', description: 'Who changed what, when and why' },
+    { name: 'tokens', description: 'API tokens: admin, editor, viewer, sdk-server, sdk-client (admin only)' },
+    { name: 'sdk', description: 'What the SDKs call: rules and values by stream (SSE) or polling, metrics reports, delivery status' },
+    { name: 'operations', description: 'Liveness, readiness, Prometheus metrics, store re-initialisation' },
+  ],
+  components: { securitySchemes: { bearer: { type: 'http' as const, scheme: 'bearer', description: 'An API token: `Authorization: Bearer <secret>`' } } },
+  security: [{ bearer: [] }],
+}
+
+/**
+ * How a route is documented where that differs on purpose from what Fastify
+ * validates or serializes (a route-level `config.swaggerTransform`: it changes
+ * /openapi.json only, never a request). Used for a header that is optional to
+ * the validator so that its absence gets a catalogue code (428) rather than
+ * a 400, a body whose text/plain form the route converts before validation,
+ * and streams whose errors are JSON while their success is text/event-stream.
+ */
+export function documentedAs(patch: (schema: FastifySchema) => FastifySchema): SwaggerTransform {
+  return ({ schema, url }) => ({ schema: patch(schema), url })
+}
