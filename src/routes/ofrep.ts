@@ -18,6 +18,7 @@ import { errorMessage, flagMetadata, toSwitchyardContext } from '../../sdk/openf
 import { sdkEnv } from '../auth.js'
 import { AppError, appError, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { notModified, sendNotModified } from '../http/etag.js'
+import { BODY_ERRORS, errorDescription } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
 import { checkContext, clientReason, verifiedClientContext } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
@@ -63,9 +64,11 @@ const OfrepError = Type.Object({
 // OFREP may grow request fields; a provider newer than this server must not be refused for them.
 const EvaluationRequest = Type.Object({
   context: Type.Optional(Type.Unknown({ description: `The evaluation context: { targetingKey, ...attributes } (≤ 8 KB); sdk-client tokens in an environment that requires signed contexts add "${SIGNATURE_ATTRIBUTE}"` })),
-}, { additionalProperties: true })
+}, { additionalProperties: true, examples: [{ context: { targetingKey: 'user-17', country: 'GB', plan: 'pro' } }] })
 
-const errors = (...statuses: number[]) => Object.fromEntries([400, 401, 403, 404, 429, 503, ...statuses].map((s) => [s, OfrepError]))
+/** Every error an OFREP route can answer (the body is read: 413, 415 too), each status described with its catalogue codes. */
+const errors = (...statuses: number[]) =>
+  Object.fromEntries([400, 401, 403, 404, 429, 503, ...BODY_ERRORS, ...statuses].map((s) => [s, Type.Object(OfrepError.properties, { description: errorDescription(s) })]))
 
 /** The OFREP error code of a catalogue error. */
 const OFREP_CODES: Partial<Record<ErrorCode, string>> = {
@@ -154,7 +157,13 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
         'a rollout without the attribute it buckets by) is 400 EVALUATION_FAILED with OFREP\'s errorCode.',
       params: Type.Object({ key: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
       body: EvaluationRequest,
-      response: { 200: Success, ...errors(500) },
+      response: {
+        200: Type.Object(Success.properties, {
+          description: 'The flag\'s value for this context, with its OpenFeature reason and variant',
+          examples: [{ key: 'new-checkout', value: true, reason: 'TARGETING_MATCH', variant: '0', metadata: { reasonKind: 'RULE_MATCH', version: 8, ruleId: 'beta' } }],
+        }),
+        ...errors(),
+      },
     },
   }, async (req) => {
     const { key } = req.params
@@ -180,9 +189,12 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
       headers: Type.Object({ 'if-none-match': Type.Optional(Type.String({ description: 'The ETag of the last answer for this context' })) }),
       body: EvaluationRequest,
       response: {
-        200: Type.Object({ flags: Type.Array(Type.Union([Success, Failure])) }),
+        200: Type.Object({ flags: Type.Array(Type.Union([Success, Failure])) }, {
+          description: 'Every flag this token may see, evaluated for the context (or its errorCode)',
+          examples: [{ flags: [{ key: 'new-checkout', value: true, reason: 'SPLIT', variant: '0', metadata: { reasonKind: 'FALLTHROUGH', version: 3, inRollout: true } }] }],
+        }),
         304: Type.Null({ description: 'Not modified' }),
-        ...errors(500),
+        ...errors(),
       },
     },
   }, async (req, reply) => {
