@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -66,6 +66,8 @@ function held(r: LockRecord): boolean {
  * process holds it. Returns the release function (also run on exit).
  */
 export function lockDataDir(dir: string): () => void {
+  // A first start (a fresh clone) has no DATA_DIR yet.
+  mkdirSync(dir, { recursive: true })
   const path = join(dir, LOCK_FILE)
   const mine = JSON.stringify({ pid: process.pid, start: startTime(process.pid) })
   for (let attempt = 0; ; attempt++) {

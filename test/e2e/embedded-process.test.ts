@@ -13,8 +13,10 @@ import { embeddedPort, listening, portOpen, start } from '../helpers/server-proc
 import { until } from '../helpers/sse-reader.js'
 
 t.test('SIGKILL in embedded mode: the redis-server dies with the API; the next start has the data', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sy-data-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  // DATA_DIR does not exist yet, as on a fresh clone: the first start creates it.
+  const parent = mkdtempSync(join(tmpdir(), 'sy-data-'))
+  const dataDir = join(parent, 'data')
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }))
   const p1 = start({ DATA_DIR: dataDir })
   t.teardown(() => p1.child.kill('SIGKILL'))
   const [, redisPort] = await p1.waitFor(embeddedPort)
