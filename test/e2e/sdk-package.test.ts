@@ -142,6 +142,9 @@ console.log(JSON.stringify(out))
   })
   t.equal(out.resolved, `file://${installed}/dist/node/index.js`, 'resolved in the scratch app, the Node build')
   t.ok((await stat(cache)).size > 0, 'fileStorage wrote the last-known-good file on close')
+  // ESM only, and CommonJS apps on Node ≥ 20.19 can still require() it (no top-level await in the build).
+  const cjs = await run(process.execPath, ['-e', "process.stdout.write(typeof require('@switchyard/sdk').createClient)"], { cwd: app })
+  t.equal(cjs.stdout, 'function', 'require() of the ESM build')
 })
 
 t.test('esbuild bundles the browser entry from the installed package', async (t) => {
