@@ -3,8 +3,9 @@
  * into a scratch app outside the repository (os.tmpdir()), used there through
  * the package's own exports against the real server. The tarball holds the
  * built SDK, its README and the licences, nothing of the server; installing it
- * brings no other package; Node imports it as ESM; strict TypeScript consumers
- * (node16 and bundler resolution, skipLibCheck off) compile against the
+ * brings no other package; Node imports it as ESM (and require()s it); strict
+ * TypeScript consumers (node16, bundler and the older node10 resolution; the
+ * declarations themselves checked with skipLibCheck off) compile against the
  * shipped types; esbuild bundles the browser entry; the OpenFeature entries
  * load once the peer SDKs are installed.
  *
@@ -271,6 +272,17 @@ export type * as sign from '@switchyard/sdk/sign'
       files: ['consumer-node.ts'],
     }),
   )
+  // Older configurations (moduleResolution node10 ignores `exports`): the subpaths' types come from typesVersions.
+  await writeFile(
+    join(app, 'tsconfig.node10.json'),
+    JSON.stringify({
+      compilerOptions: {
+        ...strict, skipLibCheck: true, module: 'es2022', moduleResolution: 'node10', lib: ['ES2022'],
+        types: ['node'], typeRoots: [join(root, 'node_modules/@types')],
+      },
+      files: ['consumer-node.ts'],
+    }),
+  )
   await writeFile(
     join(app, 'tsconfig.web.json'),
     JSON.stringify({
@@ -280,7 +292,7 @@ export type * as sign from '@switchyard/sdk/sign'
   )
   const tsc = join(root, 'node_modules/typescript/bin/tsc')
   const results = await Promise.all(
-    ['tsconfig.node.json', 'tsconfig.web.json'].map((p) =>
+    ['tsconfig.node.json', 'tsconfig.node10.json', 'tsconfig.web.json'].map((p) =>
       run(process.execPath, [tsc, '-p', p, '--listFiles'], { cwd: app }).then(
         (r) => ({ p, ok: true, out: r.stdout }),
         (e: { stdout: string }) => ({ p, ok: false, out: e.stdout }),
