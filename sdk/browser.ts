@@ -1,6 +1,6 @@
 /**
  * Browser entry: client mode only (one context's evaluated values; no rule
- * engine, no whitelists in the page). Bundled as dist/sdk/switchyard.browser.js.
+ * engine, no whitelists in the page). Bundled as dist/switchyard.browser.js (`@switchyard/sdk/browser`).
  */
 import { Client } from './client/client.js'
 import { clientModeSpec } from './client/client-mode.js'

@@ -48,7 +48,7 @@ export interface ClientOptions {
   mode?: 'server' | 'client'
   /** Client mode: the context whose values to fetch. Server mode: the default context of evaluations. */
   context?: Context
-  /** Client mode: the context's signature, computed by your backend with signContext (`switchyard/sign`) over exactly this `context`. */
+  /** Client mode: the context's signature, computed by your backend with signContext (`@switchyard/sdk/sign`) over exactly this `context`. */
   signature?: string
   /**
    * Data to answer with before the server does: a Ruleset (server mode) or `{flags}` values (client mode).

@@ -23,7 +23,7 @@ import type { EvaluationDetail } from '../core/types.js'
 export interface SwitchyardWebProviderOptions extends Omit<ClientOptions, 'mode' | 'context' | 'signature'> {
   /**
    * The context signature your backend computed; called on every context change. It must cover `sent`, the
-   * context exactly as Switchyard receives it (`targetingKey` becomes `key`): see signContext in `switchyard/sign`.
+   * context exactly as Switchyard receives it (`targetingKey` becomes `key`): see signContext in `@switchyard/sdk/sign`.
    */
   signContext?: (context: EvaluationContext, sent: Context) => string | undefined | Promise<string | undefined>
   /** How long initialize / a context change wait for values (default 10000). */

@@ -13,11 +13,15 @@ export interface Proc {
 }
 
 export function start(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import=tsx', 'src/server.ts'], {
+  return spawnProc(process.execPath, ['--import=tsx', 'src/server.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
+}
+
+/** Any long-running process (the examples, …) with the same output capture and waits as {@link start}. */
+export function spawnProc(command: string, args: string[], opts: { cwd: string; env: Record<string, string> }): Proc {
+  const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const waiters: Array<() => void> = []
   const onData = (b: Buffer) => {
