@@ -1,14 +1,8 @@
-import { deeperThan, findPrerequisiteCycle, MAX_JSON_DEPTH, validateFlagConfig, validateSegment } from '../../sdk/core/index.js'
-import type { Clause, FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
+import { clauseSegments, deeperThan, findPrerequisiteCycle, MAX_JSON_DEPTH, validateFlagConfig, validateSegment } from '../../sdk/core/index.js'
+import type { FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { type ErrorDetail, validationError } from '../errors.js'
 import type { Check } from '../store/atomic.js'
 import { envKeys } from '../store/keys.js'
-
-function segmentRefs(clauses: Clause[]): string[] {
-  const out: string[] = []
-  for (const c of clauses) if (c.op === 'inSegment') for (const v of c.values) if (typeof v === 'string') out.push(v)
-  return out
-}
 
 /**
  * Every check a flag configuration needs before it is written: the engine's
@@ -28,7 +22,7 @@ export function checkFlagConfig(
   const keys = envKeys(env)
   const checks: Check[] = []
   config.rules.forEach((r, ri) => {
-    for (const s of segmentRefs(r.clauses)) {
+    for (const s of clauseSegments(r.clauses)) {
       if (!segmentKeys.has(s)) issues.push({ path: `/rules/${ri}`, code: 'SEGMENT_NOT_FOUND', message: `segment "${s}" does not exist` })
       else checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
     }
@@ -63,7 +57,7 @@ export function checkSegment(seg: Omit<Segment, 'included' | 'excluded' | 'versi
     code: i.code,
   }))
   seg.rules.forEach((r, ri) => {
-    if (segmentRefs(r.clauses).length > 0) issues.push({ path: `/rules/${ri}`, code: 'NESTED_SEGMENT', message: 'segment rules cannot refer to segments' })
+    if (clauseSegments(r.clauses).length > 0) issues.push({ path: `/rules/${ri}`, code: 'NESTED_SEGMENT', message: 'segment rules cannot refer to segments' })
   })
   if (issues.length > 0) throw validationError(issues)
 }
