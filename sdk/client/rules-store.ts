@@ -3,6 +3,7 @@
  * updated incrementally by stream events; every evaluation is local.
  */
 import {
+  affectedFlags,
   applyFlag,
   applySegment,
   applySegmentDelta,
@@ -34,10 +35,6 @@ type SegmentMeta = Omit<Segment, 'included' | 'excluded'>
 function stripMembers(seg: Segment | SegmentPatch): SegmentMeta {
   const { included: _i, excluded: _e, ...meta } = seg
   return meta
-}
-
-function segmentRefs(clauses: { op: string; values: JsonValue[] }[] | undefined, into: Set<string>): void {
-  for (const c of clauses ?? []) if (c.op === 'inSegment') for (const v of c.values) if (typeof v === 'string') into.add(v)
 }
 
 /** The compiled ruleset of one environment plus what the wire needs to round-trip it. */
@@ -73,8 +70,7 @@ export class RulesStore implements Store {
     const segs: string[] = []
     for (const [k, s] of next.segments) if (prev.segments.get(k)?.version !== s.version) segs.push(k)
     for (const k of prev.segments.keys()) if (!next.segments.has(k)) segs.push(k)
-    for (const k of this.flagsUsingSegments(segs)) changed.add(k)
-    return this.withDependents([...changed])
+    return affectedFlags(next, changed, segs)
   }
 
   apply(type: string, data: unknown): string[] {
@@ -91,23 +87,21 @@ export class RulesStore implements Store {
       this.c = next
       const m = this.meta.get(d.key)
       if (m) this.meta.set(d.key, { ...m, version: d.version })
-      return this.withDependents(this.flagsUsingSegments([d.key]))
+      return affectedFlags(next, [], [d.key])
     }
     if (type === 'delete') {
       if (typeof body.key !== 'string') throw new Error('delete needs a key')
       const key = body.key
       if (body.kind === 'flag') {
         if (!c.flags.has(key)) return []
-        const dependents = this.withDependents([key])
         this.c = removeFlag(c, key)
-        return dependents
+        return affectedFlags(this.c, [key])
       }
       if (body.kind === 'segment') {
         if (!c.segments.has(key)) return []
-        const users = this.withDependents(this.flagsUsingSegments([key]))
         this.c = removeSegment(c, key)
         this.meta.delete(key)
-        return users
+        return affectedFlags(this.c, [], [key])
       }
       return []
     }
@@ -118,7 +112,7 @@ export class RulesStore implements Store {
         const cur = c.flags.get(flag.key)
         if (cur && typeof flag.version === 'number' && flag.version < cur.flag.version) return [] // older than what we hold
         this.c = applyFlag(c, flag)
-        return this.withDependents([flag.key])
+        return affectedFlags(this.c, [flag.key])
       }
       if (body.kind === 'segment') {
         const seg = expectObject(body.segment, 'patch.segment') as unknown as SegmentPatch
@@ -129,7 +123,7 @@ export class RulesStore implements Store {
         // engine keeps the current member sets itself (no copy, O(rules) per patch).
         this.c = applySegment(c, seg)
         this.meta.set(seg.key, stripMembers(seg))
-        return this.withDependents(this.flagsUsingSegments([seg.key]))
+        return affectedFlags(this.c, [], [seg.key])
       }
       return []
     }
@@ -183,56 +177,5 @@ export class RulesStore implements Store {
       out.push(id)
     })
     return out
-  }
-
-  /** Flags whose rules test any of `segs`, directly or through segments whose rules test them. */
-  private flagsUsingSegments(segs: string[]): string[] {
-    if (segs.length === 0 || !this.c) return []
-    const affected = new Set(segs)
-    // Segments may refer to segments: close over them.
-    for (let grew = true; grew; ) {
-      grew = false
-      for (const [k, m] of this.meta) {
-        if (affected.has(k)) continue
-        const refs = new Set<string>()
-        for (const r of m.rules ?? []) segmentRefs(r.clauses, refs)
-        for (const r of refs) {
-          if (affected.has(r)) {
-            affected.add(k)
-            grew = true
-            break
-          }
-        }
-      }
-    }
-    const out: string[] = []
-    for (const [k, f] of this.c.flags) {
-      const refs = new Set<string>()
-      for (const r of f.flag.rules ?? []) segmentRefs(r.clauses, refs)
-      for (const r of refs) {
-        if (affected.has(r)) {
-          out.push(k)
-          break
-        }
-      }
-    }
-    return out
-  }
-
-  /** `keys` plus every flag that has one of them as a prerequisite, transitively. */
-  private withDependents(keys: string[]): string[] {
-    const out = new Set(keys)
-    if (!this.c || keys.length === 0) return [...out]
-    for (let grew = true; grew; ) {
-      grew = false
-      for (const [k, f] of this.c.flags) {
-        if (out.has(k)) continue
-        if ((f.flag.prerequisites ?? []).some((p) => out.has(p.flag))) {
-          out.add(k)
-          grew = true
-        }
-      }
-    }
-    return [...out]
   }
 }

@@ -2,7 +2,9 @@
  * Ingest: turns the wire ruleset into an indexed form, once, so evaluation
  * never parses anything. Flags are compiled one by one and looked up by key;
  * segments keep their members in compact `IdSet`s. Updates are incremental:
- * `applyFlag` compiles one flag and copies only the map of pointers.
+ * `applyFlag` compiles one flag and copies only the map of pointers. Each
+ * update also keeps the dependency index (dependents.ts) current, touching it
+ * only when the item's references change.
  *
  * A `Compiled` is treated as immutable, except that `applySegmentDelta`
  * mutates the affected segment's member set IN PLACE (copying a 1M-id set per
@@ -14,6 +16,7 @@ import { IdSet } from './id-set.js'
 import { compileClause, type CompiledClause } from './operators.js'
 import { checkClause, validateFlagConfig, validateSegment, type ValidationIssue } from './validate.js'
 import { ERRORS, REASONS, prerequisiteReason, ruleReason } from './reasons.js'
+import { buildDependents, flagRefs, segmentRefs, updateFlag, updateSegment, type Dependents, type FlagRefs } from './dependents.js'
 
 /** What a rule or the fallthrough serves, prepared for evaluation. */
 export interface CompiledServe {
@@ -75,6 +78,8 @@ export interface CompiledFlag {
   readonly constant: boolean
   readonly constVariation: number
   readonly constReason: Reason
+  /** What the flag as received refers to (broken or not), for the dependency index; evaluation never reads it. */
+  readonly refs: FlagRefs
 }
 
 /** A segment rule prepared for evaluation. */
@@ -98,6 +103,8 @@ export interface CompiledSegment {
   readonly hasher: SaltHasher
   /** Validation issues; invalid clauses never match, the lists still apply. */
   readonly issues: readonly ValidationIssue[]
+  /** The segments its rules (as received) test, for the dependency index; evaluation never reads it. */
+  readonly refs: readonly string[]
 }
 
 /** The indexed ruleset of one environment. */
@@ -105,6 +112,8 @@ export interface Compiled {
   readonly environment: string
   readonly flags: ReadonlyMap<string, CompiledFlag>
   readonly segments: ReadonlyMap<string, CompiledSegment>
+  /** Who depends on what (see `affectedFlags`); updated with the flags and segments. */
+  readonly dependents: Dependents
 }
 
 function deepFreeze(v: JsonValue): JsonValue {
@@ -154,7 +163,7 @@ function compileServe(serve: Serve): CompiledServe {
   }
 }
 
-function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[]): CompiledFlag {
+function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], refs: FlagRefs): CompiledFlag {
   return {
     key,
     flag,
@@ -176,6 +185,7 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[]): 
     constant: true,
     constVariation: -1,
     constReason: ERRORS.PARSE_ERROR,
+    refs,
   }
 }
 
@@ -187,7 +197,8 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
   } catch {
     issues = [{ path: '', code: 'INVALID_SHAPE', message: 'flag could not be read' }]
   }
-  if (issues.length > 0) return brokenFlag(flag, key, issues)
+  const refs = flagRefs(flag)
+  if (issues.length > 0) return brokenFlag(flag, key, issues, refs)
   const values = flag.variations.map((v) => deepFreeze(structuredCloneJson(v)))
   let targets: Map<string, number> | null = null
   for (const t of flag.targets ?? []) {
@@ -239,6 +250,7 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
         : fallthrough.variation >= 0
           ? REASONS.FALLTHROUGH
           : REASONS.FALLTHROUGH_ROLLOUT,
+    refs,
   }
 }
 
@@ -297,6 +309,7 @@ function buildSegment(seg: Segment | SegmentPatch, included: IdSet | null, exclu
     rules,
     hasher: new SaltHasher(typeof seg.salt === 'string' ? seg.salt : key),
     issues,
+    refs: segmentRefs(seg),
   }
 }
 
@@ -306,22 +319,26 @@ export function compile(ruleset: Ruleset): Compiled {
   const segments = new Map<string, CompiledSegment>()
   for (const [k, f] of Object.entries(ruleset.flags ?? {})) flags.set(k, compileFlag(f, k))
   for (const [k, s] of Object.entries(ruleset.segments ?? {})) segments.set(k, compileSegment(s))
-  return { environment: String(ruleset.environment ?? ''), flags, segments }
+  return { environment: String(ruleset.environment ?? ''), flags, segments, dependents: buildDependents(flags, segments) }
 }
 
 /** Adds or replaces one flag; other compiled flags are reused as they are. */
 export function applyFlag(c: Compiled, flag: RulesetFlag): Compiled {
   const flags = new Map(c.flags)
-  flags.set(flag.key, compileFlag(flag, flag.key))
-  return { environment: c.environment, flags, segments: c.segments }
+  const next = compileFlag(flag, flag.key)
+  flags.set(flag.key, next)
+  const dependents = updateFlag(c.dependents, flag.key, c.flags.get(flag.key)?.refs, next.refs)
+  return { environment: c.environment, flags, segments: c.segments, dependents }
 }
 
 /** Removes one flag (no-op when absent). */
 export function removeFlag(c: Compiled, key: string): Compiled {
-  if (!c.flags.has(key)) return c
+  const prev = c.flags.get(key)
+  if (prev === undefined) return c
   const flags = new Map(c.flags)
   flags.delete(key)
-  return { environment: c.environment, flags, segments: c.segments }
+  // Flags that list it as a prerequisite keep that edge: they depend on it again if it comes back.
+  return { environment: c.environment, flags, segments: c.segments, dependents: updateFlag(c.dependents, key, prev.refs, undefined) }
 }
 
 /**
@@ -337,16 +354,19 @@ export function applySegment(c: Compiled, seg: Segment | SegmentPatch): Compiled
   const keepIncluded = prev !== undefined && (seg.included === undefined || seg.included === null)
   const keepExcluded = prev !== undefined && (seg.excluded === undefined || seg.excluded === null)
   const segments = new Map(c.segments)
-  segments.set(seg.key, buildSegment(seg, keepIncluded ? prev.included : null, keepExcluded ? prev.excluded : null))
-  return { environment: c.environment, flags: c.flags, segments }
+  const next = buildSegment(seg, keepIncluded ? prev.included : null, keepExcluded ? prev.excluded : null)
+  segments.set(seg.key, next)
+  const dependents = updateSegment(c.dependents, seg.key, prev?.refs, next.refs)
+  return { environment: c.environment, flags: c.flags, segments, dependents }
 }
 
 /** Removes one segment (no-op when absent); `inSegment` on it then never matches. */
 export function removeSegment(c: Compiled, key: string): Compiled {
-  if (!c.segments.has(key)) return c
+  const prev = c.segments.get(key)
+  if (prev === undefined) return c
   const segments = new Map(c.segments)
   segments.delete(key)
-  return { environment: c.environment, flags: c.flags, segments }
+  return { environment: c.environment, flags: c.flags, segments, dependents: updateSegment(c.dependents, key, prev.refs, undefined) }
 }
 
 /**
@@ -365,7 +385,8 @@ export function applySegmentDelta(c: Compiled, d: SegmentDelta): Compiled {
   for (const id of strings(d.remove)) set.delete(id)
   const segments = new Map(c.segments)
   segments.set(d.key, { ...seg, version: d.version })
-  return { environment: c.environment, flags: c.flags, segments }
+  // Members are not references: the index stays as it is.
+  return { environment: c.environment, flags: c.flags, segments, dependents: c.dependents }
 }
 
 /** Validation issues of every flag and segment that has some (for SDK logs). */

@@ -18,6 +18,7 @@ export {
   type CompiledFlag,
   type CompiledSegment,
 } from './compile.js'
+export { affectedFlags, flagsUsing, clauseSegments, type Dependents, type FlagRefs } from './dependents.js'
 export { evaluate, evaluateDetail, evaluateAll, lastVariation, MAX_PREREQUISITE_DEPTH } from './evaluate.js'
 export { bucket, hashSalted, murmur3, hashToBucket, BUCKETS, HASH_VERSION } from './hash.js'
 export {
@@ -27,7 +28,6 @@ export {
   validateDefinition,
   validateFlagWrite,
   validateSegmentWrite,
-  segmentRefs,
   ISSUE,
   ISSUES,
   MAX_PATTERN_LENGTH,

@@ -13,6 +13,7 @@ import { OPERATORS, type FlagKind } from './types.js'
 import { compilePattern, parseDate } from './operators.js'
 import { parseSemVer } from './semver.js'
 import { BUCKETS } from './hash.js'
+import { clauseSegments } from './dependents.js'
 
 /**
  * Every issue code validation can report, with when it is reported: the one
@@ -479,17 +480,6 @@ export function validateDefinition(def: DefinitionLike): ValidationIssue[] {
   return out
 }
 
-/** Keys of the segments that `inSegment` clauses name, in order (repeats kept). Reads defensively. */
-export function segmentRefs(clauses: unknown): string[] {
-  const out: string[] = []
-  if (!Array.isArray(clauses)) return out
-  for (const c of clauses) {
-    if (!isObj(c) || c.op !== 'inSegment' || !Array.isArray(c.values)) continue
-    for (const v of c.values) if (typeof v === 'string') out.push(v)
-  }
-  return out
-}
-
 /** What write-time checks need to know of the environment a flag is written to (the server reads it from its store). */
 export interface EnvironmentView {
   /** The environment's flags by key (the one being written may be among them: it is ignored). */
@@ -513,7 +503,7 @@ export interface WritableConfig {
 export function validateFlagWrite(def: DefinitionLike & { key: string }, config: WritableConfig, env: EnvironmentView): ValidationIssue[] {
   const out = validateFlagConfig(def, { ...config, version: 0 })
   config.rules.forEach((r, ri) => {
-    for (const s of segmentRefs(r.clauses)) {
+    for (const s of clauseSegments(r.clauses)) {
       if (!env.segments.has(s)) push(out, `/rules/${ri}`, ISSUE.SEGMENT_NOT_FOUND, `segment "${s}" does not exist`)
     }
   })
@@ -548,7 +538,7 @@ export function validateSegmentWrite(seg: unknown): ValidationIssue[] {
   const rules = isObj(seg) ? seg.rules : undefined
   if (Array.isArray(rules)) {
     rules.forEach((r: unknown, ri) => {
-      if (isObj(r) && segmentRefs(r.clauses).length > 0)
+      if (isObj(r) && clauseSegments(r.clauses).length > 0)
         push(out, `/rules/${ri}`, ISSUE.NESTED_SEGMENT, 'segment rules cannot refer to segments')
     })
   }

@@ -1,3 +1,4 @@
+import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } from '../schemas/flag.js'
@@ -181,7 +182,7 @@ export class FlagService {
     const at = this.deps.now().toISOString()
     // Refuse before deleting anything anywhere; each environment's delete re-checks atomically.
     for (const env of envs) {
-      const users = Object.values(await this.store.getFlags(env)).filter((f) => f.prerequisites.some((p) => p.flag === key)).map((f) => f.key)
+      const users = flagsUsing(Object.values(await this.store.getFlags(env)), { flag: key })
       if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
     }
     for (const env of envs) {
@@ -189,7 +190,7 @@ export class FlagService {
       for (let attempt = 0; ; attempt++) {
         if (attempt >= MAX_RETRIES) throw appError('WRITE_CONFLICT', `flag ${key}`)
         const flags = await this.store.getFlags(env)
-        const users = Object.values(flags).filter((f) => f.prerequisites.some((p) => p.flag === key)).map((f) => f.key)
+        const users = flagsUsing(Object.values(flags), { flag: key })
         if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
         const cur = flags[key]
         if (!cur) break

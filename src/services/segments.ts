@@ -1,3 +1,4 @@
+import { flagsUsing } from '../../sdk/core/index.js'
 import type { RulesetFlag, SegmentRule } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import type { SegmentInput } from '../schemas/segment.js'
@@ -128,9 +129,7 @@ export class SegmentService {
       const seg = await this.get(env, key)
       checkVersion(seg.version, ifMatch)
       const flags = await this.store.hgetAllJson<RulesetFlag>(k.flags)
-      const users = Object.values(flags)
-        .filter((f) => f.rules.some((r) => r.clauses.some((c) => c.op === 'inSegment' && c.values.includes(key))))
-        .map((f) => f.key)
+      const users = flagsUsing(Object.values(flags), { segment: key })
       if (users.length > 0) throw new AppError('SEGMENT_IN_USE', [key], { flags: users })
       const r = await this.store.atomic({
         checks: [

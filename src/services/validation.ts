@@ -1,4 +1,4 @@
-import { segmentRefs, validateDefinition, validateFlagWrite, validateSegmentWrite, type ValidationIssue } from '../../sdk/core/index.js'
+import { clauseSegments, validateDefinition, validateFlagWrite, validateSegmentWrite, type ValidationIssue } from '../../sdk/core/index.js'
 import type { FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { validationError } from '../errors.js'
 import type { Check } from '../store/atomic.js'
@@ -30,7 +30,7 @@ export function checkFlagConfig(
   refuse(validateFlagWrite(def, config, { flags: others, segments: segmentKeys }))
   const keys = envKeys(env)
   const checks: Check[] = []
-  for (const r of config.rules) for (const s of segmentRefs(r.clauses)) checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
+  for (const r of config.rules) for (const s of clauseSegments(r.clauses)) checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
   for (const p of config.prerequisites) checks.push({ key: keys.flagVersions, field: p.flag, op: 'present' })
   return checks
 }

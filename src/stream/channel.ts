@@ -5,7 +5,8 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { blockingConnection, type RedisClient } from '../redis/connect.js'
 import {
-  applyFlag, applySegment, applySegmentDelta, compile, type Compiled, evaluateAll, evaluateDetail, removeFlag, removeSegment,
+  affectedFlags, applyFlag, applySegment, applySegmentDelta, compile, type Compiled, evaluateAll, evaluateDetail, removeFlag,
+  removeSegment,
 } from '../../sdk/core/index.js'
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
@@ -270,31 +271,41 @@ export class EnvChannel {
 
   // ---- browser streams ----
 
+  /**
+   * Re-evaluates, for each browser stream, only the client-side flags whose
+   * values the entry can change (the engine's dependency index says which).
+   */
   private dispatchClients(before: Compiled, e: LogEntry): void {
     let subs: Iterable<ClientSub> = this.clients
-    let keys: string[] | 'all' = 'all'
-    if (e.type === 'segment.members') {
-      // Membership of a key changes only the answers of contexts with that key.
-      const touched = new Set<ClientSub>()
-      for (const list of [e.data.add, e.data.remove]) for (const id of list) for (const s of this.byKey.get(id) ?? []) touched.add(s)
-      subs = touched
-    } else if (e.type === 'flag.put' || e.type === 'flag.delete') {
+    let keys: string[]
+    if (e.type === 'flag.put' || e.type === 'flag.delete') {
       const key = e.type === 'flag.put' ? e.data.flag.key : e.data.key
-      keys = affectedFlags(this.state, key).filter((k) => this.state.flags.get(k)?.flag.clientSide === true)
+      keys = affectedFlags(this.state, [key]).filter((k) => this.state.flags.get(k)?.flag.clientSide === true)
       if (before.flags.get(key)?.flag.clientSide === true && !keys.includes(key)) keys.push(key)
-      if (keys.length === 0) return
+    } else {
+      // A segment change: the flags testing it (through segments too) and their dependents; no
+      // flag's clientSide changes, so streams hold values of client-side flags only. In the state's
+      // order, as a full re-evaluation would send them.
+      const affected = new Set(affectedFlags(this.state, [], [e.type === 'segment.put' ? e.data.segment.key : e.data.key]))
+      keys = affected.size === 0 ? [] : this.clientFlagKeys().filter((k) => affected.has(k))
+      if (e.type === 'segment.members') {
+        // Membership of a key changes only the answers of contexts with that key.
+        const touched = new Set<ClientSub>()
+        for (const list of [e.data.add, e.data.remove]) for (const id of list) for (const s of this.byKey.get(id) ?? []) touched.add(s)
+        subs = touched
+      }
     }
+    if (keys.length === 0) return
     let n = 0
     for (const s of subs) if (this.sendClientChanges(s, keys, e.id)) n++
     if (n > 0) this.o.metrics.events.inc({ event: 'patch' }, n)
   }
 
-  private sendClientChanges(s: ClientSub, keys: string[] | 'all', id: string): boolean {
+  private sendClientChanges(s: ClientSub, keys: string[], id: string): boolean {
     if (s.closed) return false
-    const list = keys === 'all' ? new Set([...this.clientFlagKeys(), ...s.values.keys()]) : keys
     const changed: string[] = []
     const removed: string[] = []
-    for (const k of list) {
+    for (const k of keys) {
       const f = this.state.flags.get(k)
       if (f === undefined || f.flag.clientSide !== true) {
         if (s.values.delete(k)) removed.push(k)
@@ -497,23 +508,3 @@ export function nextState(c: Compiled, e: LogEntry): Compiled {
       return applySegmentDelta(c, e.data)
   }
 }
-
-/** `key` and every flag that has it as a (transitive) prerequisite. */
-export function affectedFlags(c: Compiled, key: string): string[] {
-  const dependents = new Map<string, string[]>()
-  for (const [k, f] of c.flags) {
-    for (const p of f.flag.prerequisites ?? []) {
-      let l = dependents.get(p.flag)
-      if (!l) {
-        l = []
-        dependents.set(p.flag, l)
-      }
-      l.push(k)
-    }
-  }
-  const seen = new Set([key])
-  const queue = [key]
-  while (queue.length > 0) for (const d of dependents.get(queue.pop()!) ?? []) if (!seen.has(d)) { seen.add(d); queue.push(d) }
-  return [...seen]
-}
-

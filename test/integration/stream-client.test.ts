@@ -364,3 +364,36 @@ t.test('client stream: acks carry the newest id, coalesced, and never repeat an 
   t.equal(p.type, 'patch')
   t.ok(rules.events.every((ev) => ev.type !== 'ack'))
 })
+
+t.test('client stream: a segment change reaches a client-side flag through a server-only prerequisite', async (t) => {
+  const s = await startServer(t)
+  const e = await createSdkEnv(s)
+  await createFlag(s, 'gate')
+  await createFlag(s, 'feature', { clientSide: true })
+  await createFlag(s, 'plain', { clientSide: true })
+  let r = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta-seg', included: [] } })
+  t.equal(r.status, 201, r.text)
+  await putConfig(s, 'production', 'gate', { rules: [{ id: 'beta', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta-seg'] }], serve: { variation: 0 } }] })
+  await putConfig(s, 'production', 'feature', { prerequisites: [{ flag: 'gate', variation: 0 }], fallthrough: { variation: 0 } })
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob' })}`, { token: e.clientToken })
+  const put = await c.next()
+  t.same(JSON.parse(put.data).flags.feature, { value: false, variation: 1, reason: { kind: 'PREREQUISITE_FAILED' } })
+
+  // Membership (segment.members): gate now serves 0 to bob, so feature's prerequisite holds.
+  r = await s.api('POST', '/api/v1/environments/production/segments/beta-seg/members', { body: { add: ['bob'] } })
+  t.equal(r.status, 200, r.text)
+  const p1 = await c.next(isPatch)
+  t.same(JSON.parse(p1.data), { flags: { feature: { value: true, variation: 0, reason: { kind: 'FALLTHROUGH' } } }, removed: [] })
+
+  // The segment replaced (segment.put with members): bob is out again.
+  r = await s.api('PUT', '/api/v1/environments/production/segments/beta-seg', { body: { rules: [], included: [] } })
+  t.equal(r.status, 200, r.text)
+  const p2 = await c.next(isPatch)
+  t.same(JSON.parse(p2.data), { flags: { feature: { value: false, variation: 1, reason: { kind: 'PREREQUISITE_FAILED' } } }, removed: [] })
+
+  // A segment rule (segment.put without members) that matches bob by an attribute he lacks changes nothing: an ack only.
+  r = await s.api('PUT', '/api/v1/environments/production/segments/beta-seg', { body: { rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] } })
+  t.equal(r.status, 200, r.text)
+  const ack = await c.next()
+  t.equal(ack.type, 'ack')
+})
