@@ -76,7 +76,7 @@ t.test('envs, flags, kill, toggle, audit: tables by default, JSON with --json', 
   r = await cli(['flags', 'create', 'bad key!'])
   t.same([r.code, r.err], [1, "switchyard: 400 VALIDATION_FAILED: The request is invalid: body/key Expected string to match '^[A-Za-z0-9][A-Za-z0-9._-]*$'"])
   r = await cli(['flags', 'create', 'words', '--kind', 'string'])
-  t.same([r.code, r.err], [1, 'switchyard: 400 VALIDATION_FAILED: The request is invalid: /variations at least one variation is required'], 'details already in the message are not repeated')
+  t.same([r.code, r.err], [1, 'switchyard: 400 VALIDATION_FAILED: The request is invalid: /variations a flag needs at least one variation'], 'details already in the message are not repeated')
 
   r = await cli(['flags', 'list'])
   t.match(r.out, /new-checkout {2}boolean {2}New checkout {2}release-42,checkout {2}yes/)
