@@ -156,7 +156,7 @@ try {
     const licenceFile = (await readdir(dir)).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f))
     if (!licenceFile) throw new Error(`build-sdk: ${name} is bundled but ships no licence file`)
     notices += `\n${'='.repeat(72)}\n${name}@${meta.version} (${meta.license})\n${'='.repeat(72)}\n\n`
-    notices += (await readFile(join(dir, licenceFile), 'utf8')).trim() + '\n'
+    notices += `${(await readFile(join(dir, licenceFile), 'utf8')).trim()}\n`
   }
   await put('THIRD-PARTY-LICENSES.txt', notices)
 

@@ -1,7 +1,7 @@
 /** The CLI's commands: each a thin composition of REST calls (docs: README, "From a shell: the operator CLI"). */
 import { setTimeout as delay } from 'node:timers/promises'
 import { MAX_MEMBERS_PER_CALL } from '../schemas/segment.js'
-import { Api, ApiError, EXIT, seg, UnreachableError, UsageError } from './api.js'
+import { type Api, ApiError, EXIT, seg, UnreachableError, UsageError } from './api.js'
 import { describeServe, percent, type Serve, table } from './format.js'
 
 export interface OptionSpec {
@@ -191,7 +191,10 @@ async function sdkStatus(c: Context, env: string, changeId: string | undefined):
 const allApplied = (s: SdkStatus) => s.pending.length === 0 && !s.capped
 
 function printStatus(c: Context, s: SdkStatus): void {
-  if (c.json) return printJson(c, s)
+  if (c.json) {
+    printJson(c, s)
+    return
+  }
   c.out(`change ${s.changeId} (${s.changeAt}): applied by ${s.applied} of ${s.total} server SDK instances${s.pending.length ? `; pending: ${s.pending.join(', ')}` : ''}`)
   if (s.total === 0) c.out('no server SDK instance reported in the last 10 minutes')
   else c.out(table(['sdk', 'applied', 'lag', 'version', 'reported'], s.instances.map((i) => [i.sdkId, i.applied ? 'yes' : 'no', i.lagMs === undefined ? '-' : `${i.lagMs} ms`, i.sdkVersion ?? '-', i.reportedAt])))

@@ -3,7 +3,7 @@ import { contextKey } from '../../sdk/core/evaluate.js'
 import type { Context, EvaluationDetail, Reason } from '../../sdk/core/types.js'
 import { signContext } from '../../sdk/sign.js'
 import { deeperThan, MAX_CONTEXT_DEPTH } from '../../sdk/core/validate.js'
-import { AppError, appError } from '../errors.js'
+import { appError } from '../errors.js'
 import type { EnvironmentService } from '../services/environments.js'
 
 /** Largest context accepted (bytes of its JSON). */
