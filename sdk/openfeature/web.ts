@@ -70,7 +70,7 @@ export class SwitchyardWebProvider implements Provider {
     const ctx = context ?? {}
     const sent = toSwitchyardContext(ctx)
     const signature = await this.options.signContext?.(ctx, sent)
-    const client = createClient({ ...this.options, mode: 'client', context: sent, signature })
+    const client = createClient({ ...this.options, mode: 'client', context: sent, ...(signature !== undefined && { signature }) })
     this.clientRef = client
     client.on('change', (flagsChanged) => this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }))
     client.on('stale', () => this.events.emit(ProviderEvents.Stale, { message: 'flag values are stale' }))

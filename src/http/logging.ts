@@ -42,7 +42,7 @@ export function loggerOptions(config: Config, stream?: Writable) {
     serializers: {
       req: (raw: unknown) => {
         const req = raw as FastifyRequest
-        return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
+        return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, ...(req.socket?.remotePort !== undefined && { remotePort: req.socket.remotePort }) }
       },
     },
   }

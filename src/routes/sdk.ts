@@ -91,7 +91,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   }
   // The other routes of this plugin keep clear of it entirely (no Vary either).
   app.addHook('onRoute', (route) => {
-    if (route.url !== '*' && !BROWSER_PATHS.has(route.url)) route.config = { ...route.config, cors: false } as typeof route.config
+    if (route.url !== '*' && !BROWSER_PATHS.has(route.url)) route.config = { ...route.config, cors: false } as NonNullable<typeof route.config>
   })
   await app.register(fastifyCors, {
     delegator: (req, cb) => cb(null, isBrowserPath(req.url.split('?', 1)[0] ?? '') ? browserCors : { origin: false }),

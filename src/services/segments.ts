@@ -83,14 +83,16 @@ export class SegmentService {
         throw new AppError('VERSION_CONFLICT', [Number(ver)], { currentVersion: Number(ver) })
       }
       const prev = exists ? (JSON.parse(raw) as SegmentMeta) : null
+      const name = input.name ?? prev?.name
+      const description = input.description ?? prev?.description
       const meta: SegmentMeta = {
         key,
         rules: (input.rules as SegmentRule[] | undefined) ?? prev?.rules ?? [],
         salt: prev?.salt ?? key,
         createdAt: prev?.createdAt ?? at,
         updatedAt: at,
-        ...((input.name ?? prev?.name) !== undefined && { name: input.name ?? prev?.name }),
-        ...((input.description ?? prev?.description) !== undefined && { description: input.description ?? prev?.description }),
+        ...(name !== undefined && { name }),
+        ...(description !== undefined && { description }),
       }
       checkSegment(meta)
       const version = exists ? Number(ver) + 1 : 1

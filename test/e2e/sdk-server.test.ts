@@ -302,7 +302,7 @@ function watch(t: Teardown, url: string, e: SdkEnv, flag: string, only: 'streami
       logger: quiet,
       sendMetrics: false,
       streamFailuresBeforePolling: k.fallback ? 1 : 1_000_000,
-      ...(bootstrap && { bootstrap: (k.mode === 'server' ? bootstrap.server : bootstrap.client) as ClientOptions['bootstrap'] }),
+      ...(bootstrap && { bootstrap: (k.mode === 'server' ? bootstrap.server : bootstrap.client) as NonNullable<ClientOptions['bootstrap']> }),
       ...extra,
     })
     t.teardown(() => client.close())

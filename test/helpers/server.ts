@@ -43,7 +43,8 @@ export interface TestServer {
 }
 
 export interface ApiOptions {
-  token?: string | null
+  /** The bearer token: null sends none; absent (or undefined) sends the admin's. */
+  token?: string | null | undefined
   body?: unknown
   headers?: Record<string, string>
 }
