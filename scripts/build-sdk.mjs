@@ -60,7 +60,10 @@ async function inputHash() {
     'node_modules/re2js/package.json',
     'node_modules/typescript/package.json',
   ].sort()
-  for (const f of files) h.update(`${f}\n`).update(await readFile(join(root, f))).update('\n')
+  for (const f of files)
+    h.update(`${f}\n`)
+      .update(await readFile(join(root, f)))
+      .update('\n')
   return h.digest('hex')
 }
 
@@ -163,7 +166,9 @@ try {
   if (pkg) {
     const tsc = join(root, 'node_modules/typescript/bin/tsc')
     const types = join(stage, 'types')
-    await promisify(execFile)(process.execPath, [tsc, '-p', join(root, 'sdk/tsconfig.json'), '--outDir', types], { cwd: root })
+    await promisify(execFile)(process.execPath, [tsc, '-p', join(root, 'sdk/tsconfig.json'), '--outDir', types], {
+      cwd: root,
+    })
     // Only the declarations the entries reach: the internals (the engine's operators import re2js's
     // types, which are bundled, not installed) stay out of the package.
     const entries = ['index', 'browser', 'node-storage', 'sign', 'openfeature/server', 'openfeature/web']
@@ -175,7 +180,11 @@ try {
       reached.add(f)
       const text = await readFile(join(types, f), 'utf8')
       for (const m of text.matchAll(/\bfrom\s+'(\.{1,2}\/[^']+)\.js'/g)) {
-        todo.push(relative(types, resolve(dirname(join(types, f)), `${m[1]}.d.ts`)).split(sep).join('/'))
+        todo.push(
+          relative(types, resolve(dirname(join(types, f)), `${m[1]}.d.ts`))
+            .split(sep)
+            .join('/'),
+        )
       }
     }
     for (const f of [...reached].sort()) await put(`types/${f}`, await readFile(join(types, f)))

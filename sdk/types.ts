@@ -2,7 +2,16 @@
 import type { Context, EvaluationDetail, JsonValue, Ruleset } from './core/types.js'
 import type { FetchLike, SwitchyardError } from './transport/http.js'
 
-export type { Context, EvaluationDetail, JsonValue, Reason, Ruleset, RulesetFlag, Segment, SegmentDelta } from './core/types.js'
+export type {
+  Context,
+  EvaluationDetail,
+  JsonValue,
+  Reason,
+  Ruleset,
+  RulesetFlag,
+  Segment,
+  SegmentDelta,
+} from './core/types.js'
 
 /** One evaluated value as the client-mode endpoints send it. */
 export interface ClientFlagValue {
@@ -138,7 +147,11 @@ export interface SwitchyardClient {
   /** Flag value, or `defaultValue` on any error (including a type different from the default's). */
   variation<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): Widen<T>
   /** Flag value with its variation index and reason. */
-  variationDetail<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): EvaluationDetail<Widen<T>>
+  variationDetail<T extends JsonValue>(
+    key: string,
+    context: Context | undefined,
+    defaultValue: T,
+  ): EvaluationDetail<Widen<T>>
   /** Values of every flag for the context (client mode: every client-side flag of the identified context). */
   allFlags(context?: Context): Record<string, JsonValue>
   /** Resolves on first usable data; rejects with READY_TIMEOUT after `timeoutMs`, with the fatal error on 401/403, with CLOSED on close. */

@@ -97,7 +97,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   const store = new Store(deps.redis, {
-    changelogMaxLen: config.CHANGELOG_MAXLEN, auditMaxLen: config.AUDIT_MAXLEN, historyMaxVersions: config.HISTORY_MAX_VERSIONS,
+    changelogMaxLen: config.CHANGELOG_MAXLEN,
+    auditMaxLen: config.AUDIT_MAXLEN,
+    historyMaxVersions: config.HISTORY_MAX_VERSIONS,
   })
   const services = buildServices({ store, now: deps.now ?? (() => new Date()) })
   app.decorate('services', services)
@@ -110,7 +112,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   collectDefaultMetrics({ register: registry, prefix: 'switchyard_' })
   // prom-client names three gauges `…_total`, a suffix Prometheus reserves for counters (`promtool check metrics`
   // fails on them); the per-type gauges of the same name without `_total` carry the same numbers (their sum).
-  for (const m of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`switchyard_nodejs_active_${m}_total`)
+  for (const m of ['handles', 'requests', 'resources'])
+    registry.removeSingleMetric(`switchyard_nodejs_active_${m}_total`)
   const httpDuration = new Histogram({
     name: 'switchyard_http_request_duration_seconds',
     help: 'HTTP request duration by route template',
@@ -133,7 +136,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.addSchema(ErrorSchema)
   await app.register(swagger, {
     openapi: OPENAPI_DOCUMENT,
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
@@ -143,7 +148,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Everything under /api/ and /ofrep/ but CORS preflights needs a token: refused before any body is read, after
   // every onRequest hook (a browser route's CORS headers are on its 401 too).
   app.addHook('preParsing', async (req, reply, payload) => {
-    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw new AppError('MALFORMED_REQUEST', ['a Host header is required'])
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined)
+      throw new AppError('MALFORMED_REQUEST', ['a Host header is required'])
     if (withToken(req.url) && req.method !== 'OPTIONS') {
       if (!req.token) {
         await limits.authFailed(req, reply)
@@ -166,7 +172,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     parseJson(req, body, (err, value) => {
       if (err) return done(err, undefined)
       if (deeperThan(value, MAX_BODY_DEPTH)) {
-        return done(new AppError('VALIDATION_FAILED', [`the body is nested more than ${MAX_BODY_DEPTH} levels deep`], [{ path: 'body', message: `nested more than ${MAX_BODY_DEPTH} levels deep` }]), undefined)
+        return done(
+          new AppError(
+            'VALIDATION_FAILED',
+            [`the body is nested more than ${MAX_BODY_DEPTH} levels deep`],
+            [{ path: 'body', message: `nested more than ${MAX_BODY_DEPTH} levels deep` }],
+          ),
+          undefined,
+        )
       }
       done(null, value)
     })
@@ -174,25 +187,46 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof AppError) {
-      return reply.code(err.statusCode).send({ statusCode: err.statusCode, code: err.code, message: err.message, ...(err.details !== undefined && { details: err.details }) })
+      return reply.code(err.statusCode).send({
+        statusCode: err.statusCode,
+        code: err.code,
+        message: err.message,
+        ...(err.details !== undefined && { details: err.details }),
+      })
     }
     if (err.validation) {
       const details: ErrorDetail[] = err.validation.map((v) => ({
         path: `${err.validationContext ?? 'body'}${v.instancePath || ''}`,
         message: v.message ?? 'is invalid',
       }))
-      const e = new AppError('VALIDATION_FAILED', [details.slice(0, 3).map((d) => `${d.path} ${d.message}`).join('; ')], details)
+      const e = new AppError(
+        'VALIDATION_FAILED',
+        [
+          details
+            .slice(0, 3)
+            .map((d) => `${d.path} ${d.message}`)
+            .join('; '),
+        ],
+        details,
+      )
       return reply.code(400).send({ statusCode: 400, code: e.code, message: e.message, details })
     }
     const known: Record<string, AppError> = {
-      FST_ERR_CTP_BODY_TOO_LARGE: new AppError('BODY_TOO_LARGE', [req.routeOptions.bodyLimit ?? config.BODY_LIMIT_BYTES]),
+      FST_ERR_CTP_BODY_TOO_LARGE: new AppError('BODY_TOO_LARGE', [
+        req.routeOptions.bodyLimit ?? config.BODY_LIMIT_BYTES,
+      ]),
       FST_ERR_CTP_INVALID_MEDIA_TYPE: new AppError('UNSUPPORTED_MEDIA_TYPE', [String(req.headers['content-type'])]),
       FST_ERR_CTP_INVALID_CONTENT_LENGTH: new AppError('VALIDATION_FAILED', ['Content-Length does not match the body']),
       FST_ERR_CTP_EMPTY_JSON_BODY: new AppError('INVALID_JSON'),
       FST_ERR_CTP_INVALID_JSON_BODY: new AppError('INVALID_JSON'),
     }
-    const mapped = known[err.code] ?? (err instanceof SyntaxError && err.statusCode === 400 ? new AppError('INVALID_JSON') : undefined)
-    if (mapped) return reply.code(mapped.statusCode).send({ statusCode: mapped.statusCode, code: mapped.code, message: mapped.message })
+    const mapped =
+      known[err.code] ??
+      (err instanceof SyntaxError && err.statusCode === 400 ? new AppError('INVALID_JSON') : undefined)
+    if (mapped)
+      return reply
+        .code(mapped.statusCode)
+        .send({ statusCode: mapped.statusCode, code: mapped.code, message: mapped.message })
     // Redis at maxmemory (noeviction) refuses writes, also the first write inside a script (nothing applied).
     if (/^OOM /.test(err.message)) {
       req.log.warn({ err }, 'store full')
@@ -206,7 +240,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       // A client error raised by Fastify itself that the catalogue does not name yet.
-      return reply.code(err.statusCode).send({ statusCode: err.statusCode, code: 'VALIDATION_FAILED', message: err.message })
+      return reply
+        .code(err.statusCode)
+        .send({ statusCode: err.statusCode, code: 'VALIDATION_FAILED', message: err.message })
     }
     req.log.error({ err }, 'unhandled error')
     const e = new AppError('INTERNAL', [req.id])
@@ -220,12 +256,22 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   // Data loss watch: the bootstrap admin comes back at once, so operators can restore or re-initialise.
   const monitor = new StoreMonitor({
-    redis: deps.redis, registry, checkMs: config.STORE_CHECK_MS, now: deps.now ?? (() => new Date()), log: app.log,
+    redis: deps.redis,
+    registry,
+    checkMs: config.STORE_CHECK_MS,
+    now: deps.now ?? (() => new Date()),
+    log: app.log,
     ...(config.ADMIN_TOKEN && { onReset: async () => void (await services.tokens.bootstrap(config.ADMIN_TOKEN)) }),
   })
   monitor.start()
   app.addHook('onClose', async () => monitor.stop())
-  await app.register(healthRoutes, { redis: deps.redis, registry, monitor, readinessTimeoutMs: config.READINESS_TIMEOUT_MS, metricsToken: config.METRICS_TOKEN })
+  await app.register(healthRoutes, {
+    redis: deps.redis,
+    registry,
+    monitor,
+    readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
+    metricsToken: config.METRICS_TOKEN,
+  })
   await app.register(storeRoutes, { monitor })
   await app.register(environmentRoutes, { services })
   await app.register(flagRoutes, { services })
@@ -238,13 +284,22 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const fdLimit = deps.fdLimit ?? null
   const perInstance = effectiveInstanceLimit(config.STREAM_MAX_PER_INSTANCE, fdLimit)
   if (perInstance.clamped && fdLimit !== null) {
-    app.log.warn(`STREAM_MAX_PER_INSTANCE=${config.STREAM_MAX_PER_INSTANCE} does not fit in the open-file limit (ulimit -n ${fdLimit}): at most ${perInstance.limit} streams, ${fdReserve(fdLimit)} descriptors kept for other requests; raise ulimit -n (LimitNOFILE, --ulimit nofile) to serve more`)
+    app.log.warn(
+      `STREAM_MAX_PER_INSTANCE=${config.STREAM_MAX_PER_INSTANCE} does not fit in the open-file limit (ulimit -n ${fdLimit}): at most ${perInstance.limit} streams, ${fdReserve(fdLimit)} descriptors kept for other requests; raise ulimit -n (LimitNOFILE, --ulimit nofile) to serve more`,
+    )
   }
   const hub = new StreamHub({
     limits: { perInstance: perInstance.limit, perToken: config.STREAM_MAX_PER_TOKEN, perIp: config.STREAM_MAX_PER_IP },
-    redis: deps.redis, store, rulesets, metrics: streamMetrics(registry), log: app.log,
-    heartbeatMs: config.STREAM_HEARTBEAT_MS, maxBufferBytes: config.STREAM_MAX_BUFFER_BYTES, tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
-    idleChannelMs: config.STREAM_IDLE_CHANNEL_MS, storeMonitor: monitor,
+    redis: deps.redis,
+    store,
+    rulesets,
+    metrics: streamMetrics(registry),
+    log: app.log,
+    heartbeatMs: config.STREAM_HEARTBEAT_MS,
+    maxBufferBytes: config.STREAM_MAX_BUFFER_BYTES,
+    tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
+    idleChannelMs: config.STREAM_IDLE_CHANNEL_MS,
+    storeMonitor: monitor,
   })
   hub.start()
   app.addHook('preClose', async () => hub.closeStreams())

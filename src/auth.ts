@@ -77,7 +77,8 @@ export function authorize(req: FastifyRequest, perm: Permission, env?: string): 
   const t = req.token
   if (!t) throw appError('UNAUTHORIZED')
   if (!ALLOWED[perm].includes(t.kind)) throw appError('FORBIDDEN', describe(perm, env))
-  if (perm === 'define' && t.kind !== 'admin' && !t.environments.includes('*')) throw appError('FORBIDDEN', describe(perm))
+  if (perm === 'define' && t.kind !== 'admin' && !t.environments.includes('*'))
+    throw appError('FORBIDDEN', describe(perm))
   if (env !== undefined && t.kind !== 'admin' && !t.environments.includes('*') && !t.environments.includes(env)) {
     throw appError('FORBIDDEN', describe(perm, env))
   }
@@ -86,19 +87,35 @@ export function authorize(req: FastifyRequest, perm: Permission, env?: string): 
 
 function describe(perm: Permission, env?: string): string {
   const what = {
-    read: 'read', write: 'write', admin: 'administer', evaluate: 'evaluate', 'sdk-server': 'read the rules', 'sdk-client': 'read client values',
-    define: 'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
+    read: 'read',
+    write: 'write',
+    admin: 'administer',
+    evaluate: 'evaluate',
+    'sdk-server': 'read the rules',
+    'sdk-client': 'read client values',
+    define:
+      'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]
   return env ? `${what} in environment "${env}"` : what
 }
 
 /** The single environment of an SDK token (401/403 unless its kind is one of `kinds`). */
-export function sdkEnv(req: FastifyRequest, kinds: ReadonlyArray<TokenRecord['kind']>): { env: string; token: TokenRecord } {
+export function sdkEnv(
+  req: FastifyRequest,
+  kinds: ReadonlyArray<TokenRecord['kind']>,
+): { env: string; token: TokenRecord } {
   const t = req.token
   if (!t) throw appError('UNAUTHORIZED')
-  if (!kinds.includes(t.kind)) throw appError('FORBIDDEN', kinds.includes('sdk-client') ? 'use the SDK routes (sdk-server or sdk-client tokens only)' : 'read the rules (sdk-server tokens only)')
+  if (!kinds.includes(t.kind))
+    throw appError(
+      'FORBIDDEN',
+      kinds.includes('sdk-client')
+        ? 'use the SDK routes (sdk-server or sdk-client tokens only)'
+        : 'read the rules (sdk-server tokens only)',
+    )
   authorize(req, t.kind === 'sdk-server' ? 'sdk-server' : 'sdk-client')
   const env = t.environments[0]
-  if (env === undefined || env === '*' || t.environments.length !== 1) throw appError('FORBIDDEN', 'use an SDK route without exactly one environment')
+  if (env === undefined || env === '*' || t.environments.length !== 1)
+    throw appError('FORBIDDEN', 'use an SDK route without exactly one environment')
   return { env, token: t }
 }

@@ -10,10 +10,17 @@ export const ERRORS = {
   MALFORMED_REQUEST: { status: 400, message: 'The request is not valid HTTP/1.1: %s' },
   INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
   INVALID_CONTEXT: { status: 400, message: 'The context is invalid: %s' },
-  CONTEXT_KEY_REQUIRED: { status: 400, message: 'This environment requires signed contexts, and a signed context needs a "key" (or "targetingKey")' },
+  CONTEXT_KEY_REQUIRED: {
+    status: 400,
+    message: 'This environment requires signed contexts, and a signed context needs a "key" (or "targetingKey")',
+  },
   RESERVED_NAME: { status: 400, message: 'The key "%s" is reserved: %s' },
   UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
-  QUERY_TOKEN_REFUSED: { status: 401, message: 'A token in the URL (?access_token=) is accepted only for sdk-client tokens on GET /api/v1/sdk/client/stream and /values; send this one in the Authorization header' },
+  QUERY_TOKEN_REFUSED: {
+    status: 401,
+    message:
+      'A token in the URL (?access_token=) is accepted only for sdk-client tokens on GET /api/v1/sdk/client/stream and /values; send this one in the Authorization header',
+  },
   FORBIDDEN: { status: 403, message: 'This token may not %s' },
   SIGNATURE_REQUIRED: { status: 403, message: 'This environment requires a signed context' },
   BAD_SIGNATURE: { status: 403, message: 'The context signature does not match' },
@@ -30,18 +37,28 @@ export const ERRORS = {
   FLAG_IN_USE: { status: 409, message: 'Flag "%s" is a prerequisite of other flags' },
   SEGMENT_IN_USE: { status: 409, message: 'Segment "%s" is used by flag rules' },
   WRITE_CONFLICT: { status: 409, message: 'Too many concurrent writes to %s; retry' },
-  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time (headers within %s ms, all of it within %s ms)' },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'The request was not received in time (headers within %s ms, all of it within %s ms)',
+  },
   VERSION_CONFLICT: { status: 412, message: 'Version mismatch: the current version is %s' },
   BODY_TOO_LARGE: { status: 413, message: 'The body is larger than %s bytes' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content type %s is not supported here' },
   PRECONDITION_REQUIRED: { status: 428, message: 'An If-Match header with the current version is required' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later' },
-  TOO_MANY_STREAMS: { status: 429, message: 'Too many open streams %s; retry later (SDKs back off and poll meanwhile)' },
+  TOO_MANY_STREAMS: {
+    status: 429,
+    message: 'Too many open streams %s; retry later (SDKs back off and poll meanwhile)',
+  },
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are larger than %s bytes' },
   INTERNAL: { status: 500, message: 'Internal error (request %s); this is a bug' },
   STORE_UNAVAILABLE: { status: 503, message: 'The store (Redis) is unavailable; retry later' },
   STORE_FULL: { status: 503, message: 'The store (Redis) is full (maxmemory reached): nothing was written' },
-  STORE_RESET: { status: 503, message: 'The store (Redis) lost its data (instance marker missing): restore it or re-initialise it, see docs/deploy.md' },
+  STORE_RESET: {
+    status: 503,
+    message:
+      'The store (Redis) lost its data (instance marker missing): restore it or re-initialise it, see docs/deploy.md',
+  },
 } as const satisfies Record<string, { status: number; message: string }>
 
 /** A stable, machine-readable error code. */
@@ -82,5 +99,9 @@ export function validationError(details: ErrorDetail[]): AppError {
     .slice(0, 3)
     .map((d) => `${d.path || '/'} ${d.message}`)
     .join('; ')
-  return new AppError('VALIDATION_FAILED', [summary + (details.length > 3 ? ` (+${details.length - 3} more)` : '')], details)
+  return new AppError(
+    'VALIDATION_FAILED',
+    [summary + (details.length > 3 ? ` (+${details.length - 3} more)` : '')],
+    details,
+  )
 }

@@ -41,7 +41,11 @@ async function main(): Promise<void> {
     try {
       unlock = lockDataDir(config.DATA_DIR)
     } catch (e) {
-      return fail(e instanceof DataDirLockedError ? e.message : `cannot lock DATA_DIR ${config.DATA_DIR}: ${(e as Error).message}`)
+      return fail(
+        e instanceof DataDirLockedError
+          ? e.message
+          : `cannot lock DATA_DIR ${config.DATA_DIR}: ${(e as Error).message}`,
+      )
     }
     embedded = new EmbeddedRedis({
       bin: config.REDIS_SERVER_BIN,
@@ -59,7 +63,9 @@ async function main(): Promise<void> {
       return fail(`cannot start the embedded Redis: ${(e as Error).message}`)
     }
     redisUrl = embedded.url
-    console.error(`switchyard: embedded redis-server on ${redisUrl} (data in ${config.DATA_DIR}, AOF appendfsync always)`)
+    console.error(
+      `switchyard: embedded redis-server on ${redisUrl} (data in ${config.DATA_DIR}, AOF appendfsync always)`,
+    )
   }
 
   const client = connectRedis(config, redisUrl)

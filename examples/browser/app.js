@@ -14,7 +14,9 @@ const flags = createClient({
 })
 
 function render() {
-  document.querySelector('#checkout').textContent = flags.isEnabled('new-checkout') ? 'new checkout' : 'classic checkout'
+  document.querySelector('#checkout').textContent = flags.isEnabled('new-checkout')
+    ? 'new checkout'
+    : 'classic checkout'
   document.querySelector('#source').textContent = flags.source ?? 'defaults'
 }
 flags.on('change', render)

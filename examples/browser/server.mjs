@@ -13,7 +13,9 @@ import { signContext } from '@switchyard/sdk/sign'
 
 const { SWITCHYARD_CLIENT_TOKEN: token, SWITCHYARD_SIGNING_SECRET: secret } = process.env
 if (!token || !secret) {
-  console.error('Set SWITCHYARD_CLIENT_TOKEN (an sdk-client token) and SWITCHYARD_SIGNING_SECRET (the environment\'s signingSecret).')
+  console.error(
+    "Set SWITCHYARD_CLIENT_TOKEN (an sdk-client token) and SWITCHYARD_SIGNING_SECRET (the environment's signingSecret).",
+  )
   process.exit(2)
 }
 // The URL the browser reaches Switchyard at (the page calls it directly, cross-origin).
@@ -26,7 +28,10 @@ const files = {
   '/': { path: fileURLToPath(new URL('./index.html', import.meta.url)), type: 'text/html; charset=utf-8' },
   '/app.js': { path: fileURLToPath(new URL('./app.js', import.meta.url)), type: 'text/javascript' },
   // The package's browser build (client mode only, no rule engine), as installed.
-  '/switchyard.browser.js': { path: fileURLToPath(import.meta.resolve('@switchyard/sdk/browser')), type: 'text/javascript' },
+  '/switchyard.browser.js': {
+    path: fileURLToPath(import.meta.resolve('@switchyard/sdk/browser')),
+    type: 'text/javascript',
+  },
 }
 
 const server = createServer(async (req, res) => {

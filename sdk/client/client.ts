@@ -31,7 +31,6 @@ export interface ModeSpec {
   etagIsAppliedId: boolean
 }
 
-
 type Listener = (payload: never) => void
 
 interface Snapshot {
@@ -112,10 +111,16 @@ export class Client implements SwitchyardClient {
 
   constructor(options: ClientOptions, spec: ModeSpec) {
     if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) {
-      throw new SwitchyardError('INVALID_OPTIONS', 'createClient: `url` must be the http(s) base URL of the Switchyard API')
+      throw new SwitchyardError(
+        'INVALID_OPTIONS',
+        'createClient: `url` must be the http(s) base URL of the Switchyard API',
+      )
     }
     if (typeof options.token !== 'string' || options.token === '') {
-      throw new SwitchyardError('INVALID_OPTIONS', 'createClient: `token` is required (an sdk-server or sdk-client token)')
+      throw new SwitchyardError(
+        'INVALID_OPTIONS',
+        'createClient: `token` is required (an sdk-server or sdk-client token)',
+      )
     }
     const fetchFn = options.fetch ?? (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined)
     if (!fetchFn) throw new SwitchyardError('INVALID_OPTIONS', 'createClient: no global fetch; pass the `fetch` option')
@@ -160,8 +165,7 @@ export class Client implements SwitchyardClient {
         pollUrl: () => joinUrl(url, spec.pollPath) + spec.query(this.context, this.signature),
         headers: () => ({ Authorization: `Bearer ${token}` }),
         lastEventId: () => this.applied,
-        pollEtag: () =>
-          this.pollEtagValue ?? (spec.etagIsAppliedId && this.applied ? `"${this.applied}"` : null),
+        pollEtag: () => this.pollEtagValue ?? (spec.etagIsAppliedId && this.applied ? `"${this.applied}"` : null),
       },
       {
         onEvent: (ev) => this.onStreamEvent(ev),
@@ -172,13 +176,24 @@ export class Client implements SwitchyardClient {
     )
 
     if (bootstrap !== undefined) this.applyBootstrap(bootstrap)
-    this.reporter = options.sendMetrics === false ? null : new Reporter({
-      url, token: options.token, sdkId: this.sdkId, mode: spec.mode, startedAt: this.startedAt,
-      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
-      setT: this.setT, clearT: this.clearT, now: this.now,
-      intervalMs: options.metricsIntervalMs ?? 60000, debounceMs: options.metricsDebounceMs ?? 1000,
-      appliedId: () => this.applied, log: this.log,
-    })
+    this.reporter =
+      options.sendMetrics === false
+        ? null
+        : new Reporter({
+            url,
+            token: options.token,
+            sdkId: this.sdkId,
+            mode: spec.mode,
+            startedAt: this.startedAt,
+            fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+            setT: this.setT,
+            clearT: this.clearT,
+            now: this.now,
+            intervalMs: options.metricsIntervalMs ?? 60000,
+            debounceMs: options.metricsDebounceMs ?? 1000,
+            appliedId: () => this.applied,
+            log: this.log,
+          })
     // A cache is only used when nothing else answers (bootstrap wins).
     const loading = options.storage && this.src === null ? this.loadCache() : null
     this.startSync(loading, options.storageTimeoutMs ?? 2000)
@@ -226,7 +241,11 @@ export class Client implements SwitchyardClient {
     return value as Widen<T>
   }
 
-  variationDetail<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): EvaluationDetail<Widen<T>> {
+  variationDetail<T extends JsonValue>(
+    key: string,
+    context: Context | undefined,
+    defaultValue: T,
+  ): EvaluationDetail<Widen<T>> {
     let d: EvaluationDetail
     try {
       if (!this.store.hasData) {
@@ -383,7 +402,8 @@ export class Client implements SwitchyardClient {
     }
     this.storageTimer = this.setT(() => {
       this.storageTimer = null
-      if (this.storageWait) this.log.warn?.(`storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
+      if (this.storageWait)
+        this.log.warn?.(`storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
       go()
     }, timeoutMs)
     loading.then(go, go)
@@ -522,7 +542,8 @@ export class Client implements SwitchyardClient {
     const failed = (e: unknown): void => this.log.warn?.(`last-known-good load failed: ${errorText(e)}`)
     try {
       const r = storage.load()
-      if (r && typeof (r as Promise<string | null>).then === 'function') return (r as Promise<string | null>).then(use, failed)
+      if (r && typeof (r as Promise<string | null>).then === 'function')
+        return (r as Promise<string | null>).then(use, failed)
       use(r as string | null)
     } catch (e) {
       failed(e)

@@ -72,7 +72,8 @@ export class Reporter {
     this.stopped = true
     for (const t of [this.timer, this.debounce]) if (t !== null) this.c.clearT(t)
     this.timer = this.debounce = null
-    if (this.everSent || this.c.appliedId() !== null || Object.keys(this.counts).length > 0) await this.send(timeoutMs, true)
+    if (this.everSent || this.c.appliedId() !== null || Object.keys(this.counts).length > 0)
+      await this.send(timeoutMs, true)
   }
 
   /** The wire form of the counts: `{ flag: { default | "<index>": n } }`. */
@@ -81,7 +82,8 @@ export class Reporter {
     for (const k in counts) {
       const byVar: Record<string, number> = {}
       const slots = counts[k] as number[]
-      for (let i = 0; i < slots.length; i++) if (slots[i]) byVar[i === 0 ? 'default' : String(i - 1)] = slots[i] as number
+      for (let i = 0; i < slots.length; i++)
+        if (slots[i]) byVar[i === 0 ? 'default' : String(i - 1)] = slots[i] as number
       out[k] = byVar
     }
     return out
@@ -103,7 +105,8 @@ export class Reporter {
           mode: this.c.mode,
           appliedId,
           // Both times by this SDK's clock: the server uses only their difference, so clock skew does not matter.
-          ...(appliedId !== null && this.noted?.id === appliedId && { appliedAt: new Date(this.noted.at).toISOString() }),
+          ...(appliedId !== null &&
+            this.noted?.id === appliedId && { appliedAt: new Date(this.noted.at).toISOString() }),
           sentAt: new Date(this.c.now()).toISOString(),
           startedAt: this.c.startedAt,
           counts: Reporter.countsWire(counts),

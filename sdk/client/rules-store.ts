@@ -145,7 +145,12 @@ export class RulesStore implements Store {
       for (const [k, f] of c.flags) flags[k] = f.flag
       for (const [k, s] of c.segments) {
         const meta = this.meta.get(k) ?? { key: k, rules: [] as SegmentRule[], salt: k, version: s.version }
-        segments[k] = { ...meta, version: s.version, included: this.members(k, 'included'), excluded: this.members(k, 'excluded') }
+        segments[k] = {
+          ...meta,
+          version: s.version,
+          included: this.members(k, 'included'),
+          excluded: this.members(k, 'excluded'),
+        }
       }
     }
     return { specVersion: 1, environment: this.environment, flags, segments }

@@ -26,7 +26,11 @@ export interface Store {
 }
 
 /** Keys in either record whose JSON differs. */
-export function diffKeys<T>(before: Record<string, T>, after: Record<string, T>, same: (a: T, b: T) => boolean): string[] {
+export function diffKeys<T>(
+  before: Record<string, T>,
+  after: Record<string, T>,
+  same: (a: T, b: T) => boolean,
+): string[] {
   const out: string[] = []
   for (const k in after) {
     const b = before[k]

@@ -84,7 +84,11 @@ export class ValuesStore implements Store {
     if (variation !== null && !sameType(f.value, defaultValue)) {
       return { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' } }
     }
-    return { value: variation === null ? defaultValue : f.value, variation, reason: f.reason ?? { kind: 'FALLTHROUGH' } }
+    return {
+      value: variation === null ? defaultValue : f.value,
+      variation,
+      reason: f.reason ?? { kind: 'FALLTHROUGH' },
+    }
   }
 
   private last = -1

@@ -10,13 +10,31 @@
  * mutates the affected segment's member set IN PLACE (copying a 1M-id set per
  * delta would defeat the purpose): the previous `Compiled` sees the change too.
  */
-import type { JsonValue, Reason, Ruleset, RulesetFlag, Segment, SegmentDelta, SegmentPatch, Rollout, Serve } from './types.js'
+import type {
+  JsonValue,
+  Reason,
+  Ruleset,
+  RulesetFlag,
+  Segment,
+  SegmentDelta,
+  SegmentPatch,
+  Rollout,
+  Serve,
+} from './types.js'
 import { SaltHasher } from './hash.js'
 import { IdSet } from './id-set.js'
 import { compileClause, type CompiledClause } from './operators.js'
 import { checkClause, validateFlagConfig, validateSegment, type ValidationIssue } from './validate.js'
 import { ERRORS, REASONS, prerequisiteReason, ruleReason } from './reasons.js'
-import { buildDependents, flagRefs, segmentRefs, updateFlag, updateSegment, type Dependents, type FlagRefs } from './dependents.js'
+import {
+  buildDependents,
+  flagRefs,
+  segmentRefs,
+  updateFlag,
+  updateSegment,
+  type Dependents,
+  type FlagRefs,
+} from './dependents.js'
 
 /** What a rule or the fallthrough serves, prepared for evaluation. */
 export interface CompiledServe {
@@ -319,7 +337,12 @@ export function compile(ruleset: Ruleset): Compiled {
   const segments = new Map<string, CompiledSegment>()
   for (const [k, f] of Object.entries(ruleset.flags ?? {})) flags.set(k, compileFlag(f, k))
   for (const [k, s] of Object.entries(ruleset.segments ?? {})) segments.set(k, compileSegment(s))
-  return { environment: String(ruleset.environment ?? ''), flags, segments, dependents: buildDependents(flags, segments) }
+  return {
+    environment: String(ruleset.environment ?? ''),
+    flags,
+    segments,
+    dependents: buildDependents(flags, segments),
+  }
 }
 
 /** Adds or replaces one flag; other compiled flags are reused as they are. */
@@ -338,7 +361,12 @@ export function removeFlag(c: Compiled, key: string): Compiled {
   const flags = new Map(c.flags)
   flags.delete(key)
   // Flags that list it as a prerequisite keep that edge: they depend on it again if it comes back.
-  return { environment: c.environment, flags, segments: c.segments, dependents: updateFlag(c.dependents, key, prev.refs, undefined) }
+  return {
+    environment: c.environment,
+    flags,
+    segments: c.segments,
+    dependents: updateFlag(c.dependents, key, prev.refs, undefined),
+  }
 }
 
 /**
@@ -366,7 +394,12 @@ export function removeSegment(c: Compiled, key: string): Compiled {
   if (prev === undefined) return c
   const segments = new Map(c.segments)
   segments.delete(key)
-  return { environment: c.environment, flags: c.flags, segments, dependents: updateSegment(c.dependents, key, prev.refs, undefined) }
+  return {
+    environment: c.environment,
+    flags: c.flags,
+    segments,
+    dependents: updateSegment(c.dependents, key, prev.refs, undefined),
+  }
 }
 
 /**
@@ -390,7 +423,10 @@ export function applySegmentDelta(c: Compiled, d: SegmentDelta): Compiled {
 }
 
 /** Validation issues of every flag and segment that has some (for SDK logs). */
-export function compileIssues(c: Compiled): { flags: Record<string, ValidationIssue[]>; segments: Record<string, ValidationIssue[]> } {
+export function compileIssues(c: Compiled): {
+  flags: Record<string, ValidationIssue[]>
+  segments: Record<string, ValidationIssue[]>
+} {
   const flags: Record<string, ValidationIssue[]> = Object.create(null) as Record<string, ValidationIssue[]>
   const segments: Record<string, ValidationIssue[]> = Object.create(null) as Record<string, ValidationIssue[]>
   for (const [k, f] of c.flags) if (f.issues.length > 0) flags[k] = [...f.issues]

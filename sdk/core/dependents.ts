@@ -73,7 +73,8 @@ function unique(keys: string[]): readonly string[] {
 export function flagRefs(flag: unknown): FlagRefs {
   if (!isObject(flag)) return NO_REFS
   const pre: string[] = []
-  if (Array.isArray(flag.prerequisites)) for (const p of flag.prerequisites) if (isObject(p) && typeof p.flag === 'string') pre.push(p.flag)
+  if (Array.isArray(flag.prerequisites))
+    for (const p of flag.prerequisites) if (isObject(p) && typeof p.flag === 'string') pre.push(p.flag)
   const segments = rulesSegments(flag.rules)
   if (pre.length === 0 && segments.length === 0) return NO_REFS
   return { prerequisites: pre.length === 0 ? NONE : unique(pre), segments }
@@ -89,7 +90,10 @@ export function segmentRefs(seg: unknown): readonly string[] {
  * as a prerequisite, or test the segment in a rule (the server refuses to
  * delete what is still in use).
  */
-export function flagsUsing(flags: Iterable<{ readonly key: string }>, ref: { flag: string } | { segment: string }): string[] {
+export function flagsUsing(
+  flags: Iterable<{ readonly key: string }>,
+  ref: { flag: string } | { segment: string },
+): string[] {
   const out: string[] = []
   for (const f of flags) {
     const refs = flagRefs(f)
@@ -153,7 +157,12 @@ function relink(
 }
 
 /** The index after the flag `key` changed from `before` to `after` (undefined: absent). O(refs) when its refs stay. */
-export function updateFlag(d: Dependents, key: string, before: FlagRefs | undefined, after: FlagRefs | undefined): Dependents {
+export function updateFlag(
+  d: Dependents,
+  key: string,
+  before: FlagRefs | undefined,
+  after: FlagRefs | undefined,
+): Dependents {
   const b = before ?? NO_REFS
   const a = after ?? NO_REFS
   const prerequisiteOf = relink(d.prerequisiteOf, key, b.prerequisites, a.prerequisites)

@@ -104,7 +104,13 @@ function matchClause(c: Compiled, cl: CompiledClause, ctx: Ctx, key: string | nu
   }
 }
 
-function matchAll(c: Compiled, clauses: readonly CompiledClause[], ctx: Ctx, key: string | null, depth: number): boolean {
+function matchAll(
+  c: Compiled,
+  clauses: readonly CompiledClause[],
+  ctx: Ctx,
+  key: string | null,
+  depth: number,
+): boolean {
   for (let i = 0; i < clauses.length; i++) if (!matchClause(c, clauses[i]!, ctx, key, depth)) return false
   return true
 }
@@ -286,7 +292,12 @@ function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: Js
 }
 
 /** Like `evaluate`, with the variation index and the reason. Never throws. */
-export function evaluateDetail(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): EvaluationDetail {
+export function evaluateDetail(
+  c: Compiled,
+  flagKey: string,
+  context: Context,
+  defaultValue: JsonValue,
+): EvaluationDetail {
   const f = c.flags.get(flagKey)
   if (f === undefined) return detail(defaultValue, null, ERRORS.FLAG_NOT_FOUND)
   if (!isContext(context)) return detail(defaultValue, null, ERRORS.INVALID_CONTEXT)
@@ -310,7 +321,9 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
     // JSON.parse builds one object with all keys as own data properties (even
     // "__proto__"), in fast mode; spreading it is far cheaper than adding 100
     // keys one by one to an empty object for every call.
-    const template = JSON.parse(`{${list.map((f) => `${JSON.stringify(f.key)}:null`).join(',')}}`) as AllPlan['template']
+    const template = JSON.parse(
+      `{${list.map((f) => `${JSON.stringify(f.key)}:null`).join(',')}}`,
+    ) as AllPlan['template']
     p = { flags: list, template }
     PLANS.set(flags, p)
   }
@@ -318,7 +331,8 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
 }
 
 function put(out: Record<string, EvaluationDetail>, key: string, d: EvaluationDetail): void {
-  if (key === '__proto__') Object.defineProperty(out, key, { value: d, enumerable: true, writable: true, configurable: true })
+  if (key === '__proto__')
+    Object.defineProperty(out, key, { value: d, enumerable: true, writable: true, configurable: true })
   else out[key] = d
 }
 

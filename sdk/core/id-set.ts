@@ -112,7 +112,7 @@ export class IdSet {
     const counts = new Int32Array(RADIX)
     let hashes2 = new Uint32Array(n)
     let offsets2 = new Int32Array(n)
-    for (let shift = 0; cap - 1 >>> shift > 0; shift += DIGIT) {
+    for (let shift = 0; (cap - 1) >>> shift > 0; shift += DIGIT) {
       counts.fill(0)
       for (let i = 0; i < n; i++) counts[(Math.floor(hashes[i]! * scale) >>> shift) & (RADIX - 1)]!++
       let sum = 0
@@ -165,7 +165,7 @@ export class IdSet {
         run = o
         runHome = home
       }
-      const s = Math.max(home , next)
+      const s = Math.max(home, next)
       if (s >= cap) {
         wrapped.push(o)
         continue

@@ -23,7 +23,8 @@ export const MAX_REGEX_INPUT = 1024
 export const MAX_REGEX_PROGRAM = 500
 
 /** How a refused pattern is explained (BAD_REGEX); docs/rules.md has the details. */
-const RE2_SYNTAX = 'RE2 syntax: no backreferences, lookahead or lookbehind; \\x{hhhh} instead of \\uhhhh; flags inline as (?i) (?m) (?s)'
+const RE2_SYNTAX =
+  'RE2 syntax: no backreferences, lookahead or lookbehind; \\x{hhhh} instead of \\uhhhh; flags inline as (?i) (?m) (?s)'
 
 function programSize(re: RE2JS): number {
   // re2js exposes the compiled program without a type; a missing count is treated as too large (fail closed).
@@ -44,7 +45,8 @@ export function compilePattern(pattern: string): RE2JS | string {
     return `invalid regular expression (${RE2_SYNTAX}): ${(e as Error).message}`
   }
   const size = programSize(re)
-  if (!(size <= MAX_REGEX_PROGRAM)) return `pattern too complex: ${size} RE2 instructions (at most ${MAX_REGEX_PROGRAM}; use in, startsWith or contains for long lists)`
+  if (!(size <= MAX_REGEX_PROGRAM))
+    return `pattern too complex: ${size} RE2 instructions (at most ${MAX_REGEX_PROGRAM}; use in, startsWith or contains for long lists)`
   return re
 }
 
@@ -97,7 +99,7 @@ export function parseDate(v: unknown): number {
   const h = Number(m[4])
   const mi = Number(m[5])
   const s = m[6] === undefined ? 0 : Number(m[6])
-  const ms = m[7] === undefined ? 0 : Number((`${m[7]}00`).slice(0, 3))
+  const ms = m[7] === undefined ? 0 : Number(`${m[7]}00`.slice(0, 3))
   if (h > 23 || mi > 59 || s > 59) return NaN
   let offset = 0
   if (m[9] !== undefined) {
@@ -158,7 +160,10 @@ function inTest(values: readonly JsonValue[]): (v: unknown) => boolean {
   return (v) => set.has(v)
 }
 
-function stringTest(values: readonly JsonValue[], f: (attr: string, value: string) => boolean): (v: unknown) => boolean {
+function stringTest(
+  values: readonly JsonValue[],
+  f: (attr: string, value: string) => boolean,
+): (v: unknown) => boolean {
   const list = strings(values)
   if (list.length === 0) return never
   return (v) => {
@@ -168,7 +173,10 @@ function stringTest(values: readonly JsonValue[], f: (attr: string, value: strin
   }
 }
 
-function numberTest(values: readonly JsonValue[], f: (attr: number, value: number) => boolean): (v: unknown) => boolean {
+function numberTest(
+  values: readonly JsonValue[],
+  f: (attr: number, value: number) => boolean,
+): (v: unknown) => boolean {
   const list = numbers(values)
   return anyOf(list, (x: number, v: unknown) => typeof v === 'number' && f(v, x))
 }
@@ -187,7 +195,7 @@ function dateTest(values: readonly JsonValue[], f: (attr: number, value: number)
 // One-entry cache shared by every semver clause: the same context is often
 // evaluated against many flags (evaluateAll), so its version is parsed once.
 // Parsing is pure, so sharing the cache cannot change a result.
-let lastSemVerInput: string | undefined 
+let lastSemVerInput: string | undefined
 let lastSemVerParsed: SemVer | null = null
 
 function semverTest(values: readonly JsonValue[], f: (cmp: number) => boolean): (v: unknown) => boolean {

@@ -202,13 +202,7 @@ export interface Context {
  * OFF→DISABLED, TARGET_MATCH/RULE_MATCH→TARGETING_MATCH (SPLIT when a rollout
  * chose the variation), FALLTHROUGH→DEFAULT (or SPLIT), ERROR→ERROR.
  */
-export type ReasonKind =
-  | 'OFF'
-  | 'TARGET_MATCH'
-  | 'RULE_MATCH'
-  | 'PREREQUISITE_FAILED'
-  | 'FALLTHROUGH'
-  | 'ERROR'
+export type ReasonKind = 'OFF' | 'TARGET_MATCH' | 'RULE_MATCH' | 'PREREQUISITE_FAILED' | 'FALLTHROUGH' | 'ERROR'
 
 /** Why a value was served. */
 export interface Reason {

@@ -29,7 +29,8 @@ export const ISSUES = {
   KIND_MISMATCH: 'a variation does not fit the kind (number flags: finite numbers)',
   BAD_BOOLEAN_VARIATIONS: 'a boolean flag must have exactly `true` and `false`, in any order',
   DUPLICATE_VARIATION: 'the same value twice in a string, number or json flag (json: the same JSON text)',
-  VARIATION_OUT_OF_RANGE: 'a variation index is not an integer in `[0, variations.length)` (prerequisites: of the other flag)',
+  VARIATION_OUT_OF_RANGE:
+    'a variation index is not an integer in `[0, variations.length)` (prerequisites: of the other flag)',
   BAD_SERVE: 'serve is not exactly one of `{variation}` / `{rollout}`',
   EMPTY_ROLLOUT: 'rollout without weights',
   BAD_WEIGHT: 'weight not an integer in 0..100000',
@@ -50,7 +51,7 @@ export const ISSUES = {
   DUPLICATE_PREREQUISITE: 'a prerequisite is listed twice',
   SEGMENT_NOT_FOUND: 'write time: a rule refers to a segment the environment does not have',
   FLAG_NOT_FOUND: 'write time: a prerequisite names a flag the environment does not have',
-  PREREQUISITE_CYCLE: 'write time: the prerequisites of the environment\'s flags would form a cycle',
+  PREREQUISITE_CYCLE: "write time: the prerequisites of the environment's flags would form a cycle",
   NESTED_SEGMENT: 'write time: a segment rule uses `inSegment` (segments cannot refer to segments, see Segments)',
 } as const satisfies Record<string, string>
 
@@ -58,7 +59,9 @@ export const ISSUES = {
 export type IssueCode = keyof typeof ISSUES
 
 /** The codes by name (`ISSUE.BAD_REGEX === 'BAD_REGEX'`), derived from `ISSUES` so there is no second list. */
-export const ISSUE = Object.freeze(Object.fromEntries(Object.keys(ISSUES).map((k) => [k, k]))) as { readonly [K in IssueCode]: K }
+export const ISSUE = Object.freeze(Object.fromEntries(Object.keys(ISSUES).map((k) => [k, k]))) as {
+  readonly [K in IssueCode]: K
+}
 
 /** One problem found by validation. */
 export interface ValidationIssue {
@@ -165,14 +168,26 @@ function checkVariations(kind: unknown, variations: unknown, out: Issues): numbe
   })
   if (k === 'boolean') {
     const ok = variations.length === 2 && variations.includes(true) && variations.includes(false)
-    if (!ok) push(out, '/variations', ISSUE.BAD_BOOLEAN_VARIATIONS, 'a boolean flag has exactly the variations true and false (any order)')
+    if (!ok)
+      push(
+        out,
+        '/variations',
+        ISSUE.BAD_BOOLEAN_VARIATIONS,
+        'a boolean flag has exactly the variations true and false (any order)',
+      )
   } else if (k === 'string' || k === 'number' || k === 'json') {
     // JSON values compare by their JSON text (so {"a":1,"b":2} and {"b":2,"a":1} differ), as the server always did;
     // a value that is not JSON (already KIND_MISMATCH) may not stringify, and is compared as itself.
     const seen = new Set<unknown>()
     variations.forEach((v: unknown, i) => {
       const id = json?.[i] === true ? JSON.stringify(v) : v
-      if (seen.has(id)) push(out, `/variations/${i}`, ISSUE.DUPLICATE_VARIATION, `variation ${String(JSON.stringify(v))} is listed twice`)
+      if (seen.has(id))
+        push(
+          out,
+          `/variations/${i}`,
+          ISSUE.DUPLICATE_VARIATION,
+          `variation ${String(JSON.stringify(v))} is listed twice`,
+        )
       seen.add(id)
     })
   }
@@ -249,7 +264,8 @@ export function checkClause(clause: unknown, path: string, out: Issues): boolean
   }
   const values = clause.values
   if (!Array.isArray(values)) {
-    if (op !== 'exists' || values !== undefined) push(out, `${path}/values`, ISSUE.INVALID_SHAPE, 'values must be an array')
+    if (op !== 'exists' || values !== undefined)
+      push(out, `${path}/values`, ISSUE.INVALID_SHAPE, 'values must be an array')
     return out.length === before
   }
   if (op === 'exists') return out.length === before
@@ -270,7 +286,8 @@ export function checkClause(clause: unknown, path: string, out: Issues): boolean
         break
       case 'matches':
         if (typeof v !== 'string') push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'matches needs string patterns')
-        else if (v.length > MAX_PATTERN_LENGTH) push(out, vp, ISSUE.BAD_REGEX, `pattern longer than ${MAX_PATTERN_LENGTH}`)
+        else if (v.length > MAX_PATTERN_LENGTH)
+          push(out, vp, ISSUE.BAD_REGEX, `pattern longer than ${MAX_PATTERN_LENGTH}`)
         else {
           const re = compilePattern(v)
           if (typeof re === 'string') push(out, vp, ISSUE.BAD_REGEX, re)
@@ -280,12 +297,18 @@ export function checkClause(clause: unknown, path: string, out: Issues): boolean
       case 'lessThanOrEqual':
       case 'greaterThan':
       case 'greaterThanOrEqual':
-        if (typeof v !== 'number' || !Number.isFinite(v)) push(out, vp, ISSUE.WRONG_VALUE_TYPE, `${op} needs finite numbers`)
+        if (typeof v !== 'number' || !Number.isFinite(v))
+          push(out, vp, ISSUE.WRONG_VALUE_TYPE, `${op} needs finite numbers`)
         break
       case 'before':
       case 'after':
         if (Number.isNaN(parseDate(v)))
-          push(out, vp, ISSUE.BAD_DATE, 'dates are epoch milliseconds or ISO-8601 (YYYY-MM-DD, or date-time with Z or ±hh:mm)')
+          push(
+            out,
+            vp,
+            ISSUE.BAD_DATE,
+            'dates are epoch milliseconds or ISO-8601 (YYYY-MM-DD, or date-time with Z or ±hh:mm)',
+          )
         break
       case 'semVerEqual':
       case 'semVerLessThan':
@@ -293,7 +316,8 @@ export function checkClause(clause: unknown, path: string, out: Issues): boolean
         if (parseSemVer(v) === null) push(out, vp, ISSUE.BAD_SEMVER, `${JSON.stringify(v)} is not a semantic version`)
         break
       case 'inSegment':
-        if (typeof v !== 'string' || v === '') push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'inSegment lists segment keys (non-empty strings)')
+        if (typeof v !== 'string' || v === '')
+          push(out, vp, ISSUE.WRONG_VALUE_TYPE, 'inSegment lists segment keys (non-empty strings)')
         break
     }
   })
@@ -314,8 +338,10 @@ function checkRuleIds(rules: unknown[], out: Issues): void {
   const seen = new Set<string>()
   rules.forEach((r, i) => {
     const id = isObj(r) ? r.id : undefined
-    if (typeof id !== 'string' || id === '') push(out, `/rules/${i}/id`, ISSUE.EMPTY_RULE_ID, 'rule id must be a non-empty string')
-    else if (seen.has(id)) push(out, `/rules/${i}/id`, ISSUE.DUPLICATE_RULE_ID, `rule id ${JSON.stringify(id)} is used twice`)
+    if (typeof id !== 'string' || id === '')
+      push(out, `/rules/${i}/id`, ISSUE.EMPTY_RULE_ID, 'rule id must be a non-empty string')
+    else if (seen.has(id))
+      push(out, `/rules/${i}/id`, ISSUE.DUPLICATE_RULE_ID, `rule id ${JSON.stringify(id)} is used twice`)
     else seen.add(id)
   })
 }
@@ -345,10 +371,12 @@ export function validateFlagConfig(def: DefinitionLike, config: unknown): Valida
         push(out, pp, ISSUE.INVALID_SHAPE, 'a prerequisite is { flag, variation } with a non-empty flag key')
         return
       }
-      if (!isIndex(p.variation)) push(out, `${pp}/variation`, ISSUE.VARIATION_OUT_OF_RANGE, 'variation must be a non-negative integer')
+      if (!isIndex(p.variation))
+        push(out, `${pp}/variation`, ISSUE.VARIATION_OUT_OF_RANGE, 'variation must be a non-negative integer')
       if (typeof def.key === 'string' && p.flag === def.key)
         push(out, `${pp}/flag`, ISSUE.SELF_PREREQUISITE, 'a flag cannot be its own prerequisite')
-      else if (seen.has(p.flag)) push(out, `${pp}/flag`, ISSUE.DUPLICATE_PREREQUISITE, `prerequisite ${p.flag} is listed twice`)
+      else if (seen.has(p.flag))
+        push(out, `${pp}/flag`, ISSUE.DUPLICATE_PREREQUISITE, `prerequisite ${p.flag} is listed twice`)
       seen.add(p.flag)
     })
   }
@@ -401,8 +429,10 @@ export function validateSegment(seg: unknown): ValidationIssue[] {
     push(out, '', ISSUE.INVALID_SHAPE, 'a segment must be an object')
     return out
   }
-  if (typeof seg.key !== 'string' || seg.key === '') push(out, '/key', ISSUE.INVALID_SHAPE, 'key must be a non-empty string')
-  if (seg.salt !== undefined && typeof seg.salt !== 'string') push(out, '/salt', ISSUE.INVALID_SHAPE, 'salt must be a string')
+  if (typeof seg.key !== 'string' || seg.key === '')
+    push(out, '/key', ISSUE.INVALID_SHAPE, 'key must be a non-empty string')
+  if (seg.salt !== undefined && typeof seg.salt !== 'string')
+    push(out, '/salt', ISSUE.INVALID_SHAPE, 'salt must be a string')
   for (const list of ['included', 'excluded'] as const) {
     const v = seg[list] ?? []
     if (!Array.isArray(v)) push(out, `/${list}`, ISSUE.INVALID_SHAPE, `${list} must be an array of context keys`)
@@ -500,7 +530,11 @@ export interface WritableConfig {
  * and prerequisite flags exist, prerequisite variations are in range of the
  * other flag, and the environment's prerequisites stay acyclic.
  */
-export function validateFlagWrite(def: DefinitionLike & { key: string }, config: WritableConfig, env: EnvironmentView): ValidationIssue[] {
+export function validateFlagWrite(
+  def: DefinitionLike & { key: string },
+  config: WritableConfig,
+  env: EnvironmentView,
+): ValidationIssue[] {
   const out = validateFlagConfig(def, { ...config, version: 0 })
   config.rules.forEach((r, ri) => {
     for (const s of clauseSegments(r.clauses)) {
@@ -510,14 +544,27 @@ export function validateFlagWrite(def: DefinitionLike & { key: string }, config:
   config.prerequisites.forEach((p, pi) => {
     if (p.flag === def.key) return // SELF_PREREQUISITE, reported above
     const other = Object.hasOwn(env.flags, p.flag) ? env.flags[p.flag] : undefined
-    if (other === undefined) push(out, `/prerequisites/${pi}/flag`, ISSUE.FLAG_NOT_FOUND, `flag "${p.flag}" does not exist`)
+    if (other === undefined)
+      push(out, `/prerequisites/${pi}/flag`, ISSUE.FLAG_NOT_FOUND, `flag "${p.flag}" does not exist`)
     else if (p.variation >= other.variations.length)
-      push(out, `/prerequisites/${pi}/variation`, ISSUE.VARIATION_OUT_OF_RANGE, `flag "${p.flag}" has ${other.variations.length} variations`)
+      push(
+        out,
+        `/prerequisites/${pi}/variation`,
+        ISSUE.VARIATION_OUT_OF_RANGE,
+        `flag "${p.flag}" has ${other.variations.length} variations`,
+      )
   })
   if (config.prerequisites.length > 0) {
     const edges = new Map<string, string[]>()
-    for (const [k, f] of Object.entries(env.flags)) edges.set(k, f.prerequisites.map((p) => p.flag))
-    edges.set(def.key, config.prerequisites.map((p) => p.flag))
+    for (const [k, f] of Object.entries(env.flags))
+      edges.set(
+        k,
+        f.prerequisites.map((p) => p.flag),
+      )
+    edges.set(
+      def.key,
+      config.prerequisites.map((p) => p.flag),
+    )
     const cycle = findPrerequisiteCycle(edges)
     if (cycle) push(out, '/prerequisites', ISSUE.PREREQUISITE_CYCLE, `prerequisite cycle: ${cycle.join(' → ')}`)
   }

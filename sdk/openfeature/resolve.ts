@@ -50,7 +50,12 @@ export function toResolution<T>(
     const v = d.value
     const ok = expected === 'object' ? typeof v === 'object' && v !== null : typeof v === expected
     if (!ok) {
-      return { value: defaultValue, reason: 'ERROR', errorCode: 'TYPE_MISMATCH', errorMessage: errorMessage('TYPE_MISMATCH') }
+      return {
+        value: defaultValue,
+        reason: 'ERROR',
+        errorCode: 'TYPE_MISMATCH',
+        errorMessage: errorMessage('TYPE_MISMATCH'),
+      }
     }
   }
   const out: Resolution<T> = {

@@ -44,9 +44,7 @@ export class SwitchyardProvider implements Provider {
       ? createClient({ ...(clientOrOptions as ClientOptions), mode: 'server' })
       : (clientOrOptions as SwitchyardClient)
     this.readyTimeoutMs = options.readyTimeoutMs ?? 10000
-    this.client.on('change', (flagsChanged) =>
-      this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }),
-    )
+    this.client.on('change', (flagsChanged) => this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }))
     this.client.on('stale', () => this.events.emit(ProviderEvents.Stale, { message: 'flag data is stale' }))
     this.client.on('fresh', () => this.events.emit(ProviderEvents.Ready))
     this.client.on('error', (err) => {

@@ -30,7 +30,11 @@ export interface SwitchyardWebProviderOptions extends Omit<ClientOptions, 'mode'
   readyTimeoutMs?: number
 }
 
-const NOT_READY: EvaluationDetail = { value: null, variation: null, reason: { kind: 'ERROR', errorKind: 'PROVIDER_NOT_READY' } }
+const NOT_READY: EvaluationDetail = {
+  value: null,
+  variation: null,
+  reason: { kind: 'ERROR', errorKind: 'PROVIDER_NOT_READY' },
+}
 
 function withTimeout(p: Promise<void>, ms: number, what: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -70,7 +74,12 @@ export class SwitchyardWebProvider implements Provider {
     const ctx = context ?? {}
     const sent = toSwitchyardContext(ctx)
     const signature = await this.options.signContext?.(ctx, sent)
-    const client = createClient({ ...this.options, mode: 'client', context: sent, ...(signature !== undefined && { signature }) })
+    const client = createClient({
+      ...this.options,
+      mode: 'client',
+      context: sent,
+      ...(signature !== undefined && { signature }),
+    })
     this.clientRef = client
     client.on('change', (flagsChanged) => this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged }))
     client.on('stale', () => this.events.emit(ProviderEvents.Stale, { message: 'flag values are stale' }))
@@ -88,11 +97,7 @@ export class SwitchyardWebProvider implements Provider {
     if (!this.clientRef) return
     const sent = toSwitchyardContext(next)
     const signature = await this.options.signContext?.(next, sent)
-    await withTimeout(
-      this.clientRef.identify(sent, signature),
-      this.options.readyTimeoutMs ?? 10000,
-      'context change',
-    )
+    await withTimeout(this.clientRef.identify(sent, signature), this.options.readyTimeoutMs ?? 10000, 'context change')
   }
 
   async onClose(): Promise<void> {
@@ -115,7 +120,11 @@ export class SwitchyardWebProvider implements Provider {
     return this.resolve(flagKey, defaultValue, 'object')
   }
 
-  private resolve<T>(flagKey: string, defaultValue: T, type: 'boolean' | 'string' | 'number' | 'object'): ResolutionDetails<T> {
+  private resolve<T>(
+    flagKey: string,
+    defaultValue: T,
+    type: 'boolean' | 'string' | 'number' | 'object',
+  ): ResolutionDetails<T> {
     // Client mode holds the values of the context OpenFeature set; the per-call context is not re-evaluated.
     const d = this.clientRef ? this.clientRef.variationDetail(flagKey, undefined, asJson(defaultValue)) : NOT_READY
     return toResolution(d, defaultValue, type) as ResolutionDetails<T>

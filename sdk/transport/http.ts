@@ -30,7 +30,11 @@ export class SwitchyardError extends Error {
   /** The server's Retry-After, in ms (0 when absent). */
   readonly retryAfterMs: number
 
-  constructor(code: SdkErrorCode, message: string, opts: { status?: number; fatal?: boolean; cause?: unknown; retryAfterMs?: number } = {}) {
+  constructor(
+    code: SdkErrorCode,
+    message: string,
+    opts: { status?: number; fatal?: boolean; cause?: unknown; retryAfterMs?: number } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.code = code
     this.status = opts.status
@@ -56,8 +60,10 @@ export async function httpError(res: Response, what: string): Promise<Switchyard
   const fallback = res.status === 401 ? 'UNAUTHORIZED' : res.status === 403 ? 'FORBIDDEN' : 'HTTP_ERROR'
   let text = `${what}: HTTP ${res.status}${message ? ` ${message}` : ''}`
   const slow = ' — the SDK keeps its data and tries again every `authRetryMs`'
-  if (res.status === 401) text += `${slow}; check the \`token\` option (an sdk-server or sdk-client token of this environment)`
-  if (res.status === 403) text += `${slow}; the token may not use this endpoint (server mode needs an sdk-server token, client mode an sdk-client token) or the context signature was refused (\`signature\` option)`
+  if (res.status === 401)
+    text += `${slow}; check the \`token\` option (an sdk-server or sdk-client token of this environment)`
+  if (res.status === 403)
+    text += `${slow}; the token may not use this endpoint (server mode needs an sdk-server token, client mode an sdk-client token) or the context signature was refused (\`signature\` option)`
   return new SwitchyardError(code ?? fallback, text, { status: res.status, fatal, retryAfterMs: retryAfterMs(res) })
 }
 

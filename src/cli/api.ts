@@ -14,14 +14,22 @@ export const EXIT = {
 
 /** Bad command line: printed with the usage of the command. */
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
     super(message)
   }
 }
 
 /** An error answer of the API ({ statusCode, code, message }). */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message)
   }
 }
@@ -40,7 +48,11 @@ export interface CallOptions {
 }
 
 export class Api {
-  constructor(readonly base: string, private readonly token: string | undefined, readonly timeoutMs: number) {}
+  constructor(
+    readonly base: string,
+    private readonly token: string | undefined,
+    readonly timeoutMs: number,
+  ) {}
 
   async call<T>(method: string, path: string, o: CallOptions = {}): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { accept: 'application/json' }
@@ -52,7 +64,12 @@ export class Api {
     try {
       // One deadline for the whole exchange, body included: a server that accepts and never answers must not hang a script.
       const signal = AbortSignal.timeout(this.timeoutMs)
-      res = await fetch(this.base + path, { method, headers, signal, ...(o.body !== undefined && { body: JSON.stringify(o.body) }) })
+      res = await fetch(this.base + path, {
+        method,
+        headers,
+        signal,
+        ...(o.body !== undefined && { body: JSON.stringify(o.body) }),
+      })
       text = await res.text()
     } catch (e) {
       throw this.unreachable(e)
@@ -69,7 +86,10 @@ export class Api {
       const message = typeof e.message === 'string' ? e.message : text.slice(0, 200) || res.statusText
       throw new ApiError(res.status, code, message, e.details)
     }
-    if (parsed === null && text) throw new UnreachableError(`${this.base} answered ${method} ${path} with something that is not JSON: is SWITCHYARD_URL the Switchyard API?`)
+    if (parsed === null && text)
+      throw new UnreachableError(
+        `${this.base} answered ${method} ${path} with something that is not JSON: is SWITCHYARD_URL the Switchyard API?`,
+      )
     return { body: parsed as T, headers: res.headers }
   }
 

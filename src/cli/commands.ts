@@ -53,20 +53,79 @@ const reason = (c: Context) => {
 }
 const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
 
-interface Environment { key: string; name: string; requireSignedContext: boolean; version: number }
-interface FlagDefinition { key: string; name: string; kind: string; variations: unknown[]; tags?: string[]; clientSide?: boolean; temporary?: boolean; owner?: string; description?: string; version: number }
-interface Target { variation: number; values: string[] }
-interface FlagConfig {
-  key: string; environment: string; kind: string; variations: unknown[]; on: boolean; offVariation: number | null
-  prerequisites: Array<{ flag: string; variation: number }>; targets: Target[]; rules: Array<{ id: string; serve: Serve }>
-  fallthrough: Serve; version: number
+interface Environment {
+  key: string
+  name: string
+  requireSignedContext: boolean
+  version: number
 }
-interface MembersResult { key: string; list: string; added: number; removed: number; count: number; version: number }
-interface Segment { key: string; includedCount: number; excludedCount: number }
-interface Token { id: string; name: string; kind: string; environments: string[]; createdAt: string; createdBy: string }
-interface AuditEntry { at: string; actor: string; action: string; env: string | null; target: { type: string; key: string }; fromVersion?: number | null; toVersion?: number | null; reason?: string }
+interface FlagDefinition {
+  key: string
+  name: string
+  kind: string
+  variations: unknown[]
+  tags?: string[]
+  clientSide?: boolean
+  temporary?: boolean
+  owner?: string
+  description?: string
+  version: number
+}
+interface Target {
+  variation: number
+  values: string[]
+}
+interface FlagConfig {
+  key: string
+  environment: string
+  kind: string
+  variations: unknown[]
+  on: boolean
+  offVariation: number | null
+  prerequisites: Array<{ flag: string; variation: number }>
+  targets: Target[]
+  rules: Array<{ id: string; serve: Serve }>
+  fallthrough: Serve
+  version: number
+}
+interface MembersResult {
+  key: string
+  list: string
+  added: number
+  removed: number
+  count: number
+  version: number
+}
+interface Segment {
+  key: string
+  includedCount: number
+  excludedCount: number
+}
+interface Token {
+  id: string
+  name: string
+  kind: string
+  environments: string[]
+  createdAt: string
+  createdBy: string
+}
+interface AuditEntry {
+  at: string
+  actor: string
+  action: string
+  env: string | null
+  target: { type: string; key: string }
+  fromVersion?: number | null
+  toVersion?: number | null
+  reason?: string
+}
 interface SdkStatus {
-  changeId: string; changeAt: string; total: number; applied: number; pending: string[]; capped: boolean
+  changeId: string
+  changeAt: string
+  total: number
+  applied: number
+  pending: string[]
+  capped: boolean
   clients: { total: number; applied: number; pending: number; capped: boolean }
   instances: Array<{ sdkId: string; sdkVersion?: string; applied: boolean; lagMs?: number; reportedAt: string }>
 }
@@ -83,7 +142,11 @@ function wrote(c: Context, r: { body: FlagConfig; headers: Headers }, line: stri
 
 /** Ids from a file or stdin ("-"), one a line; blank lines skipped. */
 function readIds(c: Context, path: string): string[] {
-  return c.readInput(path).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '')
+  return c
+    .readInput(path)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
 }
 
 const chunks = <T>(xs: T[]): T[][] => {
@@ -92,10 +155,23 @@ const chunks = <T>(xs: T[]): T[][] => {
   return out
 }
 
-interface MemberTotals { added: number; removed: number; count: number | null; calls: number }
+interface MemberTotals {
+  added: number
+  removed: number
+  count: number | null
+  calls: number
+}
 
 /** Sends ids in calls of ≤ 100,000, summing the server's counts; progress on stderr when asked. */
-async function sendMembers(c: Context, path: string, op: 'add' | 'remove', ids: string[], listName: string, totals: MemberTotals, progress: boolean): Promise<void> {
+async function sendMembers(
+  c: Context,
+  path: string,
+  op: 'add' | 'remove',
+  ids: string[],
+  listName: string,
+  totals: MemberTotals,
+  progress: boolean,
+): Promise<void> {
   let done = 0
   for (const part of chunks(ids)) {
     const r = await c.api.call<MembersResult>('POST', path, { body: { [op]: part, list: listName, ...reason(c) } })
@@ -104,7 +180,10 @@ async function sendMembers(c: Context, path: string, op: 'add' | 'remove', ids: 
     totals.count = r.body.count
     totals.calls++
     done += part.length
-    if (progress) c.err(`${op === 'add' ? 'adding' : 'removing'}: ${done.toLocaleString('en')} of ${ids.length.toLocaleString('en')} ids sent`)
+    if (progress)
+      c.err(
+        `${op === 'add' ? 'adding' : 'removing'}: ${done.toLocaleString('en')} of ${ids.length.toLocaleString('en')} ids sent`,
+      )
   }
 }
 
@@ -136,11 +215,26 @@ function membersCommand(op: 'add' | 'remove'): Command {
       }
       await sendMembers(c, path, op, ids, listName, totals, false)
       const done = op === 'add' ? totals.added : totals.removed
-      if (c.json) printJson(c, { key, list: listName, sent: ids.length, added: totals.added, removed: totals.removed, count: totals.count })
+      if (c.json)
+        printJson(c, {
+          key,
+          list: listName,
+          sent: ids.length,
+          added: totals.added,
+          removed: totals.removed,
+          count: totals.count,
+        })
       else {
         const skipped = ids.length - done
-        const why = skipped === 0 ? '' : op === 'add' ? `; ${skipped} already members or repeated` : `; ${skipped} were not members`
-        c.out(`${op === 'add' ? 'added' : 'removed'} ${done} of ${ids.length} ids sent${why}; ${key} now has ${totals.count} ${listName} members`)
+        const why =
+          skipped === 0
+            ? ''
+            : op === 'add'
+              ? `; ${skipped} already members or repeated`
+              : `; ${skipped} were not members`
+        c.out(
+          `${op === 'add' ? 'added' : 'removed'} ${done} of ${ids.length} ids sent${why}; ${key} now has ${totals.count} ${listName} members`,
+        )
       }
       return EXIT.OK
     },
@@ -152,8 +246,15 @@ async function allMembers(c: Context, env: string, key: string, listName: string
   const out = new Set<string>()
   let cursor: string | null = null
   do {
-    const q: string = new URLSearchParams({ list: listName, limit: '10000', ...(cursor !== null && { cursor }) }).toString()
-    const page: { body: { items: string[]; nextCursor: string | null } } = await c.api.call('GET', `/api/v1/environments/${seg(env)}/segments/${seg(key)}/members?${q}`)
+    const q: string = new URLSearchParams({
+      list: listName,
+      limit: '10000',
+      ...(cursor !== null && { cursor }),
+    }).toString()
+    const page: { body: { items: string[]; nextCursor: string | null } } = await c.api.call(
+      'GET',
+      `/api/v1/environments/${seg(env)}/segments/${seg(key)}/members?${q}`,
+    )
     for (const id of page.body.items) out.add(id)
     cursor = page.body.nextCursor
   } while (cursor !== null)
@@ -164,13 +265,18 @@ async function allMembers(c: Context, env: string, key: string, listName: string
 function booleanVariation(f: { key: string; kind: string; variations: unknown[] }, value: boolean): number {
   const i = f.variations.indexOf(value)
   // Found only after reading the flag, but still a misuse of the command: exit 2, not a code of the API's.
-  if (f.kind !== 'boolean' || i < 0) throw new UsageError(`rollout serves true to a percentage and false to the rest; ${f.key} is a ${f.kind} flag (set its fallthrough with PUT /api/v1/environments/:env/flags/:key)`, 'rollout')
+  if (f.kind !== 'boolean' || i < 0)
+    throw new UsageError(
+      `rollout serves true to a percentage and false to the rest; ${f.key} is a ${f.kind} flag (set its fallthrough with PUT /api/v1/environments/:env/flags/:key)`,
+      'rollout',
+    )
   return i
 }
 
 /** "12.5" → 12500 of 100,000 buckets; at most three decimals (the rollout's 0.001 % steps). */
 function parsePercent(s: string): number {
-  if (!/^\d{1,3}(\.\d{1,3})?%?$/.test(s)) throw new UsageError(`percent must be a number from 0 to 100 with at most 3 decimals, not "${s}"`, 'rollout')
+  if (!/^\d{1,3}(\.\d{1,3})?%?$/.test(s))
+    throw new UsageError(`percent must be a number from 0 to 100 with at most 3 decimals, not "${s}"`, 'rollout')
   const weight = Math.round(Number(s.replace('%', '')) * 1000)
   if (weight > 100_000) throw new UsageError(`percent must be at most 100, not "${s}"`, 'rollout')
   return weight
@@ -178,7 +284,8 @@ function parsePercent(s: string): number {
 
 export function parseSeconds(s: string, option: string): number {
   const n = Number(s)
-  if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0)) throw new UsageError(`${option} takes a number of seconds above 0, not "${s}"`)
+  if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0))
+    throw new UsageError(`${option} takes a number of seconds above 0, not "${s}"`)
   return n * 1000
 }
 
@@ -195,54 +302,128 @@ function printStatus(c: Context, s: SdkStatus): void {
     printJson(c, s)
     return
   }
-  c.out(`change ${s.changeId} (${s.changeAt}): applied by ${s.applied} of ${s.total} server SDK instances${s.pending.length ? `; pending: ${s.pending.join(', ')}` : ''}`)
+  c.out(
+    `change ${s.changeId} (${s.changeAt}): applied by ${s.applied} of ${s.total} server SDK instances${s.pending.length ? `; pending: ${s.pending.join(', ')}` : ''}`,
+  )
   if (s.total === 0) c.out('no server SDK instance reported in the last 10 minutes')
-  else c.out(table(['sdk', 'applied', 'lag', 'version', 'reported'], s.instances.map((i) => [i.sdkId, i.applied ? 'yes' : 'no', i.lagMs === undefined ? '-' : `${i.lagMs} ms`, i.sdkVersion ?? '-', i.reportedAt])))
-  if (s.capped) c.out('more server SDK instances report than are tracked (SDK_MAX_SERVER_INSTANCES): the others are unknown')
-  if (s.clients.total > 0) c.out(`browsers: ${s.clients.applied} of ${s.clients.total} applied it (not part of the exit code: their token is public)`)
+  else
+    c.out(
+      table(
+        ['sdk', 'applied', 'lag', 'version', 'reported'],
+        s.instances.map((i) => [
+          i.sdkId,
+          i.applied ? 'yes' : 'no',
+          i.lagMs === undefined ? '-' : `${i.lagMs} ms`,
+          i.sdkVersion ?? '-',
+          i.reportedAt,
+        ]),
+      ),
+    )
+  if (s.capped)
+    c.out('more server SDK instances report than are tracked (SDK_MAX_SERVER_INSTANCES): the others are unknown')
+  if (s.clients.total > 0)
+    c.out(
+      `browsers: ${s.clients.applied} of ${s.clients.total} applied it (not part of the exit code: their token is public)`,
+    )
 }
 
 export const COMMANDS: Command[] = [
   {
-    name: 'envs list', args: '', summary: 'environments', positionals: [0, 0],
+    name: 'envs list',
+    args: '',
+    summary: 'environments',
+    positionals: [0, 0],
     run: async (c) => {
       const r = await c.api.call<{ items: Environment[] }>('GET', '/api/v1/environments')
       if (c.json) printJson(c, r.body)
-      else c.out(table(['key', 'name', 'signed contexts', 'version'], r.body.items.map((e) => [e.key, e.name, e.requireSignedContext ? 'required' : 'optional', String(e.version)])))
+      else
+        c.out(
+          table(
+            ['key', 'name', 'signed contexts', 'version'],
+            r.body.items.map((e) => [
+              e.key,
+              e.name,
+              e.requireSignedContext ? 'required' : 'optional',
+              String(e.version),
+            ]),
+          ),
+        )
       return EXIT.OK
     },
   },
   {
-    name: 'flags list', args: '[<env>]', summary: 'flag definitions, or with <env> what each serves there', positionals: [0, 1],
+    name: 'flags list',
+    args: '[<env>]',
+    summary: 'flag definitions, or with <env> what each serves there',
+    positionals: [0, 1],
     options: { tag: { type: 'string', arg: 'TAG', help: 'only flags with this tag' } },
     run: async (c) => {
       const tag = str(c, 'tag')
-      const defs = (await c.api.call<{ items: FlagDefinition[] }>('GET', `/api/v1/flags${tag ? `?tag=${seg(tag)}` : ''}`)).body.items
+      const defs = (
+        await c.api.call<{ items: FlagDefinition[] }>('GET', `/api/v1/flags${tag ? `?tag=${seg(tag)}` : ''}`)
+      ).body.items
       const env = c.args[0]
       if (env === undefined) {
         if (c.json) printJson(c, { items: defs })
-        else c.out(table(['key', 'kind', 'name', 'tags', 'client-side'], defs.map((f) => [f.key, f.kind, f.name, (f.tags ?? []).join(',') || '-', f.clientSide ? 'yes' : 'no'])))
+        else
+          c.out(
+            table(
+              ['key', 'kind', 'name', 'tags', 'client-side'],
+              defs.map((f) => [f.key, f.kind, f.name, (f.tags ?? []).join(',') || '-', f.clientSide ? 'yes' : 'no']),
+            ),
+          )
         return EXIT.OK
       }
       const keys = new Set(defs.map((d) => d.key))
-      const items = (await c.api.call<{ items: FlagConfig[] }>('GET', `/api/v1/environments/${seg(env)}/flags`)).body.items.filter((f) => keys.has(f.key))
+      const items = (
+        await c.api.call<{ items: FlagConfig[] }>('GET', `/api/v1/environments/${seg(env)}/flags`)
+      ).body.items.filter((f) => keys.has(f.key))
       if (c.json) printJson(c, { items })
-      else c.out(table(['key', 'on', 'fallthrough', 'rules', 'version'], items.map((f) => [f.key, f.on ? 'on' : 'off', describeServe(f.fallthrough, f.variations), String(f.rules.length), String(f.version)])))
+      else
+        c.out(
+          table(
+            ['key', 'on', 'fallthrough', 'rules', 'version'],
+            items.map((f) => [
+              f.key,
+              f.on ? 'on' : 'off',
+              describeServe(f.fallthrough, f.variations),
+              String(f.rules.length),
+              String(f.version),
+            ]),
+          ),
+        )
       return EXIT.OK
     },
   },
   {
-    name: 'flags get', args: '[<env>] <flag>', summary: "a flag's definition, or with <env> its configuration there", positionals: [1, 2],
+    name: 'flags get',
+    args: '[<env>] <flag>',
+    summary: "a flag's definition, or with <env> its configuration there",
+    positionals: [1, 2],
     run: async (c) => {
       if (c.args.length === 1) {
         const f = (await c.api.call<FlagDefinition>('GET', `/api/v1/flags/${seg(c.args[0]!)}`)).body
         if (c.json) printJson(c, f)
         else {
-          c.out(table(['field', 'value'], [
-            ['key', f.key], ['name', f.name], ['kind', f.kind], ['variations', f.variations.map((v) => JSON.stringify(v)).join(', ')],
-            ['tags', (f.tags ?? []).join(', ') || '-'], ['client-side', f.clientSide ? 'yes' : 'no'], ['temporary', f.temporary ? 'yes' : 'no'],
-            ['owner', f.owner ?? '-'], ['version', String(f.version)],
-          ]).split('\n').slice(1).join('\n'))
+          c.out(
+            table(
+              ['field', 'value'],
+              [
+                ['key', f.key],
+                ['name', f.name],
+                ['kind', f.kind],
+                ['variations', f.variations.map((v) => JSON.stringify(v)).join(', ')],
+                ['tags', (f.tags ?? []).join(', ') || '-'],
+                ['client-side', f.clientSide ? 'yes' : 'no'],
+                ['temporary', f.temporary ? 'yes' : 'no'],
+                ['owner', f.owner ?? '-'],
+                ['version', String(f.version)],
+              ],
+            )
+              .split('\n')
+              .slice(1)
+              .join('\n'),
+          )
         }
         return EXIT.OK
       }
@@ -251,19 +432,36 @@ export const COMMANDS: Command[] = [
       if (c.json) printJson(c, f)
       else {
         const v = (i: number | null) => (i === null ? 'the caller’s default' : JSON.stringify(f.variations[i]))
-        c.out(table(['field', 'value'], [
-          ['flag', `${f.key} in ${f.environment}`], ['on', f.on ? 'on' : 'off'], ['version', String(f.version)], ['off variation', v(f.offVariation)],
-          ['prerequisites', f.prerequisites.map((p) => `${p.flag}=${JSON.stringify(p.variation)}`).join(', ') || '-'],
-          ['targets', f.targets.map((t) => `${t.values.length} → ${v(t.variation)}`).join(', ') || '-'],
-          ['rules', f.rules.map((r) => `${r.id} → ${describeServe(r.serve, f.variations)}`).join('; ') || '-'],
-          ['fallthrough', describeServe(f.fallthrough, f.variations)],
-        ]).split('\n').slice(1).join('\n'))
+        c.out(
+          table(
+            ['field', 'value'],
+            [
+              ['flag', `${f.key} in ${f.environment}`],
+              ['on', f.on ? 'on' : 'off'],
+              ['version', String(f.version)],
+              ['off variation', v(f.offVariation)],
+              [
+                'prerequisites',
+                f.prerequisites.map((p) => `${p.flag}=${JSON.stringify(p.variation)}`).join(', ') || '-',
+              ],
+              ['targets', f.targets.map((t) => `${t.values.length} → ${v(t.variation)}`).join(', ') || '-'],
+              ['rules', f.rules.map((r) => `${r.id} → ${describeServe(r.serve, f.variations)}`).join('; ') || '-'],
+              ['fallthrough', describeServe(f.fallthrough, f.variations)],
+            ],
+          )
+            .split('\n')
+            .slice(1)
+            .join('\n'),
+        )
       }
       return EXIT.OK
     },
   },
   {
-    name: 'flags create', args: '<flag>', summary: 'define a flag (off in every environment)', positionals: [1, 1],
+    name: 'flags create',
+    args: '<flag>',
+    summary: 'define a flag (off in every environment)',
+    positionals: [1, 1],
     options: {
       kind: { type: 'string', arg: 'boolean|string|number|json', help: 'default boolean' },
       name: { type: 'string', arg: 'TEXT', help: 'display name (default: the key)' },
@@ -285,7 +483,8 @@ export const COMMANDS: Command[] = [
         }
       }
       const body = {
-        key: c.args[0], kind: str(c, 'kind') ?? 'boolean',
+        key: c.args[0],
+        kind: str(c, 'kind') ?? 'boolean',
         ...(str(c, 'name') !== undefined && { name: str(c, 'name') }),
         ...(str(c, 'description') !== undefined && { description: str(c, 'description') }),
         ...(variations !== undefined && { variations }),
@@ -296,31 +495,63 @@ export const COMMANDS: Command[] = [
       }
       const f = (await c.api.call<FlagDefinition>('POST', '/api/v1/flags', { body })).body
       if (c.json) printJson(c, f)
-      else c.out(`created ${f.kind} flag ${f.key} (${f.variations.map((v) => JSON.stringify(v)).join(', ')}), off in every environment`)
+      else
+        c.out(
+          `created ${f.kind} flag ${f.key} (${f.variations.map((v) => JSON.stringify(v)).join(', ')}), off in every environment`,
+        )
       return EXIT.OK
     },
   },
   {
-    name: 'kill', args: '<env> <flag>', summary: 'turn a flag off now, whatever its version', positionals: [2, 2], options: { reason: REASON },
+    name: 'kill',
+    args: '<env> <flag>',
+    summary: 'turn a flag off now, whatever its version',
+    positionals: [2, 2],
+    options: { reason: REASON },
     details: 'Then `switchyard status <env> <change> --wait` proves every live server SDK applied it.',
     run: async (c) => {
       const [env, key] = c.args as [string, string]
-      return wrote(c, await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/kill`, { body: reason(c) }), `killed ${key} in ${env}`)
+      return wrote(
+        c,
+        await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/kill`, { body: reason(c) }),
+        `killed ${key} in ${env}`,
+      )
     },
   },
   {
-    name: 'toggle', args: '<env> <flag> on|off', summary: 'turn a flag on or off', positionals: [3, 3], options: { reason: REASON },
+    name: 'toggle',
+    args: '<env> <flag> on|off',
+    summary: 'turn a flag on or off',
+    positionals: [3, 3],
+    options: { reason: REASON },
     run: async (c) => {
       const [env, key, state] = c.args as [string, string, string]
       if (state !== 'on' && state !== 'off') throw new UsageError(`toggle takes on or off, not "${state}"`, 'toggle')
-      return wrote(c, await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/toggle`, { body: { on: state === 'on', ...reason(c) } }), `${key} is ${state} in ${env}`)
+      return wrote(
+        c,
+        await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/toggle`, {
+          body: { on: state === 'on', ...reason(c) },
+        }),
+        `${key} is ${state} in ${env}`,
+      )
     },
   },
   {
-    name: 'rollout', args: '<env> <flag> <percent>', summary: 'serve true to <percent> of contexts (fallthrough), false to the rest', positionals: [3, 3],
-    details: 'Boolean flags. Percent in 0.001 steps ("12.5"). Raising it keeps everyone who had true. Leaves on/off as it is.\n' +
+    name: 'rollout',
+    args: '<env> <flag> <percent>',
+    summary: 'serve true to <percent> of contexts (fallthrough), false to the rest',
+    positionals: [3, 3],
+    details:
+      'Boolean flags. Percent in 0.001 steps ("12.5"). Raising it keeps everyone who had true. Leaves on/off as it is.\n' +
       'Writes with If-Match: a concurrent change is re-read and the rollout applied to it once; a second conflict is reported.',
-    options: { 'bucket-by': { type: 'string', arg: 'ATTRIBUTE', help: 'context attribute to bucket by (default: as before, else key)' }, reason: REASON },
+    options: {
+      'bucket-by': {
+        type: 'string',
+        arg: 'ATTRIBUTE',
+        help: 'context attribute to bucket by (default: as before, else key)',
+      },
+      reason: REASON,
+    },
     run: async (c) => {
       const [env, key, pct] = c.args as [string, string, string]
       const weight = parsePercent(pct)
@@ -328,49 +559,104 @@ export const COMMANDS: Command[] = [
         const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
         const yes = booleanVariation(cur, true)
         const no = booleanVariation(cur, false)
-        const bucketBy = str(c, 'bucket-by') ?? ('rollout' in cur.fallthrough ? cur.fallthrough.rollout.bucketBy : undefined)
+        const bucketBy =
+          str(c, 'bucket-by') ?? ('rollout' in cur.fallthrough ? cur.fallthrough.rollout.bucketBy : undefined)
         // true's weight first: buckets fill in order, so raising the percentage only adds contexts to true.
-        const fallthrough = { rollout: { ...(bucketBy !== undefined && { bucketBy }), weights: [{ variation: yes, weight }, { variation: no, weight: 100_000 - weight }] } }
-        const body = { on: cur.on, offVariation: cur.offVariation, prerequisites: cur.prerequisites, targets: cur.targets, rules: cur.rules, fallthrough, ...reason(c) }
+        const fallthrough = {
+          rollout: {
+            ...(bucketBy !== undefined && { bucketBy }),
+            weights: [
+              { variation: yes, weight },
+              { variation: no, weight: 100_000 - weight },
+            ],
+          },
+        }
+        const body = {
+          on: cur.on,
+          offVariation: cur.offVariation,
+          prerequisites: cur.prerequisites,
+          targets: cur.targets,
+          rules: cur.rules,
+          fallthrough,
+          ...reason(c),
+        }
         try {
           const r = await c.api.call<FlagConfig>('PUT', flagPath(env, key), { body, ifMatch: cur.version })
-          const code = wrote(c, r, `${key} in ${env} serves true to ${percent(weight)} of contexts${bucketBy && bucketBy !== 'key' ? ` (by ${bucketBy})` : ''}`)
-          if (!cur.on && !c.json) c.err(`note: ${key} is off in ${env}: it serves its off variation until \`switchyard toggle ${env} ${key} on\``)
+          const code = wrote(
+            c,
+            r,
+            `${key} in ${env} serves true to ${percent(weight)} of contexts${bucketBy && bucketBy !== 'key' ? ` (by ${bucketBy})` : ''}`,
+          )
+          if (!cur.on && !c.json)
+            c.err(
+              `note: ${key} is off in ${env}: it serves its off variation until \`switchyard toggle ${env} ${key} on\``,
+            )
           return code
         } catch (e) {
           if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
-          c.err(`${key} changed while the rollout was written (version ${cur.version} is no longer current): applying it to the new version`)
+          c.err(
+            `${key} changed while the rollout was written (version ${cur.version} is no longer current): applying it to the new version`,
+          )
         }
       }
     },
   },
   {
-    name: 'rollback', args: '<env> <flag> [<version>]', summary: "restore an earlier version's configuration (default: the one before the current)", positionals: [2, 3],
-    details: 'Written as a new version, with If-Match on the version read: a change in between is reported, not undone.',
+    name: 'rollback',
+    args: '<env> <flag> [<version>]',
+    summary: "restore an earlier version's configuration (default: the one before the current)",
+    positionals: [2, 3],
+    details:
+      'Written as a new version, with If-Match on the version read: a change in between is reported, not undone.',
     options: { reason: REASON },
     run: async (c) => {
       const [env, key, v] = c.args as [string, string, string | undefined]
-      if (v !== undefined && !/^[1-9]\d{0,14}$/.test(v)) throw new UsageError(`version must be a positive integer, not "${v}"`, 'rollback')
+      if (v !== undefined && !/^[1-9]\d{0,14}$/.test(v))
+        throw new UsageError(`version must be a positive integer, not "${v}"`, 'rollback')
       const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
       const target = v === undefined ? cur.version - 1 : Number(v)
-      if (target < 1) throw new UsageError(`${key} in ${env} is at version ${cur.version}: there is no earlier version to roll back to`, 'rollback')
-      const r = await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/rollback`, { body: { version: target, ...reason(c) }, ifMatch: cur.version })
-      return wrote(c, r, `${key} in ${env} is back to the configuration of version ${target}: ${r.body.on ? 'on' : 'off'}, fallthrough ${describeServe(r.body.fallthrough, r.body.variations)}`)
+      if (target < 1)
+        throw new UsageError(
+          `${key} in ${env} is at version ${cur.version}: there is no earlier version to roll back to`,
+          'rollback',
+        )
+      const r = await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/rollback`, {
+        body: { version: target, ...reason(c) },
+        ifMatch: cur.version,
+      })
+      return wrote(
+        c,
+        r,
+        `${key} in ${env} is back to the configuration of version ${target}: ${r.body.on ? 'on' : 'off'}, fallthrough ${describeServe(r.body.fallthrough, r.body.variations)}`,
+      )
     },
   },
   membersCommand('add'),
   membersCommand('remove'),
   {
-    name: 'members import', args: '<env> <segment> <file|->', summary: 'add the ids of a file to a segment, or with --replace make it exactly the file', positionals: [3, 3],
-    details: 'Calls of 100,000 ids, with progress on stderr. --replace adds the missing ids first, then removes the others,\n' +
+    name: 'members import',
+    args: '<env> <segment> <file|->',
+    summary: 'add the ids of a file to a segment, or with --replace make it exactly the file',
+    positionals: [3, 3],
+    details:
+      'Calls of 100,000 ids, with progress on stderr. --replace adds the missing ids first, then removes the others,\n' +
       'so nobody in the file drops out on the way; it is not one atomic step, and changes made meanwhile by others may be undone.',
-    options: { replace: { type: 'boolean', help: 'remove members that are not in the file' }, list: LIST, reason: REASON },
+    options: {
+      replace: { type: 'boolean', help: 'remove members that are not in the file' },
+      list: LIST,
+      reason: REASON,
+    },
     run: async (c) => {
       const [env, key, file] = c.args as [string, string, string]
       const listName = listOption(c)
       const ids = [...new Set(readIds(c, file))]
       const s = (await c.api.call<Segment>('GET', `/api/v1/environments/${seg(env)}/segments/${seg(key)}`)).body
-      const totals: MemberTotals = { added: 0, removed: 0, count: listName === 'excluded' ? s.excludedCount : s.includedCount, calls: 0 }
+      const totals: MemberTotals = {
+        added: 0,
+        removed: 0,
+        count: listName === 'excluded' ? s.excludedCount : s.includedCount,
+        calls: 0,
+      }
       const path = `/api/v1/environments/${seg(env)}/segments/${seg(key)}/members`
       let toAdd = ids
       let toRemove: string[] = []
@@ -379,17 +665,34 @@ export const COMMANDS: Command[] = [
         const wanted = new Set(ids)
         toAdd = ids.filter((id) => !current.has(id))
         toRemove = [...current].filter((id) => !wanted.has(id))
-        c.err(`${key} has ${current.size.toLocaleString('en')} ${listName} members: ${toAdd.length.toLocaleString('en')} to add, ${toRemove.length.toLocaleString('en')} to remove`)
+        c.err(
+          `${key} has ${current.size.toLocaleString('en')} ${listName} members: ${toAdd.length.toLocaleString('en')} to add, ${toRemove.length.toLocaleString('en')} to remove`,
+        )
       }
       await sendMembers(c, path, 'add', toAdd, listName, totals, true)
       await sendMembers(c, path, 'remove', toRemove, listName, totals, true)
-      if (c.json) printJson(c, { key, list: listName, ids: ids.length, added: totals.added, removed: totals.removed, count: totals.count, calls: totals.calls })
-      else c.out(`imported ${ids.length} ids into ${key} (${listName}): added ${totals.added}, removed ${totals.removed}; it now has ${totals.count} members`)
+      if (c.json)
+        printJson(c, {
+          key,
+          list: listName,
+          ids: ids.length,
+          added: totals.added,
+          removed: totals.removed,
+          count: totals.count,
+          calls: totals.calls,
+        })
+      else
+        c.out(
+          `imported ${ids.length} ids into ${key} (${listName}): added ${totals.added}, removed ${totals.removed}; it now has ${totals.count} members`,
+        )
       return EXIT.OK
     },
   },
   {
-    name: 'audit', args: '', summary: 'audit records, newest first', positionals: [0, 0],
+    name: 'audit',
+    args: '',
+    summary: 'audit records, newest first',
+    positionals: [0, 0],
     options: {
       env: { type: 'string', arg: 'ENV', help: 'one environment' },
       flag: { type: 'string', arg: 'FLAG', help: 'one flag' },
@@ -398,23 +701,37 @@ export const COMMANDS: Command[] = [
     },
     run: async (c) => {
       const limit = str(c, 'limit') ?? '20'
-      if (!/^[1-9]\d{0,3}$/.test(limit)) throw new UsageError(`--limit takes a number from 1 to 1000, not "${limit}"`, 'audit')
+      if (!/^[1-9]\d{0,3}$/.test(limit))
+        throw new UsageError(`--limit takes a number from 1 to 1000, not "${limit}"`, 'audit')
       const q = new URLSearchParams({ limit })
       for (const k of ['env', 'flag', 'since']) if (str(c, k) !== undefined) q.set(k, str(c, k)!)
       const r = await c.api.call<{ items: AuditEntry[]; nextCursor: string | null }>('GET', `/api/v1/audit?${q}`)
       if (c.json) printJson(c, r.body)
       else {
-        c.out(table(['at', 'actor', 'action', 'target', 'versions', 'reason'], r.body.items.map((a) => [
-          a.at, a.actor, a.action, `${a.env ?? '-'}/${a.target.key}`,
-          a.toVersion !== undefined && a.toVersion !== null ? `v${a.fromVersion ?? '∅'}→v${a.toVersion}` : '-', a.reason ? `"${a.reason}"` : '',
-        ])))
+        c.out(
+          table(
+            ['at', 'actor', 'action', 'target', 'versions', 'reason'],
+            r.body.items.map((a) => [
+              a.at,
+              a.actor,
+              a.action,
+              `${a.env ?? '-'}/${a.target.key}`,
+              a.toVersion !== undefined && a.toVersion !== null ? `v${a.fromVersion ?? '∅'}→v${a.toVersion}` : '-',
+              a.reason ? `"${a.reason}"` : '',
+            ]),
+          ),
+        )
       }
       return EXIT.OK
     },
   },
   {
-    name: 'status', args: '<env> [<change>]', summary: 'which live server SDK instances applied a change (default: the latest)', positionals: [1, 2],
-    details: 'Exit 0 when every server SDK that reported in the last 10 minutes has applied it; without --wait, 1 while any has not.\n' +
+    name: 'status',
+    args: '<env> [<change>]',
+    summary: 'which live server SDK instances applied a change (default: the latest)',
+    positionals: [1, 2],
+    details:
+      'Exit 0 when every server SDK that reported in the last 10 minutes has applied it; without --wait, 1 while any has not.\n' +
       'With --wait, asks again every 0.5 s until they all have, and exits 3 when --timeout (default 10 s) passes first.',
     options: { wait: { type: 'boolean', help: 'wait until every live server SDK applied it' } },
     run: async (c) => {
@@ -430,8 +747,12 @@ export const COMMANDS: Command[] = [
         const left = deadline - Date.now()
         if (left <= 0) {
           printStatus(c, s)
-          const who = s.pending.length ? `${s.pending.length} server SDK instances have not applied change ${s.changeId}` : `untracked server SDK instances may not have applied change ${s.changeId}`
-          throw new UnreachableError(`${who} after ${c.api.timeoutMs / 1000} s (--timeout)${s.pending.length ? `: ${s.pending.join(', ')}` : ''}`)
+          const who = s.pending.length
+            ? `${s.pending.length} server SDK instances have not applied change ${s.changeId}`
+            : `untracked server SDK instances may not have applied change ${s.changeId}`
+          throw new UnreachableError(
+            `${who} after ${c.api.timeoutMs / 1000} s (--timeout)${s.pending.length ? `: ${s.pending.join(', ')}` : ''}`,
+          )
         }
         await delay(Math.min(500, left))
         s = await sdkStatus(c, env, s.changeId)
@@ -441,7 +762,10 @@ export const COMMANDS: Command[] = [
     },
   },
   {
-    name: 'tokens create', args: '', summary: 'create an API or SDK token (the secret is shown once)', positionals: [0, 0],
+    name: 'tokens create',
+    args: '',
+    summary: 'create an API or SDK token (the secret is shown once)',
+    positionals: [0, 0],
     options: {
       name: { type: 'string', arg: 'TEXT', help: 'who or what uses it (required)' },
       kind: { type: 'string', arg: 'KIND', help: 'admin|editor|viewer|sdk-server|sdk-client (required)' },
@@ -450,25 +774,45 @@ export const COMMANDS: Command[] = [
     run: async (c) => {
       const name = str(c, 'name')
       const kind = str(c, 'kind')
-      if (name === undefined || kind === undefined) throw new UsageError('tokens create needs --name and --kind', 'tokens create')
+      if (name === undefined || kind === undefined)
+        throw new UsageError('tokens create needs --name and --kind', 'tokens create')
       const envs = list(c, 'env')
-      const r = (await c.api.call<{ token: Token; secret: string }>('POST', '/api/v1/tokens', { body: { name, kind, ...(envs.length > 0 && { environments: envs }) } })).body
+      const r = (
+        await c.api.call<{ token: Token; secret: string }>('POST', '/api/v1/tokens', {
+          body: { name, kind, ...(envs.length > 0 && { environments: envs }) },
+        })
+      ).body
       if (c.json) printJson(c, r)
-      else c.out(`created ${r.token.kind} token ${r.token.id} "${r.token.name}" for ${r.token.environments.join(', ') || '-'}\nsecret: ${r.secret}\n(shown once: Switchyard keeps only its hash)`)
+      else
+        c.out(
+          `created ${r.token.kind} token ${r.token.id} "${r.token.name}" for ${r.token.environments.join(', ') || '-'}\nsecret: ${r.secret}\n(shown once: Switchyard keeps only its hash)`,
+        )
       return EXIT.OK
     },
   },
   {
-    name: 'tokens list', args: '', summary: 'tokens (never their secrets)', positionals: [0, 0],
+    name: 'tokens list',
+    args: '',
+    summary: 'tokens (never their secrets)',
+    positionals: [0, 0],
     run: async (c) => {
       const r = await c.api.call<{ items: Token[] }>('GET', '/api/v1/tokens')
       if (c.json) printJson(c, r.body)
-      else c.out(table(['id', 'name', 'kind', 'environments', 'created', 'by'], r.body.items.map((t) => [t.id, t.name, t.kind, t.environments.join(',') || '-', t.createdAt, t.createdBy])))
+      else
+        c.out(
+          table(
+            ['id', 'name', 'kind', 'environments', 'created', 'by'],
+            r.body.items.map((t) => [t.id, t.name, t.kind, t.environments.join(',') || '-', t.createdAt, t.createdBy]),
+          ),
+        )
       return EXIT.OK
     },
   },
   {
-    name: 'tokens revoke', args: '<id>', summary: 'revoke a token at once', positionals: [1, 1],
+    name: 'tokens revoke',
+    args: '<id>',
+    summary: 'revoke a token at once',
+    positionals: [1, 1],
     run: async (c) => {
       await c.api.call('DELETE', `/api/v1/tokens/${seg(c.args[0]!)}`)
       if (c.json) printJson(c, { id: c.args[0], revoked: true })

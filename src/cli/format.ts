@@ -5,7 +5,14 @@ export function table(headers: string[], rows: string[][], empty = '(none)'): st
   if (rows.length === 0) return empty
   const all = [headers.map((h) => h.toUpperCase()), ...rows]
   const widths = headers.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n')
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 export interface Weight {

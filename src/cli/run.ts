@@ -15,7 +15,11 @@ export interface Io {
 const GLOBAL: Record<string, OptionSpec & { short?: string }> = {
   url: { type: 'string', arg: 'URL', help: 'the API (default $SWITCHYARD_URL, else http://127.0.0.1:3000)' },
   token: { type: 'string', arg: 'TOKEN', help: 'bearer token (default $SWITCHYARD_TOKEN)' },
-  timeout: { type: 'string', arg: 'SECONDS', help: 'give up on an unanswered call (and status --wait) after this long (default 10)' },
+  timeout: {
+    type: 'string',
+    arg: 'SECONDS',
+    help: 'give up on an unanswered call (and status --wait) after this long (default 10)',
+  },
   json: { type: 'boolean', help: "print the API's JSON instead of tables" },
   help: { type: 'boolean', short: 'h', help: 'this help, or a command’s' },
   version: { type: 'boolean', help: 'the CLI’s version' },
@@ -29,7 +33,10 @@ const EXIT_HELP = `exit codes: 0 done · 1 refused by the API (its code and mess
 const usageLine = (c: Command) => `switchyard ${c.name}${c.args ? ` ${c.args}` : ''}${c.options ? ' [options]' : ''}`
 
 function optionLines(opts: Record<string, OptionSpec & { short?: string }>): string[] {
-  const rows = Object.entries(opts).map(([k, o]) => [`${o.short ? `-${o.short}, ` : ''}--${k}${o.arg ? ` ${o.arg}` : ''}`, o.help])
+  const rows = Object.entries(opts).map(([k, o]) => [
+    `${o.short ? `-${o.short}, ` : ''}--${k}${o.arg ? ` ${o.arg}` : ''}`,
+    o.help,
+  ])
   const w = Math.max(...rows.map((r) => r[0]!.length))
   return rows.map(([a, b]) => `  ${a!.padEnd(w)}  ${b}`)
 }
@@ -63,8 +70,13 @@ function commandHelp(c: Command): string {
 }
 
 function groupHelp(group: string): string {
-  return [`usage: switchyard ${group} <${COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.name.split(' ')[1]).join('|')}> …`, '',
-    ...COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) => `  ${usageLine(c)}\n      ${c.summary}`)].join('\n')
+  return [
+    `usage: switchyard ${group} <${COMMANDS.filter((c) => c.name.startsWith(`${group} `))
+      .map((c) => c.name.split(' ')[1])
+      .join('|')}> …`,
+    '',
+    ...COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) => `  ${usageLine(c)}\n      ${c.summary}`),
+  ].join('\n')
 }
 
 /** The version of the package this file belongs to (src/cli/ under tsx, dist/src/cli/ when built). */
@@ -82,7 +94,12 @@ function version(): string {
 
 type ParseConfig = NonNullable<Parameters<typeof parseArgs>[0]>['options']
 const toParseOptions = (o: Record<string, OptionSpec & { short?: string }>): ParseConfig =>
-  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, { type: v.type, ...(v.multiple && { multiple: true }), ...(v.short && { short: v.short }) }]))
+  Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [
+      k,
+      { type: v.type, ...(v.multiple && { multiple: true }), ...(v.short && { short: v.short }) },
+    ]),
+  )
 
 /** Runs one command line; returns the exit code. Never throws. */
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -110,11 +127,19 @@ export async function run(argv: string[], io: Io): Promise<number> {
           io.out(groupHelp(group))
           return EXIT.OK
         }
-        throw new UsageError(words[1] === undefined ? `${group} needs a subcommand` : `unknown command "${group} ${words[1]}"`, group)
+        throw new UsageError(
+          words[1] === undefined ? `${group} needs a subcommand` : `unknown command "${group} ${words[1]}"`,
+          group,
+        )
       }
       throw new UsageError(`unknown command "${group}"`)
     }
-    const parsed = parseArgs({ args: argv, options: toParseOptions({ ...GLOBAL, ...command.options }), strict: true, allowPositionals: true })
+    const parsed = parseArgs({
+      args: argv,
+      options: toParseOptions({ ...GLOBAL, ...command.options }),
+      strict: true,
+      allowPositionals: true,
+    })
     const values = parsed.values as OptionValues
     if (values.help === true) {
       io.out(commandHelp(command))
@@ -126,12 +151,26 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     const args = parsed.positionals.slice(command.name.split(' ').length)
     const [min, max] = command.positionals
-    if (args.length < min || args.length > max) throw new UsageError(`${command.name} takes ${command.args || 'no arguments'}${args.length > max ? `; unexpected "${args[max]}"` : ''}`)
+    if (args.length < min || args.length > max)
+      throw new UsageError(
+        `${command.name} takes ${command.args || 'no arguments'}${args.length > max ? `; unexpected "${args[max]}"` : ''}`,
+      )
     const timeout = typeof values.timeout === 'string' ? parseSeconds(values.timeout, '--timeout') : DEFAULT_TIMEOUT_MS
-    const url = (typeof values.url === 'string' ? values.url : io.env.SWITCHYARD_URL || 'http://127.0.0.1:3000').replace(/\/+$/, '')
-    if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`the API URL must start with http:// or https://, not "${url}" (--url or SWITCHYARD_URL)`)
+    const url = (
+      typeof values.url === 'string' ? values.url : io.env.SWITCHYARD_URL || 'http://127.0.0.1:3000'
+    ).replace(/\/+$/, '')
+    if (!/^https?:\/\/[^/]/.test(url))
+      throw new UsageError(`the API URL must start with http:// or https://, not "${url}" (--url or SWITCHYARD_URL)`)
     const token = typeof values.token === 'string' ? values.token : io.env.SWITCHYARD_TOKEN || undefined
-    return await command.run({ api: new Api(url, token, timeout), args, opts: values, json: values.json === true, out: io.out, err: io.err, readInput: io.readInput })
+    return await command.run({
+      api: new Api(url, token, timeout),
+      args,
+      opts: values,
+      json: values.json === true,
+      out: io.out,
+      err: io.err,
+      readInput: io.readInput,
+    })
   } catch (e) {
     if (e instanceof UsageError || isParseArgsError(e)) {
       const c = e instanceof UsageError && e.command ? COMMANDS.find((x) => x.name === e.command) : command
@@ -161,12 +200,14 @@ function isParseArgsError(e: unknown): e is Error {
 /** Validation problems the message does not already name (it summarises the first three), or the current version of a conflict. */
 function detailsLine(message: string, details: unknown): string {
   if (Array.isArray(details)) {
-    return details.map((d) => {
-      const x = d as { path?: unknown; message?: unknown }
-      if (typeof x.message !== 'string') return ''
-      const path = typeof x.path === 'string' ? x.path : ''
-      return message.includes(`${path || '/'} ${x.message}`) ? '' : `\n  ${path ? `${path}: ` : ''}${x.message}`
-    }).join('')
+    return details
+      .map((d) => {
+        const x = d as { path?: unknown; message?: unknown }
+        if (typeof x.message !== 'string') return ''
+        const path = typeof x.path === 'string' ? x.path : ''
+        return message.includes(`${path || '/'} ${x.message}`) ? '' : `\n  ${path ? `${path}: ` : ''}${x.message}`
+      })
+      .join('')
   }
   const cur = (details as { currentVersion?: unknown } | null | undefined)?.currentVersion
   return typeof cur === 'number' && !message.includes(String(cur)) ? ` (current version: ${cur})` : ''

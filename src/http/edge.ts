@@ -24,7 +24,9 @@ export function timeoutOptions(config: Config): { requestTimeout: number; http: 
       requestTimeout: request,
       headersTimeout: headers,
       // Node checks the deadlines on this interval (default 30 s): a fraction of the shortest keeps them close to what is configured.
-      ...(Number.isFinite(shortest) && { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(shortest / 4))) }),
+      ...(Number.isFinite(shortest) && {
+        connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(shortest / 4))),
+      }),
       // A missing Host gets a catalogue 400 from the app rather than Node's bodiless one.
       requireHostHeader: false,
     },
@@ -48,14 +50,18 @@ export function clientErrorHandler(config: Config) {
     clientErrorSeen.add(socket)
     // Its request already has a response; one more would be read as the answer to the next request.
     if (answeredEarly.has(socket)) return void socket.destroy()
-    const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new AppError('REQUEST_TIMEOUT', [timeouts.headersTimeout ?? 0, config.REQUEST_TIMEOUT_MS])
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? new AppError('HEADERS_TOO_LARGE', [maxHeaderSize])
-        : new AppError('MALFORMED_REQUEST', [err.reason ?? err.code ?? 'parse error'])
+    const e =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('REQUEST_TIMEOUT', [timeouts.headersTimeout ?? 0, config.REQUEST_TIMEOUT_MS])
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? new AppError('HEADERS_TOO_LARGE', [maxHeaderSize])
+          : new AppError('MALFORMED_REQUEST', [err.reason ?? err.code ?? 'parse error'])
     const body = JSON.stringify({ statusCode: e.statusCode, code: e.code, message: e.message })
     const headers = {
-      'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'x-content-type-options': 'nosniff', connection: 'close',
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-content-type-options': 'nosniff',
+      connection: 'close',
     }
     afterInFlight(socket, (res) => {
       // The bad request's own response (its headers parsed, its body not): the error goes through it.
@@ -65,7 +71,9 @@ export function clientErrorHandler(config: Config) {
         return
       }
       if (!socket.writable) return void socket.destroy()
-      const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+      const head = Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')
       socket.end(`HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode]}\r\n${head}\r\n${body}`)
     })
   }
@@ -115,7 +123,8 @@ const UNLIMITED = new Set(['/api/v1/environments/:env/flags/:key/kill'])
  */
 export async function registerEdge(app: FastifyInstance, config: Config, redis: RedisClient): Promise<Limits> {
   app.addHook('onRoute', (route) => {
-    if ((route.schema as { produces?: string[] } | undefined)?.produces?.includes('text/event-stream')) route.helmet = false
+    if ((route.schema as { produces?: string[] } | undefined)?.produces?.includes('text/event-stream'))
+      route.helmet = false
   })
   await app.register(helmet, {
     // Served over plain HTTP inside networks too: upgrading /docs' assets to https would break it there.
@@ -129,12 +138,24 @@ export async function registerEdge(app: FastifyInstance, config: Config, redis: 
 
   await app.register(rateLimit, { global: false, redis, nameSpace: 'sy:ratelimit:', skipOnError: true })
   const minute = 60_000
-  const auth = config.RATE_LIMIT_AUTH_FAILURES > 0
-    ? app.createRateLimit({ max: config.RATE_LIMIT_AUTH_FAILURES, timeWindow: minute, skipOnError: true, keyGenerator: (req) => `auth:${normalizeIP(req.ip)}` })
-    : null
-  const writes = config.RATE_LIMIT_WRITES > 0
-    ? app.createRateLimit({ max: config.RATE_LIMIT_WRITES, timeWindow: minute, skipOnError: true, keyGenerator: (req) => `write:${req.token?.id ?? ''}` })
-    : null
+  const auth =
+    config.RATE_LIMIT_AUTH_FAILURES > 0
+      ? app.createRateLimit({
+          max: config.RATE_LIMIT_AUTH_FAILURES,
+          timeWindow: minute,
+          skipOnError: true,
+          keyGenerator: (req) => `auth:${normalizeIP(req.ip)}`,
+        })
+      : null
+  const writes =
+    config.RATE_LIMIT_WRITES > 0
+      ? app.createRateLimit({
+          max: config.RATE_LIMIT_WRITES,
+          timeWindow: minute,
+          skipOnError: true,
+          keyGenerator: (req) => `write:${req.token?.id ?? ''}`,
+        })
+      : null
   const check = async (limit: typeof auth, req: FastifyRequest, reply: FastifyReply) => {
     const r = await limit?.(req)
     if (r && !r.isAllowed && r.isExceeded) {
@@ -146,7 +167,12 @@ export async function registerEdge(app: FastifyInstance, config: Config, redis: 
     authFailed: (req, reply) => check(auth, req, reply),
     async write(req, reply) {
       const kind = req.token?.kind
-      if ((kind !== 'admin' && kind !== 'editor') || !WRITES.has(req.method) || UNLIMITED.has(req.routeOptions.url ?? '')) return
+      if (
+        (kind !== 'admin' && kind !== 'editor') ||
+        !WRITES.has(req.method) ||
+        UNLIMITED.has(req.routeOptions.url ?? '')
+      )
+        return
       await check(writes, req, reply)
     },
     accepted(req, reply) {

@@ -25,11 +25,14 @@ function decode(s: string): string {
 export function redactUrl(url: string): string {
   const q = url.indexOf('?')
   if (q < 0) return url
-  const params = url.slice(q + 1).split('&').map((p) => {
-    const eq = p.indexOf('=')
-    const name = eq < 0 ? p : p.slice(0, eq)
-    return REDACTED.has(decode(name).toLowerCase()) ? `${name}=[redacted]` : p
-  })
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((p) => {
+      const eq = p.indexOf('=')
+      const name = eq < 0 ? p : p.slice(0, eq)
+      return REDACTED.has(decode(name).toLowerCase()) ? `${name}=[redacted]` : p
+    })
   return `${url.slice(0, q + 1)}${params.join('&')}`
 }
 
@@ -42,7 +45,13 @@ export function loggerOptions(config: Config, stream?: Writable) {
     serializers: {
       req: (raw: unknown) => {
         const req = raw as FastifyRequest
-        return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, ...(req.socket?.remotePort !== undefined && { remotePort: req.socket.remotePort }) }
+        return {
+          method: req.method,
+          url: redactUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+          ...(req.socket?.remotePort !== undefined && { remotePort: req.socket.remotePort }),
+        }
       },
     },
   }

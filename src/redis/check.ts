@@ -10,10 +10,16 @@ export async function redisWarnings(redis: RedisClient): Promise<string[]> {
   const out: string[] = []
   const info = await redis.info('persistence').catch(() => '')
   const aof = /aof_enabled:(\d)/.exec(info)?.[1]
-  if (aof === '0') out.push('Redis has AOF off (appendonly no): an acknowledged change can be lost if Redis crashes. Set appendonly yes (deploy/redis.conf).')
+  if (aof === '0')
+    out.push(
+      'Redis has AOF off (appendonly no): an acknowledged change can be lost if Redis crashes. Set appendonly yes (deploy/redis.conf).',
+    )
   const mem = await redis.info('memory').catch(() => '')
   const policy = /maxmemory_policy:(\S+)/.exec(mem)?.[1]
-  if (policy && policy !== 'noeviction') out.push(`Redis evicts keys under memory pressure (maxmemory-policy ${policy}): flags could vanish. Set maxmemory-policy noeviction.`)
+  if (policy && policy !== 'noeviction')
+    out.push(
+      `Redis evicts keys under memory pressure (maxmemory-policy ${policy}): flags could vanish. Set maxmemory-policy noeviction.`,
+    )
   const server = await redis.info('server').catch(() => '')
   const major = Number(/redis_version:(\d+)/.exec(server)?.[1] ?? '7')
   if (major < 7) out.push(`Redis ${major}.x: Switchyard needs Redis ≥ 7 (stream trimming and script semantics).`)

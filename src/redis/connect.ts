@@ -4,7 +4,10 @@ import type { Config } from '../config.js'
 /** A standalone / Sentinel connection or a Cluster client: the app uses the commands both have. */
 export type RedisClient = Redis | Cluster
 
-type RedisConfig = Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_CLUSTER_NODES' | 'REDIS_COMMAND_TIMEOUT_MS'>
+type RedisConfig = Pick<
+  Config,
+  'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_CLUSTER_NODES' | 'REDIS_COMMAND_TIMEOUT_MS'
+>
 
 const backoff = (times: number) => Math.min(5000, 100 * 2 ** Math.min(times, 6)) + Math.floor(Math.random() * 100)
 
@@ -29,13 +32,23 @@ function hostPorts(list: string): Array<{ host: string; port: number }> {
  */
 export function connectRedis(config: RedisConfig, url: string | undefined): RedisClient {
   const timeouts = { commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS, connectTimeout: config.REDIS_COMMAND_TIMEOUT_MS }
-  const common: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: backoff, lazyConnect: true, ...timeouts }
+  const common: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: backoff,
+    lazyConnect: true,
+    ...timeouts,
+  }
   if (config.REDIS_CLUSTER_NODES) {
     const options: ClusterOptions = {
       enableOfflineQueue: false,
       lazyConnect: true,
       clusterRetryStrategy: backoff,
-      redisOptions: { maxRetriesPerRequest: 1, ...timeouts, ...(config.REDIS_PASSWORD && { password: config.REDIS_PASSWORD }) },
+      redisOptions: {
+        maxRetriesPerRequest: 1,
+        ...timeouts,
+        ...(config.REDIS_PASSWORD && { password: config.REDIS_PASSWORD }),
+      },
     }
     return new Cluster(hostPorts(config.REDIS_CLUSTER_NODES), options)
   }
@@ -66,9 +79,18 @@ export function blockingConnection(redis: RedisClient, blockMs: number): RedisCl
     const base = redis.options.redisOptions?.commandTimeout
     const commandTimeout = base === undefined ? undefined : base + blockMs
     return redis.duplicate([], {
-      lazyConnect: true, enableOfflineQueue: true, clusterRetryStrategy: retryStrategy, redisOptions: { ...redis.options.redisOptions, maxRetriesPerRequest: null, commandTimeout },
+      lazyConnect: true,
+      enableOfflineQueue: true,
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: { ...redis.options.redisOptions, maxRetriesPerRequest: null, commandTimeout },
     })
   }
   const base = redis.options.commandTimeout
-  return redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null, retryStrategy, commandTimeout: base === undefined ? undefined : base + blockMs })
+  return redis.duplicate({
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    retryStrategy,
+    commandTimeout: base === undefined ? undefined : base + blockMs,
+  })
 }

@@ -1,4 +1,13 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, realpathSync, unlinkSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -15,7 +24,9 @@ export const REDIS_PID_FILE = 'redis.pid'
 
 export class DataDirLockedError extends Error {
   constructor(dir: string, pid: number) {
-    super(`DATA_DIR ${dir} is in use by another Switchyard process (pid ${pid}); stop it, or give this one its own DATA_DIR`)
+    super(
+      `DATA_DIR ${dir} is in use by another Switchyard process (pid ${pid}); stop it, or give this one its own DATA_DIR`,
+    )
     this.name = 'DataDirLockedError'
   }
 }

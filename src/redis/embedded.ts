@@ -36,8 +36,14 @@ export class RedisMissingError extends Error {
 
 /** Full path of an executable, searching PATH, or null. */
 export function findExecutable(bin: string): string | null {
-  const candidates = isAbsolute(bin) || bin.includes('/') ? [resolve(bin)] : (process.env.PATH ?? '').split(delimiter).map((d) => join(d, bin))
-  for (const c of [...candidates, ...(bin === 'redis-server' ? ['/usr/bin/redis-server', '/usr/sbin/redis-server'] : [])]) {
+  const candidates =
+    isAbsolute(bin) || bin.includes('/')
+      ? [resolve(bin)]
+      : (process.env.PATH ?? '').split(delimiter).map((d) => join(d, bin))
+  for (const c of [
+    ...candidates,
+    ...(bin === 'redis-server' ? ['/usr/bin/redis-server', '/usr/sbin/redis-server'] : []),
+  ]) {
     try {
       accessSync(c, constants.X_OK)
       return c
@@ -50,9 +56,10 @@ export function findExecutable(bin: string): string | null {
 
 /** Installs Debian's redis-server when running as root with apt-get; returns why not otherwise. */
 function tryInstall(log: (m: string) => void): string {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'not root, so it cannot be installed automatically'
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0)
+    return 'not root, so it cannot be installed automatically'
   if (!findExecutable('apt-get')) return 'apt-get is not available'
-  log('redis-server is missing: installing Debian\'s redis-server with apt-get…')
+  log("redis-server is missing: installing Debian's redis-server with apt-get…")
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server'], { stdio: 'inherit', env })
   if (r.status !== 0) {
@@ -64,8 +71,15 @@ function tryInstall(log: (m: string) => void): string {
 
 /** The last meaningful line of redis-server's output, without its pid/time prefix (why it stopped). */
 function lastLogLine(out: string): string {
-  const lines = out.split('\n').map((l) => l.replace(/^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] /, '').trim()).filter((l) => l !== '')
-  return lines.findLast((l) => /error|could not|can't|fatal|failed|denied|address already in use/i.test(l)) ?? lines.at(-1) ?? '(no output)'
+  const lines = out
+    .split('\n')
+    .map((l) => l.replace(/^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] /, '').trim())
+    .filter((l) => l !== '')
+  return (
+    lines.findLast((l) => /error|could not|can't|fatal|failed|denied|address already in use/i.test(l)) ??
+    lines.at(-1) ??
+    '(no output)'
+  )
 }
 
 /** A port that was free a moment ago. */
@@ -154,10 +168,24 @@ export class EmbeddedRedis {
 
   private spawnOnce(): Promise<void> {
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', resolve(this.opts.dir),
-      '--pidfile', resolve(this.opts.dir, REDIS_PID_FILE),
-      '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', '',
-      '--appendonly', this.opts.appendOnly ? 'yes' : 'no',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      resolve(this.opts.dir),
+      '--pidfile',
+      resolve(this.opts.dir, REDIS_PID_FILE),
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+      '--logfile',
+      '',
+      '--appendonly',
+      this.opts.appendOnly ? 'yes' : 'no',
       ...(this.opts.appendOnly ? ['--appendfsync', 'always'] : []),
       ...(this.opts.extraArgs ?? []),
     ]

@@ -21,34 +21,57 @@ const Detail = Type.Object({
 
 /** "Why does this user see X?": the engine's answers, with reasons, for one context. */
 const routes: FastifyPluginAsyncTypebox<{ hub: StreamHub }> = async (app, { hub }) => {
-  app.post('/api/v1/environments/:env/evaluate', {
-    schema: {
-      operationId: 'evaluate', tags: ['evaluate'], summary: 'Evaluate flags for a context',
-      description: 'Evaluates every flag of the environment (or the listed ones) for a context with the SDK engine. Unknown listed flags answer ERROR/FLAG_NOT_FOUND. Admin, editor, viewer and sdk-server tokens.',
-      params: EnvParams,
-      body: Type.Object({
-        context: Type.Unknown({ description: 'The context: { key, ...attributes } (≤ 8 KB)' }),
-        flags: Type.Optional(Type.Array(Key, { maxItems: 1000 })),
-      }, { additionalProperties: false, required: ['context'], examples: [{ context: { key: 'user-17', country: 'DE', plan: 'pro' }, flags: ['new-checkout'] }] }),
-      response: {
-        200: Type.Object({ flags: Type.Record(Type.String(), Detail) }, {
-          description: 'Value, variation and reason of each flag',
-          examples: [{ flags: { 'new-checkout': { value: true, variation: 0, reason: { kind: 'RULE_MATCH', ruleId: 'beta' } } } }],
-        }),
-        ...errorResponses(404, ...BODY_ERRORS),
+  app.post(
+    '/api/v1/environments/:env/evaluate',
+    {
+      schema: {
+        operationId: 'evaluate',
+        tags: ['evaluate'],
+        summary: 'Evaluate flags for a context',
+        description:
+          'Evaluates every flag of the environment (or the listed ones) for a context with the SDK engine. Unknown listed flags answer ERROR/FLAG_NOT_FOUND. Admin, editor, viewer and sdk-server tokens.',
+        params: EnvParams,
+        body: Type.Object(
+          {
+            context: Type.Unknown({ description: 'The context: { key, ...attributes } (≤ 8 KB)' }),
+            flags: Type.Optional(Type.Array(Key, { maxItems: 1000 })),
+          },
+          {
+            additionalProperties: false,
+            required: ['context'],
+            examples: [{ context: { key: 'user-17', country: 'DE', plan: 'pro' }, flags: ['new-checkout'] }],
+          },
+        ),
+        response: {
+          200: Type.Object(
+            { flags: Type.Record(Type.String(), Detail) },
+            {
+              description: 'Value, variation and reason of each flag',
+              examples: [
+                {
+                  flags: {
+                    'new-checkout': { value: true, variation: 0, reason: { kind: 'RULE_MATCH', ruleId: 'beta' } },
+                  },
+                },
+              ],
+            },
+          ),
+          ...errorResponses(404, ...BODY_ERRORS),
+        },
       },
     },
-  }, async (req) => {
-    const { env } = req.params
-    authorize(req, 'evaluate', env)
-    const context = checkContext(req.body.context)
-    if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
-    const { state } = await hub.compiled(env)
-    if (req.body.flags === undefined) return { flags: evaluateAll(state, context) }
-    const flags: Record<string, EvaluationDetail> = {}
-    for (const key of req.body.flags) flags[key] = evaluateDetail(state, key, context, null)
-    return { flags }
-  })
+    async (req) => {
+      const { env } = req.params
+      authorize(req, 'evaluate', env)
+      const context = checkContext(req.body.context)
+      if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+      const { state } = await hub.compiled(env)
+      if (req.body.flags === undefined) return { flags: evaluateAll(state, context) }
+      const flags: Record<string, EvaluationDetail> = {}
+      for (const key of req.body.flags) flags[key] = evaluateDetail(state, key, context, null)
+      return { flags }
+    },
+  )
 }
 
 export default routes

@@ -36,67 +36,102 @@ async function notReady(redis: RedisClient, monitor: StoreMonitor, timeoutMs: nu
   }
 }
 
-const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (app, { redis, registry, monitor, readinessTimeoutMs, metricsToken }) => {
+const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
+  app,
+  { redis, registry, monitor, readinessTimeoutMs, metricsToken },
+) => {
   const tags = ['operations']
-  app.get('/healthz', {
-    schema: {
-      operationId: 'healthz', tags, security: [], summary: 'Liveness',
-      description: 'The process is up (does not check Redis): restart the instance when this fails.',
-      response: {
-        200: Type.Object({ status: Type.Literal('ok') }, { description: 'Alive', examples: [{ status: 'ok' }] }),
-        400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        operationId: 'healthz',
+        tags,
+        security: [],
+        summary: 'Liveness',
+        description: 'The process is up (does not check Redis): restart the instance when this fails.',
+        response: {
+          200: Type.Object({ status: Type.Literal('ok') }, { description: 'Alive', examples: [{ status: 'ok' }] }),
+          400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+        },
       },
     },
-  }, async () => ({ status: 'ok' as const }))
+    async () => ({ status: 'ok' as const }),
+  )
 
-  app.get('/readyz', {
-    schema: {
-      operationId: 'readyz', tags, security: [], summary: 'Readiness',
-      description: 'Ready to serve: Redis answers within READINESS_TIMEOUT_MS (else 503 STORE_UNAVAILABLE), still holds its data (else STORE_RESET) and is not full (else STORE_FULL).',
-      response: {
-        200: Type.Object({ status: Type.Literal('ready') }, { description: 'Ready', examples: [{ status: 'ready' }] }),
-        400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
-        503: Type.Ref(ErrorSchema, { description: errorDescription(503) }),
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        operationId: 'readyz',
+        tags,
+        security: [],
+        summary: 'Readiness',
+        description:
+          'Ready to serve: Redis answers within READINESS_TIMEOUT_MS (else 503 STORE_UNAVAILABLE), still holds its data (else STORE_RESET) and is not full (else STORE_FULL).',
+        response: {
+          200: Type.Object(
+            { status: Type.Literal('ready') },
+            { description: 'Ready', examples: [{ status: 'ready' }] },
+          ),
+          400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+          503: Type.Ref(ErrorSchema, { description: errorDescription(503) }),
+        },
       },
     },
-  }, async (_req, reply) => {
-    const code = await notReady(redis, monitor, readinessTimeoutMs)
-    if (code === null) return { status: 'ready' as const }
-    const e = new AppError(code)
-    return reply.code(503).send({ statusCode: 503, code: e.code, message: e.message })
-  })
+    async (_req, reply) => {
+      const code = await notReady(redis, monitor, readinessTimeoutMs)
+      if (code === null) return { status: 'ready' as const }
+      const e = new AppError(code)
+      return reply.code(503).send({ statusCode: 503, code: e.code, message: e.message })
+    },
+  )
 
   // Compared as digests: constant time whatever the length of what was sent.
   const wanted = metricsToken === undefined ? null : digest(`Bearer ${metricsToken}`)
-  app.get('/metrics', {
-    schema: {
-      operationId: 'metrics', tags, security: [], summary: 'Prometheus metrics',
-      description: 'Prometheus metrics (text format). When METRICS_TOKEN is set: `Authorization: Bearer <METRICS_TOKEN>` (else 401).',
-      produces: ['text/plain'],
-    },
-    // Documented only: the handler sends the registry's text itself; only the 401 is JSON.
-    config: {
-      swaggerTransform: documentedAs((schema) => ({
-        ...schema,
-        produces: [],
-        response: {
-          200: {
-            description: 'The metrics in the Prometheus text format (version 0.0.4)',
-            content: { 'text/plain': { schema: Type.String(), example: '# HELP switchyard_http_request_duration_seconds HTTP request duration by route template\n# TYPE switchyard_http_request_duration_seconds histogram\n' } },
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        operationId: 'metrics',
+        tags,
+        security: [],
+        summary: 'Prometheus metrics',
+        description:
+          'Prometheus metrics (text format). When METRICS_TOKEN is set: `Authorization: Bearer <METRICS_TOKEN>` (else 401).',
+        produces: ['text/plain'],
+      },
+      // Documented only: the handler sends the registry's text itself; only the 401 is JSON.
+      config: {
+        swaggerTransform: documentedAs((schema) => ({
+          ...schema,
+          produces: [],
+          response: {
+            200: {
+              description: 'The metrics in the Prometheus text format (version 0.0.4)',
+              content: {
+                'text/plain': {
+                  schema: Type.String(),
+                  example:
+                    '# HELP switchyard_http_request_duration_seconds HTTP request duration by route template\n# TYPE switchyard_http_request_duration_seconds histogram\n',
+                },
+              },
+            },
+            400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+            401: Type.Ref(ErrorSchema, { description: `${errorDescription(401)} (when METRICS_TOKEN is set)` }),
           },
-          400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
-          401: Type.Ref(ErrorSchema, { description: `${errorDescription(401)} (when METRICS_TOKEN is set)` }),
-        },
-      })),
+        })),
+      },
     },
-  }, async (req, reply) => {
-    if (wanted !== null && !timingSafeEqual(digest(req.headers.authorization ?? ''), wanted)) {
-      reply.header('www-authenticate', 'Bearer')
-      throw new AppError('UNAUTHORIZED')
-    }
-    reply.header('content-type', registry.contentType)
-    return registry.metrics()
-  })
+    async (req, reply) => {
+      if (wanted !== null && !timingSafeEqual(digest(req.headers.authorization ?? ''), wanted)) {
+        reply.header('www-authenticate', 'Bearer')
+        throw new AppError('UNAUTHORIZED')
+      }
+      reply.header('content-type', registry.contentType)
+      return registry.metrics()
+    },
+  )
 }
 
 export default routes

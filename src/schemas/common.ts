@@ -4,7 +4,12 @@ import { ERRORS } from '../errors.js'
 /** Keys of environments, flags, segments: URL-safe, stable. */
 export const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
 
-export const Key = Type.String({ pattern: KEY_PATTERN, minLength: 1, maxLength: 128, description: 'Letters, digits, ".", "_", "-"; starts with a letter or digit; ≤ 128 chars' })
+export const Key = Type.String({
+  pattern: KEY_PATTERN,
+  minLength: 1,
+  maxLength: 128,
+  description: 'Letters, digits, ".", "_", "-"; starts with a letter or digit; ≤ 128 chars',
+})
 
 /** A context key (user, account or device id) as found in whitelists. */
 export const ContextKey = Type.String({ minLength: 1, maxLength: 256 })
@@ -14,12 +19,25 @@ export const ErrorSchema = Type.Object(
     statusCode: Type.Integer(),
     code: Type.String({ description: 'Stable machine-readable error code' }),
     message: Type.String(),
-    details: Type.Optional(Type.Unknown({ description: 'What failed, e.g. `[{ path, message }]` of a VALIDATION_FAILED, `{ currentVersion }` of a VERSION_CONFLICT' })),
+    details: Type.Optional(
+      Type.Unknown({
+        description:
+          'What failed, e.g. `[{ path, message }]` of a VALIDATION_FAILED, `{ currentVersion }` of a VERSION_CONFLICT',
+      }),
+    ),
   },
   {
     $id: 'Error',
-    description: 'Every error: the HTTP status, a stable code from the catalogue (README "Errors"), a message for people',
-    examples: [{ statusCode: 412, code: 'VERSION_CONFLICT', message: 'Version mismatch: the current version is 3', details: { currentVersion: 3 } }],
+    description:
+      'Every error: the HTTP status, a stable code from the catalogue (README "Errors"), a message for people',
+    examples: [
+      {
+        statusCode: 412,
+        code: 'VERSION_CONFLICT',
+        message: 'Version mismatch: the current version is 3',
+        details: { currentVersion: 3 },
+      },
+    ],
   },
 )
 
@@ -42,7 +60,9 @@ const STATUS_MEANING: Record<number, string> = {
 
 /** The response description of an error status: its meaning and every catalogue code with that status. */
 export function errorDescription(status: number): string {
-  const codes = Object.entries(ERRORS).filter(([, e]) => e.status === status).map(([c]) => `\`${c}\``)
+  const codes = Object.entries(ERRORS)
+    .filter(([, e]) => e.status === status)
+    .map(([c]) => `\`${c}\``)
   return `${STATUS_MEANING[status] ?? 'Error'}: ${codes.join(', ')}`
 }
 
@@ -52,7 +72,8 @@ export function errorDescription(status: number): string {
  */
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {}
-  for (const s of [...new Set([400, 401, 403, 429, 503, ...statuses])]) out[s] = Type.Ref(ErrorSchema, { description: errorDescription(s) })
+  for (const s of [...new Set([400, 401, 403, 429, 503, ...statuses])])
+    out[s] = Type.Ref(ErrorSchema, { description: errorDescription(s) })
   return out
 }
 
@@ -60,14 +81,23 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
 export const BODY_ERRORS = [413, 415] as const
 
 /** Optional If-Match of writes to versioned resources: 412 VERSION_CONFLICT when it is not the current version. */
-export const IfMatchHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'Current version, e.g. "7"; optional here, checked when given', examples: ['"7"'] })) })
+export const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(
+    Type.String({ description: 'Current version, e.g. "7"; optional here, checked when given', examples: ['"7"'] }),
+  ),
+})
 
 export const EnvParams = Type.Object({ env: Key }, { additionalProperties: false })
 export const EnvKeyParams = Type.Object({ env: Key, key: Key }, { additionalProperties: false })
 export const KeyParams = Type.Object({ key: Key }, { additionalProperties: false })
 
 export const Page = <T extends TSchema>(item: T, options: { description: string; examples?: unknown[] }) =>
-  Type.Object({
-    items: Type.Array(item),
-    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null at the end' }),
-  }, options)
+  Type.Object(
+    {
+      items: Type.Array(item),
+      nextCursor: Type.Union([Type.String(), Type.Null()], {
+        description: 'Pass as `cursor` for the next page; null at the end',
+      }),
+    },
+    options,
+  )

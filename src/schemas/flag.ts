@@ -4,14 +4,39 @@ import { ContextKey, Key } from './common.js'
 
 /** One flag through the examples of the OpenAPI document (the README tour's `new-checkout`). */
 const FLAG_EXAMPLE = {
-  key: 'new-checkout', name: 'New checkout', description: 'The one-page checkout', tags: ['checkout'], owner: 'payments-team',
-  temporary: true, removeBy: '2027-03-31', clientSide: false, kind: 'boolean', variations: [true, false],
+  key: 'new-checkout',
+  name: 'New checkout',
+  description: 'The one-page checkout',
+  tags: ['checkout'],
+  owner: 'payments-team',
+  temporary: true,
+  removeBy: '2027-03-31',
+  clientSide: false,
+  kind: 'boolean',
+  variations: [true, false],
 }
 const CONFIG_EXAMPLE = {
-  on: true, offVariation: 1, prerequisites: [],
+  on: true,
+  offVariation: 1,
+  prerequisites: [],
   targets: [{ variation: 0, values: ['user-1', 'user-2'] }],
-  rules: [{ id: 'beta', description: 'Beta testers', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta-testers'] }], serve: { variation: 0 } }],
-  fallthrough: { rollout: { bucketBy: 'key', weights: [{ variation: 0, weight: 10_000 }, { variation: 1, weight: 90_000 }] } },
+  rules: [
+    {
+      id: 'beta',
+      description: 'Beta testers',
+      clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta-testers'] }],
+      serve: { variation: 0 },
+    },
+  ],
+  fallthrough: {
+    rollout: {
+      bucketBy: 'key',
+      weights: [
+        { variation: 0, weight: 10_000 },
+        { variation: 1, weight: 90_000 },
+      ],
+    },
+  },
 }
 
 const VariationIndex = Type.Integer({ minimum: 0, maximum: 999 })
@@ -30,7 +55,10 @@ export const RolloutSchema = Type.Object(
   {
     bucketBy: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     weights: Type.Array(
-      Type.Object({ variation: VariationIndex, weight: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+      Type.Object(
+        { variation: VariationIndex, weight: Type.Integer({ minimum: 0, maximum: 100_000 }) },
+        { additionalProperties: false },
+      ),
       { minItems: 1, maxItems: 1000 },
     ),
   },
@@ -59,7 +87,12 @@ export const TargetSchema = Type.Object(
 
 export const PrerequisiteSchema = Type.Object({ flag: Key, variation: VariationIndex }, { additionalProperties: false })
 
-const FlagKind = Type.Union([Type.Literal('boolean'), Type.Literal('string'), Type.Literal('number'), Type.Literal('json')])
+const FlagKind = Type.Union([
+  Type.Literal('boolean'),
+  Type.Literal('string'),
+  Type.Literal('number'),
+  Type.Literal('json'),
+])
 
 const definitionFields = {
   name: Type.String({ minLength: 1, maxLength: 256 }),
@@ -85,7 +118,15 @@ export const FlagDefinitionSchema = Type.Object(
   {
     $id: 'FlagDefinition',
     description: 'A flag as defined once for every environment',
-    examples: [{ ...FLAG_EXAMPLE, salt: 'new-checkout', createdAt: '2026-11-30T09:00:00.000Z', updatedAt: '2026-11-30T09:00:00.000Z', version: 1 }],
+    examples: [
+      {
+        ...FLAG_EXAMPLE,
+        salt: 'new-checkout',
+        createdAt: '2026-11-30T09:00:00.000Z',
+        updatedAt: '2026-11-30T09:00:00.000Z',
+        version: 1,
+      },
+    ],
   },
 )
 export type FlagDefinitionRecord = Static<typeof FlagDefinitionSchema>
@@ -101,7 +142,10 @@ export const CreateFlagBody = Type.Object(
   },
   {
     additionalProperties: false,
-    examples: [FLAG_EXAMPLE, { key: 'checkout-theme', kind: 'string', variations: ['classic', 'compact'], clientSide: true }],
+    examples: [
+      FLAG_EXAMPLE,
+      { key: 'checkout-theme', kind: 'string', variations: ['classic', 'compact'], clientSide: true },
+    ],
   },
 )
 export type CreateFlag = Static<typeof CreateFlagBody>
@@ -151,8 +195,20 @@ export const FlagConfigSchema = Type.Object(
   },
   {
     $id: 'FlagConfig',
-    description: "A flag's configuration in one environment (with the definition fields the SDKs need); `version` is also the ETag",
-    examples: [{ key: 'new-checkout', environment: 'production', kind: 'boolean', variations: [true, false], salt: 'new-checkout', clientSide: false, ...CONFIG_EXAMPLE, version: 2 }],
+    description:
+      "A flag's configuration in one environment (with the definition fields the SDKs need); `version` is also the ETag",
+    examples: [
+      {
+        key: 'new-checkout',
+        environment: 'production',
+        kind: 'boolean',
+        variations: [true, false],
+        salt: 'new-checkout',
+        clientSide: false,
+        ...CONFIG_EXAMPLE,
+        version: 2,
+      },
+    ],
   },
 )
 
@@ -168,6 +224,15 @@ export const FlagHistoryEntrySchema = Type.Object(
   {
     $id: 'FlagHistoryEntry',
     description: 'One version of a flag configuration',
-    examples: [{ version: 3, at: '2026-12-01T06:30:12.000Z', actor: 'on-call', action: 'flag.kill', reason: 'orders table locks at 06:30', config: { ...CONFIG_EXAMPLE, on: false } }],
+    examples: [
+      {
+        version: 3,
+        at: '2026-12-01T06:30:12.000Z',
+        actor: 'on-call',
+        action: 'flag.kill',
+        reason: 'orders table locks at 06:30',
+        config: { ...CONFIG_EXAMPLE, on: false },
+      },
+    ],
   },
 )

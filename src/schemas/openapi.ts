@@ -23,15 +23,33 @@ export const OPENAPI_DOCUMENT = {
   servers: [{ url: '/', description: 'This server' }],
   tags: [
     { name: 'environments', description: 'Environments (production, staging, …) and their context-signing secrets' },
-    { name: 'flags', description: 'Flag definitions (global) and their configuration per environment: rules, whitelists, kill, toggle, history, rollback' },
-    { name: 'segments', description: 'Reusable whitelists and rule sets per environment; members change by deltas of up to 100,000 ids' },
+    {
+      name: 'flags',
+      description:
+        'Flag definitions (global) and their configuration per environment: rules, whitelists, kill, toggle, history, rollback',
+    },
+    {
+      name: 'segments',
+      description: 'Reusable whitelists and rule sets per environment; members change by deltas of up to 100,000 ids',
+    },
     { name: 'evaluate', description: 'Server-side evaluation with reasons: "why does this user see X?"' },
     { name: 'audit', description: 'Who changed what, when and why' },
     { name: 'tokens', description: 'API tokens: admin, editor, viewer, sdk-server, sdk-client (admin only)' },
-    { name: 'sdk', description: 'What the SDKs call: rules and values by stream (SSE) or polling, metrics reports, delivery status' },
+    {
+      name: 'sdk',
+      description: 'What the SDKs call: rules and values by stream (SSE) or polling, metrics reports, delivery status',
+    },
     { name: 'operations', description: 'Liveness, readiness, Prometheus metrics, store re-initialisation' },
   ],
-  components: { securitySchemes: { bearer: { type: 'http' as const, scheme: 'bearer', description: 'An API token: `Authorization: Bearer <secret>`' } } },
+  components: {
+    securitySchemes: {
+      bearer: {
+        type: 'http' as const,
+        scheme: 'bearer',
+        description: 'An API token: `Authorization: Bearer <secret>`',
+      },
+    },
+  },
   security: [{ bearer: [] }],
 }
 

@@ -25,13 +25,20 @@ const segmentFields = {
 }
 
 const SEGMENT_EXAMPLE = {
-  name: 'Beta testers', description: 'Opted in on the settings page',
+  name: 'Beta testers',
+  description: 'Opted in on the settings page',
   rules: [{ id: 'staff', clauses: [{ attribute: 'email', op: 'endsWith', values: ['@example.org'] }] }],
   included: ['user-17', 'user-18'],
 }
 
-export const CreateSegmentBody = Type.Object({ key: Key, ...segmentFields }, { additionalProperties: false, examples: [{ key: 'beta-testers', ...SEGMENT_EXAMPLE }] })
-export const PutSegmentBody = Type.Object(segmentFields, { additionalProperties: false, examples: [{ ...SEGMENT_EXAMPLE, reason: 'staff join the beta' }] })
+export const CreateSegmentBody = Type.Object(
+  { key: Key, ...segmentFields },
+  { additionalProperties: false, examples: [{ key: 'beta-testers', ...SEGMENT_EXAMPLE }] },
+)
+export const PutSegmentBody = Type.Object(segmentFields, {
+  additionalProperties: false,
+  examples: [{ ...SEGMENT_EXAMPLE, reason: 'staff join the beta' }],
+})
 export type SegmentInput = Static<typeof PutSegmentBody>
 
 export const SegmentSchema = Type.Object(
@@ -50,11 +57,23 @@ export const SegmentSchema = Type.Object(
   },
   {
     $id: 'Segment',
-    description: 'A segment of one environment (members are counted, listed by the members routes); `version` is also the ETag',
-    examples: [{
-      key: 'beta-testers', environment: 'production', name: SEGMENT_EXAMPLE.name, description: SEGMENT_EXAMPLE.description, rules: SEGMENT_EXAMPLE.rules,
-      salt: 'beta-testers', version: 2, includedCount: 2, excludedCount: 0, createdAt: '2026-11-30T09:05:00.000Z', updatedAt: '2026-11-30T09:06:00.000Z',
-    }],
+    description:
+      'A segment of one environment (members are counted, listed by the members routes); `version` is also the ETag',
+    examples: [
+      {
+        key: 'beta-testers',
+        environment: 'production',
+        name: SEGMENT_EXAMPLE.name,
+        description: SEGMENT_EXAMPLE.description,
+        rules: SEGMENT_EXAMPLE.rules,
+        salt: 'beta-testers',
+        version: 2,
+        includedCount: 2,
+        excludedCount: 0,
+        createdAt: '2026-11-30T09:05:00.000Z',
+        updatedAt: '2026-11-30T09:06:00.000Z',
+      },
+    ],
   },
 )
 
@@ -65,22 +84,36 @@ export const MembersBody = Type.Object(
     list: Type.Optional(Type.Union([Type.Literal('included'), Type.Literal('excluded')], { default: 'included' })),
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
   },
-  { additionalProperties: false, examples: [{ add: ['user-17', 'user-18'], remove: ['user-3'], reason: 'beta wave 2' }] },
+  {
+    additionalProperties: false,
+    examples: [{ add: ['user-17', 'user-18'], remove: ['user-3'], reason: 'beta wave 2' }],
+  },
 )
 export type MembersInput = Static<typeof MembersBody>
 
-export const MembersResult = Type.Object({
-  key: Key,
-  list: Type.String(),
-  added: Type.Integer({ description: 'Ids newly added' }),
-  removed: Type.Integer({ description: 'Ids actually removed' }),
-  count: Type.Integer({ description: 'Size of the list after the change' }),
-  version: Type.Integer(),
-}, { description: "The server's counts: what actually changed", examples: [{ key: 'beta-testers', list: 'included', added: 2, removed: 0, count: 2, version: 2 }] })
+export const MembersResult = Type.Object(
+  {
+    key: Key,
+    list: Type.String(),
+    added: Type.Integer({ description: 'Ids newly added' }),
+    removed: Type.Integer({ description: 'Ids actually removed' }),
+    count: Type.Integer({ description: 'Size of the list after the change' }),
+    version: Type.Integer(),
+  },
+  {
+    description: "The server's counts: what actually changed",
+    examples: [{ key: 'beta-testers', list: 'included', added: 2, removed: 0, count: 2, version: 2 }],
+  },
+)
 
-export const MemberCheck = Type.Object({
-  id: Type.String(),
-  included: Type.Boolean(),
-  excluded: Type.Boolean(),
-  member: Type.Boolean({ description: 'Included and not excluded (segment rules are not evaluated here; use /evaluate)' }),
-}, { description: 'Membership of one id', examples: [{ id: 'user-17', included: true, excluded: false, member: true }] })
+export const MemberCheck = Type.Object(
+  {
+    id: Type.String(),
+    included: Type.Boolean(),
+    excluded: Type.Boolean(),
+    member: Type.Boolean({
+      description: 'Included and not excluded (segment rules are not evaluated here; use /evaluate)',
+    }),
+  },
+  { description: 'Membership of one id', examples: [{ id: 'user-17', included: true, excluded: false, member: true }] },
+)

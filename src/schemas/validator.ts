@@ -23,6 +23,10 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
       params: {},
       message: e.message,
     }))
-    return { error: Object.assign(new Error(error.map((e) => `${e.instancePath} ${e.message}`).join('; ')), { validation: error }) }
+    return {
+      error: Object.assign(new Error(error.map((e) => `${e.instancePath} ${e.message}`).join('; ')), {
+        validation: error,
+      }),
+    }
   }
 }

@@ -52,7 +52,8 @@ export class AuditService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async query(q: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
-    if (q.cursor !== undefined && !isStreamId(q.cursor, true)) throw appError('VALIDATION_FAILED', 'cursor is not an audit id from a previous page')
+    if (q.cursor !== undefined && !isStreamId(q.cursor, true))
+      throw appError('VALIDATION_FAILED', 'cursor is not an audit id from a previous page')
     const { redis } = this.deps.store
     let streams: string[]
     if (q.env) {

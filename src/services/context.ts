@@ -19,5 +19,6 @@ export const MAX_RETRIES = 25
 
 /** 412 VERSION_CONFLICT when the caller named a version (If-Match) that is not the current one. */
 export function checkVersion(current: number, ifMatch: number | undefined): void {
-  if (ifMatch !== undefined && ifMatch !== current) throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
+  if (ifMatch !== undefined && ifMatch !== current)
+    throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
 }

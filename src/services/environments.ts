@@ -41,7 +41,9 @@ export class EnvironmentService {
 
   async list(): Promise<Environment[]> {
     const all = await this.deps.store.hgetAllJson<Environment>(globalKeys.envs)
-    return Object.values(all).map(withVersion).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
+    return Object.values(all)
+      .map(withVersion)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
   }
 
   async get(key: string): Promise<Environment> {
@@ -63,7 +65,12 @@ export class EnvironmentService {
    * until its grace period after a rotation ends, the previous one.
    */
   async verifyingSecrets(key: string): Promise<string[]> {
-    const [current, previous, until] = await this.deps.store.redis.hmget(envKeys(key).meta, 'signingSecret', PREVIOUS_SECRET, PREVIOUS_SECRET_UNTIL)
+    const [current, previous, until] = await this.deps.store.redis.hmget(
+      envKeys(key).meta,
+      'signingSecret',
+      PREVIOUS_SECRET,
+      PREVIOUS_SECRET_UNTIL,
+    )
     const secrets = [current ?? (await this.signingSecret(key))]
     if (previous && until && Date.parse(until) > this.deps.now().getTime()) secrets.push(previous)
     return secrets
@@ -74,7 +81,11 @@ export class EnvironmentService {
    * (0: at once no longer), so site backends can switch without refusals.
    * A previous secret still in its grace period is dropped: only one is kept.
    */
-  async rotateSigningSecret(key: string, graceSeconds: number, actor: Actor): Promise<{ signingSecret: string; previousValidUntil: string | null }> {
+  async rotateSigningSecret(
+    key: string,
+    graceSeconds: number,
+    actor: Actor,
+  ): Promise<{ signingSecret: string; previousValidUntil: string | null }> {
     const old = await this.signingSecret(key)
     const { store } = this.deps
     const at = this.deps.now()
@@ -84,12 +95,20 @@ export class EnvironmentService {
     const r = await store.atomic({
       checks: [{ key: k.meta, field: 'signingSecret', op: 'eq', value: old }],
       commands: [
-        until === null ? ['HDEL', k.meta, PREVIOUS_SECRET, PREVIOUS_SECRET_UNTIL] : ['HSET', k.meta, PREVIOUS_SECRET, old, PREVIOUS_SECRET_UNTIL, until],
+        until === null
+          ? ['HDEL', k.meta, PREVIOUS_SECRET, PREVIOUS_SECRET_UNTIL]
+          : ['HSET', k.meta, PREVIOUS_SECRET, old, PREVIOUS_SECRET_UNTIL, until],
         ['HSET', k.meta, 'signingSecret', next],
         // Never the secrets themselves.
         store.auditCommand(k.audit, {
-          at: at.toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.signing-secret.rotate', env: key,
-          target: { type: 'environment', key }, details: { graceSeconds, previousValidUntil: until }, ...(actor.requestId && { requestId: actor.requestId }),
+          at: at.toISOString(),
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'environment.signing-secret.rotate',
+          env: key,
+          target: { type: 'environment', key },
+          details: { graceSeconds, previousValidUntil: until },
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -98,7 +117,8 @@ export class EnvironmentService {
   }
 
   async create(input: CreateEnvironment, actor: Actor): Promise<Environment> {
-    if (RESERVED_ENV_KEYS.has(input.key)) throw appError('RESERVED_NAME', input.key, 'its data would share Redis keys with global data')
+    if (RESERVED_ENV_KEYS.has(input.key))
+      throw appError('RESERVED_NAME', input.key, 'its data would share Redis keys with global data')
     const env: Environment = {
       key: input.key,
       name: input.name ?? input.key,
@@ -113,8 +133,13 @@ export class EnvironmentService {
       commands: [
         ['HSET', globalKeys.envs, env.key, JSON.stringify(env)],
         store.auditCommand(globalKeys.audit, {
-          at: env.createdAt, actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.create', env: env.key,
-          target: { type: 'environment', key: env.key }, ...(actor.requestId && { requestId: actor.requestId }),
+          at: env.createdAt,
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'environment.create',
+          env: env.key,
+          target: { type: 'environment', key: env.key },
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -127,7 +152,10 @@ export class EnvironmentService {
   }
 
   async update(
-    key: string, patch: { name?: string; description?: string; requireSignedContext?: boolean }, actor: Actor, ifMatch?: number,
+    key: string,
+    patch: { name?: string; description?: string; requireSignedContext?: boolean },
+    actor: Actor,
+    ifMatch?: number,
   ): Promise<Environment> {
     const { store } = this.deps
     const raw = await store.redis.hget(globalKeys.envs, key)
@@ -140,8 +168,14 @@ export class EnvironmentService {
       commands: [
         ['HSET', globalKeys.envs, key, JSON.stringify(next)],
         store.auditCommand(globalKeys.audit, {
-          at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.update', env: key,
-          target: { type: 'environment', key }, details: patch, ...(actor.requestId && { requestId: actor.requestId }),
+          at: this.deps.now().toISOString(),
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'environment.update',
+          env: key,
+          target: { type: 'environment', key },
+          details: patch,
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -180,8 +214,13 @@ export class EnvironmentService {
       commands: [
         ['HDEL', globalKeys.envs, key],
         store.auditCommand(globalKeys.audit, {
-          at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'environment.delete', env: key,
-          target: { type: 'environment', key }, ...(actor.requestId && { requestId: actor.requestId }),
+          at: this.deps.now().toISOString(),
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'environment.delete',
+          env: key,
+          target: { type: 'environment', key },
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -198,7 +237,14 @@ export class EnvironmentService {
     const doomed = [
       ...flags.map((f) => k.history(f)),
       ...segs.flatMap((s) => [k.included(s), k.excluded(s)]),
-      k.flags, k.flagVersions, k.segments, k.segmentVersions, k.log, k.audit, k.meta, k.sdkReports,
+      k.flags,
+      k.flagVersions,
+      k.segments,
+      k.segmentVersions,
+      k.log,
+      k.audit,
+      k.meta,
+      k.sdkReports,
     ]
     for (let i = 0; i < doomed.length; i += 500) await store.redis.unlink(...doomed.slice(i, i + 500))
   }

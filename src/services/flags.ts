@@ -31,11 +31,11 @@ function defaultConfig(variations: JsonValue[]): ConfigFields {
   const f = variations.indexOf(false)
   return {
     on: false,
-    offVariation: Math.max(f , 0),
+    offVariation: Math.max(f, 0),
     prerequisites: [],
     targets: [],
     rules: [],
-    fallthrough: { variation: Math.max(t , 0) },
+    fallthrough: { variation: Math.max(t, 0) },
   }
 }
 
@@ -62,7 +62,14 @@ function withVersion(def: FlagDefinitionRecord): FlagDefinitionRecord {
 }
 
 function configOf(f: RulesetFlag): ConfigFields {
-  return { on: f.on, offVariation: f.offVariation, prerequisites: f.prerequisites, targets: f.targets, rules: f.rules, fallthrough: f.fallthrough }
+  return {
+    on: f.on,
+    offVariation: f.offVariation,
+    prerequisites: f.prerequisites,
+    targets: f.targets,
+    rules: f.rules,
+    fallthrough: f.fallthrough,
+  }
 }
 
 export class FlagService {
@@ -80,7 +87,9 @@ export class FlagService {
 
   async listDefinitions(): Promise<FlagDefinitionRecord[]> {
     const all = await this.store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
-    return Object.values(all).map(withVersion).sort((a, b) => a.key.localeCompare(b.key))
+    return Object.values(all)
+      .map(withVersion)
+      .sort((a, b) => a.key.localeCompare(b.key))
   }
 
   async getDefinition(key: string): Promise<FlagDefinitionRecord> {
@@ -114,8 +123,13 @@ export class FlagService {
       commands: [
         ['HSET', globalKeys.flagDefs, def.key, JSON.stringify(def)],
         this.store.auditCommand(globalKeys.audit, {
-          at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.create', env: null,
-          target: { type: 'flag', key: def.key }, ...(actor.requestId && { requestId: actor.requestId }),
+          at,
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'flag.create',
+          env: null,
+          target: { type: 'flag', key: def.key },
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -137,7 +151,12 @@ export class FlagService {
       const def = withVersion(JSON.parse(raw) as FlagDefinitionRecord)
       // A concurrent PATCH makes the retry see a newer version: 412 for a caller who named one.
       checkVersion(def.version, ifMatch)
-      const next: FlagDefinitionRecord = { ...def, ...patch, updatedAt: this.deps.now().toISOString(), version: def.version + 1 }
+      const next: FlagDefinitionRecord = {
+        ...def,
+        ...patch,
+        updatedAt: this.deps.now().toISOString(),
+        version: def.version + 1,
+      }
       if (patch.variations) {
         checkDefinition(def.kind, patch.variations as JsonValue[])
         // Every environment's configuration must still point at existing variations.
@@ -146,7 +165,13 @@ export class FlagService {
           if (cur) {
             const others = await this.store.getFlags(env)
             const segs = new Set(await this.store.redis.hkeys(envKeys(env).segmentVersions))
-            checkFlagConfig(env, { key, kind: def.kind, variations: next.variations as JsonValue[] }, configOf(cur), others, segs)
+            checkFlagConfig(
+              env,
+              { key, kind: def.kind, variations: next.variations as JsonValue[] },
+              configOf(cur),
+              others,
+              segs,
+            )
           }
         }
       }
@@ -155,13 +180,20 @@ export class FlagService {
         commands: [
           ['HSET', globalKeys.flagDefs, key, JSON.stringify(next)],
           this.store.auditCommand(globalKeys.audit, {
-            at: next.updatedAt, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.update', env: null,
-            target: { type: 'flag', key }, details: { changed: Object.keys(patch) }, ...(actor.requestId && { requestId: actor.requestId }),
+            at: next.updatedAt,
+            actor: actor.name,
+            actorTokenId: actor.tokenId,
+            action: 'flag.update',
+            env: null,
+            target: { type: 'flag', key },
+            details: { changed: Object.keys(patch) },
+            ...(actor.requestId && { requestId: actor.requestId }),
           }),
         ],
       })
       if (!r.ok) continue
-      const evalChanged = patch.variations !== undefined || (patch.clientSide !== undefined && patch.clientSide !== def.clientSide)
+      const evalChanged =
+        patch.variations !== undefined || (patch.clientSide !== undefined && patch.clientSide !== def.clientSide)
       if (evalChanged) {
         for (const env of await this.environmentKeys()) {
           await this.modify(env, key, actor, 'flag.definition', undefined, (cur) => ({
@@ -202,8 +234,15 @@ export class FlagService {
             ['HDEL', k.flagVersions, key],
             ['DEL', k.history(key)],
             this.store.auditCommand(k.audit, {
-              at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.delete', env,
-              target: { type: 'flag', key }, fromVersion: cur.version, toVersion: null, ...(actor.requestId && { requestId: actor.requestId }),
+              at,
+              actor: actor.name,
+              actorTokenId: actor.tokenId,
+              action: 'flag.delete',
+              env,
+              target: { type: 'flag', key },
+              fromVersion: cur.version,
+              toVersion: null,
+              ...(actor.requestId && { requestId: actor.requestId }),
             }),
             this.store.changeCommand(env, 'flag.delete', { key }),
           ],
@@ -216,8 +255,13 @@ export class FlagService {
       commands: [
         ['HDEL', globalKeys.flagDefs, key],
         this.store.auditCommand(globalKeys.audit, {
-          at, actor: actor.name, actorTokenId: actor.tokenId, action: 'flag.delete', env: null,
-          target: { type: 'flag', key }, ...(actor.requestId && { requestId: actor.requestId }),
+          at,
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'flag.delete',
+          env: null,
+          target: { type: 'flag', key },
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -252,7 +296,14 @@ export class FlagService {
     }
     const next: RulesetFlag = { ...cur, ...cfg, version: cur.version + 1 }
     const checks = await this.validate(env, next)
-    return this.writeFlag(env, next, cur.version, { action: 'flag.update', ...(input.reason && { reason: input.reason }) }, actor, checks)
+    return this.writeFlag(
+      env,
+      next,
+      cur.version,
+      { action: 'flag.update', ...(input.reason && { reason: input.reason }) },
+      actor,
+      checks,
+    )
   }
 
   /** The kill switch: off in one call, whatever the current version. */
@@ -262,20 +313,58 @@ export class FlagService {
     return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }), undefined, false)
   }
 
-  toggle(env: string, key: string, on: boolean, reason: string | undefined, actor: Actor, ifMatch?: number): Promise<FlagWrite> {
-    return this.modify(env, key, actor, on ? 'flag.on' : 'flag.off', reason, (cur) => ({ ...cur, on }), undefined, false, ifMatch)
+  toggle(
+    env: string,
+    key: string,
+    on: boolean,
+    reason: string | undefined,
+    actor: Actor,
+    ifMatch?: number,
+  ): Promise<FlagWrite> {
+    return this.modify(
+      env,
+      key,
+      actor,
+      on ? 'flag.on' : 'flag.off',
+      reason,
+      (cur) => ({ ...cur, on }),
+      undefined,
+      false,
+      ifMatch,
+    )
   }
 
-  async rollback(env: string, key: string, version: number, reason: string | undefined, actor: Actor, ifMatch?: number): Promise<FlagWrite> {
+  async rollback(
+    env: string,
+    key: string,
+    version: number,
+    reason: string | undefined,
+    actor: Actor,
+    ifMatch?: number,
+  ): Promise<FlagWrite> {
     const entry = await this.store.hgetJson<FlagHistoryEntry>(envKeys(env).history(key), String(version))
     if (!entry) {
       await this.getConfig(env, key)
       throw appError('VERSION_NOT_FOUND', version, key)
     }
-    return this.modify(env, key, actor, 'flag.rollback', reason, (cur) => ({ ...cur, ...configOf(entry.config) }), { rolledBackTo: version }, true, ifMatch)
+    return this.modify(
+      env,
+      key,
+      actor,
+      'flag.rollback',
+      reason,
+      (cur) => ({ ...cur, ...configOf(entry.config) }),
+      { rolledBackTo: version },
+      true,
+      ifMatch,
+    )
   }
 
-  async history(env: string, key: string, opts: { before?: number; limit: number }): Promise<{ items: FlagHistoryEntry[]; nextCursor: string | null }> {
+  async history(
+    env: string,
+    key: string,
+    opts: { before?: number; limit: number },
+  ): Promise<{ items: FlagHistoryEntry[]; nextCursor: string | null }> {
     const cur = await this.getConfig(env, key)
     const top = Math.min(cur.version, (opts.before ?? cur.version + 1) - 1)
     if (top < 1) return { items: [], nextCursor: null }
@@ -294,7 +383,10 @@ export class FlagService {
   // ---- internals ----
 
   private async validate(env: string, next: RulesetFlag): Promise<Check[]> {
-    const [others, segs] = await Promise.all([this.store.getFlags(env), this.store.redis.hkeys(envKeys(env).segmentVersions)])
+    const [others, segs] = await Promise.all([
+      this.store.getFlags(env),
+      this.store.redis.hkeys(envKeys(env).segmentVersions),
+    ])
     delete others[next.key]
     return checkFlagConfig(env, next, configOf(next), others, new Set(segs))
   }
@@ -304,8 +396,15 @@ export class FlagService {
    * with `ifMatch`, a change of the caller's version instead: 412 when it is not (or no longer) current.
    */
   private async modify(
-    env: string, key: string, actor: Actor, action: string, reason: string | undefined,
-    change: (cur: RulesetFlag) => RulesetFlag, details?: unknown, validate = true, ifMatch?: number,
+    env: string,
+    key: string,
+    actor: Actor,
+    action: string,
+    reason: string | undefined,
+    change: (cur: RulesetFlag) => RulesetFlag,
+    details?: unknown,
+    validate = true,
+    ifMatch?: number,
   ): Promise<FlagWrite> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const cur = await this.getConfig(env, key)
@@ -313,7 +412,14 @@ export class FlagService {
       const next = { ...change(cur), version: cur.version + 1 }
       const checks = validate ? await this.validate(env, next) : []
       try {
-        return await this.writeFlag(env, next, cur.version, { action, ...(reason && { reason }), ...(details !== undefined && { details }) }, actor, checks)
+        return await this.writeFlag(
+          env,
+          next,
+          cur.version,
+          { action, ...(reason && { reason }), ...(details !== undefined && { details }) },
+          actor,
+          checks,
+        )
       } catch (e) {
         if (e instanceof AppError && e.code === 'VERSION_CONFLICT' && ifMatch === undefined) continue
         throw e
@@ -324,28 +430,46 @@ export class FlagService {
 
   /** One atomic step: version check, new state, history entry, audit record, change-log event. */
   private async writeFlag(
-    env: string, next: RulesetFlag, expected: number | 'absent',
-    meta: { action: string; reason?: string; details?: unknown }, actor: Actor, extraChecks: Check[] = [],
+    env: string,
+    next: RulesetFlag,
+    expected: number | 'absent',
+    meta: { action: string; reason?: string; details?: unknown },
+    actor: Actor,
+    extraChecks: Check[] = [],
   ): Promise<FlagWrite> {
     const k = envKeys(env)
     const at = this.deps.now().toISOString()
-    const entry: FlagHistoryEntry = { version: next.version, at, actor: actor.name, action: meta.action, ...(meta.reason && { reason: meta.reason }), config: next }
+    const entry: FlagHistoryEntry = {
+      version: next.version,
+      at,
+      actor: actor.name,
+      action: meta.action,
+      ...(meta.reason && { reason: meta.reason }),
+      config: next,
+    }
     const commands: Command[] = [
       ['HSET', k.flags, next.key, JSON.stringify(next)],
       ['HSET', k.flagVersions, next.key, next.version],
       ['HSET', k.history(next.key), next.version, JSON.stringify(entry)],
       this.store.auditCommand(k.audit, {
-        at, actor: actor.name, actorTokenId: actor.tokenId, action: meta.action, env,
+        at,
+        actor: actor.name,
+        actorTokenId: actor.tokenId,
+        action: meta.action,
+        env,
         target: { type: 'flag', key: next.key },
-        fromVersion: expected === 'absent' ? null : expected, toVersion: next.version,
-        ...(meta.reason && { reason: meta.reason }), ...(actor.requestId && { requestId: actor.requestId }),
+        fromVersion: expected === 'absent' ? null : expected,
+        toVersion: next.version,
+        ...(meta.reason && { reason: meta.reason }),
+        ...(actor.requestId && { requestId: actor.requestId }),
         ...(meta.details !== undefined && { details: meta.details }),
       }),
       this.store.changeCommand(env, 'flag.put', { flag: next }),
     ]
     const keep = this.store.historyMaxVersions
     // Before the change-log XADD, whose reply must stay last (it is the change id).
-    if (keep > 0 && next.version > keep) commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
+    if (keep > 0 && next.version > keep)
+      commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
     const versionCheck: Check =
       expected === 'absent'
         ? { key: k.flagVersions, field: next.key, op: 'absent' }
@@ -358,7 +482,11 @@ export class FlagService {
         throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
       }
       const c = extraChecks[r.failed - 1]
-      throw new AppError('VALIDATION_FAILED', [`"${c?.field}" was deleted meanwhile`], [{ path: '/', message: `"${c?.field}" no longer exists` }])
+      throw new AppError(
+        'VALIDATION_FAILED',
+        [`"${c?.field}" was deleted meanwhile`],
+        [{ path: '/', message: `"${c?.field}" no longer exists` }],
+      )
     }
     // The change-log XADD is the last command: its reply is the change's id.
     return { flag: next, changeId: String(r.replies[r.replies.length - 1]) }

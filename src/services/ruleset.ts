@@ -48,20 +48,30 @@ export class RulesetService {
     for (let attempt = 1; ; attempt++) {
       const s = await this.trySnapshot(env)
       if (s !== null) return s
-      if (attempt >= SNAPSHOT_ATTEMPTS) throw new Error(`ruleset of ${env}: the change log was trimmed ${attempt} times during the read; raise CHANGELOG_MAXLEN`)
+      if (attempt >= SNAPSHOT_ATTEMPTS)
+        throw new Error(
+          `ruleset of ${env}: the change log was trimmed ${attempt} times during the read; raise CHANGELOG_MAXLEN`,
+        )
     }
   }
 
   private async trySnapshot(env: string): Promise<Snapshot | null> {
     const k = envKeys(env)
     const redis = this.store.redis
-    const res = await redis.multi().xrevrange(k.log, '+', '-', 'COUNT', 1).hgetall(k.flags).hgetall(k.segments).hgetall(k.segmentVersions).exec()
+    const res = await redis
+      .multi()
+      .xrevrange(k.log, '+', '-', 'COUNT', 1)
+      .hgetall(k.flags)
+      .hgetall(k.segments)
+      .hgetall(k.segmentVersions)
+      .exec()
     if (res === null) throw new Error('ruleset snapshot: MULTI aborted')
     for (const [err] of res) if (err) throw err
     const last = res[0]![1] as Array<[string, string[]]>
     const base = last[0]?.[0] ?? '0-0'
     const flags = new Map<string, RulesetFlag>()
-    for (const [key, raw] of Object.entries(res[1]![1] as Record<string, string>)) flags.set(key, JSON.parse(raw) as RulesetFlag)
+    for (const [key, raw] of Object.entries(res[1]![1] as Record<string, string>))
+      flags.set(key, JSON.parse(raw) as RulesetFlag)
     const versions = res[3]![1] as Record<string, string>
     const segments = new Map<string, SegmentState>()
     for (const [key, raw] of Object.entries(res[2]![1] as Record<string, string>)) {

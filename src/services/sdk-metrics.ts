@@ -126,8 +126,15 @@ export class SdkMetricsService {
     const now = this.now()
     const prev = prevRaw === null ? null : (JSON.parse(prevRaw) as SdkReport)
     const history = prev?.history ?? []
-    if (input.appliedId !== null && isStreamId(input.appliedId) && history[history.length - 1]?.appliedId !== input.appliedId) {
-      history.push({ appliedId: input.appliedId, at: new Date(appliedTime(input, now.getTime() - Math.max(0, sinceArrivalMs))).toISOString() })
+    if (
+      input.appliedId !== null &&
+      isStreamId(input.appliedId) &&
+      history[history.length - 1]?.appliedId !== input.appliedId
+    ) {
+      history.push({
+        appliedId: input.appliedId,
+        at: new Date(appliedTime(input, now.getTime() - Math.max(0, sinceArrivalMs))).toISOString(),
+      })
     }
     const rec: SdkReport = {
       sdkId: input.sdkId,
@@ -150,14 +157,21 @@ export class SdkMetricsService {
     this.o.untracked.inc({ kind })
   }
 
-  private count(env: string, counts: Record<string, Record<string, number>>, variations: (flag: string) => number | undefined): void {
+  private count(
+    env: string,
+    counts: Record<string, Record<string, number>>,
+    variations: (flag: string) => number | undefined,
+  ): void {
     let dropped = 0
     for (const [flag, byVariation] of Object.entries(counts)) {
       const n = variations(flag)
       for (const [variation, c] of Object.entries(byVariation)) {
         if (!Number.isSafeInteger(c) || c <= 0) continue
         // Only label values that exist: at most (variations + 1) series per flag and environment.
-        if (n !== undefined && (variation === 'default' || (/^(?:0|[1-9]\d{0,3})$/.test(variation) && Number(variation) < n))) {
+        if (
+          n !== undefined &&
+          (variation === 'default' || (/^(?:0|[1-9]\d{0,3})$/.test(variation) && Number(variation) < n))
+        ) {
           this.evaluations.inc({ env, flag, variation }, c)
         } else dropped += c
       }
@@ -167,18 +181,26 @@ export class SdkMetricsService {
 
   /** Which SDK instances (reporting in the last 10 minutes, not closed) have applied `changeId`, and when. */
   async status(env: string, changeId: string): Promise<SdkStatus> {
-    if (!isStreamId(changeId)) throw appError('VALIDATION_FAILED', 'changeId must be a change-log id such as "1700000000000-0"')
-    const [servers, clients] = await Promise.all((['server', 'client'] as const).map(async (kind) => {
-      const key = this.key(env, kind)
-      const live = await this.prune(key, await this.store.redis.hgetall(key))
-      return { live, capped: live.length >= (kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances) }
-    })) as [{ live: SdkReport[]; capped: boolean }, { live: SdkReport[]; capped: boolean }]
+    if (!isStreamId(changeId))
+      throw appError('VALIDATION_FAILED', 'changeId must be a change-log id such as "1700000000000-0"')
+    const [servers, clients] = (await Promise.all(
+      (['server', 'client'] as const).map(async (kind) => {
+        const key = this.key(env, kind)
+        const live = await this.prune(key, await this.store.redis.hgetall(key))
+        return {
+          live,
+          capped: live.length >= (kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances),
+        }
+      }),
+    )) as [{ live: SdkReport[]; capped: boolean }, { live: SdkReport[]; capped: boolean }]
     const changeMs = idTime(changeId)
     const instances: SdkStatus['instances'] = servers.live
       .sort((a, b) => a.sdkId.localeCompare(b.sdkId))
       .map((r) => {
         const applied = hasApplied(r, changeId)
-        const first = applied ? r.history.find((h) => isStreamId(h.appliedId) && compareIds(h.appliedId, changeId) >= 0) : undefined
+        const first = applied
+          ? r.history.find((h) => isStreamId(h.appliedId) && compareIds(h.appliedId, changeId) >= 0)
+          : undefined
         return {
           sdkId: r.sdkId,
           mode: r.mode,
@@ -199,7 +221,12 @@ export class SdkMetricsService {
       pending: instances.filter((i) => !i.applied).map((i) => i.sdkId),
       capped: servers.capped,
       instances,
-      clients: { total: clients.live.length, applied: clientsApplied, pending: clients.live.length - clientsApplied, capped: clients.capped },
+      clients: {
+        total: clients.live.length,
+        applied: clientsApplied,
+        pending: clients.live.length - clientsApplied,
+        capped: clients.capped,
+      },
     }
   }
 

@@ -50,7 +50,11 @@ export class SegmentService {
     await this.requireEnv(env)
     const k = envKeys(env)
     const metas = await this.store.hgetAllJson<SegmentMeta>(k.segments)
-    const out = await Promise.all(Object.keys(metas).sort().map((key) => this.get(env, key)))
+    const out = await Promise.all(
+      Object.keys(metas)
+        .sort()
+        .map((key) => this.get(env, key)),
+    )
     return out
   }
 
@@ -66,16 +70,31 @@ export class SegmentService {
       await this.requireEnv(env)
       throw appError('SEGMENT_NOT_FOUND', key)
     }
-    return { ...(JSON.parse(raw) as SegmentMeta), environment: env, version: Number(ver), includedCount: inc, excludedCount: exc }
+    return {
+      ...(JSON.parse(raw) as SegmentMeta),
+      environment: env,
+      version: Number(ver),
+      includedCount: inc,
+      excludedCount: exc,
+    }
   }
 
   /** Creates (POST, `create: true`) or creates-or-replaces (PUT) a segment. Members given replace the lists. */
-  async put(env: string, key: string, input: SegmentInput, actor: Actor, opts: { create: boolean; ifMatch?: number }): Promise<SegmentWrite<SegmentView>> {
+  async put(
+    env: string,
+    key: string,
+    input: SegmentInput,
+    actor: Actor,
+    opts: { create: boolean; ifMatch?: number },
+  ): Promise<SegmentWrite<SegmentView>> {
     await this.requireEnv(env)
     const k = envKeys(env)
     const at = this.deps.now().toISOString()
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const [raw, ver] = await Promise.all([this.store.redis.hget(k.segments, key), this.store.redis.hget(k.segmentVersions, key)])
+      const [raw, ver] = await Promise.all([
+        this.store.redis.hget(k.segments, key),
+        this.store.redis.hget(k.segmentVersions, key),
+      ])
       const exists = raw !== null && ver !== null
       if (exists && opts.create) throw appError('SEGMENT_EXISTS', key)
       if (opts.ifMatch !== undefined && (!exists || Number(ver) !== opts.ifMatch)) {
@@ -104,13 +123,25 @@ export class SegmentService {
       if (input.excluded) commands.push(['DEL', k.excluded(key)], ...chunked('SADD', k.excluded(key), input.excluded))
       commands.push(
         this.store.auditCommand(k.audit, {
-          at, actor: actor.name, actorTokenId: actor.tokenId, action: exists ? 'segment.update' : 'segment.create', env,
-          target: { type: 'segment', key }, fromVersion: exists ? Number(ver) : null, toVersion: version,
-          ...(input.reason && { reason: input.reason }), ...(actor.requestId && { requestId: actor.requestId }),
+          at,
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: exists ? 'segment.update' : 'segment.create',
+          env,
+          target: { type: 'segment', key },
+          fromVersion: exists ? Number(ver) : null,
+          toVersion: version,
+          ...(input.reason && { reason: input.reason }),
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
         // Members travel in the event only when this write replaced them.
         this.store.changeCommand(env, 'segment.put', {
-          segment: { ...meta, version, ...(input.included && { included: input.included }), ...(input.excluded && { excluded: input.excluded }) },
+          segment: {
+            ...meta,
+            version,
+            ...(input.included && { included: input.included }),
+            ...(input.excluded && { excluded: input.excluded }),
+          },
         }),
       )
       const check: Check = exists
@@ -120,7 +151,8 @@ export class SegmentService {
       // The change-log XADD is the last command: its reply is the change's id.
       if (r.ok) return { result: await this.get(env, key), changeId: String(r.replies[r.replies.length - 1]) }
       if (opts.create) throw appError('SEGMENT_EXISTS', key)
-      if (opts.ifMatch !== undefined) throw new AppError('VERSION_CONFLICT', [Number(r.actual)], { currentVersion: Number(r.actual) })
+      if (opts.ifMatch !== undefined)
+        throw new AppError('VERSION_CONFLICT', [Number(r.actual)], { currentVersion: Number(r.actual) })
     }
     throw appError('WRITE_CONFLICT', `segment ${key}`)
   }
@@ -145,9 +177,16 @@ export class SegmentService {
           ['UNLINK', k.included(key)],
           ['UNLINK', k.excluded(key)],
           this.store.auditCommand(k.audit, {
-            at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'segment.delete', env,
-            target: { type: 'segment', key }, fromVersion: seg.version, toVersion: null,
-            ...(reason && { reason }), ...(actor.requestId && { requestId: actor.requestId }),
+            at: this.deps.now().toISOString(),
+            actor: actor.name,
+            actorTokenId: actor.tokenId,
+            action: 'segment.delete',
+            env,
+            target: { type: 'segment', key },
+            fromVersion: seg.version,
+            toVersion: null,
+            ...(reason && { reason }),
+            ...(actor.requestId && { requestId: actor.requestId }),
           }),
           this.store.changeCommand(env, 'segment.delete', { key }),
         ],
@@ -159,8 +198,14 @@ export class SegmentService {
 
   /** Bulk membership delta: one atomic step; the change log carries only the ids given. */
   async changeMembers(
-    env: string, key: string, delta: { add: string[]; remove: string[]; list: 'included' | 'excluded'; reason?: string }, actor: Actor, ifMatch?: number,
-  ): Promise<SegmentWrite<{ key: string; list: string; added: number; removed: number; count: number; version: number }>> {
+    env: string,
+    key: string,
+    delta: { add: string[]; remove: string[]; list: 'included' | 'excluded'; reason?: string },
+    actor: Actor,
+    ifMatch?: number,
+  ): Promise<
+    SegmentWrite<{ key: string; list: string; added: number; removed: number; count: number; version: number }>
+  > {
     const k = envKeys(env)
     const setKey = delta.list === 'included' ? k.included(key) : k.excluded(key)
     const add = [...new Set(delta.add)]
@@ -187,10 +232,23 @@ export class SegmentService {
           ['SCARD', setKey],
           ['HSET', k.segmentVersions, key, version],
           this.store.auditCommand(k.audit, {
-            at, actor: actor.name, actorTokenId: actor.tokenId, action: 'segment.members', env,
-            target: { type: 'segment', key }, fromVersion: Number(ver), toVersion: version,
-            details: { list: delta.list, requestedAdd: add.length, requestedRemove: remove.length, sampleAdded: add.slice(0, AUDIT_SAMPLE), sampleRemoved: remove.slice(0, AUDIT_SAMPLE) },
-            ...(delta.reason && { reason: delta.reason }), ...(actor.requestId && { requestId: actor.requestId }),
+            at,
+            actor: actor.name,
+            actorTokenId: actor.tokenId,
+            action: 'segment.members',
+            env,
+            target: { type: 'segment', key },
+            fromVersion: Number(ver),
+            toVersion: version,
+            details: {
+              list: delta.list,
+              requestedAdd: add.length,
+              requestedRemove: remove.length,
+              sampleAdded: add.slice(0, AUDIT_SAMPLE),
+              sampleRemoved: remove.slice(0, AUDIT_SAMPLE),
+            },
+            ...(delta.reason && { reason: delta.reason }),
+            ...(actor.requestId && { requestId: actor.requestId }),
           }),
           this.store.changeCommand(env, 'segment.members', { key, list: delta.list, add, remove, version }),
         ],
@@ -211,8 +269,13 @@ export class SegmentService {
     throw appError('WRITE_CONFLICT', `segment ${key}`)
   }
 
-  async listMembers(env: string, key: string, opts: { list: 'included' | 'excluded'; cursor?: string; limit: number }): Promise<{ items: string[]; nextCursor: string | null }> {
-    if (opts.cursor !== undefined && !isUint64(opts.cursor)) throw appError('VALIDATION_FAILED', 'cursor is not a cursor from a previous page')
+  async listMembers(
+    env: string,
+    key: string,
+    opts: { list: 'included' | 'excluded'; cursor?: string; limit: number },
+  ): Promise<{ items: string[]; nextCursor: string | null }> {
+    if (opts.cursor !== undefined && !isUint64(opts.cursor))
+      throw appError('VALIDATION_FAILED', 'cursor is not a cursor from a previous page')
     await this.get(env, key)
     const k = envKeys(env)
     const setKey = opts.list === 'included' ? k.included(key) : k.excluded(key)
@@ -220,17 +283,29 @@ export class SegmentService {
     let cursor = opts.cursor ?? '0'
     // SSCAN's COUNT is a hint; loop until the page is full or the scan ends.
     do {
-      const [next, batch] = await this.store.redis.sscan(setKey, cursor, 'COUNT', Math.max(10, opts.limit - items.length))
+      const [next, batch] = await this.store.redis.sscan(
+        setKey,
+        cursor,
+        'COUNT',
+        Math.max(10, opts.limit - items.length),
+      )
       items.push(...batch)
       cursor = next
     } while (cursor !== '0' && items.length < opts.limit)
     return { items, nextCursor: cursor === '0' ? null : cursor }
   }
 
-  async checkMember(env: string, key: string, id: string): Promise<{ id: string; included: boolean; excluded: boolean; member: boolean }> {
+  async checkMember(
+    env: string,
+    key: string,
+    id: string,
+  ): Promise<{ id: string; included: boolean; excluded: boolean; member: boolean }> {
     await this.get(env, key)
     const k = envKeys(env)
-    const [inc, exc] = await Promise.all([this.store.redis.sismember(k.included(key), id), this.store.redis.sismember(k.excluded(key), id)])
+    const [inc, exc] = await Promise.all([
+      this.store.redis.sismember(k.included(key), id),
+      this.store.redis.sismember(k.excluded(key), id),
+    ])
     return { id, included: inc === 1, excluded: exc === 1, member: inc === 1 && exc === 0 }
   }
 }

@@ -21,7 +21,13 @@ export interface TokenRecord {
 
 export type TokenView = Omit<TokenRecord, 'hash'>
 
-const PREFIX: Record<TokenKind, string> = { admin: 'adm', editor: 'edt', viewer: 'vwr', 'sdk-server': 'srv', 'sdk-client': 'cli' }
+const PREFIX: Record<TokenKind, string> = {
+  admin: 'adm',
+  editor: 'edt',
+  viewer: 'vwr',
+  'sdk-server': 'srv',
+  'sdk-client': 'cli',
+}
 
 /**
  * Secrets are 256 random bits, so a plain SHA-256 is a safe way to store them
@@ -61,17 +67,23 @@ export class TokenService {
     return view
   }
 
-  async create(input: { name: string; kind: TokenKind; environments?: string[] }, actor: Actor): Promise<{ token: TokenView; secret: string }> {
+  async create(
+    input: { name: string; kind: TokenKind; environments?: string[] },
+    actor: Actor,
+  ): Promise<{ token: TokenView; secret: string }> {
     const envs = input.kind === 'admin' ? ['*'] : (input.environments ?? [])
     const problems: Array<{ path: string; message: string }> = []
-    if (input.kind !== 'admin' && envs.length === 0) problems.push({ path: '/environments', message: 'name at least one environment (or "*" for editor/viewer)' })
+    if (input.kind !== 'admin' && envs.length === 0)
+      problems.push({ path: '/environments', message: 'name at least one environment (or "*" for editor/viewer)' })
     if ((input.kind === 'sdk-server' || input.kind === 'sdk-client') && (envs.length !== 1 || envs[0] === '*')) {
       problems.push({ path: '/environments', message: 'an SDK token belongs to exactly one environment' })
     }
     for (const [i, e] of envs.entries()) {
-      if (e !== '*' && !(await this.deps.store.envExists(e))) problems.push({ path: `/environments/${i}`, message: `environment "${e}" does not exist` })
+      if (e !== '*' && !(await this.deps.store.envExists(e)))
+        problems.push({ path: `/environments/${i}`, message: `environment "${e}" does not exist` })
     }
-    if (problems.length > 0) throw new AppError('VALIDATION_FAILED', [problems.map((p) => p.message).join('; ')], problems)
+    if (problems.length > 0)
+      throw new AppError('VALIDATION_FAILED', [problems.map((p) => p.message).join('; ')], problems)
     const secret = `sy_${PREFIX[input.kind]}_${randomBytes(32).toString('base64url')}`
     const record: TokenRecord = {
       id: randomUUID(),
@@ -97,8 +109,14 @@ export class TokenService {
         ['HDEL', globalKeys.tokens, id],
         ['HDEL', globalKeys.tokenHashes, t.hash],
         store.auditCommand(globalKeys.audit, {
-          at: this.deps.now().toISOString(), actor: actor.name, actorTokenId: actor.tokenId, action: 'token.revoke', env: null,
-          target: { type: 'token', key: id }, details: { name: t.name, kind: t.kind }, ...(actor.requestId && { requestId: actor.requestId }),
+          at: this.deps.now().toISOString(),
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action: 'token.revoke',
+          env: null,
+          target: { type: 'token', key: id },
+          details: { name: t.name, kind: t.kind },
+          ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],
     })
@@ -106,7 +124,17 @@ export class TokenService {
     // streams close now rather than at the next periodic token check.
     if (t.kind === 'sdk-server' || t.kind === 'sdk-client') {
       for (const env of t.environments) {
-        await this.redis.xadd(envKeys(env).log, 'MAXLEN', '~', String(this.deps.store.changelogMaxLen), '*', 't', TOKEN_REVOKED_TYPE, 'd', JSON.stringify({ tokenId: id }))
+        await this.redis.xadd(
+          envKeys(env).log,
+          'MAXLEN',
+          '~',
+          String(this.deps.store.changelogMaxLen),
+          '*',
+          't',
+          TOKEN_REVOKED_TYPE,
+          'd',
+          JSON.stringify({ tokenId: id }),
+        )
       }
     }
   }
@@ -123,7 +151,15 @@ export class TokenService {
       if (existing?.hash === hash) return null
       if (existing) await this.redis.hdel(globalKeys.tokenHashes, existing.hash)
       await this.write(
-        { id: BOOTSTRAP_ADMIN_ID, name: 'bootstrap admin', kind: 'admin', environments: ['*'], createdAt: this.deps.now().toISOString(), createdBy: 'ADMIN_TOKEN', hash },
+        {
+          id: BOOTSTRAP_ADMIN_ID,
+          name: 'bootstrap admin',
+          kind: 'admin',
+          environments: ['*'],
+          createdAt: this.deps.now().toISOString(),
+          createdBy: 'ADMIN_TOKEN',
+          hash,
+        },
         system,
         'token.bootstrap',
       )
@@ -143,8 +179,13 @@ export class TokenService {
         ['HSET', globalKeys.tokens, record.id, JSON.stringify(record)],
         ['HSET', globalKeys.tokenHashes, record.hash, record.id],
         store.auditCommand(globalKeys.audit, {
-          at: record.createdAt, actor: actor.name, actorTokenId: actor.tokenId, action, env: null,
-          target: { type: 'token', key: record.id }, details: { name: record.name, kind: record.kind, environments: record.environments },
+          at: record.createdAt,
+          actor: actor.name,
+          actorTokenId: actor.tokenId,
+          action,
+          env: null,
+          target: { type: 'token', key: record.id },
+          details: { name: record.name, kind: record.kind, environments: record.environments },
           ...(actor.requestId && { requestId: actor.requestId }),
         }),
       ],

@@ -1,4 +1,10 @@
-import { clauseSegments, validateDefinition, validateFlagWrite, validateSegmentWrite, type ValidationIssue } from '../../sdk/core/index.js'
+import {
+  clauseSegments,
+  validateDefinition,
+  validateFlagWrite,
+  validateSegmentWrite,
+  type ValidationIssue,
+} from '../../sdk/core/index.js'
 import type { FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { validationError } from '../errors.js'
 import type { Check } from '../store/atomic.js'
@@ -30,13 +36,16 @@ export function checkFlagConfig(
   refuse(validateFlagWrite(def, config, { flags: others, segments: segmentKeys }))
   const keys = envKeys(env)
   const checks: Check[] = []
-  for (const r of config.rules) for (const s of clauseSegments(r.clauses)) checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
+  for (const r of config.rules)
+    for (const s of clauseSegments(r.clauses)) checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
   for (const p of config.prerequisites) checks.push({ key: keys.flagVersions, field: p.flag, op: 'present' })
   return checks
 }
 
 /** Validates a segment before it is written (segments cannot refer to segments). */
-export function checkSegment(seg: Omit<Segment, 'included' | 'excluded' | 'version'> & { included?: string[]; excluded?: string[] }): void {
+export function checkSegment(
+  seg: Omit<Segment, 'included' | 'excluded' | 'version'> & { included?: string[]; excluded?: string[] },
+): void {
   refuse(validateSegmentWrite({ included: [], excluded: [], version: 0, ...seg }))
 }
 

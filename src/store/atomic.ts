@@ -24,9 +24,7 @@ export interface AtomicWrite {
 }
 
 /** Result: `ok` with each command's reply, or the first check that failed. */
-export type AtomicResult =
-  | { ok: true; replies: unknown[] }
-  | { ok: false; failed: number; actual: string | null }
+export type AtomicResult = { ok: true; replies: unknown[] } | { ok: false; failed: number; actual: string | null }
 
 // Arguments are passed as one JSON document decoded with cjson (decoding is
 // exact; we never cjson-encode, which would mangle numbers and empty arrays).
@@ -109,6 +107,7 @@ export async function runAtomic(redis: RedisClient, write: AtomicWrite): Promise
   const w = write.commands.map(([name, key, ...args]) => [name, ref(key), ...args.map(String)])
   const reply = (await redis.syAtomic(keys.length, ...keys, JSON.stringify({ c, w }))) as [string, ...unknown[]]
   if (reply[0] === 'OK') return { ok: true, replies: reply[1] as unknown[] }
-  if (reply[0] === 'WRONGTYPE') throw new Error(`Redis key ${String(reply[1])} has type ${String(reply[2])}; refusing a partial write`)
+  if (reply[0] === 'WRONGTYPE')
+    throw new Error(`Redis key ${String(reply[1])} has type ${String(reply[2])}; refusing a partial write`)
   return { ok: false, failed: Number(reply[1]) - 1, actual: reply[2] === '' ? null : String(reply[2]) }
 }

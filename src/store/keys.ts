@@ -18,7 +18,7 @@ export const globalKeys = {
   tokens: `sy:{${GLOBAL_TAG}}:tokens`,
   /** HASH sha256(secret) hex → token id */
   tokenHashes: `sy:{${GLOBAL_TAG}}:tokenhash`,
-    /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
+  /** STREAM of audit records of global actions (flag definitions, environments, tokens) */
   audit: `sy:{${GLOBAL_TAG}}:audit`,
   /** STRING: JSON `{ id, createdAt }` written once when the store is initialised; its absence means the data was lost (StoreMonitor) */
   marker: `sy:{${GLOBAL_TAG}}:marker`,

@@ -45,7 +45,7 @@ export class StoreMonitor {
   constructor(private readonly o: StoreMonitorOptions) {
     this.gauge = new Gauge({
       name: 'switchyard_store_reset',
-      help: '1 while the store\'s instance marker is missing: Redis lost its data (readiness fails with STORE_RESET)',
+      help: "1 while the store's instance marker is missing: Redis lost its data (readiness fails with STORE_RESET)",
       registers: [o.registry],
     })
     this.gauge.set(0)
@@ -105,7 +105,8 @@ export class StoreMonitor {
       // Nothing to compare with: this process has never seen this store, so it is new (or from before markers).
       const written = await this.o.redis.set(globalKeys.marker, this.markerValue(), 'NX')
       value = await this.o.redis.get(globalKeys.marker)
-      if (written === 'OK') this.o.log?.info('store initialised: instance marker written (a new store, or one from before markers)')
+      if (written === 'OK')
+        this.o.log?.info('store initialised: instance marker written (a new store, or one from before markers)')
     }
     if (value === null) {
       if (!this.reset) {
@@ -114,7 +115,7 @@ export class StoreMonitor {
         this.gauge.set(1)
         this.o.log?.error(
           { marker: this.known },
-          'STORE_RESET: the store\'s instance marker is gone, Redis lost its data. Readiness fails and SDK streams keep their last-known-good rules until the data is restored or an admin re-initialises the store (POST /api/v1/store/initialise); see docs/deploy.md',
+          "STORE_RESET: the store's instance marker is gone, Redis lost its data. Readiness fails and SDK streams keep their last-known-good rules until the data is restored or an admin re-initialises the store (POST /api/v1/store/initialise); see docs/deploy.md",
         )
       }
       if (!this.adminRestored && this.o.onReset) {
@@ -132,12 +133,16 @@ export class StoreMonitor {
   }
 
   private adopt(value: string): void {
-    if (this.known !== null && this.known !== value) this.o.log?.warn({ from: this.known, to: value }, 'the store\'s instance marker changed: the store was re-initialised or replaced')
+    if (this.known !== null && this.known !== value)
+      this.o.log?.warn(
+        { from: this.known, to: value },
+        "the store's instance marker changed: the store was re-initialised or replaced",
+      )
     this.known = value
     if (!this.reset) return
     this.reset = false
     this.gauge.set(0)
-    this.o.log?.warn('the store\'s instance marker is back: ready again')
+    this.o.log?.warn("the store's instance marker is back: ready again")
     this.wake()
   }
 

@@ -40,7 +40,10 @@ export class Store {
   /** Versions of a flag configuration kept in its history (0: all). */
   readonly historyMaxVersions: number
 
-  constructor(redis: RedisClient, opts: { changelogMaxLen: number; auditMaxLen?: number; historyMaxVersions?: number }) {
+  constructor(
+    redis: RedisClient,
+    opts: { changelogMaxLen: number; auditMaxLen?: number; historyMaxVersions?: number },
+  ) {
     this.redis = redis
     this.changelogMaxLen = opts.changelogMaxLen
     this.auditMaxLen = opts.auditMaxLen ?? 0
@@ -56,7 +59,8 @@ export class Store {
 
   auditCommand(auditKey: string, record: AuditRecord): Command {
     // Approximate trimming (~) keeps XADD O(1): Redis drops whole macro nodes.
-    if (this.auditMaxLen > 0) return ['XADD', auditKey, 'MAXLEN', '~', this.auditMaxLen, '*', 'r', JSON.stringify(record)]
+    if (this.auditMaxLen > 0)
+      return ['XADD', auditKey, 'MAXLEN', '~', this.auditMaxLen, '*', 'r', JSON.stringify(record)]
     return ['XADD', auditKey, '*', 'r', JSON.stringify(record)]
   }
 

@@ -5,13 +5,30 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { blockingConnection, type RedisClient } from '../redis/connect.js'
 import {
-  affectedFlags, applyFlag, applySegment, applySegmentDelta, compile, type Compiled, evaluateAll, evaluateDetail, removeFlag,
+  affectedFlags,
+  applyFlag,
+  applySegment,
+  applySegmentDelta,
+  compile,
+  type Compiled,
+  evaluateAll,
+  evaluateDetail,
+  removeFlag,
   removeSegment,
 } from '../../sdk/core/index.js'
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
 import { envKeys } from '../store/keys.js'
-import { compareIds, entryWire, idTime, type LogEntry, parseEntry, revokedToken, sseFrame, wireSegment } from './changelog.js'
+import {
+  compareIds,
+  entryWire,
+  idTime,
+  type LogEntry,
+  parseEntry,
+  revokedToken,
+  sseFrame,
+  wireSegment,
+} from './changelog.js'
 import { clientValueJson } from './client-context.js'
 import { type Wire, wire } from './sse.js'
 
@@ -179,7 +196,7 @@ export class EnvChannel {
   private async holdWhileReset(): Promise<boolean> {
     const monitor = this.o.storeMonitor
     if (monitor === undefined || !(await monitor.check())) return false
-    this.o.log?.debug({ env: this.env }, 'store reset: this environment\'s streams keep their last-known-good state')
+    this.o.log?.debug({ env: this.env }, "store reset: this environment's streams keep their last-known-good state")
     this.needsCheck = true
     this.o.metrics.held.inc()
     try {
@@ -198,7 +215,10 @@ export class EnvChannel {
     this.needsCheck = false
     if (entries !== null) return
     const snap = await this.o.rulesets.snapshot(this.env)
-    this.o.log?.warn({ env: this.env, from: this.lastId, to: snap.id }, 'change log discontinuous; resynchronised from a snapshot')
+    this.o.log?.warn(
+      { env: this.env, from: this.lastId, to: snap.id },
+      'change log discontinuous; resynchronised from a snapshot',
+    )
     this.state = compile(snap.ruleset)
     this.lastId = snap.id
     this.putCache = toPut(snap)
@@ -286,12 +306,15 @@ export class EnvChannel {
       // A segment change: the flags testing it (through segments too) and their dependents; no
       // flag's clientSide changes, so streams hold values of client-side flags only. In the state's
       // order, as a full re-evaluation would send them.
-      const affected = new Set(affectedFlags(this.state, [], [e.type === 'segment.put' ? e.data.segment.key : e.data.key]))
+      const affected = new Set(
+        affectedFlags(this.state, [], [e.type === 'segment.put' ? e.data.segment.key : e.data.key]),
+      )
       keys = affected.size === 0 ? [] : this.clientFlagKeys().filter((k) => affected.has(k))
       if (e.type === 'segment.members') {
         // Membership of a key changes only the answers of contexts with that key.
         const touched = new Set<ClientSub>()
-        for (const list of [e.data.add, e.data.remove]) for (const id of list) for (const s of this.byKey.get(id) ?? []) touched.add(s)
+        for (const list of [e.data.add, e.data.remove])
+          for (const id of list) for (const s of this.byKey.get(id) ?? []) touched.add(s)
         subs = touched
       }
     }
@@ -318,7 +341,10 @@ export class EnvChannel {
       }
     }
     if (changed.length === 0 && removed.length === 0) return false
-    if (!this.hub.write(s, sseFrame('patch', `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id))) return false
+    if (
+      !this.hub.write(s, sseFrame('patch', `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id))
+    )
+      return false
     s.sentId = id
     return true
   }
@@ -443,7 +469,13 @@ export class EnvChannel {
   waitFor(id: string, timeoutMs: number): Promise<boolean> {
     if (compareIds(this.lastId, id) >= 0) return Promise.resolve(true)
     return new Promise((resolve) => {
-      const w = { id, resolve: () => { clearTimeout(timer); resolve(true) } }
+      const w = {
+        id,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve(true)
+        },
+      }
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w)
         resolve(false)

@@ -13,8 +13,10 @@ export const MAX_CONTEXT_KEY = 256
 
 /** Checks a context object (evaluate route and browser routes): 400 INVALID_CONTEXT when unusable. */
 export function checkContext(v: unknown, jsonBytes?: number): Context {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw appError('INVALID_CONTEXT', 'it must be a JSON object')
-  if (deeperThan(v, MAX_CONTEXT_DEPTH)) throw appError('INVALID_CONTEXT', `it is nested more than ${MAX_CONTEXT_DEPTH} levels deep`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw appError('INVALID_CONTEXT', 'it must be a JSON object')
+  if (deeperThan(v, MAX_CONTEXT_DEPTH))
+    throw appError('INVALID_CONTEXT', `it is nested more than ${MAX_CONTEXT_DEPTH} levels deep`)
   const bytes = jsonBytes ?? Buffer.byteLength(JSON.stringify(v))
   if (bytes > MAX_CONTEXT_BYTES) throw appError('INVALID_CONTEXT', `it is larger than ${MAX_CONTEXT_BYTES} bytes`)
   const key = (v as Context).key
@@ -26,9 +28,11 @@ export function checkContext(v: unknown, jsonBytes?: number): Context {
 
 /** Decodes `?context=` (base64url of the context's JSON). */
 export function decodeContext(param: string | undefined): Context {
-  if (param === undefined || param === '') throw appError('INVALID_CONTEXT', 'the "context" query parameter is required')
+  if (param === undefined || param === '')
+    throw appError('INVALID_CONTEXT', 'the "context" query parameter is required')
   // base64url of 8 KB is ~10.9 KB of text; refuse before decoding anything bigger.
-  if (param.length > Math.ceil((MAX_CONTEXT_BYTES * 4) / 3) + 4) throw appError('INVALID_CONTEXT', `it is larger than ${MAX_CONTEXT_BYTES} bytes`)
+  if (param.length > Math.ceil((MAX_CONTEXT_BYTES * 4) / 3) + 4)
+    throw appError('INVALID_CONTEXT', `it is larger than ${MAX_CONTEXT_BYTES} bytes`)
   if (!/^[A-Za-z0-9_-]+={0,2}$/.test(param)) throw appError('INVALID_CONTEXT', 'it is not base64url')
   const json = Buffer.from(param, 'base64url').toString('utf8')
   let v: unknown
@@ -47,7 +51,12 @@ export function decodeContext(param: string | undefined): Context {
  * any of `secrets` may have made it (the current one, and the previous one
  * during a rotation's grace period). Constant-time comparison of the digests.
  */
-export function verifySignature(opts: { required: boolean; secrets: readonly string[]; context: Context; signature: string | undefined }): void {
+export function verifySignature(opts: {
+  required: boolean
+  secrets: readonly string[]
+  context: Context
+  signature: string | undefined
+}): void {
   const { signature, context } = opts
   // Every keyless context would share one signature, the HMAC of its attributes alone: a signed identity needs a key.
   if (opts.required && contextKey(context) === null) throw appError('CONTEXT_KEY_REQUIRED')
@@ -75,7 +84,12 @@ export function verifySignature(opts: { required: boolean; secrets: readonly str
  * Verifies a browser context's signature (required when the environment says so) and returns the context.
  * Unsigned requests (the common case) need no secret: one Redis read fewer.
  */
-export async function verifiedClientContext(environments: EnvironmentService, env: string, context: Context, signature: string | undefined): Promise<Context> {
+export async function verifiedClientContext(
+  environments: EnvironmentService,
+  env: string,
+  context: Context,
+  signature: string | undefined,
+): Promise<Context> {
   const e = await environments.get(env)
   const secrets = signature ? await environments.verifyingSecrets(env) : []
   verifySignature({ required: e.requireSignedContext, secrets, context, signature })

@@ -31,7 +31,16 @@ export interface HubOptions {
 }
 
 import {
-  type ChannelStopReason, type ClientSub, DEFAULT_IDLE_CHANNEL_MS, type DropReason, EnvChannel, PING, type Put, type ServerSub, type Sub, SYNC_TIMEOUT_MS,
+  type ChannelStopReason,
+  type ClientSub,
+  DEFAULT_IDLE_CHANNEL_MS,
+  type DropReason,
+  EnvChannel,
+  PING,
+  type Put,
+  type ServerSub,
+  type Sub,
+  SYNC_TIMEOUT_MS,
 } from './channel.js'
 
 export { type ChannelStopReason, DEFAULT_IDLE_CHANNEL_MS } from './channel.js'
@@ -59,7 +68,9 @@ export class StreamHub {
   constructor(readonly o: HubOptions) {
     this.idleMs = o.idleChannelMs ?? DEFAULT_IDLE_CHANNEL_MS
     const unlimited = Number.MAX_SAFE_INTEGER
-    this.limiter = new StreamLimiter(o.limits ?? { perInstance: unlimited, perToken: unlimited, perIp: 0 }, (limit) => o.metrics.refusals.inc({ limit }))
+    this.limiter = new StreamLimiter(o.limits ?? { perInstance: unlimited, perToken: unlimited, perIp: 0 }, (limit) =>
+      o.metrics.refusals.inc({ limit }),
+    )
   }
 
   /**
@@ -173,8 +184,22 @@ export class StreamHub {
   }
 
   /** Serves a rules stream on an already opened event-stream response. */
-  async serveRules(env: string, stream: { res: ServerResponse; socket: Socket | null }, tokenId: string, lastEventId: string | null): Promise<void> {
-    const s: ServerSub = { kind: 'server', res: stream.res, sock: stream.socket, tokenId, closed: false, allowance: 0, pending: null, sentUpTo: null }
+  async serveRules(
+    env: string,
+    stream: { res: ServerResponse; socket: Socket | null },
+    tokenId: string,
+    lastEventId: string | null,
+  ): Promise<void> {
+    const s: ServerSub = {
+      kind: 'server',
+      res: stream.res,
+      sock: stream.socket,
+      tokenId,
+      closed: false,
+      allowance: 0,
+      pending: null,
+      sentUpTo: null,
+    }
     const ch = await this.register(env, s)
     if (!ch) return
     try {
@@ -186,10 +211,23 @@ export class StreamHub {
   }
 
   /** Serves a browser values stream on an already opened event-stream response. */
-  async serveClient(env: string, stream: { res: ServerResponse; socket: Socket | null }, tokenId: string, context: Context): Promise<void> {
+  async serveClient(
+    env: string,
+    stream: { res: ServerResponse; socket: Socket | null },
+    tokenId: string,
+    context: Context,
+  ): Promise<void> {
     const s: ClientSub = {
-      kind: 'client', res: stream.res, sock: stream.socket, tokenId, closed: false, allowance: 0, context,
-      key: typeof context.key === 'string' ? context.key : null, values: new Map(), sentId: '0-0',
+      kind: 'client',
+      res: stream.res,
+      sock: stream.socket,
+      tokenId,
+      closed: false,
+      allowance: 0,
+      context,
+      key: typeof context.key === 'string' ? context.key : null,
+      values: new Map(),
+      sentId: '0-0',
     }
     const ch = await this.register(env, s)
     if (ch) ch.addClient(s)

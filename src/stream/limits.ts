@@ -22,7 +22,9 @@ export const STREAM_REFUSED_RETRY_AFTER_S = 5
  */
 export function openFileLimit(path = '/proc/self/limits'): number | null {
   try {
-    const line = readFileSync(path, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const line = readFileSync(path, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'))
     const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0]
     const n = Number(soft)
     return Number.isSafeInteger(n) && n > 0 ? n : null
@@ -45,7 +47,10 @@ export function fdReserve(fdLimit: number): number {
  * so that streams can never take the descriptors the reserve keeps free.
  * `clamped` says the configuration asked for more than `ulimit -n` allows.
  */
-export function effectiveInstanceLimit(configured: number, fdLimit: number | null): { limit: number; clamped: boolean } {
+export function effectiveInstanceLimit(
+  configured: number,
+  fdLimit: number | null,
+): { limit: number; clamped: boolean } {
   if (fdLimit === null) return { limit: configured, clamped: false }
   const room = Math.max(1, fdLimit - fdReserve(fdLimit))
   return configured > room ? { limit: room, clamped: true } : { limit: configured, clamped: false }
@@ -62,18 +67,26 @@ export class StreamLimiter {
   private readonly byToken = new Map<string, number>()
   private readonly byIp = new Map<string, number>()
 
-  constructor(readonly limits: StreamLimits, private readonly onRefuse: (limit: StreamLimitName) => void = () => {}) {}
+  constructor(
+    readonly limits: StreamLimits,
+    private readonly onRefuse: (limit: StreamLimitName) => void = () => {},
+  ) {}
 
   /** Takes a slot for `res` or throws TOO_MANY_STREAMS (429). */
   admit(res: ServerResponse, tokenId: string, ip: string): void {
     const refused: StreamLimitName | null =
-      this.open >= this.limits.perInstance ? 'instance'
-        : (this.byToken.get(tokenId) ?? 0) >= this.limits.perToken ? 'token'
-          : this.limits.perIp > 0 && (this.byIp.get(ip) ?? 0) >= this.limits.perIp ? 'ip'
+      this.open >= this.limits.perInstance
+        ? 'instance'
+        : (this.byToken.get(tokenId) ?? 0) >= this.limits.perToken
+          ? 'token'
+          : this.limits.perIp > 0 && (this.byIp.get(ip) ?? 0) >= this.limits.perIp
+            ? 'ip'
             : null
     if (refused !== null) {
       this.onRefuse(refused)
-      throw new AppError('TOO_MANY_STREAMS', [refused === 'instance' ? 'on this instance' : refused === 'token' ? 'for this token' : 'from this address'])
+      throw new AppError('TOO_MANY_STREAMS', [
+        refused === 'instance' ? 'on this instance' : refused === 'token' ? 'for this token' : 'from this address',
+      ])
     }
     this.open++
     bump(this.byToken, tokenId, 1)

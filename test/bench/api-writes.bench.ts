@@ -30,7 +30,9 @@ async function writesPerSecond(appendOnly: boolean): Promise<{ perSec: number; p
         while (next < total) {
           next++
           const t0 = performance.now()
-          const r = await s.api('POST', `/api/v1/environments/production/flags/f${w}/toggle`, { body: { on: next % 2 === 0 } })
+          const r = await s.api('POST', `/api/v1/environments/production/flags/f${w}/toggle`, {
+            body: { on: next % 2 === 0 },
+          })
           latencies.push(performance.now() - t0)
           if (r.status !== 200) throw new Error(`write failed: ${r.status} ${r.text}`)
         }
@@ -48,10 +50,15 @@ async function uploadMillion(): Promise<number> {
   const s = await startServer(t, { redisServer })
   await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
   await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'wave' } })
-  const bodies = Array.from({ length: 10 }, (_, c) => Array.from({ length: 100_000 }, (_, i) => `account-${c * 100_000 + i}`).join('\n'))
+  const bodies = Array.from({ length: 10 }, (_, c) =>
+    Array.from({ length: 100_000 }, (_, i) => `account-${c * 100_000 + i}`).join('\n'),
+  )
   const started = performance.now()
   for (const body of bodies) {
-    const r = await s.api('POST', '/api/v1/environments/production/segments/wave/members', { body, headers: { 'content-type': 'text/plain' } })
+    const r = await s.api('POST', '/api/v1/environments/production/segments/wave/members', {
+      body,
+      headers: { 'content-type': 'text/plain' },
+    })
     if (r.status !== 200) throw new Error(`upload failed: ${r.status}`)
   }
   return performance.now() - started
@@ -62,10 +69,16 @@ try {
   const off = await writesPerSecond(false)
   const upload = await uploadMillion()
   console.log('machine: 2 cores (shared, noisy), Node', process.version)
-  console.log(`writes/s, AOF appendfsync always: ${always.perSec.toFixed(0)} (p50 ${always.p50.toFixed(1)} ms, p99 ${always.p99.toFixed(1)} ms, 16 concurrent writers)`)
-  console.log(`writes/s, AOF off:               ${off.perSec.toFixed(0)} (p50 ${off.p50.toFixed(1)} ms, p99 ${off.p99.toFixed(1)} ms)`)
+  console.log(
+    `writes/s, AOF appendfsync always: ${always.perSec.toFixed(0)} (p50 ${always.p50.toFixed(1)} ms, p99 ${always.p99.toFixed(1)} ms, 16 concurrent writers)`,
+  )
+  console.log(
+    `writes/s, AOF off:               ${off.perSec.toFixed(0)} (p50 ${off.p50.toFixed(1)} ms, p99 ${off.p99.toFixed(1)} ms)`,
+  )
   console.log(`ratio always/off: ${(always.perSec / off.perSec).toFixed(2)}`)
-  console.log(`1,000,000-member segment upload (10 × 100,000 ids, text/plain, AOF always): ${(upload / 1000).toFixed(1)} s`)
+  console.log(
+    `1,000,000-member segment upload (10 × 100,000 ids, text/plain, AOF always): ${(upload / 1000).toFixed(1)} s`,
+  )
 } finally {
   for (const fn of teardowns.reverse()) await fn()
 }

@@ -1,7 +1,15 @@
 // Engine benchmark: node --expose-gc --import=tsx test/bench/engine.bench.ts
 // Prints the median ops/s of each goal over several runs, the 1M-id segment's
 // retained heap and ingest time, then a one-line summary table.
-import { compile, evaluate, evaluateAll, type Context, type Ruleset, type RulesetFlag, type Segment } from '../../sdk/core/index.js'
+import {
+  compile,
+  evaluate,
+  evaluateAll,
+  type Context,
+  type Ruleset,
+  type RulesetFlag,
+  type Segment,
+} from '../../sdk/core/index.js'
 import { booleanFlag } from '../helpers/ruleset.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7)
@@ -30,7 +38,9 @@ function measure(name: string, body: (n: number) => void, n: number): number {
     rates.push(n / (ms / 1000))
   }
   const m = median(rates)
-  console.log(`${name.padEnd(34)} median ${fmt(m)}/s   (min ${fmt(Math.min(...rates))}, max ${fmt(Math.max(...rates))})`)
+  console.log(
+    `${name.padEnd(34)} median ${fmt(m)}/s   (min ${fmt(Math.min(...rates))}, max ${fmt(Math.max(...rates))})`,
+  )
   return m
 }
 
@@ -38,7 +48,8 @@ function fmt(x: number): string {
   return x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0)
 }
 
-const flag = (key: string, over: Partial<RulesetFlag>): RulesetFlag => booleanFlag(key, { fallthrough: { variation: 0 }, ...over })
+const flag = (key: string, over: Partial<RulesetFlag>): RulesetFlag =>
+  booleanFlag(key, { fallthrough: { variation: 0 }, ...over })
 
 const COUNTRIES = ['GB', 'FR', 'DE', 'US', 'ES', 'IT', 'NL', 'SE']
 const PLANS = ['free', 'pro', 'team']
@@ -57,8 +68,22 @@ for (let i = 0; i < N_CTX; i++) {
 const MASK = N_CTX - 1
 
 const whitelist = Array.from({ length: 10_000 }, (_, i) => `user-${String(i * 14).padStart(7, '0')}`)
-const rollout25 = { rollout: { weights: [{ variation: 0, weight: 25_000 }, { variation: 1, weight: 75_000 }] } }
-const rollout50 = { rollout: { weights: [{ variation: 0, weight: 50_000 }, { variation: 1, weight: 50_000 }] } }
+const rollout25 = {
+  rollout: {
+    weights: [
+      { variation: 0, weight: 25_000 },
+      { variation: 1, weight: 75_000 },
+    ],
+  },
+}
+const rollout50 = {
+  rollout: {
+    weights: [
+      { variation: 0, weight: 50_000 },
+      { variation: 1, weight: 50_000 },
+    ],
+  },
+}
 
 const goals: { name: string; goal: number; got: number; unit: string }[] = []
 
@@ -93,10 +118,30 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
     for (let i = 0; i < n; i++) if (evaluate(c, key, contexts[i & MASK]!, false) === true) s++
     sink += s
   }
-  goals.push({ name: 'boolean flag', goal: 30e6, got: measure('boolean flag', run('bool'), 30_000_000), unit: 'evals/s' })
-  goals.push({ name: '10k whitelist', goal: 5e6, got: measure('10k-id whitelist', run('whitelist'), 10_000_000), unit: 'evals/s' })
-  goals.push({ name: '25% rollout', goal: 3e6, got: measure('25% rollout', run('rollout'), 6_000_000), unit: 'evals/s' })
-  goals.push({ name: '2 clauses+rollout', goal: 2e6, got: measure('two clauses + rollout', run('clauses'), 4_000_000), unit: 'evals/s' })
+  goals.push({
+    name: 'boolean flag',
+    goal: 30e6,
+    got: measure('boolean flag', run('bool'), 30_000_000),
+    unit: 'evals/s',
+  })
+  goals.push({
+    name: '10k whitelist',
+    goal: 5e6,
+    got: measure('10k-id whitelist', run('whitelist'), 10_000_000),
+    unit: 'evals/s',
+  })
+  goals.push({
+    name: '25% rollout',
+    goal: 3e6,
+    got: measure('25% rollout', run('rollout'), 6_000_000),
+    unit: 'evals/s',
+  })
+  goals.push({
+    name: '2 clauses+rollout',
+    goal: 2e6,
+    got: measure('two clauses + rollout', run('clauses'), 4_000_000),
+    unit: 'evals/s',
+  })
 }
 
 // --- evaluateAll over a 100-flag mixed ruleset ---------------------------------
@@ -110,13 +155,32 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
     const kind = i % 10
     let f: RulesetFlag
     if (kind < 3) f = flag(key, { on: i % 2 === 0 })
-    else if (kind < 5) f = flag(key, { targets: [{ variation: 0, values: whitelist.slice(i * 50, i * 50 + 200) }], fallthrough: rollout25 })
+    else if (kind < 5)
+      f = flag(key, {
+        targets: [{ variation: 0, values: whitelist.slice(i * 50, i * 50 + 200) }],
+        fallthrough: rollout25,
+      })
     else if (kind < 7) f = flag(key, { fallthrough: rollout50 })
     else if (kind === 7)
       f = flag(key, {
-        rules: [{ id: 'r', clauses: [{ attribute: 'country', op: 'in', values: ['GB', 'FR'] }, { attribute: 'plan', op: 'in', values: ['pro'] }], serve: rollout25 }],
+        rules: [
+          {
+            id: 'r',
+            clauses: [
+              { attribute: 'country', op: 'in', values: ['GB', 'FR'] },
+              { attribute: 'plan', op: 'in', values: ['pro'] },
+            ],
+            serve: rollout25,
+          },
+        ],
       })
-    else if (kind === 8) f = flag(key, { rules: [{ id: 'seg', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } }], fallthrough: { variation: 1 } })
+    else if (kind === 8)
+      f = flag(key, {
+        rules: [
+          { id: 'seg', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } },
+        ],
+        fallthrough: { variation: 1 },
+      })
     else
       f = flag(key, {
         kind: 'string',
@@ -124,7 +188,11 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
         offVariation: 0,
         rules: [
           { id: 'mail', clauses: [{ attribute: 'email', op: 'endsWith', values: ['.com'] }], serve: { variation: 1 } },
-          { id: 'ver', clauses: [{ attribute: 'version', op: 'semVerGreaterThan', values: ['2.5.0'] }], serve: { variation: 2 } },
+          {
+            id: 'ver',
+            clauses: [{ attribute: 'version', op: 'semVerGreaterThan', values: ['2.5.0'] }],
+            serve: { variation: 2 },
+          },
         ],
       })
     flags[key] = f
@@ -150,7 +218,12 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
     specVersion: 1,
     environment: 'bench',
     flags: {
-      seg: flag('seg', { rules: [{ id: 'big', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } }], fallthrough: { variation: 1 } }),
+      seg: flag('seg', {
+        rules: [
+          { id: 'big', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } },
+        ],
+        fallthrough: { variation: 1 },
+      }),
     },
     segments: { big: { key: 'big', included: ids, excluded: [], rules: [], salt: 'big', version: 1 } },
   })
@@ -181,7 +254,10 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
   const seg = c.segments.get('big')!
   const ingest = median(ingests)
   // Half the probes are members (ids are multiples of 3), half are not.
-  const probe = contexts.map((x, i) => ({ ...x, key: i % 2 === 0 ? `user-${String(i * 3).padStart(7, '0')}` : `user-${String(i * 3 + 1).padStart(7, '0')}` }))
+  const probe = contexts.map((x, i) => ({
+    ...x,
+    key: i % 2 === 0 ? `user-${String(i * 3).padStart(7, '0')}` : `user-${String(i * 3 + 1).padStart(7, '0')}`,
+  }))
   const hits = probe.filter((x) => seg.included.has(x.key)).length
   const got = measure(
     '1M-id segment, inSegment rule',
@@ -192,13 +268,19 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
     },
     4_000_000,
   )
-  console.log(`1M-id segment: ${seg.included.size} ids; probe members found ${hits}/${probe.length} (expected ${probe.length / 2}, exact)`)
+  console.log(
+    `1M-id segment: ${seg.included.size} ids; probe members found ${hits}/${probe.length} (expected ${probe.length / 2}, exact)`,
+  )
   console.log(`1M-id segment ingest (compile)   median ${ingest.toFixed(0)} ms over ${ingests.length} runs`)
-  console.log(`1M-id segment retained heap      ${(retained / 1e6).toFixed(1)} MB (IdSet pool+slots ${(seg.included.byteLength / 1e6).toFixed(1)} MB)`)
+  console.log(
+    `1M-id segment retained heap      ${(retained / 1e6).toFixed(1)} MB (IdSet pool+slots ${(seg.included.byteLength / 1e6).toFixed(1)} MB)`,
+  )
   goals.push({ name: '1M segment evals', goal: 2e6, got, unit: 'evals/s' })
   goals.push({ name: '1M segment heap', goal: 24, got: retained / 1e6, unit: 'MB (≤)' })
   goals.push({ name: '1M segment ingest', goal: 300, got: ingest, unit: 'ms (≤)' })
 }
 
-console.log(`\nsummary | ${goals.map((g) => `${g.name}: ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? g.got.toFixed(1) : fmt(g.got)} (goal ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? `≤${g.goal}` : fmt(g.goal)}, ${(g.unit.includes('≤') ? g.goal / g.got : g.got / g.goal).toFixed(2)}x)`).join(' | ')}`)
+console.log(
+  `\nsummary | ${goals.map((g) => `${g.name}: ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? g.got.toFixed(1) : fmt(g.got)} (goal ${g.unit.startsWith('MB') || g.unit.startsWith('ms') ? `≤${g.goal}` : fmt(g.goal)}, ${(g.unit.includes('≤') ? g.goal / g.got : g.got / g.goal).toFixed(2)}x)`).join(' | ')}`,
+)
 if (sink === -1) console.log(sink)

@@ -95,13 +95,16 @@ async function worker(): Promise<void> {
           }
           let t = 0
           // The previous chunk ended with LF: the marker may start this one.
-          let at = lfAtEnd && buf.length >= ID_TAIL.length && buf.compare(ID_TAIL, 0, ID_TAIL.length, 0, ID_TAIL.length) === 0 ? -1 : buf.indexOf(ID_MARK)
+          let at =
+            lfAtEnd && buf.length >= ID_TAIL.length && buf.compare(ID_TAIL, 0, ID_TAIL.length, 0, ID_TAIL.length) === 0
+              ? -1
+              : buf.indexOf(ID_MARK)
           lfAtEnd = false
           while (at >= -1) {
             const start = at + ID_MARK.length // at = -1: "id: " at offset 0
             const end = buf.indexOf(LF, start)
             if (end < 0) {
-              carry = Buffer.from(buf.subarray(Math.max(at , 0))) // the read buffer is reused
+              carry = Buffer.from(buf.subarray(Math.max(at, 0))) // the read buffer is reused
               break
             }
             const id = buf.toString('latin1', start, end)
@@ -119,14 +122,32 @@ async function worker(): Promise<void> {
           if (carry === null && buf.length > 0) {
             const lf = buf.lastIndexOf(LF)
             if (lf === buf.length - 1) lfAtEnd = true
-            else if (lf >= 0 && lf > buf.length - ID_MARK.length && ID_MARK.subarray(0, buf.length - lf).equals(buf.subarray(lf))) carry = Buffer.from(buf.subarray(lf))
+            else if (
+              lf >= 0 &&
+              lf > buf.length - ID_MARK.length &&
+              ID_MARK.subarray(0, buf.length - lf).equals(buf.subarray(lf))
+            )
+              carry = Buffer.from(buf.subarray(lf))
           }
         }
         // `onread` with one static buffer per process: no Buffer allocation and no 'data' event per read.
-        const sock = connect({ host: u.hostname, port: Number(u.port), noDelay: true, onread: { buffer: READ_BUFFER, callback: (n) => { onChunk(READ_BUFFER.subarray(0, n)); return true } } })
+        const sock = connect({
+          host: u.hostname,
+          port: Number(u.port),
+          noDelay: true,
+          onread: {
+            buffer: READ_BUFFER,
+            callback: (n) => {
+              onChunk(READ_BUFFER.subarray(0, n))
+              return true
+            },
+          },
+        })
         sockets.push(sock)
         sock.on('connect', () => {
-          sock.write(`GET /api/v1/sdk/stream HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${m.token}\r\nAccept: text/event-stream\r\n\r\n`)
+          sock.write(
+            `GET /api/v1/sdk/stream HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${m.token}\r\nAccept: text/event-stream\r\n\r\n`,
+          )
         })
         sock.on('error', reject)
       })
@@ -160,7 +181,16 @@ async function startApi(redisUrl: string, profileDir?: string): Promise<{ url: s
   const prof = profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
   const proc = spawn(process.execPath, [...prof, '--import=tsx', 'src/server.ts'], {
     // 10,000 streams of one token: above the default per-token stream limit (8,000), which protects real deployments.
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redisUrl, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'warn', STREAM_MAX_PER_INSTANCE: '12000', STREAM_MAX_PER_TOKEN: '12000' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REDIS_URL: redisUrl,
+      ADMIN_TOKEN: ADMIN,
+      LOG_LEVEL: 'warn',
+      STREAM_MAX_PER_INSTANCE: '12000',
+      STREAM_MAX_PER_TOKEN: '12000',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
@@ -175,7 +205,12 @@ async function startApi(redisUrl: string, profileDir?: string): Promise<{ url: s
   throw new Error('API did not start')
 }
 
-async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function api(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url + path, {
     method,
     headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
@@ -202,7 +237,10 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 }
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
 
 interface Result {
   name: string
@@ -224,12 +262,27 @@ interface Result {
   rssPerStreamKb?: number
 }
 
-async function scenario(name: string, o: { urls: string[]; writeUrl: string; token: string; streams: number; writes: number; serverPids: number[]; measurePid?: number; version: { v: number } }): Promise<Result> {
+async function scenario(
+  name: string,
+  o: {
+    urls: string[]
+    writeUrl: string
+    token: string
+    streams: number
+    writes: number
+    serverPids: number[]
+    measurePid?: number
+    version: { v: number }
+  },
+): Promise<Result> {
   const loadBefore = load()
   const workers: ChildProcess[] = []
   const listeners = new Set<(m: FromWorker) => void>()
   for (let i = 0; i < WORKERS; i++) {
-    const w = fork(fileURLToPath(import.meta.url), ['client'], { execArgv: ['--import=tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const w = fork(fileURLToPath(import.meta.url), ['client'], {
+      execArgv: ['--import=tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
     w.on('message', (m: FromWorker) => {
       if (m.type === 'error') console.error(`worker: ${m.message}`)
       for (const l of listeners) l(m)
@@ -254,7 +307,10 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
     })
   const cpuOfWorkers = async () => {
     let ms = 0
-    const done = waitAll((m) => m.type === 'cpu', (m) => (ms += (m as { ms: number }).ms))
+    const done = waitAll(
+      (m) => m.type === 'cpu',
+      (m) => (ms += (m as { ms: number }).ms),
+    )
     for (const w of workers) w.send({ type: 'mark' } satisfies ToWorker)
     await done
     return ms
@@ -264,7 +320,15 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
   const t0 = now()
   const connected = waitAll((m) => m.type === 'connected')
   const per = Math.ceil(o.streams / WORKERS)
-  workers.forEach((w, i) => void w.send({ type: 'open', urls: o.urls, token: o.token, count: Math.min(per, o.streams - i * per) } satisfies ToWorker))
+  workers.forEach(
+    (w, i) =>
+      void w.send({
+        type: 'open',
+        urls: o.urls,
+        token: o.token,
+        count: Math.min(per, o.streams - i * per),
+      } satisfies ToWorker),
+  )
   await connected
   const connectSeconds = (now() - t0) / 1000
   let rssPerStreamKb: number | undefined
@@ -305,7 +369,8 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
     const sentAt = now()
     const r = await api(o.writeUrl, 'POST', '/api/v1/environments/bench/flags/f/toggle', { on: i % 2 === 0 })
     const respondedAt = now()
-    if (r.status !== 200 || r.json.version !== v) throw new Error(`write: ${r.status} version ${String(r.json.version)} (expected ${v})`)
+    if (r.status !== 200 || r.json.version !== v)
+      throw new Error(`write: ${r.status} version ${String(r.json.version)} (expected ${v})`)
     await got
     // A stream can get the change before the writer gets its response: that counts as 0.
     for (const t of times) {
@@ -321,9 +386,19 @@ async function scenario(name: string, o: { urls: string[]; writeUrl: string; tok
   lat.sort((a, b) => a - b)
   fromReq.sort((a, b) => a - b)
   return {
-    name, streams: o.streams, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN,
-    fromRequestP50: pct(fromReq, 50), fromRequestP99: pct(fromReq, 99), connectSeconds,
-    clientCpuMs, serverCpuMs, loadBefore, loadAfter, anomalies,
+    name,
+    streams: o.streams,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    max: lat[lat.length - 1] ?? NaN,
+    fromRequestP50: pct(fromReq, 50),
+    fromRequestP99: pct(fromReq, 99),
+    connectSeconds,
+    clientCpuMs,
+    serverCpuMs,
+    loadBefore,
+    loadAfter,
+    anomalies,
     ...(rssPerStreamKb !== undefined && { rssPerStreamKb }),
   }
 }
@@ -334,7 +409,14 @@ async function main(): Promise<void> {
   const profileDir = process.argv.includes('--profile') ? join(tmpdir(), 'switchyard-bench-prof') : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
-  const redis = new EmbeddedRedis({ bin: 'redis-server', dir, port: 0, appendOnly: false, supervise: false, install: false })
+  const redis = new EmbeddedRedis({
+    bin: 'redis-server',
+    dir,
+    port: 0,
+    appendOnly: false,
+    supervise: false,
+    install: false,
+  })
   await redis.start()
   const procs: ChildProcess[] = []
   try {
@@ -347,23 +429,37 @@ async function main(): Promise<void> {
     r = await api(a.url, 'POST', '/api/v1/flags', { key: 'f', name: 'f', kind: 'boolean' })
     if (r.status !== 201) throw new Error(JSON.stringify(r.json))
     // Some realistic bulk: 50 more flags in the put.
-    for (let i = 0; i < 50; i++) await api(a.url, 'POST', '/api/v1/flags', { key: `other-${i}`, name: `other ${i}`, kind: 'boolean' })
+    for (let i = 0; i < 50; i++)
+      await api(a.url, 'POST', '/api/v1/flags', { key: `other-${i}`, name: `other ${i}`, kind: 'boolean' })
     r = await api(a.url, 'POST', '/api/v1/tokens', { name: 'bench', kind: 'sdk-server', environments: ['bench'] })
     const token = r.json.secret as string
-    const version = { v: ((await api(a.url, 'GET', '/api/v1/environments/bench/flags/f')).json.version as number) }
+    const version = { v: (await api(a.url, 'GET', '/api/v1/environments/bench/flags/f')).json.version as number }
     const writes = quick ? 10 : 50
     const results: Result[] = []
     const run = async (key: string, name: string, urls: string[], streams: number, measure?: ChildProcess) => {
       if (only !== undefined && only !== key) return
-      const serverPids = urls.map((u) => (u === a.url ? a.proc.pid : b.proc.pid)).filter((p): p is number => p !== undefined)
-      const res = await scenario(name, { urls, writeUrl: a.url, token, streams: quick ? Math.ceil(streams / 10) : streams, writes, version, serverPids: [...new Set(serverPids)], ...(measure?.pid !== undefined && { measurePid: measure.pid }) })
+      const serverPids = urls
+        .map((u) => (u === a.url ? a.proc.pid : b.proc.pid))
+        .filter((p): p is number => p !== undefined)
+      const res = await scenario(name, {
+        urls,
+        writeUrl: a.url,
+        token,
+        streams: quick ? Math.ceil(streams / 10) : streams,
+        writes,
+        version,
+        serverPids: [...new Set(serverPids)],
+        ...(measure?.pid !== undefined && { measurePid: measure.pid }),
+      })
       results.push(res)
       console.log(JSON.stringify(res))
     }
     await run('1k', '1 instance, 1,000 streams', [a.url], 1000)
     await run('10k', '1 instance, 10,000 streams', [a.url], 10_000, a.proc)
     await run('2x', '2 instances, 1,000 streams (500 each; writes through A)', [a.url, b.url], 1000)
-    console.log(`\nPropagation, write HTTP response → stream receives the event id (${writes} writes; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}):`)
+    console.log(
+      `\nPropagation, write HTTP response → stream receives the event id (${writes} writes; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}):`,
+    )
     for (const x of results) {
       console.log(
         `  ${x.name.padEnd(58)} p50 ${x.p50.toFixed(1).padStart(6)} ms   p99 ${x.p99.toFixed(1).padStart(6)} ms   max ${x.max.toFixed(1).padStart(6)} ms` +

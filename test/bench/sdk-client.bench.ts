@@ -4,8 +4,21 @@
 import { createClient } from '../../sdk/index.js'
 import { compile, evaluate } from '../../sdk/core/index.js'
 import { booleanFlag } from '../helpers/ruleset.js'
-const ruleset = { specVersion: 1 as const, environment: 'x', flags: { f: booleanFlag('f', { targets: [{ variation: 0, values: ['u1'] }] }) }, segments: {} }
-const client = createClient({ url: 'http://127.0.0.1:1', token: 't', bootstrap: ruleset, streaming: false, sendMetrics: true, logger: {}, pollIntervalMs: 1e9 })
+const ruleset = {
+  specVersion: 1 as const,
+  environment: 'x',
+  flags: { f: booleanFlag('f', { targets: [{ variation: 0, values: ['u1'] }] }) },
+  segments: {},
+}
+const client = createClient({
+  url: 'http://127.0.0.1:1',
+  token: 't',
+  bootstrap: ruleset,
+  streaming: false,
+  sendMetrics: true,
+  logger: {},
+  pollIntervalMs: 1e9,
+})
 const c = compile(ruleset)
 const ctx = { key: 'u2' }
 function bench(fn: () => unknown): number {
@@ -22,5 +35,7 @@ function bench(fn: () => unknown): number {
 const engine = bench(() => evaluate(c, 'f', ctx, false))
 const sdk = bench(() => client.isEnabled('f', ctx))
 console.log(`engine evaluate():      median ${(engine / 1e6).toFixed(1)} M/s`)
-console.log(`client isEnabled():     median ${(sdk / 1e6).toFixed(1)} M/s  (${(sdk / engine).toFixed(2)} of the engine; includes the metrics counters)`)
+console.log(
+  `client isEnabled():     median ${(sdk / 1e6).toFixed(1)} M/s  (${(sdk / engine).toFixed(2)} of the engine; includes the metrics counters)`,
+)
 await client.close()

@@ -22,7 +22,8 @@ const root = resolve(import.meta.dirname, '../..')
 // The page's script: what an app using OpenFeature's OFREP web provider would bundle.
 const bundle = await build({
   stdin: {
-    contents: "export { OpenFeature, ProviderEvents } from '@openfeature/web-sdk'\nexport { OFREPWebProvider } from '@openfeature/ofrep-web-provider'",
+    contents:
+      "export { OpenFeature, ProviderEvents } from '@openfeature/web-sdk'\nexport { OFREPWebProvider } from '@openfeature/ofrep-web-provider'",
     resolveDir: root,
     loader: 'js',
   },
@@ -33,7 +34,10 @@ const bundle = await build({
   logLevel: 'warning',
 })
 const files: Record<string, { type: string; body: Uint8Array }> = {
-  '/index.html': { type: 'text/html', body: Buffer.from('<!doctype html><html><head><meta charset="utf-8"></head><body></body></html>') },
+  '/index.html': {
+    type: 'text/html',
+    body: Buffer.from('<!doctype html><html><head><meta charset="utf-8"></head><body></body></html>'),
+  },
   '/ofrep.js': { type: 'text/javascript', body: (bundle.outputFiles[0] as { contents: Uint8Array }).contents },
 }
 const statics = createServer((req, res) => {
@@ -48,7 +52,16 @@ const origin = `http://127.0.0.1:${(statics.address() as AddressInfo).port}`
 
 const browser: Browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 })
 t.teardown(() => browser.close())
 
@@ -63,7 +76,14 @@ async function newPage(t: Test): Promise<Page & { errors: string[] }> {
 }
 
 interface PageWindow {
-  of: { getClient(): { getBooleanDetails(k: string, d: boolean): { value: boolean; reason?: string; variant?: string; errorCode?: string } } }
+  of: {
+    getClient(): {
+      getBooleanDetails(
+        k: string,
+        d: boolean,
+      ): { value: boolean; reason?: string; variant?: string; errorCode?: string }
+    }
+  }
   changes: string[][]
   events: Array<{ type: string; data: string }>
 }
@@ -78,25 +98,48 @@ t.test('OFREP web provider: evaluates cross-origin and sees a kill through its p
   await putConfig(s, env.env, 'dark', { on: false, offVariation: null })
   const page = await newPage(t)
 
-  const first = await page.evaluate(async ({ url, token, origin }) => {
-    const m = await import(`${origin}/ofrep.js`)
-    const w = window as unknown as Record<string, unknown>
-    const provider = new m.OFREPWebProvider({ baseUrl: url, headers: [['Authorization', `Bearer ${token}`]], pollInterval: 250 })
-    await m.OpenFeature.setContext({ targetingKey: 'user-1' })
-    await m.OpenFeature.setProviderAndWait(provider)
-    w.of = m.OpenFeature
-    w.changes = []
-    m.OpenFeature.getClient().addHandler(m.ProviderEvents.ConfigurationChanged, (d: { flagsChanged?: string[] }) => (w.changes as string[][]).push(d.flagsChanged ?? []))
-    const c = m.OpenFeature.getClient()
-    return { banner: c.getBooleanDetails('banner', false), serverOnly: c.getBooleanDetails('server-only', true), dark: c.getBooleanDetails('dark', true) }
-  }, { url: s.url, token: env.clientToken, origin })
+  const first = await page.evaluate(
+    async ({ url, token, origin }) => {
+      const m = await import(`${origin}/ofrep.js`)
+      const w = window as unknown as Record<string, unknown>
+      const provider = new m.OFREPWebProvider({
+        baseUrl: url,
+        headers: [['Authorization', `Bearer ${token}`]],
+        pollInterval: 250,
+      })
+      await m.OpenFeature.setContext({ targetingKey: 'user-1' })
+      await m.OpenFeature.setProviderAndWait(provider)
+      w.of = m.OpenFeature
+      w.changes = []
+      m.OpenFeature.getClient().addHandler(m.ProviderEvents.ConfigurationChanged, (d: { flagsChanged?: string[] }) =>
+        (w.changes as string[][]).push(d.flagsChanged ?? []),
+      )
+      const c = m.OpenFeature.getClient()
+      return {
+        banner: c.getBooleanDetails('banner', false),
+        serverOnly: c.getBooleanDetails('server-only', true),
+        dark: c.getBooleanDetails('dark', true),
+      }
+    },
+    { url: s.url, token: env.clientToken, origin },
+  )
   t.match(first.banner, { value: true, reason: 'TARGETING_MATCH', variant: '0' })
-  t.match(first.serverOnly, { value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' }, 'a flag that is not clientSide is not there for a page')
-  t.match(first.dark, { value: true, reason: 'DISABLED' }, 'off without an off variation: the caller\'s default (OFREP codeDefaultFlag)')
+  t.match(
+    first.serverOnly,
+    { value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' },
+    'a flag that is not clientSide is not there for a page',
+  )
+  t.match(
+    first.dark,
+    { value: true, reason: 'DISABLED' },
+    "off without an off variation: the caller's default (OFREP codeDefaultFlag)",
+  )
   t.notOk('errorCode' in first.dark, 'and no error')
 
   const killedAt = Date.now()
-  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/banner/kill`, { body: { reason: 'browser ofrep' } })
+  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/banner/kill`, {
+    body: { reason: 'browser ofrep' },
+  })
   t.equal(kill.status, 200)
   await page.waitForFunction(() => (window as unknown as PageWindow).changes.length > 0, undefined, { timeout: 20_000 })
   t.comment(`kill seen by the page ${Date.now() - killedAt} ms after the REST call (pollInterval 250 ms)`)
@@ -113,22 +156,33 @@ t.test('OFREP web provider: a signed context in an environment that requires one
   const s = await startServer(t)
   const env = await createSdkEnv(s, 'production', { requireSignedContext: true })
   await createFlag(s, 'banner', { clientSide: true })
-  await putConfig(s, env.env, 'banner', { rules: [{ id: 'pro', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }] })
+  await putConfig(s, env.env, 'banner', {
+    rules: [{ id: 'pro', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }],
+  })
   // What the page's backend computes: the signature of { key, ...attributes }.
   const signature = signContext(env.signingSecret, { key: 'user-1', plan: 'pro' })
   const page = await newPage(t)
-  const got = await page.evaluate(async ({ url, token, origin, signature }) => {
-    const m = await import(`${origin}/ofrep.js`)
-    const provider = new m.OFREPWebProvider({ baseUrl: url, headers: [['Authorization', `Bearer ${token}`]], cacheMode: 'disabled' })
-    await m.OpenFeature.setContext({ targetingKey: 'user-1', plan: 'pro', switchyardSignature: signature })
-    await m.OpenFeature.setProviderAndWait(provider)
-    const signed = m.OpenFeature.getClient().getBooleanDetails('banner', false)
-    // A forged attribute: the server refuses the context (403), the provider keeps no values for it.
-    const errors: string[] = []
-    m.OpenFeature.getClient().addHandler(m.ProviderEvents.Error, (d: { message?: string }) => errors.push(d.message ?? ''))
-    await m.OpenFeature.setContext({ targetingKey: 'user-1', plan: 'enterprise', switchyardSignature: signature })
-    return { signed, errors }
-  }, { url: s.url, token: env.clientToken, origin, signature })
+  const got = await page.evaluate(
+    async ({ url, token, origin, signature }) => {
+      const m = await import(`${origin}/ofrep.js`)
+      const provider = new m.OFREPWebProvider({
+        baseUrl: url,
+        headers: [['Authorization', `Bearer ${token}`]],
+        cacheMode: 'disabled',
+      })
+      await m.OpenFeature.setContext({ targetingKey: 'user-1', plan: 'pro', switchyardSignature: signature })
+      await m.OpenFeature.setProviderAndWait(provider)
+      const signed = m.OpenFeature.getClient().getBooleanDetails('banner', false)
+      // A forged attribute: the server refuses the context (403), the provider keeps no values for it.
+      const errors: string[] = []
+      m.OpenFeature.getClient().addHandler(m.ProviderEvents.Error, (d: { message?: string }) =>
+        errors.push(d.message ?? ''),
+      )
+      await m.OpenFeature.setContext({ targetingKey: 'user-1', plan: 'enterprise', switchyardSignature: signature })
+      return { signed, errors }
+    },
+    { url: s.url, token: env.clientToken, origin, signature },
+  )
   t.match(got.signed, { value: true, reason: 'TARGETING_MATCH' })
   t.match(got.errors, [/forbidden/i], 'a changed attribute breaks the signature: 403')
   t.same(page.errors, [], 'no uncaught page errors')
@@ -145,15 +199,31 @@ t.test('a native EventSource with ?access_token= receives a kill from /api/v1/sd
     const w = window as unknown as PageWindow & { es: EventSource }
     w.events = []
     w.es = new EventSource(src)
-    for (const type of ['put', 'patch']) w.es.addEventListener(type, (e) => w.events.push({ type, data: (e as MessageEvent<string>).data }))
+    for (const type of ['put', 'patch'])
+      w.es.addEventListener(type, (e) => w.events.push({ type, data: (e as MessageEvent<string>).data }))
   }, src)
-  await page.waitForFunction(() => (window as unknown as PageWindow).events.some((e) => e.type === 'put'), undefined, { timeout: 20_000 })
+  await page.waitForFunction(() => (window as unknown as PageWindow).events.some((e) => e.type === 'put'), undefined, {
+    timeout: 20_000,
+  })
   const put = await page.evaluate(() => (window as unknown as PageWindow).events[0] as { type: string; data: string })
   t.match(JSON.parse(put.data), { flags: { banner: { value: true } } }, 'the first values')
 
-  t.equal((await s.api('POST', `/api/v1/environments/${env.env}/flags/banner/kill`, { body: { reason: 'native EventSource' } })).status, 200)
-  await page.waitForFunction(() => (window as unknown as PageWindow).events.some((e) => e.type === 'patch'), undefined, { timeout: 20_000 })
-  const patch = await page.evaluate(() => (window as unknown as PageWindow).events.find((e) => e.type === 'patch') as { type: string; data: string })
+  t.equal(
+    (
+      await s.api('POST', `/api/v1/environments/${env.env}/flags/banner/kill`, {
+        body: { reason: 'native EventSource' },
+      })
+    ).status,
+    200,
+  )
+  await page.waitForFunction(
+    () => (window as unknown as PageWindow).events.some((e) => e.type === 'patch'),
+    undefined,
+    { timeout: 20_000 },
+  )
+  const patch = await page.evaluate(
+    () => (window as unknown as PageWindow).events.find((e) => e.type === 'patch') as { type: string; data: string },
+  )
   t.match(JSON.parse(patch.data), { flags: { banner: { value: false, reason: { kind: 'OFF' } } } }, 'the kill')
   await page.evaluate(() => (window as unknown as { es: EventSource }).es.close())
   t.same(page.errors, [], 'no uncaught page errors')

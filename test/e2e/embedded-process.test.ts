@@ -23,7 +23,9 @@ t.test('SIGKILL in embedded mode: the redis-server dies with the API; the next s
   const [, token] = await p1.waitFor(/(sy_adm_[A-Za-z0-9_-]+)/)
   const [, url] = await p1.waitFor(listening)
   const created = await fetch(`${url}/api/v1/environments`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ key: 'production' }),
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key: 'production' }),
   })
   t.equal(created.status, 201)
 
@@ -36,7 +38,11 @@ t.test('SIGKILL in embedded mode: the redis-server dies with the API; the next s
   t.teardown(() => p2.child.kill('SIGKILL'))
   const [, url2] = await p2.waitFor(listening)
   const envs = await fetch(`${url2}/api/v1/environments`, { headers: { authorization: `Bearer ${token}` } })
-  t.same(((await envs.json()) as { items: Array<{ key: string }> }).items.map((e) => e.key), ['production'], 'the stale lock was taken over; the data is there')
+  t.same(
+    ((await envs.json()) as { items: Array<{ key: string }> }).items.map((e) => e.key),
+    ['production'],
+    'the stale lock was taken over; the data is there',
+  )
   p2.child.kill('SIGTERM')
   t.equal(await p2.exited, 0)
   t.notOk(existsSync(join(dataDir, 'switchyard.lock')), 'a clean stop releases the lock')
@@ -49,8 +55,22 @@ t.test('an orphaned redis-server left in DATA_DIR is stopped before the embedded
   // and the lock of a process that no longer exists.
   const orphanPort = await freePort()
   const r = spawnSync('redis-server', [
-    '--port', String(orphanPort), '--bind', '127.0.0.1', '--dir', dataDir, '--pidfile', join(dataDir, 'redis.pid'),
-    '--daemonize', 'yes', '--save', '', '--appendonly', 'yes', '--logfile', join(dataDir, 'orphan.log'),
+    '--port',
+    String(orphanPort),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dataDir,
+    '--pidfile',
+    join(dataDir, 'redis.pid'),
+    '--daemonize',
+    'yes',
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--logfile',
+    join(dataDir, 'orphan.log'),
   ])
   t.equal(r.status, 0)
   await until(() => portOpen(orphanPort), 10_000, 'the orphan to listen')
@@ -79,7 +99,10 @@ t.test('a second API on the same DATA_DIR exits with one clear line; the first k
   const [, url] = await p1.waitFor(listening)
   const p2 = start({ DATA_DIR: dataDir })
   t.equal(await p2.exited, 1)
-  t.match(p2.output(), new RegExp(`^switchyard: DATA_DIR \\S+ is in use by another Switchyard process \\(pid ${p1.child.pid}\\);`))
+  t.match(
+    p2.output(),
+    new RegExp(`^switchyard: DATA_DIR \\S+ is in use by another Switchyard process \\(pid ${p1.child.pid}\\);`),
+  )
   t.equal(p2.output().trim().split('\n').length, 1, `one line: ${p2.output()}`)
   t.notMatch(p2.output(), /embedded redis-server on/, 'no second redis-server was started')
   t.equal((await fetch(`${url}/readyz`)).status, 200, 'the first one is unaffected')

@@ -24,7 +24,10 @@ await promisify(execFile)(process.execPath, [join(root, 'scripts/build-sdk.mjs')
 
 /** Runs an example with only the environment it documents; killed at teardown if still running. */
 function example(t: Test, file: string, env: Record<string, string>): Proc {
-  const p = spawnProc(process.execPath, [file], { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } })
+  const p = spawnProc(process.execPath, [file], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  })
   t.teardown(async () => {
     if (p.child.exitCode === null && p.child.signalCode === null) {
       p.child.kill('SIGKILL')
@@ -54,31 +57,45 @@ async function getJson(url: string): Promise<unknown> {
   return r.json()
 }
 
-t.test('node-service: answers from the server SDK, follows a kill, restarts from last-known-good while Switchyard is down', async (t) => {
-  const s = await startServer(t)
-  const env = await createSdkEnv(s)
-  await createFlag(s, 'new-checkout')
-  await putConfig(s, env.env, 'new-checkout', { targets: [{ variation: 0, values: ['user-1'] }] })
-  const vars = { SWITCHYARD_URL: s.url, SWITCHYARD_SDK_TOKEN: env.serverToken, FLAGS_CACHE: join(work, 'checkout-flags.json'), PORT: '0' }
+t.test(
+  'node-service: answers from the server SDK, follows a kill, restarts from last-known-good while Switchyard is down',
+  async (t) => {
+    const s = await startServer(t)
+    const env = await createSdkEnv(s)
+    await createFlag(s, 'new-checkout')
+    await putConfig(s, env.env, 'new-checkout', { targets: [{ variation: 0, values: ['user-1'] }] })
+    const vars = {
+      SWITCHYARD_URL: s.url,
+      SWITCHYARD_SDK_TOKEN: env.serverToken,
+      FLAGS_CACHE: join(work, 'checkout-flags.json'),
+      PORT: '0',
+    }
 
-  const first = example(t, 'examples/node-service/server.mjs', vars)
-  const [, url] = await first.waitFor(/checkout service on (http:\S+) \(flags from server\)/)
-  t.same(await getJson(`${url}/checkout?user=user-1`), { user: 'user-1', checkout: 'new', flagsFrom: 'server' })
-  t.same(await getJson(`${url}/checkout?user=user-9`), { user: 'user-9', checkout: 'classic', flagsFrom: 'server' })
+    const first = example(t, 'examples/node-service/server.mjs', vars)
+    const [, url] = await first.waitFor(/checkout service on (http:\S+) \(flags from server\)/)
+    t.same(await getJson(`${url}/checkout?user=user-1`), { user: 'user-1', checkout: 'new', flagsFrom: 'server' })
+    t.same(await getJson(`${url}/checkout?user=user-9`), { user: 'user-9', checkout: 'classic', flagsFrom: 'server' })
 
-  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, { body: { reason: 'example test' } })
-  t.equal(kill.status, 200)
-  await first.waitFor(/flags changed: new-checkout/)
-  t.same(await getJson(`${url}/checkout?user=user-1`), { user: 'user-1', checkout: 'classic', flagsFrom: 'server' })
-  t.equal(await stop(first), 0, 'exits 0 on SIGTERM (the client closed, the cache written)')
+    const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, {
+      body: { reason: 'example test' },
+    })
+    t.equal(kill.status, 200)
+    await first.waitFor(/flags changed: new-checkout/)
+    t.same(await getJson(`${url}/checkout?user=user-1`), { user: 'user-1', checkout: 'classic', flagsFrom: 'server' })
+    t.equal(await stop(first), 0, 'exits 0 on SIGTERM (the client closed, the cache written)')
 
-  // Switchyard is gone (same URL, nothing listening): the restarted service answers from its file.
-  await s.app.close()
-  const second = example(t, 'examples/node-service/server.mjs', vars)
-  const [, url2] = await second.waitFor(/checkout service on (http:\S+) \(flags from cache\)/)
-  t.same(await getJson(`${url2}/checkout?user=user-1`), { user: 'user-1', checkout: 'classic', flagsFrom: 'cache' }, 'the kill, remembered')
-  t.equal(await stop(second), 0)
-})
+    // Switchyard is gone (same URL, nothing listening): the restarted service answers from its file.
+    await s.app.close()
+    const second = example(t, 'examples/node-service/server.mjs', vars)
+    const [, url2] = await second.waitFor(/checkout service on (http:\S+) \(flags from cache\)/)
+    t.same(
+      await getJson(`${url2}/checkout?user=user-1`),
+      { user: 'user-1', checkout: 'classic', flagsFrom: 'cache' },
+      'the kill, remembered',
+    )
+    t.equal(await stop(second), 0)
+  },
+)
 
 t.test('browser: the static page with a signed context, in headless Chromium, follows a kill', async (t) => {
   const s = await startServer(t)
@@ -97,7 +114,16 @@ t.test('browser: the static page with a signed context, in headless Chromium, fo
 
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
   t.teardown(() => browser.close())
   const problems: string[] = []
@@ -120,7 +146,9 @@ t.test('browser: the static page with a signed context, in headless Chromium, fo
   await free.waitForFunction(checkout, 'classic checkout', { timeout: 20_000 })
   t.equal(await free.textContent('#source'), 'server')
 
-  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, { body: { reason: 'example test' } })
+  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, {
+    body: { reason: 'example test' },
+  })
   t.equal(kill.status, 200)
   await pro.waitForFunction(checkout, 'classic checkout', { timeout: 20_000 })
   t.pass('the open page switched to the classic checkout')
@@ -128,21 +156,32 @@ t.test('browser: the static page with a signed context, in headless Chromium, fo
   t.equal(await stop(site), 0)
 })
 
-t.test('openfeature: the OpenFeature server SDK with the Switchyard provider, reasons and a change event', async (t) => {
-  const s = await startServer(t)
-  const env = await createSdkEnv(s)
-  await createFlag(s, 'new-checkout')
-  await putConfig(s, env.env, 'new-checkout', {
-    rules: [{ id: 'pro', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }],
-  })
-  const app = example(t, 'examples/openfeature/app.mjs', { SWITCHYARD_URL: s.url, SWITCHYARD_SDK_TOKEN: env.serverToken })
-  await app.waitFor(/start user-2: .*\n/)
-  t.match(app.output(), /start user-1: true \(TARGETING_MATCH, variant 0, rule pro\)\n/)
-  t.match(app.output(), /start user-2: false \(DEFAULT, variant 1\)\n/)
+t.test(
+  'openfeature: the OpenFeature server SDK with the Switchyard provider, reasons and a change event',
+  async (t) => {
+    const s = await startServer(t)
+    const env = await createSdkEnv(s)
+    await createFlag(s, 'new-checkout')
+    await putConfig(s, env.env, 'new-checkout', {
+      rules: [{ id: 'pro', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }],
+    })
+    const app = example(t, 'examples/openfeature/app.mjs', {
+      SWITCHYARD_URL: s.url,
+      SWITCHYARD_SDK_TOKEN: env.serverToken,
+    })
+    await app.waitFor(/start user-2: .*\n/)
+    t.match(app.output(), /start user-1: true \(TARGETING_MATCH, variant 0, rule pro\)\n/)
+    t.match(app.output(), /start user-2: false \(DEFAULT, variant 1\)\n/)
 
-  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, { body: { reason: 'example test' } })
-  t.equal(kill.status, 200)
-  await app.waitFor(/now user-2: .*\n/)
-  t.match(app.output(), /changed: new-checkout\nnow user-1: false \(DISABLED, variant 1\)\nnow user-2: false \(DISABLED, variant 1\)\n/)
-  t.equal(await stop(app), 0, 'OpenFeature.close() ends the process')
-})
+    const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, {
+      body: { reason: 'example test' },
+    })
+    t.equal(kill.status, 200)
+    await app.waitFor(/now user-2: .*\n/)
+    t.match(
+      app.output(),
+      /changed: new-checkout\nnow user-1: false \(DISABLED, variant 1\)\nnow user-2: false \(DISABLED, variant 1\)\n/,
+    )
+    t.equal(await stop(app), 0, 'OpenFeature.close() ends the process')
+  },
+)

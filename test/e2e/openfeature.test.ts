@@ -12,7 +12,11 @@ import { startServer } from '../helpers/server.js'
 
 const quiet = { warn() {}, error() {} }
 
-function next<T>(target: { addHandler(e: never, fn: (d?: T) => void): void; removeHandler(e: never, fn: (d?: T) => void): void }, event: string, ms = 10_000): Promise<T | undefined> {
+function next<T>(
+  target: { addHandler(e: never, fn: (d?: T) => void): void; removeHandler(e: never, fn: (d?: T) => void): void },
+  event: string,
+  ms = 10_000,
+): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), ms)
     const fn = (d?: T) => {
@@ -37,12 +41,25 @@ t.test('server and web providers against the real server', async (t) => {
   t.teardown(() => ServerOF.clearProviders())
   await ServerOF.setProviderAndWait('e2e', provider)
   const client = ServerOF.getClient('e2e')
-  t.match(await client.getBooleanDetails('new-checkout', false, { targetingKey: 'user-1' }), { value: true, reason: 'TARGETING_MATCH', variant: '0' })
-  t.match(await client.getBooleanDetails('new-checkout', false, { targetingKey: 'user-2', plan: 'pro' }), {
-    value: true, reason: 'TARGETING_MATCH', flagMetadata: { ruleId: 'pro' },
+  t.match(await client.getBooleanDetails('new-checkout', false, { targetingKey: 'user-1' }), {
+    value: true,
+    reason: 'TARGETING_MATCH',
+    variant: '0',
   })
-  t.match(await client.getBooleanDetails('new-checkout', true, { targetingKey: 'user-2' }), { value: false, reason: 'DEFAULT' })
-  t.match(await client.getBooleanDetails('missing', true, { targetingKey: 'u' }), { value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' })
+  t.match(await client.getBooleanDetails('new-checkout', false, { targetingKey: 'user-2', plan: 'pro' }), {
+    value: true,
+    reason: 'TARGETING_MATCH',
+    flagMetadata: { ruleId: 'pro' },
+  })
+  t.match(await client.getBooleanDetails('new-checkout', true, { targetingKey: 'user-2' }), {
+    value: false,
+    reason: 'DEFAULT',
+  })
+  t.match(await client.getBooleanDetails('missing', true, { targetingKey: 'u' }), {
+    value: true,
+    reason: 'ERROR',
+    errorCode: 'FLAG_NOT_FOUND',
+  })
 
   const web = new SwitchyardWebProvider({ url: s.url, token: env.clientToken, logger: quiet, sendMetrics: false })
   t.teardown(() => WebOF.clearProviders())
@@ -53,10 +70,15 @@ t.test('server and web providers against the real server', async (t) => {
 
   const serverChanged = next<EventDetails>(client, ServerEvents.ConfigurationChanged)
   const webChanged = next<EventDetails>(webClient, WebEvents.ConfigurationChanged)
-  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, { body: { reason: 'of e2e' } })
+  const kill = await s.api('POST', `/api/v1/environments/${env.env}/flags/new-checkout/kill`, {
+    body: { reason: 'of e2e' },
+  })
   t.equal(kill.status, 200)
   t.same((await serverChanged)?.flagsChanged, ['new-checkout'])
   t.same((await webChanged)?.flagsChanged, ['new-checkout'])
-  t.match(await client.getBooleanDetails('new-checkout', true, { targetingKey: 'user-1' }), { value: false, reason: 'DISABLED' })
+  t.match(await client.getBooleanDetails('new-checkout', true, { targetingKey: 'user-1' }), {
+    value: false,
+    reason: 'DISABLED',
+  })
   t.match(webClient.getBooleanDetails('new-checkout', true), { value: false, reason: 'DISABLED' })
 })

@@ -34,14 +34,20 @@ await mkdir(app)
 // repository's prefix or workspace, or it would install into the repository.
 const npmEnv: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(
-    ([k]) => !/^(npm_(package|lifecycle)_|npm_command$|npm_config_(local_prefix|prefix|call|workspaces?|include_workspace_root)$|INIT_CWD$)/.test(k),
+    ([k]) =>
+      !/^(npm_(package|lifecycle)_|npm_command$|npm_config_(local_prefix|prefix|call|workspaces?|include_workspace_root)$|INIT_CWD$)/.test(
+        k,
+      ),
   ),
 )
 const npm = (args: string[], cwd: string) =>
   run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, env: npmEnv, maxBuffer: 16 << 20 })
 /** A script of the scratch app, run by node in the app (so it resolves from the app's node_modules only). */
 const node = (file: string, env: Record<string, string> = {}) =>
-  run(process.execPath, [file], { cwd: app, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } })
+  run(process.execPath, [file], {
+    cwd: app,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  })
 
 interface Packed {
   filename: string
@@ -49,12 +55,12 @@ interface Packed {
   unpackedSize: number
   entryCount: number
 }
-const [packed] = JSON.parse((await npm(['pack', '-w', '@switchyard/sdk', '--pack-destination', work, '--json'], root)).stdout) as Packed[]
+const [packed] = JSON.parse(
+  (await npm(['pack', '-w', '@switchyard/sdk', '--pack-destination', work, '--json'], root)).stdout,
+) as Packed[]
 if (!packed) throw new Error('npm pack reported no tarball')
 const tarball = join(work, packed.filename)
-t.comment(
-  `${packed.filename}: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.entryCount} files`,
-)
+t.comment(`${packed.filename}: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.entryCount} files`)
 
 await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }))
 const installed = join(app, 'node_modules/@switchyard/sdk')
@@ -82,8 +88,14 @@ t.test('the tarball holds the built SDK, its README and the licences, nothing of
   const allowed =
     /^package\/(package\.json|README\.md|LICENSE|dist\/(node\/[\w/-]+\.js|types\/[\w/-]+\.d\.ts|switchyard\.browser(\.iife)?\.js|THIRD-PARTY-LICENSES\.txt))$/
   for (const e of entries) t.match(e, allowed, e)
-  t.notOk(entries.some((e) => /\/(src|test|scripts|deploy|docs|meta)\//.test(e)), 'no server, test, build or metafile path')
-  t.notOk(entries.some((e) => /\.map$|(?<!\.d)\.ts$/.test(e)), 'no TypeScript sources, no source maps')
+  t.notOk(
+    entries.some((e) => /\/(src|test|scripts|deploy|docs|meta)\//.test(e)),
+    'no server, test, build or metafile path',
+  )
+  t.notOk(
+    entries.some((e) => /\.map$|(?<!\.d)\.ts$/.test(e)),
+    'no TypeScript sources, no source maps',
+  )
   for (const entry of ['index', 'node-storage', 'sign', 'openfeature/server', 'openfeature/web']) {
     t.ok(entries.includes(`package/dist/node/${entry}.js`), `${entry}.js`)
     t.ok(entries.includes(`package/dist/types/${entry}.d.ts`), `${entry}.d.ts`)
@@ -97,13 +109,30 @@ t.test('installing the tarball brings no other package (no runtime dependencies,
   const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as Record<string, unknown>
   t.notOk(manifest.dependencies, 'no dependencies')
   t.notOk(manifest.private, 'publishable')
-  t.match(manifest, { name: '@switchyard/sdk', license: 'Apache-2.0', sideEffects: false, type: 'module', engines: { node: '>=20' } })
-  t.equal(await readFile(join(installed, 'LICENSE'), 'utf8'), await readFile(join(root, 'LICENSE'), 'utf8'), 'the Apache-2.0 licence')
-  t.match(await readFile(join(installed, 'dist/THIRD-PARTY-LICENSES.txt'), 'utf8'), /re2js@[\d.]+ \(MIT\)[\s\S]*Permission is hereby granted/, 'the licence of bundled re2js')
+  t.match(manifest, {
+    name: '@switchyard/sdk',
+    license: 'Apache-2.0',
+    sideEffects: false,
+    type: 'module',
+    engines: { node: '>=20' },
+  })
+  t.equal(
+    await readFile(join(installed, 'LICENSE'), 'utf8'),
+    await readFile(join(root, 'LICENSE'), 'utf8'),
+    'the Apache-2.0 licence',
+  )
+  t.match(
+    await readFile(join(installed, 'dist/THIRD-PARTY-LICENSES.txt'), 'utf8'),
+    /re2js@[\d.]+ \(MIT\)[\s\S]*Permission is hereby granted/,
+    'the licence of bundled re2js',
+  )
 
   // Without the peers, an OpenFeature entry fails naming what to install; the main entry does not need them.
   await writeFile(join(app, 'no-peer.mjs'), "await import('@switchyard/sdk/openfeature/server')\n")
-  const e = await node('no-peer.mjs').then(() => null, (err: Error & { stderr: string }) => err.stderr)
+  const e = await node('no-peer.mjs').then(
+    () => null,
+    (err: Error & { stderr: string }) => err.stderr,
+  )
   t.match(e, /Cannot find package '@openfeature\/server-sdk'/)
 })
 
@@ -132,7 +161,10 @@ console.log(JSON.stringify(out))
 `,
   )
   const cache = join(work, 'cache/flags.json')
-  const out = JSON.parse((await node('check-node.mjs', { ...serverEnv, SY_CACHE: cache })).stdout) as Record<string, unknown>
+  const out = JSON.parse((await node('check-node.mjs', { ...serverEnv, SY_CACHE: cache })).stdout) as Record<
+    string,
+    unknown
+  >
   t.match(out, {
     version: '0.1.0',
     errorClass: 'function',
@@ -144,7 +176,11 @@ console.log(JSON.stringify(out))
   t.equal(out.resolved, `file://${installed}/dist/node/index.js`, 'resolved in the scratch app, the Node build')
   t.ok((await stat(cache)).size > 0, 'fileStorage wrote the last-known-good file on close')
   // ESM only, and CommonJS apps on Node ≥ 20.19 can still require() it (no top-level await in the build).
-  const cjs = await run(process.execPath, ['-e', "process.stdout.write(typeof require('@switchyard/sdk').createClient)"], { cwd: app })
+  const cjs = await run(
+    process.execPath,
+    ['-e', "process.stdout.write(typeof require('@switchyard/sdk').createClient)"],
+    { cwd: app },
+  )
   t.equal(cjs.stdout, 'function', 'require() of the ESM build')
 })
 
@@ -164,19 +200,27 @@ t.test('esbuild bundles the browser entry from the installed package', async (t)
     return { text: r.outputFiles[0]?.text ?? '', inputs: Object.keys(r.metafile.inputs) }
   }
   const explicit = await bundle("export { createClient, localStorageStorage } from '@switchyard/sdk/browser'")
-  t.ok(explicit.inputs.includes('node_modules/@switchyard/sdk/dist/switchyard.browser.js'), 'the shipped browser bundle')
+  t.ok(
+    explicit.inputs.includes('node_modules/@switchyard/sdk/dist/switchyard.browser.js'),
+    'the shipped browser bundle',
+  )
   t.notMatch(explicit.text, /["'`]node:/, 'no node: import')
   // A browser bundler resolving the bare package name gets the browser build too (the `browser`
   // condition), not the Node build with the engine and re2js (and an sdk-server mode a page must not use).
   const bare = await bundle("export { createClient } from '@switchyard/sdk'")
-  t.same(bare.inputs.filter((i) => i.includes('@switchyard/sdk')), ['node_modules/@switchyard/sdk/dist/switchyard.browser.js'])
+  t.same(
+    bare.inputs.filter((i) => i.includes('@switchyard/sdk')),
+    ['node_modules/@switchyard/sdk/dist/switchyard.browser.js'],
+  )
   t.ok(bare.text.length < 30_000, `${bare.text.length} B: the client-mode build`)
 })
 
 t.test('the OpenFeature entries load with the peer SDKs installed, and evaluate', async (t) => {
   const versions = await Promise.all(
     ['server-sdk', 'web-sdk', 'core'].map(async (p) => {
-      const m = JSON.parse(await readFile(join(root, 'node_modules/@openfeature', p, 'package.json'), 'utf8')) as { version: string }
+      const m = JSON.parse(await readFile(join(root, 'node_modules/@openfeature', p, 'package.json'), 'utf8')) as {
+        version: string
+      }
       return `@openfeature/${p}@${m.version}`
     }),
   )
@@ -259,15 +303,26 @@ await OpenFeature.setProviderAndWait(new SwitchyardWebProvider({ url: 'https://f
 export type * as sign from '@switchyard/sdk/sign'
 `,
   )
-  const strict = { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noEmit: true, target: 'ES2022' }
+  const strict = {
+    strict: true,
+    exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true,
+    noEmit: true,
+    target: 'ES2022',
+  }
   await writeFile(
     join(app, 'tsconfig.node.json'),
     JSON.stringify({
       // skipLibCheck as Node projects have it: checking all of @types/node costs ~15 s here. The
       // declarations are checked below, except the server provider's (its peer's types need Node's).
       compilerOptions: {
-        ...strict, skipLibCheck: true, module: 'node16', moduleResolution: 'node16', lib: ['ES2022'],
-        types: ['node'], typeRoots: [join(root, 'node_modules/@types')],
+        ...strict,
+        skipLibCheck: true,
+        module: 'node16',
+        moduleResolution: 'node16',
+        lib: ['ES2022'],
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
       },
       files: ['consumer-node.ts'],
     }),
@@ -277,8 +332,13 @@ export type * as sign from '@switchyard/sdk/sign'
     join(app, 'tsconfig.node10.json'),
     JSON.stringify({
       compilerOptions: {
-        ...strict, skipLibCheck: true, module: 'es2022', moduleResolution: 'node10', lib: ['ES2022'],
-        types: ['node'], typeRoots: [join(root, 'node_modules/@types')],
+        ...strict,
+        skipLibCheck: true,
+        module: 'es2022',
+        moduleResolution: 'node10',
+        lib: ['ES2022'],
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules/@types')],
       },
       files: ['consumer-node.ts'],
     }),
@@ -286,7 +346,15 @@ export type * as sign from '@switchyard/sdk/sign'
   await writeFile(
     join(app, 'tsconfig.web.json'),
     JSON.stringify({
-      compilerOptions: { ...strict, skipLibCheck: false, skipDefaultLibCheck: true, module: 'esnext', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [] },
+      compilerOptions: {
+        ...strict,
+        skipLibCheck: false,
+        skipDefaultLibCheck: true,
+        module: 'esnext',
+        moduleResolution: 'bundler',
+        lib: ['ES2022', 'DOM'],
+        types: [],
+      },
       files: ['consumer-web.ts', 'declarations.ts'],
     }),
   )
@@ -302,6 +370,9 @@ export type * as sign from '@switchyard/sdk/sign'
   for (const r of results) {
     t.ok(r.ok, `${r.p} compiles`, { diagnostics: r.ok ? undefined : r.out })
     const sdkFiles = r.out.split('\n').filter((f) => f.includes('/@switchyard/sdk/'))
-    t.ok(sdkFiles.length > 0 && sdkFiles.every((f) => f.startsWith(`${installed}/dist/types/`)), `${r.p}: the shipped declarations`)
+    t.ok(
+      sdkFiles.length > 0 && sdkFiles.every((f) => f.startsWith(`${installed}/dist/types/`)),
+      `${r.p}: the shipped declarations`,
+    )
   }
 })

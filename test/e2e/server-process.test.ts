@@ -35,7 +35,11 @@ t.test('embedded default: starts its redis, prints a token once, keeps data, sto
   const [, url2] = await p2.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
   t.notMatch(p2.output(), /sy_adm_/, 'no new token once an admin exists')
   const envs = await fetch(`${url2}/api/v1/environments`, { headers: { authorization: `Bearer ${token}` } })
-  t.same(((await envs.json()) as { items: Array<{ key: string }> }).items.map((e) => e.key), ['production'], 'data survives a restart (AOF)')
+  t.same(
+    ((await envs.json()) as { items: Array<{ key: string }> }).items.map((e) => e.key),
+    ['production'],
+    'data survives a restart (AOF)',
+  )
   p2.child.kill('SIGINT')
   t.equal(await p2.exited, 0, 'SIGINT closes gracefully')
 })
@@ -63,12 +67,13 @@ t.test('REDIS_URL: uses that server, starts no embedded one', async (t) => {
   t.teardown(() => p.child.kill('SIGKILL'))
   const [, url] = await p.waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
   t.notMatch(p.output(), /embedded redis-server/)
-  const r = await fetch(`${url}/api/v1/tokens`, { headers: { authorization: 'Bearer an-admin-token-of-sufficient-length' } })
+  const r = await fetch(`${url}/api/v1/tokens`, {
+    headers: { authorization: 'Bearer an-admin-token-of-sufficient-length' },
+  })
   t.equal(r.status, 200, 'ADMIN_TOKEN is the bootstrap admin')
   p.child.kill('SIGTERM')
   t.equal(await p.exited, 0)
 })
-
 
 t.test('REDIS_URL unreachable: exits with one clear line', async (t) => {
   const port = await freePort()
@@ -78,29 +83,32 @@ t.test('REDIS_URL unreachable: exits with one clear line', async (t) => {
   t.match(p.output(), new RegExp(`^switchyard: cannot reach Redis: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\n$`))
 })
 
-t.test('Redis wiped under a running server: one error line, readiness STORE_RESET, ADMIN_TOKEN works again', async (t) => {
-  const { startRedis } = await import('../helpers/server.js')
-  const { Redis } = await import('ioredis')
-  const redisServer = await startRedis(t)
-  const admin = 'an-admin-token-of-sufficient-length'
-  const p = start({ REDIS_URL: redisServer.url, ADMIN_TOKEN: admin, STORE_CHECK_MS: '200' })
-  t.teardown(() => p.child.kill('SIGKILL'))
-  const [, url] = await p.waitFor(listening)
-  await p.waitFor(/store initialised: instance marker written/)
-  const probe = new Redis(redisServer.url)
-  t.teardown(() => probe.disconnect())
-  await probe.flushall()
-  await p.waitFor(/STORE_RESET: the store's instance marker is gone/)
-  // Several more checks (every 200 ms, and each probe) see the marker missing; the error is logged once.
-  for (let i = 0; i < 5; i++) {
-    const r = await fetch(`${url}/readyz`)
-    t.equal(r.status, 503)
-    t.equal(((await r.json()) as { code: string }).code, 'STORE_RESET')
-  }
-  const tokens = await fetch(`${url}/api/v1/tokens`, { headers: { authorization: `Bearer ${admin}` } })
-  t.equal(tokens.status, 200, 'the bootstrap admin is back')
-  t.equal(p.output().match(/STORE_RESET: the store's instance marker is gone/g)?.length, 1, 'logged once')
-  t.match(p.output(), /"level":50[^\n]*STORE_RESET/, 'at error level')
-  p.child.kill('SIGTERM')
-  t.equal(await p.exited, 0)
-})
+t.test(
+  'Redis wiped under a running server: one error line, readiness STORE_RESET, ADMIN_TOKEN works again',
+  async (t) => {
+    const { startRedis } = await import('../helpers/server.js')
+    const { Redis } = await import('ioredis')
+    const redisServer = await startRedis(t)
+    const admin = 'an-admin-token-of-sufficient-length'
+    const p = start({ REDIS_URL: redisServer.url, ADMIN_TOKEN: admin, STORE_CHECK_MS: '200' })
+    t.teardown(() => p.child.kill('SIGKILL'))
+    const [, url] = await p.waitFor(listening)
+    await p.waitFor(/store initialised: instance marker written/)
+    const probe = new Redis(redisServer.url)
+    t.teardown(() => probe.disconnect())
+    await probe.flushall()
+    await p.waitFor(/STORE_RESET: the store's instance marker is gone/)
+    // Several more checks (every 200 ms, and each probe) see the marker missing; the error is logged once.
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${url}/readyz`)
+      t.equal(r.status, 503)
+      t.equal(((await r.json()) as { code: string }).code, 'STORE_RESET')
+    }
+    const tokens = await fetch(`${url}/api/v1/tokens`, { headers: { authorization: `Bearer ${admin}` } })
+    t.equal(tokens.status, 200, 'the bootstrap admin is back')
+    t.equal(p.output().match(/STORE_RESET: the store's instance marker is gone/g)?.length, 1, 'logged once')
+    t.match(p.output(), /"level":50[^\n]*STORE_RESET/, 'at error level')
+    p.child.kill('SIGTERM')
+    t.equal(await p.exited, 0)
+  },
+)

@@ -32,8 +32,10 @@ t.test('maxmemory reached: a kill answers 503 STORE_FULL, /readyz reports it; fr
   await s.redis.config('SET', 'maxmemory', String(used - 256 * 1024))
   await t.rejects(s.redis.set('one-more', 'x'), /^OOM /, 'even a tiny write is refused')
 
-  const kill = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { body: { reason: 'full' } })
-  t.same([kill.status, kill.body.code], [503, 'STORE_FULL'], 'the atomic script\'s OOM is a 503 with its own code')
+  const kill = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', {
+    body: { reason: 'full' },
+  })
+  t.same([kill.status, kill.body.code], [503, 'STORE_FULL'], "the atomic script's OOM is a 503 with its own code")
   t.equal(kill.headers.get('retry-after'), '1')
   const flag = await s.api('POST', '/api/v1/flags', { body: { key: 'another', kind: 'boolean' } })
   t.same([flag.status, flag.body.code], [503, 'STORE_FULL'])
@@ -44,6 +46,8 @@ t.test('maxmemory reached: a kill answers 503 STORE_FULL, /readyz reports it; fr
 
   for (let i = 0; i < filled; i++) await s.redis.del(`filler:${i}`)
   t.equal((await s.api('GET', '/readyz', { token: null })).status, 200, 'ready once memory is free')
-  const again = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { body: { reason: 'freed' } })
+  const again = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', {
+    body: { reason: 'freed' },
+  })
   t.equal(again.status, 200)
 })

@@ -42,7 +42,11 @@ async function liveStream(t: Teardown, s: TestServer): Promise<{ stream: SseConn
 /** Waits until the change-log reader holds its state, then for a few heartbeats (the token re-check runs on every one of them). */
 async function heldQuietly(s: TestServer, stream: SseConnection): Promise<void> {
   // The reader notices when its XREAD BLOCK (5 s) returns and the environment's generation is gone.
-  await until(async () => (await metricValue(s, 'switchyard_stream_channels_held')) === 1, 20_000, 'the reader to hold its state')
+  await until(
+    async () => (await metricValue(s, 'switchyard_stream_channels_held')) === 1,
+    20_000,
+    'the reader to hold its state',
+  )
   const pings = stream.comments.length
   await until(() => stream.comments.length >= pings + 5 || stream.isEnded(), 10_000, 'five more heartbeats')
 }
@@ -61,11 +65,18 @@ t.test('FLUSHALL: STORE_RESET, admin token back, SDKs keep last-known-good; an a
   t.equal(await metricValue(s, 'switchyard_store_reset'), 1, 'the gauge is set')
   const tokens = await s.api('GET', '/api/v1/tokens', { token: ADMIN })
   t.equal(tokens.status, 200, 'the ADMIN_TOKEN bootstrap admin works again')
-  t.same(tokens.body.items.map((x: { id: string }) => x.id), ['bootstrap-admin'])
+  t.same(
+    tokens.body.items.map((x: { id: string }) => x.id),
+    ['bootstrap-admin'],
+  )
 
   await heldQuietly(s, stream)
   t.notOk(stream.isEnded(), 'the stream stays open')
-  t.same(stream.events.map((e) => e.type), ['put'], 'no delete, patch or put after the wipe')
+  t.same(
+    stream.events.map((e) => e.type),
+    ['put'],
+    'no delete, patch or put after the wipe',
+  )
   t.equal(await metricValue(s, 'switchyard_stream_disconnects_total'), 0, 'no stream closed as deleted or revoked')
   t.equal(c.isEnabled('new-checkout', { key: 'u1' }), true, 'the SDK keeps its last-known-good rules')
   t.equal(await readyCode(s), 'STORE_RESET', 'still not ready: nobody decided yet')
@@ -76,36 +87,53 @@ t.test('FLUSHALL: STORE_RESET, admin token back, SDKs keep last-known-good; an a
   t.same([init.status, init.body], [200, { status: 'initialised' }])
   t.equal(await readyCode(s), 'ready')
   t.equal(await metricValue(s, 'switchyard_store_reset'), 0)
-  await until(async () => (await metricValue(s, 'switchyard_stream_channels_held')) === 0, 10_000, 'the reader to resume')
+  await until(
+    async () => (await metricValue(s, 'switchyard_stream_channels_held')) === 0,
+    10_000,
+    'the reader to resume',
+  )
   await stream.ended
   t.pass('streams of the environment that no longer exists are closed once the empty store is accepted')
   t.equal(c.isEnabled('new-checkout', { key: 'u1' }), true, 'the SDK still answers from memory')
   t.same((await s.api('POST', '/api/v1/store/initialise')).body, { status: 'ready' }, 'a second call changes nothing')
 })
 
-t.test('the data comes back (restored with its marker): ready again, the streams resume and a kill arrives', async (t) => {
-  const s = await startServer(t, { env: fast })
-  const { stream, c } = await liveStream(t, s)
-  t.equal(await readyCode(s), 'ready')
-  // A backup of every key, as DUMP payloads.
-  const keys = await s.redis.keys('*')
-  const backup = await Promise.all(keys.map(async (k) => [k, await s.redis.dumpBuffer(k)] as const))
+t.test(
+  'the data comes back (restored with its marker): ready again, the streams resume and a kill arrives',
+  async (t) => {
+    const s = await startServer(t, { env: fast })
+    const { stream, c } = await liveStream(t, s)
+    t.equal(await readyCode(s), 'ready')
+    // A backup of every key, as DUMP payloads.
+    const keys = await s.redis.keys('*')
+    const backup = await Promise.all(keys.map(async (k) => [k, await s.redis.dumpBuffer(k)] as const))
 
-  await s.redis.flushall()
-  await until(async () => (await readyCode(s)) === 'STORE_RESET', 10_000, 'STORE_RESET')
-  await heldQuietly(s, stream)
-  t.same(stream.events.map((e) => e.type), ['put'], 'nothing sent during the reset')
+    await s.redis.flushall()
+    await until(async () => (await readyCode(s)) === 'STORE_RESET', 10_000, 'STORE_RESET')
+    await heldQuietly(s, stream)
+    t.same(
+      stream.events.map((e) => e.type),
+      ['put'],
+      'nothing sent during the reset',
+    )
 
-  for (const [k, v] of backup) if (v) await s.redis.restore(k, 0, v, 'REPLACE')
-  await until(async () => (await readyCode(s)) === 'ready', 10_000, 'ready once the marker is back')
-  t.equal(await metricValue(s, 'switchyard_store_reset'), 0)
-  await until(async () => (await metricValue(s, 'switchyard_stream_channels_held')) === 0, 10_000, 'the reader to resume')
+    for (const [k, v] of backup) if (v) await s.redis.restore(k, 0, v, 'REPLACE')
+    await until(async () => (await readyCode(s)) === 'ready', 10_000, 'ready once the marker is back')
+    t.equal(await metricValue(s, 'switchyard_store_reset'), 0)
+    await until(
+      async () => (await metricValue(s, 'switchyard_stream_channels_held')) === 0,
+      10_000,
+      'the reader to resume',
+    )
 
-  const kill = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', { body: { reason: 'after the restore' } })
-  t.equal(kill.status, 200)
-  const patch = await stream.next((e) => e.type === 'patch', 10_000)
-  t.equal(JSON.parse(patch.data).flag.on, false, 'the kill reaches the stream that stayed open')
-  t.notOk(stream.isEnded())
-  await until(() => !c.isEnabled('new-checkout', { key: 'u1' }), 10_000, 'the SDK applies the kill')
-  t.pass('the SDK applies the kill')
-})
+    const kill = await s.api('POST', '/api/v1/environments/production/flags/new-checkout/kill', {
+      body: { reason: 'after the restore' },
+    })
+    t.equal(kill.status, 200)
+    const patch = await stream.next((e) => e.type === 'patch', 10_000)
+    t.equal(JSON.parse(patch.data).flag.on, false, 'the kill reaches the stream that stayed open')
+    t.notOk(stream.isEnded())
+    await until(() => !c.isEnabled('new-checkout', { key: 'u1' }), 10_000, 'the SDK applies the kill')
+    t.pass('the SDK applies the kill')
+  },
+)

@@ -41,10 +41,12 @@ export async function rawConnect(t: Teardown, url: string): Promise<RawConnectio
   let closed = false
   socket.on('data', (c: Buffer) => chunks.push(c))
   socket.on('error', () => {})
-  const closedP = new Promise<void>((resolve) => socket.once('close', () => {
-    closed = true
-    resolve()
-  }))
+  const closedP = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closed = true
+      resolve()
+    }),
+  )
   t.teardown(() => socket.destroy())
   const received = () => Buffer.concat(chunks)
   const conn: RawConnection = {
@@ -54,7 +56,8 @@ export async function rawConnect(t: Teardown, url: string): Promise<RawConnectio
     parsedRest: () => parseResponses(received()).rest,
     closed: closedP,
     isClosed: () => closed,
-    write: (data) => new Promise<void>((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve()))),
+    write: (data) =>
+      new Promise<void>((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve()))),
     async waitResponses(n, timeoutMs = 10_000) {
       await until(() => conn.responses().length >= n || closed, timeoutMs, `${n} responses`)
       return conn.responses()

@@ -50,17 +50,24 @@ export const CORPUS: readonly Catastrophic[] = [
   { name: 'OWASP Java classname', pattern: '^(([a-z])+.)+[A-Z]([a-z])+$', attack: aBang, refused: false },
   {
     name: 'OWASP email validation (RegexLib)',
-    pattern: '^([a-zA-Z0-9])(([\\-.]|[_]+)?([a-zA-Z0-9]+))*(@){1}[a-z0-9]+[.]{1}(([a-z]{2,3})|([a-z]{2,3}[.]{1}[a-z]{2,3}))$',
+    pattern:
+      '^([a-zA-Z0-9])(([\\-.]|[_]+)?([a-zA-Z0-9]+))*(@){1}[a-z0-9]+[.]{1}(([a-z]{2,3})|([a-z]{2,3}[.]{1}[a-z]{2,3}))$',
     attack: aBang,
     refused: false,
   },
   {
     name: 'OWASP multiple email address validation (RegexLib)',
-    pattern: "^[a-zA-Z]+(([\\'\\,\\.\\-][a-zA-Z ])?[a-zA-Z]*)*\\s+<(\\w[-._\\w]*\\w@\\w[-._\\w]*\\w\\.\\w{2,3})>$|^(\\w[-._\\w]*\\w@\\w[-._\\w]*\\w\\.\\w{2,3})$",
+    pattern:
+      "^[a-zA-Z]+(([\\'\\,\\.\\-][a-zA-Z ])?[a-zA-Z]*)*\\s+<(\\w[-._\\w]*\\w@\\w[-._\\w]*\\w\\.\\w{2,3})>$|^(\\w[-._\\w]*\\w@\\w[-._\\w]*\\w\\.\\w{2,3})$",
     attack: aBang,
     refused: false,
   },
-  { name: 'OWASP decimal validator (RegexLib)', pattern: '^\\d*[0-9](|.\\d*[0-9]|)*$', attack: pumped('', '1', '!'), refused: false },
+  {
+    name: 'OWASP decimal validator (RegexLib)',
+    pattern: '^\\d*[0-9](|.\\d*[0-9]|)*$',
+    attack: pumped('', '1', '!'),
+    refused: false,
+  },
   {
     // {1,63} of a nested group expands to ~800 RE2 instructions: over MAX_REGEX_PROGRAM.
     name: 'OWASP pattern matcher (RegexLib, URL)',
@@ -77,25 +84,47 @@ export const CORPUS: readonly Catastrophic[] = [
   // Textbook nested and overlapping quantifiers
   { name: 'nested star (a*)*', pattern: '^(a*)*$', attack: aBang, refused: false },
   { name: 'regular-expressions.info (x+x+)+y', pattern: '(x+x+)+y', attack: pumped('', 'x', ''), refused: false },
-  { name: 'regular-expressions.info CSV ^(.*?,){11}P', pattern: '^(.*?,){11}P', attack: pumped('', '1,', ''), refused: false },
+  {
+    name: 'regular-expressions.info CSV ^(.*?,){11}P',
+    pattern: '^(.*?,){11}P',
+    attack: pumped('', '1,', ''),
+    refused: false,
+  },
   { name: 'Russ Cox a?{29}a{29}', pattern: '^(?:a?){29}a{29}$', attack: pumped('', 'a', ''), refused: false },
-  { name: 'Microsoft .NET docs part number', pattern: '(?i)^[0-9A-Z]([-.\\w]*[0-9A-Z])*$', attack: aBang, refused: false },
+  {
+    name: 'Microsoft .NET docs part number',
+    pattern: '(?i)^[0-9A-Z]([-.\\w]*[0-9A-Z])*$',
+    attack: aBang,
+    refused: false,
+  },
   { name: 'nested (.*a){20}', pattern: '(.*a){20}$', attack: pumped('', 'a', 'b'), refused: false },
 
   // Outages
   {
     name: 'Cloudflare WAF, 2 July 2019',
-    pattern: "(?:(?:\\\"|'|\\]|\\}|\\\\|\\d|(?:nan|infinity|true|false|null|undefined|symbol|math)|\\`|\\-|\\+)+[)]*;?((?:\\s|-|~|!|{}|\\|\\||\\+)*.*(?:.*=.*)))",
+    pattern:
+      '(?:(?:\\"|\'|\\]|\\}|\\\\|\\d|(?:nan|infinity|true|false|null|undefined|symbol|math)|\\`|\\-|\\+)+[)]*;?((?:\\s|-|~|!|{}|\\|\\||\\+)*.*(?:.*=.*)))',
     attack: pumped('', '1', ''),
     refused: false,
   },
-  { name: 'Stack Overflow, 20 July 2016 (RE2 form)', pattern: '^[\\s\\x{200c}]+|[\\s\\x{200c}]+$', attack: pumped('x', ' ', 'x'), refused: false },
-  { name: 'Stack Overflow, 20 July 2016 (JavaScript form: \\u is not RE2)', pattern: '^[\\s\\u200c]+|[\\s\\u200c]+$', attack: pumped('x', ' ', 'x'), refused: 'syntax' },
+  {
+    name: 'Stack Overflow, 20 July 2016 (RE2 form)',
+    pattern: '^[\\s\\x{200c}]+|[\\s\\x{200c}]+$',
+    attack: pumped('x', ' ', 'x'),
+    refused: false,
+  },
+  {
+    name: 'Stack Overflow, 20 July 2016 (JavaScript form: \\u is not RE2)',
+    pattern: '^[\\s\\u200c]+|[\\s\\u200c]+$',
+    attack: pumped('x', ' ', 'x'),
+    refused: 'syntax',
+  },
 
   // CVEs (npm packages)
   {
     name: 'ms, CVE-2015-8315',
-    pattern: '(?i)^((?:\\d+)?\\.?\\d+) *(milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|years?|yrs?|y)?$',
+    pattern:
+      '(?i)^((?:\\d+)?\\.?\\d+) *(milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|years?|yrs?|y)?$',
     attack: pumped('', '1', '!'),
     refused: false,
   },
@@ -103,7 +132,12 @@ export const CORPUS: readonly Catastrophic[] = [
   { name: 'fresh, CVE-2017-16119', pattern: ' *, *', attack: pumped('', ' ', ''), refused: false },
   { name: 'lodash trimEnd, CVE-2020-28500', pattern: '\\s+$', attack: pumped('x', ' ', 'x'), refused: false },
   { name: 'trim-newlines, CVE-2021-33623', pattern: '[\\r\\n]+$', attack: pumped('a', '\n', 'a'), refused: false },
-  { name: 'nth-check, CVE-2021-3803', pattern: '^([+-]?\\d*n)?\\s*(?:([+-]?)\\s*(\\d+))?$', attack: pumped('', ' ', 'x'), refused: false },
+  {
+    name: 'nth-check, CVE-2021-3803',
+    pattern: '^([+-]?\\d*n)?\\s*(?:([+-]?)\\s*(\\d+))?$',
+    attack: pumped('', ' ', 'x'),
+    refused: false,
+  },
   {
     name: 'path-parse, CVE-2021-23343',
     pattern: '^(\\/?|)([\\s\\S]*?)((?:\\.{1,2}|[^\\/]+?|)(\\.[^.\\/]*|))(?:[\\/]*)$',
@@ -130,10 +164,16 @@ export const CORPUS: readonly Catastrophic[] = [
     attack: pumped('\u001b[', ';', ''),
     refused: 'syntax',
   },
-  { name: 'ansi-html, CVE-2021-23424', pattern: '\\x1b\\[(\\d+)*m', attack: pumped('\u001b[', '0', ''), refused: false },
+  {
+    name: 'ansi-html, CVE-2021-23424',
+    pattern: '\\x1b\\[(\\d+)*m',
+    attack: pumped('\u001b[', '0', ''),
+    refused: false,
+  },
   {
     name: 'moment matchWord, CVE-2017-18214 (RE2 form)',
-    pattern: "(?i)[0-9]*['a-z\\x{00A0}-\\x{05FF}\\x{0700}-\\x{D7FF}\\x{F900}-\\x{FDCF}\\x{FDF0}-\\x{FFEF}]+|[\\x{0600}-\\x{06FF}/]+(\\s*?[\\x{0600}-\\x{06FF}]+){1,2}",
+    pattern:
+      "(?i)[0-9]*['a-z\\x{00A0}-\\x{05FF}\\x{0700}-\\x{D7FF}\\x{F900}-\\x{FDCF}\\x{FDF0}-\\x{FFEF}]+|[\\x{0600}-\\x{06FF}/]+(\\s*?[\\x{0600}-\\x{06FF}]+){1,2}",
     attack: pumped('', '1', '!'),
     refused: false,
   },

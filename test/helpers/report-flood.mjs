@@ -13,11 +13,17 @@ async function worker() {
   while (next < n) {
     const i = next++
     const counts = {}
-    for (let k = 0; k < 8; k++) counts[k < real.length ? real[k] : `flag-${rnd(1e9)}`] = { [String(rnd(10_000))]: 1 + rnd(100), default: 1 }
+    for (let k = 0; k < 8; k++)
+      counts[k < real.length ? real[k] : `flag-${rnd(1e9)}`] = { [String(rnd(10_000))]: 1 + rnd(100), default: 1 }
     const res = await fetch(`${base}/api/v1/sdk/metrics`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ sdkId: `forged-${i}-${rnd(1e9)}`, mode: i % 2 === 0 ? 'server' : 'client', appliedId: `${Date.now()}-0`, counts }),
+      body: JSON.stringify({
+        sdkId: `forged-${i}-${rnd(1e9)}`,
+        mode: i % 2 === 0 ? 'server' : 'client',
+        appliedId: `${Date.now()}-0`,
+        counts,
+      }),
     })
     await res.arrayBuffer()
     statuses[res.status] = (statuses[res.status] ?? 0) + 1

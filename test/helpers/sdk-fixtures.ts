@@ -10,15 +10,28 @@ export interface SdkEnv {
 }
 
 /** Creates an environment and one sdk-server and one sdk-client token for it. */
-export async function createSdkEnv(s: TestServer, env = 'production', opts: { requireSignedContext?: boolean } = {}): Promise<SdkEnv> {
-  let r = await s.api('POST', '/api/v1/environments', { body: { key: env, ...(opts.requireSignedContext !== undefined && { requireSignedContext: opts.requireSignedContext }) } })
+export async function createSdkEnv(
+  s: TestServer,
+  env = 'production',
+  opts: { requireSignedContext?: boolean } = {},
+): Promise<SdkEnv> {
+  let r = await s.api('POST', '/api/v1/environments', {
+    body: {
+      key: env,
+      ...(opts.requireSignedContext !== undefined && { requireSignedContext: opts.requireSignedContext }),
+    },
+  })
   if (r.status !== 201) throw new Error(`create env: ${r.status} ${r.text}`)
   const signingSecret = r.body.signingSecret as string
-  r = await s.api('POST', '/api/v1/tokens', { body: { name: `${env}-server`, kind: 'sdk-server', environments: [env] } })
+  r = await s.api('POST', '/api/v1/tokens', {
+    body: { name: `${env}-server`, kind: 'sdk-server', environments: [env] },
+  })
   if (r.status !== 201) throw new Error(`create token: ${r.status} ${r.text}`)
   const serverToken = r.body.secret as string
   const serverTokenId = r.body.token.id as string
-  r = await s.api('POST', '/api/v1/tokens', { body: { name: `${env}-client`, kind: 'sdk-client', environments: [env] } })
+  r = await s.api('POST', '/api/v1/tokens', {
+    body: { name: `${env}-client`, kind: 'sdk-client', environments: [env] },
+  })
   if (r.status !== 201) throw new Error(`create token: ${r.status} ${r.text}`)
   return { env, serverToken, serverTokenId, clientToken: r.body.secret as string, signingSecret }
 }
@@ -30,12 +43,28 @@ export async function createFlag(s: TestServer, key: string, extra: Record<strin
 }
 
 /** Replaces a flag's configuration in an environment (reads the current version first). */
-// biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
-export async function putConfig(s: TestServer, env: string, key: string, config: Record<string, unknown>): Promise<any> {
+export async function putConfig(
+  s: TestServer,
+  env: string,
+  key: string,
+  config: Record<string, unknown>,
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
+): Promise<any> {
   const cur = await s.api('GET', `/api/v1/environments/${env}/flags/${key}`)
   if (cur.status !== 200) throw new Error(`get config ${key}: ${cur.status} ${cur.text}`)
-  const body = { on: true, offVariation: 1, targets: [], rules: [], prerequisites: [], fallthrough: { variation: 1 }, ...config }
-  const r = await s.api('PUT', `/api/v1/environments/${env}/flags/${key}`, { headers: { 'if-match': `"${cur.body.version}"` }, body })
+  const body = {
+    on: true,
+    offVariation: 1,
+    targets: [],
+    rules: [],
+    prerequisites: [],
+    fallthrough: { variation: 1 },
+    ...config,
+  }
+  const r = await s.api('PUT', `/api/v1/environments/${env}/flags/${key}`, {
+    headers: { 'if-match': `"${cur.body.version}"` },
+    body,
+  })
   if (r.status !== 200) throw new Error(`put config ${key}: ${r.status} ${r.text}`)
   return r.body
 }

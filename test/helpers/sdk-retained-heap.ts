@@ -21,7 +21,13 @@ function bigRuleset(): Ruleset {
   return {
     specVersion: 1,
     environment: 'production',
-    flags: { gate: booleanFlag('gate', { rules: [{ id: 'r', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } }] }) },
+    flags: {
+      gate: booleanFlag('gate', {
+        rules: [
+          { id: 'r', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } },
+        ],
+      }),
+    },
     segments: { big: { key: 'big', included, excluded: [], rules: [], salt: 'big', version: 1 } },
   }
 }
@@ -67,7 +73,9 @@ client = null
 const base3 = await settle()
 const saved = memoryStorage()
 client = (() => {
-  let frame: Uint8Array | null = new TextEncoder().encode(`retry: 1000\n\nevent: put\nid: 1732262400000-0\ndata: ${JSON.stringify(bigRuleset())}\n\n`)
+  let frame: Uint8Array | null = new TextEncoder().encode(
+    `retry: 1000\n\nevent: put\nid: 1732262400000-0\ndata: ${JSON.stringify(bigRuleset())}\n\n`,
+  )
   const body = new ReadableStream<Uint8Array>({
     pull(ctrl) {
       if (frame) ctrl.enqueue(frame)
@@ -101,4 +109,6 @@ client = createClient({
 })
 while (client.source !== 'cache') await new Promise<void>((r) => setImmediate(r))
 const cacheBytes = (await settle()) - base3
-process.stdout.write(`${JSON.stringify({ n, engineBytes, clientBytes, collected, putBytes, cacheBytes, probe, engine: engine === null })}\n`)
+process.stdout.write(
+  `${JSON.stringify({ n, engineBytes, clientBytes, collected, putBytes, cacheBytes, probe, engine: engine === null })}\n`,
+)

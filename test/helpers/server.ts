@@ -18,10 +18,18 @@ export interface Teardown {
 export const ADMIN = 'test-admin-token-0123456789abcdef'
 
 /** A real redis-server on a free port with its own temp dir, stopped at teardown. */
-export async function startRedis(t: Teardown, opts: { appendOnly?: boolean; extraArgs?: string[] } = {}): Promise<EmbeddedRedis> {
+export async function startRedis(
+  t: Teardown,
+  opts: { appendOnly?: boolean; extraArgs?: string[] } = {},
+): Promise<EmbeddedRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'sy-redis-'))
   const r = new EmbeddedRedis({
-    bin: 'redis-server', dir, port: 0, appendOnly: opts.appendOnly ?? false, supervise: false, install: false,
+    bin: 'redis-server',
+    dir,
+    port: 0,
+    appendOnly: opts.appendOnly ?? false,
+    supervise: false,
+    install: false,
     ...(opts.extraArgs && { extraArgs: opts.extraArgs }),
   })
   await r.start()
@@ -64,17 +72,41 @@ export async function startServer(
   opts: { env?: Record<string, string>; redisServer?: EmbeddedRedis; now?: () => Date; logStream?: Writable } = {},
 ): Promise<TestServer> {
   const redisServer = opts.redisServer ?? (await startRedis(t))
-  const config = loadConfig({ LOG_LEVEL: 'silent', PORT: '0', ADMIN_TOKEN: ADMIN, REDIS_URL: redisServer.url, ...opts.env })
-  const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => 100 })
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    ADMIN_TOKEN: ADMIN,
+    REDIS_URL: redisServer.url,
+    ...opts.env,
+  })
+  const redis = new Redis(redisServer.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    retryStrategy: () => 100,
+  })
   redis.on('error', () => {})
   await redis.connect()
-  const started = await startApp(t, config, redis, { ...(opts.now && { now: opts.now }), ...(opts.logStream && { logStream: opts.logStream }) })
+  const started = await startApp(t, config, redis, {
+    ...(opts.now && { now: opts.now }),
+    ...(opts.logStream && { logStream: opts.logStream }),
+  })
   return { ...started, redis, redisServer, config }
 }
 
 /** The app on port 0 over a given connection (standalone, Sentinel or Cluster), with the bootstrap admin and an HTTP client. */
-export async function startApp(t: Teardown, config: Config, redis: RedisClient, o: { now?: () => Date; logStream?: Writable } = {}): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
-  const app = await buildApp(config, { redis, registry: new Registry(), ...(o.now && { now: o.now }), ...(o.logStream && { logStream: o.logStream }) })
+export async function startApp(
+  t: Teardown,
+  config: Config,
+  redis: RedisClient,
+  o: { now?: () => Date; logStream?: Writable } = {},
+): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
+  const app = await buildApp(config, {
+    redis,
+    registry: new Registry(),
+    ...(o.now && { now: o.now }),
+    ...(o.logStream && { logStream: o.logStream }),
+  })
   await app.services.tokens.bootstrap(ADMIN)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const addr = app.server.address()

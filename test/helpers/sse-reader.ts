@@ -112,7 +112,14 @@ export async function openSse(t: Teardown, url: string, o: OpenOptions = {}): Pr
     next(match = () => true, timeoutMs = o.timeoutMs ?? 5000) {
       return new Promise<SseEvent>((resolve, reject) => {
         const timer = setTimeout(() => {
-          reject(new Error(`no matching SSE event within ${timeoutMs} ms; got ${events.length} events: ${events.slice(-5).map((e) => `${e.type} ${e.id} ${e.data.slice(0, 200)}`).join(' | ')}`))
+          reject(
+            new Error(
+              `no matching SSE event within ${timeoutMs} ms; got ${events.length} events: ${events
+                .slice(-5)
+                .map((e) => `${e.type} ${e.id} ${e.data.slice(0, 200)}`)
+                .join(' | ')}`,
+            ),
+          )
         }, timeoutMs)
         const check = () => {
           while (cursor < events.length) {
@@ -138,7 +145,11 @@ export async function openSse(t: Teardown, url: string, o: OpenOptions = {}): Pr
 }
 
 /** Waits (with a timeout) until a condition holds, re-checking when `poke` is called or every 10 ms. */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return

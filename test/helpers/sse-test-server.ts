@@ -185,7 +185,11 @@ export class SseTestServer {
       else {
         const seg = data.segment as { key: string; included?: string[]; excluded?: string[] }
         const prev = coll[seg.key] as { included?: string[]; excluded?: string[] } | undefined
-        coll[seg.key] = { ...seg, included: seg.included ?? prev?.included ?? [], excluded: seg.excluded ?? prev?.excluded ?? [] }
+        coll[seg.key] = {
+          ...seg,
+          included: seg.included ?? prev?.included ?? [],
+          excluded: seg.excluded ?? prev?.excluded ?? [],
+        }
       }
     } else if (event === 'segment-delta') {
       const d = data as { key: string; list: 'included' | 'excluded'; add: string[]; remove: string[]; version: number }
@@ -213,12 +217,23 @@ export class SseTestServer {
 
   private fail(res: ServerResponse, f: Failure): void {
     res.writeHead(f.status, { 'Content-Type': 'application/json', ...f.headers })
-    res.end(JSON.stringify({ statusCode: f.status, code: f.code ?? 'TEST_FAILURE', message: f.message ?? 'scripted failure' }))
+    res.end(
+      JSON.stringify({
+        statusCode: f.status,
+        code: f.code ?? 'TEST_FAILURE',
+        message: f.message ?? 'scripted failure',
+      }),
+    )
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const u = new URL(req.url ?? '/', 'http://x')
-    const rec: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers }
+    const rec: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query: u.searchParams,
+      headers: req.headers,
+    }
     this.cors(res)
     if (req.method === 'OPTIONS') {
       res.writeHead(204).end()

@@ -23,7 +23,15 @@ t.test('a write: audit record, history entry and change-log event together or no
   t.same(after, { audit: before.audit + 1, log: before.log + 1, hist: before.hist + 1 }, 'one of each')
   const last = (await s.redis.xrevrange('sy:{production}:audit', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
   const rec = JSON.parse(last[0]?.[1][1] as string)
-  t.match(rec, { actor: 'bootstrap admin', action: 'flag.kill', env: 'production', target: { type: 'flag', key: 'f' }, fromVersion: 1, toVersion: 2, reason: 'incident 42' })
+  t.match(rec, {
+    actor: 'bootstrap admin',
+    action: 'flag.kill',
+    env: 'production',
+    target: { type: 'flag', key: 'f' },
+    fromVersion: 1,
+    toVersion: 2,
+    reason: 'incident 42',
+  })
   t.type(rec.requestId, 'string')
   t.type(rec.at, 'string')
 
@@ -49,15 +57,23 @@ t.test('audit query: filters, since, cursor paging', async (t) => {
   await s.api('POST', '/api/v1/environments', { body: { key: 'staging' } })
   await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
   await s.api('POST', '/api/v1/flags', { body: { key: 'g', kind: 'boolean' } })
-  for (let i = 0; i < 5; i++) await s.api('POST', `${flagPath}/toggle`, { body: { on: i % 2 === 0, reason: `step ${i}` } })
+  for (let i = 0; i < 5; i++)
+    await s.api('POST', `${flagPath}/toggle`, { body: { on: i % 2 === 0, reason: `step ${i}` } })
   await s.api('POST', '/api/v1/environments/staging/flags/g/kill', { body: {} })
 
   let r = await s.api('GET', '/api/v1/audit?env=production&flag=f')
   t.equal(r.status, 200)
-  t.same(r.body.items.map((a: { reason?: string; action: string }) => a.reason ?? a.action), ['step 4', 'step 3', 'step 2', 'step 1', 'step 0', 'flag.create'], 'newest first')
+  t.same(
+    r.body.items.map((a: { reason?: string; action: string }) => a.reason ?? a.action),
+    ['step 4', 'step 3', 'step 2', 'step 1', 'step 0', 'flag.create'],
+    'newest first',
+  )
   r = await s.api('GET', '/api/v1/audit?flag=g')
   t.ok(r.body.items.some((a: { action: string; env: string }) => a.action === 'flag.kill' && a.env === 'staging'))
-  t.ok(r.body.items.some((a: { action: string; env: string | null }) => a.action === 'flag.create' && a.env === null), 'global records are included')
+  t.ok(
+    r.body.items.some((a: { action: string; env: string | null }) => a.action === 'flag.create' && a.env === null),
+    'global records are included',
+  )
   const all: string[] = []
   let cursor: string | null = null
   let pages = 0
@@ -89,9 +105,16 @@ t.test('retention: HISTORY_MAX_VERSIONS and AUDIT_MAXLEN bound what is kept', as
   await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
   for (let i = 0; i < 5; i++) await s.api('POST', `${flagPath}/toggle`, { body: { on: i % 2 === 0 } })
   let r = await s.api('GET', `${flagPath}/history?limit=2`)
-  t.same(r.body.items.map((e: { version: number }) => e.version), [6, 5])
+  t.same(
+    r.body.items.map((e: { version: number }) => e.version),
+    [6, 5],
+  )
   r = await s.api('GET', `${flagPath}/history?limit=10&cursor=${r.body.nextCursor}`)
-  t.same(r.body.items.map((e: { version: number }) => e.version), [4], 'only the last 3 versions are kept')
+  t.same(
+    r.body.items.map((e: { version: number }) => e.version),
+    [4],
+    'only the last 3 versions are kept',
+  )
   t.equal(r.body.nextCursor, null)
   t.equal(await s.redis.hlen('sy:{production}:hist:f'), 3)
   r = await s.api('POST', `${flagPath}/rollback`, { body: { version: 2 } })

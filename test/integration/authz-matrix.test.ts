@@ -11,8 +11,17 @@ import { createFlag, encodeContext } from '../helpers/sdk-fixtures.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
 const CALLERS = [
-  'no token', 'bad token', 'revoked', 'admin', 'editor *', 'editor staging', 'editor production',
-  'viewer *', 'viewer staging', 'sdk-server production', 'sdk-client production',
+  'no token',
+  'bad token',
+  'revoked',
+  'admin',
+  'editor *',
+  'editor staging',
+  'editor production',
+  'viewer *',
+  'viewer staging',
+  'sdk-server production',
+  'sdk-client production',
 ] as const
 type Caller = (typeof CALLERS)[number]
 const UNAUTHENTICATED: readonly Caller[] = ['no token', 'bad token', 'revoked']
@@ -48,47 +57,166 @@ const CASES: Case[] = [
   { route: 'GET /api/v1/environments', path: '/api/v1/environments', may: MAY.readAny },
   { route: 'POST /api/v1/environments', path: '/api/v1/environments', body: { key: 'production' }, may: MAY.admin },
   { route: 'GET /api/v1/environments/{env}', path: P, may: MAY.readProduction },
-  { route: 'PATCH /api/v1/environments/{env}', path: '/api/v1/environments/nowhere', body: { name: 'x' }, may: MAY.admin },
+  {
+    route: 'PATCH /api/v1/environments/{env}',
+    path: '/api/v1/environments/nowhere',
+    body: { name: 'x' },
+    may: MAY.admin,
+  },
   { route: 'DELETE /api/v1/environments/{env}', path: '/api/v1/environments/nowhere', may: MAY.admin },
-  { route: 'POST /api/v1/environments/{env}/signing-secret/rotate', path: '/api/v1/environments/nowhere/signing-secret/rotate', body: { graceSeconds: 0 }, may: MAY.admin },
-  { route: 'POST /api/v1/store/initialise', path: '/api/v1/store/initialise', may: MAY.admin, why: 'accepts the store as it is; harmless when the marker is present' },
+  {
+    route: 'POST /api/v1/environments/{env}/signing-secret/rotate',
+    path: '/api/v1/environments/nowhere/signing-secret/rotate',
+    body: { graceSeconds: 0 },
+    may: MAY.admin,
+  },
+  {
+    route: 'POST /api/v1/store/initialise',
+    path: '/api/v1/store/initialise',
+    may: MAY.admin,
+    why: 'accepts the store as it is; harmless when the marker is present',
+  },
   { route: 'GET /api/v1/flags', path: '/api/v1/flags', may: MAY.readAny },
-  { route: 'POST /api/v1/flags', path: '/api/v1/flags', body: { key: 'f', kind: 'boolean' }, may: MAY.everyEnvironment, why: 'a new flag is served (off) in every environment' },
+  {
+    route: 'POST /api/v1/flags',
+    path: '/api/v1/flags',
+    body: { key: 'f', kind: 'boolean' },
+    may: MAY.everyEnvironment,
+    why: 'a new flag is served (off) in every environment',
+  },
   { route: 'GET /api/v1/flags/{key}', path: '/api/v1/flags/f', may: MAY.readAny },
-  { route: 'PATCH /api/v1/flags/{key}', path: '/api/v1/flags/nowhere', body: { description: 'metadata only' }, may: MAY.writeAny, why: 'metadata serves nothing' },
-  { route: 'PATCH /api/v1/flags/{key}', path: '/api/v1/flags/nowhere', body: { variations: [true, false] }, may: MAY.everyEnvironment, why: 'variations are served everywhere' },
-  { route: 'PATCH /api/v1/flags/{key}', path: '/api/v1/flags/nowhere', body: { clientSide: true }, may: MAY.everyEnvironment, why: 'clientSide exposes the flag to every browser' },
+  {
+    route: 'PATCH /api/v1/flags/{key}',
+    path: '/api/v1/flags/nowhere',
+    body: { description: 'metadata only' },
+    may: MAY.writeAny,
+    why: 'metadata serves nothing',
+  },
+  {
+    route: 'PATCH /api/v1/flags/{key}',
+    path: '/api/v1/flags/nowhere',
+    body: { variations: [true, false] },
+    may: MAY.everyEnvironment,
+    why: 'variations are served everywhere',
+  },
+  {
+    route: 'PATCH /api/v1/flags/{key}',
+    path: '/api/v1/flags/nowhere',
+    body: { clientSide: true },
+    may: MAY.everyEnvironment,
+    why: 'clientSide exposes the flag to every browser',
+  },
   { route: 'DELETE /api/v1/flags/{key}', path: '/api/v1/flags/nowhere', may: MAY.everyEnvironment },
   { route: 'GET /api/v1/environments/{env}/flags', path: `${P}/flags`, may: MAY.readProduction },
   { route: 'GET /api/v1/environments/{env}/flags/{key}', path: `${P}/flags/f`, may: MAY.readProduction },
-  { route: 'PUT /api/v1/environments/{env}/flags/{key}', path: `${P}/flags/f`, body: { on: true, fallthrough: { variation: 0 } }, may: MAY.writeProduction, why: 'no If-Match: 428 once authorized' },
-  { route: 'POST /api/v1/environments/{env}/flags/{key}/kill', path: `${P}/flags/nowhere/kill`, body: {}, may: MAY.writeProduction },
-  { route: 'POST /api/v1/environments/{env}/flags/{key}/toggle', path: `${P}/flags/nowhere/toggle`, body: { on: true }, may: MAY.writeProduction },
-  { route: 'GET /api/v1/environments/{env}/flags/{key}/history', path: `${P}/flags/f/history`, may: MAY.readProduction },
-  { route: 'POST /api/v1/environments/{env}/flags/{key}/rollback', path: `${P}/flags/nowhere/rollback`, body: { version: 1 }, may: MAY.writeProduction },
+  {
+    route: 'PUT /api/v1/environments/{env}/flags/{key}',
+    path: `${P}/flags/f`,
+    body: { on: true, fallthrough: { variation: 0 } },
+    may: MAY.writeProduction,
+    why: 'no If-Match: 428 once authorized',
+  },
+  {
+    route: 'POST /api/v1/environments/{env}/flags/{key}/kill',
+    path: `${P}/flags/nowhere/kill`,
+    body: {},
+    may: MAY.writeProduction,
+  },
+  {
+    route: 'POST /api/v1/environments/{env}/flags/{key}/toggle',
+    path: `${P}/flags/nowhere/toggle`,
+    body: { on: true },
+    may: MAY.writeProduction,
+  },
+  {
+    route: 'GET /api/v1/environments/{env}/flags/{key}/history',
+    path: `${P}/flags/f/history`,
+    may: MAY.readProduction,
+  },
+  {
+    route: 'POST /api/v1/environments/{env}/flags/{key}/rollback',
+    path: `${P}/flags/nowhere/rollback`,
+    body: { version: 1 },
+    may: MAY.writeProduction,
+  },
   { route: 'GET /api/v1/environments/{env}/segments', path: `${P}/segments`, may: MAY.readProduction },
-  { route: 'POST /api/v1/environments/{env}/segments', path: `${P}/segments`, body: { key: 's' }, may: MAY.writeProduction },
+  {
+    route: 'POST /api/v1/environments/{env}/segments',
+    path: `${P}/segments`,
+    body: { key: 's' },
+    may: MAY.writeProduction,
+  },
   { route: 'GET /api/v1/environments/{env}/segments/{key}', path: `${P}/segments/s`, may: MAY.readProduction },
-  { route: 'PUT /api/v1/environments/{env}/segments/{key}', path: `${P}/segments/s`, body: { included: ['u1'] }, headers: { 'if-match': '"999"' }, may: MAY.writeProduction, why: 'stale If-Match: 412 once authorized' },
-  { route: 'DELETE /api/v1/environments/{env}/segments/{key}', path: `${P}/segments/nowhere`, may: MAY.writeProduction },
-  { route: 'POST /api/v1/environments/{env}/segments/{key}/members', path: `${P}/segments/nowhere/members`, body: { add: ['u1'] }, may: MAY.writeProduction },
-  { route: 'GET /api/v1/environments/{env}/segments/{key}/members', path: `${P}/segments/s/members`, may: MAY.readProduction },
-  { route: 'GET /api/v1/environments/{env}/segments/{key}/members/{id}', path: `${P}/segments/s/members/u1`, may: MAY.readProduction },
+  {
+    route: 'PUT /api/v1/environments/{env}/segments/{key}',
+    path: `${P}/segments/s`,
+    body: { included: ['u1'] },
+    headers: { 'if-match': '"999"' },
+    may: MAY.writeProduction,
+    why: 'stale If-Match: 412 once authorized',
+  },
+  {
+    route: 'DELETE /api/v1/environments/{env}/segments/{key}',
+    path: `${P}/segments/nowhere`,
+    may: MAY.writeProduction,
+  },
+  {
+    route: 'POST /api/v1/environments/{env}/segments/{key}/members',
+    path: `${P}/segments/nowhere/members`,
+    body: { add: ['u1'] },
+    may: MAY.writeProduction,
+  },
+  {
+    route: 'GET /api/v1/environments/{env}/segments/{key}/members',
+    path: `${P}/segments/s/members`,
+    may: MAY.readProduction,
+  },
+  {
+    route: 'GET /api/v1/environments/{env}/segments/{key}/members/{id}',
+    path: `${P}/segments/s/members/u1`,
+    may: MAY.readProduction,
+  },
   { route: 'GET /api/v1/audit', path: '/api/v1/audit', may: MAY.readEverything, why: 'without env: every environment' },
   { route: 'GET /api/v1/audit', path: '/api/v1/audit?env=production', may: MAY.readProduction },
   { route: 'GET /api/v1/tokens', path: '/api/v1/tokens', may: MAY.admin },
-  { route: 'POST /api/v1/tokens', path: '/api/v1/tokens', body: { name: 'x', kind: 'viewer', environments: ['nowhere'] }, may: MAY.admin },
+  {
+    route: 'POST /api/v1/tokens',
+    path: '/api/v1/tokens',
+    body: { name: 'x', kind: 'viewer', environments: ['nowhere'] },
+    may: MAY.admin,
+  },
   { route: 'GET /api/v1/tokens/{id}', path: '/api/v1/tokens/nowhere', may: MAY.admin },
   { route: 'DELETE /api/v1/tokens/{id}', path: '/api/v1/tokens/nowhere', may: MAY.admin },
   { route: 'GET /api/v1/sdk/stream', path: '/api/v1/sdk/stream', may: MAY.sdkServer },
   { route: 'GET /api/v1/sdk/rules', path: '/api/v1/sdk/rules', may: MAY.sdkServer },
   { route: 'GET /api/v1/sdk/client/stream', path: `/api/v1/sdk/client/stream?context=${ctx}`, may: MAY.sdkClient },
   { route: 'GET /api/v1/sdk/client/values', path: `/api/v1/sdk/client/values?context=${ctx}`, may: MAY.sdkClient },
-  { route: 'POST /api/v1/sdk/metrics', path: '/api/v1/sdk/metrics', body: { sdkId: 'matrix', mode: 'server', appliedId: null }, may: MAY.sdkAny },
+  {
+    route: 'POST /api/v1/sdk/metrics',
+    path: '/api/v1/sdk/metrics',
+    body: { sdkId: 'matrix', mode: 'server', appliedId: null },
+    may: MAY.sdkAny,
+  },
   { route: 'GET /api/v1/environments/{env}/sdk-status', path: `${P}/sdk-status`, may: MAY.readProduction },
-  { route: 'POST /api/v1/environments/{env}/evaluate', path: `${P}/evaluate`, body: { context: { key: 'u1' } }, may: MAY.evaluateProduction },
-  { route: 'POST /ofrep/v1/evaluate/flags/{key}', path: '/ofrep/v1/evaluate/flags/f', body: { context: { targetingKey: 'u1' } }, may: MAY.sdkAny, why: 'OFREP: SDK tokens of one environment' },
-  { route: 'POST /ofrep/v1/evaluate/flags', path: '/ofrep/v1/evaluate/flags', body: { context: { targetingKey: 'u1' } }, may: MAY.sdkAny },
+  {
+    route: 'POST /api/v1/environments/{env}/evaluate',
+    path: `${P}/evaluate`,
+    body: { context: { key: 'u1' } },
+    may: MAY.evaluateProduction,
+  },
+  {
+    route: 'POST /ofrep/v1/evaluate/flags/{key}',
+    path: '/ofrep/v1/evaluate/flags/f',
+    body: { context: { targetingKey: 'u1' } },
+    may: MAY.sdkAny,
+    why: 'OFREP: SDK tokens of one environment',
+  },
+  {
+    route: 'POST /ofrep/v1/evaluate/flags',
+    path: '/ofrep/v1/evaluate/flags',
+    body: { context: { targetingKey: 'u1' } },
+    may: MAY.sdkAny,
+  },
 ]
 
 /** Creates one token per caller (the revoked one is deleted again). */
@@ -122,7 +250,10 @@ async function call(s: TestServer, c: Case, token: string | null): Promise<{ sta
   if (token) headers.authorization = `Bearer ${token}`
   if (c.body !== undefined) headers['content-type'] = 'application/json'
   const res = await fetch(s.url + c.path, {
-    method, headers, signal: AbortSignal.timeout(30_000), ...(c.body !== undefined && { body: JSON.stringify(c.body) }),
+    method,
+    headers,
+    signal: AbortSignal.timeout(30_000),
+    ...(c.body !== undefined && { body: JSON.stringify(c.body) }),
   })
   if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
     await res.body?.cancel()
@@ -141,9 +272,11 @@ async function call(s: TestServer, c: Case, token: string | null): Promise<{ sta
 /** Runs `fn` over `items` with at most `n` at once. */
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
   let next = 0
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++] as T)
-  }))
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++] as T)
+    }),
+  )
 }
 
 t.test('every REST route × every caller: allowed, 401 or 403 as the matrix says', async (t) => {
@@ -162,8 +295,16 @@ t.test('every REST route × every caller: allowed, 401 or 403 as the matrix says
     .filter(([path]) => path.startsWith('/api/') || path.startsWith('/ofrep/'))
     .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
   const covered = new Set(CASES.map((c) => c.route))
-  t.same(routes.filter((r) => !covered.has(r)), [], 'every /api and /ofrep route has an expectation (add the new route to CASES)')
-  t.same([...covered].filter((r) => !routes.includes(r)), [], 'every expectation is a route that exists')
+  t.same(
+    routes.filter((r) => !covered.has(r)),
+    [],
+    'every /api and /ofrep route has an expectation (add the new route to CASES)',
+  )
+  t.same(
+    [...covered].filter((r) => !routes.includes(r)),
+    [],
+    'every expectation is a route that exists',
+  )
   t.ok(routes.length >= 37, `${routes.length} routes`)
 
   const wrong: string[] = []
@@ -185,12 +326,20 @@ t.test('an editor scoped to staging cannot change what production serves', async
   for (const env of ['production', 'staging']) await s.api('POST', '/api/v1/environments', { body: { key: env } })
   await createFlag(s, 'checkout', { kind: 'string', variations: ['old', 'new'] })
   const mk = async (environments: string[]) =>
-    (await s.api('POST', '/api/v1/tokens', { body: { name: `editor ${environments.join()}`, kind: 'editor', environments } })).body.secret as string
+    (
+      await s.api('POST', '/api/v1/tokens', {
+        body: { name: `editor ${environments.join()}`, kind: 'editor', environments },
+      })
+    ).body.secret as string
   const staging = await mk(['staging'])
   const everywhere = await mk(['*'])
   const before = (await s.api('GET', `${P}/flags/checkout`)).body
 
-  for (const body of [{ variations: ['old', 'evil'] }, { clientSide: true }, { variations: ['old', 'evil'], name: 'x' }]) {
+  for (const body of [
+    { variations: ['old', 'evil'] },
+    { clientSide: true },
+    { variations: ['old', 'evil'], name: 'x' },
+  ]) {
     const r = await s.api('PATCH', '/api/v1/flags/checkout', { token: staging, body })
     t.equal(r.status, 403, JSON.stringify(body))
     t.equal(r.body.code, 'FORBIDDEN')
@@ -198,16 +347,29 @@ t.test('an editor scoped to staging cannot change what production serves', async
   }
   let r = await s.api('DELETE', '/api/v1/flags/checkout', { token: staging })
   t.equal(r.status, 403, 'nor delete it')
-  r = await s.api('POST', '/api/v1/flags', { token: staging, body: { key: 'other', kind: 'boolean', clientSide: true } })
+  r = await s.api('POST', '/api/v1/flags', {
+    token: staging,
+    body: { key: 'other', kind: 'boolean', clientSide: true },
+  })
   t.equal(r.status, 403, 'nor create a flag (it is served, off, in production too)')
   const after = (await s.api('GET', `${P}/flags/checkout`)).body
   t.same(after, before, 'production is untouched')
 
-  r = await s.api('PATCH', '/api/v1/flags/checkout', { token: staging, body: { description: 'checkout flow', tags: ['web'], owner: 'team-a' } })
+  r = await s.api('PATCH', '/api/v1/flags/checkout', {
+    token: staging,
+    body: { description: 'checkout flow', tags: ['web'], owner: 'team-a' },
+  })
   t.equal(r.status, 200, 'metadata may be edited by any editor')
-  t.equal((await s.api('GET', `${P}/flags/checkout`)).body.version, before.version, 'metadata does not touch configurations')
+  t.equal(
+    (await s.api('GET', `${P}/flags/checkout`)).body.version,
+    before.version,
+    'metadata does not touch configurations',
+  )
 
-  r = await s.api('PATCH', '/api/v1/flags/checkout', { token: everywhere, body: { variations: ['old', 'newer'], clientSide: true } })
+  r = await s.api('PATCH', '/api/v1/flags/checkout', {
+    token: everywhere,
+    body: { variations: ['old', 'newer'], clientSide: true },
+  })
   t.equal(r.status, 200, 'an editor scoped to "*" may')
   const prod = (await s.api('GET', `${P}/flags/checkout`)).body
   t.same([prod.variations, prod.clientSide], [['old', 'newer'], true])

@@ -13,7 +13,9 @@ t.test('no input produces a 5xx', async (t) => {
   await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
   await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
   await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'seg', included: ['u1'] } })
-  const doc = (await s.api('GET', '/openapi.json', { token: null })).body as { paths: Record<string, Record<string, unknown>> }
+  const doc = (await s.api('GET', '/openapi.json', { token: null })).body as {
+    paths: Record<string, Record<string, unknown>>
+  }
   const routes: Array<{ method: string; path: string }> = []
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const method of Object.keys(ops)) {
@@ -29,7 +31,11 @@ t.test('no input produces a 5xx', async (t) => {
     fc.string({ maxLength: 40 }),
     fc.constantFrom('..', '%00', 'a'.repeat(300), '{x}', 'global', '%F0%9F%92%A5', '__proto__', 'constructor'),
   )
-  const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'since', 'env', 'flag', 'list', 'op', 'tag', 'changeId', 'reason', 'context'), fc.string({ maxLength: 30 }), { maxKeys: 3 })
+  const query = fc.dictionary(
+    fc.constantFrom('limit', 'cursor', 'since', 'env', 'flag', 'list', 'op', 'tag', 'changeId', 'reason', 'context'),
+    fc.string({ maxLength: 30 }),
+    { maxKeys: 3 },
+  )
   const body = fc.oneof(
     fc.json({ maxDepth: 3 }).map((j) => ({ raw: j, type: 'application/json' })),
     fc.constantFrom(
@@ -53,8 +59,12 @@ t.test('no input produces a 5xx', async (t) => {
       const hasBody = route.method !== 'GET' && route.method !== 'DELETE'
       const r = await s.api(route.method, `${path}${qs ? `?${qs}` : ''}`, { headers, ...(hasBody && { body: b.raw }) })
       requests++
-      if (r.status >= 500) throw new Error(`${route.method} ${path}?${qs} ${JSON.stringify(b.raw)?.slice(0, 200)} → ${r.status} ${r.text.slice(0, 300)}`)
-      if (r.status >= 400 && !codes.has(r.body?.code)) throw new Error(`${route.method} ${path}: unknown code ${r.text.slice(0, 200)}`)
+      if (r.status >= 500)
+        throw new Error(
+          `${route.method} ${path}?${qs} ${JSON.stringify(b.raw)?.slice(0, 200)} → ${r.status} ${r.text.slice(0, 300)}`,
+        )
+      if (r.status >= 400 && !codes.has(r.body?.code))
+        throw new Error(`${route.method} ${path}: unknown code ${r.text.slice(0, 200)}`)
     }),
     { numRuns: 1500 },
   )

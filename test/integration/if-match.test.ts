@@ -21,8 +21,11 @@ const etag = (r: ApiResponse) => Number(/^"(\d+)"$/.exec(r.headers.get('etag') ?
 
 /** A stale If-Match is refused and changes nothing; the current one succeeds; none at all succeeds too. */
 async function honours(
-  t: Test, what: string, read: () => Promise<number>,
-  write: (ifMatch: string | undefined) => Promise<ApiResponse>, okStatus = 200,
+  t: Test,
+  what: string,
+  read: () => Promise<number>,
+  write: (ifMatch: string | undefined) => Promise<ApiResponse>,
+  okStatus = 200,
 ): Promise<void> {
   const v = await read()
   let r = await write(`"${v - 1 || v + 7}"`)
@@ -39,7 +42,8 @@ async function honours(
   }
 }
 
-const withIfMatch = (ifMatch: string | undefined): Record<string, string> => (ifMatch === undefined ? {} : { 'if-match': ifMatch })
+const withIfMatch = (ifMatch: string | undefined): Record<string, string> =>
+  ifMatch === undefined ? {} : { 'if-match': ifMatch }
 
 t.test('flag definitions and environments have versions and honour If-Match', async (t) => {
   const s = await setup(t)
@@ -47,22 +51,38 @@ t.test('flag definitions and environments have versions and honour If-Match', as
   t.equal(r.body.version, 1, 'a new definition is version 1')
   t.equal(etag(r), 1)
   const defVersion = async () => (await s.api('GET', '/api/v1/flags/f')).body.version as number
-  await honours(t, 'PATCH flag definition (metadata)', defVersion, (m) => s.api('PATCH', '/api/v1/flags/f', { body: { description: 'd' }, headers: withIfMatch(m) }))
-  await honours(t, 'PATCH flag definition (clientSide)', defVersion, (m) => s.api('PATCH', '/api/v1/flags/f', { body: { clientSide: true }, headers: withIfMatch(m) }))
+  await honours(t, 'PATCH flag definition (metadata)', defVersion, (m) =>
+    s.api('PATCH', '/api/v1/flags/f', { body: { description: 'd' }, headers: withIfMatch(m) }),
+  )
+  await honours(t, 'PATCH flag definition (clientSide)', defVersion, (m) =>
+    s.api('PATCH', '/api/v1/flags/f', { body: { clientSide: true }, headers: withIfMatch(m) }),
+  )
 
   r = await s.api('GET', `${P}`)
   t.equal(r.body.version, 1, 'a new environment is version 1')
   t.equal(etag(r), 1)
   const envVersion = async () => (await s.api('GET', P)).body.version as number
-  await honours(t, 'PATCH environment', envVersion, (m) => s.api('PATCH', P, { body: { name: 'Prod' }, headers: withIfMatch(m) }))
+  await honours(t, 'PATCH environment', envVersion, (m) =>
+    s.api('PATCH', P, { body: { name: 'Prod' }, headers: withIfMatch(m) }),
+  )
 
   // Deletes: stale refused, current accepted.
   await createFlag(s, 'g')
-  await honours(t, 'DELETE flag', async () => (await s.api('GET', '/api/v1/flags/g')).body.version as number,
-    (m) => s.api('DELETE', '/api/v1/flags/g', { headers: withIfMatch(m) }), 204)
+  await honours(
+    t,
+    'DELETE flag',
+    async () => (await s.api('GET', '/api/v1/flags/g')).body.version as number,
+    (m) => s.api('DELETE', '/api/v1/flags/g', { headers: withIfMatch(m) }),
+    204,
+  )
   await s.api('PATCH', '/api/v1/environments/staging', { body: { name: 'Staging' } })
-  await honours(t, 'DELETE environment', async () => (await s.api('GET', '/api/v1/environments/staging')).body.version as number,
-    (m) => s.api('DELETE', '/api/v1/environments/staging', { headers: withIfMatch(m) }), 204)
+  await honours(
+    t,
+    'DELETE environment',
+    async () => (await s.api('GET', '/api/v1/environments/staging')).body.version as number,
+    (m) => s.api('DELETE', '/api/v1/environments/staging', { headers: withIfMatch(m) }),
+    204,
+  )
 
   // Records written before versions existed read as version 1.
   const raw = JSON.parse((await s.redis.hget('sy:{global}:flagdefs', 'f')) as string)
@@ -77,8 +97,12 @@ t.test('flag definitions and environments have versions and honour If-Match', as
 t.test('toggle and rollback honour If-Match; kill ignores it by design', async (t) => {
   const s = await setup(t)
   const cfgVersion = async () => (await s.api('GET', `${P}/flags/f`)).body.version as number
-  await honours(t, 'toggle', cfgVersion, (m) => s.api('POST', `${P}/flags/f/toggle`, { body: { on: true }, headers: withIfMatch(m) }))
-  await honours(t, 'rollback', cfgVersion, (m) => s.api('POST', `${P}/flags/f/rollback`, { body: { version: 1 }, headers: withIfMatch(m) }))
+  await honours(t, 'toggle', cfgVersion, (m) =>
+    s.api('POST', `${P}/flags/f/toggle`, { body: { on: true }, headers: withIfMatch(m) }),
+  )
+  await honours(t, 'rollback', cfgVersion, (m) =>
+    s.api('POST', `${P}/flags/f/rollback`, { body: { version: 1 }, headers: withIfMatch(m) }),
+  )
 
   const v = await cfgVersion()
   const r = await s.api('POST', `${P}/flags/f/kill`, { body: {}, headers: { 'if-match': '"1"' } })
@@ -89,7 +113,8 @@ t.test('toggle and rollback honour If-Match; kill ignores it by design', async (
 
 t.test('segment writes honour If-Match and answer X-Change-Id', async (t) => {
   const s = await setup(t)
-  const lastLogId = async () => ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]?.[0]
+  const lastLogId = async () =>
+    ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]?.[0]
   const changeId = async (r: ApiResponse, what: string) => {
     t.ok(r.headers.get('x-change-id'), `${what}: X-Change-Id`)
     t.equal(r.headers.get('x-change-id'), await lastLogId(), `${what}: the id of its change-log entry`)
@@ -101,20 +126,37 @@ t.test('segment writes honour If-Match and answer X-Change-Id', async (t) => {
   await changeId(r, 'POST segment')
   const segVersion = async () => (await s.api('GET', `${P}/segments/beta`)).body.version as number
 
-  await honours(t, 'PUT segment', segVersion, (m) => s.api('PUT', `${P}/segments/beta`, { body: { name: 'Beta' }, headers: withIfMatch(m) }))
+  await honours(t, 'PUT segment', segVersion, (m) =>
+    s.api('PUT', `${P}/segments/beta`, { body: { name: 'Beta' }, headers: withIfMatch(m) }),
+  )
   r = await s.api('PUT', `${P}/segments/beta`, { body: { included: ['u2'] } })
   await changeId(r, 'PUT segment')
 
-  await honours(t, 'members (JSON)', segVersion, (m) => s.api('POST', `${P}/segments/beta/members`, { body: { add: ['u3'] }, headers: withIfMatch(m) }))
-  await honours(t, 'members (text/plain)', segVersion,
-    (m) => s.api('POST', `${P}/segments/beta/members`, { body: 'u4\nu5\n', headers: { 'content-type': 'text/plain', ...withIfMatch(m) } }))
-  r = await s.api('POST', `${P}/segments/beta/members?op=remove`, { body: 'u4\n', headers: { 'content-type': 'text/plain' } })
+  await honours(t, 'members (JSON)', segVersion, (m) =>
+    s.api('POST', `${P}/segments/beta/members`, { body: { add: ['u3'] }, headers: withIfMatch(m) }),
+  )
+  await honours(t, 'members (text/plain)', segVersion, (m) =>
+    s.api('POST', `${P}/segments/beta/members`, {
+      body: 'u4\nu5\n',
+      headers: { 'content-type': 'text/plain', ...withIfMatch(m) },
+    }),
+  )
+  r = await s.api('POST', `${P}/segments/beta/members?op=remove`, {
+    body: 'u4\n',
+    headers: { 'content-type': 'text/plain' },
+  })
   t.equal(r.status, 200)
   await changeId(r, 'members')
   r = await s.api('GET', `${P}/segments/beta/members/u5`)
   t.equal(r.body.member, true, 'the accepted change is applied')
 
-  await honours(t, 'DELETE segment', segVersion, (m) => s.api('DELETE', `${P}/segments/beta`, { headers: withIfMatch(m) }), 204)
+  await honours(
+    t,
+    'DELETE segment',
+    segVersion,
+    (m) => s.api('DELETE', `${P}/segments/beta`, { headers: withIfMatch(m) }),
+    204,
+  )
   t.equal((await s.api('GET', `${P}/segments/beta`)).status, 404)
   await s.api('POST', `${P}/segments`, { body: { key: 'gone' } })
   r = await s.api('DELETE', `${P}/segments/gone`)

@@ -27,7 +27,13 @@ const json = (s: TestServer, method: string, path: string, body: string, headers
 t.test('cursors Redis would refuse are 400 VALIDATION_FAILED, not 500', async (t) => {
   const s = await setup(t)
   const big = '99999999999999999999'
-  for (const q of ['cursor=0-0', `cursor=${big}-${big}`, `cursor=18446744073709551616-0`, `since=${big}`, `since=1-${big}`]) {
+  for (const q of [
+    'cursor=0-0',
+    `cursor=${big}-${big}`,
+    `cursor=18446744073709551616-0`,
+    `since=${big}`,
+    `since=1-${big}`,
+  ]) {
     const r = await s.api('GET', `/api/v1/audit?${q}`)
     t.equal(r.status, 400, q)
     t.equal(r.body.code, 'VALIDATION_FAILED', q)
@@ -47,7 +53,8 @@ t.test('cursors Redis would refuse are 400 VALIDATION_FAILED, not 500', async (t
 
 t.test('deep JSON: contexts and variations have documented depth limits', async (t) => {
   const s = await setup(t)
-  const evaluate = (ctxJson: string) => json(s, 'POST', '/api/v1/environments/production/evaluate', `{"context":{"key":"u1","x":${ctxJson}}}`)
+  const evaluate = (ctxJson: string) =>
+    json(s, 'POST', '/api/v1/environments/production/evaluate', `{"context":{"key":"u1","x":${ctxJson}}}`)
 
   let r = await evaluate(nestObj(5000))
   t.equal(r.status, 400, 'a context nested 5,000 deep')
@@ -60,10 +67,14 @@ t.test('deep JSON: contexts and variations have documented depth limits', async 
   t.equal(r.status, 200, `a context exactly ${MAX_CONTEXT_DEPTH} deep is evaluated`)
 
   // The browser routes decode the same limit from ?context=.
-  const client = (await s.api('POST', '/api/v1/tokens', { body: { name: 'web', kind: 'sdk-client', environments: ['production'] } })).body.secret as string
+  const client = (
+    await s.api('POST', '/api/v1/tokens', { body: { name: 'web', kind: 'sdk-client', environments: ['production'] } })
+  ).body.secret as string
   let deep: unknown = 1
   for (let i = 0; i < 40; i++) deep = [deep]
-  r = await s.api('GET', `/api/v1/sdk/client/values?context=${encodeContext({ key: 'u1', x: deep })}`, { token: client })
+  r = await s.api('GET', `/api/v1/sdk/client/values?context=${encodeContext({ key: 'u1', x: deep })}`, {
+    token: client,
+  })
   t.equal(r.status, 400, 'a deep browser context')
   t.equal(r.body.code, 'INVALID_CONTEXT')
 
@@ -86,16 +97,29 @@ t.test('deep JSON: contexts and variations have documented depth limits', async 
   t.equal(r.status, 200)
   t.same(r.body.variations[0], JSON.parse(nest(MAX_JSON_DEPTH)), 'and served intact')
 
-  r = await json(s, 'PUT', '/api/v1/environments/production/flags/f', `{"on":true,"fallthrough":{"variation":0},"rules":[{"id":"r","clauses":[{"attribute":"a","op":"in","values":[${nest(6000)}]}],"serve":{"variation":0}}]}`, { 'if-match': '"1"' })
+  r = await json(
+    s,
+    'PUT',
+    '/api/v1/environments/production/flags/f',
+    `{"on":true,"fallthrough":{"variation":0},"rules":[{"id":"r","clauses":[{"attribute":"a","op":"in","values":[${nest(6000)}]}],"serve":{"variation":0}}]}`,
+    { 'if-match': '"1"' },
+  )
   t.equal(r.status, 400, 'deep clause values')
   t.equal(r.body.code, 'VALIDATION_FAILED')
-  r = await json(s, 'POST', '/api/v1/sdk/metrics', `{"sdkId":"x","mode":"server","appliedId":null,"counts":${nestObj(6000)}}`)
+  r = await json(
+    s,
+    'POST',
+    '/api/v1/sdk/metrics',
+    `{"sdkId":"x","mode":"server","appliedId":null,"counts":${nestObj(6000)}}`,
+  )
   t.equal(r.status, 400, 'every route is covered by the body parser, whatever its schema')
 })
 
 t.test('an empty body with Content-Type: application/json is no body', async (t) => {
   const s = await setup(t)
-  let r = await s.api('DELETE', '/api/v1/environments/production/segments/s', { headers: { 'content-type': 'application/json' } })
+  let r = await s.api('DELETE', '/api/v1/environments/production/segments/s', {
+    headers: { 'content-type': 'application/json' },
+  })
   t.equal(r.status, 204, r.text)
   r = await s.api('DELETE', '/api/v1/flags/f', { headers: { 'content-type': 'application/json; charset=utf-8' } })
   t.equal(r.status, 204, r.text)
@@ -128,7 +152,10 @@ t.test('X-Request-Id is kept in audit records only when short and plain', async 
     ['caf\u00e9', false],
   ]
   for (const [id, kept] of cases) {
-    const r = await s.api('POST', '/api/v1/environments/production/flags/f/toggle', { body: { on: true }, headers: { 'x-request-id': id } })
+    const r = await s.api('POST', '/api/v1/environments/production/flags/f/toggle', {
+      body: { on: true },
+      headers: { 'x-request-id': id },
+    })
     t.equal(r.status, 200, r.text.slice(0, 200))
     const last = (await s.redis.xrevrange('sy:{production}:audit', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
     const rec = JSON.parse(last[0]?.[1][1] as string) as { requestId: string }

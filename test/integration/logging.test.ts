@@ -28,7 +28,11 @@ function capture(): { stream: Writable; lines: Line[]; text: () => string } {
     stream,
     text: () => raw.join(''),
     get lines() {
-      return raw.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line)
+      return raw
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Line)
     },
   }
 }
@@ -43,20 +47,36 @@ t.test('browser contexts and signatures never reach the log', async (t) => {
   await fetch(`${s.url}/api/v1/sdk/client/values?context=${context}&signature=${signature}`, { headers: auth })
   await fetch(`${s.url}/api/v1/sdk/client/values?%63ontext=${context}&Signature=${signature}`, { headers: auth })
   await fetch(`${s.url}/api/v1/sdk/client/values?context=${context}&context=${context}`, { headers: auth })
-  const stream = await openSse(t, `${s.url}/api/v1/sdk/client/stream?context=${context}&signature=${signature}`, { token: sdk.clientToken })
+  const stream = await openSse(t, `${s.url}/api/v1/sdk/client/stream?context=${context}&signature=${signature}`, {
+    token: sdk.clientToken,
+  })
   stream.close()
-  await until(() => log.lines.filter((l) => l.req?.url?.startsWith('/api/v1/sdk/client/')).length >= 4, 10_000, 'four access lines')
+  await until(
+    () => log.lines.filter((l) => l.req?.url?.startsWith('/api/v1/sdk/client/')).length >= 4,
+    10_000,
+    'four access lines',
+  )
   const text = log.text()
-  for (const secret of [context, signature, 'secret-user-42', 'ceo@corp.example']) t.notOk(text.includes(secret), `no ${secret.slice(0, 24)}… in the log`)
-  const urls = log.lines.map((l) => l.req?.url).filter((u): u is string => u?.startsWith('/api/v1/sdk/client/') ?? false)
-  t.ok(urls.includes('/api/v1/sdk/client/values?context=[redacted]&signature=[redacted]'), 'the URL is logged with the values redacted')
+  for (const secret of [context, signature, 'secret-user-42', 'ceo@corp.example'])
+    t.notOk(text.includes(secret), `no ${secret.slice(0, 24)}… in the log`)
+  const urls = log.lines
+    .map((l) => l.req?.url)
+    .filter((u): u is string => u?.startsWith('/api/v1/sdk/client/') ?? false)
+  t.ok(
+    urls.includes('/api/v1/sdk/client/values?context=[redacted]&signature=[redacted]'),
+    'the URL is logged with the values redacted',
+  )
   t.ok(urls.includes('/api/v1/sdk/client/stream?context=[redacted]&signature=[redacted]'), 'stream URLs too')
 })
 
 t.test('a store outage is logged once, not once per request', async (t) => {
   const log = capture()
   // AOF: the data (and the admin token) survive the kill.
-  const s = await startServer(t, { env: { LOG_LEVEL: 'info' }, logStream: log.stream, redisServer: await startRedis(t, { appendOnly: true }) })
+  const s = await startServer(t, {
+    env: { LOG_LEVEL: 'info' },
+    logStream: log.stream,
+    redisServer: await startRedis(t, { appendOnly: true }),
+  })
   const outageLines = () => log.lines.filter((l) => l.level >= 40 || /store/i.test(l.msg))
   t.equal((await s.api('GET', '/api/v1/flags')).status, 200)
   for (let outage = 1; outage <= 2; outage++) {
@@ -71,24 +91,42 @@ t.test('a store outage is logged once, not once per request', async (t) => {
     t.equal(during[0]?.level, 40, 'a warning')
     t.match(during[0]?.msg, /store unavailable/)
     await s.redisServer.start()
-    await until(() => log.lines.some((l, i) => i >= mark && l.msg === 'store available again'), 20_000, 'the recovery line')
+    await until(
+      () => log.lines.some((l, i) => i >= mark && l.msg === 'store available again'),
+      20_000,
+      'the recovery line',
+    )
     t.equal((await s.api('GET', '/api/v1/flags')).status, 200, `outage ${outage}: served again`)
     t.equal(outageLines().length, before + 2, `outage ${outage}: two lines in all (down, up)`)
   }
 })
 
 t.test('probes and SDK reports have no access lines by default', async (t) => {
-  for (const [probeLogs, expected] of [['false', 0], ['true', 3]] as const) {
+  for (const [probeLogs, expected] of [
+    ['false', 0],
+    ['true', 3],
+  ] as const) {
     const log = capture()
     const s = await startServer(t, { env: { LOG_LEVEL: 'info', LOG_PROBE_REQUESTS: probeLogs }, logStream: log.stream })
     const sdk = await createSdkEnv(s)
     await s.api('GET', '/healthz', { token: null })
     await s.api('GET', '/readyz', { token: null })
-    const report = await s.api('POST', '/api/v1/sdk/metrics', { token: sdk.serverToken, body: { sdkId: 'i1', mode: 'server', appliedId: null } })
+    const report = await s.api('POST', '/api/v1/sdk/metrics', {
+      token: sdk.serverToken,
+      body: { sdkId: 'i1', mode: 'server', appliedId: null },
+    })
     t.equal(report.status, 202)
     await s.api('GET', '/api/v1/flags')
-    await until(() => log.lines.some((l) => l.req?.url === '/api/v1/flags'), 10_000, 'the access line of a normal request')
+    await until(
+      () => log.lines.some((l) => l.req?.url === '/api/v1/flags'),
+      10_000,
+      'the access line of a normal request',
+    )
     const probes = log.lines.filter((l) => ['/healthz', '/readyz', '/api/v1/sdk/metrics'].includes(l.req?.url ?? ''))
-    t.equal(probes.length, expected, `LOG_PROBE_REQUESTS=${probeLogs}: ${expected} probe access lines ("incoming request")`)
+    t.equal(
+      probes.length,
+      expected,
+      `LOG_PROBE_REQUESTS=${probeLogs}: ${expected} probe access lines ("incoming request")`,
+    )
   }
 })

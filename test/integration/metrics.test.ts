@@ -17,7 +17,15 @@ t.test('`promtool check metrics` accepts /metrics of the real app', async (t) =>
   t.equal((await openSse(t, url, { token: e.clientToken })).status, 429)
   await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: {} })
   await rules.next((ev) => ev.type === 'patch')
-  await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'a', mode: 'server', appliedId: null, counts: { checkout: { '0': 1, default: 2 }, nope: { '0': 1 } } } })
+  await s.api('POST', '/api/v1/sdk/metrics', {
+    token: e.serverToken,
+    body: {
+      sdkId: 'a',
+      mode: 'server',
+      appliedId: null,
+      counts: { checkout: { '0': 1, default: 2 }, nope: { '0': 1 } },
+    },
+  })
   await s.api('GET', '/nowhere')
 
   const r = await s.api('GET', '/metrics', { token: null })

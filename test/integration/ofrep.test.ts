@@ -14,7 +14,12 @@ import { startServer } from '../helpers/server.js'
 import { until } from '../helpers/sse-reader.js'
 
 const log: string[] = []
-const logStream = new Writable({ write(chunk: Buffer, _enc, cb) { log.push(chunk.toString('utf8')); cb() } })
+const logStream = new Writable({
+  write(chunk: Buffer, _enc, cb) {
+    log.push(chunk.toString('utf8'))
+    cb()
+  },
+})
 const s = await startServer(t, { env: { LOG_LEVEL: 'info', RATE_LIMIT_AUTH_FAILURES: '0' }, logStream })
 const sdk = await createSdkEnv(s)
 const signed = await createSdkEnv(s, 'signed', { requireSignedContext: true })
@@ -24,7 +29,14 @@ await createFlag(s, 'checkout', { kind: 'string', variations: ['new', 'old'] })
 await putConfig(s, 'production', 'checkout', {
   targets: [{ variation: 0, values: ['u1'] }],
   rules: [{ id: 'pros', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 1 } }],
-  fallthrough: { rollout: { weights: [{ variation: 0, weight: 50_000 }, { variation: 1, weight: 50_000 }] } },
+  fallthrough: {
+    rollout: {
+      weights: [
+        { variation: 0, weight: 50_000 },
+        { variation: 1, weight: 50_000 },
+      ],
+    },
+  },
 })
 await createFlag(s, 'banner', { clientSide: true })
 await putConfig(s, 'production', 'banner', { fallthrough: { variation: 0 } })
@@ -39,22 +51,50 @@ t.test('single flag: OpenFeature reasons, variants and metadata', async (t) => {
   let r = await ofrep('/checkout', sdk.serverToken, { context: { targetingKey: 'u1' } })
   t.equal(r.status, 200)
   t.match(r.headers.get('content-type'), /^application\/json/)
-  t.same(r.body, { key: 'checkout', value: 'new', variant: '0', reason: 'TARGETING_MATCH', metadata: { reasonKind: 'TARGET_MATCH', version: 2 } })
+  t.same(r.body, {
+    key: 'checkout',
+    value: 'new',
+    variant: '0',
+    reason: 'TARGETING_MATCH',
+    metadata: { reasonKind: 'TARGET_MATCH', version: 2 },
+  })
   r = await ofrep('/checkout', sdk.serverToken, { context: { targetingKey: 'u2', plan: 'pro' } })
-  t.same(r.body, { key: 'checkout', value: 'old', variant: '1', reason: 'TARGETING_MATCH', metadata: { reasonKind: 'RULE_MATCH', ruleId: 'pros', version: 2 } })
+  t.same(r.body, {
+    key: 'checkout',
+    value: 'old',
+    variant: '1',
+    reason: 'TARGETING_MATCH',
+    metadata: { reasonKind: 'RULE_MATCH', ruleId: 'pros', version: 2 },
+  })
   r = await ofrep('/checkout', sdk.serverToken, { context: { targetingKey: 'u3' } })
   t.equal(r.body.reason, 'SPLIT', 'a rollout chose')
   t.same(r.body.metadata, { reasonKind: 'FALLTHROUGH', inRollout: true, version: 2 })
   r = await ofrep('/banner', sdk.serverToken, { context: {} })
-  t.same(r.body, { key: 'banner', value: true, variant: '0', reason: 'DEFAULT', metadata: { reasonKind: 'FALLTHROUGH', version: 2 } })
+  t.same(r.body, {
+    key: 'banner',
+    value: true,
+    variant: '0',
+    reason: 'DEFAULT',
+    metadata: { reasonKind: 'FALLTHROUGH', version: 2 },
+  })
   r = await ofrep('/dark', sdk.serverToken, { context: { targetingKey: 'u1' } })
-  t.same(r.body, { key: 'dark', reason: 'DISABLED', metadata: { reasonKind: 'OFF', version: 2 } }, 'off without an off variation: no value (OFREP codeDefaultFlag)')
+  t.same(
+    r.body,
+    { key: 'dark', reason: 'DISABLED', metadata: { reasonKind: 'OFF', version: 2 } },
+    'off without an off variation: no value (OFREP codeDefaultFlag)',
+  )
 })
 
 t.test('single flag: OFREP error answers carry the catalogue code too', async (t) => {
   let r = await ofrep('/nowhere', sdk.serverToken, { context: {} })
   t.equal(r.status, 404)
-  t.match(r.body, { key: 'nowhere', errorCode: 'FLAG_NOT_FOUND', code: 'FLAG_NOT_FOUND', statusCode: 404, errorDetails: 'Flag "nowhere" does not exist' })
+  t.match(r.body, {
+    key: 'nowhere',
+    errorCode: 'FLAG_NOT_FOUND',
+    code: 'FLAG_NOT_FOUND',
+    statusCode: 404,
+    errorDetails: 'Flag "nowhere" does not exist',
+  })
   r = await ofrep('/checkout', sdk.serverToken, { context: { plan: 'free' } })
   t.equal(r.status, 400, 'a rollout without a targetingKey')
   t.match(r.body, { key: 'checkout', code: 'EVALUATION_FAILED', errorCode: 'TARGETING_KEY_MISSING' })
@@ -64,8 +104,15 @@ t.test('single flag: OFREP error answers carry the catalogue code too', async (t
   t.match([r.status, r.body], [400, { code: 'INVALID_CONTEXT', errorCode: 'INVALID_CONTEXT' }])
   r = await ofrep('/checkout', sdk.serverToken, { context: { targetingKey: 'x'.repeat(300) } })
   t.match([r.status, r.body], [400, { code: 'INVALID_CONTEXT', errorCode: 'INVALID_CONTEXT' }], 'a key longer than 256')
-  const bare = await fetch(`${s.url}/ofrep/v1/evaluate/flags/banner`, { method: 'POST', headers: { authorization: `Bearer ${sdk.serverToken}` } })
-  t.match([bare.status, await bare.json()], [200, { key: 'banner', value: true }], 'no body at all: the empty context (OFREP\'s body is optional)')
+  const bare = await fetch(`${s.url}/ofrep/v1/evaluate/flags/banner`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${sdk.serverToken}` },
+  })
+  t.match(
+    [bare.status, await bare.json()],
+    [200, { key: 'banner', value: true }],
+    "no body at all: the empty context (OFREP's body is optional)",
+  )
   r = await ofrep('/checkout', null, { context: {} })
   t.match([r.status, r.body], [401, { code: 'UNAUTHORIZED', errorCode: 'GENERAL' }])
   r = await ofrep('/checkout', s.config.ADMIN_TOKEN as string, { context: {} })
@@ -85,14 +132,27 @@ t.test('bulk: every flag for sdk-server, ETag and 304, a kill changes the answer
   r = await ofrep('', sdk.serverToken, { context: { targetingKey: 'u2', plan: 'pro' } }, { 'if-none-match': etag })
   t.equal(r.status, 200, 'another context sees other values: not 304 for the same ETag')
   const noKey = await ofrep('', sdk.serverToken, { context: {} })
-  t.same(noKey.body.flags.find((f: { key: string }) => f.key === 'checkout'), { key: 'checkout', errorCode: 'TARGETING_KEY_MISSING', errorDetails: 'the flag needs a targetingKey' }, 'an evaluation error is listed, not fatal')
+  t.same(
+    noKey.body.flags.find((f: { key: string }) => f.key === 'checkout'),
+    { key: 'checkout', errorCode: 'TARGETING_KEY_MISSING', errorDetails: 'the flag needs a targetingKey' },
+    'an evaluation error is listed, not fatal',
+  )
 
-  t.equal((await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'test' } })).status, 200)
+  t.equal(
+    (await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'test' } })).status,
+    200,
+  )
   r = await ofrep('', sdk.serverToken, body, { 'if-none-match': etag })
   t.equal(r.status, 200, 'the kill is seen at once (read-your-writes)')
   t.not(r.headers.get('etag'), etag)
-  t.match(r.body.flags.find((f: { key: string }) => f.key === 'checkout'), { reason: 'DISABLED', value: 'old', variant: '1' })
-  t.equal((await s.api('POST', '/api/v1/environments/production/flags/checkout/toggle', { body: { on: true } })).status, 200)
+  t.match(
+    r.body.flags.find((f: { key: string }) => f.key === 'checkout'),
+    { reason: 'DISABLED', value: 'old', variant: '1' },
+  )
+  t.equal(
+    (await s.api('POST', '/api/v1/environments/production/flags/checkout/toggle', { body: { on: true } })).status,
+    200,
+  )
 })
 
 t.test('sdk-client: clientSide flags only, no rule ids', async (t) => {
@@ -102,42 +162,69 @@ t.test('sdk-client: clientSide flags only, no rule ids', async (t) => {
   r = await ofrep('/checkout', sdk.clientToken, { context: { targetingKey: 'u1' } })
   t.match([r.status, r.body], [404, { errorCode: 'FLAG_NOT_FOUND' }], 'a server-only flag does not exist for a page')
   r = await ofrep('/banner', sdk.clientToken, { context: { targetingKey: 'u1' } })
-  t.same(r.body, { key: 'banner', value: true, variant: '0', reason: 'DEFAULT', metadata: { reasonKind: 'FALLTHROUGH', version: 2 } })
+  t.same(r.body, {
+    key: 'banner',
+    value: true,
+    variant: '0',
+    reason: 'DEFAULT',
+    metadata: { reasonKind: 'FALLTHROUGH', version: 2 },
+  })
 })
 
-t.test('sdk-client in an environment that requires signed contexts: the signature travels as a context attribute', async (t) => {
-  const context = { key: 'u1', plan: 'pro' }
-  const sig = signContext(signed.signingSecret, context)
-  let r = await ofrep('/banner', signed.clientToken, { context: { targetingKey: 'u1', plan: 'pro', switchyardSignature: sig } })
-  t.match([r.status, r.body], [200, { value: true }], 'signed over { key, ...attributes }, without the signature itself')
-  r = await ofrep('', signed.clientToken, { context: { targetingKey: 'u1', plan: 'pro', switchyardSignature: sig } })
-  t.equal(r.status, 200, 'bulk too')
-  r = await ofrep('/banner', signed.clientToken, { context: { targetingKey: 'u1', plan: 'free', switchyardSignature: sig } })
-  t.match([r.status, r.body], [403, { code: 'BAD_SIGNATURE', key: 'banner' }], 'a changed attribute')
-  r = await ofrep('', signed.clientToken, { context: { targetingKey: 'u1' } })
-  t.match([r.status, r.body], [403, { code: 'SIGNATURE_REQUIRED' }])
-  r = await ofrep('', signed.clientToken, { context: { plan: 'pro' } })
-  t.match([r.status, r.body], [400, { code: 'CONTEXT_KEY_REQUIRED', errorCode: 'TARGETING_KEY_MISSING' }])
-  r = await ofrep('/banner', signed.serverToken, { context: { plan: 'pro' } })
-  t.equal(r.status, 200, 'a server token needs no signature')
-})
+t.test(
+  'sdk-client in an environment that requires signed contexts: the signature travels as a context attribute',
+  async (t) => {
+    const context = { key: 'u1', plan: 'pro' }
+    const sig = signContext(signed.signingSecret, context)
+    let r = await ofrep('/banner', signed.clientToken, {
+      context: { targetingKey: 'u1', plan: 'pro', switchyardSignature: sig },
+    })
+    t.match(
+      [r.status, r.body],
+      [200, { value: true }],
+      'signed over { key, ...attributes }, without the signature itself',
+    )
+    r = await ofrep('', signed.clientToken, { context: { targetingKey: 'u1', plan: 'pro', switchyardSignature: sig } })
+    t.equal(r.status, 200, 'bulk too')
+    r = await ofrep('/banner', signed.clientToken, {
+      context: { targetingKey: 'u1', plan: 'free', switchyardSignature: sig },
+    })
+    t.match([r.status, r.body], [403, { code: 'BAD_SIGNATURE', key: 'banner' }], 'a changed attribute')
+    r = await ofrep('', signed.clientToken, { context: { targetingKey: 'u1' } })
+    t.match([r.status, r.body], [403, { code: 'SIGNATURE_REQUIRED' }])
+    r = await ofrep('', signed.clientToken, { context: { plan: 'pro' } })
+    t.match([r.status, r.body], [400, { code: 'CONTEXT_KEY_REQUIRED', errorCode: 'TARGETING_KEY_MISSING' }])
+    r = await ofrep('/banner', signed.serverToken, { context: { plan: 'pro' } })
+    t.equal(r.status, 200, 'a server token needs no signature')
+  },
+)
 
 t.test('CORS: pages may call OFREP', async (t) => {
   const origin = 'https://shop.example'
   let res = await fetch(`${s.url}/ofrep/v1/evaluate/flags/banner`, {
     method: 'OPTIONS',
-    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,if-none-match' },
+    headers: {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'authorization,content-type,if-none-match',
+    },
   })
   t.equal(res.status, 204)
   t.equal(res.headers.get('access-control-allow-origin'), '*')
   t.match(res.headers.get('access-control-allow-headers'), /authorization/)
   res = await fetch(`${s.url}/ofrep/v1/evaluate/flags`, {
-    method: 'POST', headers: { origin, authorization: `Bearer ${sdk.clientToken}`, 'content-type': 'application/json' }, body: '{"context":{}}',
+    method: 'POST',
+    headers: { origin, authorization: `Bearer ${sdk.clientToken}`, 'content-type': 'application/json' },
+    body: '{"context":{}}',
   })
   t.equal(res.status, 200)
   t.equal(res.headers.get('access-control-allow-origin'), '*')
   t.match(res.headers.get('access-control-expose-headers'), /etag/i)
-  res = await fetch(`${s.url}/ofrep/v1/evaluate/flags/banner`, { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: '{}' })
+  res = await fetch(`${s.url}/ofrep/v1/evaluate/flags/banner`, {
+    method: 'POST',
+    headers: { origin, 'content-type': 'application/json' },
+    body: '{}',
+  })
   t.equal(res.status, 401)
   t.equal(res.headers.get('access-control-allow-origin'), '*', 'a page can read its 401 too')
 })
@@ -148,27 +235,42 @@ t.test('a native EventSource: the sdk-client token in ?access_token=, on the bro
   let r = await s.api('GET', `/api/v1/sdk/client/values?${q(sdk.clientToken)}`, { token: null })
   t.equal(r.status, 200, 'an sdk-client token is accepted in the URL')
   t.same(Object.keys(r.body.flags).sort(), ['banner', 'dark'])
-  const res = await fetch(`${s.url}/api/v1/sdk/client/stream?${q(sdk.clientToken)}`, { signal: AbortSignal.timeout(10_000) })
+  const res = await fetch(`${s.url}/api/v1/sdk/client/stream?${q(sdk.clientToken)}`, {
+    signal: AbortSignal.timeout(10_000),
+  })
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^text\/event-stream/)
   await res.body?.cancel()
 
-  for (const [name, token] of [['admin', s.config.ADMIN_TOKEN as string], ['sdk-server', sdk.serverToken]]) {
+  for (const [name, token] of [
+    ['admin', s.config.ADMIN_TOKEN as string],
+    ['sdk-server', sdk.serverToken],
+  ]) {
     r = await s.api('GET', `/api/v1/sdk/client/values?${q(token as string)}`, { token: null })
     t.match([r.status, r.body], [401, { code: 'QUERY_TOKEN_REFUSED' }], `an ${name} token in the URL is refused`)
   }
-  r = await s.api('GET', `/api/v1/flags?access_token=${encodeURIComponent(s.config.ADMIN_TOKEN as string)}`, { token: null })
+  r = await s.api('GET', `/api/v1/flags?access_token=${encodeURIComponent(s.config.ADMIN_TOKEN as string)}`, {
+    token: null,
+  })
   t.match([r.status, r.body], [401, { code: 'QUERY_TOKEN_REFUSED' }], 'on other routes, not even looked up')
   r = await s.api('GET', `/api/v1/sdk/rules?access_token=${encodeURIComponent(sdk.clientToken)}`, { token: null })
   t.match([r.status, r.body], [401, { code: 'QUERY_TOKEN_REFUSED' }], 'an sdk-client token elsewhere either')
-  r = await s.api('POST', `/ofrep/v1/evaluate/flags?access_token=${encodeURIComponent(sdk.clientToken)}`, { token: null, body: { context: {} } })
-  t.match([r.status, r.body], [401, { code: 'QUERY_TOKEN_REFUSED', errorCode: 'GENERAL' }], 'OFREP providers send headers: no query token')
+  r = await s.api('POST', `/ofrep/v1/evaluate/flags?access_token=${encodeURIComponent(sdk.clientToken)}`, {
+    token: null,
+    body: { context: {} },
+  })
+  t.match(
+    [r.status, r.body],
+    [401, { code: 'QUERY_TOKEN_REFUSED', errorCode: 'GENERAL' }],
+    'OFREP providers send headers: no query token',
+  )
   r = await s.api('GET', `/api/v1/sdk/client/values?context=${ctx}&access_token=sy_cli_unknown`, { token: null })
   t.match([r.status, r.body], [401, { code: 'UNAUTHORIZED' }], 'an unknown token is just unauthorized')
 
   await until(() => log.join('').includes('/api/v1/sdk/client/stream?'), 10_000, 'the stream access line')
   const text = log.join('')
-  for (const secret of [sdk.clientToken, sdk.serverToken, s.config.ADMIN_TOKEN as string]) t.notOk(text.includes(secret), 'no token in the log')
+  for (const secret of [sdk.clientToken, sdk.serverToken, s.config.ADMIN_TOKEN as string])
+    t.notOk(text.includes(secret), 'no token in the log')
   t.ok(text.includes('access_token=[redacted]'), 'the parameter is logged redacted')
 })
 

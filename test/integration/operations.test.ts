@@ -10,7 +10,11 @@ t.test('health, readiness, metrics, docs, unknown routes', async (t) => {
   await s.api('GET', '/api/v1/flags')
   r = await s.api('GET', '/metrics', { token: null })
   t.equal(r.status, 200)
-  t.match(r.text, /switchyard_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/flags"/, 'duration by route template')
+  t.match(
+    r.text,
+    /switchyard_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/flags"/,
+    'duration by route template',
+  )
   t.match(r.text, /switchyard_process_cpu_seconds_total/, 'default process metrics')
   r = await s.api('GET', '/docs', { token: null })
   t.equal(r.status, 200)
@@ -24,19 +28,43 @@ t.test('OpenAPI is complete: every route has an operationId, tags and its respon
   const s = await startServer(t)
   const r = await s.api('GET', '/openapi.json', { token: null })
   t.equal(r.status, 200)
-  const doc = r.body as { paths: Record<string, Record<string, { operationId?: string; tags?: string[]; responses?: Record<string, unknown> }>> }
+  const doc = r.body as {
+    paths: Record<
+      string,
+      Record<string, { operationId?: string; tags?: string[]; responses?: Record<string, unknown> }>
+    >
+  }
   const expected = [
-    'get /api/v1/environments', 'post /api/v1/environments', 'get /api/v1/environments/{env}', 'delete /api/v1/environments/{env}',
-    'get /api/v1/flags', 'post /api/v1/flags', 'get /api/v1/flags/{key}', 'patch /api/v1/flags/{key}', 'delete /api/v1/flags/{key}',
-    'get /api/v1/environments/{env}/flags/{key}', 'put /api/v1/environments/{env}/flags/{key}',
-    'post /api/v1/environments/{env}/flags/{key}/kill', 'post /api/v1/environments/{env}/flags/{key}/toggle',
-    'get /api/v1/environments/{env}/flags/{key}/history', 'post /api/v1/environments/{env}/flags/{key}/rollback',
-    'get /api/v1/environments/{env}/segments', 'post /api/v1/environments/{env}/segments',
-    'get /api/v1/environments/{env}/segments/{key}', 'put /api/v1/environments/{env}/segments/{key}', 'delete /api/v1/environments/{env}/segments/{key}',
-    'post /api/v1/environments/{env}/segments/{key}/members', 'get /api/v1/environments/{env}/segments/{key}/members',
+    'get /api/v1/environments',
+    'post /api/v1/environments',
+    'get /api/v1/environments/{env}',
+    'delete /api/v1/environments/{env}',
+    'get /api/v1/flags',
+    'post /api/v1/flags',
+    'get /api/v1/flags/{key}',
+    'patch /api/v1/flags/{key}',
+    'delete /api/v1/flags/{key}',
+    'get /api/v1/environments/{env}/flags/{key}',
+    'put /api/v1/environments/{env}/flags/{key}',
+    'post /api/v1/environments/{env}/flags/{key}/kill',
+    'post /api/v1/environments/{env}/flags/{key}/toggle',
+    'get /api/v1/environments/{env}/flags/{key}/history',
+    'post /api/v1/environments/{env}/flags/{key}/rollback',
+    'get /api/v1/environments/{env}/segments',
+    'post /api/v1/environments/{env}/segments',
+    'get /api/v1/environments/{env}/segments/{key}',
+    'put /api/v1/environments/{env}/segments/{key}',
+    'delete /api/v1/environments/{env}/segments/{key}',
+    'post /api/v1/environments/{env}/segments/{key}/members',
+    'get /api/v1/environments/{env}/segments/{key}/members',
     'get /api/v1/environments/{env}/segments/{key}/members/{id}',
-    'get /api/v1/audit', 'get /api/v1/tokens', 'post /api/v1/tokens', 'delete /api/v1/tokens/{id}',
-    'get /healthz', 'get /readyz', 'get /metrics',
+    'get /api/v1/audit',
+    'get /api/v1/tokens',
+    'post /api/v1/tokens',
+    'delete /api/v1/tokens/{id}',
+    'get /healthz',
+    'get /readyz',
+    'get /metrics',
   ]
   const have = new Set<string>()
   for (const [p, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) have.add(`${m} ${p}`)
@@ -48,7 +76,10 @@ t.test('OpenAPI is complete: every route has an operationId, tags and its respon
       t.notOk(ids.has(op.operationId as string), `${op.operationId} unique`)
       ids.add(op.operationId as string)
       t.ok(op.tags && op.tags.length > 0, `${m} ${p} tags`)
-      t.ok(op.responses && Object.keys(op.responses).some((c) => c.startsWith('2')), `${m} ${p} documents its success response`)
+      t.ok(
+        op.responses && Object.keys(op.responses).some((c) => c.startsWith('2')),
+        `${m} ${p} documents its success response`,
+      )
       if (p.startsWith('/api/v1/') && !p.startsWith('/api/v1/sdk/')) {
         t.ok(op.responses && '401' in op.responses, `${m} ${p} documents 401`)
       }

@@ -16,7 +16,10 @@ const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 
 /** The patterns safe-regex2 let through, which froze the instance. */
 const ISSUE_7 = ['^(a|a)*$', '^(a|aa)+$', '^(\\w|\\d)*!$', '.*.*.*.*.*.*=$']
-const hostile = ISSUE_7.map((p, i) => ({ key: `hostile-${i}`, entry: CORPUS.find((c) => c.pattern === p) as Catastrophic }))
+const hostile = ISSUE_7.map((p, i) => ({
+  key: `hostile-${i}`,
+  entry: CORPUS.find((c) => c.pattern === p) as Catastrophic,
+}))
 
 /** Over HTTP a context is at most MAX_CONTEXT_BYTES of JSON (400 INVALID_CONTEXT beyond): the attack is as long as fits. */
 function attackContext(c: Catastrophic): { key: string; a: string } {
@@ -30,7 +33,9 @@ function attackContext(c: Catastrophic): { key: string; a: string } {
 }
 
 function config(pattern: string) {
-  return { rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: [pattern] }], serve: { variation: 0 } }] }
+  return {
+    rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: [pattern] }], serve: { variation: 0 } }],
+  }
 }
 
 async function timedFetch(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown; ms: number }> {
@@ -56,7 +61,14 @@ t.test('REST: each corpus pattern is refused with 400 BAD_REGEX, or accepted', a
   await createFlag(s, 'target')
   for (const c of CORPUS) {
     const cur = await s.api('GET', `${FLAG_PATH}/target`)
-    const body = { on: true, offVariation: 1, targets: [], prerequisites: [], fallthrough: { variation: 1 }, ...config(c.pattern) }
+    const body = {
+      on: true,
+      offVariation: 1,
+      targets: [],
+      prerequisites: [],
+      fallthrough: { variation: 1 },
+      ...config(c.pattern),
+    }
     const r = await s.api('PUT', `${FLAG_PATH}/target`, { body, headers: { 'if-match': `"${cur.body.version}"` } })
     if (c.refused === false) {
       t.equal(r.status, 200, `${c.name}: accepted (RE2 runs it in linear time)`)
@@ -71,10 +83,18 @@ t.test('REST: each corpus pattern is refused with 400 BAD_REGEX, or accepted', a
   // Segment rules go through the same check.
   const refused = CORPUS.find((c) => c.refused === 'syntax') as Catastrophic
   const r = await s.api('POST', '/api/v1/environments/production/segments', {
-    body: { key: 'hostile', rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: [refused.pattern] }] }] },
+    body: {
+      key: 'hostile',
+      rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: [refused.pattern] }] }],
+    },
   })
   t.equal(r.status, 400)
-  t.ok(r.body.details.some((x: { code: string; path: string }) => x.code === 'BAD_REGEX' && x.path === '/rules/0/clauses/0/values/0'), 'segment: BAD_REGEX')
+  t.ok(
+    r.body.details.some(
+      (x: { code: string; path: string }) => x.code === 'BAD_REGEX' && x.path === '/rules/0/clauses/0/values/0',
+    ),
+    'segment: BAD_REGEX',
+  )
 })
 
 t.test('the public sdk-client token cannot freeze the instance: /values and /healthz both answer', async (t) => {
@@ -82,7 +102,9 @@ t.test('the public sdk-client token cannot freeze the instance: /values and /hea
   for (const h of hostile) {
     const ctx = encodeContext(attackContext(h.entry))
     const [values, health] = await Promise.all([
-      timedFetch(`${s.url}/api/v1/sdk/client/values?context=${ctx}`, { headers: { authorization: `Bearer ${clientToken}` } }),
+      timedFetch(`${s.url}/api/v1/sdk/client/values?context=${ctx}`, {
+        headers: { authorization: `Bearer ${clientToken}` },
+      }),
       timedFetch(`${s.url}/healthz`),
     ])
     t.equal(values.status, 200, `${h.entry.pattern}: /values answered in ${values.ms.toFixed(0)} ms`)
@@ -92,27 +114,30 @@ t.test('the public sdk-client token cannot freeze the instance: /values and /hea
   }
 })
 
-t.test('/evaluate with the longest attribute a context may carry answers (every accepted corpus pattern)', async (t) => {
-  const s = await startServer(t)
-  await createSdkEnv(s)
-  const accepted = CORPUS.filter((c) => c.refused === false)
-  for (const [i, c] of accepted.entries()) {
-    await createFlag(s, `p-${i}`)
-    await putConfig(s, 'production', `p-${i}`, config(c.pattern))
-  }
-  for (const [i, c] of accepted.entries()) {
-    const [r, health] = await Promise.all([
-      timedFetch(`${s.url}/api/v1/environments/production/evaluate`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ context: attackContext(c), flags: [`p-${i}`] }),
-      }),
-      timedFetch(`${s.url}/healthz`),
-    ])
-    t.equal(r.status, 200, `${c.name}: ${r.ms.toFixed(0)} ms`)
-    t.equal(health.status, 200, `${c.name}: /healthz meanwhile`)
-  }
-})
+t.test(
+  '/evaluate with the longest attribute a context may carry answers (every accepted corpus pattern)',
+  async (t) => {
+    const s = await startServer(t)
+    await createSdkEnv(s)
+    const accepted = CORPUS.filter((c) => c.refused === false)
+    for (const [i, c] of accepted.entries()) {
+      await createFlag(s, `p-${i}`)
+      await putConfig(s, 'production', `p-${i}`, config(c.pattern))
+    }
+    for (const [i, c] of accepted.entries()) {
+      const [r, health] = await Promise.all([
+        timedFetch(`${s.url}/api/v1/environments/production/evaluate`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ context: attackContext(c), flags: [`p-${i}`] }),
+        }),
+        timedFetch(`${s.url}/healthz`),
+      ])
+      t.equal(r.status, 200, `${c.name}: ${r.ms.toFixed(0)} ms`)
+      t.equal(health.status, 200, `${c.name}: /healthz meanwhile`)
+    }
+  },
+)
 
 t.test('the Node SDK in server mode evaluates the attacks in < 10 ms each', async (t) => {
   const { s, serverToken } = await withHostileFlags(t)
@@ -131,6 +156,9 @@ t.test('the Node SDK in server mode evaluates the attacks in < 10 ms each', asyn
     }
     t.ok(kind === 'RULE_MATCH' || kind === 'FALLTHROUGH', `${h.key}: evaluated (${kind})`)
     const best = Math.min(...times)
-    t.ok(best < BOUND_MS, `${h.entry.pattern}: ${best.toFixed(2)} ms < ${BOUND_MS} ms (first call, cold automaton: ${times[0]!.toFixed(2)} ms)`)
+    t.ok(
+      best < BOUND_MS,
+      `${h.entry.pattern}: ${best.toFixed(2)} ms < ${BOUND_MS} ms (first call, cold automaton: ${times[0]!.toFixed(2)} ms)`,
+    )
   }
 })

@@ -19,11 +19,19 @@ async function fixture(s: TestServer) {
   await createFlag(s, 'banner', { clientSide: true })
   await createFlag(s, 'server-only')
   await createFlag(s, 'theme', { kind: 'string', variations: ['dark', 'light'], clientSide: true })
-  let r = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'vip-seg', included: ['vip-member-1', 'alice'] } })
+  let r = await s.api('POST', '/api/v1/environments/production/segments', {
+    body: { key: 'vip-seg', included: ['vip-member-1', 'alice'] },
+  })
   if (r.status !== 201) throw new Error(r.text)
   await putConfig(s, 'production', 'banner', {
     targets: [{ variation: 0, values: ['alice', 'other-user-42'] }],
-    rules: [{ id: 'secret-rule-id', clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }], serve: { variation: 0 } }],
+    rules: [
+      {
+        id: 'secret-rule-id',
+        clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }],
+        serve: { variation: 0 },
+      },
+    ],
     fallthrough: { variation: 1 },
   })
   await putConfig(s, 'production', 'server-only', { fallthrough: { variation: 0 } })
@@ -32,7 +40,17 @@ async function fixture(s: TestServer) {
   return e
 }
 
-const FORBIDDEN_TEXT = ['secret-rule-id', 'vip-seg', 'vip-member-1', 'other-user-42', 'alice', 'server-only', 'carol', 'ruleId', 'prerequisiteKey']
+const FORBIDDEN_TEXT = [
+  'secret-rule-id',
+  'vip-seg',
+  'vip-member-1',
+  'other-user-42',
+  'alice',
+  'server-only',
+  'carol',
+  'ruleId',
+  'prerequisiteKey',
+]
 
 const isPatch = (e: SseEvent) => e.type === 'patch'
 
@@ -44,62 +62,83 @@ function corsHeaderNames(h: Headers): string[] {
   return out
 }
 
-t.test('client stream: only clientSide values of this context; no rules, segments or other ids on the wire', async (t) => {
-  const s = await startServer(t)
-  const e = await fixture(s)
-  const url = `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob', country: 'GB' })}`
-  const c = await openSse(t, url, { token: e.clientToken })
-  t.equal(c.status, 200, JSON.stringify(c.error))
-  t.equal(c.headers.get('access-control-allow-origin'), '*')
-  const put = await c.next()
-  t.equal(put.type, 'put')
-  t.match(put.id, /^\d+-\d+$/)
-  t.same(JSON.parse(put.data), {
-    flags: {
-      banner: { value: false, variation: 1, reason: { kind: 'FALLTHROUGH' } },
-      theme: { value: 'light', variation: 1, reason: { kind: 'FALLTHROUGH' } },
-    },
-  })
+t.test(
+  'client stream: only clientSide values of this context; no rules, segments or other ids on the wire',
+  async (t) => {
+    const s = await startServer(t)
+    const e = await fixture(s)
+    const url = `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob', country: 'GB' })}`
+    const c = await openSse(t, url, { token: e.clientToken })
+    t.equal(c.status, 200, JSON.stringify(c.error))
+    t.equal(c.headers.get('access-control-allow-origin'), '*')
+    const put = await c.next()
+    t.equal(put.type, 'put')
+    t.match(put.id, /^\d+-\d+$/)
+    t.same(JSON.parse(put.data), {
+      flags: {
+        banner: { value: false, variation: 1, reason: { kind: 'FALLTHROUGH' } },
+        theme: { value: 'light', variation: 1, reason: { kind: 'FALLTHROUGH' } },
+      },
+    })
 
-  // A change to bob's membership: a patch with the one changed flag, reason without the rule id.
-  let r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['bob'] } })
-  t.equal(r.status, 200, r.text)
-  const p1 = await c.next()
-  t.equal(p1.type, 'patch')
-  t.same(JSON.parse(p1.data), { flags: { banner: { value: true, variation: 0, reason: { kind: 'RULE_MATCH' } } }, removed: [] })
+    // A change to bob's membership: a patch with the one changed flag, reason without the rule id.
+    let r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['bob'] } })
+    t.equal(r.status, 200, r.text)
+    const p1 = await c.next()
+    t.equal(p1.type, 'patch')
+    t.same(JSON.parse(p1.data), {
+      flags: { banner: { value: true, variation: 0, reason: { kind: 'RULE_MATCH' } } },
+      removed: [],
+    })
 
-  // Changes that do not change bob's values send no values: another user's membership, a server-only flag,
-  // a rule edit with the same outcome, only `ack`s (the id, data {}). The next patch bob gets is the theme change after them.
-  const afterP1 = c.events.length
-  r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['carol'] } })
-  t.equal(r.status, 200)
-  await toggle(s, 'production', 'server-only', false)
-  await putConfig(s, 'production', 'banner', {
-    targets: [{ variation: 0, values: ['alice', 'other-user-42', 'carol'] }],
-    rules: [{ id: 'secret-rule-id', clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }], serve: { variation: 0 } }],
-  })
-  await putConfig(s, 'production', 'theme', { fallthrough: { variation: 0 } })
-  const p2 = await c.next(isPatch)
-  const between = c.events.slice(afterP1, c.events.indexOf(p2))
-  t.ok(between.every((e) => e.type === 'ack' && e.data === '{}'), `only acks before the next patch: ${between.map((e) => e.type).join(',')}`)
-  t.same(JSON.parse(p2.data), { flags: { theme: { value: 'dark', variation: 0, reason: { kind: 'FALLTHROUGH' } } }, removed: [] })
+    // Changes that do not change bob's values send no values: another user's membership, a server-only flag,
+    // a rule edit with the same outcome, only `ack`s (the id, data {}). The next patch bob gets is the theme change after them.
+    const afterP1 = c.events.length
+    r = await s.api('POST', '/api/v1/environments/production/segments/vip-seg/members', { body: { add: ['carol'] } })
+    t.equal(r.status, 200)
+    await toggle(s, 'production', 'server-only', false)
+    await putConfig(s, 'production', 'banner', {
+      targets: [{ variation: 0, values: ['alice', 'other-user-42', 'carol'] }],
+      rules: [
+        {
+          id: 'secret-rule-id',
+          clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-seg'] }],
+          serve: { variation: 0 },
+        },
+      ],
+    })
+    await putConfig(s, 'production', 'theme', { fallthrough: { variation: 0 } })
+    const p2 = await c.next(isPatch)
+    const between = c.events.slice(afterP1, c.events.indexOf(p2))
+    t.ok(
+      between.every((e) => e.type === 'ack' && e.data === '{}'),
+      `only acks before the next patch: ${between.map((e) => e.type).join(',')}`,
+    )
+    t.same(JSON.parse(p2.data), {
+      flags: { theme: { value: 'dark', variation: 0, reason: { kind: 'FALLTHROUGH' } } },
+      removed: [],
+    })
 
-  // A flag no longer clientSide disappears.
-  r = await s.api('PATCH', '/api/v1/flags/theme', { body: { clientSide: false } })
-  t.equal(r.status, 200, r.text)
-  const p3 = await c.next(isPatch)
-  t.same(JSON.parse(p3.data), { flags: {}, removed: ['theme'] })
+    // A flag no longer clientSide disappears.
+    r = await s.api('PATCH', '/api/v1/flags/theme', { body: { clientSide: false } })
+    t.equal(r.status, 200, r.text)
+    const p3 = await c.next(isPatch)
+    t.same(JSON.parse(p3.data), { flags: {}, removed: ['theme'] })
 
-  // A kill reaches the browser.
-  r = await s.api('POST', '/api/v1/environments/production/flags/banner/kill', { body: {} })
-  t.equal(r.status, 200, r.text)
-  const p4 = await c.next(isPatch)
-  t.same(JSON.parse(p4.data), { flags: { banner: { value: false, variation: 1, reason: { kind: 'OFF' } } }, removed: [] })
+    // A kill reaches the browser.
+    r = await s.api('POST', '/api/v1/environments/production/flags/banner/kill', { body: {} })
+    t.equal(r.status, 200, r.text)
+    const p4 = await c.next(isPatch)
+    t.same(JSON.parse(p4.data), {
+      flags: { banner: { value: false, variation: 1, reason: { kind: 'OFF' } } },
+      removed: [],
+    })
 
-  const raw = c.raw()
-  for (const secret of FORBIDDEN_TEXT) t.notOk(raw.includes(secret), `the raw stream does not contain "${secret}"`)
-  t.ok(raw.includes('bob') === false, 'not even the caller id is echoed')
-})
+    const raw = c.raw()
+    for (const secret of FORBIDDEN_TEXT) t.notOk(raw.includes(secret), `the raw stream does not contain "${secret}"`)
+    t.ok(raw.includes('bob') === false, 'not even the caller id is echoed')
+  },
+)
 
 t.test('client values (polling): same document, ETag, 304', async (t) => {
   const s = await startServer(t)
@@ -136,7 +175,9 @@ t.test('signed contexts', async (t) => {
     t.equal(r.status, 403, `${path}: unsigned`)
     t.equal(r.body.code, 'SIGNATURE_REQUIRED')
     t.equal(r.headers.get('access-control-allow-origin'), '*', 'errors carry CORS headers too')
-    r = await s.api('GET', `${path}?context=${ctx}&signature=${sign(e.signingSecret, 'alice')}`, { token: e.clientToken })
+    r = await s.api('GET', `${path}?context=${ctx}&signature=${sign(e.signingSecret, 'alice')}`, {
+      token: e.clientToken,
+    })
     t.equal(r.status, 403, `${path}: signature of another key`)
     t.equal(r.body.code, 'BAD_SIGNATURE')
     r = await s.api('GET', `${path}?context=${ctx}&signature=${'0'.repeat(64)}`, { token: e.clientToken })
@@ -150,7 +191,9 @@ t.test('signed contexts', async (t) => {
   const r = await s.api('GET', `${VALUES}?context=${ctx}&signature=${good}`, { token: e.clientToken })
   t.equal(r.status, 200, r.text)
   t.same(Object.keys(r.body.flags), ['f'])
-  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${ctx}&signature=${good.toUpperCase()}`, { token: e.clientToken })
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${ctx}&signature=${good.toUpperCase()}`, {
+    token: e.clientToken,
+  })
   t.equal(c.status, 200)
   t.equal((await c.next()).type, 'put')
 
@@ -165,12 +208,19 @@ t.test('signed contexts: the signature covers the whole context, and a signed co
   const e = await createSdkEnv(s, 'secure', { requireSignedContext: true })
   await createFlag(s, 'staff-banner', { clientSide: true })
   await putConfig(s, 'secure', 'staff-banner', {
-    rules: [{ id: 'staff', clauses: [{ attribute: 'email', op: 'endsWith', values: ['@corp.example'] }], serve: { variation: 0 } }],
+    rules: [
+      {
+        id: 'staff',
+        clauses: [{ attribute: 'email', op: 'endsWith', values: ['@corp.example'] }],
+        serve: { variation: 0 },
+      },
+    ],
   })
   const own = { key: 'u1', email: 'u1@home.example' }
   const escalated = { ...own, email: 'ceo@corp.example' }
   const keyless = { email: 'ceo@corp.example' }
-  const get = (path: string, ctx: unknown, signature: string) => s.api('GET', `${path}?context=${encodeContext(ctx)}&signature=${signature}`, { token: e.clientToken })
+  const get = (path: string, ctx: unknown, signature: string) =>
+    s.api('GET', `${path}?context=${encodeContext(ctx)}&signature=${signature}`, { token: e.clientToken })
   for (const path of [CLIENT_STREAM, VALUES]) {
     // The attack of the issue: a valid signature for the user's own key, then an attribute of someone else.
     let r = await get(path, { key: 'u1', email: 'ceo@corp.example' }, sign(e.signingSecret, 'u1'))
@@ -194,7 +244,11 @@ t.test('signed contexts: the signature covers the whole context, and a signed co
   t.equal(r.body.flags['staff-banner'].value, false)
   r = await get(VALUES, escalated, signContext(e.signingSecret, escalated))
   t.equal(r.body.flags['staff-banner'].value, true, 'the backend vouches for the staff email: staff value')
-  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext(own)}&signature=${signContext(e.signingSecret, own)}`, { token: e.clientToken })
+  const c = await openSse(
+    t,
+    `${s.url}${CLIENT_STREAM}?context=${encodeContext(own)}&signature=${signContext(e.signingSecret, own)}`,
+    { token: e.clientToken },
+  )
   t.equal(c.status, 200)
   t.same(JSON.parse((await c.next()).data).flags['staff-banner'].value, false)
   // OpenFeature's targetingKey is a key too.
@@ -207,19 +261,30 @@ t.test('signed contexts: the vectors of test/vectors/signing verify end to end, 
   const s = await startServer(t)
   const e = await createSdkEnv(s, 'secure', { requireSignedContext: true })
   const file = new URL('../vectors/signing/contexts.json', import.meta.url)
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as { secret: string; vectors: { name: string; context: Record<string, unknown>; signature: string }[] }
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as {
+    secret: string
+    vectors: { name: string; context: Record<string, unknown>; signature: string }[]
+  }
   // The JSON text of each context exactly as the file writes it (generate.py puts each on one line): key order, spacing, 1.0, 1e21.
   const texts = [...readFileSync(file, 'utf8').matchAll(/^ {6}"context": (.*),$/gm)].map((m) => m[1]!)
   t.equal(texts.length, doc.vectors.length)
   // The vector secret becomes the environment's (the API only ever generates secrets).
   await s.redis.hset('sy:{secure}:meta', 'signingSecret', doc.secret)
   for (const [i, v] of doc.vectors.entries()) {
-    const r = await s.api('GET', `${VALUES}?context=${Buffer.from(texts[i]!).toString('base64url')}&signature=${v.signature}`, { token: e.clientToken })
+    const r = await s.api(
+      'GET',
+      `${VALUES}?context=${Buffer.from(texts[i]!).toString('base64url')}&signature=${v.signature}`,
+      { token: e.clientToken },
+    )
     const keyless = v.context.key === undefined && v.context.targetingKey === undefined
     t.equal(r.status, keyless ? 400 : 200, `${v.name}: ${r.text}`)
     if (keyless) t.equal(r.body.code, 'CONTEXT_KEY_REQUIRED')
   }
-  const r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x', s: '\ud800' })}&signature=${'ab'.repeat(32)}`, { token: e.clientToken })
+  const r = await s.api(
+    'GET',
+    `${VALUES}?context=${encodeContext({ key: 'x', s: '\ud800' })}&signature=${'ab'.repeat(32)}`,
+    { token: e.clientToken },
+  )
   t.equal(r.status, 400, 'a lone surrogate cannot be signed canonically')
   t.equal(r.body.code, 'INVALID_CONTEXT')
 })
@@ -232,7 +297,7 @@ t.test('invalid contexts are 400 INVALID_CONTEXT', async (t) => {
     'not JSON': Buffer.from('{nope').toString('base64url'),
     'an array': encodeContext([1, 2]),
     'a string': encodeContext('bob'),
-    'null': encodeContext(null),
+    null: encodeContext(null),
     'too big': encodeContext({ key: 'k', pad: 'x'.repeat(9000) }),
     'key too long': encodeContext({ key: 'k'.repeat(257) }),
     'key not a string': encodeContext({ key: 42 }),
@@ -254,61 +319,95 @@ t.test('CORS only on the browser routes, with preflight', async (t) => {
   for (const path of [CLIENT_STREAM, VALUES, '/api/v1/sdk/metrics']) {
     const r = await s.api('OPTIONS', path, {
       token: null,
-      headers: { origin: 'https://shop.example', 'access-control-request-method': path.endsWith('metrics') ? 'POST' : 'GET', 'access-control-request-headers': 'authorization, last-event-id' },
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': path.endsWith('metrics') ? 'POST' : 'GET',
+        'access-control-request-headers': 'authorization, last-event-id',
+      },
     })
     t.equal(r.status, 204, `${path} preflight`)
     t.equal(r.headers.get('access-control-allow-origin'), '*')
     // Every header the SDK sends: If-None-Match on each poll after the first, Last-Event-ID on resume.
-    t.same(r.headers.get('access-control-allow-headers')?.split(/,\s*/).sort(), ['authorization', 'cache-control', 'content-type', 'if-none-match', 'last-event-id'], `${path}: allowed headers`)
+    t.same(
+      r.headers.get('access-control-allow-headers')?.split(/,\s*/).sort(),
+      ['authorization', 'cache-control', 'content-type', 'if-none-match', 'last-event-id'],
+      `${path}: allowed headers`,
+    )
     t.match(r.headers.get('access-control-allow-methods'), path.endsWith('metrics') ? /POST/ : /GET/)
     t.equal(r.headers.get('access-control-max-age'), '600')
     t.equal(r.headers.get('content-length'), '0')
   }
-  let r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x' })}`, { token: null, headers: { origin: 'https://shop.example' } })
+  let r = await s.api('GET', `${VALUES}?context=${encodeContext({ key: 'x' })}`, {
+    token: null,
+    headers: { origin: 'https://shop.example' },
+  })
   t.equal(r.status, 401)
   t.equal(r.headers.get('access-control-allow-origin'), '*', '401 readable by the page')
   r = await s.api('GET', '/api/v1/flags', { headers: { origin: 'https://shop.example' } })
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no CORS on admin routes')
-  r = await s.api('OPTIONS', '/api/v1/flags', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
+  r = await s.api('OPTIONS', '/api/v1/flags', {
+    token: null,
+    headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' },
+  })
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on admin routes')
   t.equal(r.status, 404)
   t.equal(r.body.code, 'NOT_FOUND', 'a catalogue 404, as before')
   r = await s.api('GET', '/api/v1/sdk/rules', { token: e.serverToken, headers: { origin: 'https://shop.example' } })
   t.same(corsHeaderNames(r.headers), [], 'no CORS on the rules')
   t.equal(r.headers.get('vary'), null, 'not even Vary')
-  r = await s.api('OPTIONS', '/api/v1/sdk/rules', { token: null, headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' } })
+  r = await s.api('OPTIONS', '/api/v1/sdk/rules', {
+    token: null,
+    headers: { origin: 'https://shop.example', 'access-control-request-method': 'GET' },
+  })
   t.equal(r.headers.get('access-control-allow-origin'), null, 'no preflight on the rules')
-  const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken, headers: { origin: 'https://shop.example' } })
+  const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, {
+    token: e.serverToken,
+    headers: { origin: 'https://shop.example' },
+  })
   t.equal(c.status, 200)
   t.same(corsHeaderNames(c.headers), [], 'no CORS on the server stream')
 })
 
-t.test('CLIENT_CORS_ORIGIN as a list: a listed Origin is echoed (real requests, preflights and SSE), others get none', async (t) => {
-  const s = await startServer(t, { env: { CLIENT_CORS_ORIGIN: 'https://shop.example, https://www.shop.example' } })
-  const e = await createSdkEnv(s)
-  const query = `?context=${encodeContext({ key: 'bob' })}`
-  for (const origin of ['https://shop.example', 'https://www.shop.example']) {
-    let r = await s.api('OPTIONS', VALUES, { token: null, headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, if-none-match' } })
-    t.equal(r.status, 204)
-    t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: preflight`)
-    t.match(r.headers.get('vary'), /Origin/)
-    r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin } })
-    t.equal(r.status, 200, r.text)
-    t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: values`)
-    t.equal(r.headers.get('access-control-expose-headers'), 'etag')
-    t.match(r.headers.get('vary'), /Origin/, 'caches keep one answer per origin')
-    // The stream's response is written by hand (hijacked): the headers the CORS hook set reach it too.
-    const c = await openSse(t, `${s.url}${CLIENT_STREAM}${query}`, { token: e.clientToken, headers: { origin } })
-    t.equal(c.status, 200)
-    t.equal(c.headers.get('access-control-allow-origin'), origin, `${origin}: stream`)
-    t.equal(c.headers.get('access-control-expose-headers'), 'etag')
-    t.equal(c.headers.get('content-type'), 'text/event-stream; charset=utf-8')
-    t.equal((await c.next()).type, 'put')
-  }
-  const r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin: 'https://evil.example' } })
-  t.equal(r.headers.get('access-control-allow-origin'), null, 'an unlisted origin gets no Allow-Origin (the browser blocks it)')
-  t.throws(() => loadConfig({ CLIENT_CORS_ORIGIN: 'shop.example' }), 'an origin needs its scheme')
-})
+t.test(
+  'CLIENT_CORS_ORIGIN as a list: a listed Origin is echoed (real requests, preflights and SSE), others get none',
+  async (t) => {
+    const s = await startServer(t, { env: { CLIENT_CORS_ORIGIN: 'https://shop.example, https://www.shop.example' } })
+    const e = await createSdkEnv(s)
+    const query = `?context=${encodeContext({ key: 'bob' })}`
+    for (const origin of ['https://shop.example', 'https://www.shop.example']) {
+      let r = await s.api('OPTIONS', VALUES, {
+        token: null,
+        headers: {
+          origin,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization, if-none-match',
+        },
+      })
+      t.equal(r.status, 204)
+      t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: preflight`)
+      t.match(r.headers.get('vary'), /Origin/)
+      r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin } })
+      t.equal(r.status, 200, r.text)
+      t.equal(r.headers.get('access-control-allow-origin'), origin, `${origin}: values`)
+      t.equal(r.headers.get('access-control-expose-headers'), 'etag')
+      t.match(r.headers.get('vary'), /Origin/, 'caches keep one answer per origin')
+      // The stream's response is written by hand (hijacked): the headers the CORS hook set reach it too.
+      const c = await openSse(t, `${s.url}${CLIENT_STREAM}${query}`, { token: e.clientToken, headers: { origin } })
+      t.equal(c.status, 200)
+      t.equal(c.headers.get('access-control-allow-origin'), origin, `${origin}: stream`)
+      t.equal(c.headers.get('access-control-expose-headers'), 'etag')
+      t.equal(c.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+      t.equal((await c.next()).type, 'put')
+    }
+    const r = await s.api('GET', VALUES + query, { token: e.clientToken, headers: { origin: 'https://evil.example' } })
+    t.equal(
+      r.headers.get('access-control-allow-origin'),
+      null,
+      'an unlisted origin gets no Allow-Origin (the browser blocks it)',
+    )
+    t.throws(() => loadConfig({ CLIENT_CORS_ORIGIN: 'shop.example' }), 'an origin needs its scheme')
+  },
+)
 
 t.test('who may use the browser routes', async (t) => {
   const s = await startServer(t)
@@ -317,7 +416,10 @@ t.test('who may use the browser routes', async (t) => {
   for (const path of [CLIENT_STREAM, VALUES]) {
     let r = await s.api('GET', `${path}?context=${ctx}`, { token: null })
     t.equal(r.status, 401, `${path}: no token`)
-    for (const [name, tok] of [['admin', undefined], ['sdk-server', e.serverToken]] as const) {
+    for (const [name, tok] of [
+      ['admin', undefined],
+      ['sdk-server', e.serverToken],
+    ] as const) {
       r = await s.api('GET', `${path}?context=${ctx}`, { ...(tok !== undefined && { token: tok }) })
       t.equal(r.status, 403, `${path}: ${name}`)
       t.equal(r.body.code, 'FORBIDDEN')
@@ -328,9 +430,12 @@ t.test('who may use the browser routes', async (t) => {
 t.test('client stream: acks carry the newest id, coalesced, and never repeat an id a patch carried', async (t) => {
   const s = await startServer(t)
   const e = await fixture(s)
-  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob' })}`, { token: e.clientToken })
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob' })}`, {
+    token: e.clientToken,
+  })
   const put = await c.next()
-  const lastId = async () => ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
+  const lastId = async () =>
+    ((await s.redis.xrevrange('sy:{production}:log', '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0]
 
   // Five changes that do not concern bob, written back to back: acks only, the last one with the newest id.
   for (let i = 0; i < 5; i++) await toggle(s, 'production', 'server-only', i % 2 === 0)
@@ -339,10 +444,17 @@ t.test('client stream: acks carry the newest id, coalesced, and never repeat an 
   t.equal(ack.type, 'ack')
   t.equal(ack.data, '{}')
   const acks = c.events.slice(1)
-  t.ok(acks.every((ev) => ev.type === 'ack'), 'nothing but acks')
+  t.ok(
+    acks.every((ev) => ev.type === 'ack'),
+    'nothing but acks',
+  )
   t.ok(acks.length <= 5, `at most one per change (${acks.length})`)
   const ids = acks.map((ev) => ev.id)
-  t.same(ids, [...new Set(ids)].sort((a, b) => (a < b ? -1 : 1)), 'each id once, in order')
+  t.same(
+    ids,
+    [...new Set(ids)].sort((a, b) => (a < b ? -1 : 1)),
+    'each id once, in order',
+  )
   t.not(ack.id, put.id)
 
   // A change of bob's values is a patch carrying its id; the ack after it carries the next change's id only.
@@ -373,9 +485,18 @@ t.test('client stream: a segment change reaches a client-side flag through a ser
   await createFlag(s, 'plain', { clientSide: true })
   let r = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta-seg', included: [] } })
   t.equal(r.status, 201, r.text)
-  await putConfig(s, 'production', 'gate', { rules: [{ id: 'beta', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta-seg'] }], serve: { variation: 0 } }] })
-  await putConfig(s, 'production', 'feature', { prerequisites: [{ flag: 'gate', variation: 0 }], fallthrough: { variation: 0 } })
-  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob' })}`, { token: e.clientToken })
+  await putConfig(s, 'production', 'gate', {
+    rules: [
+      { id: 'beta', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta-seg'] }], serve: { variation: 0 } },
+    ],
+  })
+  await putConfig(s, 'production', 'feature', {
+    prerequisites: [{ flag: 'gate', variation: 0 }],
+    fallthrough: { variation: 0 },
+  })
+  const c = await openSse(t, `${s.url}${CLIENT_STREAM}?context=${encodeContext({ key: 'bob' })}`, {
+    token: e.clientToken,
+  })
   const put = await c.next()
   t.same(JSON.parse(put.data).flags.feature, { value: false, variation: 1, reason: { kind: 'PREREQUISITE_FAILED' } })
 
@@ -383,16 +504,24 @@ t.test('client stream: a segment change reaches a client-side flag through a ser
   r = await s.api('POST', '/api/v1/environments/production/segments/beta-seg/members', { body: { add: ['bob'] } })
   t.equal(r.status, 200, r.text)
   const p1 = await c.next(isPatch)
-  t.same(JSON.parse(p1.data), { flags: { feature: { value: true, variation: 0, reason: { kind: 'FALLTHROUGH' } } }, removed: [] })
+  t.same(JSON.parse(p1.data), {
+    flags: { feature: { value: true, variation: 0, reason: { kind: 'FALLTHROUGH' } } },
+    removed: [],
+  })
 
   // The segment replaced (segment.put with members): bob is out again.
   r = await s.api('PUT', '/api/v1/environments/production/segments/beta-seg', { body: { rules: [], included: [] } })
   t.equal(r.status, 200, r.text)
   const p2 = await c.next(isPatch)
-  t.same(JSON.parse(p2.data), { flags: { feature: { value: false, variation: 1, reason: { kind: 'PREREQUISITE_FAILED' } } }, removed: [] })
+  t.same(JSON.parse(p2.data), {
+    flags: { feature: { value: false, variation: 1, reason: { kind: 'PREREQUISITE_FAILED' } } },
+    removed: [],
+  })
 
   // A segment rule (segment.put without members) that matches bob by an attribute he lacks changes nothing: an ack only.
-  r = await s.api('PUT', '/api/v1/environments/production/segments/beta-seg', { body: { rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] } })
+  r = await s.api('PUT', '/api/v1/environments/production/segments/beta-seg', {
+    body: { rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] },
+  })
   t.equal(r.status, 200, r.text)
   const ack = await c.next()
   t.equal(ack.type, 'ack')

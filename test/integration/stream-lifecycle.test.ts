@@ -28,56 +28,76 @@ async function readers(s: TestServer): Promise<number> {
   return list.split('\n').filter((l) => / cmd=xread\b/.test(l)).length
 }
 
-t.test('a deleted environment: streams close on every instance, its state and SDK reports go; a re-created one starts clean', async (t) => {
-  const redisServer = await startRedis(t)
-  const a = await startServer(t, { redisServer })
-  const b = await startServer(t, { redisServer })
-  const e = await createSdkEnv(a)
-  await createFlag(a, 'banner', { clientSide: true })
-  let r = await a.api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', included: ['bob'] } })
-  t.equal(r.status, 201, r.text)
-  await putConfig(a, 'production', 'banner', { rules: [{ id: 'beta', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } }] })
-  const ctx = encodeContext({ key: 'bob' })
-  const onA = await openSse(t, a.url + STREAM, { token: e.serverToken })
-  const onB = await openSse(t, b.url + STREAM, { token: e.serverToken })
-  const browserB = await openSse(t, `${b.url}${CLIENT_STREAM}?context=${ctx}`, { token: e.clientToken })
-  const oldPut = await onB.next()
-  t.same(Object.keys(JSON.parse(oldPut.data).segments), ['beta'])
-  t.same(JSON.parse((await browserB.next()).data).flags.banner.value, true, 'bob is in beta')
-  await onA.next()
-  r = await a.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'old-sdk', mode: 'server', appliedId: oldPut.id } })
-  t.equal(r.status, 202)
+t.test(
+  'a deleted environment: streams close on every instance, its state and SDK reports go; a re-created one starts clean',
+  async (t) => {
+    const redisServer = await startRedis(t)
+    const a = await startServer(t, { redisServer })
+    const b = await startServer(t, { redisServer })
+    const e = await createSdkEnv(a)
+    await createFlag(a, 'banner', { clientSide: true })
+    let r = await a.api('POST', '/api/v1/environments/production/segments', {
+      body: { key: 'beta', included: ['bob'] },
+    })
+    t.equal(r.status, 201, r.text)
+    await putConfig(a, 'production', 'banner', {
+      rules: [
+        { id: 'beta', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } },
+      ],
+    })
+    const ctx = encodeContext({ key: 'bob' })
+    const onA = await openSse(t, a.url + STREAM, { token: e.serverToken })
+    const onB = await openSse(t, b.url + STREAM, { token: e.serverToken })
+    const browserB = await openSse(t, `${b.url}${CLIENT_STREAM}?context=${ctx}`, { token: e.clientToken })
+    const oldPut = await onB.next()
+    t.same(Object.keys(JSON.parse(oldPut.data).segments), ['beta'])
+    t.same(JSON.parse((await browserB.next()).data).flags.banner.value, true, 'bob is in beta')
+    await onA.next()
+    r = await a.api('POST', '/api/v1/sdk/metrics', {
+      token: e.serverToken,
+      body: { sdkId: 'old-sdk', mode: 'server', appliedId: oldPut.id },
+    })
+    t.equal(r.status, 202)
 
-  r = await a.api('DELETE', '/api/v1/environments/production')
-  t.equal(r.status, 204, r.text)
-  await ended(onA, 'rules stream on the instance that deleted')
-  await ended(onB, 'rules stream on another instance')
-  await ended(browserB, 'browser stream on another instance')
-  t.equal(await metricValue(b, 'switchyard_stream_disconnects_total', { reason: 'deleted' }), 2)
-  t.equal(await metricValue(b, 'switchyard_stream_channel_stops_total', { reason: 'deleted' }), 1)
-  t.equal(await a.redis.exists('sy:{production}:sdk'), 0, 'the SDK reports went with the environment')
+    r = await a.api('DELETE', '/api/v1/environments/production')
+    t.equal(r.status, 204, r.text)
+    await ended(onA, 'rules stream on the instance that deleted')
+    await ended(onB, 'rules stream on another instance')
+    await ended(browserB, 'browser stream on another instance')
+    t.equal(await metricValue(b, 'switchyard_stream_disconnects_total', { reason: 'deleted' }), 2)
+    t.equal(await metricValue(b, 'switchyard_stream_channel_stops_total', { reason: 'deleted' }), 1)
+    t.equal(await a.redis.exists('sy:{production}:sdk'), 0, 'the SDK reports went with the environment')
 
-  // Re-created with the same key: no segment beta, banner back to its default configuration.
-  const e2 = await createSdkEnv(a)
-  r = await b.api('GET', `${VALUES}?context=${ctx}`, { token: e2.clientToken })
-  t.equal(r.status, 200, r.text)
-  t.same(r.body.flags.banner, { value: false, variation: 1, reason: { kind: 'OFF' } }, 'not the deleted environment\'s value')
-  const fresh = await openSse(t, b.url + STREAM, { token: e2.serverToken })
-  const put = await fresh.next()
-  t.equal(put.type, 'put')
-  const rs = JSON.parse(put.data)
-  t.same(rs.segments, {}, 'no segment of the deleted environment')
-  t.equal(rs.flags.banner.on, false)
-  t.same(rs.flags.banner.rules, [])
-  r = await a.api('GET', `/api/v1/environments/production/sdk-status?changeId=${put.id}`)
-  t.equal(r.body.total, 0, 'no SDK report of the deleted environment')
-  // The new channel follows the new log.
-  await toggle(a, 'production', 'banner', true)
-  const p = await fresh.next((ev) => ev.type === 'patch')
-  t.equal(JSON.parse(p.data).flag.on, true)
-  const evalB = await b.api('GET', `${VALUES}?context=${ctx}`, { token: e2.clientToken })
-  t.same(evalB.body.flags.banner.reason, { kind: 'FALLTHROUGH' }, 'no rule or segment of the deleted environment matches bob')
-})
+    // Re-created with the same key: no segment beta, banner back to its default configuration.
+    const e2 = await createSdkEnv(a)
+    r = await b.api('GET', `${VALUES}?context=${ctx}`, { token: e2.clientToken })
+    t.equal(r.status, 200, r.text)
+    t.same(
+      r.body.flags.banner,
+      { value: false, variation: 1, reason: { kind: 'OFF' } },
+      "not the deleted environment's value",
+    )
+    const fresh = await openSse(t, b.url + STREAM, { token: e2.serverToken })
+    const put = await fresh.next()
+    t.equal(put.type, 'put')
+    const rs = JSON.parse(put.data)
+    t.same(rs.segments, {}, 'no segment of the deleted environment')
+    t.equal(rs.flags.banner.on, false)
+    t.same(rs.flags.banner.rules, [])
+    r = await a.api('GET', `/api/v1/environments/production/sdk-status?changeId=${put.id}`)
+    t.equal(r.body.total, 0, 'no SDK report of the deleted environment')
+    // The new channel follows the new log.
+    await toggle(a, 'production', 'banner', true)
+    const p = await fresh.next((ev) => ev.type === 'patch')
+    t.equal(JSON.parse(p.data).flag.on, true)
+    const evalB = await b.api('GET', `${VALUES}?context=${ctx}`, { token: e2.clientToken })
+    t.same(
+      evalB.body.flags.banner.reason,
+      { kind: 'FALLTHROUGH' },
+      'no rule or segment of the deleted environment matches bob',
+    )
+  },
+)
 
 t.test('an idle channel stops its reader and restarts on the next use; one with a stream stays', async (t) => {
   const s = await startServer(t, { env: { STREAM_IDLE_CHANNEL_MS: '1000' } })
@@ -93,7 +113,11 @@ t.test('an idle channel stops its reader and restarts on the next use; one with 
   await until(async () => (await readers(s)) === before + 2, 5000, 'two readers')
 
   // 'idle' was used after 'keep' started: had 'keep' been stopped despite its stream, it would be first.
-  await until(async () => (await metricValue(s, 'switchyard_stream_channel_stops_total', { reason: 'idle' })) === 1, 5000, 'the idle channel to stop')
+  await until(
+    async () => (await metricValue(s, 'switchyard_stream_channel_stops_total', { reason: 'idle' })) === 1,
+    5000,
+    'the idle channel to stop',
+  )
   t.equal(await metricValue(s, 'switchyard_stream_channels'), 1, 'the channel with a stream stays')
   await until(async () => (await readers(s)) === before + 1, 5000, 'its reader connection to close')
 
@@ -110,7 +134,11 @@ t.test('an idle channel stops its reader and restarts on the next use; one with 
 
   // Its last stream gone, 'keep' goes idle too.
   c.close()
-  await until(async () => (await metricValue(s, 'switchyard_stream_channel_stops_total', { reason: 'idle' })) === 3, 5000, 'both channels to stop')
+  await until(
+    async () => (await metricValue(s, 'switchyard_stream_channel_stops_total', { reason: 'idle' })) === 3,
+    5000,
+    'both channels to stop',
+  )
   t.equal(await metricValue(s, 'switchyard_stream_channels'), 0)
   await until(async () => (await readers(s)) === before, 5000, 'no reader left')
 })

@@ -16,13 +16,26 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   const c = await openSse(t, `${s.url}/api/v1/sdk/stream`, { token: e.serverToken })
   const put = await c.next()
 
-  const r0 = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'incident' } })
+  const r0 = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', {
+    body: { reason: 'incident' },
+  })
   t.equal(r0.status, 200)
   const kill = await c.next()
   t.equal(kill.type, 'patch')
 
   const report = (token: string, body: Record<string, unknown>) => s.api('POST', '/api/v1/sdk/metrics', { token, body })
-  let r = await report(e.serverToken, { sdkId: 'api-1', sdkVersion: '0.1.0', mode: 'server', appliedId: kill.id, startedAt: new Date().toISOString(), counts: { checkout: { '0': 5, '1': 2, '2': 3, '9999': 4, default: 1 }, 'not-a-flag': { '0': 1 }, 'user-123': { '0': 1 } } })
+  let r = await report(e.serverToken, {
+    sdkId: 'api-1',
+    sdkVersion: '0.1.0',
+    mode: 'server',
+    appliedId: kill.id,
+    startedAt: new Date().toISOString(),
+    counts: {
+      checkout: { '0': 5, '1': 2, '2': 3, '9999': 4, default: 1 },
+      'not-a-flag': { '0': 1 },
+      'user-123': { '0': 1 },
+    },
+  })
   t.equal(r.status, 202, r.text)
   r = await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: put.id })
   t.equal(r.status, 202)
@@ -53,13 +66,28 @@ t.test('SDK reports, evaluation counter and the proof a kill reached everyone', 
   r = await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${put.id}`)
   t.equal(r.body.applied, 2)
 
-  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { env: 'production', flag: 'checkout', variation: '0' }), 5)
+  t.equal(
+    await metricValue(s, 'switchyard_sdk_evaluations_total', { env: 'production', flag: 'checkout', variation: '0' }),
+    5,
+  )
   t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: 'default' }), 1)
-  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { flag: 'not-a-flag' }), 0, 'unknown flags are not labels')
+  t.equal(
+    await metricValue(s, 'switchyard_sdk_evaluations_total', { flag: 'not-a-flag' }),
+    0,
+    'unknown flags are not labels',
+  )
   t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { flag: 'user-123' }), 0, 'no user ids as labels')
-  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: '2' }), 0, 'a boolean flag has no variation 2')
+  t.equal(
+    await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: '2' }),
+    0,
+    'a boolean flag has no variation 2',
+  )
   t.equal(await metricValue(s, 'switchyard_sdk_evaluations_total', { variation: '9999' }), 0)
-  t.equal(await metricValue(s, 'switchyard_sdk_evaluations_dropped_total'), 9, 'dropped evaluations are counted without labels')
+  t.equal(
+    await metricValue(s, 'switchyard_sdk_evaluations_dropped_total'),
+    9,
+    'dropped evaluations are counted without labels',
+  )
 
   // Goodbye: a closing SDK is forgotten at once instead of pending for 10 minutes.
   r = await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: kill.id, closing: true })
@@ -76,7 +104,13 @@ t.test('sdk metrics: input checks and permissions', async (t) => {
   t.equal(r.status, 401)
   r = await s.api('POST', '/api/v1/sdk/metrics', { body: ok })
   t.equal(r.status, 403, 'admin is not an SDK')
-  for (const bad of [{ ...ok, mode: 'x' }, { ...ok, appliedId: 'nope' }, { mode: 'server', appliedId: null }, { ...ok, counts: { f: { '0': -1 } } }, { ...ok, extra: 1 }]) {
+  for (const bad of [
+    { ...ok, mode: 'x' },
+    { ...ok, appliedId: 'nope' },
+    { mode: 'server', appliedId: null },
+    { ...ok, counts: { f: { '0': -1 } } },
+    { ...ok, extra: 1 },
+  ]) {
     r = await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: bad })
     t.equal(r.status, 400, JSON.stringify(bad))
   }
@@ -87,17 +121,33 @@ t.test('sdk metrics: input checks and permissions', async (t) => {
   r = await s.api('GET', '/api/v1/environments/nowhere/sdk-status?changeId=1-0')
   t.equal(r.status, 404)
   r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
-  t.same(r.body, { changeId: '1-0', changeAt: new Date(1).toISOString(), total: 0, applied: 0, pending: [], capped: false, instances: [], clients: { total: 0, applied: 0, pending: 0, capped: false } })
+  t.same(r.body, {
+    changeId: '1-0',
+    changeAt: new Date(1).toISOString(),
+    total: 0,
+    applied: 0,
+    pending: [],
+    capped: false,
+    instances: [],
+    clients: { total: 0, applied: 0, pending: 0, capped: false },
+  })
 })
 
 t.test('stale reports are dropped after 10 minutes', async (t) => {
   const s = await startServer(t)
   // The helper builds the app with the real clock: emulate an old report by writing its stored form directly.
   const e = await createSdkEnv(s)
-  let r = await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'fresh', mode: 'server', appliedId: null } })
+  let r = await s.api('POST', '/api/v1/sdk/metrics', {
+    token: e.serverToken,
+    body: { sdkId: 'fresh', mode: 'server', appliedId: null },
+  })
   t.equal(r.status, 202)
   const old = new Date(Date.now() - 11 * 60_000).toISOString()
-  await s.redis.hset('sy:{production}:sdk', 'old', JSON.stringify({ sdkId: 'old', mode: 'server', appliedId: null, reportedAt: old, history: [] }))
+  await s.redis.hset(
+    'sy:{production}:sdk',
+    'old',
+    JSON.stringify({ sdkId: 'old', mode: 'server', appliedId: null, reportedAt: old, history: [] }),
+  )
   r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
   t.same(r.body.pending, ['fresh'])
   t.equal(await s.redis.hexists('sy:{production}:sdk', 'old'), 0, 'deleted when read')
@@ -105,7 +155,12 @@ t.test('stale reports are dropped after 10 minutes', async (t) => {
 
 /** Series (sample lines) of a /metrics text, optionally of one metric name. */
 function series(text: string, name?: string): number {
-  return text.split('\n').filter((l) => l !== '' && !l.startsWith('#') && (name === undefined || l.startsWith(`${name}{`) || l.startsWith(`${name} `))).length
+  return text
+    .split('\n')
+    .filter(
+      (l) =>
+        l !== '' && !l.startsWith('#') && (name === undefined || l.startsWith(`${name}{`) || l.startsWith(`${name} `)),
+    ).length
 }
 
 t.test('20,000 forged reports with the public token leave sdk-status truthful and /metrics small', async (t) => {
@@ -113,12 +168,24 @@ t.test('20,000 forged reports with the public token leave sdk-status truthful an
   const s = await startServer(t, { env: { METRICS_TOKEN } })
   const e = await createSdkEnv(s)
   for (const f of ['checkout', 'banner', 'search']) await createFlag(s, f, { clientSide: true })
-  const kill = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'incident' } })
+  const kill = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', {
+    body: { reason: 'incident' },
+  })
   const changeId = kill.headers.get('x-change-id') as string
   t.match(changeId, /^\d+-\d+$/)
   const report = (token: string, body: Record<string, unknown>) => s.api('POST', '/api/v1/sdk/metrics', { token, body })
   // Two real server SDKs: one has the kill, one not yet.
-  t.equal((await report(e.serverToken, { sdkId: 'api-1', mode: 'server', appliedId: changeId, counts: { checkout: { '0': 1 } } })).status, 202)
+  t.equal(
+    (
+      await report(e.serverToken, {
+        sdkId: 'api-1',
+        mode: 'server',
+        appliedId: changeId,
+        counts: { checkout: { '0': 1 } },
+      })
+    ).status,
+    202,
+  )
   t.equal((await report(e.serverToken, { sdkId: 'api-2', mode: 'server', appliedId: null })).status, 202)
 
   t.equal((await s.api('GET', '/metrics', { token: null })).status, 401, '/metrics needs METRICS_TOKEN when it is set')
@@ -128,38 +195,72 @@ t.test('20,000 forged reports with the public token leave sdk-status truthful an
 
   // The attack, from a plain Node process: random ids, random flag keys and variations, half claiming to be server SDKs.
   const N = 20_000
-  const flood = await new Promise<{ accepted: number; statuses: Record<string, number>; ms: number }>((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL('../helpers/report-flood.mjs', import.meta.url).pathname], {
-      env: { PATH: process.env.PATH ?? '', URL: s.url, TOKEN: e.clientToken, N: String(N), CONCURRENCY: '100', FLAGS: 'checkout,banner,search' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    child.once('error', reject)
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`report-flood exited ${code}: ${out}`))))
-  })
+  const flood = await new Promise<{ accepted: number; statuses: Record<string, number>; ms: number }>(
+    (resolve, reject) => {
+      const child = spawn(process.execPath, [new URL('../helpers/report-flood.mjs', import.meta.url).pathname], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          URL: s.url,
+          TOKEN: e.clientToken,
+          N: String(N),
+          CONCURRENCY: '100',
+          FLAGS: 'checkout,banner,search',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      let out = ''
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()))
+      child.once('error', reject)
+      child.once('exit', (code) =>
+        code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`report-flood exited ${code}: ${out}`)),
+      )
+    },
+  )
   const { accepted, ms } = flood
-  t.equal(accepted, N, `every forged report answered 202 (${ms} ms, ${Math.round(N / (ms / 1000))}/s; ${JSON.stringify(flood.statuses)})`)
+  t.equal(
+    accepted,
+    N,
+    `every forged report answered 202 (${ms} ms, ${Math.round(N / (ms / 1000))}/s; ${JSON.stringify(flood.statuses)})`,
+  )
 
   const r = await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${changeId}`)
   t.equal(r.status, 200)
-  t.same([r.body.total, r.body.applied, r.body.pending, r.body.capped], [2, 1, ['api-2'], false], 'the server SDKs\' proof is untouched')
+  t.same(
+    [r.body.total, r.body.applied, r.body.pending, r.body.capped],
+    [2, 1, ['api-2'], false],
+    "the server SDKs' proof is untouched",
+  )
   t.equal(r.body.clients.total, 1000, 'browsers: at most SDK_MAX_CLIENT_INSTANCES tracked')
   t.equal(r.body.clients.capped, true)
   t.ok(JSON.stringify(r.body).length < 4096, `sdk-status stays small (${JSON.stringify(r.body).length} bytes)`)
 
   const after = await s.api('GET', '/metrics', { token: METRICS_TOKEN })
   const m = (name: string, labels: Record<string, string> = {}) => metricValue(s, name, labels)
-  t.equal(await m('switchyard_sdk_reports_untracked_total', { kind: 'client' }), N - 1000, 'instances beyond the cap are counted, not tracked')
-  t.ok(series(after.text, 'switchyard_sdk_evaluations_total') <= 3 * 3, `evaluation series bounded by flags × (variations + default): ${series(after.text, 'switchyard_sdk_evaluations_total')}`)
+  t.equal(
+    await m('switchyard_sdk_reports_untracked_total', { kind: 'client' }),
+    N - 1000,
+    'instances beyond the cap are counted, not tracked',
+  )
+  t.ok(
+    series(after.text, 'switchyard_sdk_evaluations_total') <= 3 * 3,
+    `evaluation series bounded by flags × (variations + default): ${series(after.text, 'switchyard_sdk_evaluations_total')}`,
+  )
   const grown = after.text.length - before.text.length
-  t.ok(after.text.length < 64 * 1024, `/metrics is ${after.text.length} bytes (${before.text.length} before, ${series(after.text)} series)`)
+  t.ok(
+    after.text.length < 64 * 1024,
+    `/metrics is ${after.text.length} bytes (${before.text.length} before, ${series(after.text)} series)`,
+  )
   t.ok(grown < 8 * 1024, `/metrics grew by ${grown} bytes`)
 
   // The CLI's exit code follows the server SDKs only.
   const cli = async () => {
     const out: string[] = []
-    const code = await run(['status', 'production', changeId], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: (x) => out.push(x), err: (x) => out.push(x), readInput: () => '' })
+    const code = await run(['status', 'production', changeId], {
+      env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
+      out: (x) => out.push(x),
+      err: (x) => out.push(x),
+      readInput: () => '',
+    })
     return { code, out: out.join('\n') }
   }
   let c = await cli()
@@ -171,51 +272,110 @@ t.test('20,000 forged reports with the public token leave sdk-status truthful an
   t.equal(c.code, 0, 'every server SDK has the kill: exit 0, whatever the 1,000 forged browsers say')
 })
 
-t.test('server SDK instances beyond SDK_MAX_SERVER_INSTANCES are not tracked, and status says the proof is incomplete', async (t) => {
-  const s = await startServer(t, { env: { SDK_MAX_SERVER_INSTANCES: '2' } })
-  const e = await createSdkEnv(s)
-  for (const id of ['a', 'b', 'c']) t.equal((await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: id, mode: 'server', appliedId: '1-0' } })).status, 202)
-  const r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
-  t.same([r.body.total, r.body.applied, r.body.capped], [2, 2, true])
-  t.equal(await metricValue(s, 'switchyard_sdk_reports_untracked_total', { kind: 'server' }), 1)
-  // A tracked instance keeps reporting; its slot is freed when it closes.
-  t.equal((await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'a', mode: 'server', appliedId: '1-0', closing: true } })).status, 202)
-  t.equal((await s.api('POST', '/api/v1/sdk/metrics', { token: e.serverToken, body: { sdkId: 'c', mode: 'server', appliedId: '1-0' } })).status, 202)
-  const out: string[] = []
-  const code = await run(['status', 'production', '1-0'], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: (x) => out.push(x), err: (x) => out.push(x), readInput: () => '' })
-  t.equal(code, 1, 'capped: other instances are unknown, so no proof')
-  t.match(out.join('\n'), /more server SDK instances report than are tracked/)
-})
+t.test(
+  'server SDK instances beyond SDK_MAX_SERVER_INSTANCES are not tracked, and status says the proof is incomplete',
+  async (t) => {
+    const s = await startServer(t, { env: { SDK_MAX_SERVER_INSTANCES: '2' } })
+    const e = await createSdkEnv(s)
+    for (const id of ['a', 'b', 'c'])
+      t.equal(
+        (
+          await s.api('POST', '/api/v1/sdk/metrics', {
+            token: e.serverToken,
+            body: { sdkId: id, mode: 'server', appliedId: '1-0' },
+          })
+        ).status,
+        202,
+      )
+    const r = await s.api('GET', '/api/v1/environments/production/sdk-status?changeId=1-0')
+    t.same([r.body.total, r.body.applied, r.body.capped], [2, 2, true])
+    t.equal(await metricValue(s, 'switchyard_sdk_reports_untracked_total', { kind: 'server' }), 1)
+    // A tracked instance keeps reporting; its slot is freed when it closes.
+    t.equal(
+      (
+        await s.api('POST', '/api/v1/sdk/metrics', {
+          token: e.serverToken,
+          body: { sdkId: 'a', mode: 'server', appliedId: '1-0', closing: true },
+        })
+      ).status,
+      202,
+    )
+    t.equal(
+      (
+        await s.api('POST', '/api/v1/sdk/metrics', {
+          token: e.serverToken,
+          body: { sdkId: 'c', mode: 'server', appliedId: '1-0' },
+        })
+      ).status,
+      202,
+    )
+    const out: string[] = []
+    const code = await run(['status', 'production', '1-0'], {
+      env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
+      out: (x) => out.push(x),
+      err: (x) => out.push(x),
+      readInput: () => '',
+    })
+    t.equal(code, 1, 'capped: other instances are unknown, so no proof')
+    t.match(out.join('\n'), /more server SDK instances report than are tracked/)
+  },
+)
 
-t.test('the real SDK reports when it applied a change (delivery lag, not report lag) and says goodbye on close()', async (t) => {
-  const s = await startServer(t)
-  const e = await createSdkEnv(s)
-  await createFlag(s, 'checkout')
-  await putConfig(s, 'production', 'checkout', { fallthrough: { variation: 0 } })
-  // Reports leave 1 s after a change is applied: the lag must not include that second.
-  const c = createClient({ url: s.url, token: e.serverToken, logger: quiet, metricsDebounceMs: 1000, metricsIntervalMs: 600_000 })
-  t.teardown(() => c.close())
-  await c.ready({ timeoutMs: 10_000 })
-  const kill = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', { body: { reason: 'incident' } })
-  const changeId = kill.headers.get('x-change-id') as string
-  await until(() => c.isEnabled('checkout', { key: 'u' }) === false, 10_000, 'the kill to reach the SDK')
-  const status = async () => (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${changeId}`)).body
-  await until(async () => (await status()).applied === 1, 10_000, 'sdk-status to show the kill applied')
-  const st = await status()
-  t.equal(st.total, 1)
-  const lag = st.instances[0].lagMs as number
-  t.ok(lag >= 0 && lag < 500, `lagMs ${lag} is the delivery (< 500 ms), not the 1 s report delay`)
-  t.equal(st.instances[0].appliedAt, new Date(Date.parse(st.changeAt) + lag).toISOString())
+t.test(
+  'the real SDK reports when it applied a change (delivery lag, not report lag) and says goodbye on close()',
+  async (t) => {
+    const s = await startServer(t)
+    const e = await createSdkEnv(s)
+    await createFlag(s, 'checkout')
+    await putConfig(s, 'production', 'checkout', { fallthrough: { variation: 0 } })
+    // Reports leave 1 s after a change is applied: the lag must not include that second.
+    const c = createClient({
+      url: s.url,
+      token: e.serverToken,
+      logger: quiet,
+      metricsDebounceMs: 1000,
+      metricsIntervalMs: 600_000,
+    })
+    t.teardown(() => c.close())
+    await c.ready({ timeoutMs: 10_000 })
+    const kill = await s.api('POST', '/api/v1/environments/production/flags/checkout/kill', {
+      body: { reason: 'incident' },
+    })
+    const changeId = kill.headers.get('x-change-id') as string
+    await until(() => c.isEnabled('checkout', { key: 'u' }) === false, 10_000, 'the kill to reach the SDK')
+    const status = async () =>
+      (await s.api('GET', `/api/v1/environments/production/sdk-status?changeId=${changeId}`)).body
+    await until(async () => (await status()).applied === 1, 10_000, 'sdk-status to show the kill applied')
+    const st = await status()
+    t.equal(st.total, 1)
+    const lag = st.instances[0].lagMs as number
+    t.ok(lag >= 0 && lag < 500, `lagMs ${lag} is the delivery (< 500 ms), not the 1 s report delay`)
+    t.equal(st.instances[0].appliedAt, new Date(Date.parse(st.changeAt) + lag).toISOString())
 
-  const cli = async () => run(['status', 'production', changeId], { env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN }, out: () => {}, err: () => {}, readInput: () => '' })
-  // A second SDK that never gets the kill applied (it is closed before): pending until it says goodbye.
-  const late = createClient({ url: s.url, token: e.serverToken, logger: quiet, streaming: false, pollIntervalMs: 600_000, metricsDebounceMs: 10, metricsIntervalMs: 600_000 })
-  t.teardown(() => late.close())
-  await late.ready({ timeoutMs: 10_000 })
-  await until(async () => (await status()).total === 2, 10_000, 'the second SDK to report')
-  await c.close()
-  await late.close()
-  const after = await status()
-  t.same([after.total, after.pending], [0, []], 'closed SDKs are forgotten, not pending for 10 minutes')
-  t.equal(await cli(), 0, '`status` exits 0 with no SDK running')
-})
+    const cli = async () =>
+      run(['status', 'production', changeId], {
+        env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
+        out: () => {},
+        err: () => {},
+        readInput: () => '',
+      })
+    // A second SDK that never gets the kill applied (it is closed before): pending until it says goodbye.
+    const late = createClient({
+      url: s.url,
+      token: e.serverToken,
+      logger: quiet,
+      streaming: false,
+      pollIntervalMs: 600_000,
+      metricsDebounceMs: 10,
+      metricsIntervalMs: 600_000,
+    })
+    t.teardown(() => late.close())
+    await late.ready({ timeoutMs: 10_000 })
+    await until(async () => (await status()).total === 2, 10_000, 'the second SDK to report')
+    await c.close()
+    await late.close()
+    const after = await status()
+    t.same([after.total, after.pending], [0, []], 'closed SDKs are forgotten, not pending for 10 minutes')
+    t.equal(await cli(), 0, '`status` exits 0 with no SDK running')
+  },
+)

@@ -55,7 +55,9 @@ t.test('REST writes arrive as patch / delete / segment-delta with increasing ids
   t.equal(d1.flag.on, true)
   t.ok(cmpId(p1.id, put.id) > 0, 'patch id after put id')
 
-  let r = await s.api('POST', '/api/v1/environments/production/segments', { body: { key: 'beta', included: ['u1', 'u2'] } })
+  let r = await s.api('POST', '/api/v1/environments/production/segments', {
+    body: { key: 'beta', included: ['u1', 'u2'] },
+  })
   t.equal(r.status, 201, r.text)
   const p2 = await c.next(isChange)
   t.equal(p2.type, 'patch')
@@ -73,7 +75,9 @@ t.test('REST writes arrive as patch / delete / segment-delta with increasing ids
   t.equal(d3.segment.name, 'Beta testers')
   t.notOk('included' in d3.segment, 'members omitted when unchanged')
 
-  r = await s.api('POST', '/api/v1/environments/production/segments/beta/members', { body: { add: ['u3'], remove: ['u1'] } })
+  r = await s.api('POST', '/api/v1/environments/production/segments/beta/members', {
+    body: { add: ['u3'], remove: ['u1'] },
+  })
   t.equal(r.status, 200, r.text)
   const p4 = await c.next(isChange)
   t.equal(p4.type, 'segment-delta')
@@ -113,12 +117,22 @@ t.test('Last-Event-ID replays exactly the missed changes, in order', async (t) =
 
   for (const how of ['header', 'query'] as const) {
     const url = s.url + STREAM + (how === 'query' ? `?lastEventId=${encodeURIComponent(seen.id)}` : '')
-    const c2 = await openSse(t, url, { token: e.serverToken, headers: how === 'header' ? { 'last-event-id': seen.id } : {} })
+    const c2 = await openSse(t, url, {
+      token: e.serverToken,
+      headers: how === 'header' ? { 'last-event-id': seen.id } : {},
+    })
     const missed = (await s.redis.xrange('sy:{production}:log', `(${seen.id}`, '+')) as Array<[string, string[]]>
     const got = []
     for (let i = 0; i < missed.length; i++) got.push(await c2.next())
-    t.same(got.map((x) => x.id), missed.map((x) => x[0]), `${how}: the missed ids, in order`)
-    t.same(got.slice(0, 3).map((x) => JSON.parse(x.data).flag.key), ['b', 'a', 'b'])
+    t.same(
+      got.map((x) => x.id),
+      missed.map((x) => x[0]),
+      `${how}: the missed ids, in order`,
+    )
+    t.same(
+      got.slice(0, 3).map((x) => JSON.parse(x.data).flag.key),
+      ['b', 'a', 'b'],
+    )
     // Then live: nothing replayed twice.
     await toggle(s, 'production', 'a', how === 'header')
     const live = await c2.next()
@@ -241,7 +255,9 @@ t.test('a client that does not read is disconnected; memory stays bounded', asyn
   const sock = connect(Number(port), '127.0.0.1')
   t.teardown(() => sock.destroy())
   await new Promise<void>((r) => sock.once('connect', () => r()))
-  sock.write(`GET ${STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${e.serverToken}\r\nAccept: text/event-stream\r\n\r\n`)
+  sock.write(
+    `GET ${STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${e.serverToken}\r\nAccept: text/event-stream\r\n\r\n`,
+  )
   let closed = false
   sock.on('close', () => {
     closed = true
@@ -250,7 +266,11 @@ t.test('a client that does not read is disconnected; memory stays bounded', asyn
   // Read the response head, then stop reading entirely.
   await new Promise<void>((r) => sock.once('data', () => r()))
   sock.pause()
-  await until(async () => (await metricValue(s, 'switchyard_stream_connections', { kind: 'server' })) === 1, 5000, 'the stream to register')
+  await until(
+    async () => (await metricValue(s, 'switchyard_stream_connections', { kind: 'server' })) === 1,
+    5000,
+    'the stream to register',
+  )
   const big = Array.from({ length: 20_000 }, (_, i) => `member-with-a-longish-id-${i}`)
   let writes = 0
   while ((await metricValue(s, 'switchyard_stream_disconnects_total', { reason: 'slow' })) === 0) {
@@ -326,13 +346,17 @@ t.test('a revoked SDK token loses its streams on every instance at once (no peri
   let timer: NodeJS.Timeout | undefined
   await Promise.race([
     Promise.all([onA.ended, onB.ended]),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('streams still open after 5 s')), 5000) }),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('streams still open after 5 s')), 5000)
+    }),
   ])
   clearTimeout(timer)
   t.ok(onA.isEnded() && onB.isEnded(), 'both instances closed the stream')
   t.equal(await metricValue(b, 'switchyard_stream_disconnects_total', { reason: 'revoked' }), 1)
   // The revocation entry is not forwarded: a fresh stream with another token sees only data.
-  const tok = await a.api('POST', '/api/v1/tokens', { body: { name: 'other', kind: 'sdk-server', environments: ['production'] } })
+  const tok = await a.api('POST', '/api/v1/tokens', {
+    body: { name: 'other', kind: 'sdk-server', environments: ['production'] },
+  })
   const fresh = await openSse(t, b.url + STREAM, { token: tok.body.secret })
   const put = await fresh.next()
   t.equal(put.type, 'put')
@@ -351,7 +375,11 @@ t.test('who may open the rules stream and read the rules', async (t) => {
     t.equal(r.body.code, 'UNAUTHORIZED')
     r = await s.api('GET', path, { token: 'sy_srv_not-a-real-token' })
     t.equal(r.status, 401, `${path} unknown token`)
-    for (const [name, tok] of [['admin', undefined], ['viewer', viewer], ['sdk-client', e.clientToken]] as const) {
+    for (const [name, tok] of [
+      ['admin', undefined],
+      ['viewer', viewer],
+      ['sdk-client', e.clientToken],
+    ] as const) {
       r = await s.api('GET', path, { ...(tok !== undefined && { token: tok }) })
       t.equal(r.status, 403, `${path} with ${name}`)
       t.equal(r.body.code, 'FORBIDDEN')

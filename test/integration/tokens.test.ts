@@ -7,7 +7,9 @@ t.test('tokens: create, use, scope, revoke, no plaintext in Redis', async (t) =>
   await s.api('POST', '/api/v1/environments', { body: { key: 'staging' } })
   await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
 
-  let r = await s.api('POST', '/api/v1/tokens', { body: { name: 'staging editor', kind: 'editor', environments: ['staging'] } })
+  let r = await s.api('POST', '/api/v1/tokens', {
+    body: { name: 'staging editor', kind: 'editor', environments: ['staging'] },
+  })
   t.equal(r.status, 201, r.text)
   const editor = r.body.secret as string
   const editorId = r.body.token.id as string
@@ -15,7 +17,9 @@ t.test('tokens: create, use, scope, revoke, no plaintext in Redis', async (t) =>
   t.notOk('hash' in r.body.token, 'the hash is never returned')
   r = await s.api('POST', '/api/v1/tokens', { body: { name: 'viewer', kind: 'viewer', environments: ['*'] } })
   const viewer = r.body.secret as string
-  r = await s.api('POST', '/api/v1/tokens', { body: { name: 'site', kind: 'sdk-server', environments: ['production'] } })
+  r = await s.api('POST', '/api/v1/tokens', {
+    body: { name: 'site', kind: 'sdk-server', environments: ['production'] },
+  })
   const sdk = r.body.secret as string
 
   // Bad token requests
@@ -43,11 +47,23 @@ t.test('tokens: create, use, scope, revoke, no plaintext in Redis', async (t) =>
   t.equal((await s.api('GET', '/api/v1/flags', { token: sdk })).status, 403, 'SDK tokens do not read the admin API')
   t.equal((await s.api('GET', '/api/v1/tokens', { token: editor })).status, 403, 'only admins manage tokens')
   t.equal((await s.api('POST', '/api/v1/environments', { token: editor, body: { key: 'x' } })).status, 403)
-  t.equal((await s.api('DELETE', '/api/v1/flags/f', { token: editor })).status, 403, 'deleting a flag definition needs admin or an editor scoped to "*"')
-  t.equal((await s.api('GET', '/api/v1/audit', { token: editor })).status, 403, 'the whole audit needs a token for every environment')
+  t.equal(
+    (await s.api('DELETE', '/api/v1/flags/f', { token: editor })).status,
+    403,
+    'deleting a flag definition needs admin or an editor scoped to "*"',
+  )
+  t.equal(
+    (await s.api('GET', '/api/v1/audit', { token: editor })).status,
+    403,
+    'the whole audit needs a token for every environment',
+  )
   t.equal((await s.api('GET', '/api/v1/audit?env=staging', { token: editor })).status, 200)
   r = await s.api('GET', '/api/v1/environments', { token: editor })
-  t.same(r.body.items.map((e: { key: string }) => e.key), ['staging'], 'environments are filtered to the token scope')
+  t.same(
+    r.body.items.map((e: { key: string }) => e.key),
+    ['staging'],
+    'environments are filtered to the token scope',
+  )
   t.notOk(r.body.items[0].signingSecret, 'only admins see the signing secret')
 
   for (const bad of [null, 'nope', `${editor}x`]) {
@@ -59,7 +75,12 @@ t.test('tokens: create, use, scope, revoke, no plaintext in Redis', async (t) =>
   t.equal(r.status, 401)
 
   r = await s.api('GET', '/api/v1/tokens')
-  t.same(r.body.items.map((x: { name: string }) => x.name).sort(), ['bootstrap admin', 'site', 'staging editor', 'viewer'])
+  t.same(r.body.items.map((x: { name: string }) => x.name).sort(), [
+    'bootstrap admin',
+    'site',
+    'staging editor',
+    'viewer',
+  ])
   r = await s.api('DELETE', `/api/v1/tokens/${editorId}`)
   t.equal(r.status, 204)
   t.equal((await put(editor, 'staging')).status, 401, 'a revoked token is refused')
@@ -82,7 +103,8 @@ t.test('tokens: create, use, scope, revoke, no plaintext in Redis', async (t) =>
     else if (type === 'string') dump += await s.redis.get(k)
   }
   t.ok(dump.length > 1000, 'the dump has content')
-  for (const secret of [editor, viewer, sdk, 'test-admin-token-0123456789abcdef']) t.notOk(dump.includes(secret), 'secret not stored')
+  for (const secret of [editor, viewer, sdk, 'test-admin-token-0123456789abcdef'])
+    t.notOk(dump.includes(secret), 'secret not stored')
 })
 
 t.test('bootstrap: a generated first admin token, printed once', async (t) => {

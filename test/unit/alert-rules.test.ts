@@ -7,7 +7,8 @@ const dir = join(import.meta.dirname, '../../deploy/prometheus')
 
 function promtool(args: string[]): { status: number | null; out: string } {
   const r = spawnSync('promtool', args, { cwd: dir, encoding: 'utf8' })
-  if (r.error) throw new Error(`promtool does not run (Debian package prometheus; .ci/run installs it): ${r.error.message}`)
+  if (r.error)
+    throw new Error(`promtool does not run (Debian package prometheus; .ci/run installs it): ${r.error.message}`)
   return { status: r.status, out: `${r.stdout}${r.stderr}` }
 }
 

@@ -26,17 +26,29 @@ t.ok(doc.vectors.length >= 8, 'vectors found')
 
 for (const v of doc.vectors) {
   t.test(v.name, async (t) => {
-    t.equal(Buffer.from(v.canonicalUtf8Hex, 'hex').toString('utf8'), v.canonical, 'the hex is the canonical string (file consistency)')
+    t.equal(
+      Buffer.from(v.canonicalUtf8Hex, 'hex').toString('utf8'),
+      v.canonical,
+      'the hex is the canonical string (file consistency)',
+    )
     t.equal(canonicalJson(v.context), v.canonical, 'canonical form')
     t.equal(signContext(doc.secret, v.context), v.signature, 'signature')
-    const openssl = execFileSync('openssl', ['dgst', '-sha256', '-hmac', doc.secret, '-r'], { input: Buffer.from(v.canonicalUtf8Hex, 'hex') }).toString()
+    const openssl = execFileSync('openssl', ['dgst', '-sha256', '-hmac', doc.secret, '-r'], {
+      input: Buffer.from(v.canonicalUtf8Hex, 'hex'),
+    }).toString()
     t.equal(openssl.split(' ')[0], v.signature, 'openssl agrees with the vector')
   })
 }
 
 t.test('key order and formatting of the input do not matter; every value does', async (t) => {
   const a = signContext('s', { key: 'u1', email: 'me@x.example', plan: { b: 1, a: [2, 1] } })
-  t.equal(signContext('s', JSON.parse('{ "plan": {"a": [2, 1.0], "b": 1}, "email": "me@x.example", "key": "u1" }') as Context), a)
+  t.equal(
+    signContext(
+      's',
+      JSON.parse('{ "plan": {"a": [2, 1.0], "b": 1}, "email": "me@x.example", "key": "u1" }') as Context,
+    ),
+    a,
+  )
   t.not(signContext('s', { key: 'u1', email: 'me@x.example', plan: { b: 1, a: [1, 2] } }), a, 'array order counts')
   t.not(signContext('s', { key: 'u1', email: 'ceo@corp.example', plan: { b: 1, a: [2, 1] } }), a)
   t.not(signContext('s', { key: 'u1' }), a, 'dropping attributes changes it too')

@@ -40,11 +40,22 @@ t.test('docs/rules.md issue table, the ISSUES catalogue and the codes the valida
   const rows = table('## Validation', read('docs/rules.md'))
   t.ok(rows.size > 20, 'the table is found')
   t.same([...rows.keys()].sort(), Object.keys(ISSUES).sort(), 'the same codes in the docs and in the catalogue')
-  for (const [code, when] of Object.entries(ISSUES)) t.equal(rows.get(code), when, `${code}: the docs say what the catalogue says`)
-  t.same(Object.entries(ISSUE), Object.keys(ISSUES).map((k) => [k, k]), 'ISSUE names exactly the catalogue codes')
+  for (const [code, when] of Object.entries(ISSUES))
+    t.equal(rows.get(code), when, `${code}: the docs say what the catalogue says`)
+  t.same(
+    Object.entries(ISSUE),
+    Object.keys(ISSUES).map((k) => [k, k]),
+    'ISSUE names exactly the catalogue codes',
+  )
   // The types make every emitted code a catalogue code (ValidationIssue.code is an IssueCode);
   // this is the other direction: no catalogue code that the validator never emits.
   const source = read('sdk/core/validate.ts')
-  const emitted = new Set([...source.matchAll(/\bpush\(\s*out,\s*[^,]+,\s*ISSUE\.([A-Z_]+)/g)].map((m) => m[1] as string))
-  t.same([...emitted].sort(), Object.keys(ISSUES).sort(), 'every catalogue code is emitted by sdk/core/validate.ts, and only those')
+  const emitted = new Set(
+    [...source.matchAll(/\bpush\(\s*out,\s*[^,]+,\s*ISSUE\.([A-Z_]+)/g)].map((m) => m[1] as string),
+  )
+  t.same(
+    [...emitted].sort(),
+    Object.keys(ISSUES).sort(),
+    'every catalogue code is emitted by sdk/core/validate.ts, and only those',
+  )
 })

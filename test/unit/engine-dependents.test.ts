@@ -28,14 +28,20 @@ function segment(key: string, over: Partial<Segment> = {}): Segment {
 function flag(key: string, prereqs: string[] = [], segs: string[] = [], over: Partial<RulesetFlag> = {}): RulesetFlag {
   return booleanFlag(key, {
     prerequisites: prereqs.map((p) => ({ flag: p, variation: 0 })),
-    rules: segs.map((s, i) => ({ id: `r${i}`, clauses: [{ attribute: 'key', op: 'inSegment', values: [s] }], serve: { variation: 0 } })),
+    rules: segs.map((s, i) => ({
+      id: `r${i}`,
+      clauses: [{ attribute: 'key', op: 'inSegment', values: [s] }],
+      serve: { variation: 0 },
+    })),
     ...over,
   })
 }
 
 /** A segment whose rules test `segs`. */
 function nested(key: string, segs: string[]): Segment {
-  return segment(key, { rules: segs.map((s, i) => ({ id: `r${i}`, clauses: [{ attribute: 'key', op: 'inSegment', values: [s] }] })) })
+  return segment(key, {
+    rules: segs.map((s, i) => ({ id: `r${i}`, clauses: [{ attribute: 'key', op: 'inSegment', values: [s] }] })),
+  })
 }
 
 function ruleset(flags: RulesetFlag[], segments: Segment[] = []): Ruleset {
@@ -51,7 +57,9 @@ const sorted = (keys: string[]) => [...keys].sort()
 
 t.test('prerequisites: a flag affects itself and every flag depending on it, transitively', async (t) => {
   // c → b → a, d → a, e unrelated, f → c (chain of three)
-  const c = compile(ruleset([flag('a'), flag('b', ['a']), flag('c', ['b']), flag('d', ['a']), flag('e'), flag('f', ['c'])]))
+  const c = compile(
+    ruleset([flag('a'), flag('b', ['a']), flag('c', ['b']), flag('d', ['a']), flag('e'), flag('f', ['c'])]),
+  )
   t.same(sorted(affectedFlags(c, ['a'])), ['a', 'b', 'c', 'd', 'f'])
   t.same(sorted(affectedFlags(c, ['b'])), ['b', 'c', 'f'])
   t.same(affectedFlags(c, ['e']), ['e'])
@@ -78,7 +86,13 @@ t.test('cycles (refused by the server, possible in SDK data) end the walk', asyn
 t.test('segments: the flags testing them, through segments that test them, and their dependents', async (t) => {
   const c = compile(
     ruleset(
-      [flag('direct', [], ['beta']), flag('via', [], ['outer']), flag('gated', ['direct']), flag('other', [], ['gamma']), flag('both', [], ['beta', 'gamma'])],
+      [
+        flag('direct', [], ['beta']),
+        flag('via', [], ['outer']),
+        flag('gated', ['direct']),
+        flag('other', [], ['gamma']),
+        flag('both', [], ['beta', 'gamma']),
+      ],
       [segment('beta'), nested('outer', ['beta']), segment('gamma')],
     ),
   )
@@ -105,7 +119,9 @@ t.test('references count before the item they name exists, and from broken flags
 })
 
 t.test('updates and removals move the edges; the previous Compiled keeps its index', async (t) => {
-  const c1 = compile(ruleset([flag('a'), flag('b', ['a']), flag('c', ['b'], ['s'])], [segment('s'), nested('t', ['s'])]))
+  const c1 = compile(
+    ruleset([flag('a'), flag('b', ['a']), flag('c', ['b'], ['s'])], [segment('s'), nested('t', ['s'])]),
+  )
   const c2 = applyFlag(c1, flag('b'))
   t.same(affectedFlags(c2, ['a']), ['a'], 'b no longer depends on a')
   t.same(sorted(affectedFlags(c1, ['a'])), ['a', 'b', 'c'], 'old Compiled unchanged')
@@ -132,25 +148,45 @@ t.test('hot paths: the index is shared, not copied, when references do not chang
   t.equal(c2.dependents, c1.dependents, 'a membership delta leaves the index as it is')
   const c3 = applyFlag(c2, flag('b', ['a'], ['big'], { on: false, version: 2 }))
   t.equal(c3.dependents, c2.dependents, 'a flag edit with the same references too')
-  const c4 = applySegment(c3, segment('big', { version: 3, rules: [{ id: 'r', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] }))
+  const c4 = applySegment(
+    c3,
+    segment('big', { version: 3, rules: [{ id: 'r', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] }),
+  )
   t.equal(c4.dependents, c3.dependents, 'a segment edit without segment references too')
   t.not(applyFlag(c4, flag('b', [], ['big'])).dependents, c4.dependents, 'a changed reference makes a new index')
 })
 
 t.test('malformed wire data names what it can and never throws', async (t) => {
   const flags = {
-    bad: { key: 'bad', prerequisites: 'nope', rules: [null, 7, { clauses: 'x' }, { clauses: [null, { op: 'inSegment', values: 'beta' }] }] },
-    odd: { key: 'odd', prerequisites: [null, { flag: 5 }, { flag: 'a' }], rules: [{ clauses: [{ op: 'inSegment', values: [1, null, 'beta', 'beta'] }] }] },
+    bad: {
+      key: 'bad',
+      prerequisites: 'nope',
+      rules: [null, 7, { clauses: 'x' }, { clauses: [null, { op: 'inSegment', values: 'beta' }] }],
+    },
+    odd: {
+      key: 'odd',
+      prerequisites: [null, { flag: 5 }, { flag: 'a' }],
+      rules: [{ clauses: [{ op: 'inSegment', values: [1, null, 'beta', 'beta'] }] }],
+    },
     num: 5,
     a: flag('a'),
   } as unknown as Record<string, RulesetFlag>
-  const segments = { s: { key: 's', rules: [{ clauses: [{ op: 'inSegment', values: ['beta', {}] }] }, 'x'] } } as unknown as Record<string, Segment>
+  const segments = {
+    s: { key: 's', rules: [{ clauses: [{ op: 'inSegment', values: ['beta', {}] }] }, 'x'] },
+  } as unknown as Record<string, Segment>
   let c: Compiled | undefined
   t.doesNotThrow(() => (c = compile({ specVersion: 1, environment: 'x', flags, segments })))
   t.same(sorted(affectedFlags(c!, ['a'])), ['a', 'odd'])
   t.same(affectedFlags(c!, [], ['beta']), ['odd'])
   t.same(affectedFlags(c!, [], ['s']), [])
-  t.same(clauseSegments([{ op: 'inSegment', values: ['x', 2, 'y', 'x'] }, { op: 'in', values: ['z'] }]), ['x', 'y', 'x'], 'each occurrence, in order')
+  t.same(
+    clauseSegments([
+      { op: 'inSegment', values: ['x', 2, 'y', 'x'] },
+      { op: 'in', values: ['z'] },
+    ]),
+    ['x', 'y', 'x'],
+    'each occurrence, in order',
+  )
   t.same(clauseSegments('nope'), [])
 })
 
@@ -176,17 +212,43 @@ type Op =
 
 const sub = (keys: string[]) => fc.subarray(keys)
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ op: fc.constant('flag' as const), key: fc.constantFrom(...FLAGS), prereqs: sub(FLAGS), segs: sub(SEGS), broken: fc.boolean() }),
+  fc.record({
+    op: fc.constant('flag' as const),
+    key: fc.constantFrom(...FLAGS),
+    prereqs: sub(FLAGS),
+    segs: sub(SEGS),
+    broken: fc.boolean(),
+  }),
   fc.record({ op: fc.constant('removeFlag' as const), key: fc.constantFrom(...FLAGS) }),
-  fc.record({ op: fc.constant('segment' as const), key: fc.constantFrom(...SEGS), segs: sub(SEGS), members: fc.boolean() }),
+  fc.record({
+    op: fc.constant('segment' as const),
+    key: fc.constantFrom(...SEGS),
+    segs: sub(SEGS),
+    members: fc.boolean(),
+  }),
   fc.record({ op: fc.constant('removeSegment' as const), key: fc.constantFrom(...SEGS) }),
-  fc.record({ op: fc.constant('delta' as const), key: fc.constantFrom(...SEGS), version: fc.integer({ min: 0, max: 5 }) }),
+  fc.record({
+    op: fc.constant('delta' as const),
+    key: fc.constantFrom(...SEGS),
+    version: fc.integer({ min: 0, max: 5 }),
+  }),
 )
 
 /** What the SDK did before the index: fixpoints over the raw items (rules-store.ts withDependents / flagsUsingSegments). */
-function bruteForce(flags: Map<string, RulesetFlag>, segments: Map<string, Segment>, keys: string[], segKeys: string[]): Set<string> {
+function bruteForce(
+  flags: Map<string, RulesetFlag>,
+  segments: Map<string, Segment>,
+  keys: string[],
+  segKeys: string[],
+): Set<string> {
   const segRefs = (rules: { clauses: { op: string; values: unknown[] }[] }[]) =>
-    new Set(rules.flatMap((r) => r.clauses.filter((c) => c.op === 'inSegment').flatMap((c) => c.values.filter((v): v is string => typeof v === 'string'))))
+    new Set(
+      rules.flatMap((r) =>
+        r.clauses
+          .filter((c) => c.op === 'inSegment')
+          .flatMap((c) => c.values.filter((v): v is string => typeof v === 'string')),
+      ),
+    )
   const segsAffected = new Set(segKeys)
   for (let grew = true; grew; ) {
     grew = false
@@ -211,44 +273,53 @@ function bruteForce(flags: Map<string, RulesetFlag>, segments: Map<string, Segme
   return out
 }
 
-t.test('property: after any sequence of changes the index answers as a brute-force walk and as a fresh compile', async (t) => {
-  fc.assert(
-    fc.property(fc.array(opArb, { maxLength: 30 }), fc.subarray(FLAGS, { maxLength: 2 }), fc.subarray(SEGS, { maxLength: 2 }), (ops, keys, segKeys) => {
-      let c = compile(ruleset([]))
-      const flags = new Map<string, RulesetFlag>()
-      const segments = new Map<string, Segment>()
-      for (const o of ops) {
-        if (o.op === 'flag') {
-          const f = flag(o.key, o.prereqs, o.segs, o.broken ? { fallthrough: { variation: 9 } } : {})
-          flags.set(o.key, f)
-          c = applyFlag(c, f)
-        } else if (o.op === 'removeFlag') {
-          flags.delete(o.key)
-          c = removeFlag(c, o.key)
-        } else if (o.op === 'segment') {
-          const s = nested(o.key, o.segs)
-          segments.set(o.key, s)
-          // Without member lists, as the stream sends metadata-only patches.
-          c = applySegment(c, o.members ? s : { key: s.key, rules: s.rules, salt: s.salt, version: s.version })
-        } else if (o.op === 'removeSegment') {
-          segments.delete(o.key)
-          c = removeSegment(c, o.key)
-        } else {
-          c = applySegmentDelta(c, { key: o.key, list: 'included', add: ['x'], remove: [], version: o.version })
-        }
-        const want = bruteForce(flags, segments, keys, segKeys)
-        const got = affectedFlags(c, keys, segKeys)
-        if (got.length !== want.size || !got.every((k) => want.has(k))) return false
-      }
-      // The same ruleset compiled from scratch has the same edges.
-      const fresh = compile(ruleset([...flags.values()], [...segments.values()]))
-      for (const m of ['prerequisiteOf', 'flagsTesting', 'segmentsTesting'] as const) {
-        const norm = (x: ReadonlyMap<string, readonly string[]>) => JSON.stringify([...x].map(([k, l]) => [k, [...l].sort()]).sort())
-        if (norm(fresh.dependents[m]) !== norm(c.dependents[m])) return false
-      }
-      return true
-    }),
-    { numRuns: 500 },
-  )
-  t.pass('500 random sequences agreed')
-})
+t.test(
+  'property: after any sequence of changes the index answers as a brute-force walk and as a fresh compile',
+  async (t) => {
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { maxLength: 30 }),
+        fc.subarray(FLAGS, { maxLength: 2 }),
+        fc.subarray(SEGS, { maxLength: 2 }),
+        (ops, keys, segKeys) => {
+          let c = compile(ruleset([]))
+          const flags = new Map<string, RulesetFlag>()
+          const segments = new Map<string, Segment>()
+          for (const o of ops) {
+            if (o.op === 'flag') {
+              const f = flag(o.key, o.prereqs, o.segs, o.broken ? { fallthrough: { variation: 9 } } : {})
+              flags.set(o.key, f)
+              c = applyFlag(c, f)
+            } else if (o.op === 'removeFlag') {
+              flags.delete(o.key)
+              c = removeFlag(c, o.key)
+            } else if (o.op === 'segment') {
+              const s = nested(o.key, o.segs)
+              segments.set(o.key, s)
+              // Without member lists, as the stream sends metadata-only patches.
+              c = applySegment(c, o.members ? s : { key: s.key, rules: s.rules, salt: s.salt, version: s.version })
+            } else if (o.op === 'removeSegment') {
+              segments.delete(o.key)
+              c = removeSegment(c, o.key)
+            } else {
+              c = applySegmentDelta(c, { key: o.key, list: 'included', add: ['x'], remove: [], version: o.version })
+            }
+            const want = bruteForce(flags, segments, keys, segKeys)
+            const got = affectedFlags(c, keys, segKeys)
+            if (got.length !== want.size || !got.every((k) => want.has(k))) return false
+          }
+          // The same ruleset compiled from scratch has the same edges.
+          const fresh = compile(ruleset([...flags.values()], [...segments.values()]))
+          for (const m of ['prerequisiteOf', 'flagsTesting', 'segmentsTesting'] as const) {
+            const norm = (x: ReadonlyMap<string, readonly string[]>) =>
+              JSON.stringify([...x].map(([k, l]) => [k, [...l].sort()]).sort())
+            if (norm(fresh.dependents[m]) !== norm(c.dependents[m])) return false
+          }
+          return true
+        },
+      ),
+      { numRuns: 500 },
+    )
+    t.pass('500 random sequences agreed')
+  },
+)

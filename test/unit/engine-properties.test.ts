@@ -25,7 +25,14 @@ function rollout(weightOn: number, salt = 'ramp'): Ruleset {
     flags: {
       f: flag('f', {
         salt,
-        fallthrough: { rollout: { weights: [{ variation: 0, weight: weightOn }, { variation: 1, weight: 100_000 - weightOn }] } },
+        fallthrough: {
+          rollout: {
+            weights: [
+              { variation: 0, weight: weightOn },
+              { variation: 1, weight: 100_000 - weightOn },
+            ],
+          },
+        },
       }),
     },
   }
@@ -91,7 +98,10 @@ t.test('uniformity over 1,000,000 keys', async (t) => {
   for (let i = 0; i < N; i++) bands[Math.floor(buckets[i]! / 1000)]!++
   const stat = chi2(bands, new Array<number>(100).fill(N / 100))
   t.ok(stat < 148.23, `100 bands: chi2 = ${stat.toFixed(2)}`)
-  t.ok(buckets.every((b) => b >= 0 && b < 100_000), 'every bucket in [0, 100000)')
+  t.ok(
+    buckets.every((b) => b >= 0 && b < 100_000),
+    'every bucket in [0, 100000)',
+  )
 })
 
 t.test('independence: two salts bucket the same keys independently', async (t) => {
@@ -107,7 +117,8 @@ t.test('independence: two salts bucket the same keys independently', async (t) =
   t.ok(stat < 16.27, `joint counts ${cell.join('/')}, chi2 = ${stat.toFixed(2)} (3 df, p = 0.001)`)
   // A 10 % rollout of one flag is not the same 10 % as another's.
   let both = 0
-  for (let i = 0; i < n; i++) if (bucket('flag-one', `user-${i}`) < 10_000 && bucket('flag-two', `user-${i}`) < 10_000) both++
+  for (let i = 0; i < n; i++)
+    if (bucket('flag-one', `user-${i}`) < 10_000 && bucket('flag-two', `user-${i}`) < 10_000) both++
   t.ok(Math.abs(both - n * 0.01) < 5 * Math.sqrt(n * 0.01), `overlap of two 10 % rollouts ≈ 1 %: ${both}`)
 })
 
@@ -130,14 +141,28 @@ const clause = fc.record({
 const serve: fc.Arbitrary<Serve> = fc.oneof(
   fc.record({ variation: fc.integer({ min: -1, max: 2 }) }),
   fc.integer({ min: 0, max: 100_000 }).map((w) => ({
-    rollout: { bucketBy: w % 2 === 0 ? 'key' : 'a', weights: [{ variation: 0, weight: w }, { variation: 1, weight: 100_000 - w }] },
+    rollout: {
+      bucketBy: w % 2 === 0 ? 'key' : 'a',
+      weights: [
+        { variation: 0, weight: w },
+        { variation: 1, weight: 100_000 - w },
+      ],
+    },
   })),
 )
 const arbFlag = fc.record({
   on: fc.boolean(),
   offVariation: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 2 })),
-  targets: fc.array(fc.record({ variation: fc.integer({ min: 0, max: 1 }), values: fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }) }), { maxLength: 2 }),
-  rules: fc.array(fc.record({ id: fc.string({ maxLength: 3 }), clauses: fc.array(clause, { maxLength: 3 }), serve }), { maxLength: 3 }),
+  targets: fc.array(
+    fc.record({
+      variation: fc.integer({ min: 0, max: 1 }),
+      values: fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+    }),
+    { maxLength: 2 },
+  ),
+  rules: fc.array(fc.record({ id: fc.string({ maxLength: 3 }), clauses: fc.array(clause, { maxLength: 3 }), serve }), {
+    maxLength: 3,
+  }),
   fallthrough: serve,
   prereq: fc.boolean(),
 })
@@ -158,12 +183,25 @@ t.test('evaluate never throws; valid flags never yield PARSE_ERROR', async (t) =
         fallthrough: af.fallthrough,
         prerequisites: af.prereq ? [{ flag: 'g', variation: 0 }] : [],
       })
-      const g = flag('g', { prerequisites: [{ flag: 'f', variation: 0 }], rules: af.rules, fallthrough: af.fallthrough })
+      const g = flag('g', {
+        prerequisites: [{ flag: 'f', variation: 0 }],
+        rules: af.rules,
+        fallthrough: af.fallthrough,
+      })
       const rs: Ruleset = {
         specVersion: 1,
         environment: 'p',
         flags: { f, g },
-        segments: { s: { key: 's', included: ['x'], excluded: [], rules: [{ id: 'r', clauses: af.rules[0]?.clauses ?? [] }], salt: 's', version: 1 } },
+        segments: {
+          s: {
+            key: 's',
+            included: ['x'],
+            excluded: [],
+            rules: [{ id: 'r', clauses: af.rules[0]?.clauses ?? [] }],
+            salt: 's',
+            version: 1,
+          },
+        },
       }
       const c = compile(rs)
       const value = evaluate(c, 'f', ctx as Record<string, unknown>, false)

@@ -33,7 +33,14 @@ const good: FlagConfig = {
         { attribute: 'x', op: 'exists', values: [] },
         { attribute: 'key', op: 'inSegment', values: ['beta'] },
       ],
-      serve: { rollout: { weights: [{ variation: 0, weight: 1 }, { variation: 1, weight: 99_999 }] } },
+      serve: {
+        rollout: {
+          weights: [
+            { variation: 0, weight: 1 },
+            { variation: 1, weight: 99_999 },
+          ],
+        },
+      },
     },
   ],
   fallthrough: { variation: 1 },
@@ -47,21 +54,61 @@ function codes(issues: ValidationIssue[]): string[] {
 t.same(validateFlagConfig(boolDef, good), [], 'a good configuration has no issue')
 
 const cases: { name: string; def?: object; patch: (c: FlagConfig) => unknown; expect: string[] }[] = [
-  { name: 'off variation out of range', patch: (c) => ({ ...c, offVariation: 2 }), expect: ['VARIATION_OUT_OF_RANGE /offVariation'] },
-  { name: 'negative variation', patch: (c) => ({ ...c, fallthrough: { variation: -1 } }), expect: ['VARIATION_OUT_OF_RANGE /fallthrough/variation'] },
-  { name: 'fractional variation', patch: (c) => ({ ...c, targets: [{ variation: 0.5, values: ['a'] }] }), expect: ['VARIATION_OUT_OF_RANGE /targets/0/variation'] },
+  {
+    name: 'off variation out of range',
+    patch: (c) => ({ ...c, offVariation: 2 }),
+    expect: ['VARIATION_OUT_OF_RANGE /offVariation'],
+  },
+  {
+    name: 'negative variation',
+    patch: (c) => ({ ...c, fallthrough: { variation: -1 } }),
+    expect: ['VARIATION_OUT_OF_RANGE /fallthrough/variation'],
+  },
+  {
+    name: 'fractional variation',
+    patch: (c) => ({ ...c, targets: [{ variation: 0.5, values: ['a'] }] }),
+    expect: ['VARIATION_OUT_OF_RANGE /targets/0/variation'],
+  },
   {
     name: 'weights do not sum to 100000',
-    patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [{ variation: 0, weight: 50_000 }, { variation: 1, weight: 40_000 }] } } }),
+    patch: (c) => ({
+      ...c,
+      fallthrough: {
+        rollout: {
+          weights: [
+            { variation: 0, weight: 50_000 },
+            { variation: 1, weight: 40_000 },
+          ],
+        },
+      },
+    }),
     expect: ['WEIGHTS_SUM /fallthrough/rollout/weights'],
   },
   {
     name: 'negative and fractional weights',
-    patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [{ variation: 0, weight: -1 }, { variation: 1, weight: 100_000.5 }] } } }),
+    patch: (c) => ({
+      ...c,
+      fallthrough: {
+        rollout: {
+          weights: [
+            { variation: 0, weight: -1 },
+            { variation: 1, weight: 100_000.5 },
+          ],
+        },
+      },
+    }),
     expect: ['BAD_WEIGHT /fallthrough/rollout/weights/0/weight', 'BAD_WEIGHT /fallthrough/rollout/weights/1/weight'],
   },
-  { name: 'empty rollout', patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [] } } }), expect: ['EMPTY_ROLLOUT /fallthrough/rollout/weights'] },
-  { name: 'serve with both', patch: (c) => ({ ...c, fallthrough: { variation: 0, rollout: { weights: [] } } }), expect: ['BAD_SERVE /fallthrough'] },
+  {
+    name: 'empty rollout',
+    patch: (c) => ({ ...c, fallthrough: { rollout: { weights: [] } } }),
+    expect: ['EMPTY_ROLLOUT /fallthrough/rollout/weights'],
+  },
+  {
+    name: 'serve with both',
+    patch: (c) => ({ ...c, fallthrough: { variation: 0, rollout: { weights: [] } } }),
+    expect: ['BAD_SERVE /fallthrough'],
+  },
   { name: 'serve with neither', patch: (c) => ({ ...c, fallthrough: {} }), expect: ['BAD_SERVE /fallthrough'] },
   {
     name: 'empty bucketBy',
@@ -75,7 +122,10 @@ const cases: { name: string; def?: object; patch: (c: FlagConfig) => unknown; ex
   },
   {
     name: 'unknown operator',
-    patch: (c) => ({ ...c, rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'equals', values: ['x'] }], serve: { variation: 0 } }] }),
+    patch: (c) => ({
+      ...c,
+      rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'equals', values: ['x'] }], serve: { variation: 0 } }],
+    }),
     expect: ['UNKNOWN_OPERATOR /rules/0/clauses/0/op'],
   },
   {
@@ -116,32 +166,81 @@ const cases: { name: string; def?: object; patch: (c: FlagConfig) => unknown; ex
   },
   {
     name: 'empty values and empty attribute',
-    patch: (c) => ({ ...c, rules: [{ id: 'r', clauses: [{ attribute: '', op: 'in', values: [] }], serve: { variation: 0 } }] }),
+    patch: (c) => ({
+      ...c,
+      rules: [{ id: 'r', clauses: [{ attribute: '', op: 'in', values: [] }], serve: { variation: 0 } }],
+    }),
     expect: ['BAD_ATTRIBUTE /rules/0/clauses/0/attribute', 'EMPTY_VALUES /rules/0/clauses/0/values'],
   },
   {
     name: 'negate not a boolean',
-    patch: (c) => ({ ...c, rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'exists', values: [], negate: 'yes' }], serve: { variation: 0 } }] }),
+    patch: (c) => ({
+      ...c,
+      rules: [
+        { id: 'r', clauses: [{ attribute: 'a', op: 'exists', values: [], negate: 'yes' }], serve: { variation: 0 } },
+      ],
+    }),
     expect: ['INVALID_SHAPE /rules/0/clauses/0/negate'],
   },
-  { name: 'self prerequisite', patch: (c) => ({ ...c, prerequisites: [{ flag: 'f', variation: 0 }] }), expect: ['SELF_PREREQUISITE /prerequisites/0/flag'] },
+  {
+    name: 'self prerequisite',
+    patch: (c) => ({ ...c, prerequisites: [{ flag: 'f', variation: 0 }] }),
+    expect: ['SELF_PREREQUISITE /prerequisites/0/flag'],
+  },
   {
     name: 'duplicate prerequisite',
-    patch: (c) => ({ ...c, prerequisites: [{ flag: 'o', variation: 0 }, { flag: 'o', variation: 1 }] }),
+    patch: (c) => ({
+      ...c,
+      prerequisites: [
+        { flag: 'o', variation: 0 },
+        { flag: 'o', variation: 1 },
+      ],
+    }),
     expect: ['DUPLICATE_PREREQUISITE /prerequisites/1/flag'],
   },
   {
     name: 'same key targeted to two variations',
-    patch: (c) => ({ ...c, targets: [{ variation: 0, values: ['a'] }, { variation: 1, values: ['b', 'a', 5] }] }),
+    patch: (c) => ({
+      ...c,
+      targets: [
+        { variation: 0, values: ['a'] },
+        { variation: 1, values: ['b', 'a', 5] },
+      ],
+    }),
     expect: ['DUPLICATE_TARGET /targets/1/values/1', 'WRONG_VALUE_TYPE /targets/1/values/2'],
   },
   { name: 'not an object', patch: () => 'nope', expect: ['INVALID_SHAPE '] },
   { name: 'on missing', patch: (c) => ({ ...c, on: 'true' }), expect: ['INVALID_SHAPE /on'] },
-  { name: 'boolean flag with three variations', def: { kind: 'boolean', variations: [true, false, true] }, patch: (c) => c, expect: ['BAD_BOOLEAN_VARIATIONS /variations'] },
-  { name: 'boolean flag [true, true]', def: { kind: 'boolean', variations: [true, true] }, patch: (c) => c, expect: ['BAD_BOOLEAN_VARIATIONS /variations'] },
-  { name: 'boolean flag [false, true] is fine', def: { kind: 'boolean', variations: [false, true] }, patch: (c) => c, expect: [] },
-  { name: 'kind mismatch', def: { kind: 'number', variations: [1, 'two'] }, patch: (c) => c, expect: ['KIND_MISMATCH /variations/1'] },
-  { name: 'string duplicates', def: { kind: 'string', variations: ['a', 'a'] }, patch: (c) => c, expect: ['DUPLICATE_VARIATION /variations/1'] },
+  {
+    name: 'boolean flag with three variations',
+    def: { kind: 'boolean', variations: [true, false, true] },
+    patch: (c) => c,
+    expect: ['BAD_BOOLEAN_VARIATIONS /variations'],
+  },
+  {
+    name: 'boolean flag [true, true]',
+    def: { kind: 'boolean', variations: [true, true] },
+    patch: (c) => c,
+    expect: ['BAD_BOOLEAN_VARIATIONS /variations'],
+  },
+  {
+    name: 'boolean flag [false, true] is fine',
+    def: { kind: 'boolean', variations: [false, true] },
+    patch: (c) => c,
+    expect: [],
+  },
+  {
+    name: 'kind mismatch',
+    def: { kind: 'number', variations: [1, 'two'] },
+    patch: (c) => c,
+    expect: ['KIND_MISMATCH /variations/1'],
+  },
+  {
+    name: 'string duplicates',
+    def: { kind: 'string', variations: ['a', 'a'] },
+    patch: (c) => c,
+    expect: ['DUPLICATE_VARIATION /variations/1'],
+  },
   { name: 'unknown kind', def: { kind: 'date', variations: [1, 2] }, patch: (c) => c, expect: ['UNKNOWN_KIND /kind'] },
   {
     name: 'no variations',
@@ -159,7 +258,11 @@ for (const c of cases) {
 }
 
 t.test('validateSegment', async (t) => {
-  t.same(validateSegment({ key: 's', included: ['a'], excluded: [], rules: [], salt: 's', version: 1 }), [], 'good segment')
+  t.same(
+    validateSegment({ key: 's', included: ['a'], excluded: [], rules: [], salt: 's', version: 1 }),
+    [],
+    'good segment',
+  )
   t.same(
     codes(
       validateSegment({
@@ -188,10 +291,49 @@ t.test('validateSegment', async (t) => {
 })
 
 t.test('findPrerequisiteCycle', async (t) => {
-  t.equal(findPrerequisiteCycle(new Map([['a', ['b']], ['b', ['c']], ['c', []]])), null, 'chain')
-  t.equal(findPrerequisiteCycle(new Map([['a', ['b', 'c']], ['b', ['d']], ['c', ['d']], ['d', []]])), null, 'diamond is not a cycle')
-  t.same(findPrerequisiteCycle(new Map([['a', ['b']], ['b', ['a']]])), ['a', 'b', 'a'])
-  t.same(findPrerequisiteCycle(new Map([['x', ['a']], ['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a'])
+  t.equal(
+    findPrerequisiteCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', []],
+      ]),
+    ),
+    null,
+    'chain',
+  )
+  t.equal(
+    findPrerequisiteCycle(
+      new Map([
+        ['a', ['b', 'c']],
+        ['b', ['d']],
+        ['c', ['d']],
+        ['d', []],
+      ]),
+    ),
+    null,
+    'diamond is not a cycle',
+  )
+  t.same(
+    findPrerequisiteCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['a']],
+      ]),
+    ),
+    ['a', 'b', 'a'],
+  )
+  t.same(
+    findPrerequisiteCycle(
+      new Map([
+        ['x', ['a']],
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+      ]),
+    ),
+    ['a', 'b', 'c', 'a'],
+  )
   t.same(findPrerequisiteCycle(new Map([['a', ['a']]])), ['a', 'a'], 'self loop')
   t.equal(findPrerequisiteCycle(new Map([['a', ['missing']]])), null, 'unknown keys are leaves')
   const long = new Map<string, string[]>()
@@ -203,19 +345,55 @@ t.test('findPrerequisiteCycle', async (t) => {
 
 t.test('validateDefinition: the checks of a definition, as the server runs them on create and patch', async (t) => {
   t.same(codes(validateDefinition({ kind: 'boolean', variations: [true, false] })), [], 'a good boolean flag')
-  t.same(codes(validateDefinition({ kind: 'boolean', variations: [true, true] })), ['BAD_BOOLEAN_VARIATIONS /variations'], 'the code compile() reports too')
+  t.same(
+    codes(validateDefinition({ kind: 'boolean', variations: [true, true] })),
+    ['BAD_BOOLEAN_VARIATIONS /variations'],
+    'the code compile() reports too',
+  )
   t.same(codes(validateDefinition({ kind: 'string', variations: [] })), ['NO_VARIATIONS /variations'])
-  t.same(codes(validateDefinition({ kind: 'json', variations: [{ a: 1 }, [1], { a: 1 }] })), ['DUPLICATE_VARIATION /variations/2'], 'json: the same JSON text twice')
-  t.same(codes(validateDefinition({ kind: 'json', variations: [{ a: 1, b: 2 }, { b: 2, a: 1 }] })), [], 'json: other key order, other value')
-  t.same(codes(validateDefinition({ kind: 'json', variations: ['{"a":1}', { a: 1 }, '1', 1] })), [], 'json: a string is not the value it spells')
+  t.same(
+    codes(validateDefinition({ kind: 'json', variations: [{ a: 1 }, [1], { a: 1 }] })),
+    ['DUPLICATE_VARIATION /variations/2'],
+    'json: the same JSON text twice',
+  )
+  t.same(
+    codes(
+      validateDefinition({
+        kind: 'json',
+        variations: [
+          { a: 1, b: 2 },
+          { b: 2, a: 1 },
+        ],
+      }),
+    ),
+    [],
+    'json: other key order, other value',
+  )
+  t.same(
+    codes(validateDefinition({ kind: 'json', variations: ['{"a":1}', { a: 1 }, '1', 1] })),
+    [],
+    'json: a string is not the value it spells',
+  )
   let deep: unknown = 1
   for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep]
-  t.same(codes(validateDefinition({ kind: 'json', variations: [deep, 2] })), [], `${MAX_JSON_DEPTH} levels are accepted`)
+  t.same(
+    codes(validateDefinition({ kind: 'json', variations: [deep, 2] })),
+    [],
+    `${MAX_JSON_DEPTH} levels are accepted`,
+  )
   // Alone: the kind checks are skipped, as they recurse into the values.
-  t.same(codes(validateDefinition({ kind: 'boolean', variations: [[deep], true, false] })), ['TOO_DEEP /variations/0'], `${MAX_JSON_DEPTH + 1} levels are not`)
+  t.same(
+    codes(validateDefinition({ kind: 'boolean', variations: [[deep], true, false] })),
+    ['TOO_DEEP /variations/0'],
+    `${MAX_JSON_DEPTH + 1} levels are not`,
+  )
   let hostile: unknown = 1
   for (let i = 0; i < 100_000; i++) hostile = [hostile]
-  t.same(codes(validateDefinition({ kind: 'json', variations: [hostile] })), ['TOO_DEEP /variations/0'], 'a 100,000-level value does not overflow the stack')
+  t.same(
+    codes(validateDefinition({ kind: 'json', variations: [hostile] })),
+    ['TOO_DEEP /variations/0'],
+    'a 100,000-level value does not overflow the stack',
+  )
 })
 
 t.test('a bad boolean flag has one code on both sides: the write check and the compiled flag', async (t) => {
@@ -223,11 +401,19 @@ t.test('a bad boolean flag has one code on both sides: the write check and the c
   const config = { on: true, offVariation: 1, prerequisites: [], targets: [], rules: [], fallthrough: { variation: 0 } }
   const written = validateFlagWrite(def, config, { flags: {}, segments: new Set() })
   t.same(codes(written), ['BAD_BOOLEAN_VARIATIONS /variations'])
-  const ruleset = { environment: 'e', flags: { f: { ...def, ...config, salt: 'f', version: 1 } }, segments: {} } as unknown as Ruleset
-  t.same(evaluateDetail(compile(ruleset), 'f', { key: 'u' }, false).reason, { kind: 'ERROR', errorKind: 'PARSE_ERROR' }, 'the engine refuses it to evaluate')
+  const ruleset = {
+    environment: 'e',
+    flags: { f: { ...def, ...config, salt: 'f', version: 1 } },
+    segments: {},
+  } as unknown as Ruleset
+  t.same(
+    evaluateDetail(compile(ruleset), 'f', { key: 'u' }, false).reason,
+    { kind: 'ERROR', errorKind: 'PARSE_ERROR' },
+    'the engine refuses it to evaluate',
+  )
 })
 
-t.test('validateFlagWrite: the engine\'s checks, then those that need the environment', async (t) => {
+t.test("validateFlagWrite: the engine's checks, then those that need the environment", async (t) => {
   const def = { key: 'f', kind: 'boolean', variations: [true, false] }
   const env = {
     flags: {
@@ -239,7 +425,11 @@ t.test('validateFlagWrite: the engine\'s checks, then those that need the enviro
   }
   const config = { ...good, prerequisites: [{ flag: 'other', variation: 0 }] }
   t.same(validateFlagWrite(def, config, env), [], 'a good configuration, its segment and prerequisite there')
-  const inSeg = (k: string) => ({ id: `r-${k}`, clauses: [{ attribute: 'key', op: 'inSegment' as const, values: [k] }], serve: { variation: 0 } })
+  const inSeg = (k: string) => ({
+    id: `r-${k}`,
+    clauses: [{ attribute: 'key', op: 'inSegment' as const, values: [k] }],
+    serve: { variation: 0 },
+  })
   const bad = {
     ...good,
     offVariation: 2,
@@ -251,26 +441,40 @@ t.test('validateFlagWrite: the engine\'s checks, then those that need the enviro
       { flag: 'f', variation: 0 },
     ],
   }
-  t.same(codes(validateFlagWrite(def, bad, env)), [
-    'VARIATION_OUT_OF_RANGE /offVariation',
-    'SELF_PREREQUISITE /prerequisites/3/flag',
-    'SEGMENT_NOT_FOUND /rules/1',
-    'FLAG_NOT_FOUND /prerequisites/0/flag',
-    'VARIATION_OUT_OF_RANGE /prerequisites/1/variation',
-    'FLAG_NOT_FOUND /prerequisites/2/flag',
-    'PREREQUISITE_CYCLE /prerequisites',
-  ], 'in order: the engine\'s, segments, prerequisites, cycle ("constructor" is no flag, whatever Object.prototype has)')
-  const cyc = validateFlagWrite({ ...def, key: 'third' }, { ...good, prerequisites: [{ flag: 'f', variation: 0 }] }, {
-    ...env,
-    flags: { ...env.flags, f: { variations: [true, false], prerequisites: [{ flag: 'other' }] } },
-  })
+  t.same(
+    codes(validateFlagWrite(def, bad, env)),
+    [
+      'VARIATION_OUT_OF_RANGE /offVariation',
+      'SELF_PREREQUISITE /prerequisites/3/flag',
+      'SEGMENT_NOT_FOUND /rules/1',
+      'FLAG_NOT_FOUND /prerequisites/0/flag',
+      'VARIATION_OUT_OF_RANGE /prerequisites/1/variation',
+      'FLAG_NOT_FOUND /prerequisites/2/flag',
+      'PREREQUISITE_CYCLE /prerequisites',
+    ],
+    'in order: the engine\'s, segments, prerequisites, cycle ("constructor" is no flag, whatever Object.prototype has)',
+  )
+  const cyc = validateFlagWrite(
+    { ...def, key: 'third' },
+    { ...good, prerequisites: [{ flag: 'f', variation: 0 }] },
+    {
+      ...env,
+      flags: { ...env.flags, f: { variations: [true, false], prerequisites: [{ flag: 'other' }] } },
+    },
+  )
   t.same(codes(cyc), ['PREREQUISITE_CYCLE /prerequisites'])
   t.equal(cyc[0]?.message, 'prerequisite cycle: f → other → third → f', 'the message names the cycle')
 })
 
 t.test('validateSegmentWrite: segments cannot refer to segments', async (t) => {
   const seg = { key: 's', included: [], excluded: [], salt: 's', version: 1 }
-  t.same(validateSegmentWrite({ ...seg, rules: [{ id: 'r', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }] }), [])
+  t.same(
+    validateSegmentWrite({
+      ...seg,
+      rules: [{ id: 'r', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }],
+    }),
+    [],
+  )
   const nested = {
     ...seg,
     rules: [
@@ -279,14 +483,25 @@ t.test('validateSegmentWrite: segments cannot refer to segments', async (t) => {
       { id: 'c', clauses: [{ attribute: 'key', op: 'inSegment', values: [''] }] },
     ],
   }
-  t.same(codes(validateSegmentWrite(nested)), ['WRONG_VALUE_TYPE /rules/2/clauses/0/values/0', 'NESTED_SEGMENT /rules/1', 'NESTED_SEGMENT /rules/2'])
-  t.same(codes(validateSegment(nested)), ['WRONG_VALUE_TYPE /rules/2/clauses/0/values/0'], 'the engine alone still evaluates nesting (rulesets from elsewhere)')
+  t.same(codes(validateSegmentWrite(nested)), [
+    'WRONG_VALUE_TYPE /rules/2/clauses/0/values/0',
+    'NESTED_SEGMENT /rules/1',
+    'NESTED_SEGMENT /rules/2',
+  ])
+  t.same(
+    codes(validateSegment(nested)),
+    ['WRONG_VALUE_TYPE /rules/2/clauses/0/values/0'],
+    'the engine alone still evaluates nesting (rulesets from elsewhere)',
+  )
   t.same(codes(validateSegmentWrite(null)), ['INVALID_SHAPE '])
 })
 
 t.test('every issue has a catalogue code and a message', async (t) => {
   const issues = [
-    ...validateFlagConfig({ kind: 'date', variations: 'x' }, { on: 1, rules: {}, targets: {}, prerequisites: {}, fallthrough: {} }),
+    ...validateFlagConfig(
+      { kind: 'date', variations: 'x' },
+      { on: 1, rules: {}, targets: {}, prerequisites: {}, fallthrough: {} },
+    ),
     ...validateSegmentWrite({ key: 1, rules: [{ id: '', clauses: [{ op: 'inSegment', values: [1] }] }] }),
   ]
   t.ok(issues.length > 5)

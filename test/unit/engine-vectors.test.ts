@@ -3,10 +3,18 @@ import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { runHashVector, runVector, VECTOR_SPEC_VERSION, type HashVectorFile, type VectorFile } from '../vectors/run-vector.js'
+import {
+  runHashVector,
+  runVector,
+  VECTOR_SPEC_VERSION,
+  type HashVectorFile,
+  type VectorFile,
+} from '../vectors/run-vector.js'
 
 const dir = fileURLToPath(new URL('../vectors/', import.meta.url))
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()
 
 t.ok(files.length >= 5, 'vector files found')
 
@@ -20,7 +28,10 @@ for (const file of files) {
       t.equal(doc.hashVersion, 1, 'hash version')
       for (const v of doc.vectors) {
         const r = runHashVector(v)
-        t.ok(r.pass, `hash ${JSON.stringify(v.salt)} . ${JSON.stringify(v.value)}`, { actual: r.actual, expected: r.expected })
+        t.ok(r.pass, `hash ${JSON.stringify(v.salt)} . ${JSON.stringify(v.value)}`, {
+          actual: r.actual,
+          expected: r.expected,
+        })
       }
       return
     }

@@ -101,7 +101,11 @@ t.test('segment deltas on a 1,000,000-id segment', async (t) => {
   t.equal(evaluate(c4, 'f', { key: 'member-6' }, null), false, 'excluded delta wins over included')
   const c5 = applySegmentDelta(c4, { key: 'big', list: 'included', add: ['both'], remove: ['both'], version: 4 })
   t.equal(evaluate(c5, 'f', { key: 'both' }, null), false, 'adds then removes: an id in both ends up removed')
-  t.equal(applySegmentDelta(c5, { key: 'ghost', list: 'included', add: ['a'], remove: [], version: 9 }), c5, 'unknown segment: ignored')
+  t.equal(
+    applySegmentDelta(c5, { key: 'ghost', list: 'included', add: ['a'], remove: [], version: 9 }),
+    c5,
+    'unknown segment: ignored',
+  )
   // Bulk removal then re-adding exercises tombstones, rehash and compaction.
   const c6 = applySegmentDelta(c5, { key: 'big', list: 'included', add: [], remove: ids.slice(0, 600_000), version: 5 })
   t.equal(c6.segments.get('big')!.included.size, 400_001)
@@ -152,13 +156,42 @@ t.test('IdSet behaves like a Set (model-based)', async (t) => {
 })
 
 t.test('semver precedence (semver.org example order)', async (t) => {
-  const order = ['1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.0.1', '1.1.0', '2.0.0']
+  const order = [
+    '1.0.0-alpha',
+    '1.0.0-alpha.1',
+    '1.0.0-alpha.beta',
+    '1.0.0-beta',
+    '1.0.0-beta.2',
+    '1.0.0-beta.11',
+    '1.0.0-rc.1',
+    '1.0.0',
+    '1.0.1',
+    '1.1.0',
+    '2.0.0',
+  ]
   for (let i = 0; i + 1 < order.length; i++) {
     t.equal(compareSemVer(parseSemVer(order[i])!, parseSemVer(order[i + 1])!), -1, `${order[i]} < ${order[i + 1]}`)
     t.equal(compareSemVer(parseSemVer(order[i + 1])!, parseSemVer(order[i])!), 1)
   }
-  t.equal(compareSemVer(parseSemVer('1.0.0-1.99999999999999999999')!, parseSemVer('1.0.0-1.100000000000000000000')!), -1, 'huge numeric identifiers')
-  for (const bad of ['', '1.', '1.2.3.4', '01.1.1', '1.01.1', '1.1.01', 'v1.1.1', '1.1.1-', '1.1.1-01', '1.1.1+', ' 1.1.1', 'a.b.c']) {
+  t.equal(
+    compareSemVer(parseSemVer('1.0.0-1.99999999999999999999')!, parseSemVer('1.0.0-1.100000000000000000000')!),
+    -1,
+    'huge numeric identifiers',
+  )
+  for (const bad of [
+    '',
+    '1.',
+    '1.2.3.4',
+    '01.1.1',
+    '1.01.1',
+    '1.1.01',
+    'v1.1.1',
+    '1.1.1-',
+    '1.1.1-01',
+    '1.1.1+',
+    ' 1.1.1',
+    'a.b.c',
+  ]) {
     t.equal(parseSemVer(bad), null, `invalid: ${JSON.stringify(bad)}`)
   }
 })
@@ -180,7 +213,12 @@ t.test('evaluateAll, frozen values, hostile contexts', async (t) => {
       flag('a', { clientSide: true, fallthrough: { variation: 0 } }),
       flag('b', { on: false, offVariation: null }),
       flag('__proto__', { fallthrough: { variation: 0 } }),
-      flag('j', { kind: 'json', variations: [{ deep: { list: [1] } }], offVariation: 0, fallthrough: { variation: 0 } }),
+      flag('j', {
+        kind: 'json',
+        variations: [{ deep: { list: [1] } }],
+        offVariation: 0,
+        fallthrough: { variation: 0 },
+      }),
       flag('broken', { fallthrough: { variation: 7 } }),
     ]),
   )
@@ -197,8 +235,21 @@ t.test('evaluateAll, frozen values, hostile contexts', async (t) => {
   const v = evaluate(c, 'j', { key: 'u' }, null) as { deep: { list: number[] } }
   t.ok(Object.isFrozen(v) && Object.isFrozen(v.deep.list), 'json values are deep-frozen (shared between calls)')
 
-  const throwing = new Proxy({}, { get: () => { throw new Error('boom') } })
-  const r = compile(ruleset([flag('r', { rules: [{ id: 'x', clauses: [{ attribute: 'a', op: 'exists', values: [] }], serve: { variation: 0 } }] })]))
+  const throwing = new Proxy(
+    {},
+    {
+      get: () => {
+        throw new Error('boom')
+      },
+    },
+  )
+  const r = compile(
+    ruleset([
+      flag('r', {
+        rules: [{ id: 'x', clauses: [{ attribute: 'a', op: 'exists', values: [] }], serve: { variation: 0 } }],
+      }),
+    ]),
+  )
   t.equal(evaluate(r, 'r', throwing, 'd' as never), 'd', 'a throwing context yields the default')
   t.same(evaluateDetail(r, 'r', throwing, null).reason, { kind: 'ERROR', errorKind: 'GENERAL' })
 })
@@ -254,7 +305,17 @@ t.test('applySegment: absent member lists keep the current members, without copy
   t.same(c6.segments.get('fresh')!.issues, [], 'absent lists are valid')
 
   // Keeping a 1,000,000-id set costs nothing (no copy, no rebuild).
-  const big = compile(ruleset([flag('f', inSeg('big'))], [segment('big', Array.from({ length: 1_000_000 }, (_, i) => `m-${i}`))]))
+  const big = compile(
+    ruleset(
+      [flag('f', inSeg('big'))],
+      [
+        segment(
+          'big',
+          Array.from({ length: 1_000_000 }, (_, i) => `m-${i}`),
+        ),
+      ],
+    ),
+  )
   const t0 = performance.now()
   const big2 = applySegment(big, { key: 'big', name: 'n', rules: [], salt: 'big', version: 2 })
   const ms = performance.now() - t0
@@ -276,8 +337,22 @@ t.test('constant-flag fast path: same values, variations and reasons as the gene
     variation.map((v) => ({ variation: v })),
     fc.constantFrom<Serve>(
       { rollout: { weights: [{ variation: 1, weight: 100_000 }] } },
-      { rollout: { weights: [{ variation: 0, weight: 0 }, { variation: 1, weight: 100_000 }] } },
-      { rollout: { weights: [{ variation: 0, weight: 30_000 }, { variation: 1, weight: 70_000 }] } },
+      {
+        rollout: {
+          weights: [
+            { variation: 0, weight: 0 },
+            { variation: 1, weight: 100_000 },
+          ],
+        },
+      },
+      {
+        rollout: {
+          weights: [
+            { variation: 0, weight: 30_000 },
+            { variation: 1, weight: 70_000 },
+          ],
+        },
+      },
       { rollout: { bucketBy: 'org', weights: [{ variation: 0, weight: 100_000 }] } },
     ),
   )
@@ -293,10 +368,22 @@ t.test('constant-flag fast path: same values, variations and reasons as the gene
     kind,
     prerequisites: fc.constantFrom<RulesetFlag['prerequisites'][]>([], [{ flag: 'p', variation: 0 }]),
     targets: fc.constantFrom<RulesetFlag['targets'][]>([], [{ variation: 0, values: ['u'] }]),
-    rules: fc.constantFrom<RulesetFlag['rules'][]>([], [{ id: 'r', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }]),
+    rules: fc.constantFrom<RulesetFlag['rules'][]>(
+      [],
+      [{ id: 'r', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], serve: { variation: 0 } }],
+    ),
     fallthrough: serve,
   })
-  const contexts: unknown[] = [{ key: 'u' }, { key: 'v', plan: 'pro' }, {}, { key: 5 }, { targetingKey: 't' }, 'nope', null, []]
+  const contexts: unknown[] = [
+    { key: 'u' },
+    { key: 'v', plan: 'pro' },
+    {},
+    { key: 5 },
+    { targetingKey: 't' },
+    'nope',
+    null,
+    [],
+  ]
   const defaults: JsonValue[] = [null, true, 'x', 7, { d: 1 }]
   let constants = 0
   let general = 0
@@ -313,24 +400,54 @@ t.test('constant-flag fast path: same values, variations and reasons as the gene
           const slow = evaluateDetail(g, 'f', ctx as Context, d)
           if (!isDeepStrictEqual(fast, slow)) throw new Error(`detail ${JSON.stringify({ cfg, ctx, d, fast, slow })}`)
           if (fast.reason !== slow.reason) throw new Error('reasons are the same shared frozen objects')
-          if (!isDeepStrictEqual(evaluate(c, 'f', ctx as Context, d), evaluate(g, 'f', ctx as Context, d))) throw new Error('value')
+          if (!isDeepStrictEqual(evaluate(c, 'f', ctx as Context, d), evaluate(g, 'f', ctx as Context, d)))
+            throw new Error('value')
         }
-        if (!isDeepStrictEqual(evaluateAll(c, ctx as Context), evaluateAll(g, ctx as Context))) throw new Error('evaluateAll')
+        if (!isDeepStrictEqual(evaluateAll(c, ctx as Context), evaluateAll(g, ctx as Context)))
+          throw new Error('evaluateAll')
       }
     }),
     { numRuns: 400 },
   )
   t.ok(constants > 50 && general > 50, `both paths exercised (${constants} constant, ${general} general)`)
-  const plain = compile(ruleset([flag('on', { fallthrough: { variation: 0 } }), flag('off', { on: false, offVariation: null })]))
-  t.same(evaluateDetail(plain, 'on', { key: 'u' }, false), { value: true, variation: 0, reason: { kind: 'FALLTHROUGH' } })
-  t.same(evaluateDetail(plain, 'on', {}, 'str'), { value: 'str', variation: null, reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' } })
+  const plain = compile(
+    ruleset([flag('on', { fallthrough: { variation: 0 } }), flag('off', { on: false, offVariation: null })]),
+  )
+  t.same(evaluateDetail(plain, 'on', { key: 'u' }, false), {
+    value: true,
+    variation: 0,
+    reason: { kind: 'FALLTHROUGH' },
+  })
+  t.same(evaluateDetail(plain, 'on', {}, 'str'), {
+    value: 'str',
+    variation: null,
+    reason: { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' },
+  })
   t.same(evaluateDetail(plain, 'off', { key: 'u' }, false), { value: false, variation: null, reason: { kind: 'OFF' } })
   t.ok(plain.flags.get('on')!.constant && plain.flags.get('off')!.constant, 'plain on and off flags take the fast path')
 })
 
 t.test('evaluateAll: the reused output template gives what a fresh object gives', async (t) => {
   const keys = ['b', '__proto__', '10', 'constructor', '', 'a.b', '2', 'toString', 'x\u{1F600}', 'lone\uD800']
-  const flags = keys.map((k, i) => flag(k, i % 3 === 0 ? { on: false } : i % 3 === 1 ? { fallthrough: { variation: 0 } } : { fallthrough: { rollout: { weights: [{ variation: 0, weight: 50_000 }, { variation: 1, weight: 50_000 }] } } }))
+  const flags = keys.map((k, i) =>
+    flag(
+      k,
+      i % 3 === 0
+        ? { on: false }
+        : i % 3 === 1
+          ? { fallthrough: { variation: 0 } }
+          : {
+              fallthrough: {
+                rollout: {
+                  weights: [
+                    { variation: 0, weight: 50_000 },
+                    { variation: 1, weight: 50_000 },
+                  ],
+                },
+              },
+            },
+    ),
+  )
   const c = compile(ruleset(flags))
   const all = () => true
   for (const ctx of [{ key: 'u' }, { key: 'w' }, {}, 'nope']) {
@@ -347,10 +464,19 @@ t.test('evaluateAll: the reused output template gives what a fresh object gives'
   t.not(a.b, b.b, 'fresh detail objects per call')
   // biome-ignore lint/complexity/useLiteralKeys: a flag keyed "constructor", not Object's property
   ;(a as Record<string, unknown>)['constructor'] = { value: 'mutated', variation: null, reason: { kind: 'OFF' } }
-  // biome-ignore lint/complexity/useLiteralKeys: as above
-  t.same(evaluateAll(c, { key: 'u' })['constructor'], b['constructor'], 'mutating a result does not leak into the next one')
+  t.same(
+    // biome-ignore lint/complexity/useLiteralKeys: as above
+    evaluateAll(c, { key: 'u' })['constructor'],
+    // biome-ignore lint/complexity/useLiteralKeys: as above
+    b['constructor'],
+    'mutating a result does not leak into the next one',
+  )
   const c2 = applyFlag(c, flag('new', { fallthrough: { variation: 0 } }))
-  t.same(Object.keys(evaluateAll(c2, { key: 'u' })), [...Object.keys(b), 'new'], 'a new flags map gets its own template')
+  t.same(
+    Object.keys(evaluateAll(c2, { key: 'u' })),
+    [...Object.keys(b), 'new'],
+    'a new flags map gets its own template',
+  )
   const c3 = removeFlag(c2, 'b')
   t.notOk('b' in evaluateAll(c3, { key: 'u' }), 'removed flag absent')
   t.same(evaluateAll(compile(ruleset([])), { key: 'u' }), {}, 'no flags')
@@ -364,8 +490,12 @@ function referenceHash(salt: string, value: string): number {
   const full = n & ~3
   for (let i = 0; i < full; i += 4) {
     let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)
-    k = Math.imul(k, 0xcc9e2d51); k = (k << 15) | (k >>> 17); k = Math.imul(k, 0x1b873593)
-    h ^= k; h = (h << 13) | (h >>> 19); h = (Math.imul(h, 5) + 0xe6546b64) | 0
+    k = Math.imul(k, 0xcc9e2d51)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, 0x1b873593)
+    h ^= k
+    h = (h << 13) | (h >>> 19)
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0
   }
   let k = 0
   const tail = n & 3
@@ -373,10 +503,17 @@ function referenceHash(salt: string, value: string): number {
     k = bytes[full]!
     if (tail > 1) k ^= bytes[full + 1]! << 8
     if (tail > 2) k ^= bytes[full + 2]! << 16
-    k = Math.imul(k, 0xcc9e2d51); k = (k << 15) | (k >>> 17); k = Math.imul(k, 0x1b873593); h ^= k
+    k = Math.imul(k, 0xcc9e2d51)
+    k = (k << 15) | (k >>> 17)
+    k = Math.imul(k, 0x1b873593)
+    h ^= k
   }
   h ^= n
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
   return h >>> 0
 }
 
@@ -403,7 +540,11 @@ t.test('salted hash: the one-pass ASCII path equals the reference for every pref
   // Every salt length mod 4 (0–3 leftover prefix bytes) against every value length mod 4.
   for (const salt of ['', 'a', 'ab', 'abc', 'abcd', 'new-checkout', 'é', '日本']) {
     for (const value of ['', 'u', 'us', 'use', 'user', 'user-1', 'user-1000000', 'héllo', '😀x']) {
-      t.equal(new SaltHasher(salt).hash(value), referenceHash(salt, value), `${JSON.stringify(salt)} + ${JSON.stringify(value)}`)
+      t.equal(
+        new SaltHasher(salt).hash(value),
+        referenceHash(salt, value),
+        `${JSON.stringify(salt)} + ${JSON.stringify(value)}`,
+      )
     }
   }
   t.equal(murmur3AsciiInto('hello', new Uint8Array(5), 0), 0x248bfa47, 'murmur3("hello")')
@@ -423,8 +564,15 @@ t.test('IdSet bulk build: wrap-around at the table end, duplicates, non-ASCII an
     const id = `start-${i}`
     if (Math.floor((murmur3(id) * cap) / 4294967296) === 0) first.push(id)
   }
-  const others = Array.from({ length: n - last.length - first.length - 40 }, (_, i) => (i % 7 === 0 ? `ü-${i}` : i % 11 === 0 ? 'L'.repeat(256) + i : `id-${i}`))
-  const ids = [...last, ...first, ...others, ...Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? last[i % last.length]! : others[i]!))]
+  const others = Array.from({ length: n - last.length - first.length - 40 }, (_, i) =>
+    i % 7 === 0 ? `ü-${i}` : i % 11 === 0 ? 'L'.repeat(256) + i : `id-${i}`,
+  )
+  const ids = [
+    ...last,
+    ...first,
+    ...others,
+    ...Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? last[i % last.length]! : others[i]!)),
+  ]
   t.equal(ids.length, n)
   const set = new IdSet(ids)
   const model = new Set(ids)
@@ -433,7 +581,8 @@ t.test('IdSet bulk build: wrap-around at the table end, duplicates, non-ASCII an
   for (const id of model) if (set.has(id)) found++
   t.equal(found, model.size, 'every id found, including the wrapped ones')
   let falsePositives = 0
-  for (let i = 0; i < 20_000; i++) if (set.has(`end-x${i}`) || set.has(`id-${n + i}`) || set.has(`ü-x${i}`)) falsePositives++
+  for (let i = 0; i < 20_000; i++)
+    if (set.has(`end-x${i}`) || set.has(`id-${n + i}`) || set.has(`ü-x${i}`)) falsePositives++
   t.equal(falsePositives, 0, 'no false positives')
   const listed: string[] = []
   set.forEach((id) => {
@@ -447,7 +596,9 @@ t.test('IdSet bulk build: wrap-around at the table end, duplicates, non-ASCII an
 
 t.test('lastVariation: the index evaluate() served, -1 for the default', async (t) => {
   const c = compile({
-    specVersion: 1, environment: 'x', segments: {},
+    specVersion: 1,
+    environment: 'x',
+    segments: {},
     flags: {
       on: booleanFlag('on', { targets: [{ variation: 0, values: ['u1'] }] }),
       offNull: booleanFlag('offNull', { on: false, offVariation: null }),

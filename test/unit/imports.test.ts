@@ -17,9 +17,13 @@ function files(dir: string): string[] {
 function imports(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8')
   const out: string[] = []
-  for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+  for (const m of text.matchAll(
+    /^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm,
+  )) {
     const spec = (m[1] ?? m[2] ?? m[3]) as string
-    out.push(spec.startsWith('.') ? relative(root, resolve(dirname(join(root, file)), spec)).replace(/\.js$/, '.ts') : spec)
+    out.push(
+      spec.startsWith('.') ? relative(root, resolve(dirname(join(root, file)), spec)).replace(/\.js$/, '.ts') : spec,
+    )
   }
   return out
 }
@@ -27,14 +31,22 @@ function imports(file: string): string[] {
 const sdkFiles = files('sdk')
 
 t.test('sdk/ never imports src/', async (t) => {
-  const bad = sdkFiles.flatMap((f) => imports(f).filter((i) => i.startsWith('src/')).map((i) => `${f} → ${i}`))
+  const bad = sdkFiles.flatMap((f) =>
+    imports(f)
+      .filter((i) => i.startsWith('src/'))
+      .map((i) => `${f} → ${i}`),
+  )
   t.same(bad, [])
 })
 
 t.test('sdk/core imports only sdk/core (and re2js, the linear-time regex engine)', async (t) => {
   const bad = sdkFiles
     .filter((f) => f.startsWith('sdk/core/'))
-    .flatMap((f) => imports(f).filter((i) => !i.startsWith('sdk/core/') && i !== 're2js').map((i) => `${f} → ${i}`))
+    .flatMap((f) =>
+      imports(f)
+        .filter((i) => !i.startsWith('sdk/core/') && i !== 're2js')
+        .map((i) => `${f} → ${i}`),
+    )
   t.same(bad, [])
 })
 

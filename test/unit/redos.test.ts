@@ -21,7 +21,9 @@ const TRIALS = 5
 const def = { key: 'f', kind: 'boolean', variations: [true, false] }
 
 function flagWith(pattern: string) {
-  return booleanFlag('f', { rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: [pattern] }], serve: { variation: 0 } }] })
+  return booleanFlag('f', {
+    rules: [{ id: 'r', clauses: [{ attribute: 'a', op: 'matches', values: [pattern] }], serve: { variation: 0 } }],
+  })
 }
 
 function rulesetWith(pattern: string): Ruleset {
@@ -31,7 +33,11 @@ function rulesetWith(pattern: string): Ruleset {
 function refusal(pattern: string): string | null {
   const issues = validateFlagConfig(def, flagWith(pattern))
   const bad = issues.filter((i) => i.code === ISSUE.BAD_REGEX && i.path === '/rules/0/clauses/0/values/0')
-  return bad.length > 0 ? bad.map((i) => i.message).join('; ') : issues.length > 0 ? `other issues: ${JSON.stringify(issues)}` : null
+  return bad.length > 0
+    ? bad.map((i) => i.message).join('; ')
+    : issues.length > 0
+      ? `other issues: ${JSON.stringify(issues)}`
+      : null
 }
 
 t.test('the corpus: at least 30 catastrophic patterns, each with a 10,000-character attack', async (t) => {
@@ -47,7 +53,9 @@ t.test('each catastrophic pattern is refused at write time or evaluates its atta
   for (const c of CORPUS) {
     const why = refusal(c.pattern)
     if (c.refused !== false) {
-      t.ok(why?.includes(c.refused === 'size' ? 'too complex' : 'RE2 syntax'), `${c.name}: refused (${c.refused})`, { why })
+      t.ok(why?.includes(c.refused === 'size' ? 'too complex' : 'RE2 syntax'), `${c.name}: refused (${c.refused})`, {
+        why,
+      })
       // The SDK compiles the same flag as invalid: served as the default with PARSE_ERROR, the pattern is never run.
       const d = evaluateDetail(compile(rulesetWith(c.pattern)), 'f', { key: 'u', a: c.attack(ATTACK_LENGTH) }, false)
       t.same(d.reason, { kind: 'ERROR', errorKind: 'PARSE_ERROR' }, `${c.name}: an invalid flag is not evaluated`)
@@ -65,14 +73,20 @@ t.test('each catastrophic pattern is refused at write time or evaluates its atta
       const ms = performance.now() - t0
       best = Math.min(best, ms)
       worst = Math.max(worst, ms)
-      if (i === 0) t.ok(d.reason.kind === 'RULE_MATCH' || d.reason.kind === 'FALLTHROUGH', `${c.name}: evaluated (${d.reason.kind})`)
+      if (i === 0)
+        t.ok(
+          d.reason.kind === 'RULE_MATCH' || d.reason.kind === 'FALLTHROUGH',
+          `${c.name}: evaluated (${d.reason.kind})`,
+        )
     }
     timings.push({ name: c.name, best, worst })
     t.ok(best < BOUND_MS, `${c.name}: ${best.toFixed(2)} ms < ${BOUND_MS} ms`)
   }
   timings.sort((a, b) => b.worst - a.worst)
   const top = timings.slice(0, 3).map((x) => `${x.name} best ${x.best.toFixed(2)} / worst ${x.worst.toFixed(2)} ms`)
-  t.comment(`slowest of ${timings.length} accepted patterns on ${ATTACK_LENGTH} chars (2 shared cores): ${top.join('; ')}`)
+  t.comment(
+    `slowest of ${timings.length} accepted patterns on ${ATTACK_LENGTH} chars (2 shared cores): ${top.join('; ')}`,
+  )
 })
 
 t.test('the engine is linear beyond the input cap too: the whole 10,000 characters, each pattern', async (t) => {
@@ -118,13 +132,26 @@ t.test('what RE2 cannot run is refused with BAD_REGEX and a message naming the s
   t.match(refusal('(a)\\1'), /no backreferences, lookahead or lookbehind/, 'the message says what is not supported')
 })
 
-t.test(`patterns over ${MAX_REGEX_PROGRAM} RE2 instructions are refused (cost of one match is input × program)`, async (t) => {
-  t.equal(refusal('a'.repeat(MAX_REGEX_PROGRAM - 2)), null, `a literal of ${MAX_REGEX_PROGRAM - 2} characters fits`)
-  t.equal(refusal(`.{${MAX_REGEX_PROGRAM - 2}}`), null, 'so does the same count as a repetition')
-  for (const p of ['a'.repeat(MAX_REGEX_PROGRAM - 1), `.{${MAX_REGEX_PROGRAM - 1}}`, '\\p{L}{1000}', '(?:.\\b|.\\B){160}', '(?:[a-z]{50}){10}']) {
-    t.match(refusal(p), /too complex: \d+ RE2 instructions/, p.length > 40 ? `${p.slice(0, 12)}… (${p.length} chars)` : p)
-  }
-})
+t.test(
+  `patterns over ${MAX_REGEX_PROGRAM} RE2 instructions are refused (cost of one match is input × program)`,
+  async (t) => {
+    t.equal(refusal('a'.repeat(MAX_REGEX_PROGRAM - 2)), null, `a literal of ${MAX_REGEX_PROGRAM - 2} characters fits`)
+    t.equal(refusal(`.{${MAX_REGEX_PROGRAM - 2}}`), null, 'so does the same count as a repetition')
+    for (const p of [
+      'a'.repeat(MAX_REGEX_PROGRAM - 1),
+      `.{${MAX_REGEX_PROGRAM - 1}}`,
+      '\\p{L}{1000}',
+      '(?:.\\b|.\\B){160}',
+      '(?:[a-z]{50}){10}',
+    ]) {
+      t.match(
+        refusal(p),
+        /too complex: \d+ RE2 instructions/,
+        p.length > 40 ? `${p.slice(0, 12)}… (${p.length} chars)` : p,
+      )
+    }
+  },
+)
 
 t.test('matching semantics: RegExp.test (unanchored search) for the syntax both share', async (t) => {
   // [pattern, input, expected, same as JavaScript's RegExp?]
@@ -164,9 +191,21 @@ t.test('matching semantics: RegExp.test (unanchored search) for the syntax both 
   }
   // The cut is kept: MAX_REGEX_INPUT code units, then the rest is not seen.
   const long = `${'x'.repeat(MAX_REGEX_INPUT - 1)}yz`
-  t.equal(evaluateDetail(compile(rulesetWith('y$')), 'f', { key: 'u', a: long }, false).value, true, `input cut to ${MAX_REGEX_INPUT}`)
-  t.equal(evaluateDetail(compile(rulesetWith('z')), 'f', { key: 'u', a: long }, false).value, false, 'the tail is not seen')
+  t.equal(
+    evaluateDetail(compile(rulesetWith('y$')), 'f', { key: 'u', a: long }, false).value,
+    true,
+    `input cut to ${MAX_REGEX_INPUT}`,
+  )
+  t.equal(
+    evaluateDetail(compile(rulesetWith('z')), 'f', { key: 'u', a: long }, false).value,
+    false,
+    'the tail is not seen',
+  )
   // A cut through a surrogate pair leaves a lone surrogate: it matches nothing special, and nothing throws.
   const split = `${'x'.repeat(MAX_REGEX_INPUT - 1)}😀`
-  t.equal(evaluateDetail(compile(rulesetWith('^x+')), 'f', { key: 'u', a: split }, false).value, true, 'a split surrogate pair is harmless')
+  t.equal(
+    evaluateDetail(compile(rulesetWith('^x+')), 'f', { key: 'u', a: split }, false).value,
+    true,
+    'a split surrogate pair is harmless',
+  )
 })

@@ -20,13 +20,17 @@ t.test('caps double from 1 s to 30 s', async (t) => {
 
 t.test('full jitter: every delay is uniform in [0, cap)', async (t) => {
   fc.assert(
-    fc.property(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.integer({ min: 0, max: 40 }), (r, n) => {
-      const b = new Backoff({ initialMs: 1000, maxMs: 30000, random: () => r })
-      for (let i = 0; i < n; i++) b.fail()
-      const cap = b.cap
-      const d = b.fail()
-      return d >= 0 && d < cap && d === Math.floor(r * cap) && cap <= 30000
-    }),
+    fc.property(
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      fc.integer({ min: 0, max: 40 }),
+      (r, n) => {
+        const b = new Backoff({ initialMs: 1000, maxMs: 30000, random: () => r })
+        for (let i = 0; i < n; i++) b.fail()
+        const cap = b.cap
+        const d = b.fail()
+        return d >= 0 && d < cap && d === Math.floor(r * cap) && cap <= 30000
+      },
+    ),
   )
   const lows = new Backoff({ random: () => 0 })
   t.equal(lows.fail(), 0, 'jitter can reach zero')
@@ -116,7 +120,12 @@ t.test('Sync: Retry-After on 429 lengthens the delay', async (t) => {
   t.teardown(() => server.close())
   server.failures.stream.push({ status: 429, code: 'RATE_LIMITED', headers: { 'Retry-After': '7' } })
   const timers = new FakeTimers()
-  const sync = new Sync(syncConfig(server.url, timers), { onEvent: () => {}, onPoll: () => {}, onAlive: () => {}, onFailure: () => {} })
+  const sync = new Sync(syncConfig(server.url, timers), {
+    onEvent: () => {},
+    onPoll: () => {},
+    onAlive: () => {},
+    onFailure: () => {},
+  })
   t.teardown(() => sync.stop())
   sync.start()
   const timer = await timers.next((x) => isRetry(x.ms))
@@ -128,7 +137,12 @@ t.test('Sync: a stream that drops after a stable minute reconnects at the first 
   t.teardown(() => server.close())
   for (let i = 0; i < 4; i++) server.failures.stream.push({ status: 503 })
   const timers = new FakeTimers()
-  const sync = new Sync(syncConfig(server.url, timers), { onEvent: () => {}, onPoll: () => {}, onAlive: () => {}, onFailure: () => {} })
+  const sync = new Sync(syncConfig(server.url, timers), {
+    onEvent: () => {},
+    onPoll: () => {},
+    onAlive: () => {},
+    onFailure: () => {},
+  })
   t.teardown(() => sync.stop())
   sync.start()
   for (let i = 0; i < 4; i++) timers.fire(await timers.next((x) => isRetry(x.ms)))
@@ -140,41 +154,49 @@ t.test('Sync: a stream that drops after a stable minute reconnects at the first 
   t.equal(timer.ms, 999)
 })
 
-t.test('Sync fallback: probes at reconnect pace while polls fail, rarely while only the stream fails, at once when polls recover', async (t) => {
-  const server = await startSseTestServer({ document: { flags: {}, segments: {} } })
-  t.teardown(() => server.close())
-  server.alwaysFail.stream = { status: 503, code: 'STORE_UNAVAILABLE' }
-  server.alwaysFail.poll = { status: 503, code: 'STORE_UNAVAILABLE' }
-  const timers = new FakeTimers()
-  const sync = new Sync(
-    syncConfig(server.url, timers, { streamFailuresBeforePolling: 1, pollIntervalMs: 30000, maxRetryMs: 2000, streamRetryIntervalMs: 60000 }),
-    { onEvent: () => {}, onPoll: () => {}, onAlive: () => {}, onFailure: () => {} },
-  )
-  t.teardown(() => sync.stop())
-  sync.start()
-  const streams = () => server.requests.filter((r) => r.path.endsWith('/stream')).length
-  const delays: number[] = []
-  for (let i = 0; i < 4; i++) {
-    const probe = await timers.next((x) => x.ms <= 2000)
-    delays.push(probe.ms)
+t.test(
+  'Sync fallback: probes at reconnect pace while polls fail, rarely while only the stream fails, at once when polls recover',
+  async (t) => {
+    const server = await startSseTestServer({ document: { flags: {}, segments: {} } })
+    t.teardown(() => server.close())
+    server.alwaysFail.stream = { status: 503, code: 'STORE_UNAVAILABLE' }
+    server.alwaysFail.poll = { status: 503, code: 'STORE_UNAVAILABLE' }
+    const timers = new FakeTimers()
+    const sync = new Sync(
+      syncConfig(server.url, timers, {
+        streamFailuresBeforePolling: 1,
+        pollIntervalMs: 30000,
+        maxRetryMs: 2000,
+        streamRetryIntervalMs: 60000,
+      }),
+      { onEvent: () => {}, onPoll: () => {}, onAlive: () => {}, onFailure: () => {} },
+    )
+    t.teardown(() => sync.stop())
+    sync.start()
+    const streams = () => server.requests.filter((r) => r.path.endsWith('/stream')).length
+    const delays: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const probe = await timers.next((x) => x.ms <= 2000)
+      delays.push(probe.ms)
+      const before = streams()
+      timers.fire(probe)
+      await server.waitFor(() => streams() > before, 5000, 'the probe')
+    }
+    t.equal(sync.polling, true)
+    t.same(delays, [999, 1999, 1999, 1999], 'the API is down (polls fail too): probes within maxRetryMs')
+    // Polls answer again while the stream still fails (a proxy that breaks SSE): one probe at once, then rarely.
+    delete server.alwaysFail.poll
     const before = streams()
-    timers.fire(probe)
-    await server.waitFor(() => streams() > before, 5000, 'the probe')
-  }
-  t.equal(sync.polling, true)
-  t.same(delays, [999, 1999, 1999, 1999], 'the API is down (polls fail too): probes within maxRetryMs')
-  // Polls answer again while the stream still fails (a proxy that breaks SSE): one probe at once, then rarely.
-  delete server.alwaysFail.poll
-  const before = streams()
-  timers.fire(await timers.next((x) => x.ms === 30000))
-  await server.waitFor(() => streams() > before, 5000, 'a probe right after the poll recovered')
-  const slow = await timers.next((x) => x.ms === 60000 || x.ms <= 2000)
-  t.equal(slow.ms, 60000, 'streamRetryIntervalMs while only the stream fails')
-  delete server.alwaysFail.stream
-  timers.fire(slow)
-  await server.waitFor(() => sync.streaming, 5000, 'streaming again')
-  t.equal(sync.polling, false)
-})
+    timers.fire(await timers.next((x) => x.ms === 30000))
+    await server.waitFor(() => streams() > before, 5000, 'a probe right after the poll recovered')
+    const slow = await timers.next((x) => x.ms === 60000 || x.ms <= 2000)
+    t.equal(slow.ms, 60000, 'streamRetryIntervalMs while only the stream fails')
+    delete server.alwaysFail.stream
+    timers.fire(slow)
+    await server.waitFor(() => sync.streaming, 5000, 'streaming again')
+    t.equal(sync.polling, false)
+  },
+)
 
 t.test('Sync polling only: a failed poll is retried at reconnect pace, a good one waits the interval', async (t) => {
   const server = await startSseTestServer({ document: { flags: {}, segments: {} } })

@@ -66,13 +66,21 @@ t.test('the Node bundles are built, with OpenFeature external', async (t) => {
   const meta = JSON.parse(await readFile(join(outdir, 'meta/node.json'), 'utf8')) as Meta
   const outs = Object.keys(meta.outputs).filter((o) => o.endsWith('.js'))
   for (const name of ['index.js', 'node-storage.js', 'sign.js', 'openfeature/server.js', 'openfeature/web.js']) {
-    t.ok(outs.some((o) => o.endsWith(`/node/${name}`)), name)
+    t.ok(
+      outs.some((o) => o.endsWith(`/node/${name}`)),
+      name,
+    )
   }
   const ext = Object.values(meta.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path))
-  t.ok(ext.some((p) => p.startsWith('@openfeature/')), 'OpenFeature is a peer dependency, not bundled')
+  t.ok(
+    ext.some((p) => p.startsWith('@openfeature/')),
+    'OpenFeature is a peer dependency, not bundled',
+  )
   const mod = (await import(join(outdir, 'node/index.js'))) as { createClient?: unknown }
   t.type(mod.createClient, 'function', 'the Node bundle loads')
-  const sign = (await import(join(outdir, 'node/sign.js'))) as { signContext: (secret: string, context: object) => string }
+  const sign = (await import(join(outdir, 'node/sign.js'))) as {
+    signContext: (secret: string, context: object) => string
+  }
   t.match(sign.signContext('s', { key: 'u1' }), /^[0-9a-f]{64}$/, 'the signing helper for site backends loads')
 })
 
@@ -85,7 +93,10 @@ t.test('the browser bundles never carry the signing helper (the secret stays on 
 
 t.test('re2js (the matches engine) is bundled into the Node SDK and stays out of browser code', async (t) => {
   const node = JSON.parse(await readFile(join(outdir, 'meta/node.json'), 'utf8')) as Meta
-  t.ok(Object.keys(node.inputs).some((i) => i.includes('node_modules/re2js/')), 'bundled into the Node SDK: nothing to install')
+  t.ok(
+    Object.keys(node.inputs).some((i) => i.includes('node_modules/re2js/')),
+    'bundled into the Node SDK: nothing to install',
+  )
   const ext = Object.values(node.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path))
   t.notOk(ext.includes('re2js'), 'not an external import')
   const web = Object.entries(node.outputs)
@@ -93,5 +104,8 @@ t.test('re2js (the matches engine) is bundled into the Node SDK and stays out of
   const chunks = new Set([webOut?.[0], ...(webOut?.[1].imports.map((i) => i.path) ?? [])])
   const webInputs = web.filter(([o]) => chunks.has(o)).flatMap(([, v]) => Object.keys(v.inputs ?? {}))
   t.ok(webInputs.length > 0, 'the web provider bundle has inputs')
-  t.notOk(webInputs.some((i) => i.includes('re2js')), 'the OpenFeature web provider does not carry it either')
+  t.notOk(
+    webInputs.some((i) => i.includes('re2js')),
+    'the OpenFeature web provider does not carry it either',
+  )
 })

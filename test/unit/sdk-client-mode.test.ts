@@ -99,7 +99,9 @@ t.test('after a dropped connection the client reconnects with Last-Event-ID and 
   const { server, client } = await setup(t)
   await client.ready({ timeoutMs: 5000 })
   const first = await server.connection(1)
-  const id1 = server.publish('patch', { flags: { theme: { value: 'blue', variation: 2, reason: { kind: 'FALLTHROUGH' } } } })
+  const id1 = server.publish('patch', {
+    flags: { theme: { value: 'blue', variation: 2, reason: { kind: 'FALLTHROUGH' } } },
+  })
   await server.waitFor(() => client.appliedId === id1, 5000, 'patch applied')
   first.destroy()
   // A change while the client is disconnected must arrive through the replay.
@@ -135,7 +137,8 @@ t.test('401 keeps the data, says why, probes every authRetryMs, and recovers whe
   t.same([e.code, e.status, e.fatal], ['UNAUTHORIZED', 401, true])
   t.match(e.message, /keeps its data and tries again every `authRetryMs`.*token/)
   t.equal(client.isEnabled('banner'), true, 'the last values keep answering')
-  const refused = () => server.requests.filter((r) => r.path.endsWith('/stream') && r.headers.authorization === 'Bearer test-token').length
+  const refused = () =>
+    server.requests.filter((r) => r.path.endsWith('/stream') && r.headers.authorization === 'Bearer test-token').length
   const attempts = refused()
   const isProbe = (x: { ms: number }) => x.ms >= 100 && x.ms < 1_000_000_000
   const probe = await timers.next(isProbe)
@@ -158,21 +161,30 @@ t.test('401 keeps the data, says why, probes every authRetryMs, and recovers whe
 })
 
 for (const streaming of [true, false]) {
-  t.test(`401 at start (${streaming ? 'streaming' : 'polling only'}): ready() rejects with the error; the SDK still probes`, async (t) => {
-    const timers = new FakeTimers()
-    const { server, client } = await setup(t, { token: 'wrong', streaming, timers, authRetryMs: 1000, random: () => 0 })
-    const err = await nextEvent(client, 'error')
-    t.equal(err.code, 'UNAUTHORIZED')
-    await t.rejects(client.ready(), { code: 'UNAUTHORIZED' })
-    const probe = await timers.next((x) => x.ms === 500)
-    t.equal(server.requests.length, 1, 'one refused request, then silence until the probe')
-    server.token = 'wrong'
-    const ready = nextEvent(client, 'ready')
-    timers.fire(probe)
-    t.same(await ready, { source: 'server' })
-    await client.ready()
-    t.equal(client.isEnabled('banner'), true, 'recovered by itself')
-  })
+  t.test(
+    `401 at start (${streaming ? 'streaming' : 'polling only'}): ready() rejects with the error; the SDK still probes`,
+    async (t) => {
+      const timers = new FakeTimers()
+      const { server, client } = await setup(t, {
+        token: 'wrong',
+        streaming,
+        timers,
+        authRetryMs: 1000,
+        random: () => 0,
+      })
+      const err = await nextEvent(client, 'error')
+      t.equal(err.code, 'UNAUTHORIZED')
+      await t.rejects(client.ready(), { code: 'UNAUTHORIZED' })
+      const probe = await timers.next((x) => x.ms === 500)
+      t.equal(server.requests.length, 1, 'one refused request, then silence until the probe')
+      server.token = 'wrong'
+      const ready = nextEvent(client, 'ready')
+      timers.fire(probe)
+      t.same(await ready, { source: 'server' })
+      await client.ready()
+      t.equal(client.isEnabled('banner'), true, 'recovered by itself')
+    },
+  )
 }
 
 t.test('403 is fatal too', async (t) => {
@@ -235,24 +247,27 @@ t.test('streaming: false polls only', async (t) => {
   t.equal(client.polling, true)
 })
 
-t.test('a silent stream is declared dead after heartbeatTimeoutMs and reconnected; heartbeats keep it alive', async (t) => {
-  const { server, client } = await setup(t, { heartbeatTimeoutMs: 300, streamFailuresBeforePolling: 10 })
-  await client.ready({ timeoutMs: 5000 })
-  const first = await server.connection(1)
-  // Heartbeats for ~3 timeouts keep the first connection open.
-  for (let i = 0; i < 9; i++) {
-    first.comment('ping')
-    await new Promise<void>((r) => setTimeout(r, 100)) // paced heartbeats, not synchronisation
-    t.equal(first.isOpen(), true)
-  }
-  t.equal(server.connections.length, 1)
-  const err = nextEvent(client, 'error')
-  // Then silence: the client gives up on it and reconnects.
-  t.equal((await err).code, 'STREAM_TIMEOUT')
-  await first.closed
-  const second = await server.connection(2)
-  t.equal(second.lastEventId, server.currentId)
-})
+t.test(
+  'a silent stream is declared dead after heartbeatTimeoutMs and reconnected; heartbeats keep it alive',
+  async (t) => {
+    const { server, client } = await setup(t, { heartbeatTimeoutMs: 300, streamFailuresBeforePolling: 10 })
+    await client.ready({ timeoutMs: 5000 })
+    const first = await server.connection(1)
+    // Heartbeats for ~3 timeouts keep the first connection open.
+    for (let i = 0; i < 9; i++) {
+      first.comment('ping')
+      await new Promise<void>((r) => setTimeout(r, 100)) // paced heartbeats, not synchronisation
+      t.equal(first.isOpen(), true)
+    }
+    t.equal(server.connections.length, 1)
+    const err = nextEvent(client, 'error')
+    // Then silence: the client gives up on it and reconnects.
+    t.equal((await err).code, 'STREAM_TIMEOUT')
+    await first.closed
+    const second = await server.connection(2)
+    t.equal(second.lastEventId, server.currentId)
+  },
+)
 
 t.test('the server retry hint is honoured as the first reconnect delay', async (t) => {
   const server = await startSseTestServer({ document: values(true) })

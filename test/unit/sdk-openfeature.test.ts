@@ -32,7 +32,14 @@ const ruleset = (): Ruleset => ({
       ...flag('split'),
       targets: [],
       rules: [],
-      fallthrough: { rollout: { weights: [{ variation: 0, weight: 100000 }, { variation: 1, weight: 0 }] } },
+      fallthrough: {
+        rollout: {
+          weights: [
+            { variation: 0, weight: 100000 },
+            { variation: 1, weight: 0 },
+          ],
+        },
+      },
     },
     config: { ...flag('config'), kind: 'json', variations: [{ a: 1 }, { a: 2 }], targets: [], rules: [] },
   },
@@ -69,7 +76,10 @@ t.test('server provider: evaluation with reasons, variants and error codes', asy
   t.equal(target.errorCode, undefined)
   const rule = await client.getBooleanDetails('checkout', false, { targetingKey: 'user-2', plan: 'pro' })
   t.match(rule, { value: true, reason: 'TARGETING_MATCH', flagMetadata: { ruleId: 'pro', reasonKind: 'RULE_MATCH' } })
-  t.match(await client.getBooleanDetails('checkout', true, { targetingKey: 'user-2' }), { value: false, reason: 'DEFAULT' })
+  t.match(await client.getBooleanDetails('checkout', true, { targetingKey: 'user-2' }), {
+    value: false,
+    reason: 'DEFAULT',
+  })
   t.match(await client.getBooleanDetails('split', false, { targetingKey: 'user-2' }), { value: true, reason: 'SPLIT' })
   t.match(await client.getStringDetails('color', 'green', { targetingKey: 'u' }), { value: 'blue', reason: 'DEFAULT' })
   t.same((await client.getObjectDetails('config', {}, { targetingKey: 'u' })).value, { a: 2 })
@@ -86,21 +96,24 @@ t.test('server provider: evaluation with reasons, variants and error codes', asy
   t.match(await client.getNumberDetails('color', 7, { targetingKey: 'u' }), { value: 7, errorCode: 'TYPE_MISMATCH' })
 })
 
-t.test('server provider: CONFIGURATION_CHANGED with flagsChanged, then the new value; DISABLED when killed', async (t) => {
-  const server = await startSseTestServer({ document: ruleset() })
-  t.teardown(() => server.close())
-  const provider = new SwitchyardProvider({ url: server.url, token: 'test-token', logger: {}, sendMetrics: false })
-  t.teardown(() => ServerOF.clearProviders())
-  await ServerOF.setProviderAndWait('changes', provider)
-  const client = ServerOF.getClient('changes')
-  const changed = nextOF<EventDetails>(client, ServerEvents.ConfigurationChanged)
-  server.publish('patch', { kind: 'flag', flag: flag('checkout', { on: false, version: 2 }) })
-  t.same((await changed)?.flagsChanged, ['checkout'])
-  t.match(await client.getBooleanDetails('checkout', true, { targetingKey: 'user-1' }), {
-    value: false,
-    reason: 'DISABLED',
-  })
-})
+t.test(
+  'server provider: CONFIGURATION_CHANGED with flagsChanged, then the new value; DISABLED when killed',
+  async (t) => {
+    const server = await startSseTestServer({ document: ruleset() })
+    t.teardown(() => server.close())
+    const provider = new SwitchyardProvider({ url: server.url, token: 'test-token', logger: {}, sendMetrics: false })
+    t.teardown(() => ServerOF.clearProviders())
+    await ServerOF.setProviderAndWait('changes', provider)
+    const client = ServerOF.getClient('changes')
+    const changed = nextOF<EventDetails>(client, ServerEvents.ConfigurationChanged)
+    server.publish('patch', { kind: 'flag', flag: flag('checkout', { on: false, version: 2 }) })
+    t.same((await changed)?.flagsChanged, ['checkout'])
+    t.match(await client.getBooleanDetails('checkout', true, { targetingKey: 'user-1' }), {
+      value: false,
+      reason: 'DISABLED',
+    })
+  },
+)
 
 t.test('server provider: STALE when the server is gone, READY when it is back', async (t) => {
   const server = await startSseTestServer({ document: ruleset() })
@@ -140,34 +153,37 @@ t.test('server provider: a bad token ends in ERROR', async (t) => {
   t.match(await client.getBooleanDetails('checkout', true, { targetingKey: 'u' }), { value: true })
 })
 
-t.test('server provider: a token refused later → ERROR with the last values still served; READY again when it works', async (t) => {
-  const server = await startSseTestServer({ document: ruleset() })
-  t.teardown(() => server.close())
-  const provider = new SwitchyardProvider({
-    url: server.url,
-    token: 'test-token',
-    logger: {},
-    sendMetrics: false,
-    initialRetryMs: 20,
-    maxRetryMs: 50,
-    authRetryMs: 200,
-  })
-  t.teardown(() => ServerOF.clearProviders())
-  await ServerOF.setProviderAndWait('refused', provider)
-  const client = ServerOF.getClient('refused')
-  const ctx = { targetingKey: 'u', plan: 'pro' }
-  t.equal((await client.getBooleanDetails('checkout', false, ctx)).value, true)
-  server.token = 'rotated'
-  const error = nextOF(client, ServerEvents.Error)
-  ;(await server.connection(1)).destroy()
-  await error
-  t.equal(client.providerStatus, 'ERROR', 'not FATAL: OpenFeature keeps asking the provider')
-  t.match(await client.getBooleanDetails('checkout', false, ctx), { value: true }, 'the last rules answer')
-  const ready = nextOF(client, ServerEvents.Ready)
-  server.token = 'test-token'
-  await ready
-  t.equal(client.providerStatus, 'READY')
-})
+t.test(
+  'server provider: a token refused later → ERROR with the last values still served; READY again when it works',
+  async (t) => {
+    const server = await startSseTestServer({ document: ruleset() })
+    t.teardown(() => server.close())
+    const provider = new SwitchyardProvider({
+      url: server.url,
+      token: 'test-token',
+      logger: {},
+      sendMetrics: false,
+      initialRetryMs: 20,
+      maxRetryMs: 50,
+      authRetryMs: 200,
+    })
+    t.teardown(() => ServerOF.clearProviders())
+    await ServerOF.setProviderAndWait('refused', provider)
+    const client = ServerOF.getClient('refused')
+    const ctx = { targetingKey: 'u', plan: 'pro' }
+    t.equal((await client.getBooleanDetails('checkout', false, ctx)).value, true)
+    server.token = 'rotated'
+    const error = nextOF(client, ServerEvents.Error)
+    ;(await server.connection(1)).destroy()
+    await error
+    t.equal(client.providerStatus, 'ERROR', 'not FATAL: OpenFeature keeps asking the provider')
+    t.match(await client.getBooleanDetails('checkout', false, ctx), { value: true }, 'the last rules answer')
+    const ready = nextOF(client, ServerEvents.Ready)
+    server.token = 'test-token'
+    await ready
+    t.equal(client.providerStatus, 'READY')
+  },
+)
 
 const values = (v: boolean): ClientValues => ({
   flags: {

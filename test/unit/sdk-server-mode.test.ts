@@ -63,7 +63,10 @@ function ruleset(): Ruleset {
   }
 }
 
-async function setup(t: Test, opts: Partial<ClientOptions> = {}): Promise<{ server: SseTestServer; client: SwitchyardClient }> {
+async function setup(
+  t: Test,
+  opts: Partial<ClientOptions> = {},
+): Promise<{ server: SseTestServer; client: SwitchyardClient }> {
   const server = await startSseTestServer({ document: ruleset() })
   t.teardown(() => server.close())
   const client = createClient({
@@ -88,7 +91,10 @@ t.test('put → local evaluation with reasons', async (t) => {
     variation: 0,
     reason: { kind: 'TARGET_MATCH' },
   })
-  t.same(client.variationDetail('new-checkout', { key: 'user-7' }, false).reason, { kind: 'RULE_MATCH', ruleId: 'beta' })
+  t.same(client.variationDetail('new-checkout', { key: 'user-7' }, false).reason, {
+    kind: 'RULE_MATCH',
+    ruleId: 'beta',
+  })
   t.same(client.variationDetail('new-checkout', { key: 'user-2' }, true), {
     value: false,
     variation: 1,
@@ -97,7 +103,10 @@ t.test('put → local evaluation with reasons', async (t) => {
   t.equal(client.variation('dependent', { key: 'user-1' }, 'x'), 'on')
   t.equal(client.variation('dependent', { key: 'user-2' }, 'x'), 'off')
   t.same(client.allFlags({ key: 'user-1' }), { 'new-checkout': true, dependent: 'on', other: 'on' })
-  t.same(client.variationDetail('new-checkout', { key: 'u' }, 'str').reason, { kind: 'ERROR', errorKind: 'TYPE_MISMATCH' })
+  t.same(client.variationDetail('new-checkout', { key: 'u' }, 'str').reason, {
+    kind: 'ERROR',
+    errorKind: 'TYPE_MISMATCH',
+  })
   t.same(client.variationDetail('missing', { key: 'u' }, 1).reason, { kind: 'ERROR', errorKind: 'FLAG_NOT_FOUND' })
 })
 
@@ -172,10 +181,14 @@ t.test('a segment patch without member lists keeps the members', async (t) => {
   t.equal(client.isEnabled('new-checkout', { key: 'user-3', country: 'FR' }), false)
 })
 
-t.test('rules store: a segment patch without members keeps the engine\'s member sets, never copying them', async (t) => {
+t.test("rules store: a segment patch without members keeps the engine's member sets, never copying them", async (t) => {
   const store = new RulesStore()
   const rs = ruleset()
-  rs.segments.beta = { ...rs.segments.beta!, included: Array.from({ length: 50_000 }, (_, i) => `user-${i + 7}`), excluded: ['user-8'] }
+  rs.segments.beta = {
+    ...rs.segments.beta!,
+    included: Array.from({ length: 50_000 }, (_, i) => `user-${i + 7}`),
+    excluded: ['user-8'],
+  }
   store.replace(rs)
   // The member sets must not be read out of the engine (that was O(members) per metadata patch).
   const forEach = IdSet.prototype.forEach
@@ -189,7 +202,13 @@ t.test('rules store: a segment patch without members keeps the engine\'s member 
   })
   const changed = store.apply('patch', {
     kind: 'segment',
-    segment: { key: 'beta', name: 'Beta', rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }], salt: 'beta', version: 2 },
+    segment: {
+      key: 'beta',
+      name: 'Beta',
+      rules: [{ id: 'gb', clauses: [{ attribute: 'country', op: 'in', values: ['GB'] }] }],
+      salt: 'beta',
+      version: 2,
+    },
   })
   t.equal(copies, 0, 'no member copy on a metadata patch')
   t.same(changed.sort(), ['dependent', 'new-checkout'])
@@ -199,7 +218,11 @@ t.test('rules store: a segment patch without members keeps the engine\'s member 
   store.apply('segment-delta', { key: 'beta', list: 'included', add: ['late'], remove: ['user-9'], version: 3 })
   t.equal(store.detail('new-checkout', { key: 'late' }, false).value, true, 'deltas apply to the kept set')
   store.apply('patch', { kind: 'segment', segment: { key: 'beta', rules: [], salt: 'beta', version: 4, excluded: [] } })
-  t.equal(store.detail('new-checkout', { key: 'user-8' }, false).value, true, 'a list that is present replaces the members')
+  t.equal(
+    store.detail('new-checkout', { key: 'user-8' }, false).value,
+    true,
+    'a list that is present replaces the members',
+  )
   t.equal(store.detail('new-checkout', { key: 'late' }, false).value, true, 'the absent list is kept')
   t.equal(copies, 0)
   const snap = store.snapshot()
@@ -241,7 +264,11 @@ t.test('a fresh put after a trimmed log reports what differs', async (t) => {
 })
 
 t.test('polling in server mode uses the applied change id as ETag', async (t) => {
-  const { server, client } = await setup(t, { pollIntervalMs: 20, streamRetryIntervalMs: 60000, heartbeatTimeoutMs: 5000 })
+  const { server, client } = await setup(t, {
+    pollIntervalMs: 20,
+    streamRetryIntervalMs: 60000,
+    heartbeatTimeoutMs: 5000,
+  })
   await client.ready({ timeoutMs: 5000 })
   const applied = client.appliedId
   server.alwaysFail.stream = { status: 500, code: 'INTERNAL' }
@@ -262,11 +289,23 @@ t.test('last-known-good round trip keeps segment members changed by deltas', asy
   const path = join(dir, 'rules.json')
   const { server, client } = await setup(t, { storage: fileStorage(path) })
   await client.ready({ timeoutMs: 5000 })
-  const id = server.publish('segment-delta', { key: 'beta', list: 'included', add: ['user-42'], remove: [], version: 2 })
+  const id = server.publish('segment-delta', {
+    key: 'beta',
+    list: 'included',
+    add: ['user-42'],
+    remove: [],
+    version: 2,
+  })
   await server.waitFor(() => client.appliedId === id, 5000, 'delta applied')
   await client.close()
   await server.close()
-  const offline = createClient({ url: server.url, token: 'test-token', storage: fileStorage(path), logger: {}, sendMetrics: false })
+  const offline = createClient({
+    url: server.url,
+    token: 'test-token',
+    storage: fileStorage(path),
+    logger: {},
+    sendMetrics: false,
+  })
   t.teardown(() => offline.close())
   const ready = nextEvent(offline, 'ready')
   await offline.ready({ timeoutMs: 5000 })
@@ -305,15 +344,32 @@ t.test('metrics report mode server and the applied id', async (t) => {
 t.test('input documents are not retained: with 1,000,000 ids, the client holds what the engine holds', async (t) => {
   // A child with --expose-gc, so collections are forced and the figures are this client's alone.
   const script = join(import.meta.dirname, '..', 'helpers', 'sdk-retained-heap.ts')
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import=tsx', script, '1000000'], { timeout: 120_000 })
-  const r = JSON.parse(stdout) as { engineBytes: number; clientBytes: number; putBytes: number; cacheBytes: number; collected: boolean }
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import=tsx', script, '1000000'], {
+    timeout: 120_000,
+  })
+  const r = JSON.parse(stdout) as {
+    engineBytes: number
+    clientBytes: number
+    putBytes: number
+    cacheBytes: number
+    collected: boolean
+  }
   const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`
-  t.comment(`retained heap + array buffers: bare engine ${mb(r.engineBytes)}; client from bootstrap ${mb(r.clientBytes)}, from a stream put ${mb(r.putBytes)}, from last-known-good ${mb(r.cacheBytes)}`)
+  t.comment(
+    `retained heap + array buffers: bare engine ${mb(r.engineBytes)}; client from bootstrap ${mb(r.clientBytes)}, from a stream put ${mb(r.putBytes)}, from last-known-good ${mb(r.cacheBytes)}`,
+  )
   t.equal(r.collected, true, 'the bootstrap document itself was garbage-collected')
-  t.ok(r.clientBytes < 45 * 1048576, `bootstrap: the client retains ${mb(r.clientBytes)} (< 45 MB; the document alone is ~40 MB)`)
+  t.ok(
+    r.clientBytes < 45 * 1048576,
+    `bootstrap: the client retains ${mb(r.clientBytes)} (< 45 MB; the document alone is ~40 MB)`,
+  )
   // The JSON of a put is ~15 MB: holding on to it (or to its bytes) shows above this margin.
   const bound = r.engineBytes + 8 * 1048576
-  for (const [what, bytes] of [['bootstrap', r.clientBytes], ['stream put', r.putBytes], ['last-known-good', r.cacheBytes]] as const) {
+  for (const [what, bytes] of [
+    ['bootstrap', r.clientBytes],
+    ['stream put', r.putBytes],
+    ['last-known-good', r.cacheBytes],
+  ] as const) {
     t.ok(bytes < bound, `${what}: ${mb(bytes)} < the engine's ${mb(r.engineBytes)} + 8 MB`)
   }
 })
