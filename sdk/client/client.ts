@@ -16,6 +16,7 @@ import type {
   SwitchyardClient,
   Widen,
 } from '../types.js'
+import { fnv1a, LastKnownGood, type Snapshot } from './last-known-good.js'
 import { Reporter } from './reporter.js'
 import type { Store } from './store.js'
 
@@ -33,27 +34,7 @@ export interface ModeSpec {
 
 type Listener = (payload: never) => void
 
-interface Snapshot {
-  v: 1
-  scope: string
-  mode: string
-  appliedId: string | null
-  syncedAt: number
-  data: unknown
-}
-
-const SAVE_DEBOUNCE_MS = 1000
 const CLOSE_FLUSH_TIMEOUT_MS = 1000
-
-/** FNV-1a, so a cache file written for another URL, token or context is not used (not a secret-keeping hash). */
-function fnv1a(s: string): string {
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193) >>> 0
-  }
-  return h.toString(16)
-}
 
 function randomId(random: () => number): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto
@@ -95,19 +76,15 @@ export class Client implements SwitchyardClient {
   private awaitingContext = false
   private fatalError: SwitchyardError | null = null
   private closed = false
-  /** The first connection waits for the last-known-good load (its id is the Last-Event-ID). */
-  private storageWait = false
-  private storageTimer: unknown = null
   /** A 401/403 since the server last confirmed the data (`fresh` announces the recovery). */
   private refused = false
-  private saving: Promise<void> | null = null
   private attemptFailed = false
   private failing = false
   private isStale = false
   private lastSyncAt: number
   private staleTimer: unknown = null
-  private saveTimer: unknown = null
   private readonly reporter: Reporter | null
+  private readonly cache: LastKnownGood | null
 
   constructor(options: ClientOptions, spec: ModeSpec) {
     if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) {
@@ -194,9 +171,24 @@ export class Client implements SwitchyardClient {
             appliedId: () => this.applied,
             log: this.log,
           })
+    const storage = options.storage
+    this.cache = storage
+      ? new LastKnownGood({
+          storage,
+          setT: this.setT,
+          clearT: this.clearT,
+          log: this.log,
+          scope: () => this.scope(),
+          snapshot: () =>
+            this.store.hasData && this.src === 'server'
+              ? { mode: spec.mode, appliedId: this.applied, syncedAt: this.lastSyncAt, data: this.store.snapshot() }
+              : null,
+        })
+      : null
     // A cache is only used when nothing else answers (bootstrap wins).
-    const loading = options.storage && this.src === null ? this.loadCache() : null
-    this.startSync(loading, options.storageTimeoutMs ?? 2000)
+    const loading = this.cache && this.src === null ? this.cache.load((snap) => this.useCache(snap)) : null
+    if (loading && this.cache) this.cache.startAfter(loading, options.storageTimeoutMs ?? 2000, () => this.sync.start())
+    else this.sync.start()
     this.scheduleStaleCheck()
     this.reporter?.start()
   }
@@ -305,7 +297,7 @@ export class Client implements SwitchyardClient {
     this.signature = signature
     if (this.spec.mode === 'server' || this.closed) return Promise.resolve()
     // Even after a 401/403: the token may be valid again, and the attempt says so either way.
-    this.storageWait = false
+    this.cache?.stopWaiting()
     // Old values answer until the new context's arrive; if that first attempt fails they are dropped
     // (onFailure), so a user never keeps running on another user's values.
     this.applied = null
@@ -333,18 +325,13 @@ export class Client implements SwitchyardClient {
     if (this.closed) return
     this.closed = true
     this.sync.stop()
-    if (this.storageTimer !== null) this.clearT(this.storageTimer)
     if (this.staleTimer !== null) this.clearT(this.staleTimer)
     this.staleTimer = null
     const closedErr = closedError()
     for (const w of this.readyWaiters.splice(0)) w.reject(closedErr)
     for (const w of this.identifyWaiters.splice(0)) w.reject(closedErr)
     const flushes: Promise<unknown>[] = []
-    if (this.saveTimer !== null) {
-      this.clearT(this.saveTimer)
-      this.saveTimer = null
-      flushes.push(Promise.resolve().then(() => this.save()))
-    } else if (this.saving) flushes.push(this.saving)
+    if (this.cache) flushes.push(this.cache.close())
     if (this.reporter) flushes.push(this.reporter.close(CLOSE_FLUSH_TIMEOUT_MS))
     await Promise.allSettled(flushes)
   }
@@ -379,34 +366,6 @@ export class Client implements SwitchyardClient {
     } catch (e) {
       this.log.warn?.(`bootstrap ignored: ${errorText(e)}`)
     }
-  }
-
-  /**
-   * Start syncing once the last-known-good cache is loaded, so the first
-   * request carries its change id as Last-Event-ID (a restart then resumes
-   * instead of downloading the whole ruleset), but never later than
-   * `timeoutMs`: a storage that hangs must not keep the SDK offline.
-   */
-  private startSync(loading: Promise<void> | null, timeoutMs: number): void {
-    if (!loading) {
-      this.sync.start()
-      return
-    }
-    this.storageWait = true
-    const go = (): void => {
-      if (this.storageTimer !== null) this.clearT(this.storageTimer)
-      this.storageTimer = null
-      if (!this.storageWait) return
-      this.storageWait = false
-      if (!this.closed) this.sync.start()
-    }
-    this.storageTimer = this.setT(() => {
-      this.storageTimer = null
-      if (this.storageWait)
-        this.log.warn?.(`storage did not load within ${timeoutMs} ms (storageTimeoutMs); connecting without it`)
-      go()
-    }, timeoutMs)
-    loading.then(go, go)
   }
 
   // ---- data from the network ------------------------------------------
@@ -450,7 +409,7 @@ export class Client implements SwitchyardClient {
     }
     this.markReady('server')
     if (changed.length > 0) this.emit('change', changed)
-    this.scheduleSave()
+    this.cache?.schedule()
     this.reporter?.applied(id)
   }
 
@@ -516,69 +475,16 @@ export class Client implements SwitchyardClient {
     return fnv1a(`${this.spec.mode}\n${this.o.url}\n${this.o.token}\n${ctx}`)
   }
 
-  /** Loads the cache; the promise (null when the storage answered synchronously) settles once it is applied. */
-  private loadCache(): Promise<void> | null {
-    const storage = this.o.storage
-    if (!storage) return null
-    const use = (text: string | null): void => {
-      if (!text || this.closed || this.src !== null) return
-      try {
-        const snap = JSON.parse(text) as Snapshot
-        if (snap.v !== 1 || snap.scope !== this.scope()) {
-          this.log.debug?.('last-known-good cache is for another url, token, mode or context: ignored')
-          return
-        }
-        this.store.replace(snap.data)
-        this.src = 'cache'
-        this.applied = snap.appliedId
-        this.lastSyncAt = Math.min(this.lastSyncAt, snap.syncedAt)
-        this.scheduleStaleCheck()
-        // Ready from the cache only once the server has failed us at least once.
-        if (this.attemptFailed || this.fatalError) this.markReady('cache')
-      } catch (e) {
-        this.log.warn?.(`last-known-good cache unreadable, ignored: ${errorText(e)}`)
-      }
-    }
-    const failed = (e: unknown): void => this.log.warn?.(`last-known-good load failed: ${errorText(e)}`)
-    try {
-      const r = storage.load()
-      if (r && typeof (r as Promise<string | null>).then === 'function')
-        return (r as Promise<string | null>).then(use, failed)
-      use(r as string | null)
-    } catch (e) {
-      failed(e)
-    }
-    return null
-  }
-
-  private scheduleSave(): void {
-    if (!this.o.storage || this.saveTimer !== null || this.closed) return
-    this.saveTimer = this.setT(() => {
-      this.saveTimer = null
-      // Tracked so close() waits for a save in progress too.
-      const p = this.save().finally(() => {
-        if (this.saving === p) this.saving = null
-      })
-      this.saving = p
-    }, SAVE_DEBOUNCE_MS)
-  }
-
-  private async save(): Promise<void> {
-    const storage = this.o.storage
-    if (!storage || !this.store.hasData || this.src !== 'server') return
-    const snap: Snapshot = {
-      v: 1,
-      scope: this.scope(),
-      mode: this.spec.mode,
-      appliedId: this.applied,
-      syncedAt: this.lastSyncAt,
-      data: this.store.snapshot(),
-    }
-    try {
-      await storage.save(JSON.stringify(snap))
-    } catch (e) {
-      this.log.warn?.(`last-known-good save failed: ${errorText(e)}`)
-    }
+  /** A snapshot of this scope was loaded: answer from it unless something else already does. */
+  private useCache(snap: Snapshot): void {
+    if (this.src !== null) return
+    this.store.replace(snap.data)
+    this.src = 'cache'
+    this.applied = snap.appliedId
+    this.lastSyncAt = Math.min(this.lastSyncAt, snap.syncedAt)
+    this.scheduleStaleCheck()
+    // Ready from the cache only once the server has failed us at least once.
+    if (this.attemptFailed || this.fatalError) this.markReady('cache')
   }
 
   // ---- staleness --------------------------------------------------------
