@@ -140,6 +140,15 @@ export type ClientEventName = keyof ClientEvents
 /** Widens literal defaults: `variation(k, c, 'a')` is a string, not `'a'`. */
 export type Widen<T> = T extends boolean ? boolean : T extends string ? string : T extends number ? number : T
 
+/**
+ * The client's condition, most severe first: `closed` after close(); `error` while the server's last word
+ * was a 401/403 (the data is kept, the SDK probes every `authRetryMs`); `stale` between `stale` and
+ * `fresh`; `ready` once usable data arrived (the `ready` event); `initializing` before that. It maps onto
+ * OpenFeature's ProviderStatus (NOT_READY, READY, STALE, ERROR). Where the data came from (`source`) and
+ * the transport (`polling`) are separate: any of them can go with any status.
+ */
+export type ClientStatus = 'initializing' | 'ready' | 'stale' | 'error' | 'closed'
+
 /** A Switchyard SDK client. Every evaluation answers synchronously from memory and never throws. */
 export interface SwitchyardClient {
   /** Boolean flag value; `defaultValue` (false) when unknown, off without offVariation, or not boolean. */
@@ -166,6 +175,8 @@ export interface SwitchyardClient {
   readonly stale: boolean
   /** True while the SDK polls instead of streaming. */
   readonly polling: boolean
+  /** The client's condition (see {@link ClientStatus}); changes come with the `ready`, `stale`, `fresh` and `error` events. */
+  readonly status: ClientStatus
   on<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void
   off<E extends ClientEventName>(event: E, fn: (payload: ClientEvents[E]) => void): void
   /** Stop streaming, polling and timers; flush metrics and last-known-good. */

@@ -11,6 +11,7 @@ import type {
   ClientEventName,
   ClientEvents,
   ClientOptions,
+  ClientStatus,
   DataSource,
   Logger,
   SwitchyardClient,
@@ -209,6 +210,20 @@ export class Client implements SwitchyardClient {
 
   get polling(): boolean {
     return this.sync.polling
+  }
+
+  get status(): ClientStatus {
+    // Derived, not stored: readiness is a latch (ready fires once), staleness is the data's age and a
+    // 401/403 the server's last word; each changes on its own, and this is their one reading.
+    return this.closed
+      ? 'closed'
+      : this.fatalError
+        ? 'error'
+        : this.isStale
+          ? 'stale'
+          : this.isReady
+            ? 'ready'
+            : 'initializing'
   }
 
   isEnabled(key: string, context?: Context, defaultValue = false): boolean {
