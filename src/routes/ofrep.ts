@@ -16,7 +16,7 @@ import type { Compiled, CompiledFlag } from '../../sdk/core/compile.js'
 import type { Context, EvaluationDetail, RulesetFlag } from '../../sdk/core/types.js'
 import { errorMessage, flagMetadata, toSwitchyardContext } from '../../sdk/openfeature/resolve.js'
 import { sdkEnv } from '../auth.js'
-import { AppError, appError, type ErrorCode, type ErrorDetail } from '../errors.js'
+import { AppError, appError, type ErrorBody, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { notModified, sendNotModified } from '../http/etag.js'
 import { BODY_ERRORS, errorDescription } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
@@ -100,13 +100,6 @@ const OFREP_CODES: Partial<Record<ErrorCode, string>> = {
   INVALID_CONTEXT: 'INVALID_CONTEXT',
   BODY_TOO_LARGE: 'INVALID_CONTEXT',
   CONTEXT_KEY_REQUIRED: 'TARGETING_KEY_MISSING',
-}
-
-interface ErrorBody {
-  statusCode: number
-  code: string
-  message: string
-  details?: unknown
 }
 
 function isErrorBody(v: unknown): v is ErrorBody {
