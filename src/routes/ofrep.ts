@@ -168,7 +168,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
     body: { context?: unknown },
   ): Promise<{ state: Compiled; context: Context; client: boolean }> {
     const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])
-    if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+    await app.store.requireEnv(env)
     const { context, signature } = ofrepContext(body.context)
     const client = token.kind === 'sdk-client'
     // A server is trusted with any context; only a page's identity needs its backend's signature.
