@@ -9,7 +9,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import { deeperThan } from '../sdk/core/validate.js'
 import { authenticate, authorize } from './auth.js'
 import type { Config } from './config.js'
-import { AppError, appError, type ErrorDetail } from './errors.js'
+import { AppError, appError, type ErrorDetail, errorBody, sendError } from './errors.js'
 import { clientErrorHandler, registerEdge, timeoutOptions } from './http/edge.js'
 import { loggerOptions, OutageLog, quietProbes } from './http/logging.js'
 import auditRoutes from './routes/audit.js'
@@ -84,8 +84,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     routerOptions: { maxParamLength: 1024 },
     // Errors raised before routing (bad URL encoding, over-long parameters) use the catalogue too.
     frameworkErrors: (err, _req, reply) => {
-      const e = new AppError('VALIDATION_FAILED', [err.message])
-      void (reply as FastifyReply).code(400).send({ statusCode: 400, code: e.code, message: e.message })
+      void sendError(reply as FastifyReply, new AppError('VALIDATION_FAILED', [err.message]))
     },
     genReqId: (req) => {
       const given = req.headers['x-request-id']
@@ -186,14 +185,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof AppError) {
-      return reply.code(err.statusCode).send({
-        statusCode: err.statusCode,
-        code: err.code,
-        message: err.message,
-        ...(err.details !== undefined && { details: err.details }),
-      })
-    }
+    if (err instanceof AppError) return sendError(reply, err)
     if (err.validation) {
       const details: ErrorDetail[] = err.validation.map((v) => ({
         path: `${err.validationContext ?? 'body'}${v.instancePath || ''}`,
@@ -209,7 +201,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
         ],
         details,
       )
-      return reply.code(400).send({ statusCode: 400, code: e.code, message: e.message, details })
+      return sendError(reply, e)
     }
     const known: Record<string, AppError> = {
       FST_ERR_CTP_BODY_TOO_LARGE: new AppError('BODY_TOO_LARGE', [
@@ -223,35 +215,33 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     const mapped =
       known[err.code] ??
       (err instanceof SyntaxError && err.statusCode === 400 ? new AppError('INVALID_JSON') : undefined)
-    if (mapped)
-      return reply
-        .code(mapped.statusCode)
-        .send({ statusCode: mapped.statusCode, code: mapped.code, message: mapped.message })
+    if (mapped) return sendError(reply, mapped)
     // Redis at maxmemory (noeviction) refuses writes, also the first write inside a script (nothing applied).
     if (/^OOM /.test(err.message)) {
       req.log.warn({ err }, 'store full')
-      const e = new AppError('STORE_FULL')
-      return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
+      return sendError(reply.header('retry-after', '1'), new AppError('STORE_FULL'))
     }
     if (isStoreDown(err, deps.redis)) {
       outage.failed(err)
-      const e = new AppError('STORE_UNAVAILABLE')
-      return reply.code(503).header('retry-after', '1').send({ statusCode: 503, code: e.code, message: e.message })
+      return sendError(reply.header('retry-after', '1'), new AppError('STORE_UNAVAILABLE'))
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       // A client error raised by Fastify itself that the catalogue does not name yet.
-      return reply
-        .code(err.statusCode)
-        .send({ statusCode: err.statusCode, code: 'VALIDATION_FAILED', message: err.message })
+      return reply.code(err.statusCode).send(
+        errorBody({
+          statusCode: err.statusCode,
+          code: 'VALIDATION_FAILED',
+          message: err.message,
+          details: undefined,
+        }),
+      )
     }
     req.log.error({ err }, 'unhandled error')
-    const e = new AppError('INTERNAL', [req.id])
-    return reply.code(500).send({ statusCode: 500, code: e.code, message: e.message })
+    return sendError(reply, new AppError('INTERNAL', [req.id]))
   })
 
   app.setNotFoundHandler((req, reply) => {
-    const e = new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`])
-    return reply.code(404).send({ statusCode: 404, code: e.code, message: e.message })
+    return sendError(reply, new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`]))
   })
 
   // Data loss watch: the bootstrap admin comes back at once, so operators can restore or re-initialise.

@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify'
 import type { IssueCode } from '../sdk/core/index.js'
 
 /**
@@ -104,4 +105,30 @@ export function validationError(details: ErrorDetail[]): AppError {
     [summary + (details.length > 3 ? ` (+${details.length - 3} more)` : '')],
     details,
   )
+}
+
+/** The wire shape of every error response (ErrorSchema in src/schemas/common.ts). */
+export interface ErrorBody {
+  statusCode: number
+  code: string
+  message: string
+  details?: unknown
+}
+
+/**
+ * The one place an error body is assembled: handlers, hooks and raw-socket writers all serialise
+ * through it, so the shape cannot drift between them. `details` appears only when there are some.
+ */
+export function errorBody(err: Pick<AppError, 'statusCode' | 'code' | 'message' | 'details'>): ErrorBody {
+  return {
+    statusCode: err.statusCode,
+    code: err.code,
+    message: err.message,
+    ...(err.details !== undefined && { details: err.details }),
+  }
+}
+
+/** Answers with `err`: its status and its body. */
+export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
+  return reply.code(err.statusCode).send(errorBody(err))
 }

@@ -5,6 +5,16 @@
  * server so they do not come back in one wave.
  */
 
+/**
+ * The one exponential growth curve of the code base: `initialMs · 2^attempt`, capped at `maxMs`
+ * (attempt 0 is the first retry). The SDK's {@link Backoff} draws full jitter under it; the server's
+ * Redis retry strategies, embedded redis-server restarts and change-log reader retries call it with
+ * their own numbers. The exponent is bounded so huge attempt counts cannot overflow to Infinity·0.
+ */
+export function exponentialDelay(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(0, attempt), 30))
+}
+
 /** Options of {@link Backoff}. */
 export interface BackoffOptions {
   /** First delay cap in ms (default 1000). */
@@ -44,7 +54,7 @@ export class Backoff {
 
   /** The cap of the next delay, before jitter. */
   get cap(): number {
-    return Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 30))
+    return exponentialDelay(this.attempt, this.initialMs, this.maxMs)
   }
 
   /** A connection has been established. */

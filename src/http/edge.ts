@@ -9,7 +9,7 @@ import helmet from '@fastify/helmet'
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
 import type { ConnectionError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
-import { AppError, appError } from '../errors.js'
+import { AppError, appError, errorBody } from '../errors.js'
 import type { RedisClient } from '../redis/connect.js'
 
 /** Fastify options of the timeouts. Node's requestTimeout covers receiving the request only, so streams are never cut. */
@@ -56,7 +56,7 @@ export function clientErrorHandler(config: Config) {
         : err.code === 'HPE_HEADER_OVERFLOW'
           ? new AppError('HEADERS_TOO_LARGE', [maxHeaderSize])
           : new AppError('MALFORMED_REQUEST', [err.reason ?? err.code ?? 'parse error'])
-    const body = JSON.stringify({ statusCode: e.statusCode, code: e.code, message: e.message })
+    const body = JSON.stringify(errorBody(e))
     const headers = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': String(Buffer.byteLength(body)),

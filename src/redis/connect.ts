@@ -1,5 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import type { Config } from '../config.js'
+import { exponentialDelay } from '../../sdk/transport/backoff.js'
 
 /** A standalone / Sentinel connection or a Cluster client: the app uses the commands both have. */
 export type RedisClient = Redis | Cluster
@@ -9,7 +10,8 @@ type RedisConfig = Pick<
   'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_PASSWORD' | 'REDIS_CLUSTER_NODES' | 'REDIS_COMMAND_TIMEOUT_MS'
 >
 
-const backoff = (times: number) => Math.min(5000, 100 * 2 ** Math.min(times, 6)) + Math.floor(Math.random() * 100)
+// ioredis calls it with the retry count from 1: 200 ms, 400 ms, … capped at 5 s, plus 0–99 ms of jitter.
+const backoff = (times: number) => exponentialDelay(times, 100, 5000) + Math.floor(Math.random() * 100)
 
 function hostPorts(list: string): Array<{ host: string; port: number }> {
   return list.split(',').map((hp) => {
@@ -74,7 +76,8 @@ export function connectRedis(config: RedisConfig, url: string | undefined): Redi
  * fails the read (the reader then retries and re-checks continuity).
  */
 export function blockingConnection(redis: RedisClient, blockMs: number): RedisClient {
-  const retryStrategy = (n: number) => Math.min(100 * 2 ** n, 2000)
+  // 200 ms, 400 ms, … capped at 2 s, no jitter: one reader per environment, not a herd.
+  const retryStrategy = (n: number) => exponentialDelay(n, 100, 2000)
   if (redis instanceof Cluster) {
     const base = redis.options.redisOptions?.commandTimeout
     const commandTimeout = base === undefined ? undefined : base + blockMs

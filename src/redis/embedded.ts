@@ -3,6 +3,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { delimiter, isAbsolute, join, resolve } from 'node:path'
 import { isAlive, REDIS_PID_FILE, redisOwningDir } from './datadir.js'
+import { exponentialDelay } from '../../sdk/transport/backoff.js'
 
 /** How the embedded (or test) redis-server is run. */
 export interface EmbeddedRedisOptions {
@@ -224,7 +225,8 @@ export class EmbeddedRedis {
   }
 
   private restart(code: number | null, signal: string | null): void {
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts++, 7))
+    // 250 ms, 500 ms, … capped at 30 s.
+    const delay = exponentialDelay(this.restarts++, 250, 30_000)
     this.log(`embedded redis-server exited (${code ?? signal}); restarting in ${delay} ms`)
     setTimeout(() => {
       if (this.stopping) return

@@ -2,7 +2,6 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { evaluateAll, evaluateDetail } from '../../sdk/core/index.js'
 import type { EvaluationDetail } from '../../sdk/core/types.js'
 import { authorize } from '../auth.js'
-import { appError } from '../errors.js'
 import { BODY_ERRORS, EnvParams, errorResponses, Key } from '../schemas/common.js'
 import { checkContext } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
@@ -64,7 +63,7 @@ const routes: FastifyPluginAsyncTypebox<{ hub: StreamHub }> = async (app, { hub 
       const { env } = req.params
       authorize(req, 'evaluate', env)
       const context = checkContext(req.body.context)
-      if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+      await app.store.requireEnv(env)
       const { state } = await hub.compiled(env)
       if (req.body.flags === undefined) return { flags: evaluateAll(state, context) }
       const flags: Record<string, EvaluationDetail> = {}

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RedisClient } from '../redis/connect.js'
 import type { Registry } from 'prom-client'
-import { AppError, type ErrorCode } from '../errors.js'
+import { AppError, type ErrorCode, sendError } from '../errors.js'
 import { storeFull } from '../redis/check.js'
 import { errorDescription, ErrorSchema } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
@@ -82,8 +82,7 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
     async (_req, reply) => {
       const code = await notReady(redis, monitor, readinessTimeoutMs)
       if (code === null) return { status: 'ready' as const }
-      const e = new AppError(code)
-      return reply.code(503).send({ statusCode: 503, code: e.code, message: e.message })
+      return sendError(reply, new AppError(code))
     },
   )
 

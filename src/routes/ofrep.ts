@@ -16,7 +16,7 @@ import type { Compiled, CompiledFlag } from '../../sdk/core/compile.js'
 import type { Context, EvaluationDetail, RulesetFlag } from '../../sdk/core/types.js'
 import { errorMessage, flagMetadata, toSwitchyardContext } from '../../sdk/openfeature/resolve.js'
 import { sdkEnv } from '../auth.js'
-import { AppError, appError, type ErrorCode, type ErrorDetail } from '../errors.js'
+import { AppError, appError, type ErrorBody, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { notModified, sendNotModified } from '../http/etag.js'
 import { BODY_ERRORS, errorDescription } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
@@ -102,13 +102,6 @@ const OFREP_CODES: Partial<Record<ErrorCode, string>> = {
   CONTEXT_KEY_REQUIRED: 'TARGETING_KEY_MISSING',
 }
 
-interface ErrorBody {
-  statusCode: number
-  code: string
-  message: string
-  details?: unknown
-}
-
 function isErrorBody(v: unknown): v is ErrorBody {
   return (
     typeof v === 'object' &&
@@ -175,7 +168,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
     body: { context?: unknown },
   ): Promise<{ state: Compiled; context: Context; client: boolean }> {
     const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])
-    if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+    await app.store.requireEnv(env)
     const { context, signature } = ofrepContext(body.context)
     const client = token.kind === 'sdk-client'
     // A server is trusted with any context; only a page's identity needs its backend's signature.

@@ -3,7 +3,6 @@ import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize, QUERY_TOKEN, sdkEnv } from '../auth.js'
 import type { Config } from '../config.js'
-import { appError } from '../errors.js'
 import { BODY_ERRORS, EnvParams, errorResponses } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
 import type { Services } from '../services/index.js'
@@ -153,7 +152,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
   }
 
   async function requireEnv(env: string) {
-    if (!(await app.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+    await app.store.requireEnv(env)
   }
 
   async function clientContext(env: string, q: { context: string; signature?: string | undefined }) {

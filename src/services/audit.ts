@@ -57,7 +57,7 @@ export class AuditService {
     const { redis } = this.deps.store
     let streams: string[]
     if (q.env) {
-      if (!(await this.deps.store.envExists(q.env))) throw appError('ENVIRONMENT_NOT_FOUND', q.env)
+      await this.deps.store.requireEnv(q.env)
       streams = [envKeys(q.env).audit, globalKeys.audit]
     } else {
       streams = [globalKeys.audit, ...(await redis.hkeys(globalKeys.envs)).map((e) => envKeys(e).audit)]

@@ -80,7 +80,7 @@ export class FlagService {
   }
 
   async requireEnv(env: string): Promise<void> {
-    if (!(await this.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+    await this.store.requireEnv(env)
   }
 
   // ---- definitions (global) ----

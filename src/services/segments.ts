@@ -43,7 +43,7 @@ export class SegmentService {
   }
 
   private async requireEnv(env: string): Promise<void> {
-    if (!(await this.store.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
+    await this.store.requireEnv(env)
   }
 
   async list(env: string): Promise<SegmentView[]> {

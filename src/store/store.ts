@@ -2,6 +2,7 @@ import type { RedisClient } from '../redis/connect.js'
 import type { RulesetFlag } from '../../sdk/core/types.js'
 import { type AtomicResult, type AtomicWrite, type Check, type Command, defineAtomic, runAtomic } from './atomic.js'
 import { envKeys, globalKeys } from './keys.js'
+import { appError } from '../errors.js'
 
 /** An audit record as stored (one stream entry, field `r`). */
 export interface AuditRecord {
@@ -106,6 +107,11 @@ export class Store {
 
   async envExists(env: string): Promise<boolean> {
     return (await this.redis.hexists(globalKeys.envs, env)) === 1
+  }
+
+  /** The one environment-exists check of routes and services: ENVIRONMENT_NOT_FOUND when it does not. */
+  async requireEnv(env: string): Promise<void> {
+    if (!(await this.envExists(env))) throw appError('ENVIRONMENT_NOT_FOUND', env)
   }
 
   /** Last id of an environment's change log ('0-0' when empty). */

@@ -19,6 +19,7 @@ import {
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
 import { envKeys } from '../store/keys.js'
+import { exponentialDelay } from '../../sdk/transport/backoff.js'
 import {
   compareIds,
   entryWire,
@@ -140,7 +141,8 @@ export class EnvChannel {
 
   private async loop(): Promise<void> {
     const key = envKeys(this.env).log
-    let backoff = 50
+    // Consecutive failed reads: the retry waits 50 ms, 100 ms, … capped at 2 s, no jitter.
+    let failures = 0
     while (!this.stopped && this.conn !== null) {
       try {
         if (this.needsCheck) await this.checkContinuity()
@@ -154,7 +156,7 @@ export class EnvChannel {
         if (replies === null) throw new Error('change-log read: pipeline aborted')
         for (const [err] of replies) if (err) throw err
         const res = replies[0]![1] as Array<[string, Array<[string, string[]]>]> | null
-        backoff = 50
+        failures = 0
         if (this.stopped) return
         if ((replies[1]![1] as string | null) !== this.generation) {
           if (await this.holdWhileReset()) continue
@@ -180,8 +182,7 @@ export class EnvChannel {
         this.o.log?.warn({ err, env: this.env }, 'change-log reader failed; retrying')
         // The log may have been trimmed past lastId, or Redis may have lost data, while we could not read.
         this.needsCheck = true
-        await new Promise((r) => setTimeout(r, backoff))
-        backoff = Math.min(backoff * 2, 2000)
+        await new Promise((r) => setTimeout(r, exponentialDelay(failures++, 50, 2000)))
       }
     }
   }
