@@ -19,16 +19,8 @@ import {
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
 import { envKeys } from '../store/keys.js'
-import {
-  compareIds,
-  entryWire,
-  idTime,
-  type LogEntry,
-  parseEntry,
-  revokedToken,
-  sseFrame,
-  wireSegment,
-} from './changelog.js'
+import { compareIds, idTime, type LogEntry, parseEntry, revokedToken } from '../store/changelog.js'
+import { entryWire, sseFrame, wireSegment } from './changelog.js'
 import { clientValueJson } from './client-context.js'
 import { type Wire, wire } from './sse.js'
 
