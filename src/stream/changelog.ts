@@ -1,4 +1,6 @@
-import type { LogEntry, LoggedSegment } from '../store/changelog.js'
+import { type RulesDelete, type RulesPatch, SSE_EVENTS, type SseEventName } from '../../sdk/core/protocol.js'
+import type { SegmentDelta } from '../../sdk/core/types.js'
+import type { ChangeType, LogEntry, LoggedSegment } from '../store/changelog.js'
 import { type Wire, wire } from './sse.js'
 
 // The change log itself (entry types, append, parse, stream ids) is src/store/changelog.ts; this module
@@ -10,26 +12,40 @@ export function wireSegment(s: LoggedSegment): LoggedSegment {
   return rest
 }
 
-/** The SSE event (name and data) an entry becomes on the server stream. */
-export function entryEvent(e: LogEntry): { event: string; data: string } {
+/** The SSE event each change type becomes: the one mapping (frames and the events metric use it). */
+export const ENTRY_EVENT = {
+  'flag.put': SSE_EVENTS.patch,
+  'flag.delete': SSE_EVENTS.delete,
+  'segment.put': SSE_EVENTS.patch,
+  'segment.delete': SSE_EVENTS.delete,
+  'segment.members': SSE_EVENTS.segmentDelta,
+} as const satisfies Record<ChangeType, SseEventName>
+
+/** The payload of an entry's SSE event, in the protocol's types. */
+function entryPayload(e: LogEntry): RulesPatch | RulesDelete | SegmentDelta {
   switch (e.type) {
     case 'flag.put':
-      return { event: 'patch', data: JSON.stringify({ kind: 'flag', flag: e.data.flag }) }
+      return { kind: 'flag', flag: e.data.flag }
     case 'flag.delete':
-      return { event: 'delete', data: JSON.stringify({ kind: 'flag', key: e.data.key }) }
+      return { kind: 'flag', key: e.data.key }
     case 'segment.put':
-      return { event: 'patch', data: JSON.stringify({ kind: 'segment', segment: wireSegment(e.data.segment) }) }
+      return { kind: 'segment', segment: wireSegment(e.data.segment) }
     case 'segment.delete':
-      return { event: 'delete', data: JSON.stringify({ kind: 'segment', key: e.data.key }) }
+      return { kind: 'segment', key: e.data.key }
     case 'segment.members': {
       const { key, list, add, remove, version } = e.data
-      return { event: 'segment-delta', data: JSON.stringify({ key, list, add, remove, version }) }
+      return { key, list, add, remove, version }
     }
   }
 }
 
+/** The SSE event (name and data) an entry becomes on the server stream. */
+export function entryEvent(e: LogEntry): { event: SseEventName; data: string } {
+  return { event: ENTRY_EVENT[e.type], data: JSON.stringify(entryPayload(e)) }
+}
+
 /** One SSE frame. `data` must not contain line breaks (JSON.stringify output never does). */
-export function sseFrame(event: string, data: string, id?: string): string {
+export function sseFrame(event: SseEventName, data: string, id?: string): string {
   return `${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`
 }
 
