@@ -1,5 +1,6 @@
 /** Public types of the Switchyard SDK (both modes). */
 import type { Context, EvaluationDetail, JsonValue, Ruleset } from './core/types.js'
+import type { ClientValues } from './core/protocol.js'
 import type { FetchLike, SwitchyardError } from './transport/http.js'
 
 export type {
@@ -13,17 +14,8 @@ export type {
   SegmentDelta,
 } from './core/types.js'
 
-/** One evaluated value as the client-mode endpoints send it. */
-export interface ClientFlagValue {
-  value: JsonValue
-  variation: number | null
-  reason: EvaluationDetail['reason']
-}
-
-/** The client-mode document: evaluated values of one context. */
-export interface ClientValues {
-  flags: Record<string, ClientFlagValue>
-}
+// The wire payloads of client mode are part of the protocol's vocabulary.
+export type { ClientFlagValue, ClientValues } from './core/protocol.js'
 
 /** Injected timers (tests, or runtimes without globals). */
 export interface Timers {

@@ -27,6 +27,7 @@ import type {
   SegmentPatch,
   SegmentRule,
 } from '../core/types.js'
+import { SSE_EVENTS } from '../core/protocol.js'
 import { expectObject, type Store } from './store.js'
 
 /** A segment without its member lists (those live in the engine's IdSets only, never twice). */
@@ -77,7 +78,7 @@ export class RulesStore implements Store {
     const c = this.c
     if (!c) throw new Error(`"${type}" before any put`)
     const body = expectObject(data, type)
-    if (type === 'segment-delta') {
+    if (type === SSE_EVENTS.segmentDelta) {
       const d = body as unknown as SegmentDelta
       if (typeof d.key !== 'string' || (d.list !== 'included' && d.list !== 'excluded')) {
         throw new Error('segment-delta needs key and list ("included" | "excluded")')
@@ -89,7 +90,7 @@ export class RulesStore implements Store {
       if (m) this.meta.set(d.key, { ...m, version: d.version })
       return affectedFlags(next, [], [d.key])
     }
-    if (type === 'delete') {
+    if (type === SSE_EVENTS.delete) {
       if (typeof body.key !== 'string') throw new Error('delete needs a key')
       const key = body.key
       if (body.kind === 'flag') {
@@ -105,7 +106,7 @@ export class RulesStore implements Store {
       }
       return []
     }
-    if (type === 'patch') {
+    if (type === SSE_EVENTS.patch) {
       if (body.kind === 'flag') {
         const flag = expectObject(body.flag, 'patch.flag') as unknown as RulesetFlag
         if (typeof flag.key !== 'string') throw new Error('patch.flag.key is missing')

@@ -4,7 +4,8 @@
  * and means no whitelist ever reaches the page.
  */
 import type { EvaluationDetail, JsonValue } from '../core/types.js'
-import type { ClientFlagValue } from '../types.js'
+// Types only: the browser bundle carries no sdk/core module (test/unit/sdk-bundle-size.test.ts).
+import type { ClientFlagValue, SseEventName } from '../core/protocol.js'
 import { diffKeys, expectObject, type Store } from './store.js'
 
 function sameType(value: JsonValue, def: JsonValue): boolean {
@@ -43,7 +44,7 @@ export class ValuesStore implements Store {
   }
 
   apply(type: string, data: unknown): string[] {
-    if (type !== 'patch') return []
+    if (type !== ('patch' satisfies SseEventName)) return []
     const body = expectObject(data, 'patch')
     const flags = readFlags(body, 'patch')
     const removed = body.removed ?? []

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { appError } from '../errors.js'
 import type { FlagDefinitionRecord } from '../schemas/flag.js'
-import { ENV_DELETED_TYPE } from '../stream/changelog.js'
+import { ENV_DELETED_TYPE } from '../store/changelog.js'
 import { envKeys, globalKeys, RESERVED_ENV_KEYS } from '../store/keys.js'
 import { type Actor, checkVersion, type ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
@@ -232,7 +232,7 @@ export class EnvironmentService {
     // First the generation (readers compare it after each read), then the entry that wakes them.
     await store.redis.hdel(k.meta, 'generation')
     // Wakes the readers blocked on the log (XREAD) so they notice at once; entry types they do not know are skipped.
-    await store.redis.xadd(k.log, '*', 't', ENV_DELETED_TYPE, 'd', '{}')
+    await store.redis.call(...store.changeCommand(key, ENV_DELETED_TYPE, {}))
     const [flags, segs] = await Promise.all([store.redis.hkeys(k.flagVersions), store.redis.hkeys(k.segmentVersions)])
     const doomed = [
       ...flags.map((f) => k.history(f)),

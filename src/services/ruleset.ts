@@ -1,5 +1,6 @@
 import type { Ruleset, RulesetFlag, Segment } from '../../sdk/core/types.js'
-import { isStreamId, type LogEntry, type LoggedSegment, parseEntry, wireSegment } from '../stream/changelog.js'
+import { isStreamId, type LogEntry, type LoggedSegment, parseEntry } from '../store/changelog.js'
+import { wireSegment } from '../stream/changelog.js'
 import { envKeys } from '../store/keys.js'
 import type { Store } from '../store/store.js'
 

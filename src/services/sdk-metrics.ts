@@ -1,6 +1,6 @@
 import type { Counter } from 'prom-client'
 import { appError } from '../errors.js'
-import { compareIds, idTime, isStreamId } from '../stream/changelog.js'
+import { compareIds, idTime, isStreamId } from '../store/changelog.js'
 import { envKeys } from '../store/keys.js'
 import type { Store } from '../store/store.js'
 

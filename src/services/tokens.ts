@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { AppError, appError } from '../errors.js'
-import { TOKEN_REVOKED_TYPE } from '../stream/changelog.js'
-import { envKeys, globalKeys } from '../store/keys.js'
+import { TOKEN_REVOKED_TYPE } from '../store/changelog.js'
+import { globalKeys } from '../store/keys.js'
 import type { Actor, ServiceDeps } from './context.js'
 
 export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
@@ -124,17 +124,7 @@ export class TokenService {
     // streams close now rather than at the next periodic token check.
     if (t.kind === 'sdk-server' || t.kind === 'sdk-client') {
       for (const env of t.environments) {
-        await this.redis.xadd(
-          envKeys(env).log,
-          'MAXLEN',
-          '~',
-          String(this.deps.store.changelogMaxLen),
-          '*',
-          't',
-          TOKEN_REVOKED_TYPE,
-          'd',
-          JSON.stringify({ tokenId: id }),
-        )
+        await this.redis.call(...this.deps.store.changeCommand(env, TOKEN_REVOKED_TYPE, { tokenId: id }))
       }
     }
   }

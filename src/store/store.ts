@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/connect.js'
 import type { RulesetFlag } from '../../sdk/core/types.js'
 import { type AtomicResult, type AtomicWrite, type Check, type Command, defineAtomic, runAtomic } from './atomic.js'
+import { appendCommand, type EntryData, type EntryType } from './changelog.js'
 import { envKeys, globalKeys } from './keys.js'
 import { appError } from '../errors.js'
 
@@ -23,9 +24,6 @@ export interface AuditRecord {
 export function isUint64(s: string): boolean {
   return /^\d{1,20}$/.test(s) && BigInt(s) < 2n ** 64n
 }
-
-/** Change-log event types; the stream hub forwards them to SDKs. */
-export type ChangeType = 'flag.put' | 'flag.delete' | 'segment.put' | 'segment.delete' | 'segment.members'
 
 /**
  * The only code that knows Redis keys. Reads are plain commands; every write
@@ -65,8 +63,9 @@ export class Store {
     return ['XADD', auditKey, '*', 'r', JSON.stringify(record)]
   }
 
-  changeCommand(env: string, type: ChangeType, data: unknown): Command {
-    return ['XADD', envKeys(env).log, 'MAXLEN', '~', this.changelogMaxLen, '*', 't', type, 'd', JSON.stringify(data)]
+  /** Appends one change-log entry, capped at CHANGELOG_MAXLEN (src/store/changelog.ts). */
+  changeCommand<T extends EntryType>(env: string, type: T, data: EntryData[T]): Command {
+    return appendCommand(this.changelogMaxLen, env, type, data)
   }
 
   /**

@@ -16,20 +16,13 @@ import {
   removeFlag,
   removeSegment,
 } from '../../sdk/core/index.js'
+import { SSE_EVENTS } from '../../sdk/core/protocol.js'
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
 import { envKeys } from '../store/keys.js'
 import { exponentialDelay } from '../../sdk/transport/backoff.js'
-import {
-  compareIds,
-  entryWire,
-  idTime,
-  type LogEntry,
-  parseEntry,
-  revokedToken,
-  sseFrame,
-  wireSegment,
-} from './changelog.js'
+import { compareIds, idTime, type LogEntry, parseEntry, revokedToken } from '../store/changelog.js'
+import { ENTRY_EVENT, entryWire, sseFrame, wireSegment } from './changelog.js'
 import { clientValueJson } from './client-context.js'
 import { type Wire, wire } from './sse.js'
 
@@ -245,7 +238,7 @@ export class EnvChannel {
           if (this.hub.write(s, frame)) n++
         }
       }
-      if (n > 0) this.o.metrics.events.inc({ event: eventName(e) }, n)
+      if (n > 0) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] }, n)
     }
     if (this.clients.size > 0) {
       this.dispatchClients(before, e)
@@ -281,13 +274,13 @@ export class EnvChannel {
     let n = 0
     for (const s of this.clients) {
       if (s.sentId === id) continue
-      frame ??= wire(`id: ${id}\nevent: ack\ndata: {}\n\n`)
+      frame ??= wire(sseFrame(SSE_EVENTS.ack, '{}', id))
       if (this.hub.write(s, frame)) {
         s.sentId = id
         n++
       }
     }
-    if (n > 0) this.o.metrics.events.inc({ event: 'ack' }, n)
+    if (n > 0) this.o.metrics.events.inc({ event: SSE_EVENTS.ack }, n)
   }
 
   // ---- browser streams ----
@@ -322,7 +315,7 @@ export class EnvChannel {
     if (keys.length === 0) return
     let n = 0
     for (const s of subs) if (this.sendClientChanges(s, keys, e.id)) n++
-    if (n > 0) this.o.metrics.events.inc({ event: 'patch' }, n)
+    if (n > 0) this.o.metrics.events.inc({ event: SSE_EVENTS.patch }, n)
   }
 
   private sendClientChanges(s: ClientSub, keys: string[], id: string): boolean {
@@ -343,7 +336,10 @@ export class EnvChannel {
     }
     if (changed.length === 0 && removed.length === 0) return false
     if (
-      !this.hub.write(s, sseFrame('patch', `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id))
+      !this.hub.write(
+        s,
+        sseFrame(SSE_EVENTS.patch, `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id),
+      )
     )
       return false
     s.sentId = id
@@ -382,8 +378,8 @@ export class EnvChannel {
       set.add(s)
     }
     s.sentId = this.lastId
-    this.hub.write(s, sseFrame('put', json, this.lastId), true)
-    this.o.metrics.events.inc({ event: 'put' })
+    this.hub.write(s, sseFrame(SSE_EVENTS.put, json, this.lastId), true)
+    this.o.metrics.events.inc({ event: SSE_EVENTS.put })
   }
 
   removeSub(s: Sub): void {
@@ -425,7 +421,7 @@ export class EnvChannel {
       }
       if (s.closed) return
       this.hub.writePut(s, put)
-      this.o.metrics.events.inc({ event: 'put' })
+      this.o.metrics.events.inc({ event: SSE_EVENTS.put })
       upTo = this.replay(s, entries, put.id)
     }
     const pending = s.pending
@@ -440,7 +436,8 @@ export class EnvChannel {
   }
 
   private replay(s: ServerSub, entries: LogEntry[], from: string): string {
-    for (const e of entries) if (this.hub.write(s, entryWire(e))) this.o.metrics.events.inc({ event: eventName(e) })
+    for (const e of entries)
+      if (this.hub.write(s, entryWire(e))) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] })
     return entries.length > 0 ? entries[entries.length - 1]!.id : from
   }
 
@@ -519,10 +516,6 @@ export interface Put {
 
 export function toPut(snap: Snapshot): Put {
   return { id: snap.id, body: Buffer.from(JSON.stringify(snap.ruleset)) }
-}
-
-export function eventName(e: LogEntry): string {
-  return e.type === 'segment.members' ? 'segment-delta' : e.type.endsWith('.delete') ? 'delete' : 'patch'
 }
 
 /** The engine state after one change (incremental: only the changed flag or segment is compiled). */

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClient } from '../redis/connect.js'
 import { compile, type Compiled } from '../../sdk/core/index.js'
+import { SSE_EVENTS } from '../../sdk/core/protocol.js'
 import type { Context } from '../../sdk/core/types.js'
 import type { RulesetService } from '../services/ruleset.js'
 import { globalKeys } from '../store/keys.js'
@@ -292,7 +293,7 @@ export class StreamHub {
   /** Writes a `put` frame (the ruleset bytes are shared, not copied into a string per stream). */
   writePut(s: Sub, put: Put): void {
     if (s.closed) return
-    s.res.write(`id: ${put.id}\nevent: put\ndata: `)
+    s.res.write(`id: ${put.id}\nevent: ${SSE_EVENTS.put}\ndata: `)
     s.res.write(put.body)
     this.allowPut(s, s.res.write('\n\n'), put.body.length)
   }
