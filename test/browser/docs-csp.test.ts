@@ -4,24 +4,12 @@
  * no CSP violation.
  */
 import t from 'tap'
-import { chromium } from 'playwright-core'
 import { startServer } from '../helpers/server.js'
+import { launchChromium } from '../helpers/browser.js'
 
 t.test('Swagger UI renders under the CSP', async (t) => {
   const s = await startServer(t)
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const page = await browser.newPage()
   const problems: string[] = []
   page.on('console', (m) => {

@@ -8,15 +8,13 @@
  * the URL.
  */
 import t, { type Test } from 'tap'
-import { createServer } from 'node:http'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { build } from 'esbuild'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { signContext } from '../../sdk/sign.js'
 import { createFlag, createSdkEnv, encodeContext, putConfig } from '../helpers/sdk-fixtures.js'
 import { startServer } from '../helpers/server.js'
+import { launchChromium, openPage, serveStatic } from '../helpers/browser.js'
 
 const root = resolve(import.meta.dirname, '../..')
 // The page's script: what an app using OpenFeature's OFREP web provider would bundle.
@@ -40,39 +38,13 @@ const files: Record<string, { type: string; body: Uint8Array }> = {
   },
   '/ofrep.js': { type: 'text/javascript', body: (bundle.outputFiles[0] as { contents: Uint8Array }).contents },
 }
-const statics = createServer((req, res) => {
-  const f = files[new URL(req.url ?? '/', 'http://x').pathname]
-  if (!f) return res.writeHead(404).end()
-  res.writeHead(200, { 'Content-Type': f.type, 'Cache-Control': 'no-store' }).end(f.body)
-})
-statics.listen(0, '127.0.0.1')
-await once(statics, 'listening')
-t.teardown(() => new Promise<void>((r) => statics.close(() => r())))
-const origin = `http://127.0.0.1:${(statics.address() as AddressInfo).port}`
+const origin = await serveStatic(t, files)
 
-const browser: Browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-})
-t.teardown(() => browser.close())
+const browser = await launchChromium(t)
 
 /** A fresh page (its own browser context: no localStorage from another test) on the static origin. */
-async function newPage(t: Test): Promise<Page & { errors: string[] }> {
-  const page = (await browser.newPage()) as Page & { errors: string[] }
-  t.teardown(() => page.close())
-  page.errors = []
-  page.on('pageerror', (e) => page.errors.push(e.message))
-  await page.goto(`${origin}/index.html`)
-  return page
+function newPage(t: Test): Promise<Page & { errors: string[] }> {
+  return openPage(t, browser, `${origin}/index.html`)
 }
 
 interface PageWindow {

@@ -8,19 +8,17 @@
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { createServer } from 'node:http'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { build } from 'esbuild'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import type { ClientValues } from '../../sdk/types.js'
 import { startSseTestServer } from '../helpers/sse-test-server.js'
 import { startServer } from '../helpers/server.js'
 import { until } from '../helpers/sse-reader.js'
 import { signContext } from '../../sdk/sign.js'
+import { launchChromium, openPage, serveStatic } from '../helpers/browser.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const outdir = await mkdtemp(join(tmpdir(), 'sy-browser-'))
@@ -56,39 +54,13 @@ for (const f of vectorFiles) {
   files[`/vectors/${f}`] = { type: 'application/json', body: await readFile(join(root, 'test/vectors', f)) }
 }
 
-const statics = createServer((req, res) => {
-  const f = files[new URL(req.url ?? '/', 'http://x').pathname]
-  if (!f) return res.writeHead(404).end()
-  res.writeHead(200, { 'Content-Type': f.type, 'Cache-Control': 'no-store' }).end(f.body)
-})
-statics.listen(0, '127.0.0.1')
-await once(statics, 'listening')
-t.teardown(() => new Promise<void>((r) => statics.close(() => r())))
-const origin = `http://127.0.0.1:${(statics.address() as AddressInfo).port}`
+const origin = await serveStatic(t, files)
 
-const browser: Browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-})
-t.teardown(() => browser.close())
+const browser = await launchChromium(t)
 
 /** A fresh page on the static origin; `errors` collects uncaught page errors (asserted by each test). */
-async function newPage(t: Test): Promise<Page & { errors: string[] }> {
-  const page = (await browser.newPage()) as Page & { errors: string[] }
-  t.teardown(() => page.close())
-  page.errors = []
-  page.on('pageerror', (e) => page.errors.push(e.message))
-  await page.goto(`${origin}/index.html`)
-  return page
+function newPage(t: Test): Promise<Page & { errors: string[] }> {
+  return openPage(t, browser, `${origin}/index.html`)
 }
 
 const values = (banner: boolean): ClientValues => ({

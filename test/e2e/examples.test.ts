@@ -11,10 +11,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { chromium } from 'playwright-core'
 import { createFlag, createSdkEnv, putConfig } from '../helpers/sdk-fixtures.js'
 import { type Proc, spawnProc } from '../helpers/server-process.js'
 import { startServer } from '../helpers/server.js'
+import { launchChromium } from '../helpers/browser.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const work = await mkdtemp(join(tmpdir(), 'sy-examples-'))
@@ -112,20 +112,7 @@ t.test('browser: the static page with a signed context, in headless Chromium, fo
   })
   const [, siteUrl] = await site.waitFor(/example site on (http:\S+)/)
 
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const problems: string[] = []
   const open = async (user: string) => {
     const page = await browser.newPage()
