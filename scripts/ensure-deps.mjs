@@ -1,7 +1,8 @@
 // Set-up that `npm start` and `npm test` do by themselves on a fresh clone:
 // the locked npm dependencies (npm ci), and with --test the system packages
 // the suite runs for real (redis-server; chromium for the browser tests;
-// promtool from `prometheus` for the metrics lint),
+// promtool and prometheus from `prometheus`, and prometheus-alertmanager,
+// for the metrics lint and the release guards),
 // installed with apt-get when running as root, or named with the exact
 // command otherwise.
 import { execSync, spawnSync } from 'node:child_process'
@@ -34,6 +35,8 @@ if (process.argv.includes('--test')) {
   if (!existsSync('/usr/bin/chromium')) missing.push('chromium')
   // promtool lints /metrics in the tests; Debian ships it in `prometheus`.
   if (!found('promtool')) missing.push('prometheus')
+  // the release guards' tests run a real Alertmanager.
+  if (!found('prometheus-alertmanager', ['/usr/bin'])) missing.push('prometheus-alertmanager')
   if (missing.length > 0) {
     const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`
     const root = typeof process.getuid === 'function' && process.getuid() === 0
