@@ -51,8 +51,8 @@ declare module 'fastify' {
   }
 }
 
-function isStoreDown(err: unknown, redis: RedisClient): boolean {
-  if (redis.status !== 'ready') return true
+function isStoreDown(err: unknown, store: Store): boolean {
+  if (!store.connected) return true
   const e = err as { name?: string; message?: string; code?: string }
   return (
     e?.name === 'MaxRetriesPerRequestError' ||
@@ -129,7 +129,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   quietProbes(app, config)
   const limits = await registerEdge(app, config, deps.redis)
-  const outage = new OutageLog(deps.redis, app.log)
+  const outage = new OutageLog(store, app.log)
   app.addHook('onClose', async () => outage.stop())
 
   app.addSchema(ErrorSchema)
@@ -221,7 +221,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       req.log.warn({ err }, 'store full')
       return sendError(reply.header('retry-after', '1'), new AppError('STORE_FULL'))
     }
-    if (isStoreDown(err, deps.redis)) {
+    if (isStoreDown(err, store)) {
       outage.failed(err)
       return sendError(reply.header('retry-after', '1'), new AppError('STORE_UNAVAILABLE'))
     }
@@ -256,7 +256,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   monitor.start()
   app.addHook('onClose', async () => monitor.stop())
   await app.register(healthRoutes, {
-    redis: deps.redis,
+    store,
     registry,
     monitor,
     readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
@@ -280,7 +280,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   }
   const hub = new StreamHub({
     limits: { perInstance: perInstance.limit, perToken: config.STREAM_MAX_PER_TOKEN, perIp: config.STREAM_MAX_PER_IP },
-    redis: deps.redis,
     store,
     rulesets,
     metrics: streamMetrics(registry),

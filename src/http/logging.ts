@@ -7,7 +7,7 @@ import type { Writable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import { QUERY_TOKEN } from '../auth.js'
 import type { Config } from '../config.js'
-import type { RedisClient } from '../redis/connect.js'
+import type { Store } from '../store/store.js'
 
 // A browser's context (its user id and attributes), its signature and, for a native EventSource, its token
 // (RFC 6750's access_token) travel in the stream and values URLs.
@@ -75,7 +75,7 @@ export class OutageLog {
   private probing = false
 
   constructor(
-    private readonly redis: RedisClient,
+    private readonly store: Pick<Store, 'ping'>,
     private readonly log: FastifyBaseLogger,
     private readonly probeMs = 1000,
   ) {}
@@ -92,7 +92,7 @@ export class OutageLog {
   private probe(): void {
     if (this.probing) return
     this.probing = true
-    this.redis.ping().then(
+    this.store.ping().then(
       () => {
         this.probing = false
         if (!this.down) return

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
-import { RESERVED_ENV_KEYS } from '../store/keys.js'
+import { RESERVED_ENV_KEYS } from '../services/environments.js'
 import { BODY_ERRORS, EnvParams, errorResponses, IfMatchHeaders, Key } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
 import { ifMatchVersion } from './flags.js'

@@ -1,17 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { RedisClient } from '../redis/connect.js'
 import type { Registry } from 'prom-client'
 import { AppError, type ErrorCode, sendError } from '../errors.js'
-import { storeFull } from '../redis/check.js'
 import { errorDescription, ErrorSchema } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
 import type { StoreMonitor } from '../store/marker.js'
+import type { Store } from '../store/store.js'
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
 interface HealthOptions {
-  redis: RedisClient
+  store: Store
   registry: Registry
   monitor: StoreMonitor
   readinessTimeoutMs: number
@@ -19,15 +18,15 @@ interface HealthOptions {
 }
 
 /** Why the instance is not ready, or null; never waits on a stalled Redis longer than `timeoutMs`. */
-async function notReady(redis: RedisClient, monitor: StoreMonitor, timeoutMs: number): Promise<ErrorCode | null> {
-  if (redis.status !== 'ready') return 'STORE_UNAVAILABLE'
+async function notReady(store: Store, monitor: StoreMonitor, timeoutMs: number): Promise<ErrorCode | null> {
+  if (!store.connected) return 'STORE_UNAVAILABLE'
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<ErrorCode>((res) => {
     timer = setTimeout(() => res('STORE_UNAVAILABLE'), timeoutMs)
   })
   const checks = (async (): Promise<ErrorCode | null> => {
     if (await monitor.check()) return 'STORE_RESET'
-    return (await storeFull(redis)) ? 'STORE_FULL' : null
+    return (await store.isFull()) ? 'STORE_FULL' : null
   })().catch((): ErrorCode => 'STORE_UNAVAILABLE')
   try {
     return await Promise.race([checks, timeout])
@@ -38,7 +37,7 @@ async function notReady(redis: RedisClient, monitor: StoreMonitor, timeoutMs: nu
 
 const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
   app,
-  { redis, registry, monitor, readinessTimeoutMs, metricsToken },
+  { store, registry, monitor, readinessTimeoutMs, metricsToken },
 ) => {
   const tags = ['operations']
   app.get(
@@ -80,7 +79,7 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
       },
     },
     async (_req, reply) => {
-      const code = await notReady(redis, monitor, readinessTimeoutMs)
+      const code = await notReady(store, monitor, readinessTimeoutMs)
       if (code === null) return { status: 'ready' as const }
       return sendError(reply, new AppError(code))
     },

@@ -1,11 +1,9 @@
-import { type AuditRecord, isUint64 } from '../store/store.js'
-import { envKeys, globalKeys } from '../store/keys.js'
+import type { AuditEntry } from '../store/audit.js'
+import { isUint64 } from '../store/store.js'
 import { appError } from '../errors.js'
 import type { ServiceDeps } from './context.js'
 
-export interface AuditEntry extends AuditRecord {
-  id: string
-}
+export type { AuditEntry } from '../store/audit.js'
 
 export interface AuditQuery {
   env?: string
@@ -16,11 +14,6 @@ export interface AuditQuery {
   cursor?: string
   limit: number
 }
-
-/** Entries read per XREVRANGE while filtering. */
-const BATCH = 500
-/** Entries examined per stream and request before returning a partial page with a cursor. */
-const SCAN_BUDGET = 20_000
 
 /** Whether Redis accepts `id` (`ms` or `ms-seq`) as a stream id; `(0-0` has nothing below it and is refused too. */
 function isStreamId(id: string, exclusive: boolean): boolean {
@@ -41,12 +34,6 @@ function toMinId(since: string | undefined): string {
   return String(Math.max(0, ms))
 }
 
-function idLess(a: string, b: string): boolean {
-  const [am = 0, as = 0] = a.split('-').map(Number)
-  const [bm = 0, bs = 0] = b.split('-').map(Number)
-  return am < bm || (am === bm && as < bs)
-}
-
 /** Newest-first audit reading across the global stream and each environment's. */
 export class AuditService {
   constructor(private readonly deps: ServiceDeps) {}
@@ -54,48 +41,14 @@ export class AuditService {
   async query(q: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
     if (q.cursor !== undefined && !isStreamId(q.cursor, true))
       throw appError('VALIDATION_FAILED', 'cursor is not an audit id from a previous page')
-    const { redis } = this.deps.store
-    let streams: string[]
-    if (q.env) {
-      await this.deps.store.requireEnv(q.env)
-      streams = [envKeys(q.env).audit, globalKeys.audit]
-    } else {
-      streams = [globalKeys.audit, ...(await redis.hkeys(globalKeys.envs)).map((e) => envKeys(e).audit)]
-    }
+    if (q.env) await this.deps.store.requireEnv(q.env)
     const minId = toMinId(q.since)
-    const maxId = q.cursor ? `(${q.cursor}` : '+'
-    const keep = (r: AuditRecord) =>
-      (!q.env || r.env === q.env) && (!q.flag || (r.target.type === 'flag' && r.target.key === q.flag))
-    let partialBound: string | null = null
-    const perStream = await Promise.all(
-      streams.map(async (key) => {
-        const out: AuditEntry[] = []
-        let upper = maxId
-        let scanned = 0
-        while (out.length < q.limit) {
-          const batch = (await redis.xrevrange(key, upper, minId, 'COUNT', BATCH)) as Array<[string, string[]]>
-          for (const [id, fields] of batch) {
-            const r = JSON.parse(fields[1] ?? '{}') as AuditRecord
-            if (keep(r)) out.push({ id, ...r })
-          }
-          scanned += batch.length
-          if (batch.length < BATCH) break
-          upper = `(${batch[batch.length - 1]?.[0]}`
-          if (scanned >= SCAN_BUDGET) {
-            // Stop scanning; the page ends at the last id examined so the client can continue.
-            const last = batch[batch.length - 1]?.[0] as string
-            if (partialBound === null || idLess(partialBound, last)) partialBound = last
-            break
-          }
-        }
-        return out
-      }),
-    )
-    let merged = perStream.flat().sort((a, b) => (idLess(a.id, b.id) ? 1 : -1))
-    if (partialBound !== null) merged = merged.filter((e) => !idLess(e.id, partialBound as string))
-    const items = merged.slice(0, q.limit)
-    const more = merged.length > q.limit || partialBound !== null
-    const nextCursor = more ? (items[items.length - 1]?.id ?? partialBound) : null
-    return { items, nextCursor }
+    return this.deps.store.audit.newest({
+      ...(q.env && { env: q.env }),
+      minId,
+      maxId: q.cursor ? `(${q.cursor}` : '+',
+      limit: q.limit,
+      keep: (r) => (!q.env || r.env === q.env) && (!q.flag || (r.target.type === 'flag' && r.target.key === q.flag)),
+    })
   }
 }

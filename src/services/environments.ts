@@ -1,25 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto'
 import { appError } from '../errors.js'
-import type { FlagDefinitionRecord } from '../schemas/flag.js'
-import { ENV_DELETED_TYPE } from '../store/changelog.js'
-import { envKeys, globalKeys, RESERVED_ENV_KEYS } from '../store/keys.js'
-import { type Actor, checkVersion, type ServiceDeps } from './context.js'
+import { type Environment, RESERVED_ENV_KEYS } from '../store/environments.js'
+import { type Actor, auditRecord, checkVersion, type ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
 
-/** Fields of the environment's meta hash holding the secret replaced by the last rotation, and when it stops verifying. */
-const PREVIOUS_SECRET = 'previousSigningSecret'
-const PREVIOUS_SECRET_UNTIL = 'previousSigningSecretUntil'
-
-export interface Environment {
-  key: string
-  name: string
-  description?: string
-  /** Browser streams must present a context signed with the environment's secret. */
-  requireSignedContext: boolean
-  createdAt: string
-  /** 1 at creation, +1 per update: the ETag, checked against If-Match. */
-  version: number
-}
+export type { Environment } from '../store/environments.js'
+export { RESERVED_ENV_KEYS } from '../store/environments.js'
 
 export interface CreateEnvironment {
   key: string
@@ -40,14 +25,14 @@ export class EnvironmentService {
   ) {}
 
   async list(): Promise<Environment[]> {
-    const all = await this.deps.store.hgetAllJson<Environment>(globalKeys.envs)
+    const all = await this.deps.store.environments.all()
     return Object.values(all)
       .map(withVersion)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.key.localeCompare(b.key))
   }
 
   async get(key: string): Promise<Environment> {
-    const e = await this.deps.store.hgetJson<Environment>(globalKeys.envs, key)
+    const e = await this.deps.store.environments.get(key)
     if (!e) throw appError('ENVIRONMENT_NOT_FOUND', key)
     return withVersion(e)
   }
@@ -55,9 +40,7 @@ export class EnvironmentService {
   /** The HMAC secret a site's backend uses to sign browser contexts. */
   async signingSecret(key: string): Promise<string> {
     await this.get(key)
-    const k = envKeys(key).meta
-    await this.deps.store.redis.hsetnx(k, 'signingSecret', randomBytes(32).toString('base64url'))
-    return (await this.deps.store.redis.hget(k, 'signingSecret')) as string
+    return this.deps.store.environments.signingSecret(key)
   }
 
   /**
@@ -65,12 +48,7 @@ export class EnvironmentService {
    * until its grace period after a rotation ends, the previous one.
    */
   async verifyingSecrets(key: string): Promise<string[]> {
-    const [current, previous, until] = await this.deps.store.redis.hmget(
-      envKeys(key).meta,
-      'signingSecret',
-      PREVIOUS_SECRET,
-      PREVIOUS_SECRET_UNTIL,
-    )
+    const { current, previous, until } = await this.deps.store.environments.secrets(key)
     const secrets = [current ?? (await this.signingSecret(key))]
     if (previous && until && Date.parse(until) > this.deps.now().getTime()) secrets.push(previous)
     return secrets
@@ -87,32 +65,24 @@ export class EnvironmentService {
     actor: Actor,
   ): Promise<{ signingSecret: string; previousValidUntil: string | null }> {
     const old = await this.signingSecret(key)
-    const { store } = this.deps
     const at = this.deps.now()
-    const next = randomBytes(32).toString('base64url')
     const until = graceSeconds > 0 ? new Date(at.getTime() + graceSeconds * 1000).toISOString() : null
-    const k = envKeys(key)
-    const r = await store.atomic({
-      checks: [{ key: k.meta, field: 'signingSecret', op: 'eq', value: old }],
-      commands: [
-        until === null
-          ? ['HDEL', k.meta, PREVIOUS_SECRET, PREVIOUS_SECRET_UNTIL]
-          : ['HSET', k.meta, PREVIOUS_SECRET, old, PREVIOUS_SECRET_UNTIL, until],
-        ['HSET', k.meta, 'signingSecret', next],
-        // Never the secrets themselves.
-        store.auditCommand(k.audit, {
-          at: at.toISOString(),
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'environment.signing-secret.rotate',
-          env: key,
-          target: { type: 'environment', key },
+    const next = await this.deps.store.environments.rotateSecret(
+      key,
+      old,
+      until,
+      auditRecord(
+        actor,
+        at.toISOString(),
+        'environment.signing-secret.rotate',
+        key,
+        { type: 'environment', key },
+        {
           details: { graceSeconds, previousValidUntil: until },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
-    if (!r.ok) throw appError('WRITE_CONFLICT', `the signing secret of ${key}`)
+        },
+      ),
+    )
+    if (next === null) throw appError('WRITE_CONFLICT', `the signing secret of ${key}`)
     return { signingSecret: next, previousValidUntil: until }
   }
 
@@ -128,25 +98,12 @@ export class EnvironmentService {
       ...(input.description !== undefined && { description: input.description }),
     }
     const { store } = this.deps
-    const r = await store.atomic({
-      checks: [{ key: globalKeys.envs, field: env.key, op: 'absent' }],
-      commands: [
-        ['HSET', globalKeys.envs, env.key, JSON.stringify(env)],
-        store.auditCommand(globalKeys.audit, {
-          at: env.createdAt,
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'environment.create',
-          env: env.key,
-          target: { type: 'environment', key: env.key },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
-    if (!r.ok) throw appError('ENVIRONMENT_EXISTS', env.key)
-    await store.redis.hset(envKeys(env.key).meta, 'generation', randomUUID())
-    await store.redis.hsetnx(envKeys(env.key).meta, 'signingSecret', randomBytes(32).toString('base64url'))
-    const defs = await store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
+    const created = await store.environments.create(
+      env,
+      auditRecord(actor, env.createdAt, 'environment.create', env.key, { type: 'environment', key: env.key }),
+    )
+    if (!created) throw appError('ENVIRONMENT_EXISTS', env.key)
+    const defs = await store.flags.definitions()
     for (const def of Object.values(defs)) await this.flags.ensureConfig(env.key, def, actor)
     return env
   }
@@ -158,28 +115,26 @@ export class EnvironmentService {
     ifMatch?: number,
   ): Promise<Environment> {
     const { store } = this.deps
-    const raw = await store.redis.hget(globalKeys.envs, key)
-    if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
-    const cur = withVersion(JSON.parse(raw) as Environment)
+    const stamped = await store.environments.stamped(key)
+    if (stamped === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
+    const cur = withVersion(stamped.env)
     checkVersion(cur.version, ifMatch)
     const next = { ...cur, ...patch, version: cur.version + 1 }
-    const r = await store.atomic({
-      checks: [{ key: globalKeys.envs, field: key, op: 'eq', value: raw }],
-      commands: [
-        ['HSET', globalKeys.envs, key, JSON.stringify(next)],
-        store.auditCommand(globalKeys.audit, {
-          at: this.deps.now().toISOString(),
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'environment.update',
-          env: key,
-          target: { type: 'environment', key },
+    const replaced = await store.environments.replace(
+      next,
+      stamped.stamp,
+      auditRecord(
+        actor,
+        this.deps.now().toISOString(),
+        'environment.update',
+        key,
+        { type: 'environment', key },
+        {
           details: patch,
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
-    if (!r.ok) {
+        },
+      ),
+    )
+    if (!replaced) {
       // Someone else's update won: a caller who named a version learns it is stale.
       if (ifMatch !== undefined) checkVersion((await this.get(key)).version, ifMatch)
       throw appError('WRITE_CONFLICT', `environment ${key}`)
@@ -194,10 +149,10 @@ export class EnvironmentService {
   async repair(): Promise<void> {
     const actor = { name: 'system', tokenId: 'system' }
     const { store } = this.deps
-    const defs = await store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
-    for (const env of await store.redis.hkeys(globalKeys.envs)) {
-      await store.redis.hsetnx(envKeys(env).meta, 'generation', randomUUID())
-      const have = new Set(await store.redis.hkeys(envKeys(env).flagVersions))
+    const defs = await store.flags.definitions()
+    for (const env of await store.environments.keys()) {
+      await store.environments.ensureGeneration(env)
+      const have = await store.flags.configured(env)
       for (const def of Object.values(defs)) if (!have.has(def.key)) await this.flags.ensureConfig(env, def, actor)
     }
   }
@@ -205,47 +160,18 @@ export class EnvironmentService {
   /** Deletes the environment and every key it owns. */
   async remove(key: string, actor: Actor, ifMatch?: number): Promise<void> {
     const { store } = this.deps
-    const raw = await store.redis.hget(globalKeys.envs, key)
-    if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
-    checkVersion(withVersion(JSON.parse(raw) as Environment).version, ifMatch)
-    const r = await store.atomic({
+    const stamped = await store.environments.stamped(key)
+    if (stamped === null) throw appError('ENVIRONMENT_NOT_FOUND', key)
+    checkVersion(withVersion(stamped.env).version, ifMatch)
+    const deleted = await store.environments.delete(
+      key,
       // With If-Match, the version checked must still be the one deleted.
-      checks: ifMatch === undefined ? [] : [{ key: globalKeys.envs, field: key, op: 'eq', value: raw }],
-      commands: [
-        ['HDEL', globalKeys.envs, key],
-        store.auditCommand(globalKeys.audit, {
-          at: this.deps.now().toISOString(),
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'environment.delete',
-          env: key,
-          target: { type: 'environment', key },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
-    if (!r.ok) {
+      ifMatch === undefined ? undefined : stamped.stamp,
+      auditRecord(actor, this.deps.now().toISOString(), 'environment.delete', key, { type: 'environment', key }),
+    )
+    if (!deleted) {
       checkVersion((await this.get(key)).version, ifMatch)
       throw appError('WRITE_CONFLICT', `environment ${key}`)
     }
-    const k = envKeys(key)
-    // First the generation (readers compare it after each read), then the entry that wakes them.
-    await store.redis.hdel(k.meta, 'generation')
-    // Wakes the readers blocked on the log (XREAD) so they notice at once; entry types they do not know are skipped.
-    await store.redis.call(...store.changeCommand(key, ENV_DELETED_TYPE, {}))
-    const [flags, segs] = await Promise.all([store.redis.hkeys(k.flagVersions), store.redis.hkeys(k.segmentVersions)])
-    const doomed = [
-      ...flags.map((f) => k.history(f)),
-      ...segs.flatMap((s) => [k.included(s), k.excluded(s)]),
-      k.flags,
-      k.flagVersions,
-      k.segments,
-      k.segmentVersions,
-      k.log,
-      k.audit,
-      k.meta,
-      k.sdkReports,
-    ]
-    for (let i = 0; i < doomed.length; i += 500) await store.redis.unlink(...doomed.slice(i, i + 500))
   }
 }

@@ -2,9 +2,8 @@ import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } from '../schemas/flag.js'
-import type { Check, Command } from '../store/atomic.js'
-import { envKeys, globalKeys } from '../store/keys.js'
-import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
+import type { FlagHistoryEntry, Reference } from '../store/flags.js'
+import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
 
 /** A written configuration and the change-log id of its change (null when nothing was written). */
@@ -13,15 +12,7 @@ export interface FlagWrite {
   changeId: string | null
 }
 
-/** One stored version of a flag configuration. */
-export interface FlagHistoryEntry {
-  version: number
-  at: string
-  actor: string
-  action: string
-  reason?: string
-  config: RulesetFlag
-}
+export type { FlagHistoryEntry } from '../store/flags.js'
 
 type ConfigFields = Omit<FlagConfig, 'version'>
 
@@ -86,14 +77,14 @@ export class FlagService {
   // ---- definitions (global) ----
 
   async listDefinitions(): Promise<FlagDefinitionRecord[]> {
-    const all = await this.store.hgetAllJson<FlagDefinitionRecord>(globalKeys.flagDefs)
+    const all = await this.store.flags.definitions()
     return Object.values(all)
       .map(withVersion)
       .sort((a, b) => a.key.localeCompare(b.key))
   }
 
   async getDefinition(key: string): Promise<FlagDefinitionRecord> {
-    const def = await this.store.hgetJson<FlagDefinitionRecord>(globalKeys.flagDefs, key)
+    const def = await this.store.flags.definition(key)
     if (!def) throw appError('FLAG_NOT_FOUND', key)
     return withVersion(def)
   }
@@ -118,22 +109,11 @@ export class FlagService {
       ...(input.temporary !== undefined && { temporary: input.temporary }),
       ...(input.removeBy !== undefined && { removeBy: input.removeBy }),
     }
-    const r = await this.store.atomic({
-      checks: [{ key: globalKeys.flagDefs, field: def.key, op: 'absent' }],
-      commands: [
-        ['HSET', globalKeys.flagDefs, def.key, JSON.stringify(def)],
-        this.store.auditCommand(globalKeys.audit, {
-          at,
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'flag.create',
-          env: null,
-          target: { type: 'flag', key: def.key },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
-    if (!r.ok) throw appError('FLAG_EXISTS', def.key)
+    const created = await this.store.flags.createDefinition(
+      def,
+      auditRecord(actor, at, 'flag.create', null, { type: 'flag', key: def.key }),
+    )
+    if (!created) throw appError('FLAG_EXISTS', def.key)
     for (const env of await this.environmentKeys()) await this.ensureConfig(env, def, actor)
     return def
   }
@@ -146,9 +126,9 @@ export class FlagService {
 
   async patch(key: string, patch: PatchFlag, actor: Actor, ifMatch?: number): Promise<FlagDefinitionRecord> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const raw = await this.store.redis.hget(globalKeys.flagDefs, key)
-      if (raw === null) throw appError('FLAG_NOT_FOUND', key)
-      const def = withVersion(JSON.parse(raw) as FlagDefinitionRecord)
+      const stamped = await this.store.flags.stampedDefinition(key)
+      if (stamped === null) throw appError('FLAG_NOT_FOUND', key)
+      const def = withVersion(stamped.def)
       // A concurrent PATCH makes the retry see a newer version: 412 for a caller who named one.
       checkVersion(def.version, ifMatch)
       const next: FlagDefinitionRecord = {
@@ -161,12 +141,11 @@ export class FlagService {
         checkDefinition(def.kind, patch.variations as JsonValue[])
         // Every environment's configuration must still point at existing variations.
         for (const env of await this.environmentKeys()) {
-          const cur = await this.store.getFlag(env, key)
+          const cur = await this.store.flags.get(env, key)
           if (cur) {
-            const others = await this.store.getFlags(env)
-            const segs = new Set(await this.store.redis.hkeys(envKeys(env).segmentVersions))
+            const others = await this.store.flags.all(env)
+            const segs = await this.store.segments.versioned(env)
             checkFlagConfig(
-              env,
               { key, kind: def.kind, variations: next.variations as JsonValue[] },
               configOf(cur),
               others,
@@ -175,23 +154,21 @@ export class FlagService {
           }
         }
       }
-      const r = await this.store.atomic({
-        checks: [{ key: globalKeys.flagDefs, field: key, op: 'eq', value: raw }],
-        commands: [
-          ['HSET', globalKeys.flagDefs, key, JSON.stringify(next)],
-          this.store.auditCommand(globalKeys.audit, {
-            at: next.updatedAt,
-            actor: actor.name,
-            actorTokenId: actor.tokenId,
-            action: 'flag.update',
-            env: null,
-            target: { type: 'flag', key },
+      const replaced = await this.store.flags.replaceDefinition(
+        next,
+        stamped.stamp,
+        auditRecord(
+          actor,
+          next.updatedAt,
+          'flag.update',
+          null,
+          { type: 'flag', key },
+          {
             details: { changed: Object.keys(patch) },
-            ...(actor.requestId && { requestId: actor.requestId }),
-          }),
-        ],
-      })
-      if (!r.ok) continue
+          },
+        ),
+      )
+      if (!replaced) continue
       const evalChanged =
         patch.variations !== undefined || (patch.clientSide !== undefined && patch.clientSide !== def.clientSide)
       if (evalChanged) {
@@ -214,68 +191,49 @@ export class FlagService {
     const at = this.deps.now().toISOString()
     // Refuse before deleting anything anywhere; each environment's delete re-checks atomically.
     for (const env of envs) {
-      const users = flagsUsing(Object.values(await this.store.getFlags(env)), { flag: key })
+      const users = flagsUsing(Object.values(await this.store.flags.all(env)), { flag: key })
       if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
     }
     for (const env of envs) {
-      const k = envKeys(env)
       for (let attempt = 0; ; attempt++) {
         if (attempt >= MAX_RETRIES) throw appError('WRITE_CONFLICT', `flag ${key}`)
-        const flags = await this.store.getFlags(env)
+        const flags = await this.store.flags.all(env)
         const users = flagsUsing(Object.values(flags), { flag: key })
         if (users.length > 0) throw new AppError('FLAG_IN_USE', [key], { environment: env, flags: users })
         const cur = flags[key]
         if (!cur) break
-        const r = await this.store.atomic({
-          // No flag may have made this one its prerequisite since it was checked.
-          checks: this.store.flagsUnchanged(env, flags),
-          commands: [
-            ['HDEL', k.flags, key],
-            ['HDEL', k.flagVersions, key],
-            ['DEL', k.history(key)],
-            this.store.auditCommand(k.audit, {
-              at,
-              actor: actor.name,
-              actorTokenId: actor.tokenId,
-              action: 'flag.delete',
-              env,
-              target: { type: 'flag', key },
+        // No flag may have made this one its prerequisite since it was checked (the repository re-checks `flags`).
+        const deleted = await this.store.flags.delete(
+          env,
+          key,
+          flags,
+          auditRecord(
+            actor,
+            at,
+            'flag.delete',
+            env,
+            { type: 'flag', key },
+            {
               fromVersion: cur.version,
               toVersion: null,
-              ...(actor.requestId && { requestId: actor.requestId }),
-            }),
-            this.store.changeCommand(env, 'flag.delete', { key }),
-          ],
-        })
-        if (r.ok) break
+            },
+          ),
+        )
+        if (deleted) break
       }
     }
-    await this.store.atomic({
-      checks: [],
-      commands: [
-        ['HDEL', globalKeys.flagDefs, key],
-        this.store.auditCommand(globalKeys.audit, {
-          at,
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'flag.delete',
-          env: null,
-          target: { type: 'flag', key },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
+    await this.store.flags.deleteDefinition(key, auditRecord(actor, at, 'flag.delete', null, { type: 'flag', key }))
   }
 
   // ---- per-environment configuration ----
 
   async listConfigs(env: string): Promise<RulesetFlag[]> {
     await this.requireEnv(env)
-    return Object.values(await this.store.getFlags(env)).sort((a, b) => a.key.localeCompare(b.key))
+    return Object.values(await this.store.flags.all(env)).sort((a, b) => a.key.localeCompare(b.key))
   }
 
   async getConfig(env: string, key: string): Promise<RulesetFlag> {
-    const f = await this.store.getFlag(env, key)
+    const f = await this.store.flags.get(env, key)
     if (!f) {
       await this.requireEnv(env)
       throw appError('FLAG_NOT_FOUND', key)
@@ -295,14 +253,14 @@ export class FlagService {
       fallthrough: input.fallthrough,
     }
     const next: RulesetFlag = { ...cur, ...cfg, version: cur.version + 1 }
-    const checks = await this.validate(env, next)
+    const requires = await this.validate(env, next)
     return this.writeFlag(
       env,
       next,
       cur.version,
       { action: 'flag.update', ...(input.reason && { reason: input.reason }) },
       actor,
-      checks,
+      requires,
     )
   }
 
@@ -342,7 +300,7 @@ export class FlagService {
     actor: Actor,
     ifMatch?: number,
   ): Promise<FlagWrite> {
-    const entry = await this.store.hgetJson<FlagHistoryEntry>(envKeys(env).history(key), String(version))
+    const entry = await this.store.flags.historyEntry(env, key, version)
     if (!entry) {
       await this.getConfig(env, key)
       throw appError('VERSION_NOT_FOUND', version, key)
@@ -369,26 +327,22 @@ export class FlagService {
     const top = Math.min(cur.version, (opts.before ?? cur.version + 1) - 1)
     if (top < 1) return { items: [], nextCursor: null }
     // Versions below `floor` were trimmed (HISTORY_MAX_VERSIONS).
-    const keep = this.store.historyMaxVersions
+    const keep = this.store.flags.historyKept
     const floor = keep > 0 ? Math.max(1, cur.version - keep + 1) : 1
-    const versions: string[] = []
-    for (let v = top; v >= floor && versions.length < opts.limit; v--) versions.push(String(v))
+    const versions: number[] = []
+    for (let v = top; v >= floor && versions.length < opts.limit; v--) versions.push(v)
     if (versions.length === 0) return { items: [], nextCursor: null }
-    const raws = await this.store.redis.hmget(envKeys(env).history(key), ...versions)
-    const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as FlagHistoryEntry)
+    const items = await this.store.flags.historyEntries(env, key, versions)
     const last = Number(versions[versions.length - 1])
     return { items, nextCursor: last > floor ? String(last) : null }
   }
 
   // ---- internals ----
 
-  private async validate(env: string, next: RulesetFlag): Promise<Check[]> {
-    const [others, segs] = await Promise.all([
-      this.store.getFlags(env),
-      this.store.redis.hkeys(envKeys(env).segmentVersions),
-    ])
+  private async validate(env: string, next: RulesetFlag): Promise<Reference[]> {
+    const [others, segs] = await Promise.all([this.store.flags.all(env), this.store.segments.versioned(env)])
     delete others[next.key]
-    return checkFlagConfig(env, next, configOf(next), others, new Set(segs))
+    return checkFlagConfig(next, configOf(next), others, segs)
   }
 
   /**
@@ -410,7 +364,7 @@ export class FlagService {
       const cur = await this.getConfig(env, key)
       checkVersion(cur.version, ifMatch)
       const next = { ...change(cur), version: cur.version + 1 }
-      const checks = validate ? await this.validate(env, next) : []
+      const requires = validate ? await this.validate(env, next) : []
       try {
         return await this.writeFlag(
           env,
@@ -418,7 +372,7 @@ export class FlagService {
           cur.version,
           { action, ...(reason && { reason }), ...(details !== undefined && { details }) },
           actor,
-          checks,
+          requires,
         )
       } catch (e) {
         if (e instanceof AppError && e.code === 'VERSION_CONFLICT' && ifMatch === undefined) continue
@@ -428,16 +382,15 @@ export class FlagService {
     throw appError('WRITE_CONFLICT', `flag ${key}`)
   }
 
-  /** One atomic step: version check, new state, history entry, audit record, change-log event. */
+  /** One atomic step (FlagRepository.write): version check, new state, history entry, audit record, change-log event. */
   private async writeFlag(
     env: string,
     next: RulesetFlag,
     expected: number | 'absent',
     meta: { action: string; reason?: string; details?: unknown },
     actor: Actor,
-    extraChecks: Check[] = [],
+    requires: Reference[] = [],
   ): Promise<FlagWrite> {
-    const k = envKeys(env)
     const at = this.deps.now().toISOString()
     const entry: FlagHistoryEntry = {
       version: next.version,
@@ -447,52 +400,34 @@ export class FlagService {
       ...(meta.reason && { reason: meta.reason }),
       config: next,
     }
-    const commands: Command[] = [
-      ['HSET', k.flags, next.key, JSON.stringify(next)],
-      ['HSET', k.flagVersions, next.key, next.version],
-      ['HSET', k.history(next.key), next.version, JSON.stringify(entry)],
-      this.store.auditCommand(k.audit, {
-        at,
-        actor: actor.name,
-        actorTokenId: actor.tokenId,
-        action: meta.action,
-        env,
-        target: { type: 'flag', key: next.key },
+    const audit = auditRecord(
+      actor,
+      at,
+      meta.action,
+      env,
+      { type: 'flag', key: next.key },
+      {
         fromVersion: expected === 'absent' ? null : expected,
         toVersion: next.version,
         ...(meta.reason && { reason: meta.reason }),
-        ...(actor.requestId && { requestId: actor.requestId }),
         ...(meta.details !== undefined && { details: meta.details }),
-      }),
-      this.store.changeCommand(env, 'flag.put', { flag: next }),
-    ]
-    const keep = this.store.historyMaxVersions
-    // Before the change-log XADD, whose reply must stay last (it is the change id).
-    if (keep > 0 && next.version > keep)
-      commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
-    const versionCheck: Check =
-      expected === 'absent'
-        ? { key: k.flagVersions, field: next.key, op: 'absent' }
-        : { key: k.flagVersions, field: next.key, op: 'eq', value: String(expected) }
-    const r = await this.store.atomic({ checks: [versionCheck, ...extraChecks], commands })
-    if (!r.ok) {
-      if (r.failed === 0) {
-        if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
-        const current = r.actual === null ? 0 : Number(r.actual)
-        throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
-      }
-      const c = extraChecks[r.failed - 1]
-      throw new AppError(
-        'VALIDATION_FAILED',
-        [`"${c?.field}" was deleted meanwhile`],
-        [{ path: '/', message: `"${c?.field}" no longer exists` }],
-      )
+      },
+    )
+    const r = await this.store.flags.write(env, next, expected, entry, audit, requires)
+    if (r.ok) return { flag: next, changeId: r.changeId }
+    if ('conflict' in r) {
+      if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
+      const current = r.conflict ?? 0
+      throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
     }
-    // The change-log XADD is the last command: its reply is the change's id.
-    return { flag: next, changeId: String(r.replies[r.replies.length - 1]) }
+    throw new AppError(
+      'VALIDATION_FAILED',
+      [`"${r.missing.key}" was deleted meanwhile`],
+      [{ path: '/', message: `"${r.missing.key}" no longer exists` }],
+    )
   }
 
   private async environmentKeys(): Promise<string[]> {
-    return this.store.redis.hkeys(globalKeys.envs)
+    return this.store.environments.keys()
   }
 }

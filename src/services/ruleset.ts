@@ -1,7 +1,6 @@
 import type { Ruleset, RulesetFlag, Segment } from '../../sdk/core/types.js'
-import { isStreamId, type LogEntry, type LoggedSegment, parseEntry } from '../store/changelog.js'
+import type { LogEntry } from '../store/changelog.js'
 import { wireSegment } from '../stream/changelog.js'
-import { envKeys } from '../store/keys.js'
 import type { Store } from '../store/store.js'
 
 /** A ruleset and the change-log id it corresponds to (every entry up to `id` is in it, none after). */
@@ -10,10 +9,6 @@ export interface Snapshot {
   id: string
 }
 
-/** SSCAN page size: members of a 1,000,000-id segment are read in ~100 round trips, never in one blocking reply. */
-const SCAN_COUNT = 10_000
-/** XRANGE page size. */
-const RANGE_COUNT = 1_000
 /** A snapshot whose base id was trimmed away while members were scanned is retried this often. */
 const SNAPSHOT_ATTEMPTS = 5
 
@@ -57,99 +52,31 @@ export class RulesetService {
   }
 
   private async trySnapshot(env: string): Promise<Snapshot | null> {
-    const k = envKeys(env)
-    const redis = this.store.redis
-    const res = await redis
-      .multi()
-      .xrevrange(k.log, '+', '-', 'COUNT', 1)
-      .hgetall(k.flags)
-      .hgetall(k.segments)
-      .hgetall(k.segmentVersions)
-      .exec()
-    if (res === null) throw new Error('ruleset snapshot: MULTI aborted')
-    for (const [err] of res) if (err) throw err
-    const last = res[0]![1] as Array<[string, string[]]>
-    const base = last[0]?.[0] ?? '0-0'
-    const flags = new Map<string, RulesetFlag>()
-    for (const [key, raw] of Object.entries(res[1]![1] as Record<string, string>))
-      flags.set(key, JSON.parse(raw) as RulesetFlag)
-    const versions = res[3]![1] as Record<string, string>
+    const at = await this.store.snapshot.state(env)
+    const flags = new Map<string, RulesetFlag>(Object.entries(at.flags))
     const segments = new Map<string, SegmentState>()
-    for (const [key, raw] of Object.entries(res[2]![1] as Record<string, string>)) {
-      const m = JSON.parse(raw) as LoggedSegment
-      const meta = wireSegment({ ...m, version: Number(versions[key] ?? 0) })
+    for (const [key, { meta: m, version }] of Object.entries(at.segments)) {
+      const meta = wireSegment({ ...m, version })
       segments.set(key, { meta, included: new Set(), excluded: new Set() })
     }
     for (const [key, s] of segments) {
-      await this.scanInto(k.included(key), s.included)
-      await this.scanInto(k.excluded(key), s.excluded)
+      await this.store.snapshot.members(env, key, 'included', s.included)
+      await this.store.snapshot.members(env, key, 'excluded', s.excluded)
     }
-    const entries = await this.readAfter(env, base)
+    const entries = await this.readAfter(env, at.base)
     if (entries === null) return null
     for (const e of entries) applyEntry(flags, segments, e)
-    const id = entries.length > 0 ? entries[entries.length - 1]!.id : base
+    const id = entries.length > 0 ? entries[entries.length - 1]!.id : at.base
     return { id, ruleset: toRuleset(env, flags, segments) }
-  }
-
-  private async scanInto(key: string, into: Set<string>): Promise<void> {
-    let cursor = '0'
-    do {
-      const [next, batch] = await this.store.redis.sscan(key, cursor, 'COUNT', SCAN_COUNT)
-      for (const id of batch) into.add(id)
-      cursor = next
-    } while (cursor !== '0')
   }
 
   /**
    * The log entries after `fromId` (exclusive), in order; null when the log
-   * cannot prove nothing was lost after it: a malformed id, an id no longer
-   * (or never) in the log, or `0-0` once entries were trimmed.
+   * cannot prove nothing was lost after it (ChangeLog.after).
    */
-  async readAfter(env: string, fromId: string): Promise<LogEntry[] | null> {
-    if (!isStreamId(fromId)) return null
-    const key = envKeys(env).log
-    const redis = this.store.redis
-    const out: LogEntry[] = []
-    let start: string
-    if (fromId === '0-0') {
-      // An empty log had id 0-0: a replay from the start is complete only if nothing was ever trimmed.
-      const maxDeleted = await this.maxDeletedId(env)
-      if (maxDeleted !== null && maxDeleted !== '0-0') return null
-      start = '-'
-    } else {
-      // Inclusive first page: it must start with fromId itself, which proves nothing after it was trimmed.
-      const page = (await redis.xrange(key, fromId, '+', 'COUNT', RANGE_COUNT)) as Array<[string, string[]]>
-      if (page[0]?.[0] !== fromId) return null
-      for (const raw of page.slice(1)) pushParsed(out, raw)
-      if (page.length < RANGE_COUNT) return out
-      start = `(${page[page.length - 1]![0]}`
-    }
-    for (;;) {
-      const page = (await redis.xrange(key, start, '+', 'COUNT', RANGE_COUNT)) as Array<[string, string[]]>
-      for (const raw of page) pushParsed(out, raw)
-      if (page.length < RANGE_COUNT) return out
-      start = `(${page[page.length - 1]![0]}`
-    }
+  readAfter(env: string, fromId: string): Promise<LogEntry[] | null> {
+    return this.store.changelog.after(env, fromId)
   }
-
-  /** `max-deleted-entry-id` of the log (Redis ≥ 7.0); null when the log does not exist. */
-  private async maxDeletedId(env: string): Promise<string | null> {
-    let info: unknown[]
-    try {
-      info = (await this.store.redis.xinfo('STREAM', envKeys(env).log)) as unknown[]
-    } catch (e) {
-      if (/no such key/i.test((e as Error).message)) return null
-      throw e
-    }
-    for (let i = 0; i + 1 < info.length; i += 2) if (info[i] === 'max-deleted-entry-id') return String(info[i + 1])
-    // Redis < 7.0 does not say what was trimmed: assume something was.
-    return 'unknown'
-  }
-}
-
-function pushParsed(out: LogEntry[], raw: [string, string[]]): void {
-  const e = parseEntry(raw)
-  if (e !== null) out.push(e)
 }
 
 /** Replays one log entry on a ruleset being assembled (idempotent per target; see RulesetService). */

@@ -1,11 +1,11 @@
 import type { Counter } from 'prom-client'
 import { appError } from '../errors.js'
 import { compareIds, idTime, isStreamId } from '../store/changelog.js'
-import { envKeys } from '../store/keys.js'
+import type { ReportKind } from '../store/sdk-reports.js'
 import type { Store } from '../store/store.js'
 
 /** Who sent a report: the kind of its token (never the body's `mode`, which anyone can write). */
-export type ReporterKind = 'server' | 'client'
+export type ReporterKind = ReportKind
 
 /** What an SDK sends to POST /api/v1/sdk/metrics. */
 export interface SdkReportInput {
@@ -81,13 +81,6 @@ const HISTORY = 20
 /** At a full cap, stale reports are looked for at most this often (a flood of new ids must not read the hash each time). */
 const PRUNE_EVERY_MS = 10_000
 
-/** HSET only when the field exists or the hash is under the cap: the cap holds under concurrent reports. */
-const TRACK = `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  return 1
-end
-return 0`
-
 /**
  * SDK reports: the latest per instance (a hash field per sdkId, server and
  * browser SDKs in separate hashes) and the evaluation counter. Browser tokens
@@ -105,22 +98,16 @@ export class SdkMetricsService {
     private readonly o: SdkMetricsOptions,
   ) {}
 
-  private key(env: string, kind: ReporterKind): string {
-    const k = envKeys(env)
-    return kind === 'server' ? k.sdkReports : k.sdkClientReports
-  }
-
   /** `sinceArrivalMs`: how long ago the request arrived (authentication and reads must not count as delivery time). */
   async report(env: string, kind: ReporterKind, input: SdkReportInput, sinceArrivalMs = 0): Promise<void> {
-    const key = this.key(env, kind)
-    const redis = this.store.redis
+    const reports = this.store.sdkReports
     const [prevRaw, variations] = await Promise.all([
-      input.closing ? Promise.resolve(null) : redis.hget(key, input.sdkId),
+      input.closing ? Promise.resolve(null) : reports.get(env, kind, input.sdkId),
       input.counts ? this.o.variationsOf(env) : Promise.resolve(null),
     ])
     if (variations !== null) this.count(env, input.counts ?? {}, variations)
     if (input.closing) {
-      await redis.hdel(key, input.sdkId)
+      await reports.forget(env, kind, [input.sdkId])
       return
     }
     const now = this.now()
@@ -146,13 +133,14 @@ export class SdkMetricsService {
       ...(input.startedAt !== undefined && { startedAt: input.startedAt }),
     }
     const cap = kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances
-    const track = () => redis.eval(TRACK, 1, key, input.sdkId, JSON.stringify(rec), cap) as Promise<number>
-    if ((await track()) === 1) return
-    const last = this.lastPrune.get(key) ?? -Infinity
+    const track = () => reports.track(env, kind, input.sdkId, JSON.stringify(rec), cap)
+    if (await track()) return
+    const pruneKey = `${kind}:${env}`
+    const last = this.lastPrune.get(pruneKey) ?? -Infinity
     if (now.getTime() - last >= PRUNE_EVERY_MS) {
-      this.lastPrune.set(key, now.getTime())
-      await this.prune(key, await redis.hgetall(key))
-      if ((await track()) === 1) return
+      this.lastPrune.set(pruneKey, now.getTime())
+      await this.prune(env, kind)
+      if (await track()) return
     }
     this.o.untracked.inc({ kind })
   }
@@ -185,8 +173,7 @@ export class SdkMetricsService {
       throw appError('VALIDATION_FAILED', 'changeId must be a change-log id such as "1700000000000-0"')
     const [servers, clients] = (await Promise.all(
       (['server', 'client'] as const).map(async (kind) => {
-        const key = this.key(env, kind)
-        const live = await this.prune(key, await this.store.redis.hgetall(key))
+        const live = await this.prune(env, kind)
         return {
           live,
           capped: live.length >= (kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances),
@@ -230,8 +217,9 @@ export class SdkMetricsService {
     }
   }
 
-  /** Parses the reports, deletes the stale ones, returns the live ones. */
-  private async prune(key: string, all: Record<string, string>): Promise<SdkReport[]> {
+  /** Reads and parses the reports, deletes the stale ones, returns the live ones. */
+  private async prune(env: string, kind: ReporterKind): Promise<SdkReport[]> {
+    const all = await this.store.sdkReports.all(env, kind)
     const cutoff = this.now().getTime() - REPORT_TTL_MS
     const live: SdkReport[] = []
     const stale: string[] = []
@@ -245,7 +233,7 @@ export class SdkMetricsService {
       if (r !== null && Date.parse(r.reportedAt) >= cutoff) live.push(r)
       else stale.push(id)
     }
-    for (let i = 0; i < stale.length; i += 1000) await this.store.redis.hdel(key, ...stale.slice(i, i + 1000))
+    await this.store.sdkReports.forget(env, kind, stale)
     return live
   }
 }

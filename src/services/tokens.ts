@@ -1,23 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { AppError, appError } from '../errors.js'
 import { TOKEN_REVOKED_TYPE } from '../store/changelog.js'
-import { globalKeys } from '../store/keys.js'
-import type { Actor, ServiceDeps } from './context.js'
+import type { TokenKind, TokenRecord } from '../store/tokens.js'
+import { type Actor, auditRecord, type ServiceDeps } from './context.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
-export type TokenKind = (typeof TOKEN_KINDS)[number]
-
-/** A token as stored: never the secret, only its SHA-256. */
-export interface TokenRecord {
-  id: string
-  name: string
-  kind: TokenKind
-  /** Environments it may act in; `*` means all (admin, or editor/viewer of every environment). */
-  environments: string[]
-  createdAt: string
-  createdBy: string
-  hash: string
-}
+export { TOKEN_KINDS, type TokenKind, type TokenRecord } from '../store/tokens.js'
 
 export type TokenView = Omit<TokenRecord, 'hash'>
 
@@ -42,26 +29,23 @@ export const BOOTSTRAP_ADMIN_ID = 'bootstrap-admin'
 export class TokenService {
   constructor(private readonly deps: ServiceDeps) {}
 
-  private get redis() {
-    return this.deps.store.redis
+  private get tokens() {
+    return this.deps.store.tokens
   }
 
-  async authenticate(secret: string): Promise<TokenRecord | null> {
-    const id = await this.redis.hget(globalKeys.tokenHashes, hashSecret(secret))
-    if (id === null) return null
-    const raw = await this.redis.hget(globalKeys.tokens, id)
-    return raw === null ? null : (JSON.parse(raw) as TokenRecord)
+  authenticate(secret: string): Promise<TokenRecord | null> {
+    return this.tokens.byHash(hashSecret(secret))
   }
 
   async list(): Promise<TokenView[]> {
-    const all = await this.deps.store.hgetAllJson<TokenRecord>(globalKeys.tokens)
+    const all = await this.tokens.all()
     return Object.values(all)
       .map(({ hash: _hash, ...view }) => view)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   }
 
   async get(id: string): Promise<TokenView> {
-    const t = await this.deps.store.hgetJson<TokenRecord>(globalKeys.tokens, id)
+    const t = await this.tokens.get(id)
     if (!t) throw appError('TOKEN_NOT_FOUND', id)
     const { hash: _hash, ...view } = t
     return view
@@ -100,31 +84,26 @@ export class TokenService {
   }
 
   async revoke(id: string, actor: Actor): Promise<void> {
-    const t = await this.deps.store.hgetJson<TokenRecord>(globalKeys.tokens, id)
+    const t = await this.tokens.get(id)
     if (!t) throw appError('TOKEN_NOT_FOUND', id)
-    const { store } = this.deps
-    await store.atomic({
-      checks: [],
-      commands: [
-        ['HDEL', globalKeys.tokens, id],
-        ['HDEL', globalKeys.tokenHashes, t.hash],
-        store.auditCommand(globalKeys.audit, {
-          at: this.deps.now().toISOString(),
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action: 'token.revoke',
-          env: null,
-          target: { type: 'token', key: id },
+    await this.tokens.delete(
+      t,
+      auditRecord(
+        actor,
+        this.deps.now().toISOString(),
+        'token.revoke',
+        null,
+        { type: 'token', key: id },
+        {
           details: { name: t.name, kind: t.kind },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
+        },
+      ),
+    )
     // SDK tokens hold streams: tell every instance through the environment's change log, so the
     // streams close now rather than at the next periodic token check.
     if (t.kind === 'sdk-server' || t.kind === 'sdk-client') {
       for (const env of t.environments) {
-        await this.redis.call(...this.deps.store.changeCommand(env, TOKEN_REVOKED_TYPE, { tokenId: id }))
+        await this.deps.store.changelog.announce(env, TOKEN_REVOKED_TYPE, { tokenId: id })
       }
     }
   }
@@ -136,10 +115,10 @@ export class TokenService {
   async bootstrap(adminToken: string | undefined): Promise<string | null> {
     const system: Actor = { name: 'system', tokenId: 'system' }
     if (adminToken) {
-      const existing = await this.deps.store.hgetJson<TokenRecord>(globalKeys.tokens, BOOTSTRAP_ADMIN_ID)
+      const existing = await this.tokens.get(BOOTSTRAP_ADMIN_ID)
       const hash = hashSecret(adminToken)
       if (existing?.hash === hash) return null
-      if (existing) await this.redis.hdel(globalKeys.tokenHashes, existing.hash)
+      // The old ADMIN_TOKEN stops authenticating in the same atomic step that makes the new one the admin.
       await this.write(
         {
           id: BOOTSTRAP_ADMIN_ID,
@@ -152,33 +131,30 @@ export class TokenService {
         },
         system,
         'token.bootstrap',
+        existing?.hash,
       )
       return null
     }
-    const all = await this.deps.store.hgetAllJson<TokenRecord>(globalKeys.tokens)
+    const all = await this.tokens.all()
     if (Object.values(all).some((t) => t.kind === 'admin')) return null
     const { secret } = await this.create({ name: 'first admin', kind: 'admin' }, system)
     return secret
   }
 
-  private async write(record: TokenRecord, actor: Actor, action: string): Promise<void> {
-    const { store } = this.deps
-    await store.atomic({
-      checks: [],
-      commands: [
-        ['HSET', globalKeys.tokens, record.id, JSON.stringify(record)],
-        ['HSET', globalKeys.tokenHashes, record.hash, record.id],
-        store.auditCommand(globalKeys.audit, {
-          at: record.createdAt,
-          actor: actor.name,
-          actorTokenId: actor.tokenId,
-          action,
-          env: null,
-          target: { type: 'token', key: record.id },
+  private async write(record: TokenRecord, actor: Actor, action: string, replacedHash?: string): Promise<void> {
+    await this.tokens.put(
+      record,
+      auditRecord(
+        actor,
+        record.createdAt,
+        action,
+        null,
+        { type: 'token', key: record.id },
+        {
           details: { name: record.name, kind: record.kind, environments: record.environments },
-          ...(actor.requestId && { requestId: actor.requestId }),
-        }),
-      ],
-    })
+        },
+      ),
+      replacedHash,
+    )
   }
 }

@@ -7,8 +7,7 @@ import {
 } from '../../sdk/core/index.js'
 import type { FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { validationError } from '../errors.js'
-import type { Check } from '../store/atomic.js'
-import { envKeys } from '../store/keys.js'
+import type { Reference } from '../store/flags.js'
 
 /*
  * The server's side of validation: it runs the engine's one validator
@@ -23,23 +22,20 @@ function refuse(issues: ValidationIssue[]): void {
 
 /**
  * Validates a flag configuration against its definition and environment;
- * returns the write-time checks that the referenced segments and prerequisite
- * flags still exist, so a concurrent delete cannot slip between.
+ * returns the segments and prerequisite flags it refers to, which the write
+ * checks still exist, so a concurrent delete cannot slip between.
  */
 export function checkFlagConfig(
-  env: string,
   def: { key: string; kind: FlagKind; variations: JsonValue[] },
   config: Omit<FlagConfig, 'version'>,
   others: Record<string, RulesetFlag>,
   segmentKeys: Set<string>,
-): Check[] {
+): Reference[] {
   refuse(validateFlagWrite(def, config, { flags: others, segments: segmentKeys }))
-  const keys = envKeys(env)
-  const checks: Check[] = []
-  for (const r of config.rules)
-    for (const s of clauseSegments(r.clauses)) checks.push({ key: keys.segmentVersions, field: s, op: 'present' })
-  for (const p of config.prerequisites) checks.push({ key: keys.flagVersions, field: p.flag, op: 'present' })
-  return checks
+  const refs: Reference[] = []
+  for (const r of config.rules) for (const s of clauseSegments(r.clauses)) refs.push({ kind: 'segment', key: s })
+  for (const p of config.prerequisites) refs.push({ kind: 'flag', key: p.flag })
+  return refs
 }
 
 /** Validates a segment before it is written (segments cannot refer to segments). */

@@ -1,24 +1,17 @@
+import { storeFull } from '../redis/check.js'
 import type { RedisClient } from '../redis/connect.js'
-import type { RulesetFlag } from '../../sdk/core/types.js'
-import { type AtomicResult, type AtomicWrite, type Check, type Command, defineAtomic, runAtomic } from './atomic.js'
-import { appendCommand, type EntryData, type EntryType } from './changelog.js'
-import { envKeys, globalKeys } from './keys.js'
 import { appError } from '../errors.js'
+import { AuditRepository } from './audit.js'
+import { ChangeLog } from './changelog.js'
+import { StoreContext } from './context.js'
+import { EnvironmentRepository } from './environments.js'
+import { FlagRepository } from './flags.js'
+import { SdkReportRepository } from './sdk-reports.js'
+import { SegmentRepository } from './segments.js'
+import { SnapshotReader } from './snapshot.js'
+import { TokenRepository } from './tokens.js'
 
-/** An audit record as stored (one stream entry, field `r`). */
-export interface AuditRecord {
-  at: string
-  actor: string
-  actorTokenId: string
-  action: string
-  env: string | null
-  target: { type: 'flag' | 'segment' | 'environment' | 'token'; key: string }
-  fromVersion?: number | null
-  toVersion?: number | null
-  reason?: string
-  requestId?: string
-  details?: unknown
-}
+export type { AuditRecord } from './audit.js'
 
 /** Whether `s` (digits) fits Redis's unsigned 64-bit stream-id parts and SSCAN cursors; Redis refuses larger ones. */
 export function isUint64(s: string): boolean {
@@ -26,86 +19,64 @@ export function isUint64(s: string): boolean {
 }
 
 /**
- * The only code that knows Redis keys. Reads are plain commands; every write
- * goes through `atomic()` (one Lua script: checks, state, history, audit,
- * change log).
+ * The boundary around Redis: the only code that knows Redis keys or issues
+ * commands is in src/store/ (test/unit/imports.test.ts keeps it so). Services
+ * and streams use one repository per resource; each write of state that needs
+ * history, audit or a change-log entry is one atomic step (src/store/atomic.ts:
+ * one Lua script with its checks). The few direct writes are inside the
+ * repositories, each with the reason it is not atomic.
  */
 export class Store {
-  readonly redis: RedisClient
-  readonly changelogMaxLen: number
+  /** The client and limits every repository shares; never handed out. */
+  readonly #ctx: StoreContext
 
-  /** Audit records kept per stream (0: all). */
-  readonly auditMaxLen: number
-  /** Versions of a flag configuration kept in its history (0: all). */
-  readonly historyMaxVersions: number
+  readonly flags: FlagRepository
+  readonly segments: SegmentRepository
+  readonly environments: EnvironmentRepository
+  readonly tokens: TokenRepository
+  readonly audit: AuditRepository
+  readonly changelog: ChangeLog
+  readonly snapshot: SnapshotReader
+  readonly sdkReports: SdkReportRepository
 
   constructor(
     redis: RedisClient,
     opts: { changelogMaxLen: number; auditMaxLen?: number; historyMaxVersions?: number },
   ) {
-    this.redis = redis
-    this.changelogMaxLen = opts.changelogMaxLen
-    this.auditMaxLen = opts.auditMaxLen ?? 0
-    this.historyMaxVersions = opts.historyMaxVersions ?? 0
-    defineAtomic(redis)
+    this.#ctx = new StoreContext(redis, {
+      changelogMaxLen: opts.changelogMaxLen,
+      auditMaxLen: opts.auditMaxLen ?? 0,
+      historyMaxVersions: opts.historyMaxVersions ?? 0,
+    })
+    this.changelog = new ChangeLog(this.#ctx)
+    this.flags = new FlagRepository(this.#ctx)
+    this.segments = new SegmentRepository(this.#ctx)
+    this.environments = new EnvironmentRepository(this.#ctx, this.changelog)
+    this.tokens = new TokenRepository(this.#ctx)
+    this.audit = new AuditRepository(this.#ctx)
+    this.snapshot = new SnapshotReader(this.#ctx)
+    this.sdkReports = new SdkReportRepository(this.#ctx)
   }
 
-  atomic(write: AtomicWrite): Promise<AtomicResult> {
-    return runAtomic(this.redis, write)
+  // ---- the connection's health (readiness, outage detection) ----
+
+  /** Whether the connection is up; a stalled Redis can still look connected (see ping). */
+  get connected(): boolean {
+    return this.#ctx.redis.status === 'ready'
   }
 
-  // ---- command builders (no I/O) ----
-
-  auditCommand(auditKey: string, record: AuditRecord): Command {
-    // Approximate trimming (~) keeps XADD O(1): Redis drops whole macro nodes.
-    if (this.auditMaxLen > 0)
-      return ['XADD', auditKey, 'MAXLEN', '~', this.auditMaxLen, '*', 'r', JSON.stringify(record)]
-    return ['XADD', auditKey, '*', 'r', JSON.stringify(record)]
+  /** Resolves when Redis answers a PING; rejects when it does not (within the command timeout). */
+  async ping(): Promise<void> {
+    await this.#ctx.redis.ping()
   }
 
-  /** Appends one change-log entry, capped at CHANGELOG_MAXLEN (src/store/changelog.ts). */
-  changeCommand<T extends EntryType>(env: string, type: T, data: EntryData[T]): Command {
-    return appendCommand(this.changelogMaxLen, env, type, data)
+  /** Redis is at maxmemory and refuses writes (src/redis/check.ts storeFull). */
+  isFull(): Promise<boolean> {
+    return storeFull(this.#ctx.redis)
   }
 
-  /**
-   * Checks that no flag of `env` changed, appeared or disappeared since
-   * `flags` was read: a delete that verified "nobody refers to this" stays
-   * true at the moment it is written.
-   */
-  flagsUnchanged(env: string, flags: Record<string, RulesetFlag>): Check[] {
-    const k = envKeys(env)
-    const all = Object.values(flags)
-    return [
-      { key: k.flagVersions, field: '', op: 'len', value: String(all.length) },
-      ...all.map((f): Check => ({ key: k.flagVersions, field: f.key, op: 'eq', value: String(f.version) })),
-    ]
-  }
-
-  // ---- reads ----
-
-  async hgetJson<T>(key: string, field: string): Promise<T | null> {
-    const s = await this.redis.hget(key, field)
-    return s === null ? null : (JSON.parse(s) as T)
-  }
-
-  async hgetAllJson<T>(key: string): Promise<Record<string, T>> {
-    const all = await this.redis.hgetall(key)
-    const out: Record<string, T> = {}
-    for (const [k, v] of Object.entries(all)) out[k] = JSON.parse(v) as T
-    return out
-  }
-
-  getFlag(env: string, key: string): Promise<RulesetFlag | null> {
-    return this.hgetJson<RulesetFlag>(envKeys(env).flags, key)
-  }
-
-  getFlags(env: string): Promise<Record<string, RulesetFlag>> {
-    return this.hgetAllJson<RulesetFlag>(envKeys(env).flags)
-  }
-
-  async envExists(env: string): Promise<boolean> {
-    return (await this.redis.hexists(globalKeys.envs, env)) === 1
+  envExists(env: string): Promise<boolean> {
+    return this.environments.exists(env)
   }
 
   /** The one environment-exists check of routes and services: ENVIRONMENT_NOT_FOUND when it does not. */
@@ -114,8 +85,7 @@ export class Store {
   }
 
   /** Last id of an environment's change log ('0-0' when empty). */
-  async lastChangeId(env: string): Promise<string> {
-    const r = (await this.redis.xrevrange(envKeys(env).log, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
-    return r[0]?.[0] ?? '0-0'
+  lastChangeId(env: string): Promise<string> {
+    return this.changelog.lastId(env)
   }
 }

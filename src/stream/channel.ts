@@ -3,7 +3,6 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { blockingConnection, type RedisClient } from '../redis/connect.js'
 import {
   affectedFlags,
   applyFlag,
@@ -19,9 +18,8 @@ import {
 import { SSE_EVENTS } from '../../sdk/core/protocol.js'
 import type { Context, RulesetFlag } from '../../sdk/core/types.js'
 import type { Snapshot } from '../services/ruleset.js'
-import { envKeys } from '../store/keys.js'
 import { exponentialDelay } from '../../sdk/transport/backoff.js'
-import { compareIds, idTime, type LogEntry, parseEntry, revokedToken } from '../store/changelog.js'
+import { type ChangeLogTail, compareIds, idTime, type LogEntry, parseEntry, revokedToken } from '../store/changelog.js'
 import { ENTRY_EVENT, entryWire, sseFrame, wireSegment } from './changelog.js'
 import { clientValueJson } from './client-context.js'
 import { type Wire, wire } from './sse.js'
@@ -90,7 +88,7 @@ export class EnvChannel {
   readonly clients = new Set<ClientSub>()
   private readonly byKey = new Map<string, Set<ClientSub>>()
   readonly ready: Promise<void>
-  private conn: RedisClient | null = null
+  private tail: ChangeLogTail | null = null
   private stopped = false
   private needsCheck = false
   /** The environment's `generation` (envKeys(env).meta) when this channel started. */
@@ -121,51 +119,39 @@ export class EnvChannel {
 
   private async start(): Promise<void> {
     // Read before the snapshot: a deletion after this read is seen by the first XREAD's check.
-    this.generation = await this.o.redis.hget(envKeys(this.env).meta, 'generation')
+    this.generation = await this.o.store.environments.generation(this.env)
     const snap = await this.o.rulesets.snapshot(this.env)
     this.state = compile(snap.ruleset)
     this.lastId = snap.id
     this.putCache = toPut(snap)
     if (this.stopped) return
-    this.conn = blockingConnection(this.o.redis, READ_BLOCK_MS)
-    this.conn.on('error', () => {})
+    this.tail = this.o.store.changelog.tail(this.env, READ_BLOCK_MS)
     void this.loop()
   }
 
   private async loop(): Promise<void> {
-    const key = envKeys(this.env).log
     // Consecutive failed reads: the retry waits 50 ms, 100 ms, … capped at 2 s, no jitter.
     let failures = 0
-    while (!this.stopped && this.conn !== null) {
+    while (!this.stopped && this.tail !== null) {
       try {
         if (this.needsCheck) await this.checkContinuity()
-        // The HGET runs right after the XREAD returns (same connection, same round trip): entries
-        // of a re-created environment can only exist once the deletion count was raised.
-        const replies = await this.conn
-          .pipeline()
-          .xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', key, this.lastId)
-          .hget(envKeys(this.env).meta, 'generation')
-          .exec()
-        if (replies === null) throw new Error('change-log read: pipeline aborted')
-        for (const [err] of replies) if (err) throw err
-        const res = replies[0]![1] as Array<[string, Array<[string, string[]]>]> | null
+        // The generation is read in the same round trip, right after the entries (ChangeLogTail.read).
+        const { entries, generation } = await this.tail.read(this.lastId, READ_COUNT)
         failures = 0
         if (this.stopped) return
-        if ((replies[1]![1] as string | null) !== this.generation) {
+        if (generation !== this.generation) {
           if (await this.holdWhileReset()) continue
           // Deleted (and maybe re-created): nothing of this state may be served again.
           this.hub.environmentGone(this)
           return
         }
-        for (const [, entries] of res ?? []) {
-          for (const raw of entries) {
-            const e = parseEntry(raw)
-            if (e !== null) this.ingest(e)
-            else {
-              this.lastId = raw[0]
-              const revoked = revokedToken(raw)
-              if (revoked !== null) this.hub.revoke(revoked)
-            }
+        for (const raw of entries) {
+          const e = parseEntry(raw)
+          if (e !== null) this.ingest(e)
+          else {
+            this.lastId = raw[0]
+            const revoked = revokedToken(raw)
+            if (revoked !== null) this.hub.revoke(revoked)
           }
         }
         this.resolveWaiters()
@@ -500,8 +486,8 @@ export class EnvChannel {
   stop(): void {
     this.stopped = true
     this.cancelAck()
-    this.conn?.disconnect()
-    this.conn = null
+    this.tail?.close()
+    this.tail = null
     this.holdRelease?.()
     for (const w of this.waiters) w.resolve()
     this.waiters = []

@@ -2,12 +2,10 @@ import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
-import type { RedisClient } from '../redis/connect.js'
 import { compile, type Compiled } from '../../sdk/core/index.js'
 import { SSE_EVENTS } from '../../sdk/core/protocol.js'
 import type { Context } from '../../sdk/core/types.js'
 import type { RulesetService } from '../services/ruleset.js'
-import { globalKeys } from '../store/keys.js'
 import type { StoreMonitor } from '../store/marker.js'
 import type { Store } from '../store/store.js'
 import { StreamLimiter, type StreamLimits } from './limits.js'
@@ -15,7 +13,6 @@ import type { StreamMetrics } from './metrics.js'
 import type { Wire } from './sse.js'
 
 export interface HubOptions {
-  redis: RedisClient
   store: Store
   rulesets: RulesetService
   metrics: StreamMetrics
@@ -333,8 +330,8 @@ export class StreamHub {
     const ids = [...new Set([...this.subs.keys()].map((s) => s.tokenId))]
     if (ids.length === 0) return
     try {
-      const found = await this.o.redis.hmget(globalKeys.tokens, ...ids)
-      const gone = new Set(ids.filter((_, i) => found[i] === null))
+      const found = await this.o.store.tokens.exist(ids)
+      const gone = new Set(ids.filter((_, i) => !found[i]))
       if (gone.size === 0) return
       // Every token vanishes with a lost store: SDKs keep their streams and last-known-good rules.
       if (await this.o.storeMonitor?.check()) return

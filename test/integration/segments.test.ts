@@ -1,5 +1,7 @@
 import t from 'tap'
 import { ISSUES } from '../../sdk/core/index.js'
+import { defineAtomic, runAtomic } from '../../src/store/atomic.js'
+import { flagsUnchanged } from '../../src/store/flags.js'
 import { startServer } from '../helpers/server.js'
 
 const seg = '/api/v1/environments/production/segments'
@@ -197,16 +199,17 @@ t.test('a delete that checked "nobody uses it" fails if any flag changed or appe
   const s = await startServer(t)
   await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
   await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
-  const store = s.app.store
-  const probe = (checks: ReturnType<typeof store.flagsUnchanged>) =>
-    store.atomic({ checks, commands: [['HSET', 'sy:{production}:probe', 'x', '1']] })
-  let before = await store.getFlags('production')
-  t.equal((await probe(store.flagsUnchanged('production', before))).ok, true, 'nothing changed: the write goes through')
+  const flags = s.app.store.flags
+  defineAtomic(s.redis)
+  const probe = (checks: ReturnType<typeof flagsUnchanged>) =>
+    runAtomic(s.redis, { checks, commands: [['HSET', 'sy:{production}:probe', 'x', '1']] })
+  let before = await flags.all('production')
+  t.equal((await probe(flagsUnchanged('production', before))).ok, true, 'nothing changed: the write goes through')
   await s.api('POST', '/api/v1/environments/production/flags/f/toggle', { body: { on: true } })
-  t.equal((await probe(store.flagsUnchanged('production', before))).ok, false, 'a flag changed meanwhile: refused')
-  before = await store.getFlags('production')
+  t.equal((await probe(flagsUnchanged('production', before))).ok, false, 'a flag changed meanwhile: refused')
+  before = await flags.all('production')
   await s.api('POST', '/api/v1/flags', { body: { key: 'g', kind: 'boolean' } })
-  t.equal((await probe(store.flagsUnchanged('production', before))).ok, false, 'a flag appeared meanwhile: refused')
+  t.equal((await probe(flagsUnchanged('production', before))).ok, false, 'a flag appeared meanwhile: refused')
   t.equal(await s.redis.hget('sy:{production}:probe', 'x'), '1', 'only the first write happened')
 })
 

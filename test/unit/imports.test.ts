@@ -71,3 +71,52 @@ t.test('the import scanner sees imports (the rules above cannot pass vacuously)'
   t.ok(imports('src/app.ts').includes('src/errors.ts'), 'a relative import, resolved')
   t.ok(imports('sdk/core/operators.ts').includes('re2js'))
 })
+
+// The store boundary: only src/store/ knows Redis keys and issues commands. Its internals (the key
+// layout, the atomic script, the shared client) are imported nowhere else; a Redis client (ioredis,
+// src/redis/) only where the connection is made and handed out.
+const srcFiles = files('src')
+const STORE_INTERNALS = ['src/store/keys.ts', 'src/store/atomic.ts', 'src/store/context.ts']
+/** Files outside src/store/ and src/redis/ that may hold the client, and why. */
+const CLIENT_HOLDERS: Record<string, string> = {
+  'src/server.ts': 'connects to Redis (or starts the embedded one) and passes the client to buildApp',
+  'src/app.ts': 'the composition root: hands the client to the Store, the StoreMonitor and the rate limiter',
+  'src/http/edge.ts': '@fastify/rate-limit keeps its counters in Redis itself, through the client it is given',
+}
+const isClient = (i: string) => i === 'ioredis' || i.startsWith('ioredis/') || i.startsWith('src/redis/')
+
+t.test('nothing outside src/store/ imports its internals (keys, atomic script, client context)', async (t) => {
+  const bad = srcFiles
+    .filter((f) => !f.startsWith('src/store/'))
+    .flatMap((f) =>
+      imports(f)
+        .filter((i) => STORE_INTERNALS.includes(i))
+        .map((i) => `${f} → ${i}`),
+    )
+  t.same(bad, [])
+})
+
+t.test('only src/store/, src/redis/ and the composition root hold a Redis client', async (t) => {
+  const bad = srcFiles
+    .filter((f) => !f.startsWith('src/store/') && !f.startsWith('src/redis/') && !(f in CLIENT_HOLDERS))
+    .flatMap((f) =>
+      imports(f)
+        .filter(isClient)
+        .map((i) => `${f} → ${i}`),
+    )
+  t.same(bad, [])
+})
+
+t.test('no Redis key is spelled outside src/store/ (and the rate limiter, which owns its namespace)', async (t) => {
+  const bad = srcFiles
+    .filter((f) => !f.startsWith('src/store/') && f !== 'src/http/edge.ts')
+    .filter((f) => /['"`]sy:/.test(readFileSync(join(root, f), 'utf8')))
+  t.same(bad, [])
+})
+
+t.test('the boundary rules see what they check (they cannot pass vacuously)', async (t) => {
+  t.ok(imports('src/store/flags.ts').includes('src/store/keys.ts'), 'a repository imports the key layout')
+  t.ok(imports('src/store/context.ts').some(isClient), 'the store context imports the client type')
+  t.ok(imports('src/app.ts').some(isClient), 'the composition root holds the client')
+  for (const f of Object.keys(CLIENT_HOLDERS)) t.ok(srcFiles.includes(f), `${f} exists`)
+})
