@@ -51,7 +51,9 @@ export interface HubOptions {
  * (first stream or evaluation) and stopped after STREAM_IDLE_CHANNEL_MS
  * without either, or when their environment is deleted; one heartbeat timer
  * for every stream, a periodic check that the streams' tokens still exist,
- * and bounded buffers.
+ * and bounded buffers (its StreamWriter). The registry of streams is here:
+ * a stream closed by the writer or by its client is forgotten by its channel
+ * through `unregister`. Channels reach the hub only as their ChannelHost.
  *
  * `events` emits 'channel-start' (env) and 'channel-stop' (env, reason).
  */
