@@ -213,13 +213,14 @@ export class EnvChannel {
     this.o.metrics.lag.observe(Math.max(0, this.o.now() - idTime(e.id)) / 1000)
     if (this.servers.size > 0) {
       const frame = entryWire(e)
+      const io = this.o.io
       let n = 0
       for (const s of this.servers) {
         if (s.pending !== null) s.pending.push(e)
         else if (s.sentUpTo !== null && compareIds(e.id, s.sentUpTo) <= 0) continue
         else {
           s.sentUpTo = null
-          if (this.o.io.write(s, frame)) n++
+          if (io.write(s, frame)) n++
         }
       }
       if (n > 0) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] }, n)
