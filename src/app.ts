@@ -278,6 +278,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       `STREAM_MAX_PER_INSTANCE=${config.STREAM_MAX_PER_INSTANCE} does not fit in the open-file limit (ulimit -n ${fdLimit}): at most ${perInstance.limit} streams, ${fdReserve(fdLimit)} descriptors kept for other requests; raise ulimit -n (LimitNOFILE, --ulimit nofile) to serve more`,
     )
   }
+  const appNow = deps.now
   const hub = new StreamHub({
     limits: { perInstance: perInstance.limit, perToken: config.STREAM_MAX_PER_TOKEN, perIp: config.STREAM_MAX_PER_IP },
     store,
@@ -289,6 +290,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     tokenRecheckMs: config.STREAM_TOKEN_RECHECK_MS,
     idleChannelMs: config.STREAM_IDLE_CHANNEL_MS,
     storeMonitor: monitor,
+    // The app's clock in epoch milliseconds (Date.now itself when none was injected: no Date per call).
+    now: appNow ? () => appNow().getTime() : Date.now,
   })
   hub.start()
   app.addHook('preClose', async () => hub.closeStreams())

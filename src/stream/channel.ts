@@ -1,78 +1,66 @@
 /**
- * One environment's channel on this instance: its reader, compiled state and streams (see EnvChannel).
+ * One environment's channel on this instance: its reader, compiled state, rules streams and read-your-writes
+ * (see EnvChannel). Browser streams are the ClientFanout's; writes and closing are the StreamWriter's; the
+ * owner (the hub) is reached only through ChannelHost.
  */
-import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
+import type { FastifyBaseLogger } from 'fastify'
 import {
-  affectedFlags,
   applyFlag,
   applySegment,
   applySegmentDelta,
   compile,
   type Compiled,
-  evaluateAll,
-  evaluateDetail,
   removeFlag,
   removeSegment,
 } from '../../sdk/core/index.js'
 import { SSE_EVENTS } from '../../sdk/core/protocol.js'
-import type { Context, RulesetFlag } from '../../sdk/core/types.js'
-import type { Snapshot } from '../services/ruleset.js'
+import type { RulesetService, Snapshot } from '../services/ruleset.js'
+import type { StoreMonitor } from '../store/marker.js'
+import type { Store } from '../store/store.js'
 import { exponentialDelay } from '../../sdk/transport/backoff.js'
 import { type ChangeLogTail, compareIds, idTime, type LogEntry, parseEntry, revokedToken } from '../store/changelog.js'
-import { ENTRY_EVENT, entryWire, sseFrame, wireSegment } from './changelog.js'
-import { clientValueJson } from './client-context.js'
-import { type Wire, wire } from './sse.js'
-
-import type { HubOptions, StreamHub } from './hub.js'
-
-export type DropReason = 'slow' | 'revoked' | 'resync' | 'shutdown' | 'deleted'
+import { ENTRY_EVENT, entryWire, wireSegment } from './changelog.js'
+import { ClientFanout } from './client-fanout.js'
+import type { StreamMetrics } from './metrics.js'
+import type { ClientSub, Put, ServerSub, StreamWriter, Sub } from './subscriber.js'
 
 /** Why a channel (an environment's reader and compiled state) stopped. */
 export type ChannelStopReason = 'idle' | 'deleted' | 'shutdown'
 
 export const DEFAULT_IDLE_CHANNEL_MS = 300_000
-const ACK_COALESCE_MS = 100
 
-export interface Sub {
-  readonly kind: 'server' | 'client'
-  readonly res: ServerResponse
-  /** The response's socket: shared pre-framed chunks are written here directly (null: through `res`). */
-  readonly sock: Socket | null
-  readonly tokenId: string
-  closed: boolean
-  /** Bytes of a `put` still allowed in the socket buffer on top of the limit (a big ruleset is not a slow client). */
-  allowance: number
+/** What a channel needs to run: its sources, its writer and a clock; the same for every channel of a hub. */
+export interface ChannelOptions {
+  store: Store
+  rulesets: RulesetService
+  metrics: StreamMetrics
+  /** Writes to the streams and closes them (a dropped stream is removed from its channel by the writer's owner). */
+  io: StreamWriter
+  /** Milliseconds since the epoch (the app's injected clock): last use, change-log lag. */
+  now: () => number
+  /** Tells a lost store (STORE_RESET) from a deleted environment. */
+  storeMonitor?: StoreMonitor | undefined
+  log?: FastifyBaseLogger | undefined
 }
 
-export interface ServerSub extends Sub {
-  kind: 'server'
-  /** Live entries buffered while the snapshot or replay is being sent; null once live. */
-  pending: LogEntry[] | null
+/**
+ * What the channel's reader asks of its owner, for the entries that concern
+ * more than this channel. The channel never reaches further into its owner.
+ */
+export interface ChannelHost {
   /**
-   * Id of the last entry sent by the snapshot/replay, which reads Redis and can
-   * be ahead of this instance's reader: live entries up to it are skipped.
-   * Null once the reader has passed it.
+   * The environment's deletion count changed: it was deleted (and maybe
+   * re-created). The owner stops this channel and closes its streams; the
+   * reader has already stopped reading.
    */
-  sentUpTo: string | null
+  environmentGone(ch: EnvChannel): void
+  /** A token.revoke entry: every stream of that token, in any environment, is closed. */
+  revoke(tokenId: string): void
 }
-
-export interface ClientSub extends Sub {
-  kind: 'client'
-  context: Context
-  key: string | null
-  /** Last value JSON sent per flag key. */
-  values: Map<string, string>
-  /** Id of the last event (put, patch or ack) written to this stream. */
-  sentId: string
-}
-
-export const PING = wire(': ping\n\n')
 
 const READ_BLOCK_MS = 5000
 const READ_COUNT = 500
 export const SYNC_TIMEOUT_MS = 2000
-const isClientSide = (f: RulesetFlag) => f.clientSide === true
 
 /**
  * One environment on this instance: the compiled engine state (kept current
@@ -85,8 +73,7 @@ export class EnvChannel {
   /** Id of the last change-log entry applied to `state`. */
   lastId = '0-0'
   readonly servers = new Set<ServerSub>()
-  readonly clients = new Set<ClientSub>()
-  private readonly byKey = new Map<string, Set<ClientSub>>()
+  private readonly fanout: ClientFanout
   readonly ready: Promise<void>
   private tail: ChangeLogTail | null = null
   private stopped = false
@@ -94,8 +81,7 @@ export class EnvChannel {
   /** The environment's `generation` (envKeys(env).meta) when this channel started. */
   private generation: string | null = null
   /** Last stream, evaluation or poll (for the idle shutdown). */
-  lastUse = Date.now()
-  private ackTimer: NodeJS.Timeout | null = null
+  lastUse: number
   private waiters: Array<{ id: string; resolve: () => void }> = []
   private putCache: Put | null = null
   private putBuilding: Promise<Put> | null = null
@@ -104,13 +90,12 @@ export class EnvChannel {
 
   constructor(
     readonly env: string,
-    private readonly hub: StreamHub,
+    private readonly o: ChannelOptions,
+    private readonly host: ChannelHost,
   ) {
+    this.lastUse = o.now()
+    this.fanout = new ClientFanout(this, o.io, o.metrics)
     this.ready = this.start()
-  }
-
-  private get o(): HubOptions {
-    return this.hub.o
   }
 
   get isStopped(): boolean {
@@ -142,7 +127,7 @@ export class EnvChannel {
         if (generation !== this.generation) {
           if (await this.holdWhileReset()) continue
           // Deleted (and maybe re-created): nothing of this state may be served again.
-          this.hub.environmentGone(this)
+          this.host.environmentGone(this)
           return
         }
         for (const raw of entries) {
@@ -151,7 +136,7 @@ export class EnvChannel {
           else {
             this.lastId = raw[0]
             const revoked = revokedToken(raw)
-            if (revoked !== null) this.hub.revoke(revoked)
+            if (revoked !== null) this.host.revoke(revoked)
           }
         }
         this.resolveWaiters()
@@ -202,9 +187,9 @@ export class EnvChannel {
     this.state = compile(snap.ruleset)
     this.lastId = snap.id
     this.putCache = toPut(snap)
-    this.cancelAck()
+    this.fanout.cancelAck()
     // Server streams reconnect with Last-Event-ID and get a fresh put; browsers get a new put on reconnect too.
-    for (const s of [...this.servers, ...this.clients]) this.hub.drop(s, 'resync')
+    for (const s of this.streams) this.o.io.drop(s, 'resync')
   }
 
   /** Applies one change to the compiled state and sends it to every stream of this environment. */
@@ -212,174 +197,37 @@ export class EnvChannel {
     const before = this.state
     this.state = nextState(before, e)
     this.lastId = e.id
-    this.o.metrics.lag.observe(Math.max(0, Date.now() - idTime(e.id)) / 1000)
+    this.o.metrics.lag.observe(Math.max(0, this.o.now() - idTime(e.id)) / 1000)
     if (this.servers.size > 0) {
       const frame = entryWire(e)
+      const io = this.o.io
       let n = 0
       for (const s of this.servers) {
         if (s.pending !== null) s.pending.push(e)
         else if (s.sentUpTo !== null && compareIds(e.id, s.sentUpTo) <= 0) continue
         else {
           s.sentUpTo = null
-          if (this.hub.write(s, frame)) n++
+          if (io.write(s, frame)) n++
         }
       }
       if (n > 0) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] }, n)
     }
-    if (this.clients.size > 0) {
-      this.dispatchClients(before, e)
-      this.scheduleAck()
-    }
+    if (this.fanout.size > 0) this.fanout.ingest(before, e)
   }
 
-  /**
-   * Browser streams only get an event when their own values change, yet
-   * their SDK reports the id it has applied as the proof a change arrived.
-   * So after entries that changed nothing for a stream, it gets a tiny
-   * `event: ack` carrying the newest id: at most one per stream per
-   * ACK_COALESCE_MS (one timer per environment), and none when a real event
-   * already carried that id.
-   */
-  private scheduleAck(): void {
-    if (this.ackTimer !== null || this.stopped) return
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = null
-      this.flushAcks()
-    }, ACK_COALESCE_MS)
-    this.ackTimer.unref()
-  }
-
-  private cancelAck(): void {
-    if (this.ackTimer !== null) clearTimeout(this.ackTimer)
-    this.ackTimer = null
-  }
-
-  private flushAcks(): void {
-    const id = this.lastId
-    let frame: Wire | null = null
-    let n = 0
-    for (const s of this.clients) {
-      if (s.sentId === id) continue
-      frame ??= wire(sseFrame(SSE_EVENTS.ack, '{}', id))
-      if (this.hub.write(s, frame)) {
-        s.sentId = id
-        n++
-      }
-    }
-    if (n > 0) this.o.metrics.events.inc({ event: SSE_EVENTS.ack }, n)
-  }
-
-  // ---- browser streams ----
-
-  /**
-   * Re-evaluates, for each browser stream, only the client-side flags whose
-   * values the entry can change (the engine's dependency index says which).
-   */
-  private dispatchClients(before: Compiled, e: LogEntry): void {
-    let subs: Iterable<ClientSub> = this.clients
-    let keys: string[]
-    if (e.type === 'flag.put' || e.type === 'flag.delete') {
-      const key = e.type === 'flag.put' ? e.data.flag.key : e.data.key
-      keys = affectedFlags(this.state, [key]).filter((k) => this.state.flags.get(k)?.flag.clientSide === true)
-      if (before.flags.get(key)?.flag.clientSide === true && !keys.includes(key)) keys.push(key)
-    } else {
-      // A segment change: the flags testing it (through segments too) and their dependents; no
-      // flag's clientSide changes, so streams hold values of client-side flags only. In the state's
-      // order, as a full re-evaluation would send them.
-      const affected = new Set(
-        affectedFlags(this.state, [], [e.type === 'segment.put' ? e.data.segment.key : e.data.key]),
-      )
-      keys = affected.size === 0 ? [] : this.clientFlagKeys().filter((k) => affected.has(k))
-      if (e.type === 'segment.members') {
-        // Membership of a key changes only the answers of contexts with that key.
-        const touched = new Set<ClientSub>()
-        for (const list of [e.data.add, e.data.remove])
-          for (const id of list) for (const s of this.byKey.get(id) ?? []) touched.add(s)
-        subs = touched
-      }
-    }
-    if (keys.length === 0) return
-    let n = 0
-    for (const s of subs) if (this.sendClientChanges(s, keys, e.id)) n++
-    if (n > 0) this.o.metrics.events.inc({ event: SSE_EVENTS.patch }, n)
-  }
-
-  private sendClientChanges(s: ClientSub, keys: string[], id: string): boolean {
-    if (s.closed) return false
-    const changed: string[] = []
-    const removed: string[] = []
-    for (const k of keys) {
-      const f = this.state.flags.get(k)
-      if (f === undefined || f.flag.clientSide !== true) {
-        if (s.values.delete(k)) removed.push(k)
-        continue
-      }
-      const json = clientValueJson(evaluateDetail(this.state, k, s.context, null))
-      if (s.values.get(k) !== json) {
-        s.values.set(k, json)
-        changed.push(`${JSON.stringify(k)}:${json}`)
-      }
-    }
-    if (changed.length === 0 && removed.length === 0) return false
-    if (
-      !this.hub.write(
-        s,
-        sseFrame(SSE_EVENTS.patch, `{"flags":{${changed.join(',')}},"removed":${JSON.stringify(removed)}}`, id),
-      )
-    )
-      return false
-    s.sentId = id
-    return true
-  }
-
-  private clientFlagKeys(): string[] {
-    const out: string[] = []
-    for (const [k, f] of this.state.flags) if (f.flag.clientSide === true) out.push(k)
-    return out
-  }
-
-  /** Values of the client-side flags for one context, as `{"flags":{…}}` JSON, and the per-flag JSON. */
-  clientValues(context: Context, state: Compiled = this.state): { json: string; values: Map<string, string> } {
-    const values = new Map<string, string>()
-    const parts: string[] = []
-    for (const [k, d] of Object.entries(evaluateAll(state, context, isClientSide))) {
-      const json = clientValueJson(d)
-      values.set(k, json)
-      parts.push(`${JSON.stringify(k)}:${json}`)
-    }
-    return { json: `{"flags":{${parts.join(',')}}}`, values }
+  /** Every open stream of this environment, rules and browser. */
+  get streams(): Sub[] {
+    return [...this.servers, ...this.fanout.clients]
   }
 
   addClient(s: ClientSub): void {
-    // Synchronous with the state: the put reflects lastId and every later entry reaches this stream.
-    const { json, values } = this.clientValues(s.context)
-    s.values = values
-    this.clients.add(s)
-    if (s.key !== null) {
-      let set = this.byKey.get(s.key)
-      if (!set) {
-        set = new Set()
-        this.byKey.set(s.key, set)
-      }
-      set.add(s)
-    }
-    s.sentId = this.lastId
-    this.hub.write(s, sseFrame(SSE_EVENTS.put, json, this.lastId), true)
-    this.o.metrics.events.inc({ event: SSE_EVENTS.put })
+    this.fanout.add(s)
   }
 
   removeSub(s: Sub): void {
-    this.lastUse = Date.now()
+    this.lastUse = this.o.now()
     if (s.kind === 'server') this.servers.delete(s as ServerSub)
-    else {
-      const c = s as ClientSub
-      this.clients.delete(c)
-      if (c.key !== null) {
-        const set = this.byKey.get(c.key)
-        set?.delete(c)
-        if (set?.size === 0) this.byKey.delete(c.key)
-      }
-    }
+    else this.fanout.remove(s as ClientSub)
   }
 
   // ---- server (rules) streams ----
@@ -406,7 +254,7 @@ export class EnvChannel {
         continue
       }
       if (s.closed) return
-      this.hub.writePut(s, put)
+      this.o.io.writePut(s, put)
       this.o.metrics.events.inc({ event: SSE_EVENTS.put })
       upTo = this.replay(s, entries, put.id)
     }
@@ -414,7 +262,7 @@ export class EnvChannel {
     s.pending = null
     for (const e of pending) {
       if (compareIds(e.id, upTo) > 0) {
-        this.hub.write(s, entryWire(e))
+        this.o.io.write(s, entryWire(e))
         upTo = e.id
       }
     }
@@ -423,7 +271,7 @@ export class EnvChannel {
 
   private replay(s: ServerSub, entries: LogEntry[], from: string): string {
     for (const e of entries)
-      if (this.hub.write(s, entryWire(e))) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] })
+      if (this.o.io.write(s, entryWire(e))) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] })
     return entries.length > 0 ? entries[entries.length - 1]!.id : from
   }
 
@@ -480,24 +328,18 @@ export class EnvChannel {
 
   /** True when nothing uses this channel: no stream, no evaluation waiting, no put being built. */
   get idle(): boolean {
-    return this.servers.size === 0 && this.clients.size === 0 && this.waiters.length === 0 && this.putBuilding === null
+    return this.servers.size === 0 && this.fanout.size === 0 && this.waiters.length === 0 && this.putBuilding === null
   }
 
   stop(): void {
     this.stopped = true
-    this.cancelAck()
+    this.fanout.stop()
     this.tail?.close()
     this.tail = null
     this.holdRelease?.()
     for (const w of this.waiters) w.resolve()
     this.waiters = []
   }
-}
-
-/** A ruleset ready to send: the JSON as bytes (encoded once) and its change-log id. */
-export interface Put {
-  id: string
-  body: Buffer
 }
 
 export function toPut(snap: Snapshot): Put {

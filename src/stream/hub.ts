@@ -1,16 +1,25 @@
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import { compile, type Compiled } from '../../sdk/core/index.js'
-import { SSE_EVENTS } from '../../sdk/core/protocol.js'
 import type { Context } from '../../sdk/core/types.js'
 import type { RulesetService } from '../services/ruleset.js'
 import type { StoreMonitor } from '../store/marker.js'
 import type { Store } from '../store/store.js'
 import { StreamLimiter, type StreamLimits } from './limits.js'
 import type { StreamMetrics } from './metrics.js'
-import type { Wire } from './sse.js'
+import {
+  type ChannelOptions,
+  type ChannelHost,
+  type ChannelStopReason,
+  DEFAULT_IDLE_CHANNEL_MS,
+  EnvChannel,
+  SYNC_TIMEOUT_MS,
+} from './channel.js'
+import { clientValues } from './client-fanout.js'
+import { clientSub, type OpenStream, PING, type Put, serverSub, StreamWriter, type Sub } from './subscriber.js'
+
+export { type ChannelStopReason, DEFAULT_IDLE_CHANNEL_MS } from './channel.js'
 
 export interface HubOptions {
   store: Store
@@ -26,33 +35,26 @@ export interface HubOptions {
   /** Tells a lost store (STORE_RESET) from deleted environments and revoked tokens. */
   storeMonitor?: StoreMonitor
   log?: FastifyBaseLogger
+  /**
+   * Milliseconds since the epoch (the app passes its injected clock): when a
+   * channel was last used, the change-log lag. The timers (heartbeat, sweep,
+   * token re-check) keep real time.
+   */
+  now: () => number
 }
-
-import {
-  type ChannelStopReason,
-  type ClientSub,
-  DEFAULT_IDLE_CHANNEL_MS,
-  type DropReason,
-  EnvChannel,
-  PING,
-  type Put,
-  type ServerSub,
-  type Sub,
-  SYNC_TIMEOUT_MS,
-} from './channel.js'
-
-export { type ChannelStopReason, DEFAULT_IDLE_CHANNEL_MS } from './channel.js'
 
 /**
  * The fan-out hub of one API instance: environment channels created lazily
  * (first stream or evaluation) and stopped after STREAM_IDLE_CHANNEL_MS
  * without either, or when their environment is deleted; one heartbeat timer
  * for every stream, a periodic check that the streams' tokens still exist,
- * and bounded buffers.
+ * and bounded buffers (its StreamWriter). The registry of streams is here:
+ * a stream closed by the writer or by its client is forgotten by its channel
+ * through `unregister`. Channels reach the hub only as their ChannelHost.
  *
  * `events` emits 'channel-start' (env) and 'channel-stop' (env, reason).
  */
-export class StreamHub {
+export class StreamHub implements ChannelHost {
   readonly events = new EventEmitter()
   private readonly channels = new Map<string, EnvChannel>()
   private readonly subs = new Map<Sub, EnvChannel>()
@@ -62,13 +64,29 @@ export class StreamHub {
   private readonly idleMs: number
   private closing = false
   private readonly limiter: StreamLimiter
+  private readonly io: StreamWriter
+  private readonly channelOptions: ChannelOptions
 
-  constructor(readonly o: HubOptions) {
+  constructor(private readonly o: HubOptions) {
     this.idleMs = o.idleChannelMs ?? DEFAULT_IDLE_CHANNEL_MS
     const unlimited = Number.MAX_SAFE_INTEGER
     this.limiter = new StreamLimiter(o.limits ?? { perInstance: unlimited, perToken: unlimited, perIp: 0 }, (limit) =>
       o.metrics.refusals.inc({ limit }),
     )
+    this.io = new StreamWriter({
+      maxBufferBytes: o.maxBufferBytes,
+      metrics: o.metrics,
+      closed: (s) => this.unregister(s),
+    })
+    this.channelOptions = {
+      store: o.store,
+      rulesets: o.rulesets,
+      metrics: o.metrics,
+      io: this.io,
+      now: o.now,
+      storeMonitor: o.storeMonitor,
+      log: o.log,
+    }
   }
 
   /**
@@ -97,7 +115,7 @@ export class StreamHub {
   }
 
   private stopIdleChannels(): void {
-    const cutoff = Date.now() - this.idleMs
+    const cutoff = this.o.now() - this.idleMs
     for (const ch of [...this.channels.values()]) {
       if (ch.lastUse <= cutoff && ch.idle && !ch.isStopped) this.stopChannel(ch, 'idle')
     }
@@ -122,7 +140,7 @@ export class StreamHub {
   environmentGone(ch: EnvChannel): void {
     this.o.log?.info({ env: ch.env }, 'environment deleted: its streams are closed and its state discarded')
     this.stopChannel(ch, 'deleted')
-    for (const s of [...ch.servers, ...ch.clients]) this.drop(s, 'deleted')
+    for (const s of ch.streams) this.io.drop(s, 'deleted')
   }
 
   private async channel(env: string): Promise<EnvChannel> {
@@ -130,7 +148,7 @@ export class StreamHub {
       if (this.closing) throw new Error('the stream hub is closing')
       let ch = this.channels.get(env)
       if (!ch) {
-        ch = new EnvChannel(env, this)
+        ch = new EnvChannel(env, this.channelOptions, this)
         this.channels.set(env, ch)
         this.o.metrics.channels.set(this.channels.size)
         this.events.emit('channel-start', env)
@@ -142,11 +160,11 @@ export class StreamHub {
           created.stop()
         })
       }
-      ch.lastUse = Date.now()
+      ch.lastUse = this.o.now()
       await ch.ready
       // Stopped meanwhile (environment deleted): use the new one.
       if (!ch.isStopped) {
-        ch.lastUse = Date.now()
+        ch.lastUse = this.o.now()
         return ch
       }
     }
@@ -177,56 +195,26 @@ export class StreamHub {
   /** Evaluated client-side values for one context (polling route). */
   async clientValues(env: string, context: Context): Promise<{ json: string; id: string }> {
     const { state, id } = await this.compiled(env)
-    const ch = await this.channel(env)
-    return { json: ch.clientValues(context, state).json, id }
+    await this.channel(env)
+    return { json: clientValues(state, context).json, id }
   }
 
   /** Serves a rules stream on an already opened event-stream response. */
-  async serveRules(
-    env: string,
-    stream: { res: ServerResponse; socket: Socket | null },
-    tokenId: string,
-    lastEventId: string | null,
-  ): Promise<void> {
-    const s: ServerSub = {
-      kind: 'server',
-      res: stream.res,
-      sock: stream.socket,
-      tokenId,
-      closed: false,
-      allowance: 0,
-      pending: null,
-      sentUpTo: null,
-    }
+  async serveRules(env: string, stream: OpenStream, tokenId: string, lastEventId: string | null): Promise<void> {
+    const s = serverSub(stream, tokenId)
     const ch = await this.register(env, s)
     if (!ch) return
     try {
       await ch.addServer(s, lastEventId)
     } catch (err) {
       this.o.log?.warn({ err, env }, 'rules stream failed to start')
-      this.drop(s, 'resync')
+      this.io.drop(s, 'resync')
     }
   }
 
   /** Serves a browser values stream on an already opened event-stream response. */
-  async serveClient(
-    env: string,
-    stream: { res: ServerResponse; socket: Socket | null },
-    tokenId: string,
-    context: Context,
-  ): Promise<void> {
-    const s: ClientSub = {
-      kind: 'client',
-      res: stream.res,
-      sock: stream.socket,
-      tokenId,
-      closed: false,
-      allowance: 0,
-      context,
-      key: typeof context.key === 'string' ? context.key : null,
-      values: new Map(),
-      sentId: '0-0',
-    }
+  async serveClient(env: string, stream: OpenStream, tokenId: string, context: Context): Promise<void> {
+    const s = clientSub(stream, tokenId, context)
     const ch = await this.register(env, s)
     if (ch) ch.addClient(s)
   }
@@ -263,66 +251,13 @@ export class StreamHub {
     this.o.metrics.connections.dec({ kind: s.kind })
   }
 
-  /**
-   * Writes one frame: a shared {@link Wire} goes straight to the socket as
-   * its pre-framed chunk (one write of one Buffer, nothing allocated per
-   * stream); a string (a browser stream's own values) through the response.
-   * Backpressure is O(1): a stream whose unsent bytes exceed
-   * STREAM_MAX_BUFFER_BYTES is closed instead (it resumes later with
-   * Last-Event-ID), so a client that does not read never grows this
-   * process's memory without bound.
-   */
-  write(s: Sub, frame: Wire | string, isPut = false): boolean {
-    if (s.closed) return false
-    const sock = s.sock
-    if (!isPut && (sock ?? s.res).writableLength > this.o.maxBufferBytes + s.allowance) {
-      this.drop(s, 'slow')
-      return false
-    }
-    let flushed: boolean
-    if (typeof frame === 'string') flushed = s.res.write(frame)
-    else if (sock !== null) flushed = sock.write(frame.chunk)
-    else flushed = s.res.write(frame.frame)
-    if (isPut) this.allowPut(s, flushed, typeof frame === 'string' ? frame.length : frame.frame.length)
-    return true
-  }
-
-  /** Writes a `put` frame (the ruleset bytes are shared, not copied into a string per stream). */
-  writePut(s: Sub, put: Put): void {
-    if (s.closed) return
-    s.res.write(`id: ${put.id}\nevent: ${SSE_EVENTS.put}\ndata: `)
-    s.res.write(put.body)
-    this.allowPut(s, s.res.write('\n\n'), put.body.length)
-  }
-
-  /** A big `put` still in the socket buffer is not a slow client: its bytes are allowed until drained. */
-  private allowPut(s: Sub, flushed: boolean, bytes: number): void {
-    if (flushed) {
-      s.allowance = 0
-      return
-    }
-    s.allowance = bytes
-    ;(s.sock ?? s.res).once('drain', () => {
-      s.allowance = 0
-    })
-  }
-
-  drop(s: Sub, reason: DropReason): void {
-    if (s.closed) return
-    this.o.metrics.disconnects.inc({ reason })
-    s.closed = true
-    if (reason === 'slow') s.res.destroy()
-    else s.res.end()
-    this.unregister(s)
-  }
-
   private ping(): void {
-    for (const s of this.subs.keys()) this.write(s, PING)
+    for (const s of this.subs.keys()) this.io.write(s, PING)
   }
 
   /** Closes every stream of a revoked token on this instance (from the change log's token.revoke entry). */
   revoke(tokenId: string): void {
-    for (const s of [...this.subs.keys()]) if (s.tokenId === tokenId) this.drop(s, 'revoked')
+    for (const s of [...this.subs.keys()]) if (s.tokenId === tokenId) this.io.drop(s, 'revoked')
   }
 
   /** Streams whose token was revoked are closed (checked every STREAM_TOKEN_RECHECK_MS, in case an entry was missed). */
@@ -335,7 +270,7 @@ export class StreamHub {
       if (gone.size === 0) return
       // Every token vanishes with a lost store: SDKs keep their streams and last-known-good rules.
       if (await this.o.storeMonitor?.check()) return
-      for (const s of [...this.subs.keys()]) if (gone.has(s.tokenId)) this.drop(s, 'revoked')
+      for (const s of [...this.subs.keys()]) if (gone.has(s.tokenId)) this.io.drop(s, 'revoked')
     } catch {
       // Redis unreachable: try again next time.
     }
@@ -344,7 +279,7 @@ export class StreamHub {
   /** Ends every stream (before the HTTP server closes, so app.close() does not wait on them). */
   closeStreams(): void {
     this.closing = true
-    for (const s of [...this.subs.keys()]) this.drop(s, 'shutdown')
+    for (const s of [...this.subs.keys()]) this.io.drop(s, 'shutdown')
   }
 
   /** Stops the readers and timers. */

@@ -142,3 +142,41 @@ t.test('an idle channel stops its reader and restarts on the next use; one with 
   t.equal(await metricValue(s, 'switchyard_stream_channels'), 0)
   await until(async () => (await readers(s)) === before, 5000, 'no reader left')
 })
+
+t.test("the streams keep the app's clock: change-log lag and a channel's idle time are measured with it", async (t) => {
+  // An hour ahead of the change log's ids (Redis time), and standing still until the test moves it.
+  let clock = Date.now() + 3_600_000
+  const s = await startServer(t, {
+    now: () => new Date(clock),
+    env: { STREAM_IDLE_CHANNEL_MS: '1000', STREAM_HEARTBEAT_MS: '1500' },
+  })
+  const keep = await createSdkEnv(s, 'keep')
+  const idle = await createSdkEnv(s, 'idle')
+  await createFlag(s, 'f')
+  const c = await openSse(t, s.url + STREAM, { token: keep.serverToken })
+  await c.next()
+  await toggle(s, 'keep', 'f', true)
+  await c.next((ev) => ev.type === 'patch')
+  t.ok(
+    (await metricValue(s, 'switchyard_changelog_lag_seconds_sum')) >= 3500,
+    'the lag of a delivered change is measured on the app clock (an hour ahead)',
+  )
+
+  const r = await s.api('GET', '/api/v1/sdk/rules', { token: idle.serverToken })
+  t.equal(r.status, 200)
+  // Two heartbeats after the last use: over 1.25 × STREAM_IDLE_CHANNEL_MS of real time has passed.
+  const pings = c.comments.length
+  await until(() => c.comments.length >= pings + 2, 10_000, 'two heartbeats')
+  t.equal(
+    await metricValue(s, 'switchyard_stream_channel_stops_total', { reason: 'idle' }),
+    0,
+    'no channel stopped while the app clock stood still',
+  )
+  clock += 2000
+  await until(
+    async () => (await metricValue(s, 'switchyard_stream_channel_stops_total', { reason: 'idle' })) === 1,
+    5000,
+    'the idle channel to stop once the app clock passed its idle time',
+  )
+  t.equal(await metricValue(s, 'switchyard_stream_channels'), 1, 'the channel with a stream stays')
+})

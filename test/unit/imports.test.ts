@@ -120,3 +120,66 @@ t.test('the boundary rules see what they check (they cannot pass vacuously)', as
   t.ok(imports('src/app.ts').some(isClient), 'the composition root holds the client')
   for (const f of Object.keys(CLIENT_HOLDERS)) t.ok(srcFiles.includes(f), `${f} exists`)
 })
+
+/** One import circle in a graph (file → the files it imports), as a path that ends where it starts; null when there is none. */
+function findCycle(graph: ReadonlyMap<string, readonly string[]>): string[] | null {
+  const state = new Map<string, 'open' | 'done'>()
+  const path: string[] = []
+  const visit = (f: string): string[] | null => {
+    const s = state.get(f)
+    if (s === 'done') return null
+    if (s === 'open') return [...path.slice(path.indexOf(f)), f]
+    state.set(f, 'open')
+    path.push(f)
+    for (const next of graph.get(f) ?? []) {
+      const found = visit(next)
+      if (found) return found
+    }
+    path.pop()
+    state.set(f, 'done')
+    return null
+  }
+  for (const f of graph.keys()) {
+    const found = visit(f)
+    if (found) return found
+  }
+  return null
+}
+
+t.test(
+  'the import graph of src/ has no circles (type-only imports count: they couple the files as much)',
+  async (t) => {
+    const srcFiles = files('src')
+    const known = new Set(srcFiles)
+    const graph = new Map(srcFiles.map((f) => [f, imports(f).filter((i) => known.has(i))]))
+    t.ok((graph.get('src/stream/hub.ts') ?? []).includes('src/stream/channel.ts'), 'edges between src/ files are seen')
+    const cycle = findCycle(graph)
+    t.equal(cycle?.join(' → ') ?? null, null, 'no circle')
+  },
+)
+
+t.test('the circle finder finds circles (the rule above cannot pass vacuously)', async (t) => {
+  t.same(
+    findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c', 'd']],
+        ['c', []],
+        ['d', ['b']],
+      ]),
+    ),
+    ['b', 'd', 'b'],
+  )
+  t.equal(findCycle(new Map([['a', ['a']]]))?.length, 2, 'a file importing itself')
+  t.equal(
+    findCycle(
+      new Map([
+        ['a', ['b', 'c']],
+        ['b', ['c']],
+        ['c', []],
+      ]),
+    ),
+    null,
+    'a diamond is no circle',
+  )
+})
