@@ -1,6 +1,5 @@
 import type { RedisClient } from '../redis/connect.js'
-import { type AtomicResult, type AtomicWrite, type Command, defineAtomic, runAtomic } from './atomic.js'
-import { appendCommand, type EntryData, type EntryType } from './changelog.js'
+import { type AtomicResult, type AtomicWrite, defineAtomic, runAtomic } from './atomic.js'
 
 /** The store's limits (config: CHANGELOG_MAXLEN, AUDIT_MAXLEN, HISTORY_MAX_VERSIONS). */
 export interface StoreLimits {
@@ -26,11 +25,6 @@ export class StoreContext {
 
   atomic(write: AtomicWrite): Promise<AtomicResult> {
     return runAtomic(this.redis, write)
-  }
-
-  /** Appends one change-log entry, capped at CHANGELOG_MAXLEN (src/store/changelog.ts). */
-  changeCommand<T extends EntryType>(env: string, type: T, data: EntryData[T]): Command {
-    return appendCommand(this.limits.changelogMaxLen, env, type, data)
   }
 
   async hgetJson<T>(key: string, field: string): Promise<T | null> {
