@@ -1,6 +1,5 @@
 import type { Ruleset, RulesetFlag, Segment } from '../../sdk/core/types.js'
-import type { LogEntry } from '../store/changelog.js'
-import { wireSegment } from '../stream/changelog.js'
+import { type LogEntry, wireSegment } from '../store/changelog.js'
 import type { Store } from '../store/store.js'
 
 /** A ruleset and the change-log id it corresponds to (every entry up to `id` is in it, none after). */

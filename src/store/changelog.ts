@@ -20,6 +20,12 @@ export interface LoggedSegment extends Omit<Segment, 'included' | 'excluded'> {
   updatedAt?: string
 }
 
+/** The wire segment (Segment fields only; members only when the write replaced them). */
+export function wireSegment(s: LoggedSegment): LoggedSegment {
+  const { createdAt: _c, updatedAt: _u, ...rest } = s
+  return rest
+}
+
 /**
  * Type of the entry appended to an environment's log when the environment is
  * deleted: it wakes the readers blocked on the log. parseEntry skips it (as

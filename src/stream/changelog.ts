@@ -1,16 +1,10 @@
 import { type RulesDelete, type RulesPatch, SSE_EVENTS, type SseEventName } from '../../sdk/core/protocol.js'
 import type { SegmentDelta } from '../../sdk/core/types.js'
-import type { ChangeType, LogEntry, LoggedSegment } from '../store/changelog.js'
+import { type ChangeType, type LogEntry, wireSegment } from '../store/changelog.js'
 import { type Wire, wire } from './sse.js'
 
 // The change log itself (entry types, append, parse, stream ids) is src/store/changelog.ts; this module
 // is what its entries become on the server stream.
-
-/** The wire segment (Segment fields only; members only when the write replaced them). */
-export function wireSegment(s: LoggedSegment): LoggedSegment {
-  const { createdAt: _c, updatedAt: _u, ...rest } = s
-  return rest
-}
 
 /** The SSE event each change type becomes: the one mapping (frames and the events metric use it). */
 export const ENTRY_EVENT = {

@@ -18,8 +18,16 @@ import type { RulesetService, Snapshot } from '../services/ruleset.js'
 import type { StoreMonitor } from '../store/marker.js'
 import type { Store } from '../store/store.js'
 import { exponentialDelay } from '../../sdk/transport/backoff.js'
-import { type ChangeLogTail, compareIds, idTime, type LogEntry, parseEntry, revokedToken } from '../store/changelog.js'
-import { ENTRY_EVENT, entryWire, wireSegment } from './changelog.js'
+import {
+  type ChangeLogTail,
+  compareIds,
+  idTime,
+  type LogEntry,
+  parseEntry,
+  revokedToken,
+  wireSegment,
+} from '../store/changelog.js'
+import { ENTRY_EVENT, entryWire } from './changelog.js'
 import { ClientFanout } from './client-fanout.js'
 import type { StreamMetrics } from './metrics.js'
 import type { ClientSub, Put, ServerSub, StreamWriter, Sub } from './subscriber.js'
