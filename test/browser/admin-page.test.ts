@@ -299,6 +299,30 @@ t.test('tokens: create (secret once), a viewer sees no edit controls, the API re
   t.same([...admin.problems, ...admin.errors], [])
 })
 
+t.test('a file larger than one request goes in chunks of 100,000 ids, with progress', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  t.equal((await s.api('POST', `${P}/segments`, { body: { key: 'everyone' } })).status, 201)
+  const page = await signedIn(t, browser, s, ADMIN)
+  const requests: number[] = []
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().includes('/segments/everyone/members'))
+      requests.push((r.postData() ?? '').split('\n').length)
+  })
+  await page.goto(`${s.url}/ui/#/segments/production/everyone`)
+  await page.getByRole('heading', { name: 'everyone' }).waitFor(WAIT)
+  const ids = Array.from({ length: 150_000 }, (_, i) => `user-${i}`).join('\n')
+  await page
+    .locator('input[name=ids-file]')
+    .setInputFiles({ name: 'all.txt', mimeType: 'text/plain', buffer: Buffer.from(ids) })
+  await page.getByRole('button', { name: 'Send' }).click()
+  await statusSays(page, 'Added 150000 of 150000 ids')
+  t.same(requests, [100_000, 50_000], 'two requests: 100,000 ids, then the rest')
+  t.match(await page.locator('form[aria-label="Change members"]').textContent(), /150,000 \/ 150,000 ids sent/)
+  t.equal((await s.api('GET', `${P}/segments/everyone`)).body.includedCount, 150_000)
+  await page.getByTestId('included-count').filter({ hasText: '150,000' }).waitFor(WAIT)
+})
+
 t.test('a hostile flag name renders as text', async (t) => {
   const { s, browser } = await setup(t)
   await createSdkEnv(s)

@@ -16,7 +16,7 @@ import {
   type Page,
   type SdkStatus,
 } from '../api.js'
-import { jsonDiff } from '../diff.js'
+import { jsonDiff, withContext } from '../diff.js'
 import { describeError, label, useShared, when } from '../util.js'
 import { ConfigForm, draftOf } from './config-form.js'
 
@@ -258,7 +258,7 @@ function History({
       sel &&
       html`<div class="diff" aria-label=${`Changes in version ${sel.version}`}>
       <h2>v${sel.version} ${prev ? `against v${prev.version}` : '(first stored version)'}</h2>
-      <pre>${jsonDiff(prev?.config ?? {}, sel.config).map((l) => html`<span class=${l.kind}>${l.kind === 'add' ? '+ ' : l.kind === 'del' ? '- ' : '  '}${l.text}\n</span>`)}</pre>
+      <pre>${withContext(jsonDiff(prev?.config ?? {}, sel.config)).map((l) => html`<span class=${l.kind}>${l.kind === 'add' ? '+ ' : l.kind === 'del' ? '- ' : '  '}${l.text}\n</span>`)}</pre>
     </div>`
     }
   </div>`
