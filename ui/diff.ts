@@ -28,19 +28,19 @@ export function jsonDiff(before: unknown, after: unknown): DiffLine[] {
 }
 
 /** Keeps `context` unchanged lines around each change; longer unchanged runs become one "… n unchanged" line. */
-export function withContext(lines: DiffLine[], context = 2): Array<DiffLine | { kind: 'skip'; text: string }> {
+export function withContext(lines: DiffLine[], context = 2): Array<DiffLine | { kind: 'gap'; text: string }> {
   const near = lines.map((_, i) =>
     lines.slice(Math.max(0, i - context), i + context + 1).some((l) => l.kind !== 'same'),
   )
-  const out: Array<DiffLine | { kind: 'skip'; text: string }> = []
+  const out: Array<DiffLine | { kind: 'gap'; text: string }> = []
   let skipped = 0
   lines.forEach((l, i) => {
     if (near[i]) {
-      if (skipped) out.push({ kind: 'skip', text: `… ${skipped} unchanged lines` })
+      if (skipped) out.push({ kind: 'gap', text: `… ${skipped} unchanged lines` })
       skipped = 0
       out.push(l)
     } else skipped++
   })
-  if (skipped) out.push({ kind: 'skip', text: `… ${skipped} unchanged lines` })
+  if (skipped) out.push({ kind: 'gap', text: `… ${skipped} unchanged lines` })
   return out
 }

@@ -79,6 +79,9 @@ function Shell({ me, envs, onSignOut }: { me: Me; envs: Environment[]; onSignOut
   }, [])
   const [tick, setTick] = useState(0)
   const [message, setMessage] = useState('')
+  const here = route.join('/')
+  // A message belongs to the page it was said on.
+  useEffect(() => setMessage(''), [here])
   useEffect(() => startLive(me, envs, () => setTick((t) => t + 1)), [me, envs])
   const shared: Shared = { me, envs, env, setEnv, tick, say: setMessage }
   const [page, a, b] = route

@@ -28,7 +28,7 @@ t.test('long unchanged runs collapse around the changes', async (t) => {
   const lines = withContext(jsonDiff(big, { ...big, k15: 'x' }), 2)
   t.same(
     lines.map((l) => l.kind),
-    ['skip', 'same', 'same', 'del', 'add', 'same', 'same', 'skip'],
+    ['gap', 'same', 'same', 'del', 'add', 'same', 'same', 'gap'],
   )
   t.match(lines[0]?.text, /… 14 unchanged lines/)
 })
