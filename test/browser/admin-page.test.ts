@@ -334,6 +334,29 @@ t.test('a file larger than one request goes in chunks of 100,000 ids, with progr
   await page.getByTestId('included-count').filter({ hasText: '150,000' }).waitFor(WAIT)
 })
 
+t.test('live: changes made elsewhere show up without a reload', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'search-v2', { name: 'Search v2' })
+  const page = await signedIn(t, browser, s, ADMIN)
+  const row = page.getByRole('row').filter({ hasText: 'Search v2' })
+  await row.getByText('off').waitFor(WAIT)
+  t.equal(
+    (await s.api('POST', `${P}/flags/search-v2/toggle`, { body: { on: true, reason: 'from the CLI' } })).status,
+    200,
+  )
+  await row.getByText('on', { exact: true }).waitFor(WAIT)
+  await createFlag(s, 'brand-new', { name: 'Brand new' })
+  await page.getByRole('row').filter({ hasText: 'Brand new' }).waitFor(WAIT)
+
+  // An open flag page without edits follows a kill made elsewhere.
+  await page.getByRole('link', { name: 'Search v2' }).click()
+  await page.getByText('on in production').waitFor(WAIT)
+  t.equal((await s.api('POST', `${P}/flags/search-v2/kill`, { body: { reason: 'elsewhere' } })).status, 200)
+  await page.getByText('off in production').waitFor(WAIT)
+  t.notOk(await page.getByLabel('On (off serves the off variation)').isChecked(), 'the form shows the new version')
+})
+
 t.test('a hostile flag name renders as text', async (t) => {
   const { s, browser } = await setup(t)
   await createSdkEnv(s)
