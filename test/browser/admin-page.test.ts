@@ -278,6 +278,9 @@ t.test('tokens: create (secret once), a viewer sees no edit controls, the API re
   await viewer.getByRole('tab', { name: 'History' }).click()
   await viewer.getByRole('button', { name: 'v1', exact: true }).waitFor(WAIT)
   t.equal(await viewer.getByRole('button', { name: /^Roll back/ }).count(), 0, 'no rollback')
+  await viewer.getByRole('tab', { name: 'Details' }).click()
+  t.ok(await viewer.locator('input[name=detail-owner]').isDisabled(), 'details are read-only')
+  t.equal(await viewer.getByRole('button', { name: 'Save details' }).count(), 0, 'no save')
   await viewer.goto(`${s.url}/ui/#/segments`)
   await viewer.getByRole('heading', { name: 'Segments in production' }).waitFor(WAIT)
   t.equal(await viewer.getByRole('button', { name: 'Create segment' }).count(), 0, 'no new segment')
@@ -355,6 +358,15 @@ t.test('live: changes made elsewhere show up without a reload', async (t) => {
   t.equal((await s.api('POST', `${P}/flags/search-v2/kill`, { body: { reason: 'elsewhere' } })).status, 200)
   await page.getByText('off in production').waitFor(WAIT)
   t.notOk(await page.getByLabel('On (off serves the off variation)').isChecked(), 'the form shows the new version')
+
+  // The definition's details, saved with If-Match.
+  await page.getByRole('tab', { name: 'Details' }).click()
+  await page.locator('input[name=detail-owner]').fill('search-team')
+  await page.locator('input[name=detail-tags]').fill('search, q4')
+  await page.getByRole('button', { name: 'Save details' }).click()
+  await statusSays(page, 'Saved the details of search-v2')
+  const def = (await s.api('GET', '/api/v1/flags/search-v2')).body
+  t.same([def.owner, def.tags, def.version], ['search-team', ['search', 'q4'], 2])
 })
 
 t.test('a hostile flag name renders as text', async (t) => {

@@ -6,6 +6,7 @@
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
 import {
+  ApiError,
   type AuditEntry,
   call,
   canIn,
@@ -74,6 +75,7 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     ['config', 'Configuration'],
     ['history', 'History'],
     ['audit', 'Audit trail'],
+    ['details', 'Details'],
     ['release', 'Release plan'],
   ]
   return html`<section>
@@ -110,6 +112,7 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     }
     ${tab === 'history' && html`<${History} base=${base} current=${config.version} editable=${editable} onRolledBack=${() => void load()} />`}
     ${tab === 'audit' && html`<${FlagAudit} flagKey=${def.key} />`}
+    ${tab === 'details' && html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${setDef} />`}
     ${
       tab === 'release' &&
       html`<div class="placeholder card" data-placeholder="release-plan">
@@ -289,4 +292,64 @@ export function AuditTable({ items }: { items: AuditEntry[] }) {
       )}
     </tbody>
   </table></div>`
+}
+
+/** The definition's metadata (shared by every environment): any editor may change it; If-Match guards it. */
+function Details({ def, editable, onSaved }: { def: Definition; editable: boolean; onSaved: (d: Definition) => void }) {
+  const { say } = useShared()
+  const [f, setF] = useState({
+    name: def.name,
+    description: def.description ?? '',
+    tags: (def.tags ?? []).join(', '),
+    owner: def.owner ?? '',
+    temporary: def.temporary === true,
+    removeBy: def.removeBy ?? '',
+  })
+  const [error, setError] = useState('')
+  const set = (k: keyof typeof f) => (e: Event) => {
+    const t = e.target as HTMLInputElement
+    setF({ ...f, [k]: t.type === 'checkbox' ? t.checked : t.value })
+  }
+  const save = async (e: Event) => {
+    e.preventDefault()
+    try {
+      const r = await call<Definition>('PATCH', `/flags/${encodeURIComponent(def.key)}`, {
+        body: {
+          name: f.name,
+          description: f.description,
+          tags: f.tags
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean),
+          owner: f.owner,
+          temporary: f.temporary,
+          ...(f.removeBy && { removeBy: f.removeBy }),
+        },
+        ifMatch: def.version,
+      })
+      setError('')
+      say(`Saved the details of ${def.key}`)
+      onSaved(r.body)
+    } catch (err) {
+      setError(
+        err instanceof ApiError && err.status === 412
+          ? 'Not saved: someone else changed these details since you opened them. Reload the page to see theirs.'
+          : describeError(err),
+      )
+    }
+  }
+  const dis = !editable
+  return html`<form class="card" onSubmit=${save} aria-label="Details">
+    <div class="grid">
+      <label>Name <input name="detail-name" disabled=${dis} required value=${f.name} onInput=${set('name')} /></label>
+      <label>Tags (comma-separated) <input name="detail-tags" disabled=${dis} value=${f.tags} onInput=${set('tags')} /></label>
+      <label>Owner <input name="detail-owner" disabled=${dis} value=${f.owner} onInput=${set('owner')} /></label>
+      <label class="check"><input type="checkbox" name="detail-temporary" disabled=${dis} checked=${f.temporary} onChange=${set('temporary')} /> temporary</label>
+      <label>Remove by <input type="date" name="detail-remove-by" disabled=${dis} value=${f.removeBy} onInput=${set('removeBy')} /></label>
+    </div>
+    <label>Description <textarea name="detail-description" rows="3" disabled=${dis} value=${f.description} onInput=${set('description')}></textarea></label>
+    <p class="sub">The same in every environment. Variations and clientSide change what every environment serves: an admin or an editor of every environment changes them with the API.</p>
+    ${editable && html`<button type="submit">Save details</button>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </form>`
 }
