@@ -21,6 +21,8 @@ import sdkRoutes from './routes/sdk.js'
 import segmentRoutes from './routes/segments.js'
 import storeRoutes from './routes/store.js'
 import tokenRoutes from './routes/tokens.js'
+import whoamiRoutes from './routes/whoami.js'
+import { defaultUiDir, registerUi } from './http/ui.js'
 import { ErrorSchema } from './schemas/common.js'
 import { OPENAPI_DOCUMENT } from './schemas/openapi.js'
 import { validatorCompiler } from './schemas/validator.js'
@@ -42,6 +44,8 @@ export interface AppDeps {
   fdLimit?: number | null
   /** Where the log goes (default stdout). */
   logStream?: Writable
+  /** The built admin page served at /ui/ (default dist/ui; tests build their own). */
+  uiDir?: string
 }
 
 declare module 'fastify' {
@@ -268,6 +272,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(segmentRoutes, { services, membersBodyLimit: config.MEMBERS_BODY_LIMIT_BYTES })
   await app.register(auditRoutes, { services })
   await app.register(tokenRoutes, { services })
+  await app.register(whoamiRoutes)
 
   // Streaming: one hub per app (change-log readers, SSE fan-out); streams end before the HTTP server closes.
   const rulesets = new RulesetService(store)
@@ -325,5 +330,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(evaluateRoutes, { hub })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await registerUi(app, deps.uiDir ?? defaultUiDir())
   return app
 }

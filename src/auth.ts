@@ -119,3 +119,25 @@ export function sdkEnv(
     throw appError('FORBIDDEN', 'use an SDK route without exactly one environment')
   return { env, token: t }
 }
+
+/** What a token may do, for a page that shows only that: environments it may read and write (`*`: all). */
+export interface Capabilities {
+  read: string[]
+  write: string[]
+  /** Create and delete flags, change what a definition serves (every environment). */
+  define: boolean
+  /** Environments and tokens. */
+  admin: boolean
+}
+
+/** The token's capabilities, from the same table {@link authorize} checks. */
+export function capabilities(t: TokenRecord): Capabilities {
+  const scope = t.kind === 'admin' ? ['*'] : t.environments
+  const may = (perm: Permission) => ALLOWED[perm].includes(t.kind)
+  return {
+    read: may('read') ? scope : [],
+    write: may('write') ? scope : [],
+    define: may('define') && (t.kind === 'admin' || t.environments.includes('*')),
+    admin: may('admin'),
+  }
+}

@@ -69,7 +69,14 @@ export interface ApiResponse {
 /** Starts Redis + the app on port 0 with a bootstrap admin token. */
 export async function startServer(
   t: Teardown,
-  opts: { env?: Record<string, string>; redisServer?: EmbeddedRedis; now?: () => Date; logStream?: Writable } = {},
+  opts: {
+    env?: Record<string, string>
+    redisServer?: EmbeddedRedis
+    now?: () => Date
+    logStream?: Writable
+    /** The built admin page (scripts/build-ui.mjs --outdir); default dist/ui. */
+    uiDir?: string
+  } = {},
 ): Promise<TestServer> {
   const redisServer = opts.redisServer ?? (await startRedis(t))
   const config = loadConfig({
@@ -90,6 +97,7 @@ export async function startServer(
   const started = await startApp(t, config, redis, {
     ...(opts.now && { now: opts.now }),
     ...(opts.logStream && { logStream: opts.logStream }),
+    ...(opts.uiDir && { uiDir: opts.uiDir }),
   })
   return { ...started, redis, redisServer, config }
 }
@@ -99,13 +107,14 @@ export async function startApp(
   t: Teardown,
   config: Config,
   redis: RedisClient,
-  o: { now?: () => Date; logStream?: Writable } = {},
+  o: { now?: () => Date; logStream?: Writable; uiDir?: string } = {},
 ): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
   const app = await buildApp(config, {
     redis,
     registry: new Registry(),
     ...(o.now && { now: o.now }),
     ...(o.logStream && { logStream: o.logStream }),
+    ...(o.uiDir && { uiDir: o.uiDir }),
   })
   await app.services.tokens.bootstrap(ADMIN)
   await app.listen({ port: 0, host: '127.0.0.1' })

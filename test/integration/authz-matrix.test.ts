@@ -217,6 +217,12 @@ const CASES: Case[] = [
     body: { context: { targetingKey: 'u1' } },
     may: MAY.sdkAny,
   },
+  {
+    route: 'GET /api/v1/whoami',
+    path: '/api/v1/whoami',
+    may: CALLERS.filter((c) => !UNAUTHENTICATED.includes(c)),
+    why: 'every token may ask what it may do',
+  },
 ]
 
 /** Creates one token per caller (the revoked one is deleted again). */

@@ -1,0 +1,415 @@
+/**
+ * The admin page (/ui) in Debian's chromium against the real server and Redis: a whole release from the
+ * page (sign in, create a flag, whitelist two users through a segment upload, ramp to 10 %, a concurrent edit
+ * shown as a conflict, kill and watch a real Node SDK apply it, roll back), tokens, a viewer, hostile names,
+ * the Content-Security-Policy and the redirect of `/`.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { gzipSync } from 'node:zlib'
+import type { Browser, Page } from 'playwright-core'
+import t from 'tap'
+import { createClient } from '../../sdk/index.js'
+import { UI_CSP_DIRECTIVES } from '../../src/http/ui.js'
+import { launchChromium, openPage } from '../helpers/browser.js'
+import { createFlag, createSdkEnv } from '../helpers/sdk-fixtures.js'
+import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
+import { until } from '../helpers/sse-reader.js'
+
+const quiet = { warn() {}, error() {}, info() {}, debug() {} }
+const P = '/api/v1/environments/production'
+const WAIT = { timeout: 30_000 }
+
+// One build of the page for the whole file, in its own directory (parallel test files never share dist/ui).
+const uiDir = mkdtempSync(join(tmpdir(), 'sy-ui-'))
+t.teardown(() => rmSync(uiDir, { recursive: true, force: true }))
+t.before(async () => {
+  await promisify(execFile)(process.execPath, ['scripts/build-ui.mjs', '--outdir', uiDir])
+})
+
+async function setup(t: Teardown): Promise<{ s: TestServer; browser: Browser }> {
+  const s = await startServer(t, { uiDir })
+  return { s, browser: await launchChromium(t) }
+}
+
+/** A page with CSP violations and console errors collected, signed in with `token`. */
+async function signedIn(t: Teardown, browser: Browser, s: TestServer, token: string) {
+  const page = await openPage(t, browser, `${s.url}/ui/`)
+  const problems: string[] = []
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text())
+  })
+  await page.getByLabel('Token (admin, editor or viewer)').fill(token)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Sign out' }).waitFor(WAIT)
+  return Object.assign(page, { problems })
+}
+
+const statusSays = (page: Page, text: string | RegExp) =>
+  page.getByRole('status').filter({ hasText: text }).waitFor(WAIT)
+
+t.test('/ redirects to the page, which is served under its own Content-Security-Policy', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  let r = await fetch(`${s.url}/`, { redirect: 'manual' })
+  t.equal(r.status, 302, '/ redirects')
+  t.equal(r.headers.get('location'), '/ui/')
+  r = await fetch(`${s.url}/ui`, { redirect: 'manual' })
+  t.equal(r.status, 301, '/ui redirects to /ui/')
+  t.equal(r.headers.get('location'), '/ui/')
+
+  r = await fetch(`${s.url}/ui/`)
+  t.equal(r.status, 200)
+  t.match(r.headers.get('content-type'), /^text\/html/)
+  t.equal(r.headers.get('cache-control'), 'no-cache', 'index.html is revalidated')
+  const csp = r.headers.get('content-security-policy') ?? ''
+  const directives = Object.fromEntries(
+    csp.split(';').map((d) => {
+      const [name, ...values] = d.trim().split(/\s+/)
+      return [name, values]
+    }),
+  )
+  t.same(
+    directives,
+    Object.fromEntries(Object.entries(UI_CSP_DIRECTIVES).map(([k, v]) => [k, [...v]])),
+    'exactly the page’s directives',
+  )
+  t.same(directives['script-src'], ["'self'"], 'no inline script, no eval')
+  t.same(directives['default-src'], ["'none'"], 'nothing else by default')
+  t.notMatch(csp, /unsafe/, 'nothing unsafe')
+  t.equal(r.headers.get('x-content-type-options'), 'nosniff')
+  const html = await r.text()
+  const script = /src="\.\/(app-[A-Z0-9]+\.js)"/.exec(html)?.[1]
+  t.ok(script, 'index.html names a content-hashed script')
+  r = await fetch(`${s.url}/ui/${script}`)
+  t.equal(r.status, 200)
+  t.match(r.headers.get('cache-control'), /immutable/, 'the hashed script is cached for good')
+  t.notMatch(html, /<script>|\sstyle=|\son[a-z]+=/, 'no inline script, style or handler in the HTML')
+
+  const docs = await fetch(`${s.url}/docs/static/index.html`)
+  t.match(docs.headers.get('content-security-policy'), /script-src 'self'/, '/docs keeps its own policy')
+  t.notSame(docs.headers.get('content-security-policy'), csp)
+
+  // The page runs under it: a violation would be reported to the console.
+  const page = await openPage(t, browser, `${s.url}/`)
+  const violations: string[] = []
+  page.on('console', (m) => {
+    if (m.type() === 'error' || /Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(m.text())
+  })
+  await page.getByLabel('Token (admin, editor or viewer)').waitFor(WAIT)
+  t.equal(new URL(page.url()).pathname, '/ui/', 'the browser followed the redirect')
+  // The keyboard alone: the field has focus after one Tab, Enter submits.
+  await page.keyboard.press('Tab')
+  t.equal(await page.evaluate(() => document.activeElement?.id), 'token', 'Tab reaches the token field')
+  await page.keyboard.type(ADMIN)
+  await page.keyboard.press('Enter')
+  await page.getByRole('heading', { name: 'Flags' }).waitFor(WAIT)
+  t.same([...violations, ...page.errors], [], 'no CSP violation, no error')
+
+  // What it ships stays small (README "Admin page" states the measured size).
+  let shipped = 0
+  for (const f of await readdir(uiDir))
+    if (/\.(html|js|css)$/.test(f)) shipped += gzipSync(await readFile(join(uiDir, f)), { level: 9 }).length
+  t.ok(shipped < 30_000, `${shipped} bytes gzipped (budget 30,000)`)
+})
+
+t.test('a release from the page: whitelist, ramp, conflict, kill with proof, rollback', async (t) => {
+  const { s, browser } = await setup(t)
+  const e = await createSdkEnv(s)
+  const page = await signedIn(t, browser, s, ADMIN)
+  t.notMatch(page.url(), /test-admin-token/, 'the token is not in the URL')
+
+  // Create a flag.
+  await page.getByRole('button', { name: 'New flag' }).click()
+  await page.getByLabel('Key', { exact: true }).fill('new-checkout')
+  await page.getByLabel('Name', { exact: true }).fill('New checkout')
+  await page.getByLabel('Tags (comma-separated)').fill('checkout, release-42')
+  await page.getByLabel('Owner', { exact: true }).fill('payments-team')
+  await page.getByRole('button', { name: 'Create flag' }).click()
+  await page.getByRole('heading', { name: 'New checkout' }).waitFor(WAIT)
+  let r = await s.api('GET', '/api/v1/flags/new-checkout')
+  t.equal(r.status, 200, 'the flag exists')
+  t.same([r.body.tags, r.body.owner, r.body.temporary], [['checkout', 'release-42'], 'payments-team', true])
+
+  // Whitelist two users through a segment upload (a file).
+  await page.goto(`${s.url}/ui/#/segments`)
+  await page.getByLabel('New segment key').fill('beta')
+  await page.getByRole('button', { name: 'Create segment' }).click()
+  await page.getByRole('heading', { name: 'beta' }).waitFor(WAIT)
+  await page.locator('input[name=ids-file]').setInputFiles({
+    name: 'beta.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('user-17\nuser-18\n'),
+  })
+  await page.getByRole('button', { name: 'Send' }).click()
+  await statusSays(page, 'Added 2 of 2 ids')
+  await page.getByTestId('included-count').filter({ hasText: /^2$/ }).waitFor(WAIT)
+  await page.getByLabel('Is this id a member?').fill('user-17')
+  await page.getByRole('button', { name: 'Check' }).click()
+  await page.getByRole('status').filter({ hasText: 'user-17 is a member' }).waitFor(WAIT)
+  r = await s.api('GET', `${P}/segments/beta/members/user-18`)
+  t.same(r.body.included, true, 'user-18 is in the segment')
+
+  // A rule serving the segment `true`, everyone else ramped to 10 %.
+  await page.goto(`${s.url}/ui/#/flags/new-checkout`)
+  await page.getByRole('heading', { name: 'New checkout' }).waitFor(WAIT)
+  await page.getByLabel('On (off serves the off variation)').check()
+  await page.getByRole('button', { name: 'Add rule' }).click()
+  await page.getByLabel('Values').fill('beta')
+  await page.getByLabel('Values').press('Tab')
+  const fallthrough = page.getByRole('group', { name: 'Fallthrough serves' })
+  await fallthrough.getByLabel('percentage rollout').check()
+  await fallthrough.getByLabel('Fallthrough serves: percent for true').fill('10')
+  await fallthrough.getByLabel('Fallthrough serves: percent for true').press('Tab')
+  t.equal(await fallthrough.getByLabel('Fallthrough serves: percent for false').inputValue(), '90', 'the rest')
+  await page.getByLabel('Reason (audit log)').fill('beta testers and 10 %')
+  await page.getByRole('button', { name: 'Save version 2' }).click()
+  await statusSays(page, 'Saved new-checkout in production: version 2')
+  r = await s.api('GET', `${P}/flags/new-checkout`)
+  t.equal(r.body.on, true)
+  t.same(r.body.rules[0].clauses, [{ attribute: 'key', op: 'inSegment', values: ['beta'] }])
+  t.same(r.body.rules[0].serve, { variation: 0 })
+  t.same(r.body.fallthrough.rollout.weights, [
+    { variation: 0, weight: 10_000 },
+    { variation: 1, weight: 90_000 },
+  ])
+  r = await s.api('POST', `${P}/evaluate`, { body: { context: { key: 'user-17' }, flags: ['new-checkout'] } })
+  t.equal(r.body.flags['new-checkout'].value, true, 'a whitelisted user gets it')
+
+  // A concurrent edit from the API while the form has edits: shown, not overwritten.
+  await fallthrough.getByLabel('Fallthrough serves: percent for true').fill('20')
+  await fallthrough.getByLabel('Fallthrough serves: percent for true').press('Tab')
+  r = await s.api('GET', `${P}/flags/new-checkout`)
+  const { key: _k, environment: _e, kind: _kind, variations: _v, salt: _s, clientSide: _c, version, ...cfg } = r.body
+  r = await s.api('PUT', `${P}/flags/new-checkout`, {
+    headers: { 'if-match': `"${version}"` },
+    body: { ...cfg, targets: [{ variation: 0, values: ['api-user'] }], reason: 'from the API' },
+  })
+  t.equal(r.status, 200, 'the API writes version 3')
+  await page.getByRole('button', { name: 'Save version 3' }).click()
+  await page.getByRole('alert').filter({ hasText: 'Not saved: someone else changed this flag' }).waitFor(WAIT)
+  t.match(await page.locator('.conflict').textContent(), /now version 3; you edited version 2/)
+  r = await s.api('GET', `${P}/flags/new-checkout`)
+  t.equal(r.body.version, 3, 'nothing was overwritten')
+  t.same(r.body.targets, [{ variation: 0, values: ['api-user'] }])
+  t.equal(r.body.fallthrough.rollout.weights[0].weight, 10_000, 'still 10 %')
+  await page.getByRole('button', { name: 'Load the current version' }).click()
+  const targets = page.getByLabel('Serve true to (one key per line)')
+  await until(async () => (await targets.inputValue()) === 'api-user', 30_000, 'the form to show version 3')
+
+  // A real Node SDK connected to the same server; kill from the page and watch it apply.
+  const sdk = createClient({
+    url: s.url,
+    token: e.serverToken,
+    logger: quiet,
+    metricsDebounceMs: 50,
+    metricsIntervalMs: 600_000,
+  })
+  t.teardown(() => sdk.close())
+  await sdk.ready({ timeoutMs: 20_000 })
+  t.equal(sdk.isEnabled('new-checkout', { key: 'user-17' }), true, 'the SDK serves the whitelist')
+  await until(async () => (await s.api('GET', `${P}/sdk-status`)).body.total === 1, 20_000, 'the SDK to report once')
+  await page.getByRole('button', { name: 'Kill in production' }).click()
+  await page.locator('input[name=kill-reason]').fill('orders table locks at 06:30')
+  await page.getByRole('button', { name: 'Yes, kill it' }).click()
+  await page.locator('.delivery.done').waitFor(WAIT)
+  t.equal(await page.getByTestId('applied').textContent(), '1', 'applied')
+  t.equal(await page.getByTestId('total').textContent(), '1', '= total')
+  t.equal(sdk.isEnabled('new-checkout', { key: 'user-17' }), false, 'the SDK serves off')
+  r = await s.api('GET', `${P}/flags/new-checkout`)
+  t.same([r.body.on, r.body.version], [false, 4])
+
+  // The kill in the audit trail, then history: the diff of v4, and a rollback to v3.
+  await page.getByRole('tab', { name: 'Audit trail' }).click()
+  await page.getByRole('cell', { name: 'orders table locks at 06:30' }).waitFor(WAIT)
+  await page.getByRole('tab', { name: 'History' }).click()
+  await page.getByRole('button', { name: 'v4', exact: true }).click()
+  await page.locator('.diff .add').filter({ hasText: '"on": false' }).waitFor(WAIT)
+  t.ok(await page.locator('.diff .del').filter({ hasText: '"on": true' }).count(), 'v4 against v3: on → off')
+  await page.getByRole('button', { name: 'Roll back to v3' }).click()
+  await page.getByRole('button', { name: 'Yes, roll back' }).click()
+  await statusSays(page, 'Rolled back to version 3')
+  r = await s.api('GET', `${P}/flags/new-checkout`)
+  t.same([r.body.on, r.body.version, r.body.targets[0].values], [true, 5, ['api-user']], 'v3 restored as v5')
+  await until(() => sdk.isEnabled('new-checkout', { key: 'user-17' }), 20_000, 'the SDK to follow the rollback')
+
+  // The list shows it on, at 10 %, with its target, and who changed it last.
+  await page.getByRole('navigation').getByRole('link', { name: 'Flags' }).click()
+  const row = page.getByRole('row').filter({ hasText: 'New checkout' })
+  await row.getByText('10 %').waitFor(WAIT)
+  t.match(await row.textContent(), /on.*1 targets · 1 rules · v5/s)
+  await page.getByLabel('Tag').selectOption('release-42')
+  t.equal(await page.getByRole('row').filter({ hasText: 'New checkout' }).count(), 1, 'the tag filter keeps it')
+  await page.getByLabel('Search').fill('nothing-like-this')
+  await page.getByText('No flag matches.').waitFor(WAIT)
+  // Chromium logs every failed request; the conflict's 412 was the point.
+  const problems = page.problems.filter((p) => !/status of 412/.test(p))
+  t.same([...problems, ...page.errors], [], 'no console error but the expected 412')
+})
+
+t.test('tokens: create (secret once), a viewer sees no edit controls, the API refuses if forced, revoke', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'checkout')
+  const admin = await signedIn(t, browser, s, ADMIN)
+  await admin.getByRole('link', { name: 'Tokens' }).click()
+  await admin.getByLabel('Name').fill('read-only')
+  await admin.getByLabel('Kind').selectOption('viewer')
+  await admin.getByRole('button', { name: 'Create token' }).click()
+  const secret = (await admin.getByTestId('secret').textContent()) ?? ''
+  t.match(secret, /^sy_vwr_/, 'the secret is shown')
+  await admin.getByRole('button', { name: 'I have stored it' }).click()
+  t.equal(await admin.getByTestId('secret').count(), 0, 'and gone after')
+  await admin.getByRole('row').filter({ hasText: 'read-only' }).waitFor(WAIT)
+
+  const viewer = await signedIn(t, browser, s, secret)
+  t.equal(await viewer.getByRole('link', { name: 'Tokens' }).count(), 0, 'no tokens page for a viewer')
+  t.equal(await viewer.getByRole('button', { name: 'New flag' }).count(), 0, 'no new flag')
+  await viewer.getByRole('link', { name: 'checkout' }).click()
+  await viewer.getByRole('heading', { name: 'checkout' }).waitFor(WAIT)
+  await viewer.getByLabel('Off variation', { exact: true }).waitFor(WAIT)
+  for (const name of [/^Save/, /^Kill/, 'Add rule', 'Add prerequisite'])
+    t.equal(await viewer.getByRole('button', { name }).count(), 0, `no ${name} button`)
+  t.ok(await viewer.getByLabel('On (off serves the off variation)').isDisabled(), 'the form is read-only')
+  await viewer.getByRole('tab', { name: 'History' }).click()
+  await viewer.getByRole('button', { name: 'v1', exact: true }).waitFor(WAIT)
+  t.equal(await viewer.getByRole('button', { name: /^Roll back/ }).count(), 0, 'no rollback')
+  await viewer.getByRole('tab', { name: 'Details' }).click()
+  t.ok(await viewer.locator('input[name=detail-owner]').isDisabled(), 'details are read-only')
+  t.equal(await viewer.getByRole('button', { name: 'Save details' }).count(), 0, 'no save')
+  await viewer.goto(`${s.url}/ui/#/segments`)
+  await viewer.getByRole('heading', { name: 'Segments in production' }).waitFor(WAIT)
+  t.equal(await viewer.getByRole('button', { name: 'Create segment' }).count(), 0, 'no new segment')
+
+  // Forced: the page's own origin, its token, a write.
+  const forced = await viewer.evaluate(async () => {
+    const token = sessionStorage.getItem('switchyard.token')
+    const res = await fetch('/api/v1/environments/production/flags/checkout/kill', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    })
+    return { status: res.status, code: ((await res.json()) as { code: string }).code }
+  })
+  t.same(forced, { status: 403, code: 'FORBIDDEN' }, 'the API refuses')
+  t.equal((await s.api('GET', `${P}/flags/checkout`)).body.on, false, 'nothing changed')
+
+  // Sign out forgets the token.
+  await viewer.getByRole('button', { name: 'Sign out' }).click()
+  await viewer.getByLabel('Token (admin, editor or viewer)').waitFor(WAIT)
+  t.equal(await viewer.evaluate(() => sessionStorage.getItem('switchyard.token')), null, 'forgotten')
+  await viewer.reload()
+  await viewer.getByLabel('Token (admin, editor or viewer)').waitFor(WAIT)
+
+  // Revoked from the page: the secret no longer works.
+  await admin.getByRole('row').filter({ hasText: 'read-only' }).getByRole('button', { name: 'Revoke' }).click()
+  await admin.getByRole('button', { name: 'Yes, revoke' }).click()
+  await statusSays(admin, 'Revoked read-only')
+  t.equal((await s.api('GET', '/api/v1/flags', { token: secret })).status, 401, 'revoked')
+  t.same([...admin.problems, ...admin.errors], [])
+})
+
+t.test('a file larger than one request goes in chunks of 100,000 ids, with progress', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  t.equal((await s.api('POST', `${P}/segments`, { body: { key: 'everyone' } })).status, 201)
+  const page = await signedIn(t, browser, s, ADMIN)
+  const requests: number[] = []
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().includes('/segments/everyone/members'))
+      requests.push((r.postData() ?? '').split('\n').length)
+  })
+  await page.goto(`${s.url}/ui/#/segments/production/everyone`)
+  await page.getByRole('heading', { name: 'everyone' }).waitFor(WAIT)
+  const ids = Array.from({ length: 150_000 }, (_, i) => `user-${i}`).join('\n')
+  await page
+    .locator('input[name=ids-file]')
+    .setInputFiles({ name: 'all.txt', mimeType: 'text/plain', buffer: Buffer.from(ids) })
+  await page.getByRole('button', { name: 'Send' }).click()
+  await statusSays(page, 'Added 150000 of 150000 ids')
+  t.same(requests, [100_000, 50_000], 'two requests: 100,000 ids, then the rest')
+  t.match(await page.locator('form[aria-label="Change members"]').textContent(), /150,000 \/ 150,000 ids sent/)
+  t.equal((await s.api('GET', `${P}/segments/everyone`)).body.includedCount, 150_000)
+  await page.getByTestId('included-count').filter({ hasText: '150,000' }).waitFor(WAIT)
+})
+
+t.test('live: changes made elsewhere show up without a reload', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'search-v2', { name: 'Search v2' })
+  const page = await signedIn(t, browser, s, ADMIN)
+  const row = page.getByRole('row').filter({ hasText: 'Search v2' })
+  await row.getByText('off').waitFor(WAIT)
+  t.equal(
+    (await s.api('POST', `${P}/flags/search-v2/toggle`, { body: { on: true, reason: 'from the CLI' } })).status,
+    200,
+  )
+  await row.getByText('on', { exact: true }).waitFor(WAIT)
+  await createFlag(s, 'brand-new', { name: 'Brand new' })
+  await page.getByRole('row').filter({ hasText: 'Brand new' }).waitFor(WAIT)
+
+  // An open flag page without edits follows a kill made elsewhere.
+  await page.getByRole('link', { name: 'Search v2' }).click()
+  await page.getByText('on in production').waitFor(WAIT)
+  t.equal((await s.api('POST', `${P}/flags/search-v2/kill`, { body: { reason: 'elsewhere' } })).status, 200)
+  await page.getByText('off in production').waitFor(WAIT)
+  t.notOk(await page.getByLabel('On (off serves the off variation)').isChecked(), 'the form shows the new version')
+
+  // The definition's details, saved with If-Match.
+  await page.getByRole('tab', { name: 'Details' }).click()
+  await page.locator('input[name=detail-owner]').fill('search-team')
+  await page.locator('input[name=detail-tags]').fill('search, q4')
+  await page.getByRole('button', { name: 'Save details' }).click()
+  await statusSays(page, 'Saved the details of search-v2')
+  const def = (await s.api('GET', '/api/v1/flags/search-v2')).body
+  t.same([def.owner, def.tags, def.version], ['search-team', ['search', 'q4'], 2])
+})
+
+t.test('a hostile flag name renders as text', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  const hostile = '<img src=x onerror=alert(1)>'
+  await createFlag(s, 'hostile', { name: hostile, description: '<script>alert(2)</script>', owner: '"><b>x</b>' })
+  const page = await signedIn(t, browser, s, ADMIN)
+  const dialogs: string[] = []
+  page.on('dialog', (d) => {
+    dialogs.push(d.message())
+    void d.dismiss()
+  })
+  const name = page.getByText(hostile, { exact: true })
+  await name.waitFor(WAIT)
+  t.ok(await name.isVisible(), 'the list shows the name as text')
+  await name.click()
+  await page.getByRole('heading', { name: hostile }).waitFor(WAIT)
+  t.ok(await page.getByText('<script>alert(2)</script>').isVisible(), 'the description as text')
+  t.equal(await page.locator('main img, main script, main b').count(), 0, 'no element was made from them')
+  // A page load later (the live poll has run at least once), still nothing fired.
+  await page.reload()
+  await page.getByRole('heading', { name: hostile }).waitFor(WAIT)
+  t.same(dialogs, [], 'no dialog fired')
+  t.same(page.errors, [])
+})
+
+t.test('GET /api/v1/whoami: the caller and what it may do', async (t) => {
+  const s = await startServer(t, { uiDir })
+  await createSdkEnv(s)
+  let r = await s.api('GET', '/api/v1/whoami')
+  t.equal(r.status, 200)
+  t.same(r.body.can, { read: ['*'], write: ['*'], define: true, admin: true })
+  t.equal(r.body.kind, 'admin')
+  const mk = async (kind: string, environments: string[]) =>
+    (await s.api('POST', '/api/v1/tokens', { body: { name: kind, kind, environments } })).body.secret as string
+  r = await s.api('GET', '/api/v1/whoami', { token: await mk('editor', ['production']) })
+  t.same(r.body.can, { read: ['production'], write: ['production'], define: false, admin: false })
+  r = await s.api('GET', '/api/v1/whoami', { token: await mk('viewer', ['*']) })
+  t.same(r.body.can, { read: ['*'], write: [], define: false, admin: false })
+  r = await s.api('GET', '/api/v1/whoami', { token: await mk('sdk-server', ['production']) })
+  t.same(r.body.can, { read: [], write: [], define: false, admin: false }, 'an SDK token may use no page')
+  t.notOk('secret' in r.body || 'hash' in r.body, 'never the secret or its hash')
+  r = await s.api('GET', '/api/v1/whoami', { token: null })
+  t.equal(r.status, 401)
+})

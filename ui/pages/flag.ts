@@ -1,0 +1,355 @@
+/**
+ * One flag in the selected environment: its configuration as a form, the kill switch with the live proof of
+ * delivery, its history with diffs and rollback, its audit trail, and the places the release plan and facts
+ * requirements will take.
+ */
+import { html } from 'htm/preact'
+import { useEffect, useState } from 'preact/hooks'
+import {
+  ApiError,
+  type AuditEntry,
+  call,
+  canIn,
+  type Config,
+  type Definition,
+  get,
+  type HistoryEntry,
+  type Page,
+  type SdkStatus,
+} from '../api.js'
+import { jsonDiff, withContext } from '../diff.js'
+import { describeError, label, useShared, when } from '../util.js'
+import { ConfigForm, draftOf } from './config-form.js'
+
+export function FlagPage({ flagKey }: { flagKey: string }) {
+  const { me, env, envs, setEnv, tick } = useShared()
+  const [def, setDef] = useState<Definition | null>(null)
+  const [flags, setFlags] = useState<Definition[]>([])
+  const [config, setConfig] = useState<Config | null>(null)
+  const [draft, setDraft] = useState<ReturnType<typeof draftOf> | null>(null)
+  const [newer, setNewer] = useState<number | null>(null)
+  const [error, setError] = useState('')
+  const [tab, setTab] = useState('config')
+  const editable = canIn(me.can.write, env)
+  const base = `/environments/${env}/flags/${encodeURIComponent(flagKey)}`
+
+  const load = async () => {
+    try {
+      const [d, all, c] = await Promise.all([
+        get<Definition>(`/flags/${encodeURIComponent(flagKey)}`),
+        get<{ items: Definition[] }>('/flags'),
+        get<Config>(base),
+      ])
+      setDef(d)
+      setFlags(all.items)
+      setConfig(c)
+      setDraft(draftOf(c))
+      setNewer(null)
+      setError('')
+    } catch (e) {
+      setError(describeError(e))
+    }
+  }
+  useEffect(() => {
+    void load()
+  }, [env, flagKey])
+  // Live: a newer version replaces the form only when it has no edits; otherwise it is announced.
+  useEffect(() => {
+    if (!config || tick === 0) return
+    void get<Config>(base)
+      .then((c) => {
+        if (c.version === config.version) return
+        const untouched = JSON.stringify(draft) === JSON.stringify(draftOf(config))
+        if (untouched) {
+          setConfig(c)
+          setDraft(draftOf(c))
+          setNewer(null)
+        } else setNewer(c.version)
+      })
+      .catch(() => {})
+  }, [tick])
+
+  if (error) return html`<p class="error" role="alert">${error}</p>`
+  if (!def || !config || !draft) return html`<p class="notice">Loading…</p>`
+  const tabs: Array<[string, string]> = [
+    ['config', 'Configuration'],
+    ['history', 'History'],
+    ['audit', 'Audit trail'],
+    ['details', 'Details'],
+    ['release', 'Release plan'],
+  ]
+  return html`<section>
+    <p class="crumbs"><a href="#/flags">Flags</a> /</p>
+    <div class="bar">
+      <h1 class="flag-name">${def.name}</h1>
+      <span class=${config.on ? 'badge on' : 'badge off'}>${config.on ? 'on' : 'off'} in ${env}</span>
+    </div>
+    <p class="sub"><code>${def.key}</code> · ${def.kind} · ${def.variations.map((v, i) => html`<span class="tag">${i}: ${label(v)}</span> `)}
+      ${def.owner && html`· owner ${def.owner}`} ${def.temporary && html`· temporary${def.removeBy ? ` until ${def.removeBy}` : ''}`}</p>
+    ${def.description && html`<p>${def.description}</p>`}
+    <div class="envs" role="group" aria-label="Environment">
+      ${envs.map((e) => html`<button type="button" class=${e.key === env ? 'chip active' : 'chip'} aria-pressed=${e.key === env} onClick=${() => setEnv(e.key)}>${e.key}</button>`)}
+    </div>
+    ${
+      editable &&
+      html`<${Kill} flagKey=${def.key} on=${config.on} onKilled=${(c: Config) => {
+        setConfig(c)
+        setDraft(draftOf(c))
+      }} />`
+    }
+    <div class="tabs" role="tablist">
+      ${tabs.map(([id, name]) => html`<button type="button" role="tab" aria-selected=${tab === id} class=${tab === id ? 'tab active' : 'tab'} onClick=${() => setTab(id)}>${name}</button>`)}
+    </div>
+    ${
+      tab === 'config' &&
+      html`<${ConfigForm} config=${config} flags=${flags} editable=${editable} newer=${newer} draft=${draft} setDraft=${setDraft}
+      onReload=${() => void load()}
+      onSaved=${(c: Config) => {
+        setConfig(c)
+        setDraft(draftOf(c))
+        setNewer(null)
+      }} />`
+    }
+    ${tab === 'history' && html`<${History} base=${base} current=${config.version} editable=${editable} onRolledBack=${() => void load()} />`}
+    ${tab === 'audit' && html`<${FlagAudit} flagKey=${def.key} />`}
+    ${tab === 'details' && html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${setDef} />`}
+    ${
+      tab === 'release' &&
+      html`<div class="placeholder card" data-placeholder="release-plan">
+      <h2>Release plan</h2>
+      <p>Steps, progress, guard readings, approve / pause / abort and the point of no return will show here once the
+        release-plan API (the release-workflow issue) lands. Until then a ramp is a change of the rollout
+        percentages under Configuration, and every step is in History.</p>
+      <h2>Facts requirements</h2>
+      <p>The facts this flag requires in each environment will show here with the environments API's facts.</p>
+    </div>`
+    }
+  </section>`
+}
+
+/** Kill: a reason, a confirmation, then the live count of server SDK instances that applied it. */
+function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKilled: (c: Config) => void }) {
+  const { env, say } = useShared()
+  const [open, setOpen] = useState(false)
+  const [reason, setReason] = useState('')
+  const [error, setError] = useState('')
+  const [changeId, setChangeId] = useState<string | null>(null)
+  const [status, setStatus] = useState<SdkStatus | null>(null)
+  useEffect(() => {
+    setChangeId(null)
+    setStatus(null)
+    setOpen(false)
+  }, [env, flagKey])
+  useEffect(() => {
+    if (!changeId) return
+    let stopped = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const poll = async () => {
+      try {
+        setStatus(await get<SdkStatus>(`/environments/${env}/sdk-status?changeId=${changeId}`))
+      } catch (e) {
+        setError(describeError(e))
+      }
+      if (!stopped) timer = setTimeout(poll, 1000)
+    }
+    void poll()
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+    }
+  }, [changeId, env])
+  const kill = async (e: Event) => {
+    e.preventDefault()
+    try {
+      const r = await call<Config>('POST', `/environments/${env}/flags/${encodeURIComponent(flagKey)}/kill`, {
+        body: reason ? { reason } : {},
+      })
+      setOpen(false)
+      setError('')
+      setChangeId(r.changeId)
+      say(`Killed ${flagKey} in ${env}`)
+      onKilled(r.body)
+    } catch (err) {
+      setError(describeError(err))
+    }
+  }
+  return html`<div class="kill">
+    ${!open && html`<button type="button" class="danger" onClick=${() => setOpen(true)}>Kill in ${env}${on ? '' : ' (already off)'}</button>`}
+    ${
+      open &&
+      html`<form class="card danger-zone" onSubmit=${kill} aria-label="Kill">
+      <p><strong>Turn ${flagKey} off in ${env} now?</strong> It serves its off variation everywhere within seconds, whatever its version.</p>
+      <label>Reason (audit log) <input name="kill-reason" required value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
+      <div class="row">
+        <button type="submit" class="danger">Yes, kill it</button>
+        <button type="button" class="quiet" onClick=${() => setOpen(false)}>Cancel</button>
+      </div>
+    </form>`
+    }
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${changeId && html`<${Delivery} status=${status} />`}
+  </div>`
+}
+
+function Delivery({ status }: { status: SdkStatus | null }) {
+  if (!status) return html`<p class="notice">Asking the SDKs…</p>`
+  const done = status.total > 0 && status.applied === status.total
+  return html`<div class=${done ? 'delivery done' : 'delivery'} aria-live="polite">
+    <p class="big"><span data-testid="applied">${status.applied}</span> / <span data-testid="total">${status.total}</span> server SDK instances applied the kill${done ? ' ✓' : ''}</p>
+    ${status.capped && html`<p class="error">More instances report than are tracked: this is not proof for all of them.</p>`}
+    <p class="sub">Browsers: ${status.clients.applied} / ${status.clients.total}. Change ${status.changeId} at ${when(status.changeAt)}.</p>
+    <ul class="instances">
+      ${status.instances.map((i) => html`<li>${i.applied ? '✓' : '…'} <code>${i.sdkId}</code> ${i.sdkVersion ?? ''} ${i.lagMs !== undefined ? `in ${i.lagMs} ms` : ''}</li>`)}
+    </ul>
+  </div>`
+}
+
+function History({
+  base,
+  current,
+  editable,
+  onRolledBack,
+}: {
+  base: string
+  current: number
+  editable: boolean
+  onRolledBack: () => void
+}) {
+  const { say } = useShared()
+  const [items, setItems] = useState<HistoryEntry[]>([])
+  const [selected, setSelected] = useState<number | null>(null)
+  const [error, setError] = useState('')
+  const [confirming, setConfirming] = useState<number | null>(null)
+  useEffect(() => {
+    void get<Page<HistoryEntry>>(`${base}/history?limit=100`)
+      .then((p) => {
+        setItems(p.items)
+        setSelected((s) => s ?? p.items[1]?.version ?? p.items[0]?.version ?? null)
+      })
+      .catch((e) => setError(describeError(e)))
+  }, [base, current])
+  const sel = items.find((h) => h.version === selected)
+  const prev = items.find((h) => selected !== null && h.version < selected)
+  const rollback = async (v: number) => {
+    setConfirming(null)
+    try {
+      await call('POST', `${base}/rollback`, { body: { version: v, reason: `rollback to ${v} from the admin page` } })
+      say(`Rolled back to version ${v}`)
+      onRolledBack()
+    } catch (e) {
+      setError(describeError(e))
+    }
+  }
+  return html`<div class="history">
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <ol class="versions">
+      ${items.map(
+        (h) => html`<li class=${h.version === selected ? 'active' : ''}>
+          <button type="button" class="quiet" aria-pressed=${h.version === selected} onClick=${() => setSelected(h.version)}>v${h.version}</button>
+          ${h.action} · ${h.actor} · ${when(h.at)} ${h.reason && html`· “${h.reason}”`}
+          ${editable && h.version !== current && confirming !== h.version && html` <button type="button" class="quiet" onClick=${() => setConfirming(h.version)}>Roll back to v${h.version}</button>`}
+          ${
+            confirming === h.version &&
+            html` <span role="alert">Restore v${h.version} as v${current + 1}?
+            <button type="button" class="danger" onClick=${() => rollback(h.version)}>Yes, roll back</button>
+            <button type="button" class="quiet" onClick=${() => setConfirming(null)}>Cancel</button></span>`
+          }
+        </li>`,
+      )}
+    </ol>
+    ${
+      sel &&
+      html`<div class="diff" aria-label=${`Changes in version ${sel.version}`}>
+      <h2>v${sel.version} ${prev ? `against v${prev.version}` : '(first stored version)'}</h2>
+      <pre>${withContext(jsonDiff(prev?.config ?? {}, sel.config)).map((l) => html`<span class=${l.kind}>${l.kind === 'add' ? '+ ' : l.kind === 'del' ? '- ' : '  '}${l.text}\n</span>`)}</pre>
+    </div>`
+    }
+  </div>`
+}
+
+function FlagAudit({ flagKey }: { flagKey: string }) {
+  const { env, tick } = useShared()
+  const [items, setItems] = useState<AuditEntry[]>([])
+  const [error, setError] = useState('')
+  useEffect(() => {
+    void get<Page<AuditEntry>>(`/audit?env=${env}&flag=${encodeURIComponent(flagKey)}&limit=100`)
+      .then((p) => setItems(p.items))
+      .catch((e) => setError(describeError(e)))
+  }, [env, flagKey, tick])
+  return html`${error && html`<p class="error" role="alert">${error}</p>`}<${AuditTable} items=${items} />`
+}
+
+export function AuditTable({ items }: { items: AuditEntry[] }) {
+  return html`<div class="scroll"><table class="audit">
+    <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Versions</th><th scope="col">Reason</th></tr></thead>
+    <tbody>
+      ${items.map(
+        (a) => html`<tr>
+          <td>${when(a.at)}</td><td>${a.actor}</td><td><code>${a.action}</code></td>
+          <td>${a.env ? `${a.env} · ` : ''}${a.target.type} <code>${a.target.key}</code></td>
+          <td>${a.fromVersion ?? ''}${a.toVersion ? ` → ${a.toVersion}` : ''}</td><td>${a.reason ?? ''}</td>
+        </tr>`,
+      )}
+    </tbody>
+  </table></div>`
+}
+
+/** The definition's metadata (shared by every environment): any editor may change it; If-Match guards it. */
+function Details({ def, editable, onSaved }: { def: Definition; editable: boolean; onSaved: (d: Definition) => void }) {
+  const { say } = useShared()
+  const [f, setF] = useState({
+    name: def.name,
+    description: def.description ?? '',
+    tags: (def.tags ?? []).join(', '),
+    owner: def.owner ?? '',
+    temporary: def.temporary === true,
+    removeBy: def.removeBy ?? '',
+  })
+  const [error, setError] = useState('')
+  const set = (k: keyof typeof f) => (e: Event) => {
+    const t = e.target as HTMLInputElement
+    setF({ ...f, [k]: t.type === 'checkbox' ? t.checked : t.value })
+  }
+  const save = async (e: Event) => {
+    e.preventDefault()
+    try {
+      const r = await call<Definition>('PATCH', `/flags/${encodeURIComponent(def.key)}`, {
+        body: {
+          name: f.name,
+          description: f.description,
+          tags: f.tags
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean),
+          owner: f.owner,
+          temporary: f.temporary,
+          ...(f.removeBy && { removeBy: f.removeBy }),
+        },
+        ifMatch: def.version,
+      })
+      setError('')
+      say(`Saved the details of ${def.key}`)
+      onSaved(r.body)
+    } catch (err) {
+      setError(
+        err instanceof ApiError && err.status === 412
+          ? 'Not saved: someone else changed these details since you opened them. Reload the page to see theirs.'
+          : describeError(err),
+      )
+    }
+  }
+  const dis = !editable
+  return html`<form class="card" onSubmit=${save} aria-label="Details">
+    <div class="grid">
+      <label>Name <input name="detail-name" disabled=${dis} required value=${f.name} onInput=${set('name')} /></label>
+      <label>Tags (comma-separated) <input name="detail-tags" disabled=${dis} value=${f.tags} onInput=${set('tags')} /></label>
+      <label>Owner <input name="detail-owner" disabled=${dis} value=${f.owner} onInput=${set('owner')} /></label>
+      <label class="check"><input type="checkbox" name="detail-temporary" disabled=${dis} checked=${f.temporary} onChange=${set('temporary')} /> temporary</label>
+      <label>Remove by <input type="date" name="detail-remove-by" disabled=${dis} value=${f.removeBy} onInput=${set('removeBy')} /></label>
+    </div>
+    <label>Description <textarea name="detail-description" rows="3" disabled=${dis} value=${f.description} onInput=${set('description')}></textarea></label>
+    <p class="sub">The same in every environment. Variations and clientSide change what every environment serves: an admin or an editor of every environment changes them with the API.</p>
+    ${editable && html`<button type="submit">Save details</button>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </form>`
+}
