@@ -1,21 +1,8 @@
-import { type AuditRecord, isUint64 } from '../store/store.js'
+import type { AuditEntry, AuditQuery, AuditRecord } from '../schemas/audit.js'
+import { isUint64 } from '../store/store.js'
 import { envKeys, globalKeys } from '../store/keys.js'
 import { appError } from '../errors.js'
 import type { ServiceDeps } from './context.js'
-
-export interface AuditEntry extends AuditRecord {
-  id: string
-}
-
-export interface AuditQuery {
-  env?: string
-  flag?: string
-  /** ISO time or stream id: only records at or after it. */
-  since?: string
-  /** Exclusive upper bound from a previous page (newest first). */
-  cursor?: string
-  limit: number
-}
 
 /** Entries read per XREVRANGE while filtering. */
 const BATCH = 500

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { appError } from '../errors.js'
+import type { CreateEnvironment, Environment, PatchEnvironment, SigningSecretRotation } from '../schemas/environment.js'
 import type { FlagDefinitionRecord } from '../schemas/flag.js'
 import { ENV_DELETED_TYPE } from '../store/changelog.js'
 import { envKeys, globalKeys, RESERVED_ENV_KEYS } from '../store/keys.js'
@@ -9,24 +10,6 @@ import type { FlagService } from './flags.js'
 /** Fields of the environment's meta hash holding the secret replaced by the last rotation, and when it stops verifying. */
 const PREVIOUS_SECRET = 'previousSigningSecret'
 const PREVIOUS_SECRET_UNTIL = 'previousSigningSecretUntil'
-
-export interface Environment {
-  key: string
-  name: string
-  description?: string
-  /** Browser streams must present a context signed with the environment's secret. */
-  requireSignedContext: boolean
-  createdAt: string
-  /** 1 at creation, +1 per update: the ETag, checked against If-Match. */
-  version: number
-}
-
-export interface CreateEnvironment {
-  key: string
-  name?: string
-  description?: string
-  requireSignedContext?: boolean
-}
 
 /** Environments written before versions existed are at version 1. */
 function withVersion(e: Environment): Environment {
@@ -81,11 +64,7 @@ export class EnvironmentService {
    * (0: at once no longer), so site backends can switch without refusals.
    * A previous secret still in its grace period is dropped: only one is kept.
    */
-  async rotateSigningSecret(
-    key: string,
-    graceSeconds: number,
-    actor: Actor,
-  ): Promise<{ signingSecret: string; previousValidUntil: string | null }> {
+  async rotateSigningSecret(key: string, graceSeconds: number, actor: Actor): Promise<SigningSecretRotation> {
     const old = await this.signingSecret(key)
     const { store } = this.deps
     const at = this.deps.now()
@@ -151,12 +130,7 @@ export class EnvironmentService {
     return env
   }
 
-  async update(
-    key: string,
-    patch: { name?: string; description?: string; requireSignedContext?: boolean },
-    actor: Actor,
-    ifMatch?: number,
-  ): Promise<Environment> {
+  async update(key: string, patch: PatchEnvironment, actor: Actor, ifMatch?: number): Promise<Environment> {
     const { store } = this.deps
     const raw = await store.redis.hget(globalKeys.envs, key)
     if (raw === null) throw appError('ENVIRONMENT_NOT_FOUND', key)

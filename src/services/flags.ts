@@ -1,7 +1,7 @@
 import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
-import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } from '../schemas/flag.js'
+import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, FlagHistoryEntry, PatchFlag } from '../schemas/flag.js'
 import type { Check, Command } from '../store/atomic.js'
 import { envKeys, globalKeys } from '../store/keys.js'
 import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
@@ -11,16 +11,6 @@ import { checkDefinition, checkFlagConfig } from './validation.js'
 export interface FlagWrite {
   flag: RulesetFlag
   changeId: string | null
-}
-
-/** One stored version of a flag configuration. */
-export interface FlagHistoryEntry {
-  version: number
-  at: string
-  actor: string
-  action: string
-  reason?: string
-  config: RulesetFlag
 }
 
 type ConfigFields = Omit<FlagConfig, 'version'>

@@ -1,7 +1,7 @@
 import { flagsUsing } from '../../sdk/core/index.js'
 import type { RulesetFlag, SegmentRule } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
-import type { SegmentInput } from '../schemas/segment.js'
+import type { MemberCheck, MembersChange, SegmentInput, SegmentView } from '../schemas/segment.js'
 import { type Check, chunked, type Command } from '../store/atomic.js'
 import { envKeys } from '../store/keys.js'
 import { isUint64 } from '../store/store.js'
@@ -17,13 +17,6 @@ export interface SegmentMeta {
   salt: string
   createdAt: string
   updatedAt: string
-}
-
-export interface SegmentView extends SegmentMeta {
-  environment: string
-  version: number
-  includedCount: number
-  excludedCount: number
 }
 
 /** A segment write and the change-log id of its change (answered as X-Change-Id, like flag writes). */
@@ -203,9 +196,7 @@ export class SegmentService {
     delta: { add: string[]; remove: string[]; list: 'included' | 'excluded'; reason?: string },
     actor: Actor,
     ifMatch?: number,
-  ): Promise<
-    SegmentWrite<{ key: string; list: string; added: number; removed: number; count: number; version: number }>
-  > {
+  ): Promise<SegmentWrite<MembersChange>> {
     const k = envKeys(env)
     const setKey = delta.list === 'included' ? k.included(key) : k.excluded(key)
     const add = [...new Set(delta.add)]
@@ -295,11 +286,7 @@ export class SegmentService {
     return { items, nextCursor: cursor === '0' ? null : cursor }
   }
 
-  async checkMember(
-    env: string,
-    key: string,
-    id: string,
-  ): Promise<{ id: string; included: boolean; excluded: boolean; member: boolean }> {
+  async checkMember(env: string, key: string, id: string): Promise<MemberCheck> {
     await this.get(env, key)
     const k = envKeys(env)
     const [inc, exc] = await Promise.all([

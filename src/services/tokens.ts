@@ -2,24 +2,13 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { AppError, appError } from '../errors.js'
 import { TOKEN_REVOKED_TYPE } from '../store/changelog.js'
 import { globalKeys } from '../store/keys.js'
+import type { CreateToken, TokenKind, TokenView } from '../schemas/token.js'
 import type { Actor, ServiceDeps } from './context.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
-export type TokenKind = (typeof TOKEN_KINDS)[number]
-
 /** A token as stored: never the secret, only its SHA-256. */
-export interface TokenRecord {
-  id: string
-  name: string
-  kind: TokenKind
-  /** Environments it may act in; `*` means all (admin, or editor/viewer of every environment). */
-  environments: string[]
-  createdAt: string
-  createdBy: string
+export interface TokenRecord extends TokenView {
   hash: string
 }
-
-export type TokenView = Omit<TokenRecord, 'hash'>
 
 const PREFIX: Record<TokenKind, string> = {
   admin: 'adm',
@@ -67,10 +56,7 @@ export class TokenService {
     return view
   }
 
-  async create(
-    input: { name: string; kind: TokenKind; environments?: string[] },
-    actor: Actor,
-  ): Promise<{ token: TokenView; secret: string }> {
+  async create(input: CreateToken, actor: Actor): Promise<{ token: TokenView; secret: string }> {
     const envs = input.kind === 'admin' ? ['*'] : (input.environments ?? [])
     const problems: Array<{ path: string; message: string }> = []
     if (input.kind !== 'admin' && envs.length === 0)

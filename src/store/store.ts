@@ -4,21 +4,7 @@ import { type AtomicResult, type AtomicWrite, type Check, type Command, defineAt
 import { appendCommand, type EntryData, type EntryType } from './changelog.js'
 import { envKeys, globalKeys } from './keys.js'
 import { appError } from '../errors.js'
-
-/** An audit record as stored (one stream entry, field `r`). */
-export interface AuditRecord {
-  at: string
-  actor: string
-  actorTokenId: string
-  action: string
-  env: string | null
-  target: { type: 'flag' | 'segment' | 'environment' | 'token'; key: string }
-  fromVersion?: number | null
-  toVersion?: number | null
-  reason?: string
-  requestId?: string
-  details?: unknown
-}
+import type { AuditRecord } from '../schemas/audit.js'
 
 /** Whether `s` (digits) fits Redis's unsigned 64-bit stream-id parts and SSCAN cursors; Redis refuses larger ones. */
 export function isUint64(s: string): boolean {
