@@ -163,7 +163,7 @@ export interface SwitchyardClient {
   readonly appliedId: string | null
   /** Where the current data came from (null while nothing is known). */
   readonly source: DataSource | null
-  /** True between `stale` and `fresh`. */
+  /** True while `status` is `stale`: between `stale` and `fresh` (a refused client is `error`, not also stale). */
   readonly stale: boolean
   /** True while the SDK polls instead of streaming. */
   readonly polling: boolean

@@ -71,17 +71,28 @@ export class Client implements SwitchyardClient {
   private applied: string | null = null
   private pollEtagValue: string | null = null
   private src: DataSource | null = null
-  private isReady = false
+  /**
+   * The client's condition, written only by {@link setStatus} (as ioredis's `status` or OpenFeature's
+   * ProviderStatus), which emits what a change means: `stale` on entering stale, `fresh` on leaving stale
+   * or error. Two facts stay apart from it because they are not conditions of the moment:
+   * - `everReady`, readiness as a latch: ready() resolves and `ready` fires once, on the first usable data,
+   *   whatever the status is then (data can arrive while stale, since staleness is the data's age and its
+   *   clock starts at creation; a cache can answer while the token is refused);
+   * - `fatalError`, the 401/403 behind `error` (set and cleared with it), which ready() rejects with while
+   *   never ready, also after close(), and which is logged once per code.
+   * Most severe first, closed > error > stale > ready > initializing: closed is final, and error outranks
+   * stale (a refused client is not reported stale on top; the stale check restarts when the server answers).
+   */
+  private current: ClientStatus = 'initializing'
+  private everReady = false
+  private fatalError: SwitchyardError | null = null
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = []
   private identifyWaiters: { resolve(): void; reject(e: Error): void }[] = []
   private awaitingContext = false
-  private fatalError: SwitchyardError | null = null
-  private closed = false
-  /** A 401/403 since the server last confirmed the data (`fresh` announces the recovery). */
-  private refused = false
+  /** The server has failed at least once: from then on a cached snapshot may make the client ready. */
   private attemptFailed = false
+  /** Failing since the last answer: the failure is logged once, and its recovery. */
   private failing = false
-  private isStale = false
   private lastSyncAt: number
   private staleTimer: unknown = null
   private readonly reporter: Reporter | null
@@ -205,7 +216,7 @@ export class Client implements SwitchyardClient {
   }
 
   get stale(): boolean {
-    return this.isStale
+    return this.current === 'stale'
   }
 
   get polling(): boolean {
@@ -213,17 +224,7 @@ export class Client implements SwitchyardClient {
   }
 
   get status(): ClientStatus {
-    // Derived, not stored: readiness is a latch (ready fires once), staleness is the data's age and a
-    // 401/403 the server's last word; each changes on its own, and this is their one reading.
-    return this.closed
-      ? 'closed'
-      : this.fatalError
-        ? 'error'
-        : this.isStale
-          ? 'stale'
-          : this.isReady
-            ? 'ready'
-            : 'initializing'
+    return this.current
   }
 
   isEnabled(key: string, context?: Context, defaultValue = false): boolean {
@@ -277,9 +278,9 @@ export class Client implements SwitchyardClient {
   }
 
   ready(opts: { timeoutMs?: number } = {}): Promise<void> {
-    if (this.isReady) return Promise.resolve()
+    if (this.everReady) return Promise.resolve()
     if (this.fatalError) return Promise.reject(this.fatalError)
-    if (this.closed) return Promise.reject(closedError())
+    if (this.current === 'closed') return Promise.reject(closedError())
     return new Promise<void>((resolve, reject) => {
       let timer: unknown = null
       const w = {
@@ -299,7 +300,7 @@ export class Client implements SwitchyardClient {
           reject(
             new SwitchyardError(
               'READY_TIMEOUT',
-              `no flag data within ${opts.timeoutMs} ms; evaluations return defaults until it arrives`,
+              `no flag data within ${opts.timeoutMs} ms; defaults answer until it arrives`,
             ),
           )
         }, opts.timeoutMs)
@@ -310,7 +311,7 @@ export class Client implements SwitchyardClient {
   identify(context: Context, signature?: string): Promise<void> {
     this.context = context
     this.signature = signature
-    if (this.spec.mode === 'server' || this.closed) return Promise.resolve()
+    if (this.spec.mode === 'server' || this.current === 'closed') return Promise.resolve()
     // Even after a 401/403: the token may be valid again, and the attempt says so either way.
     this.cache?.stopWaiting()
     // Old values answer until the new context's arrive; if that first attempt fails they are dropped
@@ -337,8 +338,8 @@ export class Client implements SwitchyardClient {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+    if (this.current === 'closed') return
+    this.setStatus('closed')
     this.sync.stop()
     if (this.staleTimer !== null) this.clearT(this.staleTimer)
     this.staleTimer = null
@@ -365,12 +366,36 @@ export class Client implements SwitchyardClient {
     }
   }
 
+  // ---- status -----------------------------------------------------------
+
+  /** The one writer of `status` (see `current`). Leaving stale or error is `fresh`, and the stale check restarts. */
+  private setStatus(next: ClientStatus): void {
+    const prev = this.current
+    if (prev === next || prev === 'closed' || (prev === 'error' && next === 'stale')) return
+    this.current = next
+    const at = { since: this.lastSyncAt }
+    if (next === 'stale') this.emit('stale', at)
+    else if (next !== 'closed' && (prev === 'stale' || prev === 'error')) {
+      this.emit('fresh', at)
+      this.scheduleStaleCheck()
+    }
+  }
+
+  /** The latch: the first usable data. The status follows unless stale or error, which only the server ends. */
   private markReady(source: DataSource): void {
-    if (this.isReady) return
-    this.isReady = true
+    if (this.everReady) return
+    this.everReady = true
     for (const w of this.readyWaiters.splice(0)) w.resolve()
+    if (this.current === 'initializing') this.setStatus('ready')
     // Asynchronous, so listeners added right after createClient still hear it.
     queueMicrotask(() => this.emit('ready', { source }))
+  }
+
+  /** The server answered: the data's age starts again, and the client is no longer refused. */
+  private confirmed(): void {
+    this.lastSyncAt = this.now()
+    this.fatalError = null
+    this.setStatus(this.everReady ? 'ready' : 'initializing')
   }
 
   private applyBootstrap(doc: unknown): void {
@@ -416,21 +441,18 @@ export class Client implements SwitchyardClient {
   private afterServerData(changed: string[], id: string | null): void {
     this.applied = id
     this.src = 'server'
-    this.lastSyncAt = this.now()
-    this.fatalError = null
     if (this.awaitingContext) {
       this.awaitingContext = false
       for (const w of this.identifyWaiters.splice(0)) w.resolve()
     }
     this.markReady('server')
+    this.confirmed()
     if (changed.length > 0) this.emit('change', changed)
     this.cache?.schedule()
     this.reporter?.applied(id)
   }
 
   private onAlive(): void {
-    this.lastSyncAt = this.now()
-    this.fatalError = null
     if (this.failing) {
       this.failing = false
       this.log.info?.('connection to Switchyard restored')
@@ -440,26 +462,18 @@ export class Client implements SwitchyardClient {
       this.src = 'server'
       this.markReady('server')
     }
-    if (this.isStale) {
-      this.isStale = false
-      this.refused = false
-      this.emit('fresh', { since: this.lastSyncAt })
-      this.scheduleStaleCheck()
-    } else if (this.refused) {
-      this.refused = false
-      this.emit('fresh', { since: this.lastSyncAt })
-    }
+    this.confirmed()
   }
 
   private onFailure(err: SwitchyardError): void {
-    if (this.closed) return
+    if (this.current === 'closed') return
     if (err.fatal) {
       // Logged once per state change: the SDK probes every authRetryMs and each probe would repeat it.
       if (this.fatalError?.code !== err.code) this.log.error?.(err.message)
       else this.log.debug?.(err.message)
       this.fatalError = err
       this.failing = true
-      this.refused = true
+      this.setStatus('error')
     } else if (!this.failing) {
       this.failing = true
       this.log.warn?.(`${err.message} (retrying; answers come from ${this.src ?? 'defaults'})`)
@@ -476,7 +490,7 @@ export class Client implements SwitchyardClient {
       // Non-fatal: identify() stays pending; the Sync keeps trying for the new context.
       this.awaitingContext = !err.fatal
     }
-    if (!this.isReady) {
+    if (!this.everReady) {
       if (this.src === 'cache') this.markReady('cache')
       else if (err.fatal) for (const w of this.readyWaiters.splice(0)) w.reject(err)
     }
@@ -505,17 +519,14 @@ export class Client implements SwitchyardClient {
   // ---- staleness --------------------------------------------------------
 
   private scheduleStaleCheck(): void {
-    if (this.closed || this.isStale) return
+    if (this.current === 'closed' || this.current === 'stale') return
     if (this.staleTimer !== null) this.clearT(this.staleTimer)
     const due = Math.max(0, this.lastSyncAt + this.staleAfterMs - this.now())
     this.staleTimer = this.setT(() => {
       this.staleTimer = null
-      if (this.closed) return
       // Lazy: one timer, re-armed for the remainder, instead of a reset on every heartbeat.
-      if (this.now() - this.lastSyncAt >= this.staleAfterMs) {
-        this.isStale = true
-        this.emit('stale', { since: this.lastSyncAt })
-      } else this.scheduleStaleCheck()
+      if (this.now() - this.lastSyncAt >= this.staleAfterMs) this.setStatus('stale')
+      else this.scheduleStaleCheck()
     }, due)
   }
 

@@ -59,11 +59,11 @@ export async function httpError(res: Response, what: string): Promise<Switchyard
   const fatal = res.status === 401 || res.status === 403
   const fallback = res.status === 401 ? 'UNAUTHORIZED' : res.status === 403 ? 'FORBIDDEN' : 'HTTP_ERROR'
   let text = `${what}: HTTP ${res.status}${message ? ` ${message}` : ''}`
-  const slow = ' — the SDK keeps its data and tries again every `authRetryMs`'
-  if (res.status === 401)
-    text += `${slow}; check the \`token\` option (an sdk-server or sdk-client token of this environment)`
+  // Short (the browser bundle's budget), but each says what the SDK does meanwhile and what to check.
+  const slow = ' — data kept, retried every `authRetryMs`'
+  if (res.status === 401) text += `${slow}; check the \`token\` option (an sdk-server or sdk-client token)`
   if (res.status === 403)
-    text += `${slow}; the token may not use this endpoint (server mode needs an sdk-server token, client mode an sdk-client token) or the context signature was refused (\`signature\` option)`
+    text += `${slow}; server mode needs an sdk-server token, client mode an sdk-client token, or the \`signature\` was refused`
   return new SwitchyardError(code ?? fallback, text, { status: res.status, fatal, retryAfterMs: retryAfterMs(res) })
 }
 

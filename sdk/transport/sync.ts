@@ -273,7 +273,7 @@ export class Sync {
     }
     if (!wasUp && this.failures >= this.c.streamFailuresBeforePolling) {
       this.c.warn(
-        `stream failed ${this.failures} times in a row (${err.code}); polling every ${this.c.pollIntervalMs} ms until the stream works again`,
+        `stream failed ${this.failures} times in a row (${err.code}); polling every ${this.c.pollIntervalMs} ms until it works again`,
       )
       this.enterPolling(gen)
       return

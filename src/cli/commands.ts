@@ -1,8 +1,14 @@
 /** The CLI's commands: each a thin composition of REST calls (docs: README, "From a shell: the operator CLI"). */
 import { setTimeout as delay } from 'node:timers/promises'
-import { MAX_MEMBERS_PER_CALL } from '../schemas/segment.js'
+import type { Static } from '@sinclair/typebox'
+import type { AuditEntry } from '../schemas/audit.js'
+import type { Environment } from '../schemas/environment.js'
+import type { FlagConfigSchema, FlagDefinitionRecord as FlagDefinition } from '../schemas/flag.js'
+import type { SdkStatus } from '../schemas/sdk.js'
+import { MAX_MEMBERS_PER_CALL, type MembersChange, type SegmentView as Segment } from '../schemas/segment.js'
+import type { TokenView as Token } from '../schemas/token.js'
 import { type Api, ApiError, EXIT, seg, UnreachableError, UsageError } from './api.js'
-import { describeServe, percent, type Serve, table } from './format.js'
+import { describeServe, percent, table } from './format.js'
 
 export interface OptionSpec {
   type: 'string' | 'boolean'
@@ -53,81 +59,14 @@ const reason = (c: Context) => {
 }
 const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
 
-interface Environment {
-  key: string
-  name: string
-  requireSignedContext: boolean
-  version: number
-}
-interface FlagDefinition {
-  key: string
-  name: string
-  kind: string
-  variations: unknown[]
-  tags?: string[]
-  clientSide?: boolean
-  temporary?: boolean
-  owner?: string
-  description?: string
-  version: number
-}
-interface Target {
-  variation: number
-  values: string[]
-}
-interface FlagConfig {
-  key: string
-  environment: string
-  kind: string
-  variations: unknown[]
-  on: boolean
-  offVariation: number | null
-  prerequisites: Array<{ flag: string; variation: number }>
-  targets: Target[]
-  rules: Array<{ id: string; serve: Serve }>
-  fallthrough: Serve
-  version: number
-}
-interface MembersResult {
-  key: string
-  list: string
-  added: number
-  removed: number
-  count: number
-  version: number
-}
-interface Segment {
-  key: string
-  includedCount: number
-  excludedCount: number
-}
-interface Token {
-  id: string
-  name: string
-  kind: string
-  environments: string[]
-  createdAt: string
-  createdBy: string
-}
-interface AuditEntry {
-  at: string
-  actor: string
-  action: string
-  env: string | null
-  target: { type: string; key: string }
-  fromVersion?: number | null
-  toVersion?: number | null
-  reason?: string
-}
-interface SdkStatus {
-  changeId: string
-  changeAt: string
-  total: number
-  applied: number
-  pending: string[]
-  capped: boolean
-  clients: { total: number; applied: number; pending: number; capped: boolean }
-  instances: Array<{ sdkId: string; sdkVersion?: string; applied: boolean; lagMs?: number; reportedAt: string }>
+/** The API's answers, typed by the server's own wire schemas (type-only imports: nothing of them runs here). */
+type FlagConfig = Static<typeof FlagConfigSchema>
+
+/** A list command's output: the API's answer as it is for scripts (--json), a table of its items for people. */
+function printList<T>(c: Context, body: { items: T[] }, headers: string[], row: (item: T) => string[]): number {
+  if (c.json) printJson(c, body)
+  else c.out(table(headers, body.items.map(row)))
+  return EXIT.OK
 }
 
 const flagPath = (env: string, flag: string) => `/api/v1/environments/${seg(env)}/flags/${seg(flag)}`
@@ -174,7 +113,7 @@ async function sendMembers(
 ): Promise<void> {
   let done = 0
   for (const part of chunks(ids)) {
-    const r = await c.api.call<MembersResult>('POST', path, { body: { [op]: part, list: listName, ...reason(c) } })
+    const r = await c.api.call<MembersChange>('POST', path, { body: { [op]: part, list: listName, ...reason(c) } })
     totals.added += r.body.added
     totals.removed += r.body.removed
     totals.count = r.body.count
@@ -335,20 +274,12 @@ export const COMMANDS: Command[] = [
     positionals: [0, 0],
     run: async (c) => {
       const r = await c.api.call<{ items: Environment[] }>('GET', '/api/v1/environments')
-      if (c.json) printJson(c, r.body)
-      else
-        c.out(
-          table(
-            ['key', 'name', 'signed contexts', 'version'],
-            r.body.items.map((e) => [
-              e.key,
-              e.name,
-              e.requireSignedContext ? 'required' : 'optional',
-              String(e.version),
-            ]),
-          ),
-        )
-      return EXIT.OK
+      return printList(c, r.body, ['key', 'name', 'signed contexts', 'version'], (e) => [
+        e.key,
+        e.name,
+        e.requireSignedContext ? 'required' : 'optional',
+        String(e.version),
+      ])
     },
   },
   {
@@ -363,36 +294,25 @@ export const COMMANDS: Command[] = [
         await c.api.call<{ items: FlagDefinition[] }>('GET', `/api/v1/flags${tag ? `?tag=${seg(tag)}` : ''}`)
       ).body.items
       const env = c.args[0]
-      if (env === undefined) {
-        if (c.json) printJson(c, { items: defs })
-        else
-          c.out(
-            table(
-              ['key', 'kind', 'name', 'tags', 'client-side'],
-              defs.map((f) => [f.key, f.kind, f.name, (f.tags ?? []).join(',') || '-', f.clientSide ? 'yes' : 'no']),
-            ),
-          )
-        return EXIT.OK
-      }
+      if (env === undefined)
+        return printList(c, { items: defs }, ['key', 'kind', 'name', 'tags', 'client-side'], (f) => [
+          f.key,
+          f.kind,
+          f.name,
+          (f.tags ?? []).join(',') || '-',
+          f.clientSide ? 'yes' : 'no',
+        ])
       const keys = new Set(defs.map((d) => d.key))
       const items = (
         await c.api.call<{ items: FlagConfig[] }>('GET', `/api/v1/environments/${seg(env)}/flags`)
       ).body.items.filter((f) => keys.has(f.key))
-      if (c.json) printJson(c, { items })
-      else
-        c.out(
-          table(
-            ['key', 'on', 'fallthrough', 'rules', 'version'],
-            items.map((f) => [
-              f.key,
-              f.on ? 'on' : 'off',
-              describeServe(f.fallthrough, f.variations),
-              String(f.rules.length),
-              String(f.version),
-            ]),
-          ),
-        )
-      return EXIT.OK
+      return printList(c, { items }, ['key', 'on', 'fallthrough', 'rules', 'version'], (f) => [
+        f.key,
+        f.on ? 'on' : 'off',
+        describeServe(f.fallthrough, f.variations),
+        String(f.rules.length),
+        String(f.version),
+      ])
     },
   },
   {
@@ -706,23 +626,14 @@ export const COMMANDS: Command[] = [
       const q = new URLSearchParams({ limit })
       for (const k of ['env', 'flag', 'since']) if (str(c, k) !== undefined) q.set(k, str(c, k)!)
       const r = await c.api.call<{ items: AuditEntry[]; nextCursor: string | null }>('GET', `/api/v1/audit?${q}`)
-      if (c.json) printJson(c, r.body)
-      else {
-        c.out(
-          table(
-            ['at', 'actor', 'action', 'target', 'versions', 'reason'],
-            r.body.items.map((a) => [
-              a.at,
-              a.actor,
-              a.action,
-              `${a.env ?? '-'}/${a.target.key}`,
-              a.toVersion !== undefined && a.toVersion !== null ? `v${a.fromVersion ?? '∅'}→v${a.toVersion}` : '-',
-              a.reason ? `"${a.reason}"` : '',
-            ]),
-          ),
-        )
-      }
-      return EXIT.OK
+      return printList(c, r.body, ['at', 'actor', 'action', 'target', 'versions', 'reason'], (a) => [
+        a.at,
+        a.actor,
+        a.action,
+        `${a.env ?? '-'}/${a.target.key}`,
+        a.toVersion !== undefined && a.toVersion !== null ? `v${a.fromVersion ?? '∅'}→v${a.toVersion}` : '-',
+        a.reason ? `"${a.reason}"` : '',
+      ])
     },
   },
   {
@@ -797,15 +708,14 @@ export const COMMANDS: Command[] = [
     positionals: [0, 0],
     run: async (c) => {
       const r = await c.api.call<{ items: Token[] }>('GET', '/api/v1/tokens')
-      if (c.json) printJson(c, r.body)
-      else
-        c.out(
-          table(
-            ['id', 'name', 'kind', 'environments', 'created', 'by'],
-            r.body.items.map((t) => [t.id, t.name, t.kind, t.environments.join(',') || '-', t.createdAt, t.createdBy]),
-          ),
-        )
-      return EXIT.OK
+      return printList(c, r.body, ['id', 'name', 'kind', 'environments', 'created', 'by'], (t) => [
+        t.id,
+        t.name,
+        t.kind,
+        t.environments.join(',') || '-',
+        t.createdAt,
+        t.createdBy,
+      ])
     },
   },
   {

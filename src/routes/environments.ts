@@ -1,46 +1,18 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
 import { RESERVED_ENV_KEYS } from '../services/environments.js'
-import { BODY_ERRORS, EnvParams, errorResponses, IfMatchHeaders, Key } from '../schemas/common.js'
+import { BODY_ERRORS, Deleted, EnvParams, errorResponses, IfMatchHeaders } from '../schemas/common.js'
+import {
+  CreateEnvironmentBody,
+  EnvironmentListSchema,
+  EnvironmentSchema,
+  environmentResponse,
+  PatchEnvironmentBody,
+  RotateSigningSecretBody,
+  SigningSecretRotationSchema,
+} from '../schemas/environment.js'
 import type { Services } from '../services/index.js'
 import { ifMatchVersion } from './flags.js'
-
-const EnvironmentSchema = Type.Object(
-  {
-    key: Key,
-    name: Type.String(),
-    description: Type.Optional(Type.String()),
-    requireSignedContext: Type.Boolean(),
-    createdAt: Type.String(),
-    version: Type.Integer({ description: 'Also the ETag; PATCH and DELETE check If-Match against it when given' }),
-    signingSecret: Type.Optional(
-      Type.String({ description: 'HMAC-SHA256 key for signing browser contexts (admin only)' }),
-    ),
-  },
-  {
-    $id: 'Environment',
-    description: 'An environment',
-    examples: [
-      {
-        key: 'production',
-        name: 'Production',
-        description: 'Live traffic',
-        requireSignedContext: false,
-        createdAt: '2026-11-30T09:00:00.000Z',
-        version: 2,
-      },
-    ],
-  },
-)
-
-/** Longest grace period of a signing-secret rotation: 30 days. */
-const MAX_GRACE_SECONDS = 30 * 24 * 3600
-
-const fields = {
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  description: Type.Optional(Type.String({ maxLength: 4000 })),
-  requireSignedContext: Type.Optional(Type.Boolean()),
-}
 
 const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.addSchema(EnvironmentSchema)
@@ -55,26 +27,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'List environments',
         description: 'The environments the token may read (all of them for a token scoped to "*").',
         response: {
-          200: Type.Object(
-            { items: Type.Array(Type.Ref(EnvironmentSchema)) },
-            {
-              description: 'The environments',
-              examples: [
-                {
-                  items: [
-                    {
-                      key: 'production',
-                      name: 'Production',
-                      description: 'Live traffic',
-                      requireSignedContext: false,
-                      createdAt: '2026-11-30T09:00:00.000Z',
-                      version: 2,
-                    },
-                  ],
-                },
-              ],
-            },
-          ),
+          200: EnvironmentListSchema,
           ...errorResponses(),
         },
       },
@@ -94,12 +47,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         operationId: 'createEnvironment',
         tags,
         summary: 'Create an environment',
-        body: Type.Object(
-          { key: Key, ...fields },
-          { additionalProperties: false, examples: [{ key: 'staging', name: 'Staging', requireSignedContext: true }] },
-        ),
+        body: CreateEnvironmentBody,
         response: {
-          201: Type.Ref(EnvironmentSchema, { description: 'Created, with its signing secret' }),
+          201: environmentResponse('Created, with its signing secret'),
           ...errorResponses(409, ...BODY_ERRORS),
         },
         description: `Admin. Every existing flag is written into it, off. Keys ${[...RESERVED_ENV_KEYS].map((k) => `"${k}"`).join(', ')} are reserved (400 RESERVED_NAME).`,
@@ -121,7 +71,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         params: EnvParams,
         summary: 'Get an environment',
         description: 'The environment; `ETag` = its version. Admin tokens also get the signing secret.',
-        response: { 200: Type.Ref(EnvironmentSchema, { description: 'The environment' }), ...errorResponses(404) },
+        response: { 200: environmentResponse('The environment'), ...errorResponses(404) },
       },
     },
     async (req, reply) => {
@@ -143,13 +93,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         headers: IfMatchHeaders,
         summary: 'Update an environment',
         description: 'Admin. Changes the given fields; If-Match optional (412 when stale).',
-        body: Type.Object(fields, {
-          additionalProperties: false,
-          minProperties: 1,
-          examples: [{ requireSignedContext: true }],
-        }),
+        body: PatchEnvironmentBody,
         response: {
-          200: Type.Ref(EnvironmentSchema, { description: 'Updated' }),
+          200: environmentResponse('Updated'),
           ...errorResponses(404, 409, 412, ...BODY_ERRORS),
         },
       },
@@ -172,7 +118,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Delete an environment',
         description:
           'Admin. Deletes the environment with its flag configurations and segments; its SDK streams end. If-Match optional (412 when stale).',
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(404, 412) },
+        response: { 204: Deleted, ...errorResponses(404, 412) },
       },
     },
     async (req, reply) => {
@@ -193,34 +139,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
           'Replaces the context-signing secret (admin). The old secret keeps verifying for `graceSeconds` (0: it stops at once, e.g. after a leak), ' +
           'so site backends can switch to the new one without refusals. Audited (without the secrets).',
         params: EnvParams,
-        body: Type.Object(
-          {
-            graceSeconds: Type.Integer({
-              minimum: 0,
-              maximum: MAX_GRACE_SECONDS,
-              description: `How long the previous secret still verifies (0 to ${MAX_GRACE_SECONDS} s)`,
-            }),
-          },
-          { additionalProperties: false, examples: [{ graceSeconds: 3600 }] },
-        ),
+        body: RotateSigningSecretBody,
         response: {
-          200: Type.Object(
-            {
-              signingSecret: Type.String({ description: 'The new secret' }),
-              previousValidUntil: Type.Union([Type.String(), Type.Null()], {
-                description: 'When the previous secret stops verifying; null: it already has',
-              }),
-            },
-            {
-              description: 'The new secret',
-              examples: [
-                {
-                  signingSecret: 'mZ4n0qjR8vT2yXwKc7LbE1sUoP9dFhGaNiJ5kVtYr3A',
-                  previousValidUntil: '2026-12-01T11:00:00.000Z',
-                },
-              ],
-            },
-          ),
+          200: SigningSecretRotationSchema,
           ...errorResponses(404, 409, ...BODY_ERRORS),
         },
       },

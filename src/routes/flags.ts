@@ -1,25 +1,37 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { authorize } from '../auth.js'
 import { AppError, appError } from '../errors.js'
 import {
   BODY_ERRORS,
+  Deleted,
   EnvKeyParams,
+  EnvParams,
   errorResponses,
   IfMatchHeaders,
+  IfMatchRequiredDoc,
+  IfMatchRequiredHeaders,
   KeyParams,
-  Page,
-  Reason,
 } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
 import {
   CreateFlagBody,
   FlagConfigBody,
+  FlagConfigListSchema,
+  FlagConfigResponse,
   FlagConfigSchema,
+  FlagDefinitionResponse,
   FlagDefinitionSchema,
   FlagHistoryEntrySchema,
+  FlagHistoryPageSchema,
+  FlagHistoryQuery,
+  FlagListQuery,
+  FlagListSchema,
+  KillFlagBody,
   PatchFlagBody,
+  RollbackFlagBody,
   SERVING_FIELDS,
+  ToggleFlagBody,
 } from '../schemas/flag.js'
 import type { Services } from '../services/index.js'
 
@@ -52,10 +64,6 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
   app.addSchema(FlagConfigSchema)
   app.addSchema(FlagHistoryEntrySchema)
   const tags = ['flags']
-  const flagRef = Type.Ref(FlagDefinitionSchema, { description: 'The flag definition; `ETag` = its version' })
-  const configRef = Type.Ref(FlagConfigSchema, {
-    description: 'The configuration; `ETag` = its version, `X-Change-Id` = the change-log id of a write',
-  })
   const withEnv = <T extends object>(env: string, f: T) => ({ ...f, environment: env })
 
   app.get(
@@ -66,12 +74,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         tags,
         summary: 'List flag definitions',
         description: 'Every flag definition (global, the same in every environment), optionally only those with a tag.',
-        querystring: Type.Object(
-          { tag: Type.Optional(Type.String({ maxLength: 64, examples: ['checkout'] })) },
-          { additionalProperties: false },
-        ),
+        querystring: FlagListQuery,
         response: {
-          200: Type.Object({ items: Type.Array(Type.Ref(FlagDefinitionSchema)) }, { description: 'The flags' }),
+          200: FlagListSchema,
           ...errorResponses(),
         },
       },
@@ -92,7 +97,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         tags,
         summary: 'Create a flag',
         body: CreateFlagBody,
-        response: { 201: flagRef, ...errorResponses(409, ...BODY_ERRORS) },
+        response: { 201: FlagDefinitionResponse, ...errorResponses(409, ...BODY_ERRORS) },
         description:
           'Writes the flag, off, into every environment: admin or an editor scoped to "*". A boolean flag defaults to variations `[true, false]`.',
       },
@@ -113,7 +118,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         params: KeyParams,
         summary: 'Get a flag definition',
         description: 'The definition; `ETag` = its version.',
-        response: { 200: flagRef, ...errorResponses(404) },
+        response: { 200: FlagDefinitionResponse, ...errorResponses(404) },
       },
     },
     async (req, reply) => {
@@ -135,7 +140,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Update a flag definition',
         description:
           'Changes the given fields; If-Match optional (412 when stale). Metadata (name, description, tags, owner, temporary, removeBy): any editor. `variations` or `clientSide` change what every environment serves: admin or an editor scoped to "*".',
-        response: { 200: flagRef, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
+        response: { 200: FlagDefinitionResponse, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {
@@ -157,7 +162,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Delete a flag',
         description:
           'Deletes the flag in every environment: admin or an editor scoped to "*". 409 FLAG_IN_USE while other flags name it as a prerequisite. If-Match optional.',
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(404, 409, 412) },
+        response: { 204: Deleted, ...errorResponses(404, 409, 412) },
       },
     },
     async (req, reply) => {
@@ -175,9 +180,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         tags,
         summary: 'List flag configurations',
         description: 'The configuration of every flag in this environment.',
-        params: Type.Object({ env: EnvKeyParams.properties.env }, { additionalProperties: false }),
+        params: EnvParams,
         response: {
-          200: Type.Object({ items: Type.Array(Type.Ref(FlagConfigSchema)) }, { description: 'The configurations' }),
+          200: FlagConfigListSchema,
           ...errorResponses(404),
         },
       },
@@ -198,7 +203,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         params: EnvKeyParams,
         summary: 'Get a flag configuration',
         description: 'The configuration in this environment; `ETag` = its version, the If-Match of the next PUT.',
-        response: { 200: configRef, ...errorResponses(404) },
+        response: { 200: FlagConfigResponse, ...errorResponses(404) },
       },
     },
     async (req, reply) => {
@@ -220,18 +225,13 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         description:
           'Replaces the whole configuration (targets, rules, fallthrough, prerequisites, on/off). If-Match is required: 428 without, 412 when stale, so a read-modify-write never overwrites a change it did not see.',
         // Optional to the validator so that its absence is 428 PRECONDITION_REQUIRED, not 400; documented as required below.
-        headers: Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'Current version, e.g. "7"' })) }),
-        response: { 200: configRef, ...errorResponses(404, 412, 428, ...BODY_ERRORS) },
+        headers: IfMatchRequiredHeaders,
+        response: { 200: FlagConfigResponse, ...errorResponses(404, 412, 428, ...BODY_ERRORS) },
       },
       config: {
         swaggerTransform: documentedAs((schema) => ({
           ...schema,
-          headers: Type.Object({
-            'if-match': Type.String({
-              description: 'Current version (the ETag of GET), e.g. "7"; 428 without, 412 when stale',
-              examples: ['"1"'],
-            }),
-          }),
+          headers: IfMatchRequiredDoc,
         })),
       },
     },
@@ -259,11 +259,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Kill a flag',
         description:
           'Turns the flag off in this environment in one call, whatever its current version: If-Match is ignored by design.',
-        body: Type.Object(
-          { reason: Type.Optional(Reason) },
-          { additionalProperties: false, examples: [{ reason: 'orders table locks at 06:30' }] },
-        ),
-        response: { 200: configRef, ...errorResponses(404, 409, ...BODY_ERRORS) },
+        body: KillFlagBody,
+        response: { 200: FlagConfigResponse, ...errorResponses(404, 409, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {
@@ -283,11 +280,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         headers: IfMatchHeaders,
         summary: 'Turn a flag on or off',
         description: 'Sets `on` and keeps the rest of the configuration; If-Match optional (412 when stale).',
-        body: Type.Object(
-          { on: Type.Boolean(), reason: Type.Optional(Reason) },
-          { additionalProperties: false, examples: [{ on: true, reason: 'launch' }] },
-        ),
-        response: { 200: configRef, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
+        body: ToggleFlagBody,
+        response: { 200: FlagConfigResponse, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {
@@ -314,15 +308,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Flag history',
         description:
           'Every stored version of the configuration in this environment, newest first (HISTORY_MAX_VERSIONS kept).',
-        querystring: Type.Object(
-          {
-            cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'Versions below this one' })),
-            limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: FlagHistoryQuery,
         response: {
-          200: Page(Type.Ref(FlagHistoryEntrySchema), { description: 'A page of versions' }),
+          200: FlagHistoryPageSchema,
           ...errorResponses(404),
         },
       },
@@ -347,11 +335,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Roll a flag back',
         description:
           'Restores the configuration of an earlier version as a new version (404 VERSION_NOT_FOUND when it is no longer stored); If-Match optional.',
-        body: Type.Object(
-          { version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason) },
-          { additionalProperties: false, examples: [{ version: 2, reason: 'back to the whitelist only' }] },
-        ),
-        response: { 200: configRef, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
+        body: RollbackFlagBody,
+        response: { 200: FlagConfigResponse, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {

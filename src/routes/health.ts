@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Registry } from 'prom-client'
 import { AppError, type ErrorCode, sendError } from '../errors.js'
-import { errorDescription, ErrorSchema } from '../schemas/common.js'
+import { errorDescription, errorRef } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
+import { LiveSchema, METRICS_TEXT, ReadySchema } from '../schemas/operations.js'
 import type { StoreMonitor } from '../store/marker.js'
 import type { Store } from '../store/store.js'
 
@@ -50,8 +51,8 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
         summary: 'Liveness',
         description: 'The process is up (does not check Redis): restart the instance when this fails.',
         response: {
-          200: Type.Object({ status: Type.Literal('ok') }, { description: 'Alive', examples: [{ status: 'ok' }] }),
-          400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
+          200: LiveSchema,
+          400: errorRef(400),
         },
       },
     },
@@ -69,12 +70,9 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
         description:
           'Ready to serve: Redis answers within READINESS_TIMEOUT_MS (else 503 STORE_UNAVAILABLE), still holds its data (else STORE_RESET) and is not full (else STORE_FULL).',
         response: {
-          200: Type.Object(
-            { status: Type.Literal('ready') },
-            { description: 'Ready', examples: [{ status: 'ready' }] },
-          ),
-          400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
-          503: Type.Ref(ErrorSchema, { description: errorDescription(503) }),
+          200: ReadySchema,
+          400: errorRef(400),
+          503: errorRef(503),
         },
       },
     },
@@ -105,18 +103,9 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
           ...schema,
           produces: [],
           response: {
-            200: {
-              description: 'The metrics in the Prometheus text format (version 0.0.4)',
-              content: {
-                'text/plain': {
-                  schema: Type.String(),
-                  example:
-                    '# HELP switchyard_http_request_duration_seconds HTTP request duration by route template\n# TYPE switchyard_http_request_duration_seconds histogram\n',
-                },
-              },
-            },
-            400: Type.Ref(ErrorSchema, { description: errorDescription(400) }),
-            401: Type.Ref(ErrorSchema, { description: `${errorDescription(401)} (when METRICS_TOKEN is set)` }),
+            200: METRICS_TEXT,
+            400: errorRef(400),
+            401: errorRef(401, `${errorDescription(401)} (when METRICS_TOKEN is set)`),
           },
         })),
       },

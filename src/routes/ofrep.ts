@@ -9,7 +9,7 @@
  * `{ key, errorCode, errorDetails }`, which the providers read.
  */
 import { createHash } from 'node:crypto'
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { evaluateAll, evaluateDetail, toOpenFeatureReason } from '../../sdk/core/index.js'
 import type { Compiled, CompiledFlag } from '../../sdk/core/compile.js'
@@ -18,78 +18,22 @@ import { errorMessage, flagMetadata, toSwitchyardContext } from '../../sdk/openf
 import { sdkEnv } from '../auth.js'
 import { AppError, appError, type ErrorBody, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { notModified, sendNotModified } from '../http/etag.js'
-import { BODY_ERRORS, errorDescription } from '../schemas/common.js'
+import {
+  OfrepBulkEvaluationSchema,
+  OfrepBulkHeaders,
+  OfrepEvaluationRequest,
+  OfrepEvaluationSchema,
+  OfrepFlagParams,
+  OfrepNotModified,
+  ofrepErrorResponses,
+  SIGNATURE_ATTRIBUTE,
+} from '../schemas/ofrep.js'
 import type { Services } from '../services/index.js'
 import { checkContext, clientReason, verifiedClientContext } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
 
 /** The OFREP route templates (the browser CORS setup in sdk.ts opens them to pages). */
 export const OFREP_PATHS = ['/ofrep/v1/evaluate/flags', '/ofrep/v1/evaluate/flags/:key'] as const
-
-/**
- * The context attribute that carries a browser context's signature. An attribute rather than a header: it
- * travels with the context it signs, through every language's provider, and a context change re-sends both.
- * It is removed before signing, verifying and evaluating.
- */
-export const SIGNATURE_ATTRIBUTE = 'switchyardSignature'
-
-const Metadata = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]), {
-  description:
-    "reasonKind (Switchyard's own reason), version (of the flag configuration), inRollout; for sdk-server tokens also ruleId and prerequisiteKey",
-})
-
-const Success = Type.Object({
-  key: Type.String(),
-  value: Type.Optional(
-    Type.Unknown({
-      description:
-        "Absent when the flag serves the caller's default (an off flag without an off variation): OFREP's codeDefaultFlag",
-    }),
-  ),
-  reason: Type.String({ description: 'OpenFeature reason: TARGETING_MATCH, SPLIT, DEFAULT, DISABLED or ERROR' }),
-  variant: Type.Optional(Type.String({ description: 'The variation index, as a string' })),
-  metadata: Metadata,
-})
-
-const Failure = Type.Object({
-  key: Type.String(),
-  errorCode: Type.String({ description: 'PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL' }),
-  errorDetails: Type.Optional(Type.String()),
-})
-
-const OfrepError = Type.Object({
-  statusCode: Type.Integer(),
-  code: Type.String({ description: 'Stable machine-readable error code (the catalogue)' }),
-  message: Type.String(),
-  details: Type.Optional(Type.Unknown()),
-  key: Type.Optional(Type.String({ description: 'The flag key (single-flag evaluation)' })),
-  errorCode: Type.String({
-    description:
-      'OFREP / OpenFeature error code: FLAG_NOT_FOUND, PARSE_ERROR, TARGETING_KEY_MISSING, INVALID_CONTEXT or GENERAL',
-  }),
-  errorDetails: Type.String(),
-})
-
-// OFREP may grow request fields; a provider newer than this server must not be refused for them.
-const EvaluationRequest = Type.Object(
-  {
-    context: Type.Optional(
-      Type.Unknown({
-        description: `The evaluation context: { targetingKey, ...attributes } (≤ 8 KB); sdk-client tokens in an environment that requires signed contexts add "${SIGNATURE_ATTRIBUTE}"`,
-      }),
-    ),
-  },
-  { additionalProperties: true, examples: [{ context: { targetingKey: 'user-17', country: 'GB', plan: 'pro' } }] },
-)
-
-/** Every error an OFREP route can answer (the body is read: 413, 415 too), each status described with its catalogue codes. */
-const errors = (...statuses: number[]) =>
-  Object.fromEntries(
-    [400, 401, 403, 404, 429, 503, ...BODY_ERRORS, ...statuses].map((s) => [
-      s,
-      Type.Object(OfrepError.properties, { description: errorDescription(s) }),
-    ]),
-  )
 
 /** The OFREP error code of a catalogue error. */
 const OFREP_CODES: Partial<Record<ErrorCode, string>> = {
@@ -188,22 +132,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
           'OpenFeature Remote Evaluation Protocol, single flag (what server-side OFREP providers call). sdk-server tokens: every flag; ' +
           'sdk-client tokens: clientSide flags only (others are 404 FLAG_NOT_FOUND). An evaluation error (an invalid configuration, ' +
           "a rollout without the attribute it buckets by) is 400 EVALUATION_FAILED with OFREP's errorCode.",
-        params: Type.Object({ key: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
-        body: EvaluationRequest,
+        params: OfrepFlagParams,
+        body: OfrepEvaluationRequest,
         response: {
-          200: Type.Object(Success.properties, {
-            description: "The flag's value for this context, with its OpenFeature reason and variant",
-            examples: [
-              {
-                key: 'new-checkout',
-                value: true,
-                reason: 'TARGETING_MATCH',
-                variant: '0',
-                metadata: { reasonKind: 'RULE_MATCH', version: 8, ruleId: 'beta' },
-              },
-            ],
-          }),
-          ...errors(),
+          200: OfrepEvaluationSchema,
+          ...ofrepErrorResponses(),
         },
       },
     },
@@ -236,32 +169,12 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; hub: StreamHub }> 
           'OpenFeature Remote Evaluation Protocol, bulk (what client-side OFREP providers call and poll): every flag of the environment ' +
           '(sdk-client tokens: the clientSide ones) for one context; a flag that fails to evaluate is listed with its errorCode. ' +
           'ETag = a hash of the answer, so 304 on If-None-Match exactly when nothing this context sees changed.',
-        headers: Type.Object({
-          'if-none-match': Type.Optional(Type.String({ description: 'The ETag of the last answer for this context' })),
-        }),
-        body: EvaluationRequest,
+        headers: OfrepBulkHeaders,
+        body: OfrepEvaluationRequest,
         response: {
-          200: Type.Object(
-            { flags: Type.Array(Type.Union([Success, Failure])) },
-            {
-              description: 'Every flag this token may see, evaluated for the context (or its errorCode)',
-              examples: [
-                {
-                  flags: [
-                    {
-                      key: 'new-checkout',
-                      value: true,
-                      reason: 'SPLIT',
-                      variant: '0',
-                      metadata: { reasonKind: 'FALLTHROUGH', version: 3, inRollout: true },
-                    },
-                  ],
-                },
-              ],
-            },
-          ),
-          304: Type.Null({ description: 'Not modified' }),
-          ...errors(),
+          200: OfrepBulkEvaluationSchema,
+          304: OfrepNotModified,
+          ...ofrepErrorResponses(),
         },
       },
     },

@@ -1,10 +1,22 @@
-import { Type, type FastifyPluginAsyncTypebox, type TObject } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { authorize, QUERY_TOKEN, sdkEnv } from '../auth.js'
+import { authorize, sdkEnv } from '../auth.js'
 import type { Config } from '../config.js'
-import { BODY_ERRORS, EnvParams, errorResponses } from '../schemas/common.js'
-import { documentedAs } from '../schemas/openapi.js'
+import { Accepted, BODY_ERRORS, EnvParams, errorResponses, NotModified } from '../schemas/common.js'
+import { documentedAs, eventStream } from '../schemas/openapi.js'
+import {
+  ClientQuery,
+  ClientValuesSchema,
+  EventStreamText,
+  IfNoneMatchHeaders,
+  LastEventIdHeaders,
+  RulesSchema,
+  RulesStreamQuery,
+  SdkReportBody,
+  SdkStatusQuery,
+  SdkStatusSchema,
+} from '../schemas/sdk.js'
 import type { Services } from '../services/index.js'
 import type { SdkMetricsService } from '../services/sdk-metrics.js'
 import { decodeContext, verifiedClientContext } from '../stream/client-context.js'
@@ -20,8 +32,6 @@ export interface SdkRoutesOptions {
   sdkMetrics: SdkMetricsService
   config: Config
 }
-
-const STREAM_ID = '^[0-9]{1,20}-[0-9]{1,20}$'
 
 /** The routes a page calls (sdk-client token): the only ones with CORS headers. */
 const BROWSER_PATHS = new Set([
@@ -41,78 +51,6 @@ export function corsOrigins(v: string): '*' | string[] {
     .filter((o) => o !== '')
   return list.includes('*') ? '*' : list
 }
-
-/**
- * How a stream route is documented: success is text/event-stream (the route writes the frames itself), errors are
- * JSON. `produces` stays on the route schema for the edge (no helmet on streams): in the document it would give
- * the errors that media type too.
- */
-function eventStream(example: string, headers?: TObject) {
-  return documentedAs(({ produces: _sse, ...schema }) => ({
-    ...schema,
-    ...(headers && { headers }),
-    response: {
-      ...(schema.response as object),
-      200: {
-        description: 'The event stream (never ends while the server runs)',
-        content: { 'text/event-stream': { schema: Type.String(), example } },
-      },
-    },
-  }))
-}
-
-/**
- * Request headers the SDK routes read from `req.headers` themselves (documented only: they never fail validation).
- * An ETag carries the change-log id of the state served.
- */
-const IfNoneMatchHeaders = Type.Object({
-  'if-none-match': Type.Optional(
-    Type.String({ description: 'The ETag last received: 304 while it is current', examples: ['"1764570612000-0"'] }),
-  ),
-})
-const LastEventIdHeaders = Type.Object({
-  'last-event-id': Type.Optional(
-    Type.String({
-      description: 'The id of the last event received: the missed changes are replayed',
-      examples: ['1764570612000-0'],
-    }),
-  ),
-})
-
-const ClientQuery = Type.Object(
-  {
-    context: Type.String({
-      maxLength: 32_768,
-      description: 'base64url of the context JSON (≤ 8 KB decoded; larger is 400 INVALID_CONTEXT)',
-      examples: ['eyJrZXkiOiJ1c2VyLTE3In0'],
-    }),
-    signature: Type.Optional(
-      Type.String({
-        maxLength: 128,
-        description:
-          'hex HMAC-SHA256 of the whole context (RFC 8785 canonical JSON) with the environment signing secret; see docs/streaming.md',
-      }),
-    ),
-    [QUERY_TOKEN]: Type.Optional(
-      Type.String({
-        maxLength: 256,
-        description:
-          'The sdk-client token, for a native EventSource (it cannot send Authorization); no other kind of token is accepted here (401 QUERY_TOKEN_REFUSED). Redacted from the logs.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-)
-
-const ClientValue = Type.Object({
-  value: Type.Unknown(),
-  variation: Type.Union([Type.Integer(), Type.Null()]),
-  reason: Type.Object({
-    kind: Type.String(),
-    inRollout: Type.Optional(Type.Boolean()),
-    errorKind: Type.Optional(Type.String()),
-  }),
-})
 
 const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { services, hub, sdkMetrics, config }) => {
   const tags = ['sdk']
@@ -170,12 +108,9 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
           'Server-Sent Events for sdk-server tokens: `put` (the ruleset, id = change-log id), then `patch` / `delete` / `segment-delta` ' +
           'with their change-log ids, `: ping` comments. Resume with `Last-Event-ID` (or `?lastEventId=`): the missed changes are replayed, ' +
           'or a fresh `put` is sent when they were trimmed from the log.',
-        querystring: Type.Object(
-          { lastEventId: Type.Optional(Type.String({ maxLength: 64 })) },
-          { additionalProperties: false },
-        ),
+        querystring: RulesStreamQuery,
         produces: ['text/event-stream'],
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
+        response: { 200: EventStreamText, ...errorResponses(404, 429) },
       },
       config: {
         swaggerTransform: eventStream(
@@ -205,11 +140,8 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         description:
           'The ruleset for polling (sdk-server tokens). ETag = the change-log id the stream uses; 304 on If-None-Match.',
         response: {
-          200: Type.Unknown({
-            description: "The ruleset (what the stream's `put` carries)",
-            examples: [{ specVersion: 1, environment: 'production', flags: {}, segments: {} }],
-          }),
-          304: Type.Null({ description: 'Not modified: the If-None-Match ETag is current' }),
+          200: RulesSchema,
+          304: NotModified,
           ...errorResponses(404),
         },
       },
@@ -241,7 +173,7 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
           'then `patch` {flags, removed} when a value of this context changes. Never rules, never other ids.',
         querystring: ClientQuery,
         produces: ['text/event-stream'],
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...errorResponses(404, 429) },
+        response: { 200: EventStreamText, ...errorResponses(404, 429) },
       },
       config: {
         queryToken: true,
@@ -271,16 +203,8 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
           'The evaluated clientSide values for one context (polling); ETag = change-log id, 304 on If-None-Match.',
         querystring: ClientQuery,
         response: {
-          200: Type.Object(
-            { flags: Type.Record(Type.String(), ClientValue) },
-            {
-              description: 'The values of the clientSide flags for this context',
-              examples: [
-                { flags: { 'checkout-theme': { value: 'compact', variation: 1, reason: { kind: 'FALLTHROUGH' } } } },
-              ],
-            },
-          ),
-          304: Type.Null({ description: 'Not modified: the If-None-Match ETag is current' }),
+          200: ClientValuesSchema,
+          304: NotModified,
           ...errorResponses(404),
         },
       },
@@ -313,78 +237,14 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
         summary: 'SDK report',
         description:
           'An SDK instance reports its applied change-log id and evaluation counts (sdk-server or sdk-client tokens).',
-        body: Type.Object(
-          {
-            sdkId: Type.String({ minLength: 1, maxLength: 128 }),
-            sdkVersion: Type.Optional(Type.String({ maxLength: 64 })),
-            mode: Type.Union([Type.Literal('server'), Type.Literal('client')]),
-            appliedId: Type.Union([Type.String({ pattern: STREAM_ID }), Type.Null()]),
-            appliedAt: Type.Optional(
-              Type.String({ maxLength: 64, description: 'When the SDK applied appliedId (its clock)' }),
-            ),
-            sentAt: Type.Optional(
-              Type.String({
-                maxLength: 64,
-                description:
-                  'When the SDK sent this report (same clock): the server measures the delivery from sentAt − appliedAt',
-              }),
-            ),
-            closing: Type.Optional(
-              Type.Boolean({
-                description: 'The last report of a closing SDK: the instance is forgotten (not pending)',
-              }),
-            ),
-            startedAt: Type.Optional(Type.String({ maxLength: 64 })),
-            counts: Type.Optional(
-              Type.Record(
-                Type.String({ maxLength: 128 }),
-                Type.Record(Type.String({ maxLength: 16 }), Type.Integer({ minimum: 0 }), { maxProperties: 64 }),
-                {
-                  maxProperties: 2000,
-                  description: 'Evaluations since the last report: flag → variation index → count',
-                },
-              ),
-            ),
-          },
-          {
-            additionalProperties: false,
-            examples: [
-              {
-                sdkId: '0b8e6f7a-2c1d-4e3f-a5b6-c7d8e9f0a1b2',
-                sdkVersion: '0.1.0',
-                mode: 'server',
-                appliedId: '1764570612000-0',
-                appliedAt: '2026-12-01T06:30:12.040Z',
-                sentAt: '2026-12-01T06:30:13.000Z',
-                startedAt: '2026-12-01T06:00:00.000Z',
-                counts: { 'new-checkout': { 0: 120, 1: 880 } },
-              },
-            ],
-          },
-        ),
-        response: { 202: Type.Null({ description: 'Accepted' }), ...errorResponses(429, ...BODY_ERRORS) },
+        body: SdkReportBody,
+        response: { 202: Accepted, ...errorResponses(429, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {
       const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])
       await requireEnv(env)
-      const b = req.body
-      await sdkMetrics.report(
-        env,
-        token.kind === 'sdk-server' ? 'server' : 'client',
-        {
-          sdkId: b.sdkId,
-          mode: b.mode,
-          appliedId: b.appliedId,
-          ...(b.sdkVersion !== undefined && { sdkVersion: b.sdkVersion }),
-          ...(b.appliedAt !== undefined && { appliedAt: b.appliedAt }),
-          ...(b.sentAt !== undefined && { sentAt: b.sentAt }),
-          ...(b.closing !== undefined && { closing: b.closing }),
-          ...(b.startedAt !== undefined && { startedAt: b.startedAt }),
-          ...(b.counts !== undefined && { counts: b.counts }),
-        },
-        reply.elapsedTime,
-      )
+      await sdkMetrics.report(env, token.kind === 'sdk-server' ? 'server' : 'client', req.body, reply.elapsedTime)
       return reply.code(202).send(null)
     },
   )
@@ -400,73 +260,9 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
           'Which server SDK instances (sdk-server tokens, reporting in the last 10 minutes, not closed) have applied at least this change, and how long its delivery took ' +
           '(lagMs: when the SDK applied it − when it was written): the proof a kill reached everyone. Browser SDKs (public sdk-client token) are counted apart in `clients`.',
         params: EnvParams,
-        querystring: Type.Object(
-          {
-            changeId: Type.Optional(
-              Type.String({
-                pattern: STREAM_ID,
-                description:
-                  'A change-log id: the X-Change-Id of a write (kill, toggle, PUT, rollback), the ETag of /sdk/rules or an SSE event id. Default: the latest change.',
-              }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: SdkStatusQuery,
         response: {
-          200: Type.Object(
-            {
-              changeId: Type.String(),
-              changeAt: Type.String(),
-              total: Type.Integer(),
-              applied: Type.Integer(),
-              pending: Type.Array(Type.String()),
-              capped: Type.Boolean({
-                description: 'SDK_MAX_SERVER_INSTANCES are tracked: instances beyond it are not listed',
-              }),
-              clients: Type.Object(
-                { total: Type.Integer(), applied: Type.Integer(), pending: Type.Integer(), capped: Type.Boolean() },
-                { description: 'Browser SDKs, counted apart (at most SDK_MAX_CLIENT_INSTANCES)' },
-              ),
-              instances: Type.Array(
-                Type.Object({
-                  sdkId: Type.String(),
-                  mode: Type.String(),
-                  sdkVersion: Type.Optional(Type.String()),
-                  appliedId: Type.Union([Type.String(), Type.Null()]),
-                  reportedAt: Type.String(),
-                  applied: Type.Boolean(),
-                  appliedAt: Type.Optional(Type.String()),
-                  lagMs: Type.Optional(Type.Integer()),
-                }),
-              ),
-            },
-            {
-              description: 'Which SDK instances applied the change',
-              examples: [
-                {
-                  changeId: '1764570612000-0',
-                  changeAt: '2026-12-01T06:30:12.000Z',
-                  total: 1,
-                  applied: 1,
-                  pending: [],
-                  capped: false,
-                  clients: { total: 0, applied: 0, pending: 0, capped: false },
-                  instances: [
-                    {
-                      sdkId: '0b8e6f7a-2c1d-4e3f-a5b6-c7d8e9f0a1b2',
-                      mode: 'server',
-                      sdkVersion: '0.1.0',
-                      appliedId: '1764570612000-0',
-                      reportedAt: '2026-12-01T06:30:13.000Z',
-                      applied: true,
-                      appliedAt: '2026-12-01T06:30:12.040Z',
-                      lagMs: 40,
-                    },
-                  ],
-                },
-              ],
-            },
-          ),
+          200: SdkStatusSchema,
           ...errorResponses(404),
         },
       },

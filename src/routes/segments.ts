@@ -1,21 +1,21 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
-import {
-  BODY_ERRORS,
-  EnvKeyParams,
-  EnvParams,
-  errorResponses,
-  IfMatchHeaders,
-  Page,
-  Reason,
-} from '../schemas/common.js'
+import { BODY_ERRORS, Deleted, EnvKeyParams, EnvParams, errorResponses, IfMatchHeaders } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
 import {
   CreateSegmentBody,
-  MemberCheck,
+  DeleteSegmentQuery,
+  MemberCheckSchema,
+  MemberPageQuery,
+  MemberPageSchema,
+  MemberParams,
   MembersBody,
-  MembersResult,
+  MembersChangeSchema,
+  MembersQuery,
+  MembersText,
   PutSegmentBody,
+  SegmentListSchema,
+  SegmentResponse,
   SegmentSchema,
 } from '../schemas/segment.js'
 import type { Services } from '../services/index.js'
@@ -27,9 +27,6 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
 ) => {
   app.addSchema(SegmentSchema)
   const tags = ['segments']
-  const segRef = Type.Ref(SegmentSchema, {
-    description: 'The segment; `ETag` = its version, `X-Change-Id` = the change-log id of a write',
-  })
 
   app.get(
     '/api/v1/environments/:env/segments',
@@ -41,7 +38,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         summary: 'List segments',
         description: 'The segments of this environment, with member counts.',
         response: {
-          200: Type.Object({ items: Type.Array(Type.Ref(SegmentSchema)) }, { description: 'The segments' }),
+          200: SegmentListSchema,
           ...errorResponses(404),
         },
       },
@@ -65,7 +62,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         summary: 'Create a segment',
         description:
           'Creates a segment, with its first members if given (≤ 100,000 ids per list; MEMBERS_BODY_LIMIT_BYTES).',
-        response: { 201: segRef, ...errorResponses(404, 409, ...BODY_ERRORS) },
+        response: { 201: SegmentResponse, ...errorResponses(404, 409, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {
@@ -85,7 +82,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         params: EnvKeyParams,
         summary: 'Get a segment',
         description: 'The segment with its member counts; `ETag` = its version.',
-        response: { 200: segRef, ...errorResponses(404) },
+        response: { 200: SegmentResponse, ...errorResponses(404) },
       },
     },
     async (req, reply) => {
@@ -109,7 +106,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         summary: 'Create or replace a segment',
         description:
           'Creates or replaces a segment. `included` / `excluded`, when given, replace the member lists; omitted, members stay. If-Match is optional.',
-        response: { 200: segRef, ...errorResponses(404, 412, ...BODY_ERRORS) },
+        response: { 200: SegmentResponse, ...errorResponses(404, 412, ...BODY_ERRORS) },
       },
     },
     async (req, reply) => {
@@ -134,8 +131,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         summary: 'Delete a segment',
         description:
           'Deletes the segment and its members; 409 SEGMENT_IN_USE while flag rules use it. If-Match optional. Answers `X-Change-Id`.',
-        querystring: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
-        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(404, 409, 412) },
+        querystring: DeleteSegmentQuery,
+        response: { 204: Deleted, ...errorResponses(404, 409, 412) },
       },
     },
     async (req, reply) => {
@@ -164,10 +161,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
             content: {
               'application/json': { schema: MembersBody },
               'text/plain': {
-                schema: Type.String({
-                  description: 'One id per line (blank lines skipped); `?op=` and `?list=` say what to do with them',
-                  examples: ['user-17\nuser-18\n'],
-                }),
+                schema: MembersText,
               },
             },
           },
@@ -181,23 +175,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         summary: 'Add and remove members',
         description:
           'Adds and removes members in one atomic step (≤ 100,000 ids each). A text/plain body adds one id per line (`?op=remove` removes them; `?list=excluded` targets the excluded list).',
-        querystring: Type.Object(
-          {
-            op: Type.Optional(
-              Type.Union([Type.Literal('add'), Type.Literal('remove')], {
-                description: 'What a text/plain body does with its ids (default add)',
-              }),
-            ),
-            list: Type.Optional(
-              Type.Union([Type.Literal('included'), Type.Literal('excluded')], {
-                description: 'The list a text/plain body changes (default included)',
-              }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: MembersQuery,
         body: MembersBody,
-        response: { 200: MembersResult, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
+        response: { 200: MembersChangeSchema, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
       },
       preValidation: async (req) => {
         const raw: unknown = req.body
@@ -241,19 +221,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         summary: 'List members',
         description:
           'Pages through a member list in SSCAN order: `limit` is a target, a page may hold a few more; an id may repeat across pages while the set is being resized.',
-        querystring: Type.Object(
-          {
-            list: Type.Union([Type.Literal('included'), Type.Literal('excluded')], { default: 'included' }),
-            cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
-            limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: MemberPageQuery,
         response: {
-          200: Page(Type.String(), {
-            description: 'A page of ids',
-            examples: [{ items: ['user-17', 'user-18'], nextCursor: null }],
-          }),
+          200: MemberPageSchema,
           ...errorResponses(404),
         },
       },
@@ -276,15 +246,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services; membersBodyLimit: 
         tags,
         summary: 'Check one member',
         description: 'Whether one id is in the included and excluded lists.',
-        params: Type.Object(
-          {
-            env: EnvKeyParams.properties.env,
-            key: EnvKeyParams.properties.key,
-            id: Type.String({ minLength: 1, maxLength: 256 }),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: MemberCheck, ...errorResponses(404) },
+        params: MemberParams,
+        response: { 200: MemberCheckSchema, ...errorResponses(404) },
       },
     },
     async (req) => {

@@ -1,6 +1,7 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
 import { errorResponses } from '../schemas/common.js'
+import { StoreInitialisedSchema } from '../schemas/operations.js'
 import type { StoreMonitor } from '../store/marker.js'
 
 const routes: FastifyPluginAsyncTypebox<{ monitor: StoreMonitor }> = async (app, { monitor }) => {
@@ -15,14 +16,7 @@ const routes: FastifyPluginAsyncTypebox<{ monitor: StoreMonitor }> = async (app,
           'After a STORE_RESET (Redis lost its data): accept the store as it is now and write a new instance marker, so readiness recovers. ' +
           'Streams of environments that no longer exist are then closed. Does nothing while the store is not reset.',
         response: {
-          200: Type.Object(
-            {
-              status: Type.Union([Type.Literal('initialised'), Type.Literal('ready')], {
-                description: '`ready`: the store was not reset, nothing done',
-              }),
-            },
-            { description: 'Initialised, or already ready', examples: [{ status: 'initialised' }] },
-          ),
+          200: StoreInitialisedSchema,
           ...errorResponses(),
         },
       },

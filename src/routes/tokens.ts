@@ -1,38 +1,20 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
-import { BODY_ERRORS, errorResponses, Key } from '../schemas/common.js'
+import { BODY_ERRORS, errorResponses } from '../schemas/common.js'
+import {
+  CreatedTokenSchema,
+  CreateTokenBody,
+  Revoked,
+  TokenIdParams,
+  TokenListSchema,
+  TokenResponse,
+  TokenSchema,
+} from '../schemas/token.js'
 import type { Services } from '../services/index.js'
-import { TOKEN_KINDS } from '../services/tokens.js'
-
-const TokenSchema = Type.Object(
-  {
-    id: Type.String(),
-    name: Type.String(),
-    kind: Type.Union(TOKEN_KINDS.map((k) => Type.Literal(k))),
-    environments: Type.Array(Type.String()),
-    createdAt: Type.String(),
-    createdBy: Type.String(),
-  },
-  {
-    $id: 'Token',
-    description: 'A token (never its secret)',
-    examples: [
-      {
-        id: '3f9d2a71-5c4e-4b8a-9e06-1d2c3b4a5f60',
-        name: 'checkout-service',
-        kind: 'sdk-server',
-        environments: ['production'],
-        createdAt: '2026-11-30T09:10:00.000Z',
-        createdBy: 'first admin',
-      },
-    ],
-  },
-)
 
 const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   app.addSchema(TokenSchema)
   const tags = ['tokens']
-  const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
 
   app.get(
     '/api/v1/tokens',
@@ -43,7 +25,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'List tokens',
         description: 'Every token (admin), oldest first.',
         response: {
-          200: Type.Object({ items: Type.Array(Type.Ref(TokenSchema)) }, { description: 'The tokens' }),
+          200: TokenListSchema,
           ...errorResponses(),
         },
       },
@@ -63,39 +45,9 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         summary: 'Create a token',
         description:
           'Creates a token (admin). The secret is in this response only; Switchyard stores its SHA-256. SDK tokens belong to exactly one environment; admin tokens to all.',
-        body: Type.Object(
-          {
-            name: Type.String({ minLength: 1, maxLength: 128 }),
-            kind: Type.Union(TOKEN_KINDS.map((k) => Type.Literal(k))),
-            environments: Type.Optional(
-              Type.Array(Type.Union([Key, Type.Literal('*')]), { minItems: 1, maxItems: 100 }),
-            ),
-          },
-          {
-            additionalProperties: false,
-            examples: [{ name: 'checkout-service', kind: 'sdk-server', environments: ['production'] }],
-          },
-        ),
+        body: CreateTokenBody,
         response: {
-          201: Type.Object(
-            { token: Type.Ref(TokenSchema), secret: Type.String({ description: 'Shown once' }) },
-            {
-              description: 'Created: the secret, once',
-              examples: [
-                {
-                  token: {
-                    id: '3f9d2a71-5c4e-4b8a-9e06-1d2c3b4a5f60',
-                    name: 'checkout-service',
-                    kind: 'sdk-server',
-                    environments: ['production'],
-                    createdAt: '2026-11-30T09:10:00.000Z',
-                    createdBy: 'first admin',
-                  },
-                  secret: 'sy_srv_Xq2v9LrT0bWmK4cN7pYs1eHd8uJf3gAiZo6lRkV5wE',
-                },
-              ],
-            },
-          ),
+          201: CreatedTokenSchema,
           ...errorResponses(...BODY_ERRORS),
         },
       },
@@ -112,10 +64,10 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
       schema: {
         operationId: 'getToken',
         tags,
-        params: IdParams,
+        params: TokenIdParams,
         summary: 'Get a token',
         description: 'One token (admin), never its secret.',
-        response: { 200: Type.Ref(TokenSchema, { description: 'The token' }), ...errorResponses(404) },
+        response: { 200: TokenResponse, ...errorResponses(404) },
       },
     },
     async (req) => {
@@ -130,11 +82,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
       schema: {
         operationId: 'revokeToken',
         tags,
-        params: IdParams,
+        params: TokenIdParams,
         summary: 'Revoke a token',
         description:
           'Revokes a token (admin): refused at once; its open SDK streams end within STREAM_TOKEN_RECHECK_MS.',
-        response: { 204: Type.Null({ description: 'Revoked' }), ...errorResponses(404) },
+        response: { 204: Revoked, ...errorResponses(404) },
       },
     },
     async (req, reply) => {

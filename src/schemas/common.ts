@@ -11,6 +11,9 @@ export const Key = Type.String({
   description: 'Letters, digits, ".", "_", "-"; starts with a letter or digit; ≤ 128 chars',
 })
 
+/** A change-log or audit stream id (`ms-seq`): SSE event ids, ETags of the SDK routes, audit cursors. */
+export const STREAM_ID_PATTERN = '^[0-9]{1,20}-[0-9]{1,20}$'
+
 /** A context key (user, account or device id) as found in whitelists. */
 export const ContextKey = Type.String({ minLength: 1, maxLength: 256 })
 
@@ -72,10 +75,13 @@ export function errorDescription(status: number): string {
  */
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {}
-  for (const s of [...new Set([400, 401, 403, 429, 503, ...statuses])])
-    out[s] = Type.Ref(ErrorSchema, { description: errorDescription(s) })
+  for (const s of [...new Set([400, 401, 403, 429, 503, ...statuses])]) out[s] = errorRef(s)
   return out
 }
+
+/** One error response: the Error schema, described by its status (or by `description`). */
+export const errorRef = (status: number, description = errorDescription(status)) =>
+  Type.Ref(ErrorSchema, { description })
 
 /** Errors of any route that reads a body: too large (BODY_LIMIT_BYTES), or not JSON. */
 export const BODY_ERRORS = [413, 415] as const
@@ -85,6 +91,20 @@ export const IfMatchHeaders = Type.Object({
   'if-match': Type.Optional(
     Type.String({ description: 'Current version, e.g. "7"; optional here, checked when given', examples: ['"7"'] }),
   ),
+})
+
+/**
+ * The If-Match of a write that requires it, as the validator sees it: optional, so that its absence is
+ * 428 PRECONDITION_REQUIRED rather than a 400. `IfMatchRequiredDoc` is how /openapi.json shows it.
+ */
+export const IfMatchRequiredHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: 'Current version, e.g. "7"' })),
+})
+export const IfMatchRequiredDoc = Type.Object({
+  'if-match': Type.String({
+    description: 'Current version (the ETag of GET), e.g. "7"; 428 without, 412 when stale',
+    examples: ['"1"'],
+  }),
 })
 
 export const EnvParams = Type.Object({ env: Key }, { additionalProperties: false })
@@ -101,3 +121,16 @@ export const Page = <T extends TSchema>(item: T, options: { description: string;
     },
     options,
   )
+
+/** A whole collection in one answer (no paging). */
+export const List = <T extends TSchema>(item: T, options: { description: string; examples?: unknown[] }) =>
+  Type.Object({ items: Type.Array(item) }, options)
+
+/** The 204 of a DELETE. */
+export const Deleted = Type.Null({ description: 'Deleted' })
+
+/** The 202 of a report taken for later processing. */
+export const Accepted = Type.Null({ description: 'Accepted' })
+
+/** The 304 of a conditional GET (If-None-Match). */
+export const NotModified = Type.Null({ description: 'Not modified: the If-None-Match ETag is current' })

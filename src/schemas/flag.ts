@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { OPERATORS } from '../../sdk/core/types.js'
-import { ContextKey, Key } from './common.js'
+import { OPERATORS, type RulesetFlag } from '../../sdk/core/types.js'
+import { ContextKey, Key, KEY_PATTERN, List, Page, Reason } from './common.js'
 
 /** One flag through the examples of the OpenAPI document (the README tour's `new-checkout`). */
 const FLAG_EXAMPLE = {
@@ -41,6 +41,9 @@ const CONFIG_EXAMPLE = {
 
 const VariationIndex = Type.Integer({ minimum: 0, maximum: 999 })
 
+/** The id of a flag or segment rule: a key's characters, without a key's description. */
+export const RuleId = Type.String({ pattern: KEY_PATTERN, minLength: 1, maxLength: 128 })
+
 export const ClauseSchema = Type.Object(
   {
     attribute: Type.String({ minLength: 1, maxLength: 256 }),
@@ -72,7 +75,7 @@ export const ServeSchema = Type.Union([
 
 export const RuleSchema = Type.Object(
   {
-    id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', minLength: 1, maxLength: 128 }),
+    id: RuleId,
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     clauses: Type.Array(ClauseSchema, { maxItems: 100 }),
     serve: ServeSchema,
@@ -236,3 +239,46 @@ export const FlagHistoryEntrySchema = Type.Object(
     ],
   },
 )
+/** One stored version: the document shows `config` loosely, the store holds the configuration of that version. */
+export type FlagHistoryEntry = Static<typeof FlagHistoryEntrySchema> & { config: RulesetFlag }
+
+export const FlagListSchema = List(Type.Ref(FlagDefinitionSchema), { description: 'The flags' })
+export const FlagConfigListSchema = List(Type.Ref(FlagConfigSchema), { description: 'The configurations' })
+export const FlagHistoryPageSchema = Page(Type.Ref(FlagHistoryEntrySchema), { description: 'A page of versions' })
+
+export const FlagListQuery = Type.Object(
+  { tag: Type.Optional(Type.String({ maxLength: 64, examples: ['checkout'] })) },
+  { additionalProperties: false },
+)
+
+export const FlagHistoryQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'Versions below this one' })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+  },
+  { additionalProperties: false },
+)
+
+export const KillFlagBody = Type.Object(
+  { reason: Type.Optional(Reason) },
+  { additionalProperties: false, examples: [{ reason: 'orders table locks at 06:30' }] },
+)
+
+export const ToggleFlagBody = Type.Object(
+  { on: Type.Boolean(), reason: Type.Optional(Reason) },
+  { additionalProperties: false, examples: [{ on: true, reason: 'launch' }] },
+)
+
+export const RollbackFlagBody = Type.Object(
+  { version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason) },
+  { additionalProperties: false, examples: [{ version: 2, reason: 'back to the whitelist only' }] },
+)
+
+/** The answer of the routes that read or write one definition. */
+export const FlagDefinitionResponse = Type.Ref(FlagDefinitionSchema, {
+  description: 'The flag definition; `ETag` = its version',
+})
+/** The answer of the routes that read or write one configuration. */
+export const FlagConfigResponse = Type.Ref(FlagConfigSchema, {
+  description: 'The configuration; `ETag` = its version, `X-Change-Id` = the change-log id of a write',
+})

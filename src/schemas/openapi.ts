@@ -1,4 +1,5 @@
 import type { SwaggerTransform } from '@fastify/swagger'
+import { type TObject, Type } from '@sinclair/typebox'
 import type { FastifySchema } from 'fastify'
 
 /**
@@ -63,4 +64,23 @@ export const OPENAPI_DOCUMENT = {
  */
 export function documentedAs(patch: (schema: FastifySchema) => FastifySchema): SwaggerTransform {
   return ({ schema, url }) => ({ schema: patch(schema), url })
+}
+
+/**
+ * How a stream route is documented: success is text/event-stream (the route writes the frames itself), errors are
+ * JSON. `produces` stays on the route schema for the edge (no helmet on streams): in the document it would give
+ * the errors that media type too.
+ */
+export function eventStream(example: string, headers?: TObject): SwaggerTransform {
+  return documentedAs(({ produces: _sse, ...schema }) => ({
+    ...schema,
+    ...(headers && { headers }),
+    response: {
+      ...(schema.response as object),
+      200: {
+        description: 'The event stream (never ends while the server runs)',
+        content: { 'text/event-stream': { schema: Type.String(), example } },
+      },
+    },
+  }))
 }

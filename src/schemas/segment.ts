@@ -1,19 +1,23 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { ContextKey, Key } from './common.js'
-import { ClauseSchema } from './flag.js'
+import { ContextKey, EnvKeyParams, Key, List, Page, Reason } from './common.js'
+import { ClauseSchema, RuleId } from './flag.js'
 
 /** Ids accepted in one membership call (the issue's bulk size). */
 export const MAX_MEMBERS_PER_CALL = 100_000
 
 export const SegmentRuleSchema = Type.Object(
   {
-    id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', minLength: 1, maxLength: 128 }),
+    id: RuleId,
     clauses: Type.Array(ClauseSchema, { maxItems: 100 }),
     weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
     bucketBy: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   },
   { additionalProperties: false },
 )
+
+/** The two member lists of a segment. */
+const MemberList = (options: { default?: string; description?: string }) =>
+  Type.Union([Type.Literal('included'), Type.Literal('excluded')], options)
 
 const segmentFields = {
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
@@ -76,12 +80,14 @@ export const SegmentSchema = Type.Object(
     ],
   },
 )
+/** A segment as served: its stored fields, the environment, the version and the member counts. */
+export type SegmentView = Static<typeof SegmentSchema>
 
 export const MembersBody = Type.Object(
   {
     add: Type.Optional(Type.Array(ContextKey, { maxItems: MAX_MEMBERS_PER_CALL })),
     remove: Type.Optional(Type.Array(ContextKey, { maxItems: MAX_MEMBERS_PER_CALL })),
-    list: Type.Optional(Type.Union([Type.Literal('included'), Type.Literal('excluded')], { default: 'included' })),
+    list: Type.Optional(MemberList({ default: 'included' })),
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
   },
   {
@@ -91,7 +97,7 @@ export const MembersBody = Type.Object(
 )
 export type MembersInput = Static<typeof MembersBody>
 
-export const MembersResult = Type.Object(
+export const MembersChangeSchema = Type.Object(
   {
     key: Key,
     list: Type.String(),
@@ -105,8 +111,9 @@ export const MembersResult = Type.Object(
     examples: [{ key: 'beta-testers', list: 'included', added: 2, removed: 0, count: 2, version: 2 }],
   },
 )
+export type MembersChange = Static<typeof MembersChangeSchema>
 
-export const MemberCheck = Type.Object(
+export const MemberCheckSchema = Type.Object(
   {
     id: Type.String(),
     included: Type.Boolean(),
@@ -117,3 +124,50 @@ export const MemberCheck = Type.Object(
   },
   { description: 'Membership of one id', examples: [{ id: 'user-17', included: true, excluded: false, member: true }] },
 )
+export type MemberCheck = Static<typeof MemberCheckSchema>
+
+export const SegmentListSchema = List(Type.Ref(SegmentSchema), { description: 'The segments' })
+
+export const DeleteSegmentQuery = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false })
+
+/** What a text/plain members body does: its ids, one per line, and `?op=` / `?list=`. */
+export const MembersQuery = Type.Object(
+  {
+    op: Type.Optional(
+      Type.Union([Type.Literal('add'), Type.Literal('remove')], {
+        description: 'What a text/plain body does with its ids (default add)',
+      }),
+    ),
+    list: Type.Optional(MemberList({ description: 'The list a text/plain body changes (default included)' })),
+  },
+  { additionalProperties: false },
+)
+
+export const MembersText = Type.String({
+  description: 'One id per line (blank lines skipped); `?op=` and `?list=` say what to do with them',
+  examples: ['user-17\nuser-18\n'],
+})
+
+export const MemberPageQuery = Type.Object(
+  {
+    list: MemberList({ default: 'included' }),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+  },
+  { additionalProperties: false },
+)
+
+export const MemberPageSchema = Page(Type.String(), {
+  description: 'A page of ids',
+  examples: [{ items: ['user-17', 'user-18'], nextCursor: null }],
+})
+
+export const MemberParams = Type.Object(
+  { ...EnvKeyParams.properties, id: Type.String({ minLength: 1, maxLength: 256 }) },
+  { additionalProperties: false },
+)
+
+/** The answer of the routes that read or write one segment. */
+export const SegmentResponse = Type.Ref(SegmentSchema, {
+  description: 'The segment; `ETag` = its version, `X-Change-Id` = the change-log id of a write',
+})

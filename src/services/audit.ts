@@ -1,19 +1,9 @@
-import type { AuditEntry } from '../store/audit.js'
+import type { AuditEntry, AuditQuery } from '../schemas/audit.js'
 import { isUint64 } from '../store/store.js'
 import { appError } from '../errors.js'
 import type { ServiceDeps } from './context.js'
 
-export type { AuditEntry } from '../store/audit.js'
-
-export interface AuditQuery {
-  env?: string
-  flag?: string
-  /** ISO time or stream id: only records at or after it. */
-  since?: string
-  /** Exclusive upper bound from a previous page (newest first). */
-  cursor?: string
-  limit: number
-}
+export type { AuditEntry } from '../schemas/audit.js'
 
 /** Whether Redis accepts `id` (`ms` or `ms-seq`) as a stream id; `(0-0` has nothing below it and is refused too. */
 function isStreamId(id: string, exclusive: boolean): boolean {

@@ -1,17 +1,11 @@
 import { appError } from '../errors.js'
-import { type Environment, RESERVED_ENV_KEYS } from '../store/environments.js'
+import type { CreateEnvironment, Environment, PatchEnvironment, SigningSecretRotation } from '../schemas/environment.js'
+import { RESERVED_ENV_KEYS } from '../store/environments.js'
 import { type Actor, auditRecord, checkVersion, type ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
 
-export type { Environment } from '../store/environments.js'
+export type { Environment } from '../schemas/environment.js'
 export { RESERVED_ENV_KEYS } from '../store/environments.js'
-
-export interface CreateEnvironment {
-  key: string
-  name?: string
-  description?: string
-  requireSignedContext?: boolean
-}
 
 /** Environments written before versions existed are at version 1. */
 function withVersion(e: Environment): Environment {
@@ -59,11 +53,7 @@ export class EnvironmentService {
    * (0: at once no longer), so site backends can switch without refusals.
    * A previous secret still in its grace period is dropped: only one is kept.
    */
-  async rotateSigningSecret(
-    key: string,
-    graceSeconds: number,
-    actor: Actor,
-  ): Promise<{ signingSecret: string; previousValidUntil: string | null }> {
+  async rotateSigningSecret(key: string, graceSeconds: number, actor: Actor): Promise<SigningSecretRotation> {
     const old = await this.signingSecret(key)
     const at = this.deps.now()
     const until = graceSeconds > 0 ? new Date(at.getTime() + graceSeconds * 1000).toISOString() : null
@@ -108,12 +98,7 @@ export class EnvironmentService {
     return env
   }
 
-  async update(
-    key: string,
-    patch: { name?: string; description?: string; requireSignedContext?: boolean },
-    actor: Actor,
-    ifMatch?: number,
-  ): Promise<Environment> {
+  async update(key: string, patch: PatchEnvironment, actor: Actor, ifMatch?: number): Promise<Environment> {
     const { store } = this.deps
     const stamped = await store.environments.stamped(key)
     if (stamped === null) throw appError('ENVIRONMENT_NOT_FOUND', key)

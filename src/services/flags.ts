@@ -1,8 +1,8 @@
 import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
-import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } from '../schemas/flag.js'
-import type { FlagHistoryEntry, Reference } from '../store/flags.js'
+import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, FlagHistoryEntry, PatchFlag } from '../schemas/flag.js'
+import type { Reference } from '../store/flags.js'
 import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
 
@@ -12,7 +12,7 @@ export interface FlagWrite {
   changeId: string | null
 }
 
-export type { FlagHistoryEntry } from '../store/flags.js'
+export type { FlagHistoryEntry } from '../schemas/flag.js'
 
 type ConfigFields = Omit<FlagConfig, 'version'>
 

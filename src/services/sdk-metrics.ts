@@ -1,65 +1,18 @@
 import type { Counter } from 'prom-client'
 import { appError } from '../errors.js'
 import { compareIds, idTime, isStreamId } from '../store/changelog.js'
+import type { SdkReportInput, SdkStatus } from '../schemas/sdk.js'
 import type { ReportKind } from '../store/sdk-reports.js'
 import type { Store } from '../store/store.js'
 
 /** Who sent a report: the kind of its token (never the body's `mode`, which anyone can write). */
 export type ReporterKind = ReportKind
 
-/** What an SDK sends to POST /api/v1/sdk/metrics. */
-export interface SdkReportInput {
-  sdkId: string
-  sdkVersion?: string
-  mode: 'server' | 'client'
-  appliedId: string | null
-  /** When the SDK applied `appliedId`, by its own clock. */
-  appliedAt?: string
-  /** When the SDK sent this report, by the same clock: with `appliedAt` it gives how long ago the change was applied. */
-  sentAt?: string
-  startedAt?: string
-  counts?: Record<string, Record<string, number>>
-  /** The SDK's last report (close()): it is forgotten instead of waiting 10 minutes as pending. */
-  closing?: boolean
-}
-
 /** One SDK instance's latest report, as stored. */
-export interface SdkReport {
-  sdkId: string
-  sdkVersion?: string
-  mode: 'server' | 'client'
-  appliedId: string | null
-  startedAt?: string
+export interface SdkReport extends Pick<SdkReportInput, 'sdkId' | 'sdkVersion' | 'mode' | 'appliedId' | 'startedAt'> {
   reportedAt: string
   /** When each recent applied id was applied, on this server's clock (newest last). */
   history: Array<{ appliedId: string; at: string }>
-}
-
-interface Tally {
-  total: number
-  applied: number
-  /** The cap of tracked instances is reached: instances beyond it are not in these numbers. */
-  capped: boolean
-}
-
-export interface SdkStatus extends Tally {
-  changeId: string
-  changeAt: string
-  pending: string[]
-  instances: Array<{
-    sdkId: string
-    mode: 'server' | 'client'
-    sdkVersion?: string
-    appliedId: string | null
-    reportedAt: string
-    applied: boolean
-    /** When this instance applied this change (or a later one), on this server's clock; absent when not applied or not known. */
-    appliedAt?: string
-    /** appliedAt − changeAt, never negative: the delivery time of the change to this instance. */
-    lagMs?: number
-  }>
-  /** Browser SDKs (sdk-client tokens): counted apart, since their public token lets anyone report. */
-  clients: Tally & { pending: number }
 }
 
 export interface SdkMetricsOptions {

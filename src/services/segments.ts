@@ -1,20 +1,13 @@
 import { flagsUsing } from '../../sdk/core/index.js'
 import type { SegmentRule } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
-import type { SegmentInput } from '../schemas/segment.js'
+import type { MemberCheck, MembersChange, SegmentInput, SegmentView } from '../schemas/segment.js'
 import type { SegmentMeta } from '../store/segments.js'
 import { isUint64 } from '../store/store.js'
 import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkSegment } from './validation.js'
 
 export type { SegmentMeta } from '../store/segments.js'
-
-export interface SegmentView extends SegmentMeta {
-  environment: string
-  version: number
-  includedCount: number
-  excludedCount: number
-}
 
 /** A segment write and the change-log id of its change (answered as X-Change-Id, like flag writes). */
 export interface SegmentWrite<T> {
@@ -156,9 +149,7 @@ export class SegmentService {
     delta: { add: string[]; remove: string[]; list: 'included' | 'excluded'; reason?: string },
     actor: Actor,
     ifMatch?: number,
-  ): Promise<
-    SegmentWrite<{ key: string; list: string; added: number; removed: number; count: number; version: number }>
-  > {
+  ): Promise<SegmentWrite<MembersChange>> {
     const add = [...new Set(delta.add)]
     const removeSet = new Set(delta.remove)
     for (const id of add) removeSet.delete(id) // an id in both lists ends up added
@@ -218,11 +209,7 @@ export class SegmentService {
     return this.store.segments.page(env, key, opts.list, opts.cursor ?? '0', opts.limit)
   }
 
-  async checkMember(
-    env: string,
-    key: string,
-    id: string,
-  ): Promise<{ id: string; included: boolean; excluded: boolean; member: boolean }> {
+  async checkMember(env: string, key: string, id: string): Promise<MemberCheck> {
     await this.get(env, key)
     const { included, excluded } = await this.store.segments.membership(env, key, id)
     return { id, included, excluded, member: included && !excluded }

@@ -1,12 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { AppError, appError } from '../errors.js'
 import { TOKEN_REVOKED_TYPE } from '../store/changelog.js'
-import type { TokenKind, TokenRecord } from '../store/tokens.js'
+import type { CreateToken, TokenKind, TokenView } from '../schemas/token.js'
+import type { TokenRecord } from '../store/tokens.js'
 import { type Actor, auditRecord, type ServiceDeps } from './context.js'
 
-export { TOKEN_KINDS, type TokenKind, type TokenRecord } from '../store/tokens.js'
-
-export type TokenView = Omit<TokenRecord, 'hash'>
+export { TOKEN_KINDS, type TokenRecord } from '../store/tokens.js'
+export type { TokenKind } from '../schemas/token.js'
 
 const PREFIX: Record<TokenKind, string> = {
   admin: 'adm',
@@ -51,10 +51,7 @@ export class TokenService {
     return view
   }
 
-  async create(
-    input: { name: string; kind: TokenKind; environments?: string[] },
-    actor: Actor,
-  ): Promise<{ token: TokenView; secret: string }> {
+  async create(input: CreateToken, actor: Actor): Promise<{ token: TokenView; secret: string }> {
     const envs = input.kind === 'admin' ? ['*'] : (input.environments ?? [])
     const problems: Array<{ path: string; message: string }> = []
     if (input.kind !== 'admin' && envs.length === 0)

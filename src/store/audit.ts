@@ -1,26 +1,10 @@
+import type { AuditEntry, AuditRecord } from '../schemas/audit.js'
 import type { Command } from './atomic.js'
 import { compareIds } from './changelog.js'
 import type { StoreContext } from './context.js'
 import { envKeys, globalKeys } from './keys.js'
 
-/** An audit record as stored (one stream entry, field `r`). */
-export interface AuditRecord {
-  at: string
-  actor: string
-  actorTokenId: string
-  action: string
-  env: string | null
-  target: { type: 'flag' | 'segment' | 'environment' | 'token'; key: string }
-  fromVersion?: number | null
-  toVersion?: number | null
-  reason?: string
-  requestId?: string
-  details?: unknown
-}
-
-export interface AuditEntry extends AuditRecord {
-  id: string
-}
+export type { AuditEntry, AuditRecord } from '../schemas/audit.js'
 
 /** Entries read per XREVRANGE while filtering. */
 const BATCH = 500

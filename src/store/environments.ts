@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import type { Environment } from '../schemas/environment.js'
 import { type AuditRecord, auditCommand } from './audit.js'
 import { ENV_DELETED_TYPE, type ChangeLog } from './changelog.js'
 import type { StoreContext } from './context.js'
@@ -10,16 +11,7 @@ export { RESERVED_ENV_KEYS } from './keys.js'
 const PREVIOUS_SECRET = 'previousSigningSecret'
 const PREVIOUS_SECRET_UNTIL = 'previousSigningSecretUntil'
 
-export interface Environment {
-  key: string
-  name: string
-  description?: string
-  /** Browser streams must present a context signed with the environment's secret. */
-  requireSignedContext: boolean
-  createdAt: string
-  /** 1 at creation, +1 per update: the ETag, checked against If-Match. */
-  version: number
-}
+export type { Environment } from '../schemas/environment.js'
 
 /** An environment as read, with the stamp a conditional write compares (its stored form). */
 export interface StampedEnvironment {

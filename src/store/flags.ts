@@ -1,20 +1,12 @@
 import type { RulesetFlag } from '../../sdk/core/types.js'
-import type { FlagDefinitionRecord } from '../schemas/flag.js'
+import type { FlagDefinitionRecord, FlagHistoryEntry } from '../schemas/flag.js'
 import type { Check, Command } from './atomic.js'
 import { type AuditRecord, auditCommand } from './audit.js'
 import { changeCommand } from './changelog.js'
 import type { StoreContext } from './context.js'
 import { envKeys, globalKeys } from './keys.js'
 
-/** One stored version of a flag configuration. */
-export interface FlagHistoryEntry {
-  version: number
-  at: string
-  actor: string
-  action: string
-  reason?: string
-  config: RulesetFlag
-}
+export type { FlagHistoryEntry } from '../schemas/flag.js'
 
 /** What a flag configuration refers to and must still exist when it is written. */
 export interface Reference {

@@ -11,7 +11,7 @@ import { SegmentRepository } from './segments.js'
 import { SnapshotReader } from './snapshot.js'
 import { TokenRepository } from './tokens.js'
 
-export type { AuditRecord } from './audit.js'
+export type { AuditRecord } from '../schemas/audit.js'
 
 /** Whether `s` (digits) fits Redis's unsigned 64-bit stream-id parts and SSCAN cursors; Redis refuses larger ones. */
 export function isUint64(s: string): boolean {

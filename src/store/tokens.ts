@@ -1,20 +1,13 @@
+import type { TokenView } from '../schemas/token.js'
 import type { Command } from './atomic.js'
 import { type AuditRecord, auditCommand } from './audit.js'
 import type { StoreContext } from './context.js'
 import { globalKeys } from './keys.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
-export type TokenKind = (typeof TOKEN_KINDS)[number]
+export { TOKEN_KINDS, type TokenKind } from '../schemas/token.js'
 
 /** A token as stored: never the secret, only its SHA-256. */
-export interface TokenRecord {
-  id: string
-  name: string
-  kind: TokenKind
-  /** Environments it may act in; `*` means all (admin, or editor/viewer of every environment). */
-  environments: string[]
-  createdAt: string
-  createdBy: string
+export interface TokenRecord extends TokenView {
   hash: string
 }
 

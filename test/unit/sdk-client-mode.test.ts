@@ -135,7 +135,7 @@ t.test('401 keeps the data, says why, probes every authRetryMs, and recovers whe
   timers.fire(await timers.next((x) => x.ms <= 100)) // the reconnect
   const e = await err
   t.same([e.code, e.status, e.fatal], ['UNAUTHORIZED', 401, true])
-  t.match(e.message, /keeps its data and tries again every `authRetryMs`.*token/)
+  t.match(e.message, /data kept, retried every `authRetryMs`.*token/)
   t.equal(client.isEnabled('banner'), true, 'the last values keep answering')
   const refused = () =>
     server.requests.filter((r) => r.path.endsWith('/stream') && r.headers.authorization === 'Bearer test-token').length

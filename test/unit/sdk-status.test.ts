@@ -2,7 +2,8 @@
  * client.status, the one reading of the client's condition, through each
  * transition against the transport-level SSE test server: initializing →
  * ready → stale → ready (fresh) → closed; initializing → error (401 at start)
- * → ready; ready → error (401 later) → ready when the token works again.
+ * → ready; ready → error (401 later) → ready when the token works again; stale before ready; error
+ * outranking stale.
  */
 import t, { type Test } from 'tap'
 import { createClient } from '../../sdk/index.js'
@@ -126,3 +127,64 @@ t.test('401 after ready: error while refused, data kept; ready with fresh when t
   await fresh
   t.equal(client.status, 'ready', 'with the fresh event')
 })
+
+t.test('stale before ready: the data clock starts at creation; the first data is fresh, then ready', async (t) => {
+  const server = await startSseTestServer({ document: ruleset })
+  t.teardown(() => server.close())
+  server.alwaysFail.stream = { status: 503, code: 'STORE_UNAVAILABLE' }
+  const client = createClient({
+    url: server.url,
+    token: 'test-token',
+    logger: {},
+    initialRetryMs: 20,
+    maxRetryMs: 100,
+    sendMetrics: false,
+    staleAfterMs: 300,
+    streamFailuresBeforePolling: 100,
+  })
+  t.teardown(() => client.close())
+  await nextEvent(client, 'stale')
+  t.equal(client.status, 'stale', 'stale without ever being ready')
+  t.equal(client.stale, true)
+  const seen: string[] = []
+  for (const e of ['fresh', 'ready'] as const) client.on(e, () => seen.push(e))
+  const ready = nextEvent(client, 'ready')
+  delete server.alwaysFail.stream
+  await ready
+  t.equal(client.status, 'ready')
+  t.equal(client.stale, false)
+  t.same(seen, ['fresh', 'ready'], 'leaving stale is fresh; the first data is the ready latch')
+})
+
+t.test(
+  'error outranks stale: a long 401 stays error; one fresh on recovery, and the stale check restarts',
+  async (t) => {
+    const timers = new FakeTimers()
+    const { server, client } = await setup(t, {
+      token: 'wrong',
+      timers,
+      authRetryMs: 1000,
+      random: () => 0,
+      staleAfterMs: 10_000,
+    })
+    const seen: string[] = []
+    for (const e of ['stale', 'fresh', 'ready'] as const) client.on(e, () => seen.push(e))
+    await nextEvent(client, 'error')
+    t.equal(client.status, 'error')
+    timers.fire(await timers.next((x) => x.ms === 10_000)) // the data's age passes staleAfterMs while refused
+    t.equal(client.status, 'error', 'still error, not stale')
+    t.equal(client.stale, false)
+    t.same(seen, [], 'no stale event on top of the error')
+    const probe = await timers.next((x) => x.ms === 500)
+    server.token = 'wrong'
+    const ready = nextEvent(client, 'ready')
+    timers.fire(probe)
+    await ready
+    t.equal(client.status, 'ready')
+    t.same(seen, ['fresh', 'ready'], 'one fresh (leaving error), then the ready latch')
+    const stale = nextEvent(client, 'stale')
+    timers.fire(await timers.next((x) => x.ms === 10_000)) // re-armed when the server answered
+    await stale
+    t.equal(client.status, 'stale', 'stale again once the data is old and the token works')
+  },
+)
