@@ -8,6 +8,8 @@
  */
 import { Client } from './client/client.js'
 import { clientModeSpec } from './client/client-mode.js'
+import { journaled } from './client/rules-journal.js'
+import { RulesStore } from './client/rules-store.js'
 import { serverModeSpec } from './client/server-mode.js'
 import type { ClientOptions, SwitchyardClient } from './types.js'
 
@@ -21,6 +23,9 @@ export { SDK_VERSION } from './version.js'
  * never throws. Call `close()` when done (it stops the stream and timers).
  */
 export function createClient(options: ClientOptions): SwitchyardClient {
-  const spec = options.mode === 'client' ? clientModeSpec() : serverModeSpec()
-  return new Client({ ...options, mode: spec.mode }, spec)
+  if (options.mode === 'client') return new Client({ ...options, mode: 'client' }, clientModeSpec())
+  const store = new RulesStore()
+  // A storage that can append (fileStorage) keeps a journal of changes after a snapshot.
+  const storage = options.storage && journaled(options.storage, store)
+  return new Client({ ...options, mode: 'server', ...(storage ? { storage } : {}) }, serverModeSpec(store))
 }

@@ -1,6 +1,7 @@
-/** Node-only last-known-good storage: a JSON file, written atomically (temp file + rename). */
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises'
+/** Node-only last-known-good storage: a JSON file, written atomically (temp file + rename), plus a journal. */
+import { appendFile, readFile, rename, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import type { JournalStorage } from './client/rules-journal.js'
 import type { StorageProvider } from './types.js'
 
 /**
@@ -9,7 +10,7 @@ import type { StorageProvider } from './types.js'
  */
 export function fileStorage(path: string): StorageProvider {
   let seq = 0
-  return {
+  const storage: JournalStorage = {
     async load() {
       try {
         return await readFile(path, 'utf8')
@@ -24,5 +25,10 @@ export function fileStorage(path: string): StorageProvider {
       await writeFile(tmp, snapshot, 'utf8')
       await rename(tmp, path)
     },
+    // Server mode appends each save's changes (sdk/client/rules-journal.ts); a torn last line is ignored on load.
+    async appendJournal(line) {
+      await appendFile(path, line, 'utf8')
+    },
   }
+  return storage
 }

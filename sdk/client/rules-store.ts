@@ -43,6 +43,12 @@ export class RulesStore implements Store {
   private c: Compiled | null = null
   private meta = new Map<string, SegmentMeta>()
   private environment = ''
+  /**
+   * Set by a journaling cache (rules-journal.ts): the events applied since its
+   * last save, and whether everything was replaced since (a full snapshot is
+   * due). `snapshot()` is then only a marker; the cache asks `fullSnapshot()`.
+   */
+  journal: { events: [string, unknown][]; full: boolean } | null = null
 
   get hasData(): boolean {
     return this.c !== null
@@ -60,6 +66,12 @@ export class RulesStore implements Store {
     this.environment = typeof rs.environment === 'string' ? rs.environment : ''
     this.c = next
     this.meta = meta
+    if (this.journal) {
+      this.journal.full = true
+      this.journal.events = []
+    }
+    // Last-known-good with a journal: the events saved after the snapshot, applied as they were live.
+    if (Array.isArray(rs.journal)) for (const [type, d] of rs.journal as [string, unknown][]) this.applyEvent(type, d)
     if (!prev) return Object.keys(flags)
     const changed = new Set<string>()
     // By content, not version: bootstrap or cache data may differ from the server's at one version.
@@ -75,6 +87,12 @@ export class RulesStore implements Store {
   }
 
   apply(type: string, data: unknown): string[] {
+    const changed = this.applyEvent(type, data)
+    this.journal?.events.push([type, data])
+    return changed
+  }
+
+  private applyEvent(type: string, data: unknown): string[] {
     const c = this.c
     if (!c) throw new Error(`"${type}" before any put`)
     const body = expectObject(data, type)
@@ -138,7 +156,12 @@ export class RulesStore implements Store {
     return keys
   }
 
-  snapshot(): Ruleset {
+  /** With a journaling cache, a marker: the cache writes the events, or asks for `fullSnapshot()`. */
+  snapshot(): unknown {
+    return this.journal ? { journaled: true } : this.fullSnapshot()
+  }
+
+  fullSnapshot(): Ruleset {
     const c = this.c
     const flags: Record<string, RulesetFlag> = {}
     const segments: Record<string, Segment> = {}

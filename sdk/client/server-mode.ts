@@ -3,10 +3,10 @@ import type { ModeSpec } from './client.js'
 import { RulesStore } from './rules-store.js'
 
 /** The {@link ModeSpec} of server mode (sdk-server token, full rules). */
-export function serverModeSpec(): ModeSpec {
+export function serverModeSpec(store = new RulesStore()): ModeSpec {
   return {
     mode: 'server',
-    store: new RulesStore(),
+    store,
     streamPath: '/api/v1/sdk/stream',
     pollPath: '/api/v1/sdk/rules',
     query: () => '',

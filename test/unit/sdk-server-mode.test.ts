@@ -225,7 +225,7 @@ t.test("rules store: a segment patch without members keeps the engine's member s
   )
   t.equal(store.detail('new-checkout', { key: 'late' }, false).value, true, 'the absent list is kept')
   t.equal(copies, 0)
-  const snap = store.snapshot()
+  const snap = store.fullSnapshot()
   t.ok(copies > 0, 'snapshot (last-known-good) still lists the members')
   const beta = snap.segments.beta!
   t.equal(beta.included.length, 50_000, 'snapshot included: 50,000 - user-9 + late')

@@ -1,0 +1,36 @@
+// A 1,000,000-id segment of random 18-character ids through the SDK client, for each way the data
+// arrives (bootstrap, a stream put, last-known-good text) and the bare engine: retained heap +
+// ArrayBuffers after GC, peak RSS growth, ingest time and evaluations/s (hits and misses checked).
+// Each path runs in its own process (test/helpers/sdk-memory-path.ts), so peaks do not mix.
+// Run: npm run bench -- sdk-memory   (BENCH_IDS / BENCH_ID_LENGTH change the data)
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+
+const n = process.env.BENCH_IDS ?? '1000000'
+const len = process.env.BENCH_ID_LENGTH ?? '18'
+const helper = join(import.meta.dirname, '..', 'helpers', 'sdk-memory-path.ts')
+const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`
+console.log(
+  `segment of ${n} random ${len}-character ids ([0-9a-z]); goals: retained ≤ 20 MB, ≥ 2 M evals/s, ingest ≤ 300 ms`,
+)
+// The machine is shared: CPU time (user + system of this process) is shown next to wall time.
+console.log('path        retained   peak RSS   ingest wall / CPU   evals/s wall / per CPU s   wrong answers')
+for (const path of ['engine', 'bootstrap', 'put', 'cache']) {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import=tsx', helper, path, n, len], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  })
+  const r = JSON.parse(out) as {
+    retained: number
+    peak: number
+    ingestMs: number
+    ingestCpuMs: number
+    evalsPerSec: number
+    evalsPerCpuSec: number
+    wrong: number
+  }
+  const m = (x: number) => `${(x / 1e6).toFixed(2)} M`
+  console.log(
+    `${path.padEnd(11)} ${mb(r.retained).padStart(8)} ${mb(r.peak).padStart(10)}   ${`${r.ingestMs.toFixed(0)} / ${r.ingestCpuMs.toFixed(0)} ms`.padStart(16)}   ${`${m(r.evalsPerSec)} / ${m(r.evalsPerCpuSec)}`.padStart(20)}     ${r.wrong}`,
+  )
+}
