@@ -52,6 +52,11 @@ const reason = (c: Context) => {
   return r === undefined ? {} : { reason: r }
 }
 const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
+/** What every list command prints: the body as JSON with --json, else a table of one row per item. */
+function printList<T>(c: Context, body: { items: T[] }, columns: string[], row: (item: T) => string[]): void {
+  if (c.json) printJson(c, body)
+  else c.out(table(columns, body.items.map(row)))
+}
 
 interface Environment {
   key: string
@@ -335,19 +340,12 @@ export const COMMANDS: Command[] = [
     positionals: [0, 0],
     run: async (c) => {
       const r = await c.api.call<{ items: Environment[] }>('GET', '/api/v1/environments')
-      if (c.json) printJson(c, r.body)
-      else
-        c.out(
-          table(
-            ['key', 'name', 'signed contexts', 'version'],
-            r.body.items.map((e) => [
-              e.key,
-              e.name,
-              e.requireSignedContext ? 'required' : 'optional',
-              String(e.version),
-            ]),
-          ),
-        )
+      printList(c, r.body, ['key', 'name', 'signed contexts', 'version'], (e) => [
+        e.key,
+        e.name,
+        e.requireSignedContext ? 'required' : 'optional',
+        String(e.version),
+      ])
       return EXIT.OK
     },
   },
@@ -364,34 +362,26 @@ export const COMMANDS: Command[] = [
       ).body.items
       const env = c.args[0]
       if (env === undefined) {
-        if (c.json) printJson(c, { items: defs })
-        else
-          c.out(
-            table(
-              ['key', 'kind', 'name', 'tags', 'client-side'],
-              defs.map((f) => [f.key, f.kind, f.name, (f.tags ?? []).join(',') || '-', f.clientSide ? 'yes' : 'no']),
-            ),
-          )
+        printList(c, { items: defs }, ['key', 'kind', 'name', 'tags', 'client-side'], (f) => [
+          f.key,
+          f.kind,
+          f.name,
+          (f.tags ?? []).join(',') || '-',
+          f.clientSide ? 'yes' : 'no',
+        ])
         return EXIT.OK
       }
       const keys = new Set(defs.map((d) => d.key))
       const items = (
         await c.api.call<{ items: FlagConfig[] }>('GET', `/api/v1/environments/${seg(env)}/flags`)
       ).body.items.filter((f) => keys.has(f.key))
-      if (c.json) printJson(c, { items })
-      else
-        c.out(
-          table(
-            ['key', 'on', 'fallthrough', 'rules', 'version'],
-            items.map((f) => [
-              f.key,
-              f.on ? 'on' : 'off',
-              describeServe(f.fallthrough, f.variations),
-              String(f.rules.length),
-              String(f.version),
-            ]),
-          ),
-        )
+      printList(c, { items }, ['key', 'on', 'fallthrough', 'rules', 'version'], (f) => [
+        f.key,
+        f.on ? 'on' : 'off',
+        describeServe(f.fallthrough, f.variations),
+        String(f.rules.length),
+        String(f.version),
+      ])
       return EXIT.OK
     },
   },
@@ -706,22 +696,14 @@ export const COMMANDS: Command[] = [
       const q = new URLSearchParams({ limit })
       for (const k of ['env', 'flag', 'since']) if (str(c, k) !== undefined) q.set(k, str(c, k)!)
       const r = await c.api.call<{ items: AuditEntry[]; nextCursor: string | null }>('GET', `/api/v1/audit?${q}`)
-      if (c.json) printJson(c, r.body)
-      else {
-        c.out(
-          table(
-            ['at', 'actor', 'action', 'target', 'versions', 'reason'],
-            r.body.items.map((a) => [
-              a.at,
-              a.actor,
-              a.action,
-              `${a.env ?? '-'}/${a.target.key}`,
-              a.toVersion !== undefined && a.toVersion !== null ? `v${a.fromVersion ?? '∅'}→v${a.toVersion}` : '-',
-              a.reason ? `"${a.reason}"` : '',
-            ]),
-          ),
-        )
-      }
+      printList(c, r.body, ['at', 'actor', 'action', 'target', 'versions', 'reason'], (a) => [
+        a.at,
+        a.actor,
+        a.action,
+        `${a.env ?? '-'}/${a.target.key}`,
+        a.toVersion !== undefined && a.toVersion !== null ? `v${a.fromVersion ?? '∅'}→v${a.toVersion}` : '-',
+        a.reason ? `"${a.reason}"` : '',
+      ])
       return EXIT.OK
     },
   },
@@ -797,14 +779,14 @@ export const COMMANDS: Command[] = [
     positionals: [0, 0],
     run: async (c) => {
       const r = await c.api.call<{ items: Token[] }>('GET', '/api/v1/tokens')
-      if (c.json) printJson(c, r.body)
-      else
-        c.out(
-          table(
-            ['id', 'name', 'kind', 'environments', 'created', 'by'],
-            r.body.items.map((t) => [t.id, t.name, t.kind, t.environments.join(',') || '-', t.createdAt, t.createdBy]),
-          ),
-        )
+      printList(c, r.body, ['id', 'name', 'kind', 'environments', 'created', 'by'], (t) => [
+        t.id,
+        t.name,
+        t.kind,
+        t.environments.join(',') || '-',
+        t.createdAt,
+        t.createdBy,
+      ])
       return EXIT.OK
     },
   },
