@@ -14,7 +14,7 @@ import { createClient } from '../sdk/index.js'
 import { launchChromium } from '../test/helpers/browser.js'
 import { createFlag, createSdkEnv, putConfig } from '../test/helpers/sdk-fixtures.js'
 import { ADMIN, startServer } from '../test/helpers/server.js'
-import { until } from '../test/helpers/sse-reader.js'
+import { until } from '../test/helpers/wait.js'
 
 const root = resolve(import.meta.dirname, '..')
 const out = join(root, 'docs/images')

@@ -18,7 +18,7 @@ import { UI_CSP_DIRECTIVES } from '../../src/http/ui.js'
 import { launchChromium, openPage } from '../helpers/browser.js'
 import { createFlag, createSdkEnv } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 const P = '/api/v1/environments/production'

@@ -16,7 +16,7 @@ import type { Page } from 'playwright-core'
 import type { ClientValues } from '../../sdk/types.js'
 import { startSseTestServer } from '../helpers/sse-test-server.js'
 import { startServer } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 import { signContext } from '../../sdk/sign.js'
 import { launchChromium, openPage, serveStatic } from '../helpers/browser.js'
 

@@ -14,7 +14,7 @@ import t from 'tap'
 import { createClient } from '../../sdk/index.js'
 import { run } from '../../src/cli/run.js'
 import { createSdkEnv } from '../helpers/sdk-fixtures.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 import { ADMIN, startServer, type Teardown } from '../helpers/server.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')

@@ -10,7 +10,7 @@ import t from 'tap'
 import { isAlive } from '../../src/redis/datadir.js'
 import { freePort } from '../../src/redis/embedded.js'
 import { embeddedPort, listening, portOpen, start } from '../helpers/server-process.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 t.test('SIGKILL in embedded mode: the redis-server dies with the API; the next start has the data', async (t) => {
   // DATA_DIR does not exist yet, as on a fresh clone: the first start creates it.

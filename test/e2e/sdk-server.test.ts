@@ -25,7 +25,7 @@ import {
   type SdkEnv,
 } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startRedis, startServer, type Teardown } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 

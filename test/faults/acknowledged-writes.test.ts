@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { startRedis, startServer } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const WRITERS = 8
 const SEG = '/api/v1/environments/production/segments/ack'

@@ -11,7 +11,8 @@ import t from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { connectRedis } from '../../src/redis/connect.js'
 import { ADMIN, startApp, startRedis } from '../helpers/server.js'
-import { openSse, until } from '../helpers/sse-reader.js'
+import { openSse } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 t.test('the whole API on a three-master Redis Cluster', async (t) => {
   const nodes = await Promise.all(

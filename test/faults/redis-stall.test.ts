@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config.js'
 import { connectRedis } from '../../src/redis/connect.js'
 import { createFlag, createSdkEnv } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startApp, startRedis, type TestServer } from '../helpers/server.js'
-import { openSse, until } from '../helpers/sse-reader.js'
+import { openSse } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 t.test(
   'SIGSTOPped Redis: 503 STORE_UNAVAILABLE in about 2 s, readiness within its timeout; SIGCONT: served again',

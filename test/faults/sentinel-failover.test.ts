@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config.js'
 import { connectRedis } from '../../src/redis/connect.js'
 import { freePort } from '../../src/redis/embedded.js'
 import { ADMIN, startApp, startRedis } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 t.test('failover through Sentinel keeps serving and keeps acknowledged writes', async (t) => {
   const master = await startRedis(t)

@@ -11,7 +11,8 @@ import t from 'tap'
 import { createClient, type SwitchyardClient } from '../../sdk/index.js'
 import { createFlag, createSdkEnv, metricValue, toggle } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
-import { openSse, type SseConnection, until } from '../helpers/sse-reader.js'
+import { openSse, type SseConnection } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 const fast = { STORE_CHECK_MS: '200', STREAM_TOKEN_RECHECK_MS: '100', STREAM_HEARTBEAT_MS: '100' }

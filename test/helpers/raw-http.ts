@@ -3,7 +3,7 @@
  * a response, pipelined requests, partial bodies, malformed request lines.
  */
 import { connect, type Socket } from 'node:net'
-import { until } from './sse-reader.js'
+import { until } from './wait.js'
 import type { Teardown } from './server.js'
 
 export interface RawResponse {

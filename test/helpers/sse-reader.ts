@@ -143,17 +143,3 @@ export async function openSse(t: Teardown, url: string, o: OpenOptions = {}): Pr
   }
   return conn
 }
-
-/** Waits (with a timeout) until a condition holds, re-checking when `poke` is called or every 10 ms. */
-export async function until(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}

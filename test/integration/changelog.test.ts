@@ -1,7 +1,7 @@
 import t from 'tap'
 import { ENV_DELETED_TYPE, TOKEN_REVOKED_TYPE } from '../../src/store/changelog.js'
 import { startServer } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 // Every change-log append goes through one builder with one cap. Redis's MONITOR shows the XADDs the
 // server really sends (Lua's included), so the test checks the writes themselves, not the builder.

@@ -9,7 +9,8 @@ import t from 'tap'
 import { ERRORS } from '../../src/errors.js'
 import { rawConnect, type RawResponse } from '../helpers/raw-http.js'
 import { createSdkEnv, encodeContext } from '../helpers/sdk-fixtures.js'
-import { openSse, until } from '../helpers/sse-reader.js'
+import { openSse } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 import { ADMIN, startServer } from '../helpers/server.js'
 
 const codes = new Set(Object.keys(ERRORS))

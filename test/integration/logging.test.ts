@@ -6,7 +6,8 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { createSdkEnv, encodeContext } from '../helpers/sdk-fixtures.js'
-import { openSse, until } from '../helpers/sse-reader.js'
+import { openSse } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 import { startRedis, startServer } from '../helpers/server.js'
 
 interface Line {

@@ -11,7 +11,7 @@ import t from 'tap'
 import { signContext } from '../../sdk/sign.js'
 import { createFlag, createSdkEnv, encodeContext, putConfig } from '../helpers/sdk-fixtures.js'
 import { startServer } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const log: string[] = []
 const logStream = new Writable({

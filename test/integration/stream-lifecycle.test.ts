@@ -6,7 +6,8 @@
 import t from 'tap'
 import { createFlag, createSdkEnv, encodeContext, metricValue, putConfig, toggle } from '../helpers/sdk-fixtures.js'
 import { startRedis, startServer, type TestServer } from '../helpers/server.js'
-import { openSse, type SseConnection, until } from '../helpers/sse-reader.js'
+import { openSse, type SseConnection } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const STREAM = '/api/v1/sdk/stream'
 const CLIENT_STREAM = '/api/v1/sdk/client/stream'

@@ -8,7 +8,8 @@ import type { SwitchyardError } from '../../sdk/transport/http.js'
 import { effectiveInstanceLimit, openFileLimit } from '../../src/stream/limits.js'
 import { createFlag, createSdkEnv, encodeContext, metricValue } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startRedis, startServer } from '../helpers/server.js'
-import { openSse, type SseConnection, until } from '../helpers/sse-reader.js'
+import { openSse, type SseConnection } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
 const root = new URL('../../', import.meta.url).pathname

@@ -4,10 +4,10 @@ import { createClient } from '../../sdk/index.js'
 import { run } from '../../src/cli/run.js'
 import { createFlag, createSdkEnv, metricValue, putConfig } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer } from '../helpers/server.js'
-import { until } from '../helpers/sse-reader.js'
+import { openSse } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
-import { openSse } from '../helpers/sse-reader.js'
 
 t.test('SDK reports, evaluation counter and the proof a kill reached everyone', async (t) => {
   const s = await startServer(t)

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import t from 'tap'
 import { ISSUE, ISSUES } from '../../sdk/core/index.js'
 import { ConfigSchema } from '../../src/config.js'
@@ -58,4 +58,29 @@ t.test('docs/rules.md issue table, the ISSUES catalogue and the codes the valida
     Object.keys(ISSUES).sort(),
     'every catalogue code is emitted by sdk/core/validate.ts, and only those',
   )
+})
+
+t.test('ARCHITECTURE.md names only files, functions and tests that exist', async (t) => {
+  const arch = read('ARCHITECTURE.md')
+  const root = new URL('../../', import.meta.url)
+  const spans = [...arch.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] as string)
+  // `path`, `path:name` (a function, class or method named in that file), or a folder ending in `/`.
+  const refs = spans
+    .map((s) => /^((?:src|sdk|test|docs|deploy|examples)\/[\w./-]*)(?::(\w+))?$/.exec(s))
+    .filter((m) => m !== null)
+  t.ok(refs.length > 60, `${refs.length} references found`)
+  for (const [, path, name] of refs as RegExpExecArray[]) {
+    t.ok(existsSync(new URL(path as string, root)), `${path} exists`)
+    if (name !== undefined) t.match(read(path as string), new RegExp(`\\b${name}\\b`), `${path} has ${name}`)
+  }
+  for (const [, target] of arch.matchAll(/\]\(([^)#]+)\)/g))
+    t.ok(existsSync(new URL(target as string, root)), `link ${target} resolves`)
+  // The import rules' table quotes test names of test/unit/imports.test.ts (up to an ellipsis).
+  const importsTest = read('test/unit/imports.test.ts')
+  const layers = arch.slice(arch.indexOf('## Layers'), arch.indexOf('## What each folder owns'))
+  const quoted = [...layers.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => (m[1] as string).replace(/\s*\(?…\)?$/, ''))
+  t.ok(quoted.length >= 8, 'the import-rules table is found')
+  for (const name of quoted) t.ok(importsTest.includes(`'${name}`), `imports.test.ts has a test "${name}"`)
+  for (const doc of ['README.md', 'CONTRIBUTING.md'])
+    t.match(read(doc), /\]\(ARCHITECTURE\.md\)/, `${doc} links ARCHITECTURE.md`)
 })

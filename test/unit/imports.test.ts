@@ -202,3 +202,45 @@ t.test('the folders of src/ import each other in one direction (no circle betwee
   t.ok(graph.get('src/stream')?.includes('src/store'), 'edges between folders are seen')
   t.equal(findCycle(graph)?.join(' → ') ?? null, null, 'no circle between folders')
 })
+
+// The layers, top to bottom (ARCHITECTURE.md): a node imports only nodes below it. Files directly in src/ are
+// their own nodes; sdk/ is below all of them (and never imports src/, checked above).
+const LAYERS: readonly (readonly string[])[] = [
+  ['src/server.ts', 'src/cli.ts'],
+  ['src/app.ts', 'src/cli'],
+  ['src/routes'],
+  ['src/http'],
+  ['src/auth.ts'],
+  ['src/stream'],
+  ['src/services'],
+  ['src/store'],
+  ['src/redis'],
+  ['src/schemas', 'src/config.ts'],
+  ['src/errors.ts'],
+]
+
+t.test(
+  'every folder of src/ imports only layers below it (server → app → routes → stream → services → store → redis)',
+  async (t) => {
+    const node = (f: string) => (f.split('/').length > 2 ? f.split('/').slice(0, 2).join('/') : f)
+    const rank = new Map(LAYERS.flatMap((nodes, i) => nodes.map((n) => [n, i] as const)))
+    const srcFiles = files('src')
+    const known = new Set(srcFiles)
+    t.same(
+      [...new Set(srcFiles.map(node))].filter((n) => !rank.has(n)),
+      [],
+      'every folder and top-level file of src/ has a layer',
+    )
+    const bad = srcFiles.flatMap((f) =>
+      imports(f)
+        .filter((i) => known.has(i) && node(i) !== node(f))
+        .filter((i) => (rank.get(node(i)) as number) <= (rank.get(node(f)) as number))
+        .map((i) => `${f} → ${i}`),
+    )
+    t.ok(
+      imports('src/stream/channel.ts').some((i) => node(i) === 'src/store'),
+      'edges between layers are seen',
+    )
+    t.same(bad, [], 'no import upwards or sideways')
+  },
+)

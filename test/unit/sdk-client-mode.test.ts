@@ -11,10 +11,11 @@ import { join } from 'node:path'
 import { createClient } from '../../sdk/browser.js'
 import { fileStorage } from '../../sdk/node-storage.js'
 import { memoryStorage } from '../../sdk/storage.js'
-import type { ClientOptions, ClientValues, SwitchyardClient } from '../../sdk/types.js'
+import type { ClientOptions, ClientValues } from '../../sdk/types.js'
 import type { SwitchyardError } from '../../sdk/transport/http.js'
+import { clientAgainstTestServer, type TestClient } from '../helpers/sdk-client.js'
 import { FakeTimers } from '../helpers/sse-fake-timers.js'
-import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
+import { nextEvent, startSseTestServer } from '../helpers/sse-test-server.js'
 
 const values = (banner: boolean, theme = 'dark'): ClientValues => ({
   flags: {
@@ -25,26 +26,8 @@ const values = (banner: boolean, theme = 'dark'): ClientValues => ({
 
 const silent = {}
 
-async function setup(
-  t: Test,
-  opts: Partial<ClientOptions> = {},
-  doc: object = values(true),
-): Promise<{ server: SseTestServer; client: SwitchyardClient }> {
-  const server = await startSseTestServer({ document: doc })
-  t.teardown(() => server.close())
-  const client = createClient({
-    url: server.url,
-    token: 'test-token',
-    context: { key: 'user-1', plan: 'pro' },
-    logger: silent,
-    initialRetryMs: 20,
-    maxRetryMs: 100,
-    sendMetrics: false,
-    ...opts,
-  })
-  t.teardown(() => client.close())
-  return { server, client }
-}
+const setup = (t: Test, opts: Partial<ClientOptions> = {}, doc: object = values(true)): Promise<TestClient> =>
+  clientAgainstTestServer(t, createClient, doc, { context: { key: 'user-1', plan: 'pro' }, logger: silent, ...opts })
 
 t.test('connects, becomes ready from the put, answers synchronously', async (t) => {
   const { server, client } = await setup(t)

@@ -14,7 +14,7 @@ import { journaled, withJournal, type JournalStorage } from '../../sdk/client/ru
 import { RulesStore } from '../../sdk/client/rules-store.js'
 import type { Ruleset, SwitchyardClient } from '../../sdk/types.js'
 import { booleanFlag } from '../helpers/ruleset.js'
-import { until } from '../helpers/sse-reader.js'
+import { until } from '../helpers/wait.js'
 import { nextEvent, startSseTestServer } from '../helpers/sse-test-server.js'
 
 function ruleset(): Ruleset {

@@ -14,10 +14,11 @@ import { createClient } from '../../sdk/index.js'
 import { fileStorage } from '../../sdk/node-storage.js'
 import { RulesStore } from '../../sdk/client/rules-store.js'
 import { IdSet } from '../../sdk/core/index.js'
-import type { ClientOptions, Ruleset, RulesetFlag, Segment, SwitchyardClient } from '../../sdk/types.js'
+import type { ClientOptions, Ruleset, RulesetFlag, Segment } from '../../sdk/types.js'
 import { memoryStorage } from '../../sdk/storage.js'
+import { clientAgainstTestServer, type TestClient } from '../helpers/sdk-client.js'
 import { FakeTimers } from '../helpers/sse-fake-timers.js'
-import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
+import { nextEvent } from '../helpers/sse-test-server.js'
 
 function checkout(patch: Partial<RulesetFlag> = {}): RulesetFlag {
   return {
@@ -63,24 +64,8 @@ function ruleset(): Ruleset {
   }
 }
 
-async function setup(
-  t: Test,
-  opts: Partial<ClientOptions> = {},
-): Promise<{ server: SseTestServer; client: SwitchyardClient }> {
-  const server = await startSseTestServer({ document: ruleset() })
-  t.teardown(() => server.close())
-  const client = createClient({
-    url: server.url,
-    token: 'test-token',
-    logger: {},
-    initialRetryMs: 20,
-    maxRetryMs: 100,
-    sendMetrics: false,
-    ...opts,
-  })
-  t.teardown(() => client.close())
-  return { server, client }
-}
+const setup = (t: Test, opts: Partial<ClientOptions> = {}): Promise<TestClient> =>
+  clientAgainstTestServer(t, createClient, ruleset(), opts)
 
 t.test('put → local evaluation with reasons', async (t) => {
   const { server, client } = await setup(t)

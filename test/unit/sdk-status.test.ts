@@ -7,9 +7,10 @@
  */
 import t, { type Test } from 'tap'
 import { createClient } from '../../sdk/index.js'
-import type { ClientOptions, Ruleset, SwitchyardClient } from '../../sdk/types.js'
+import type { ClientOptions, Ruleset } from '../../sdk/types.js'
+import { clientAgainstTestServer, type TestClient } from '../helpers/sdk-client.js'
 import { FakeTimers } from '../helpers/sse-fake-timers.js'
-import { nextEvent, startSseTestServer, type SseTestServer } from '../helpers/sse-test-server.js'
+import { nextEvent, startSseTestServer } from '../helpers/sse-test-server.js'
 
 const ruleset: Ruleset = {
   specVersion: 1,
@@ -32,24 +33,8 @@ const ruleset: Ruleset = {
   segments: {},
 }
 
-async function setup(
-  t: Test,
-  opts: Partial<ClientOptions> = {},
-): Promise<{ server: SseTestServer; client: SwitchyardClient }> {
-  const server = await startSseTestServer({ document: ruleset })
-  t.teardown(() => server.close())
-  const client = createClient({
-    url: server.url,
-    token: 'test-token',
-    logger: {},
-    initialRetryMs: 20,
-    maxRetryMs: 100,
-    sendMetrics: false,
-    ...opts,
-  })
-  t.teardown(() => client.close())
-  return { server, client }
-}
+const setup = (t: Test, opts: Partial<ClientOptions> = {}): Promise<TestClient> =>
+  clientAgainstTestServer(t, createClient, ruleset, opts)
 
 t.test('initializing → ready → stale → ready (fresh) → closed', async (t) => {
   const { server, client } = await setup(t, {
