@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { appError, type ErrorCode } from './errors.js'
+import { QUERY_TOKEN } from './schemas/common.js'
 import type { Actor } from './services/context.js'
 import type { TokenRecord, TokenService } from './services/tokens.js'
 
@@ -37,11 +38,6 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   'sdk-client': ['sdk-client'],
 }
 
-/**
- * The query parameter a bearer token may travel in (RFC 6750 §2.3), for the one client that cannot send a
- * header: a browser's native EventSource. Only public sdk-client tokens, only on `queryToken` routes.
- */
-export const QUERY_TOKEN = 'access_token'
 
 /**
  * Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). Without the

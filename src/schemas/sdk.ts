@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { QUERY_TOKEN } from '../auth.js'
+import { QUERY_TOKEN } from './common.js'
 import { STREAM_ID_PATTERN } from './common.js'
 
 /**
