@@ -360,6 +360,34 @@ export class FlagService {
     )
   }
 
+  /**
+   * A write by a release plan (src/services/plans.ts): a change of exactly the version the plan expects, so it
+   * never overwrites a person's edit (412 VERSION_CONFLICT instead), in one atomic step with the plan's own
+   * state (`plan`: its checks, such as its record and lease, and its commands). 409 PLAN_CONFLICT when a plan
+   * check failed: another instance or request changed the plan meanwhile, and nothing was written.
+   */
+  async planWrite(
+    env: string,
+    key: string,
+    expected: number,
+    change: (cur: RulesetFlag) => RulesetFlag,
+    meta: { action: string; reason?: string; details?: unknown },
+    actor: Actor,
+    plan: { checks: Check[]; commands: Command[] },
+    validate = true,
+  ): Promise<FlagWrite> {
+    const cur = await this.getConfig(env, key)
+    checkVersion(cur.version, expected)
+    const next = { ...change(cur), version: cur.version + 1 }
+    const checks = validate ? await this.validate(env, next) : []
+    return this.writeFlag(env, next, cur.version, meta, actor, checks, plan)
+  }
+
+  /** Validates a configuration it may write later (a plan's steps, when the plan is created): 400 when invalid. */
+  async checkConfig(env: string, next: RulesetFlag): Promise<void> {
+    await this.validate(env, next)
+  }
+
   async history(
     env: string,
     key: string,
@@ -436,6 +464,7 @@ export class FlagService {
     meta: { action: string; reason?: string; details?: unknown },
     actor: Actor,
     extraChecks: Check[] = [],
+    plan?: { checks: Check[]; commands: Command[] },
   ): Promise<FlagWrite> {
     const k = envKeys(env)
     const at = this.deps.now().toISOString()
@@ -470,12 +499,14 @@ export class FlagService {
     // Before the change-log XADD, whose reply must stay last (it is the change id).
     if (keep > 0 && next.version > keep)
       commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
+    if (plan) commands.splice(commands.length - 1, 0, ...plan.commands)
     const versionCheck: Check =
       expected === 'absent'
         ? { key: k.flagVersions, field: next.key, op: 'absent' }
         : { key: k.flagVersions, field: next.key, op: 'eq', value: String(expected) }
-    const r = await this.store.atomic({ checks: [versionCheck, ...extraChecks], commands })
+    const r = await this.store.atomic({ checks: [versionCheck, ...extraChecks, ...(plan?.checks ?? [])], commands })
     if (!r.ok) {
+      if (r.failed > extraChecks.length) throw appError('PLAN_CONFLICT')
       if (r.failed === 0) {
         if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
         const current = r.actual === null ? 0 : Number(r.actual)
