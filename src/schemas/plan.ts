@@ -6,7 +6,6 @@ import { FlagConfigBody, PassedPointFields, ServeSchema } from './flag.js'
 export const Duration = Type.String({
   pattern: '^[0-9]{1,9}(ms|s|m|h|d)$',
   description: 'A whole number and a unit: ms, s, m, h or d (e.g. `30s`, `10m`)',
-  examples: ['10m'],
 })
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
