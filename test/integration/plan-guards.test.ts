@@ -182,3 +182,27 @@ t.test(
     t.match((await s.api('GET', `${P}/flags/new-checkout`)).body, { on: true, version: 2 }, 'not killed')
   },
 )
+
+t.test('a kill guard kills the flag (before any point of no return) and pauses the plan', async (t) => {
+  const series = 'checkout_error_ratio{case="kill"}'
+  const { s, plan, tick } = await setup(t, series)
+  const guard = { query: series, comparison: '>', threshold: 0.02, action: 'kill' }
+  const r = await s.api('POST', `${P}/plans`, {
+    body: { flag: 'new-checkout', steps: ramp, guards: [guard], start: true },
+  })
+  const id = r.body.id as string
+  exporter.set(series, 0.2)
+  await until(
+    async () => {
+      await tick()
+      return (await plan(id)).status === 'paused'
+    },
+    30_000,
+    'the guard to kill the flag',
+  )
+  t.match(await plan(id), { pausedReason: { code: 'GUARD_BREACHED', message: /flag killed/ } })
+  const flag = (await s.api('GET', `${P}/flags/new-checkout`)).body
+  t.match(flag, { on: false, version: 3 }, 'the flag is off')
+  const hist = (await s.api('GET', `${P}/flags/new-checkout/history?limit=1`)).body.items[0]
+  t.match(hist, { action: 'flag.kill', actor: `plan:${id}` }, 'a kill in the history, by the plan')
+})

@@ -439,3 +439,63 @@ t.test('three instances on one Redis, one dying mid-plan: every step exactly onc
     'the history: one version per step, consecutive',
   )
 })
+
+t.test(
+  'halts from outside (the alerts webhook): haltFlag pauses the started plan with HALTED; repeats are harmless',
+  async (t) => {
+    const { s, c, tick } = await setup(t)
+    const plans = s.app.services.plans
+    const actor = { name: 'alertmanager', tokenId: 'tok_am' }
+    t.equal(await plans.haltFlag('production', 'new-checkout', 'no plan', actor), null, 'no started plan: nothing')
+    const r = await s.api('POST', `${P}/plans`, {
+      body: { flag: 'new-checkout', steps: [{ serve: weights(1), hold: '1m' }, { serve: weights(2) }], start: true },
+    })
+    const id = r.body.id as string
+    const first = await plans.haltFlag('production', 'new-checkout', 'alert PgLockWaits firing', actor)
+    t.match(first, {
+      halted: true,
+      plan: { id, status: 'paused', pausedReason: { code: 'HALTED', message: 'alert PgLockWaits firing' } },
+    })
+    const again = await plans.halt('production', id, 'alert PgLockWaits firing', actor)
+    t.match(again, { halted: false, plan: { status: 'paused' } }, 'a repeat changes nothing')
+    c.advance(5 * MIN)
+    await tick()
+    t.equal((await s.api('GET', `${P}/plans/${id}`)).body.current, 0, 'halted: no step')
+    const audit = (await s.api('GET', '/api/v1/audit?env=production&flag=new-checkout')).body.items
+    t.equal(audit.filter((a: { action: string }) => a.action === 'plan.halt').length, 1, 'audited once')
+    t.match(audit[0], { action: 'plan.halt', actor: 'alertmanager', reason: 'alert PgLockWaits firing' })
+    t.equal(await plans.automatedAction('production', 'new-checkout'), 'kill', 'no point of no return: kills may kill')
+  },
+)
+
+t.test('leases: a live claim refuses others, an expired one is retaken with a greater fencing token', async (t) => {
+  const { s } = await setup(t)
+  const { PlanStore } = await import('../../src/store/plans.js')
+  const repo = new PlanStore(s.app.store)
+  const a = await repo.claim('production', 'pl_1', 'A', 1000, 500)
+  t.match(a, { token: 1, untilMs: 1500 })
+  t.equal(await repo.claim('production', 'pl_1', 'B', 1400, 500), null, 'A holds it')
+  t.match(await repo.claim('production', 'pl_1', 'A', 1400, 500), { token: 1, untilMs: 1900 }, 'A renews it')
+  const b = await repo.claim('production', 'pl_1', 'B', 1901, 500)
+  t.match(b, { token: 2 }, 'expired: B takes it with a greater token')
+  if (!a || !b) return
+  const write = (lease: typeof a) =>
+    s.app.store.atomic({ checks: [repo.held(lease)], commands: [['HSET', 'sy:{production}:x', 'f', '1']] })
+  t.equal((await write(a)).ok, false, "A's late write fails its lease check (the fence)")
+  t.equal((await write(b)).ok, true, "B's passes")
+  await repo.release('production', 'pl_1', 'A')
+  t.equal(await repo.claim('production', 'pl_1', 'C', 1902, 500), null, 'A cannot give up what it no longer holds')
+  await repo.release('production', 'pl_1', 'B')
+  t.match(await repo.claim('production', 'pl_1', 'C', 1902, 500), { token: 3 }, 'given up: taken at once')
+})
+
+t.test('deleting an environment deletes its plans', async (t) => {
+  const { s } = await setup(t)
+  await s.api('POST', `${P}/plans`, {
+    body: { flag: 'new-checkout', steps: [{ serve: weights(1), hold: '1h' }], start: true },
+  })
+  t.equal((await s.api('DELETE', P)).status, 204)
+  t.same(await s.redis.keys('sy:{production}:plans*'), [], 'no plan keys left')
+  t.equal((await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })).status, 201)
+  t.same((await s.api('GET', `${P}/plans`)).body.items, [], 'a new environment of that name has none')
+})
