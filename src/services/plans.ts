@@ -278,8 +278,18 @@ export class PlanService {
   /** Starts this instance's timer (PLAN_TICK_MS; none when 0). */
   run(): void {
     if (this.opts.tickMs <= 0 || this.timer) return
+    // One warning per outage (Redis unreachable), not one per tick.
+    let failing = false
     this.timer = setInterval(() => {
-      this.tick().catch((err: unknown) => this.opts.log?.warn({ err }, 'release plan runner: tick failed'))
+      this.tick().then(
+        () => {
+          failing = false
+        },
+        (err: unknown) => {
+          if (!failing) this.opts.log?.warn({ err }, 'release plan runner: tick failed (retried every PLAN_TICK_MS)')
+          failing = true
+        },
+      )
     }, this.opts.tickMs)
     this.timer.unref()
   }

@@ -77,6 +77,7 @@ t.test('three instances, one SIGKILLed mid-plan: every step applied exactly once
   }
   t.ok(childInstance, 'step 1 applied by the child')
   await until(async () => (await auditedVia()).length >= 2, 30_000, 'the child to apply two steps')
+  const killedAt = Date.now()
   child.child.kill('SIGKILL')
   await child.exited
   const applied = (await auditedVia()).length
@@ -88,6 +89,12 @@ t.test('three instances, one SIGKILLed mid-plan: every step applied exactly once
     'the surviving instances to finish the plan',
   )
   const all = await auditedVia()
+  const firstAfter = (await a.api('GET', '/api/v1/audit?env=production&flag=new-checkout&limit=500')).body.items
+    .filter(
+      (x: { action: string; details: { step: number } }) => x.action === 'plan.step' && x.details.step === applied,
+    )
+    .map((x: { at: string }) => Date.parse(x.at))[0] as number
+  t.comment(`first step after the SIGKILL: ${firstAfter - killedAt} ms later (lease 3000 ms, hold 3 s)`)
   t.same(
     all.map((x) => x.step),
     Array.from({ length: N }, (_, i) => i),
