@@ -2,7 +2,7 @@ import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, FlagHistoryEntry, PatchFlag } from '../schemas/flag.js'
-import type { Reference } from '../store/flags.js'
+import type { Reference, WriteExtra } from '../store/flags.js'
 import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
 
@@ -318,6 +318,34 @@ export class FlagService {
     )
   }
 
+  /**
+   * A write by a release plan (src/services/plans.ts): a change of exactly the version the plan expects, so it
+   * never overwrites a person's edit (412 VERSION_CONFLICT instead), in one atomic step with the plan's own
+   * state (`plan`: from PlanRepository.withFlagWrite, its record and lease checked). 409 PLAN_CONFLICT when a
+   * plan check failed: another instance or request changed the plan meanwhile, and nothing was written.
+   */
+  async planWrite(
+    env: string,
+    key: string,
+    expected: number,
+    change: (cur: RulesetFlag) => RulesetFlag,
+    meta: { action: string; reason?: string; details?: unknown },
+    actor: Actor,
+    plan: WriteExtra,
+    validate = true,
+  ): Promise<FlagWrite> {
+    const cur = await this.getConfig(env, key)
+    checkVersion(cur.version, expected)
+    const next = { ...change(cur), version: cur.version + 1 }
+    const requires = validate ? await this.validate(env, next) : []
+    return this.writeFlag(env, next, cur.version, meta, actor, requires, plan)
+  }
+
+  /** Validates a configuration it may write later (a plan's steps, when the plan is created): 400 when invalid. */
+  async checkConfig(env: string, next: RulesetFlag): Promise<void> {
+    await this.validate(env, next)
+  }
+
   async history(
     env: string,
     key: string,
@@ -390,6 +418,7 @@ export class FlagService {
     meta: { action: string; reason?: string; details?: unknown },
     actor: Actor,
     requires: Reference[] = [],
+    extra?: WriteExtra,
   ): Promise<FlagWrite> {
     const at = this.deps.now().toISOString()
     const entry: FlagHistoryEntry = {
@@ -413,8 +442,10 @@ export class FlagService {
         ...(meta.details !== undefined && { details: meta.details }),
       },
     )
-    const r = await this.store.flags.write(env, next, expected, entry, audit, requires)
+    const r = await this.store.flags.write(env, next, expected, entry, audit, requires, extra)
     if (r.ok) return { flag: next, changeId: r.changeId }
+    // Only plan writes pass `extra` (planWrite): the plan moved meanwhile.
+    if ('extraFailed' in r) throw appError('PLAN_CONFLICT')
     if ('conflict' in r) {
       if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
       const current = r.conflict ?? 0

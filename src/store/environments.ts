@@ -4,6 +4,7 @@ import { type AuditRecord, auditCommand } from './audit.js'
 import { ENV_DELETED_TYPE, type ChangeLog } from './changelog.js'
 import type { StoreContext } from './context.js'
 import { envKeys, globalKeys } from './keys.js'
+import type { PlanRepository } from './plans.js'
 
 export { RESERVED_ENV_KEYS } from './keys.js'
 
@@ -32,6 +33,8 @@ export class EnvironmentRepository {
   constructor(
     private readonly ctx: StoreContext,
     private readonly changelog: ChangeLog,
+    /** Its keys go with the environment's on delete. */
+    private readonly plans: PlanRepository,
   ) {}
 
   all(): Promise<Record<string, Environment>> {
@@ -113,6 +116,7 @@ export class EnvironmentRepository {
       k.audit,
       k.meta,
       k.sdkReports,
+      ...this.plans.keysOf(key),
     ]
     for (let i = 0; i < doomed.length; i += 500) await redis.unlink(...doomed.slice(i, i + 500))
     return true

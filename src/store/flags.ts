@@ -27,6 +27,30 @@ export type ConfigWriteResult =
   | { ok: false; conflict: number | null }
   /** A segment or prerequisite the configuration refers to was deleted meanwhile. */
   | { ok: false; missing: Reference }
+  /** A check of the `extra` argument failed (what it guards changed meanwhile): nothing was written. */
+  | { ok: false; extraFailed: true }
+
+/**
+ * Another repository's checks and commands that must happen in the same
+ * atomic step as a flag write (FlagRepository.write's `extra`), such as a
+ * release plan's record and the lease of the instance running it
+ * (src/store/plans.ts withFlagWrite). Opaque outside src/store/: services
+ * only pass it on, so they need no Redis types.
+ */
+export class WriteExtra {
+  readonly #checks: Check[]
+  readonly #commands: Command[]
+
+  constructor(checks: Check[], commands: Command[]) {
+    this.#checks = checks
+    this.#commands = commands
+  }
+
+  /** Its parts, for the flag repository's write. */
+  static parts(e: WriteExtra): { checks: Check[]; commands: Command[] } {
+    return { checks: e.#checks, commands: e.#commands }
+  }
+}
 
 /**
  * Checks that no flag of `env` changed, appeared or disappeared since
@@ -129,7 +153,9 @@ export class FlagRepository {
    * One atomic step: version check (`expected`, or 'absent' for a first
    * configuration), every reference still present, then the new state, its
    * version, its history entry (trimmed to HISTORY_MAX_VERSIONS), the audit
-   * record and the change-log entry `flag.put`.
+   * record and the change-log entry `flag.put`. `extra` (optional): another
+   * repository's checks, after these, and commands, before the change-log
+   * entry, in the same step (see WriteExtra).
    */
   async write(
     env: string,
@@ -138,7 +164,9 @@ export class FlagRepository {
     entry: FlagHistoryEntry,
     audit: AuditRecord,
     requires: Reference[] = [],
+    extra?: WriteExtra,
   ): Promise<ConfigWriteResult> {
+    const more = extra ? WriteExtra.parts(extra) : { checks: [], commands: [] }
     const k = envKeys(env)
     const commands: Command[] = [
       ['HSET', k.flags, next.key, JSON.stringify(next)],
@@ -151,15 +179,17 @@ export class FlagRepository {
     // Before the change-log XADD, whose reply must stay last (it is the change id).
     if (keep > 0 && next.version > keep)
       commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
+    commands.splice(commands.length - 1, 0, ...more.commands)
     const versionCheck: Check =
       expected === 'absent'
         ? { key: k.flagVersions, field: next.key, op: 'absent' }
         : { key: k.flagVersions, field: next.key, op: 'eq', value: String(expected) }
     const r = await this.ctx.atomic({
-      checks: [versionCheck, ...requires.map((ref) => referenceCheck(env, ref))],
+      checks: [versionCheck, ...requires.map((ref) => referenceCheck(env, ref)), ...more.checks],
       commands,
     })
     if (!r.ok) {
+      if (r.failed > requires.length) return { ok: false, extraFailed: true }
       if (r.failed === 0) return { ok: false, conflict: r.actual === null ? null : Number(r.actual) }
       return { ok: false, missing: requires[r.failed - 1] as Reference }
     }

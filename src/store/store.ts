@@ -6,6 +6,7 @@ import { ChangeLog } from './changelog.js'
 import { StoreContext } from './context.js'
 import { EnvironmentRepository } from './environments.js'
 import { FlagRepository } from './flags.js'
+import { PlanRepository } from './plans.js'
 import { SdkReportRepository } from './sdk-reports.js'
 import { SegmentRepository } from './segments.js'
 import { SnapshotReader } from './snapshot.js'
@@ -38,6 +39,7 @@ export class Store {
   readonly changelog: ChangeLog
   readonly snapshot: SnapshotReader
   readonly sdkReports: SdkReportRepository
+  readonly plans: PlanRepository
 
   constructor(
     redis: RedisClient,
@@ -51,7 +53,8 @@ export class Store {
     this.changelog = new ChangeLog(this.#ctx)
     this.flags = new FlagRepository(this.#ctx)
     this.segments = new SegmentRepository(this.#ctx)
-    this.environments = new EnvironmentRepository(this.#ctx, this.changelog)
+    this.plans = new PlanRepository(this.#ctx)
+    this.environments = new EnvironmentRepository(this.#ctx, this.changelog, this.plans)
     this.tokens = new TokenRepository(this.#ctx)
     this.audit = new AuditRepository(this.#ctx)
     this.snapshot = new SnapshotReader(this.#ctx)
