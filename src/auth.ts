@@ -12,6 +12,7 @@ export type Permission =
   | 'evaluate' // POST /evaluate (admin, editor, viewer, sdk-server)
   | 'sdk-server' // full rules of one environment
   | 'sdk-client' // evaluated clientSide values of one environment
+  | 'alerts' // post Alertmanager notifications (alerts tokens only: a token in Alertmanager's config can do nothing else)
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -35,6 +36,7 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   evaluate: ['admin', 'editor', 'viewer', 'sdk-server'],
   'sdk-server': ['sdk-server'],
   'sdk-client': ['sdk-client'],
+  alerts: ['alerts'],
 }
 
 /**
@@ -93,6 +95,7 @@ function describe(perm: Permission, env?: string): string {
     evaluate: 'evaluate',
     'sdk-server': 'read the rules',
     'sdk-client': 'read client values',
+    alerts: 'post Alertmanager notifications (alerts tokens only)',
     define:
       'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]

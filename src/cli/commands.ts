@@ -768,7 +768,7 @@ export const COMMANDS: Command[] = [
     positionals: [0, 0],
     options: {
       name: { type: 'string', arg: 'TEXT', help: 'who or what uses it (required)' },
-      kind: { type: 'string', arg: 'KIND', help: 'admin|editor|viewer|sdk-server|sdk-client (required)' },
+      kind: { type: 'string', arg: 'KIND', help: 'admin|editor|viewer|sdk-server|sdk-client|alerts (required)' },
       env: { type: 'string', multiple: true, arg: 'ENV', help: 'an environment it may use, or "*" (repeatable)' },
     },
     run: async (c) => {

@@ -4,7 +4,7 @@ import { TOKEN_REVOKED_TYPE } from '../store/changelog.js'
 import { globalKeys } from '../store/keys.js'
 import type { Actor, ServiceDeps } from './context.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
+export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client', 'alerts'] as const
 export type TokenKind = (typeof TOKEN_KINDS)[number]
 
 /** A token as stored: never the secret, only its SHA-256. */
@@ -27,6 +27,8 @@ const PREFIX: Record<TokenKind, string> = {
   viewer: 'vwr',
   'sdk-server': 'srv',
   'sdk-client': 'cli',
+  // Alertmanager's: it may only post notifications to /api/v1/alerts (kills and halts in its environments).
+  alerts: 'alt',
 }
 
 /**
@@ -74,7 +76,10 @@ export class TokenService {
     const envs = input.kind === 'admin' ? ['*'] : (input.environments ?? [])
     const problems: Array<{ path: string; message: string }> = []
     if (input.kind !== 'admin' && envs.length === 0)
-      problems.push({ path: '/environments', message: 'name at least one environment (or "*" for editor/viewer)' })
+      problems.push({
+        path: '/environments',
+        message: 'name at least one environment (or "*" for editor/viewer/alerts)',
+      })
     if ((input.kind === 'sdk-server' || input.kind === 'sdk-client') && (envs.length !== 1 || envs[0] === '*')) {
       problems.push({ path: '/environments', message: 'an SDK token belongs to exactly one environment' })
     }

@@ -22,6 +22,7 @@ const CALLERS = [
   'viewer staging',
   'sdk-server production',
   'sdk-client production',
+  'alerts production',
 ] as const
 type Caller = (typeof CALLERS)[number]
 const UNAUTHENTICATED: readonly Caller[] = ['no token', 'bad token', 'revoked']
@@ -39,6 +40,7 @@ const MAY = {
   sdkServer: ['sdk-server production'],
   sdkClient: ['sdk-client production'],
   sdkAny: ['sdk-server production', 'sdk-client production'],
+  alerts: ['alerts production'],
 } as const satisfies Record<string, readonly Caller[]>
 
 interface Case {
@@ -217,6 +219,13 @@ const CASES: Case[] = [
     body: { context: { targetingKey: 'u1' } },
     may: MAY.sdkAny,
   },
+  {
+    route: 'POST /api/v1/alerts',
+    path: '/api/v1/alerts',
+    body: { version: '4', alerts: [] },
+    may: MAY.alerts,
+    why: "Alertmanager's token may do this and nothing else",
+  },
 ]
 
 /** Creates one token per caller (the revoked one is deleted again). */
@@ -240,6 +249,7 @@ async function tokens(s: TestServer): Promise<Record<Caller, string | null>> {
     'viewer staging': (await make('viewer staging', 'viewer', ['staging'])).secret,
     'sdk-server production': (await make('sdk-server production', 'sdk-server', ['production'])).secret,
     'sdk-client production': (await make('sdk-client production', 'sdk-client', ['production'])).secret,
+    'alerts production': (await make('alerts production', 'alerts', ['production'])).secret,
   }
 }
 
