@@ -2,7 +2,7 @@
 import t, { type Test } from 'tap'
 import { createClient } from '../../sdk/index.js'
 import { createFlag, createSdkEnv, toggle } from '../helpers/sdk-fixtures.js'
-import { startServer, type TestServer } from '../helpers/server.js'
+import { startServer } from '../helpers/server.js'
 
 const P = '/api/v1/environments/production'
 
