@@ -108,6 +108,13 @@ const CASES: Case[] = [
     may: MAY.everyEnvironment,
     why: 'clientSide exposes the flag to every browser',
   },
+  {
+    route: 'PATCH /api/v1/flags/{key}',
+    path: '/api/v1/flags/nowhere',
+    body: { alertPolicy: 'ignore' },
+    may: MAY.everyEnvironment,
+    why: 'what an alert does applies in every environment',
+  },
   { route: 'DELETE /api/v1/flags/{key}', path: '/api/v1/flags/nowhere', may: MAY.everyEnvironment },
   { route: 'GET /api/v1/environments/{env}/flags', path: `${P}/flags`, may: MAY.readProduction },
   { route: 'GET /api/v1/environments/{env}/flags/{key}', path: `${P}/flags/f`, may: MAY.readProduction },
