@@ -4,11 +4,10 @@
  * token, and a connected Node SDK sees the flag off. No mocked Prometheus or Alertmanager.
  */
 import { createServer } from 'node:http'
-import { join } from 'node:path'
 import t from 'tap'
 import { createClient } from '../../sdk/index.js'
 import { createFlag, createSdkEnv, toggle } from '../helpers/sdk-fixtures.js'
-import { startAlertmanager, startPrometheus } from '../helpers/prometheus.js'
+import { alertmanagerConfig, FEED_RULE, startAlertmanager, startPrometheus } from '../helpers/prometheus.js'
 import { startServer, type Teardown } from '../helpers/server.js'
 import { until } from '../helpers/sse-reader.js'
 
@@ -37,40 +36,6 @@ async function exporter(t: Teardown): Promise<{ target: string; set: (v: number)
     },
     scrapes: () => scrapes,
   }
-}
-
-/** The alerting rule of deploy/prometheus/kill-rules.example.yaml, with a short `for`. */
-export const FEED_RULE = `groups:
-  - name: switchyard-test
-    rules:
-      - alert: FeedErrors
-        expr: app_error_ratio > 0.05
-        for: 1s
-        labels:
-          switchyard_env: production
-          switchyard_flag: feed
-        annotations:
-          summary: feed errors above 5 %
-`
-
-/** Alertmanager routing every alert to Switchyard at once, the token in http_config (a credentials file). */
-export function alertmanagerConfig(apiUrl: string, dir: string): string {
-  return `route:
-  receiver: switchyard
-  group_by: [switchyard_env, switchyard_flag]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: switchyard
-    webhook_configs:
-      - url: ${apiUrl}/api/v1/alerts
-        send_resolved: true
-        http_config:
-          authorization:
-            type: Bearer
-            credentials_file: ${join(dir, 'token')}
-`
 }
 
 t.test(

@@ -140,3 +140,37 @@ export function startAlertmanager(t: Teardown, o: AlertmanagerOptions): Promise<
     '--log.level=warn',
   ])
 }
+
+/** An alerting rule like deploy/prometheus/kill-rules.example.yaml's, with a short `for`: `app_error_ratio > 0.05` kills `feed` in production. */
+export const FEED_RULE = `groups:
+  - name: switchyard-test
+    rules:
+      - alert: FeedErrors
+        expr: app_error_ratio > 0.05
+        for: 1s
+        labels:
+          switchyard_env: production
+          switchyard_flag: feed
+        annotations:
+          summary: feed errors above 5 %
+`
+
+/** Alertmanager routing every alert to Switchyard at once, the token in http_config (a credentials file). */
+export function alertmanagerConfig(apiUrl: string, dir: string): string {
+  return `route:
+  receiver: switchyard
+  group_by: [switchyard_env, switchyard_flag]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: switchyard
+    webhook_configs:
+      - url: ${apiUrl}/api/v1/alerts
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: ${join(dir, 'token')}
+`
+}
