@@ -12,6 +12,7 @@ import type { Config } from './config.js'
 import { AppError, appError, type ErrorDetail, errorBody, sendError } from './errors.js'
 import { clientErrorHandler, registerEdge, timeoutOptions } from './http/edge.js'
 import { loggerOptions, OutageLog, quietProbes } from './http/logging.js'
+import alertRoutes from './routes/alerts.js'
 import auditRoutes from './routes/audit.js'
 import environmentRoutes from './routes/environments.js'
 import evaluateRoutes from './routes/evaluate.js'
@@ -273,6 +274,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(auditRoutes, { services })
   await app.register(tokenRoutes, { services })
   await app.register(whoamiRoutes)
+  await app.register(alertRoutes, { services })
 
   // Streaming: one hub per app (change-log readers, SSE fan-out); streams end before the HTTP server closes.
   const rulesets = new RulesetService(store)

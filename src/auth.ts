@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { appError, type ErrorCode } from './errors.js'
+import { QUERY_TOKEN } from './schemas/sdk.js'
 import type { Actor } from './services/context.js'
 import type { TokenRecord, TokenService } from './services/tokens.js'
 
@@ -12,6 +13,7 @@ export type Permission =
   | 'evaluate' // POST /evaluate (admin, editor, viewer, sdk-server)
   | 'sdk-server' // full rules of one environment
   | 'sdk-client' // evaluated clientSide values of one environment
+  | 'alerts' // post Alertmanager notifications (alerts tokens only: a token in Alertmanager's config can do nothing else)
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -35,13 +37,11 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   evaluate: ['admin', 'editor', 'viewer', 'sdk-server'],
   'sdk-server': ['sdk-server'],
   'sdk-client': ['sdk-client'],
+  alerts: ['alerts'],
 }
 
-/**
- * The query parameter a bearer token may travel in (RFC 6750 §2.3), for the one client that cannot send a
- * header: a browser's native EventSource. Only public sdk-client tokens, only on `queryToken` routes.
- */
-export const QUERY_TOKEN = 'access_token'
+// Defined with the wire schemas (a leaf), so src/schemas need not import this file.
+export { QUERY_TOKEN }
 
 /**
  * Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). Without the
@@ -93,6 +93,7 @@ function describe(perm: Permission, env?: string): string {
     evaluate: 'evaluate',
     'sdk-server': 'read the rules',
     'sdk-client': 'read client values',
+    alerts: 'post Alertmanager notifications (alerts tokens only)',
     define:
       'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]

@@ -1,6 +1,7 @@
 import { storeFull } from '../redis/check.js'
 import type { RedisClient } from '../redis/connect.js'
 import { appError } from '../errors.js'
+import { AlertRepository } from './alerts.js'
 import { AuditRepository } from './audit.js'
 import { ChangeLog } from './changelog.js'
 import { StoreContext } from './context.js'
@@ -38,6 +39,7 @@ export class Store {
   readonly changelog: ChangeLog
   readonly snapshot: SnapshotReader
   readonly sdkReports: SdkReportRepository
+  readonly alerts: AlertRepository
 
   constructor(
     redis: RedisClient,
@@ -56,6 +58,7 @@ export class Store {
     this.audit = new AuditRepository(this.#ctx)
     this.snapshot = new SnapshotReader(this.#ctx)
     this.sdkReports = new SdkReportRepository(this.#ctx)
+    this.alerts = new AlertRepository(this.#ctx)
   }
 
   // ---- the connection's health (readiness, outage detection) ----
