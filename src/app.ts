@@ -12,6 +12,7 @@ import type { Config } from './config.js'
 import { AppError, appError, type ErrorDetail, errorBody, sendError } from './errors.js'
 import { clientErrorHandler, registerEdge, timeoutOptions } from './http/edge.js'
 import { loggerOptions, OutageLog, quietProbes } from './http/logging.js'
+import alertRoutes from './routes/alerts.js'
 import auditRoutes from './routes/audit.js'
 import environmentRoutes from './routes/environments.js'
 import evaluateRoutes from './routes/evaluate.js'
@@ -287,6 +288,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Release plans run in every instance (leases in Redis decide which one runs each plan); stopped before Redis goes.
   app.addHook('onReady', async () => services.plans.run())
   app.addHook('onClose', async () => services.plans.close())
+  await app.register(alertRoutes, { services })
 
   // Streaming: one hub per app (change-log readers, SSE fan-out); streams end before the HTTP server closes.
   const rulesets = new RulesetService(store)

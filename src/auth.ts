@@ -13,6 +13,7 @@ export type Permission =
   | 'evaluate' // POST /evaluate (admin, editor, viewer, sdk-server)
   | 'sdk-server' // full rules of one environment
   | 'sdk-client' // evaluated clientSide values of one environment
+  | 'alerts' // post Alertmanager notifications (alerts tokens only: a token in Alertmanager's config can do nothing else)
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,8 +37,8 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   evaluate: ['admin', 'editor', 'viewer', 'sdk-server'],
   'sdk-server': ['sdk-server'],
   'sdk-client': ['sdk-client'],
+  alerts: ['alerts'],
 }
-
 
 /**
  * Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). Without the
@@ -89,6 +90,7 @@ function describe(perm: Permission, env?: string): string {
     evaluate: 'evaluate',
     'sdk-server': 'read the rules',
     'sdk-client': 'read client values',
+    alerts: 'post Alertmanager notifications (alerts tokens only)',
     define:
       'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]

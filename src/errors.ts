@@ -15,6 +15,10 @@ export const ERRORS = {
     status: 400,
     message: 'This environment requires signed contexts, and a signed context needs a "key" (or "targetingKey")',
   },
+  ALERT_VERSION_UNSUPPORTED: {
+    status: 400,
+    message: 'Alertmanager webhook payload version "%s" is not understood; this receiver reads version "4"',
+  },
   RESERVED_NAME: { status: 400, message: 'The key "%s" is reserved: %s' },
   UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
   QUERY_TOKEN_REFUSED: {

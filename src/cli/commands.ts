@@ -673,13 +673,49 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'alerts test',
+    args: '<env> <flag>',
+    summary: 'post an Alertmanager-shaped alert for a flag (a fire drill of the alert path; needs an alerts token)',
+    positionals: [2, 2],
+    options: {
+      name: { type: 'string', arg: 'TEXT', help: 'the alert name (default SwitchyardFireDrill)' },
+      summary: { type: 'string', arg: 'TEXT', help: 'its summary annotation, the reason of a kill' },
+      resolved: { type: 'boolean', help: 'send it resolved (recorded only)' },
+    },
+    details:
+      "What Alertmanager would post to POST /api/v1/alerts: the flag's alertPolicy decides (kill by default). Prints each alert's outcome.",
+    run: async (c) => {
+      const [env, flag] = c.args as [string, string]
+      const status = c.opts.resolved === true ? 'resolved' : 'firing'
+      const labels = { alertname: str(c, 'name') ?? 'SwitchyardFireDrill', switchyard_env: env, switchyard_flag: flag }
+      const summary = str(c, 'summary')
+      const r = await c.api.call<{
+        results: Array<{ alertname: string; outcome: string; code?: string; version?: number }>
+      }>('POST', '/api/v1/alerts', {
+        body: {
+          version: '4',
+          status,
+          receiver: 'switchyard-cli',
+          alerts: [{ status, labels, annotations: summary ? { summary } : {}, startsAt: new Date().toISOString() }],
+        },
+      })
+      if (c.json) printJson(c, r.body)
+      else
+        for (const a of r.body.results)
+          c.out(
+            `${a.alertname} ${env}/${flag}: ${a.outcome}${a.code ? ` (${a.code})` : ''}${a.version !== undefined ? ` at version ${a.version}` : ''}`,
+          )
+      return EXIT.OK
+    },
+  },
+  {
     name: 'tokens create',
     args: '',
     summary: 'create an API or SDK token (the secret is shown once)',
     positionals: [0, 0],
     options: {
       name: { type: 'string', arg: 'TEXT', help: 'who or what uses it (required)' },
-      kind: { type: 'string', arg: 'KIND', help: 'admin|editor|viewer|sdk-server|sdk-client (required)' },
+      kind: { type: 'string', arg: 'KIND', help: 'admin|editor|viewer|sdk-server|sdk-client|alerts (required)' },
       env: { type: 'string', multiple: true, arg: 'ENV', help: 'an environment it may use, or "*" (repeatable)' },
     },
     run: async (c) => {

@@ -105,6 +105,12 @@ const definitionFields = {
   temporary: Type.Optional(Type.Boolean()),
   removeBy: Type.Optional(Type.String({ format: 'date' })),
   clientSide: Type.Optional(Type.Boolean()),
+  alertPolicy: Type.Optional(
+    Type.Union([Type.Literal('kill'), Type.Literal('halt'), Type.Literal('ignore')], {
+      description:
+        'What a firing Alertmanager alert naming this flag does (POST /api/v1/alerts): `kill` (default) turns it off, `halt` halts its release plan, `ignore` only records it',
+    }),
+  ),
 }
 
 export const FlagDefinitionSchema = Type.Object(
@@ -163,8 +169,13 @@ export const PatchFlagBody = Type.Object(
 )
 export type PatchFlag = Static<typeof PatchFlagBody>
 
-/** Definition fields that change what every environment serves: patching them needs a token for every environment. */
-export const SERVING_FIELDS = ['variations', 'clientSide'] as const satisfies ReadonlyArray<keyof PatchFlag>
+/**
+ * Definition fields that change what every environment serves (or, `alertPolicy`, what an alert does to it in every
+ * environment): patching them needs a token for every environment.
+ */
+export const SERVING_FIELDS = ['variations', 'clientSide', 'alertPolicy'] as const satisfies ReadonlyArray<
+  keyof PatchFlag
+>
 
 export const FlagConfigBody = Type.Object(
   {

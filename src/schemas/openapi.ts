@@ -35,10 +35,14 @@ export const OPENAPI_DOCUMENT = {
     },
     { name: 'evaluate', description: 'Server-side evaluation with reasons: "why does this user see X?"' },
     { name: 'audit', description: 'Who changed what, when and why' },
-    { name: 'tokens', description: 'API tokens: admin, editor, viewer, sdk-server, sdk-client (admin only)' },
+    { name: 'tokens', description: 'API tokens: admin, editor, viewer, sdk-server, sdk-client, alerts (admin only)' },
     {
       name: 'sdk',
       description: 'What the SDKs call: rules and values by stream (SSE) or polling, metrics reports, delivery status',
+    },
+    {
+      name: 'alerts',
+      description: "Alertmanager's webhook: firing alerts kill flags or halt plans, as each flag's alertPolicy says",
     },
     { name: 'operations', description: 'Liveness, readiness, Prometheus metrics, store re-initialisation' },
   ],

@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Key, List } from './common.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
+export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client', 'alerts'] as const
 export type TokenKind = (typeof TOKEN_KINDS)[number]
 const TokenKindSchema = Type.Union(TOKEN_KINDS.map((k) => Type.Literal(k)))
 

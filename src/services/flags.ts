@@ -108,6 +108,7 @@ export class FlagService {
       ...(input.owner !== undefined && { owner: input.owner }),
       ...(input.temporary !== undefined && { temporary: input.temporary }),
       ...(input.removeBy !== undefined && { removeBy: input.removeBy }),
+      ...(input.alertPolicy !== undefined && { alertPolicy: input.alertPolicy }),
     }
     const created = await this.store.flags.createDefinition(
       def,
@@ -269,6 +270,33 @@ export class FlagService {
     // Only `on` changes, so the stored (already validated) configuration needs no re-validation:
     // a kill is two Redis round trips, whatever the size of the environment.
     return this.modify(env, key, actor, 'flag.kill', reason, (cur) => ({ ...cur, on: false }), undefined, false)
+  }
+
+  /**
+   * The kill of automation (Alertmanager): like `kill`, but a flag that is already off is left as it is, so a
+   * repeated or duplicated notification writes nothing. The version check of the write makes "still on" and "off"
+   * one atomic step: of two concurrent calls, one kills and the other finds it off.
+   */
+  async killIfOn(
+    env: string,
+    key: string,
+    reason: string,
+    actor: Actor,
+    details?: unknown,
+  ): Promise<FlagWrite & { changed: boolean }> {
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const cur = await this.getConfig(env, key)
+      if (!cur.on) return { flag: cur, changeId: null, changed: false }
+      const next = { ...cur, on: false, version: cur.version + 1 }
+      try {
+        const w = await this.writeFlag(env, next, cur.version, { action: 'flag.kill', reason, details }, actor)
+        return { ...w, changed: true }
+      } catch (e) {
+        if (e instanceof AppError && e.code === 'VERSION_CONFLICT') continue
+        throw e
+      }
+    }
+    throw appError('WRITE_CONFLICT', `flag ${key}`)
   }
 
   toggle(

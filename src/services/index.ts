@@ -1,3 +1,4 @@
+import { AlertService, flagActions } from './alerts.js'
 import { AuditService } from './audit.js'
 import type { ServiceDeps } from './context.js'
 import { EnvironmentService } from './environments.js'
@@ -16,6 +17,8 @@ export function buildServices(deps: ServiceDeps, plans: Partial<PlanOptions> = {
     segments: new SegmentService(deps),
     audit: new AuditService(deps),
     tokens: new TokenService(deps),
+    // Plans add `haltPlan` to these actions when they are wired (services.alerts.actions).
+    alerts: new AlertService(deps, flags, flagActions(flags)),
   }
 }
 

@@ -14,6 +14,8 @@ const PREFIX: Record<TokenKind, string> = {
   viewer: 'vwr',
   'sdk-server': 'srv',
   'sdk-client': 'cli',
+  // Alertmanager's: it may only post notifications to /api/v1/alerts (kills and halts in its environments).
+  alerts: 'alt',
 }
 
 /**
@@ -55,7 +57,10 @@ export class TokenService {
     const envs = input.kind === 'admin' ? ['*'] : (input.environments ?? [])
     const problems: Array<{ path: string; message: string }> = []
     if (input.kind !== 'admin' && envs.length === 0)
-      problems.push({ path: '/environments', message: 'name at least one environment (or "*" for editor/viewer)' })
+      problems.push({
+        path: '/environments',
+        message: 'name at least one environment (or "*" for editor/viewer/alerts)',
+      })
     if ((input.kind === 'sdk-server' || input.kind === 'sdk-client') && (envs.length !== 1 || envs[0] === '*')) {
       problems.push({ path: '/environments', message: 'an SDK token belongs to exactly one environment' })
     }

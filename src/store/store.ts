@@ -1,6 +1,7 @@
 import { storeFull } from '../redis/check.js'
 import type { RedisClient } from '../redis/connect.js'
 import { appError } from '../errors.js'
+import { AlertRepository } from './alerts.js'
 import { AuditRepository } from './audit.js'
 import { ChangeLog } from './changelog.js'
 import { StoreContext } from './context.js'
@@ -40,6 +41,7 @@ export class Store {
   readonly snapshot: SnapshotReader
   readonly sdkReports: SdkReportRepository
   readonly plans: PlanRepository
+  readonly alerts: AlertRepository
 
   constructor(
     redis: RedisClient,
@@ -59,6 +61,7 @@ export class Store {
     this.audit = new AuditRepository(this.#ctx)
     this.snapshot = new SnapshotReader(this.#ctx)
     this.sdkReports = new SdkReportRepository(this.#ctx)
+    this.alerts = new AlertRepository(this.#ctx)
   }
 
   // ---- the connection's health (readiness, outage detection) ----

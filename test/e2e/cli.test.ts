@@ -487,6 +487,24 @@ t.test('tokens create, list and revoke', async (t) => {
   t.match(r.err, /tokens create needs --name and --kind\nusage: switchyard tokens create \[options\]/)
 })
 
+t.test('alerts test: a fire drill through POST /api/v1/alerts with an alerts token', async (t) => {
+  const s = await startServer(t)
+  await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+  await s.api('POST', '/api/v1/flags', { body: { key: 'feed', kind: 'boolean' } })
+  await s.api('POST', '/api/v1/environments/production/flags/feed/toggle', { body: { on: true } })
+  const cli = cliFor(s)
+  let r = await cli(['tokens', 'create', '--name', 'drill', '--kind', 'alerts', '--env', 'production'])
+  const secret = /secret: (\S+)/.exec(r.out)?.[1] as string
+  r = await cli(['alerts', 'test', 'production', 'feed', '--summary', 'drill'], { token: secret })
+  t.same([r.code, r.out], [0, 'SwitchyardFireDrill production/feed: killed at version 3'], r.err)
+  r = await cli(['alerts', 'test', 'production', 'feed'], { token: secret })
+  t.equal(r.out, 'SwitchyardFireDrill production/feed: already-off at version 3', 'a repeat writes nothing')
+  r = await cli(['alerts', 'test', 'production', 'nope', '--resolved'], { token: secret })
+  t.equal(r.out, 'SwitchyardFireDrill production/nope: refused (FLAG_NOT_FOUND)')
+  r = await cli(['alerts', 'test', 'production', 'feed'])
+  t.match([r.code, r.err], [1, /^switchyard: 403 FORBIDDEN/], 'the admin token is not an alerts token')
+})
+
 /** A URL where nothing listens (a port just freed). */
 async function deadUrl(): Promise<string> {
   const srv = createServer()

@@ -4,27 +4,16 @@
  * Configurations are written as JSON, which both read as YAML.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '../../src/redis/embedded.js'
 import type { Teardown } from './server.js'
 import { type Proc, spawnProc } from './server-process.js'
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus'
 export const ALERTMANAGER_BIN = process.env.ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager'
 
-/** A port free on 127.0.0.1 right now (the OS picks it; the process started next binds it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort }
 
 export interface ToolProcess {
   /** Base URL, e.g. http://127.0.0.1:41234 */
@@ -94,6 +83,8 @@ export interface PrometheusOptions {
   evaluationInterval?: string
   /** Alerting or recording rule groups (`groups:` of a rule file), written to rules.yml. */
   ruleGroups?: unknown[]
+  /** Or a whole rule file as YAML text (instead of ruleGroups). */
+  rules?: string
   /** Alertmanager base URLs to send alerts to. */
   alertmanagers?: string[]
   /** Anything else for the top level of prometheus.yml. */
@@ -107,7 +98,7 @@ export async function startPrometheus(t: Teardown, o: PrometheusOptions = {}): P
   const config: Record<string, unknown> = {
     global: { scrape_interval: o.scrapeInterval ?? '1s', evaluation_interval: o.evaluationInterval ?? '1s' },
     scrape_configs: [{ job_name: 'test', static_configs: [{ targets: o.targets ?? [] }] }],
-    ...(o.ruleGroups && { rule_files: [join(dir, 'rules.yml')] }),
+    ...((o.ruleGroups || o.rules) && { rule_files: [join(dir, 'rules.yml')] }),
     ...(o.alertmanagers && {
       alerting: {
         alertmanagers: [{ static_configs: [{ targets: o.alertmanagers.map((u) => new URL(u).host) }] }],
@@ -116,6 +107,7 @@ export async function startPrometheus(t: Teardown, o: PrometheusOptions = {}): P
     ...o.extra,
   }
   if (o.ruleGroups) writeFileSync(join(dir, 'rules.yml'), JSON.stringify({ groups: o.ruleGroups }, null, 2))
+  else if (o.rules) writeFileSync(join(dir, 'rules.yml'), o.rules)
   writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config, null, 2))
   return launch(t, 'prometheus', PROMETHEUS_BIN, dir, port, [
     `--config.file=${join(dir, 'prometheus.yml')}`,
@@ -126,8 +118,12 @@ export async function startPrometheus(t: Teardown, o: PrometheusOptions = {}): P
 }
 
 export interface AlertmanagerOptions {
-  /** Where every alert goes (one webhook receiver). */
-  webhookUrl: string
+  /** Where every alert goes (one webhook receiver); unless `config` gives the whole file. */
+  webhookUrl?: string
+  /** The whole alertmanager.yml instead; a function gets its directory (for `credentials_file` paths). */
+  config?: string | ((dir: string) => string)
+  /** Extra files next to the config (e.g. a credentials file). */
+  files?: Record<string, string>
   /** Sent as `Authorization: Bearer …` to the webhook. */
   bearerToken?: string
   /** Route timings; defaults are short for tests (group_wait 0s, group_interval 1s, repeat_interval 1h). */
@@ -163,7 +159,9 @@ export async function startAlertmanager(t: Teardown, o: AlertmanagerOptions): Pr
       },
     ],
   }
-  writeFileSync(join(dir, 'alertmanager.yml'), JSON.stringify(config, null, 2))
+  for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), text)
+  const raw = typeof o.config === 'function' ? o.config(dir) : o.config
+  writeFileSync(join(dir, 'alertmanager.yml'), raw ?? JSON.stringify(config, null, 2))
   return launch(t, 'alertmanager', ALERTMANAGER_BIN, dir, port, [
     `--config.file=${join(dir, 'alertmanager.yml')}`,
     `--storage.path=${join(dir, 'data')}`,
@@ -198,4 +196,38 @@ export async function startExporter(t: Teardown): Promise<Exporter> {
   const addr = srv.address()
   const port = typeof addr === 'object' && addr ? addr.port : 0
   return { target: `127.0.0.1:${port}`, set: (s, v) => void values.set(s, v) }
+}
+
+/** An alerting rule like deploy/prometheus/kill-rules.example.yaml's, with a short `for`: `app_error_ratio > 0.05` kills `feed` in production. */
+export const FEED_RULE = `groups:
+  - name: switchyard-test
+    rules:
+      - alert: FeedErrors
+        expr: app_error_ratio > 0.05
+        for: 1s
+        labels:
+          switchyard_env: production
+          switchyard_flag: feed
+        annotations:
+          summary: feed errors above 5 %
+`
+
+/** Alertmanager routing every alert to Switchyard at once, the token in http_config (a credentials file). */
+export function alertmanagerConfig(apiUrl: string, dir: string): string {
+  return `route:
+  receiver: switchyard
+  group_by: [switchyard_env, switchyard_flag]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: switchyard
+    webhook_configs:
+      - url: ${apiUrl}/api/v1/alerts
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: ${join(dir, 'token')}
+`
 }

@@ -22,6 +22,7 @@ const CALLERS = [
   'viewer staging',
   'sdk-server production',
   'sdk-client production',
+  'alerts production',
 ] as const
 type Caller = (typeof CALLERS)[number]
 const UNAUTHENTICATED: readonly Caller[] = ['no token', 'bad token', 'revoked']
@@ -39,6 +40,7 @@ const MAY = {
   sdkServer: ['sdk-server production'],
   sdkClient: ['sdk-client production'],
   sdkAny: ['sdk-server production', 'sdk-client production'],
+  alerts: ['alerts production'],
 } as const satisfies Record<string, readonly Caller[]>
 
 interface Case {
@@ -105,6 +107,13 @@ const CASES: Case[] = [
     body: { clientSide: true },
     may: MAY.everyEnvironment,
     why: 'clientSide exposes the flag to every browser',
+  },
+  {
+    route: 'PATCH /api/v1/flags/{key}',
+    path: '/api/v1/flags/nowhere',
+    body: { alertPolicy: 'ignore' },
+    may: MAY.everyEnvironment,
+    why: 'what an alert does applies in every environment',
   },
   { route: 'DELETE /api/v1/flags/{key}', path: '/api/v1/flags/nowhere', may: MAY.everyEnvironment },
   { route: 'GET /api/v1/environments/{env}/flags', path: `${P}/flags`, may: MAY.readProduction },
@@ -239,6 +248,13 @@ const CASES: Case[] = [
       may: MAY.writeProduction,
     }),
   ),
+  {
+    route: 'POST /api/v1/alerts',
+    path: '/api/v1/alerts',
+    body: { version: '4', alerts: [] },
+    may: MAY.alerts,
+    why: "Alertmanager's token may do this and nothing else",
+  },
 ]
 
 /** Creates one token per caller (the revoked one is deleted again). */
@@ -262,6 +278,7 @@ async function tokens(s: TestServer): Promise<Record<Caller, string | null>> {
     'viewer staging': (await make('viewer staging', 'viewer', ['staging'])).secret,
     'sdk-server production': (await make('sdk-server production', 'sdk-server', ['production'])).secret,
     'sdk-client production': (await make('sdk-client production', 'sdk-client', ['production'])).secret,
+    'alerts production': (await make('alerts production', 'alerts', ['production'])).secret,
   }
 }
 
