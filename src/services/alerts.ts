@@ -27,7 +27,19 @@ export interface AlertActions {
     details: unknown,
   ): Promise<{ changed: boolean; version: number; changeId: string | null }>
   /** Halts the flag's running plan; `changed` false when none was running (nothing written). */
-  haltPlan?(env: string, flag: string, reason: string, actor: Actor, details: unknown): Promise<{ changed: boolean }>
+  /** `found` false: the flag has no started plan (nothing to halt). */
+  haltPlan?(
+    env: string,
+    flag: string,
+    reason: string,
+    actor: Actor,
+    details: unknown,
+  ): Promise<{ changed: boolean; found?: boolean }>
+  /**
+   * What an automated action may do to this flag now: `halt` once its release passed a point of no return
+   * (an automatic kill there can do harm), else `kill`. Absent: always `kill`.
+   */
+  automatedAction?(env: string, flag: string): Promise<'kill' | 'halt'>
 }
 
 /** The actions of a server without plans: kills through the flag service. */
@@ -134,13 +146,19 @@ export class AlertService {
       return { ...base, outcome: 'ignored' }
     }
     // An alert that names the plan (switchyard_plan) asks for a halt; a kill is only ever what the policy says.
-    if (policy === 'halt' || flagLabel === undefined) {
+    // Past a point of no return the plan's policy decides (default: halt instead of kill).
+    const pastPoint = policy === 'kill' && (await this.actions.automatedAction?.(env, flag)) === 'halt'
+    if (policy === 'halt' || flagLabel === undefined || pastPoint) {
       const halt = this.actions.haltPlan
       if (!halt) {
         await record('alert.unhandled')
         return refused('PLANS_UNAVAILABLE')
       }
       const r = await halt(env, flag, reason, actor, details)
+      if (r.found === false) {
+        await record('alert.unhandled')
+        return refused('PLAN_NOT_FOUND')
+      }
       return { ...base, outcome: r.changed ? 'halted' : 'already-halted' }
     }
     const r = await this.actions.kill(env, flag, reason, actor, details)

@@ -1,6 +1,6 @@
 import { AlertService, flagActions } from './alerts.js'
 import { AuditService } from './audit.js'
-import type { ServiceDeps } from './context.js'
+import type { Actor, ServiceDeps } from './context.js'
 import { EnvironmentService } from './environments.js'
 import { FlagService } from './flags.js'
 import { type PlanOptions, PlanService } from './plans.js'
@@ -10,15 +10,25 @@ import { TokenService } from './tokens.js'
 /** Every service, built once per app from the same dependencies. */
 export function buildServices(deps: ServiceDeps, plans: Partial<PlanOptions> = {}) {
   const flags = new FlagService(deps)
+  const planService = new PlanService(deps, flags, plans)
+  // Alerts kill through the flag service and halt through the plans (and halt instead of kill past a point
+  // of no return).
+  const alertActions = {
+    ...flagActions(flags),
+    haltPlan: async (env: string, flag: string, reason: string, actor: Actor) => {
+      const r = await planService.haltFlag(env, flag, reason, actor)
+      return r === null ? { changed: false, found: false } : { changed: r.halted, found: true }
+    },
+    automatedAction: (env: string, flag: string) => planService.automatedAction(env, flag),
+  }
   return {
-    plans: new PlanService(deps, flags, plans),
+    plans: planService,
     flags,
     environments: new EnvironmentService(deps, flags),
     segments: new SegmentService(deps),
     audit: new AuditService(deps),
     tokens: new TokenService(deps),
-    // Plans add `haltPlan` to these actions when they are wired (services.alerts.actions).
-    alerts: new AlertService(deps, flags, flagActions(flags)),
+    alerts: new AlertService(deps, flags, alertActions),
   }
 }
 

@@ -149,8 +149,8 @@ t.test('resolved alerts are recorded, not acted on; policies ignore and halt', a
     [
       ['recorded', undefined],
       ['ignored', undefined],
-      ['refused', 'PLANS_UNAVAILABLE'],
-      ['refused', 'PLANS_UNAVAILABLE'],
+      ['refused', 'PLAN_NOT_FOUND'],
+      ['refused', 'PLAN_NOT_FOUND'],
     ],
   )
   for (const f of ['feed', 'quiet', 'careful'])
