@@ -12,6 +12,8 @@ export type Permission =
   | 'evaluate' // POST /evaluate (admin, editor, viewer, sdk-server)
   | 'sdk-server' // full rules of one environment
   | 'sdk-client' // evaluated clientSide values of one environment
+  | 'facts-read' // read an environment's facts and their history (admin, editor, viewer, facts)
+  | 'facts-write' // record facts (admin, editor in scope, facts tokens: a pipeline that may not touch flags)
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -35,6 +37,8 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   evaluate: ['admin', 'editor', 'viewer', 'sdk-server'],
   'sdk-server': ['sdk-server'],
   'sdk-client': ['sdk-client'],
+  'facts-read': ['admin', 'editor', 'viewer', 'facts'],
+  'facts-write': ['admin', 'editor', 'facts'],
 }
 
 /**
@@ -93,6 +97,8 @@ function describe(perm: Permission, env?: string): string {
     evaluate: 'evaluate',
     'sdk-server': 'read the rules',
     'sdk-client': 'read client values',
+    'facts-read': 'read facts',
+    'facts-write': 'record facts',
     define:
       'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]

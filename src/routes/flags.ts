@@ -18,6 +18,7 @@ import {
   FlagConfigSchema,
   FlagDefinitionSchema,
   FlagHistoryEntrySchema,
+  ForceSchema,
   PatchFlagBody,
   SERVING_FIELDS,
 } from '../schemas/flag.js'
@@ -218,10 +219,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         body: FlagConfigBody,
         summary: 'Replace a flag configuration',
         description:
-          'Replaces the whole configuration (targets, rules, fallthrough, prerequisites, on/off). If-Match is required: 428 without, 412 when stale, so a read-modify-write never overwrites a change it did not see.',
+          'Replaces the whole configuration (targets, rules, fallthrough, prerequisites, on/off; `requires` is kept when omitted). If-Match is required: 428 without, 412 when stale, so a read-modify-write never overwrites a change it did not see. ' +
+          'Turning the flag on, or changing what it serves while on, where the environment’s facts do not meet `requires` is 409 FACTS_UNMET (each unmet requirement with its actual value) unless `force` with a reason.',
         // Optional to the validator so that its absence is 428 PRECONDITION_REQUIRED, not 400; documented as required below.
         headers: Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'Current version, e.g. "7"' })) }),
-        response: { 200: configRef, ...errorResponses(404, 412, 428, ...BODY_ERRORS) },
+        response: { 200: configRef, ...errorResponses(404, 409, 412, 428, ...BODY_ERRORS) },
       },
       config: {
         swaggerTransform: documentedAs((schema) => ({
@@ -282,9 +284,10 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         params: EnvKeyParams,
         headers: IfMatchHeaders,
         summary: 'Turn a flag on or off',
-        description: 'Sets `on` and keeps the rest of the configuration; If-Match optional (412 when stale).',
+        description:
+          'Sets `on` and keeps the rest of the configuration; If-Match optional (412 when stale). Turning on a flag whose `requires` the environment’s facts do not meet is 409 FACTS_UNMET unless `force` (with a reason).',
         body: Type.Object(
-          { on: Type.Boolean(), reason: Type.Optional(Reason) },
+          { on: Type.Boolean(), reason: Type.Optional(Reason), force: Type.Optional(ForceSchema) },
           { additionalProperties: false, examples: [{ on: true, reason: 'launch' }] },
         ),
         response: { 200: configRef, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
@@ -299,6 +302,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         req.body.reason,
         actor,
         ifMatchVersion(req, false),
+        { force: req.body.force === true },
       )
       return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
     },
@@ -348,7 +352,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         description:
           'Restores the configuration of an earlier version as a new version (404 VERSION_NOT_FOUND when it is no longer stored); If-Match optional.',
         body: Type.Object(
-          { version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason) },
+          { version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason), force: Type.Optional(ForceSchema) },
           { additionalProperties: false, examples: [{ version: 2, reason: 'back to the whitelist only' }] },
         ),
         response: { 200: configRef, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
@@ -363,6 +367,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         req.body.reason,
         actor,
         ifMatchVersion(req, false),
+        { force: req.body.force === true },
       )
       return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
     },

@@ -6,6 +6,7 @@ import type { Config } from '../config.js'
 import { BODY_ERRORS, EnvParams, errorResponses } from '../schemas/common.js'
 import { documentedAs } from '../schemas/openapi.js'
 import type { Services } from '../services/index.js'
+import { SdkFactsSchema } from '../schemas/facts.js'
 import type { SdkMetricsService } from '../services/sdk-metrics.js'
 import { decodeContext, verifiedClientContext } from '../stream/client-context.js'
 import type { StreamHub } from '../stream/hub.js'
@@ -335,6 +336,20 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
               }),
             ),
             startedAt: Type.Optional(Type.String({ maxLength: 64 })),
+            application: Type.Optional(
+              Type.Object(
+                {
+                  name: Type.String({ minLength: 1, maxLength: 128 }),
+                  version: Type.Optional(Type.String({ maxLength: 64 })),
+                },
+                {
+                  additionalProperties: false,
+                  description: 'The application embedding a server SDK (createClient `application`)',
+                },
+              ),
+            ),
+            runtime: Type.Optional(Type.String({ maxLength: 64, description: 'e.g. "node 22.11.0"' })),
+            facts: Type.Optional(SdkFactsSchema),
             counts: Type.Optional(
               Type.Record(
                 Type.String({ maxLength: 128 }),
@@ -357,6 +372,9 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
                 appliedAt: '2026-12-01T06:30:12.040Z',
                 sentAt: '2026-12-01T06:30:13.000Z',
                 startedAt: '2026-12-01T06:00:00.000Z',
+                application: { name: 'sessions-api', version: '5.3.1' },
+                runtime: 'node 22.11.0',
+                facts: { 'app.framework': '5.3.1' },
                 counts: { 'new-checkout': { 0: 120, 1: 880 } },
               },
             ],
@@ -382,6 +400,12 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
           ...(b.closing !== undefined && { closing: b.closing }),
           ...(b.startedAt !== undefined && { startedAt: b.startedAt }),
           ...(b.counts !== undefined && { counts: b.counts }),
+          // Only server SDKs describe applications: a browser's token is public, anyone could claim to be any app.
+          ...(token.kind === 'sdk-server' && {
+            ...(b.application !== undefined && { application: b.application }),
+            ...(b.runtime !== undefined && { runtime: b.runtime }),
+            ...(b.facts !== undefined && { facts: b.facts }),
+          }),
         },
         reply.elapsedTime,
       )

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { appError } from '../errors.js'
 import type { FlagDefinitionRecord } from '../schemas/flag.js'
 import { ENV_DELETED_TYPE } from '../store/changelog.js'
+import { factKeys } from '../store/facts.js'
 import { envKeys, globalKeys, RESERVED_ENV_KEYS } from '../store/keys.js'
 import { type Actor, checkVersion, type ServiceDeps } from './context.js'
 import type { FlagService } from './flags.js'
@@ -245,6 +246,7 @@ export class EnvironmentService {
       k.audit,
       k.meta,
       k.sdkReports,
+      ...Object.values(factKeys(key)),
     ]
     for (let i = 0; i < doomed.length; i += 500) await store.redis.unlink(...doomed.slice(i, i + 500))
   }

@@ -5,6 +5,7 @@ import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, PatchFlag } fro
 import type { Check, Command } from '../store/atomic.js'
 import { envKeys, globalKeys } from '../store/keys.js'
 import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
+import { type Admission, type AdmitOptions, checkForce, validateRequirements, type WriteGate } from './facts.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
 
 /** A written configuration and the change-log id of its change (null when nothing was written). */
@@ -69,11 +70,22 @@ function configOf(f: RulesetFlag): ConfigFields {
     targets: f.targets,
     rules: f.rules,
     fallthrough: f.fallthrough,
+    ...(f.requires !== undefined && { requires: f.requires }),
   }
 }
 
+/** What a write that may enable a flag takes besides its change: an explicit override of unmet facts, a promote's drift. */
+export interface GateOptions {
+  force?: boolean
+  drift?: AdmitOptions['drift']
+}
+
 export class FlagService {
-  constructor(private readonly deps: ServiceDeps) {}
+  /** `gate`: the facts requirements (src/services/facts.ts) every configuration write passes. */
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly gate?: WriteGate,
+  ) {}
 
   private get store() {
     return this.deps.store
@@ -284,6 +296,8 @@ export class FlagService {
   }
 
   async putConfig(env: string, key: string, input: FlagConfigInput, ifMatch: number, actor: Actor): Promise<FlagWrite> {
+    checkForce(input.force, input.reason)
+    if (input.requires) validateRequirements(input.requires)
     const cur = await this.getConfig(env, key)
     if (cur.version !== ifMatch) throw new AppError('VERSION_CONFLICT', [cur.version], { currentVersion: cur.version })
     const cfg: ConfigFields = {
@@ -293,16 +307,24 @@ export class FlagService {
       targets: input.targets ?? [],
       rules: (input.rules ?? []) as RulesetFlag['rules'],
       fallthrough: input.fallthrough,
+      // Omitted: kept (a read-modify-write that does not know about requirements must not drop them).
+      ...(input.requires !== undefined && { requires: input.requires }),
     }
     const next: RulesetFlag = { ...cur, ...cfg, version: cur.version + 1 }
-    const checks = await this.validate(env, next)
+    const admitted = await this.admit(env, cur, next, actor, input.reason, { force: input.force === true })
+    const checks = await this.validate(env, admitted.flag)
     return this.writeFlag(
       env,
-      next,
+      admitted.flag,
       cur.version,
-      { action: 'flag.update', ...(input.reason && { reason: input.reason }) },
+      {
+        action: 'flag.update',
+        ...(input.reason && { reason: input.reason }),
+        ...(admitted.details && { details: admitted.details }),
+      },
       actor,
-      checks,
+      [...checks, ...admitted.checks],
+      admitted.checks,
     )
   }
 
@@ -320,7 +342,9 @@ export class FlagService {
     reason: string | undefined,
     actor: Actor,
     ifMatch?: number,
+    gate: GateOptions = {},
   ): Promise<FlagWrite> {
+    checkForce(gate.force, reason)
     return this.modify(
       env,
       key,
@@ -331,6 +355,7 @@ export class FlagService {
       undefined,
       false,
       ifMatch,
+      gate,
     )
   }
 
@@ -341,7 +366,9 @@ export class FlagService {
     reason: string | undefined,
     actor: Actor,
     ifMatch?: number,
+    gate: GateOptions = {},
   ): Promise<FlagWrite> {
+    checkForce(gate.force, reason)
     const entry = await this.store.hgetJson<FlagHistoryEntry>(envKeys(env).history(key), String(version))
     if (!entry) {
       await this.getConfig(env, key)
@@ -357,7 +384,25 @@ export class FlagService {
       { rolledBackTo: version },
       true,
       ifMatch,
+      gate,
     )
+  }
+
+  /**
+   * A configuration composed by another service (promote: parts of another environment's), written like
+   * every other change: validated, gated by facts, with If-Match, in one atomic step.
+   */
+  compose(
+    env: string,
+    key: string,
+    change: (cur: RulesetFlag) => RulesetFlag,
+    meta: { action: string; reason?: string; details?: unknown },
+    actor: Actor,
+    ifMatch: number,
+    gate: GateOptions = {},
+  ): Promise<FlagWrite> {
+    checkForce(gate.force, meta.reason)
+    return this.modify(env, key, actor, meta.action, meta.reason, change, meta.details, true, ifMatch, gate)
   }
 
   async history(
@@ -382,6 +427,24 @@ export class FlagService {
 
   // ---- internals ----
 
+  /** The facts gate (none without a FactService: every write is admitted as it is). */
+  private admit(
+    env: string,
+    cur: RulesetFlag,
+    next: RulesetFlag,
+    actor: Actor,
+    reason: string | undefined,
+    gate: GateOptions,
+  ): Promise<Admission> {
+    if (!this.gate) return Promise.resolve({ flag: next, checks: [] })
+    return this.gate.admit(env, cur, next, {
+      actor,
+      force: gate.force === true,
+      ...(reason !== undefined && { reason }),
+      ...(gate.drift !== undefined && { drift: gate.drift }),
+    })
+  }
+
   private async validate(env: string, next: RulesetFlag): Promise<Check[]> {
     const [others, segs] = await Promise.all([
       this.store.getFlags(env),
@@ -405,23 +468,30 @@ export class FlagService {
     details?: unknown,
     validate = true,
     ifMatch?: number,
+    gate: GateOptions = {},
   ): Promise<FlagWrite> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const cur = await this.getConfig(env, key)
       checkVersion(cur.version, ifMatch)
-      const next = { ...change(cur), version: cur.version + 1 }
+      const admitted = await this.admit(env, cur, { ...change(cur), version: cur.version + 1 }, actor, reason, gate)
+      const next = admitted.flag
       const checks = validate ? await this.validate(env, next) : []
+      const all =
+        details !== undefined || admitted.details ? { ...(details as object), ...admitted.details } : undefined
       try {
         return await this.writeFlag(
           env,
           next,
           cur.version,
-          { action, ...(reason && { reason }), ...(details !== undefined && { details }) },
+          { action, ...(reason && { reason }), ...(all !== undefined && { details: all }) },
           actor,
-          checks,
+          [...checks, ...admitted.checks],
+          admitted.checks,
         )
       } catch (e) {
         if (e instanceof AppError && e.code === 'VERSION_CONFLICT' && ifMatch === undefined) continue
+        // The facts changed between the check and the write: check them again.
+        if (e instanceof AppError && e.code === 'FACTS_CHANGED') continue
         throw e
       }
     }
@@ -436,6 +506,7 @@ export class FlagService {
     meta: { action: string; reason?: string; details?: unknown },
     actor: Actor,
     extraChecks: Check[] = [],
+    gateChecks: Check[] = [],
   ): Promise<FlagWrite> {
     const k = envKeys(env)
     const at = this.deps.now().toISOString()
@@ -482,6 +553,7 @@ export class FlagService {
         throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
       }
       const c = extraChecks[r.failed - 1]
+      if (c && gateChecks.includes(c)) throw appError('FACTS_CHANGED', env)
       throw new AppError(
         'VALIDATION_FAILED',
         [`"${c?.field}" was deleted meanwhile`],

@@ -1,4 +1,5 @@
 import type { Counter } from 'prom-client'
+import type { FactValue } from '../../sdk/core/types.js'
 import { appError } from '../errors.js'
 import { compareIds, idTime, isStreamId } from '../store/changelog.js'
 import { envKeys } from '../store/keys.js'
@@ -21,6 +22,22 @@ export interface SdkReportInput {
   counts?: Record<string, Record<string, number>>
   /** The SDK's last report (close()): it is forgotten instead of waiting 10 minutes as pending. */
   closing?: boolean
+  /** The application embedding a server SDK, its runtime and the facts it passed to createClient. */
+  application?: { name: string; version?: string }
+  runtime?: string
+  facts?: Record<string, FactValue>
+}
+
+/** The server SDK instances of one application version connected to an environment. */
+export interface ConnectedApplication {
+  name: string
+  version: string | null
+  instances: number
+  runtimes: string[]
+  sdkVersions: string[]
+  /** The facts of the instance that reported last. */
+  facts: Record<string, FactValue>
+  lastReportAt: string
 }
 
 /** One SDK instance's latest report, as stored. */
@@ -33,6 +50,9 @@ export interface SdkReport {
   reportedAt: string
   /** When each recent applied id was applied, on this server's clock (newest last). */
   history: Array<{ appliedId: string; at: string }>
+  application?: { name: string; version?: string }
+  runtime?: string
+  facts?: Record<string, FactValue>
 }
 
 interface Tally {
@@ -144,6 +164,9 @@ export class SdkMetricsService {
       history: history.slice(-HISTORY),
       ...(input.sdkVersion !== undefined && { sdkVersion: input.sdkVersion }),
       ...(input.startedAt !== undefined && { startedAt: input.startedAt }),
+      ...(input.application !== undefined && { application: input.application }),
+      ...(input.runtime !== undefined && { runtime: input.runtime }),
+      ...(input.facts !== undefined && { facts: input.facts }),
     }
     const cap = kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances
     const track = () => redis.eval(TRACK, 1, key, input.sdkId, JSON.stringify(rec), cap) as Promise<number>
@@ -228,6 +251,53 @@ export class SdkMetricsService {
         capped: clients.capped,
       },
     }
+  }
+
+  /**
+   * The applications connected to an environment: live server SDK reports (sdk-server tokens, the last
+   * 10 minutes) grouped by application name and version; `unnamed` counts instances that name none.
+   */
+  async applications(env: string): Promise<{ items: ConnectedApplication[]; unnamed: number }> {
+    const key = this.key(env, 'server')
+    const live = await this.prune(key, await this.store.redis.hgetall(key))
+    const groups = new Map<string, ConnectedApplication>()
+    let unnamed = 0
+    for (const r of live) {
+      if (!r.application) {
+        unnamed++
+        continue
+      }
+      const version = r.application.version ?? null
+      const id = JSON.stringify([r.application.name, version])
+      let g = groups.get(id)
+      if (!g) {
+        g = {
+          name: r.application.name,
+          version,
+          instances: 0,
+          runtimes: [],
+          sdkVersions: [],
+          facts: {},
+          lastReportAt: '',
+        }
+        groups.set(id, g)
+      }
+      g.instances++
+      if (r.runtime && !g.runtimes.includes(r.runtime)) g.runtimes.push(r.runtime)
+      if (r.sdkVersion && !g.sdkVersions.includes(r.sdkVersion)) g.sdkVersions.push(r.sdkVersion)
+      if (r.reportedAt > g.lastReportAt) {
+        g.lastReportAt = r.reportedAt
+        g.facts = r.facts ?? {}
+      }
+    }
+    const items = [...groups.values()].sort(
+      (a, b) => a.name.localeCompare(b.name) || String(a.version).localeCompare(String(b.version)),
+    )
+    for (const g of items) {
+      g.runtimes.sort()
+      g.sdkVersions.sort()
+    }
+    return { items, unnamed }
   }
 
   /** Parses the reports, deletes the stale ones, returns the live ones. */

@@ -4,7 +4,8 @@ import { TOKEN_REVOKED_TYPE } from '../store/changelog.js'
 import { globalKeys } from '../store/keys.js'
 import type { Actor, ServiceDeps } from './context.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
+/** `facts`: a deploy pipeline's token, which records facts in its environments and can do nothing else. */
+export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client', 'facts'] as const
 export type TokenKind = (typeof TOKEN_KINDS)[number]
 
 /** A token as stored: never the secret, only its SHA-256. */
@@ -27,6 +28,7 @@ const PREFIX: Record<TokenKind, string> = {
   viewer: 'vwr',
   'sdk-server': 'srv',
   'sdk-client': 'cli',
+  facts: 'fct',
 }
 
 /**
