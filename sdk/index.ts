@@ -21,6 +21,6 @@ export { SDK_VERSION } from './version.js'
  * never throws. Call `close()` when done (it stops the stream and timers).
  */
 export function createClient(options: ClientOptions): SwitchyardClient {
-  const spec = options.mode === 'client' ? clientModeSpec() : serverModeSpec()
+  const spec = options.mode === 'client' ? clientModeSpec() : serverModeSpec(options)
   return new Client({ ...options, mode: spec.mode }, spec)
 }

@@ -37,9 +37,9 @@ export interface Command {
   run: (c: Context) => Promise<number>
 }
 
-const REASON: OptionSpec = { type: 'string', arg: 'TEXT', help: 'why; recorded in the audit log' }
+export const REASON: OptionSpec = { type: 'string', arg: 'TEXT', help: 'why; recorded in the audit log' }
 
-const str = (c: Context, name: string): string | undefined => {
+export const str = (c: Context, name: string): string | undefined => {
   const v = c.opts[name]
   return typeof v === 'string' ? v : undefined
 }
@@ -51,7 +51,7 @@ const reason = (c: Context) => {
   const r = str(c, 'reason')
   return r === undefined ? {} : { reason: r }
 }
-const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
+export const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
 
 interface Environment {
   key: string
