@@ -523,14 +523,17 @@ export const COMMANDS: Command[] = [
     args: '<env> <flag> on|off',
     summary: 'turn a flag on or off',
     positionals: [3, 3],
-    options: { reason: REASON },
+    options: {
+      reason: REASON,
+      force: { type: 'boolean', help: 'turn on although the facts do not meet its requirements (needs --reason)' },
+    },
     run: async (c) => {
       const [env, key, state] = c.args as [string, string, string]
       if (state !== 'on' && state !== 'off') throw new UsageError(`toggle takes on or off, not "${state}"`, 'toggle')
       return wrote(
         c,
         await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/toggle`, {
-          body: { on: state === 'on', ...reason(c) },
+          body: { on: state === 'on', ...reason(c), ...(c.opts.force === true && { force: true }) },
         }),
         `${key} is ${state} in ${env}`,
       )

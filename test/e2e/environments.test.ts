@@ -125,6 +125,9 @@ t.test('the framework upgrade: a fact requirement catches the index production l
   )
   t.match(r.err, /app\.framework semVerGreaterThan "5\.3\.0" \(actual: "5\.2\.4"\)/)
   t.equal((await s.api('GET', '/api/v1/environments/production/flags/framework-upgrade')).body.on, false, 'still off')
+  r = await switchyard(s, releaser, ['toggle', 'production', 'framework-upgrade', 'on', '--force'])
+  t.equal(r.code, 1, 'a force needs a reason')
+  t.match(r.err, /400 VALIDATION_FAILED.*reason/)
 
   // The database change is applied to production, and the app deployed; the pipeline records both.
   r = await switchyard(s, pipeline, [
@@ -239,6 +242,19 @@ t.test('applications reported by the SDK: which versions run where, and their dr
     }),
   })
   t.equal(res.status, 202)
+  // Hostile reports: too many facts, a bad name, an object value.
+  for (const facts of [
+    Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`f${i}`, i])),
+    { 'bad name': 1 },
+    { f: { nested: true } },
+  ]) {
+    const bad = await fetch(`${s.url}/api/v1/sdk/metrics`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${production.serverToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sdkId: 'x', mode: 'server', appliedId: null, facts }),
+    })
+    t.equal(bad.status, 400, `refused: ${JSON.stringify(facts).slice(0, 40)}`)
+  }
   const after = (await s.api('GET', '/api/v1/environments/production/applications')).body.items
   t.same(
     after.map((x: { name: string }) => x.name),
