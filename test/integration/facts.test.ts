@@ -343,3 +343,13 @@ t.test('checkRequirements (for release plans): the unmet requirements with their
   )
   t.same(await s.app.services.facts.checkRequirements('production', {}), [], 'no requirements')
 })
+
+t.test('deleting an environment deletes its facts and their history', async (t) => {
+  const s = await setup(t)
+  await s.api('POST', `${P}/facts`, { body: { set: { a: 1 } } })
+  t.equal((await s.api('DELETE', P)).status, 204)
+  t.equal((await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })).status, 201)
+  t.same((await s.api('GET', `${P}/facts`)).body, { environment: 'production', version: 0, facts: [] })
+  t.same((await s.api('GET', `${P}/facts/history`)).body.items, [])
+  t.same(await s.redis.keys('sy:{production}:fact*'), [], 'no key left behind')
+})
