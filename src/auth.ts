@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { appError, type ErrorCode } from './errors.js'
+import { QUERY_TOKEN } from './schemas/sdk.js'
 import type { Actor } from './services/context.js'
 import type { TokenRecord, TokenService } from './services/tokens.js'
 
@@ -12,6 +13,8 @@ export type Permission =
   | 'evaluate' // POST /evaluate (admin, editor, viewer, sdk-server)
   | 'sdk-server' // full rules of one environment
   | 'sdk-client' // evaluated clientSide values of one environment
+  | 'facts-read' // read an environment's facts and their history (admin, editor, viewer, facts)
+  | 'facts-write' // record facts (admin, editor in scope, facts tokens: a pipeline that may not touch flags)
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -35,13 +38,12 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   evaluate: ['admin', 'editor', 'viewer', 'sdk-server'],
   'sdk-server': ['sdk-server'],
   'sdk-client': ['sdk-client'],
+  'facts-read': ['admin', 'editor', 'viewer', 'facts'],
+  'facts-write': ['admin', 'editor', 'facts'],
 }
 
-/**
- * The query parameter a bearer token may travel in (RFC 6750 §2.3), for the one client that cannot send a
- * header: a browser's native EventSource. Only public sdk-client tokens, only on `queryToken` routes.
- */
-export const QUERY_TOKEN = 'access_token'
+// The query parameter a bearer token may travel in: defined with the SDK schemas (a lower layer), which name it.
+export { QUERY_TOKEN }
 
 /**
  * Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). Without the
@@ -93,6 +95,8 @@ function describe(perm: Permission, env?: string): string {
     evaluate: 'evaluate',
     'sdk-server': 'read the rules',
     'sdk-client': 'read client values',
+    'facts-read': 'read facts',
+    'facts-write': 'record facts',
     define:
       'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]

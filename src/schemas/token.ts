@@ -1,7 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Key, List } from './common.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client'] as const
+/** `facts`: a deploy pipeline's token, which records facts in its environments and can do nothing else. */
+export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client', 'facts'] as const
 export type TokenKind = (typeof TOKEN_KINDS)[number]
 const TokenKindSchema = Type.Union(TOKEN_KINDS.map((k) => Type.Literal(k)))
 

@@ -14,6 +14,7 @@ const PREFIX: Record<TokenKind, string> = {
   viewer: 'vwr',
   'sdk-server': 'srv',
   'sdk-client': 'cli',
+  facts: 'fct',
 }
 
 /**

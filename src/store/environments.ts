@@ -3,6 +3,7 @@ import type { Environment } from '../schemas/environment.js'
 import { type AuditRecord, auditCommand } from './audit.js'
 import { ENV_DELETED_TYPE, type ChangeLog } from './changelog.js'
 import type { StoreContext } from './context.js'
+import type { FactRepository } from './facts.js'
 import { envKeys, globalKeys } from './keys.js'
 
 export { RESERVED_ENV_KEYS } from './keys.js'
@@ -32,6 +33,7 @@ export class EnvironmentRepository {
   constructor(
     private readonly ctx: StoreContext,
     private readonly changelog: ChangeLog,
+    private readonly facts: FactRepository,
   ) {}
 
   all(): Promise<Record<string, Environment>> {
@@ -113,6 +115,7 @@ export class EnvironmentRepository {
       k.audit,
       k.meta,
       k.sdkReports,
+      ...this.facts.keys(key),
     ]
     for (let i = 0; i < doomed.length; i += 500) await redis.unlink(...doomed.slice(i, i + 500))
     return true

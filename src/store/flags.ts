@@ -27,6 +27,8 @@ export type ConfigWriteResult =
   | { ok: false; conflict: number | null }
   /** A segment or prerequisite the configuration refers to was deleted meanwhile. */
   | { ok: false; missing: Reference }
+  /** A guard of `extra.guards` did not hold: this one. */
+  | { ok: false; guard: WriteGuard }
 
 /**
  * Checks that no flag of `env` changed, appeared or disappeared since
@@ -40,6 +42,32 @@ export function flagsUnchanged(env: string, flags: Record<string, RulesetFlag>):
     { key: k.flagVersions, field: '', op: 'len', value: String(all.length) },
     ...all.map((f): Check => ({ key: k.flagVersions, field: f.key, op: 'eq', value: String(f.version) })),
   ]
+}
+
+const GUARDS = new WeakMap<WriteGuard, Check>()
+
+/**
+ * A precondition on another resource of the same environment that a flag
+ * write must also hold (e.g. "the facts are still at version 3"). Opaque
+ * outside src/store/: made by that resource's repository
+ * (FactRepository.unchanged) and handed to FlagRepository.write as
+ * `extra.guards`, which checks it in the same atomic step.
+ */
+export interface WriteGuard {
+  readonly kind: 'guard'
+}
+
+/** For repositories of src/store/: wraps a check of theirs as a WriteGuard. */
+export function guard(check: Check): WriteGuard {
+  const g: WriteGuard = Object.freeze({ kind: 'guard' })
+  GUARDS.set(g, check)
+  return g
+}
+
+function guardCheck(g: WriteGuard): Check {
+  const c = GUARDS.get(g)
+  if (!c) throw new Error('not a WriteGuard of src/store/')
+  return c
 }
 
 function referenceCheck(env: string, r: Reference): Check {
@@ -129,7 +157,9 @@ export class FlagRepository {
    * One atomic step: version check (`expected`, or 'absent' for a first
    * configuration), every reference still present, then the new state, its
    * version, its history entry (trimmed to HISTORY_MAX_VERSIONS), the audit
-   * record and the change-log entry `flag.put`.
+   * record and the change-log entry `flag.put`. `extra.guards`: preconditions
+   * of other repositories (WriteGuard) checked in the same step, after the
+   * references.
    */
   async write(
     env: string,
@@ -138,8 +168,10 @@ export class FlagRepository {
     entry: FlagHistoryEntry,
     audit: AuditRecord,
     requires: Reference[] = [],
+    extra: { guards?: WriteGuard[] } = {},
   ): Promise<ConfigWriteResult> {
     const k = envKeys(env)
+    const guards = extra.guards ?? []
     const commands: Command[] = [
       ['HSET', k.flags, next.key, JSON.stringify(next)],
       ['HSET', k.flagVersions, next.key, next.version],
@@ -156,12 +188,13 @@ export class FlagRepository {
         ? { key: k.flagVersions, field: next.key, op: 'absent' }
         : { key: k.flagVersions, field: next.key, op: 'eq', value: String(expected) }
     const r = await this.ctx.atomic({
-      checks: [versionCheck, ...requires.map((ref) => referenceCheck(env, ref))],
+      checks: [versionCheck, ...requires.map((ref) => referenceCheck(env, ref)), ...guards.map(guardCheck)],
       commands,
     })
     if (!r.ok) {
       if (r.failed === 0) return { ok: false, conflict: r.actual === null ? null : Number(r.actual) }
-      return { ok: false, missing: requires[r.failed - 1] as Reference }
+      if (r.failed <= requires.length) return { ok: false, missing: requires[r.failed - 1] as Reference }
+      return { ok: false, guard: guards[r.failed - 1 - requires.length] as WriteGuard }
     }
     // The change-log XADD is the last command: its reply is the change's id.
     return { ok: true, changeId: String(r.replies[r.replies.length - 1]) }

@@ -4,7 +4,9 @@ import { appError } from '../errors.js'
 import { AuditRepository } from './audit.js'
 import { ChangeLog } from './changelog.js'
 import { StoreContext } from './context.js'
+import { EnvDiffRepository } from './env-diff.js'
 import { EnvironmentRepository } from './environments.js'
+import { FactRepository } from './facts.js'
 import { FlagRepository } from './flags.js'
 import { SdkReportRepository } from './sdk-reports.js'
 import { SegmentRepository } from './segments.js'
@@ -38,6 +40,8 @@ export class Store {
   readonly changelog: ChangeLog
   readonly snapshot: SnapshotReader
   readonly sdkReports: SdkReportRepository
+  readonly facts: FactRepository
+  readonly envDiff: EnvDiffRepository
 
   constructor(
     redis: RedisClient,
@@ -51,11 +55,13 @@ export class Store {
     this.changelog = new ChangeLog(this.#ctx)
     this.flags = new FlagRepository(this.#ctx)
     this.segments = new SegmentRepository(this.#ctx)
-    this.environments = new EnvironmentRepository(this.#ctx, this.changelog)
+    this.facts = new FactRepository(this.#ctx)
+    this.environments = new EnvironmentRepository(this.#ctx, this.changelog, this.facts)
     this.tokens = new TokenRepository(this.#ctx)
     this.audit = new AuditRepository(this.#ctx)
     this.snapshot = new SnapshotReader(this.#ctx)
     this.sdkReports = new SdkReportRepository(this.#ctx)
+    this.envDiff = new EnvDiffRepository(this.#ctx)
   }
 
   // ---- the connection's health (readiness, outage detection) ----
