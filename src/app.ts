@@ -25,6 +25,7 @@ import storeRoutes from './routes/store.js'
 import tokenRoutes from './routes/tokens.js'
 import whoamiRoutes from './routes/whoami.js'
 import { defaultUiDir, registerUi } from './http/ui.js'
+import planRoutes from './routes/plans.js'
 import { ErrorSchema } from './schemas/common.js'
 import { OPENAPI_DOCUMENT } from './schemas/openapi.js'
 import { validatorCompiler } from './schemas/validator.js'
@@ -107,7 +108,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     auditMaxLen: config.AUDIT_MAXLEN,
     historyMaxVersions: config.HISTORY_MAX_VERSIONS,
   })
-  const services = buildServices({ store, now: deps.now ?? (() => new Date()) })
+  const services = buildServices(
+    { store, now: deps.now ?? (() => new Date()) },
+    {
+      prometheusUrl: config.PROMETHEUS_URL,
+      prometheusTimeoutMs: config.PROMETHEUS_TIMEOUT_MS,
+      tickMs: config.PLAN_TICK_MS,
+      leaseMs: config.PLAN_LEASE_MS,
+      log: app.log,
+    },
+  )
   app.decorate('services', services)
   app.decorate('store', store)
   app.decorateRequest('token', null)
@@ -276,6 +286,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(auditRoutes, { services })
   await app.register(tokenRoutes, { services })
   await app.register(whoamiRoutes)
+  await app.register(planRoutes, { services })
+  // Release plans run in every instance (leases in Redis decide which one runs each plan); stopped before Redis goes.
+  app.addHook('onReady', async () => services.plans.run())
+  app.addHook('onClose', async () => services.plans.close())
 
   // Streaming: one hub per app (change-log readers, SSE fan-out); streams end before the HTTP server closes.
   const rulesets = new RulesetService(store)

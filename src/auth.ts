@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { appError, type ErrorCode } from './errors.js'
-import { QUERY_TOKEN } from './schemas/sdk.js'
+import { QUERY_TOKEN } from './schemas/common.js'
 import type { Actor } from './services/context.js'
 import type { TokenRecord, TokenService } from './services/tokens.js'
 
@@ -41,9 +41,6 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   'facts-read': ['admin', 'editor', 'viewer', 'facts'],
   'facts-write': ['admin', 'editor', 'facts'],
 }
-
-// The query parameter a bearer token may travel in: defined with the SDK schemas (a lower layer), which name it.
-export { QUERY_TOKEN }
 
 /**
  * Reads `Authorization: Bearer <secret>` and resolves the token (null when absent or unknown). Without the

@@ -231,6 +231,30 @@ export const ConfigSchema = Type.Object(
       default: false,
       description: 'Also write access-log lines for /healthz, /readyz and SDK reports (POST /api/v1/sdk/metrics).',
     }),
+    PROMETHEUS_URL: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description:
+          'Prometheus whose HTTP API (/api/v1/query) evaluates the guards of release plans. Unset: plans with guards are refused.',
+      }),
+    ),
+    PROMETHEUS_TIMEOUT_MS: Type.Integer({
+      minimum: 50,
+      default: 5000,
+      description: 'A guard query without an answer within this time counts as unknown: the plan halts.',
+    }),
+    PLAN_TICK_MS: Type.Integer({
+      minimum: 0,
+      default: 1000,
+      description:
+        'How often each instance looks for due steps of release plans and evaluates their guards. 0: never by itself (tests drive it).',
+    }),
+    PLAN_LEASE_MS: Type.Integer({
+      minimum: 100,
+      default: 15000,
+      description:
+        "How long an instance holds a running plan without renewing its claim; a dead instance's plans are taken over after it.",
+    }),
   },
   { additionalProperties: true },
 )

@@ -38,6 +38,18 @@ export const ERRORS = {
   FLAG_IN_USE: { status: 409, message: 'Flag "%s" is a prerequisite of other flags' },
   SEGMENT_IN_USE: { status: 409, message: 'Segment "%s" is used by flag rules' },
   WRITE_CONFLICT: { status: 409, message: 'Too many concurrent writes to %s; retry' },
+  PLAN_NOT_FOUND: { status: 404, message: 'Release plan "%s" does not exist' },
+  PLAN_STATE: { status: 409, message: 'The release plan is %s: it cannot %s' },
+  PLAN_ACTIVE: { status: 409, message: 'Flag "%s" already has a started release plan (%s): abort or finish it first' },
+  PLAN_CONFLICT: {
+    status: 409,
+    message: 'The release plan changed meanwhile (another instance or request); nothing was written, retry',
+  },
+  REASON_REQUIRED: { status: 400, message: 'A reason is required to %s' },
+  GUARDS_UNAVAILABLE: {
+    status: 400,
+    message: 'This plan has Prometheus guards but PROMETHEUS_URL is not set: they could never be evaluated',
+  },
   REQUEST_TIMEOUT: {
     status: 408,
     message: 'The request was not received in time (headers within %s ms, all of it within %s ms)',

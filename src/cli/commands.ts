@@ -8,7 +8,7 @@ import type { SdkStatus } from '../schemas/sdk.js'
 import { MAX_MEMBERS_PER_CALL, type MembersChange, type SegmentView as Segment } from '../schemas/segment.js'
 import type { TokenView as Token } from '../schemas/token.js'
 import { type Api, ApiError, EXIT, seg, UnreachableError, UsageError } from './api.js'
-import { describeServe, percent, table } from './format.js'
+import { describeServe, percent, type Serve, table } from './format.js'
 
 export interface OptionSpec {
   type: 'string' | 'boolean'
@@ -733,4 +733,164 @@ export const COMMANDS: Command[] = [
       return EXIT.OK
     },
   },
+  ...releaseCommands(),
 ]
+
+// ---- release plans (docs/releases.md) ----
+
+interface PlanStep {
+  name?: string
+  serve?: Serve
+  config?: { on: boolean; fallthrough: Serve }
+  hold?: string
+  pointOfNoReturn?: { note: string; runbook?: string }
+}
+interface Plan {
+  id: string
+  environment: string
+  flag: string
+  name: string
+  status: string
+  current: number
+  nextAt: string | null
+  steps: PlanStep[]
+  guards: Array<{ name?: string; query: string; comparison: string; threshold: number; action: string }>
+  waitingFor?: { step: number; pointOfNoReturn?: { note: string; runbook?: string } }
+  pausedReason?: { code: string; message: string }
+  readings: Array<{ guard: number; at: string; value: number | null; error?: string; breached: boolean }>
+  passedPointOfNoReturn?: { note: string; passedAt: string; approvedBy: string }
+  history: Array<{ at: string; actor: string; action: string; step?: number; reason?: string }>
+}
+
+const planPath = (env: string, id?: string) => `/api/v1/environments/${seg(env)}/plans${id ? `/${seg(id)}` : ''}`
+
+function describeStep(p: Plan, i: number): string {
+  const s = p.steps[i]
+  if (!s) return i >= p.steps.length ? 'completion' : '-'
+  // The plan does not carry the flag's variations: they are named by index.
+  const serve = s.serve
+  const what = !serve
+    ? 'a whole configuration'
+    : 'variation' in serve
+      ? `variation ${serve.variation}`
+      : serve.rollout.weights.map((w) => `${percent(w.weight)} variation ${w.variation}`).join(', ')
+  return `${i + 1}/${p.steps.length}${s.name ? ` ${s.name}` : ''} (${what})`
+}
+
+/** Several lines for people: where the plan is, what it waits for, what its guards read. */
+function describePlan(p: Plan): string {
+  const lines = [
+    `plan ${p.id} "${p.name}": ${p.flag} in ${p.environment}, ${p.status}`,
+    `  step: ${p.current < 0 ? 'none applied yet' : describeStep(p, p.current)}`,
+  ]
+  if (p.nextAt) lines.push(`  next: ${describeStep(p, p.current + 1)} at ${p.nextAt}`)
+  if (p.waitingFor) {
+    lines.push(`  waiting for an approval of ${describeStep(p, p.waitingFor.step)}`)
+    const pnr = p.waitingFor.pointOfNoReturn
+    if (pnr) lines.push(`  POINT OF NO RETURN: ${pnr.note}${pnr.runbook ? ` (runbook ${pnr.runbook})` : ''}`)
+  }
+  if (p.pausedReason) lines.push(`  paused (${p.pausedReason.code}): ${p.pausedReason.message}`)
+  if (p.passedPointOfNoReturn)
+    lines.push(
+      `  passed the point of no return at ${p.passedPointOfNoReturn.passedAt} (approved by ${p.passedPointOfNoReturn.approvedBy}): ${p.passedPointOfNoReturn.note}`,
+    )
+  for (const r of p.readings) {
+    const g = p.guards[r.guard]
+    const v = r.value === null ? `unknown (${r.error})` : `${r.value}${r.breached ? ' BREACHED' : ''}`
+    lines.push(`  guard ${g?.name ?? g?.query}: ${v} (${g?.comparison} ${g?.threshold} → ${g?.action}) at ${r.at}`)
+  }
+  const last = p.history[p.history.length - 1]
+  if (last) lines.push(`  last: ${last.at} ${last.actor} ${last.action}${last.reason ? `: ${last.reason}` : ''}`)
+  return lines.join('\n')
+}
+
+function releaseCommands(): Command[] {
+  const action = (name: string, summary: string, details?: string): Command => ({
+    name: `release ${name}`,
+    args: '<env> <plan>',
+    summary,
+    ...(details && { details }),
+    positionals: [2, 2],
+    options: { reason: REASON },
+    run: async (c) => {
+      const [env, id] = c.args as [string, string]
+      const p = (await c.api.call<Plan>('POST', `${planPath(env, id)}/${name}`, { body: reason(c) })).body
+      if (c.json) printJson(c, p)
+      else c.out(describePlan(p))
+      return EXIT.OK
+    },
+  })
+  return [
+    {
+      name: 'release start',
+      args: '<env> <plan.json|->',
+      summary: 'create a release plan from a file (or stdin) and start it',
+      details:
+        'The file is the body of POST /api/v1/environments/<env>/plans: {"flag", "steps": [...], "guards": [...]}\n' +
+        '(docs/releases.md). --draft creates it without starting it.',
+      positionals: [2, 2],
+      options: { draft: { type: 'boolean', help: 'create only; start later with the API' }, reason: REASON },
+      run: async (c) => {
+        const [env, file] = c.args as [string, string]
+        let body: unknown
+        try {
+          body = JSON.parse(c.readInput(file))
+        } catch (e) {
+          throw new UsageError(`${file} is not a JSON plan: ${(e as Error).message}`, 'release start')
+        }
+        if (typeof body !== 'object' || body === null || Array.isArray(body))
+          throw new UsageError(`${file} must hold one JSON object (a plan)`, 'release start')
+        const p = (
+          await c.api.call<Plan>('POST', planPath(env), {
+            body: { ...body, start: c.opts.draft !== true, ...reason(c) },
+          })
+        ).body
+        if (c.json) printJson(c, p)
+        else c.out(describePlan(p))
+        return EXIT.OK
+      },
+    },
+    {
+      name: 'release status',
+      args: '<env> [<plan>]',
+      summary: "a plan's state, or every plan of an environment",
+      positionals: [1, 2],
+      options: { flag: { type: 'string', arg: 'FLAG', help: 'only the plans of this flag' } },
+      run: async (c) => {
+        const [env, id] = c.args as [string, string | undefined]
+        if (id) {
+          const p = (await c.api.call<Plan>('GET', planPath(env, id))).body
+          if (c.json) printJson(c, p)
+          else c.out(describePlan(p))
+          return EXIT.OK
+        }
+        const flag = str(c, 'flag')
+        const r = await c.api.call<{ items: Plan[] }>('GET', `${planPath(env)}${flag ? `?flag=${seg(flag)}` : ''}`)
+        if (c.json) printJson(c, r.body)
+        else
+          c.out(
+            table(
+              ['id', 'flag', 'status', 'step', 'next', 'name'],
+              r.body.items.map((p) => [
+                p.id,
+                p.flag,
+                p.status,
+                `${p.current + 1}/${p.steps.length}`,
+                p.nextAt ?? '-',
+                p.name,
+              ]),
+            ),
+          )
+        return EXIT.OK
+      },
+    },
+    action(
+      'approve',
+      'let the next step happen now',
+      'Before a point of no return --reason is required; who and why are audited and shown with the flag.',
+    ),
+    action('pause', 'hold a plan at its current step'),
+    action('resume', 'continue a paused plan (the flag as it is now is its base)'),
+    action('abort', 'end a plan (a scheduled change: cancel it); the flag keeps its configuration'),
+  ]
+}

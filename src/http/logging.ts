@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
-import { QUERY_TOKEN } from '../auth.js'
+import { QUERY_TOKEN } from '../schemas/common.js'
 import type { Config } from '../config.js'
 import type { Store } from '../store/store.js'
 

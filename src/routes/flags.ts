@@ -209,7 +209,10 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
     async (req, reply) => {
       authorize(req, 'read', req.params.env)
       const f = await services.flags.getConfig(req.params.env, req.params.key)
-      return reply.header('etag', `"${f.version}"`).send(withEnv(req.params.env, f))
+      const point = await services.plans.passedPoint(req.params.env, req.params.key)
+      return reply
+        .header('etag', `"${f.version}"`)
+        .send({ ...withEnv(req.params.env, f), ...(point && { pointOfNoReturn: point }) })
     },
   )
 
@@ -259,7 +262,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         params: EnvKeyParams,
         summary: 'Kill a flag',
         description:
-          'Turns the flag off in this environment in one call, whatever its current version: If-Match is ignored by design.',
+          'Turns the flag off in this environment in one call, whatever its current version: If-Match is ignored by design. Past a point of no return (a release plan step) it still does, and `notUndone` says what it does not restore.',
         body: KillFlagBody,
         response: { 200: FlagConfigResponse, ...errorResponses(404, 409, ...BODY_ERRORS) },
       },
@@ -267,7 +270,13 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
     async (req, reply) => {
       const actor = authorize(req, 'write', req.params.env)
       const { flag: f, changeId } = await services.flags.kill(req.params.env, req.params.key, req.body?.reason, actor)
-      return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
+      // Past a point of no return the kill still happens; the answer says what it cannot restore.
+      const point = await services.plans.passedPoint(req.params.env, req.params.key)
+      const notUndone = point && {
+        pointOfNoReturn: point,
+        notUndone: `The flag is off, but this does not undo: ${point.note} (point of no return passed at ${point.passedAt}, approved by ${point.approvedBy})${point.runbook ? `; runbook: ${point.runbook}` : ''}`,
+      }
+      return changed(reply, f.version, changeId).send({ ...withEnv(req.params.env, f), ...notUndone })
     },
   )
 

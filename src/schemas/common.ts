@@ -1,6 +1,13 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import { ERRORS } from '../errors.js'
 
+/**
+ * The query parameter a bearer token may travel in (RFC 6750 §2.3), for the one client that cannot send a
+ * header: a browser's native EventSource. Only public sdk-client tokens, only on `queryToken` routes
+ * (src/auth.ts). A wire name, so it lives with the schemas: the route schemas and the log redaction use it too.
+ */
+export const QUERY_TOKEN = 'access_token'
+
 /** Keys of environments, flags, segments: URL-safe, stable. */
 export const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
 

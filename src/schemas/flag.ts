@@ -189,6 +189,24 @@ export const FlagConfigBody = Type.Object(
 )
 export type FlagConfigInput = Static<typeof FlagConfigBody>
 
+/** A point of no return the flag passed (a release plan's step; src/schemas/plan.ts): shown with the flag. */
+export const PassedPointFields = Type.Object(
+  {
+    plan: Type.String(),
+    step: Type.Integer(),
+    note: Type.String({ description: 'What can no longer be undone' }),
+    runbook: Type.Optional(Type.String()),
+    afterwards: Type.Union([Type.Literal('halt'), Type.Literal('kill')], {
+      description: 'What automated kills (guards, alerts) do from now on',
+    }),
+    passedAt: Type.String({ description: 'When the step was applied' }),
+    approvedBy: Type.String({ description: 'Who approved passing it' }),
+    reason: Type.String({ description: 'Why (from the approval)' }),
+    version: Type.Integer({ description: 'The flag version that passed it' }),
+  },
+  { additionalProperties: false, description: 'The point of no return this flag passed last' },
+)
+
 export const FlagConfigSchema = Type.Object(
   {
     key: Key,
@@ -206,6 +224,10 @@ export const FlagConfigSchema = Type.Object(
     version: Type.Integer(),
     requires: Type.Optional(RequiresSchema),
     requirementsOverride: Type.Optional(RequirementsOverrideSchema),
+    pointOfNoReturn: Type.Optional(PassedPointFields),
+    notUndone: Type.Optional(
+      Type.String({ description: 'On a kill past a point of no return: what turning the flag off does not undo' }),
+    ),
   },
   {
     $id: 'FlagConfig',

@@ -1,12 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { QUERY_TOKEN } from './common.js'
 import { STREAM_ID_PATTERN } from './common.js'
 import { SdkFactsSchema } from './facts.js'
-
-/**
- * The query parameter a bearer token may travel in (RFC 6750 §2.3), for the one client that cannot send a
- * header: a browser's native EventSource. Only public sdk-client tokens, only on `queryToken` routes (src/auth.ts).
- */
-export const QUERY_TOKEN = 'access_token'
 
 /**
  * Request headers the SDK routes read from `req.headers` themselves (documented only: they never fail validation).

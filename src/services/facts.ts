@@ -12,7 +12,7 @@ import { checkClause } from '../../sdk/core/validate.js'
 import { AppError, validationError } from '../errors.js'
 import { FACT_LIMITS, type SetFactsInput } from '../schemas/facts.js'
 import type { FactChange, FactHistoryEntry, FactRecord, FactRepository, FactType, FactsState } from '../store/facts.js'
-import type { WriteGuard } from '../store/flags.js'
+import type { WriteExtra } from '../store/flags.js'
 import { type Actor, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 
 /** A fact that differs between two environments (null: absent there). */
@@ -25,8 +25,8 @@ export interface Drift {
 /** What a gated flag write may do: the flag to write (with its override record set or cleared), the write-time checks, audit details. */
 export interface Admission {
   flag: RulesetFlag
-  /** "The facts are still as read": the flag repository checks them in the flag's atomic write. */
-  checks: WriteGuard[]
+  /** "The facts are still as read", when they were read: the flag repository checks it in the flag's atomic write. */
+  facts?: WriteExtra
   details?: { requirements: { forced: true; unmet: UnmetRequirement[]; drift?: Drift[] } }
 }
 
@@ -347,16 +347,16 @@ export class FactService implements WriteGate {
   }
 
   async admit(env: string, prev: RulesetFlag, next: RulesetFlag, o: AdmitOptions): Promise<Admission> {
-    if (!next.on) return { flag: withoutOverride(next), checks: [] }
+    if (!next.on) return { flag: withoutOverride(next) }
     // A kill, a turn-off or a write that serves nothing new never waits for facts (and costs no read).
-    if (prev.on && !servingChanged(prev, next)) return { flag: next, checks: [] }
+    if (prev.on && !servingChanged(prev, next)) return { flag: next }
     const requires = next.requires ?? []
     const drift = o.drift?.facts ?? []
-    if (requires.length === 0 && drift.length === 0) return { flag: withoutOverride(next), checks: [] }
+    if (requires.length === 0 && drift.length === 0) return { flag: withoutOverride(next) }
     const state = await this.repo.read(env)
-    const checks = [this.repo.unchanged(env, state.version)]
+    const facts = this.repo.unchanged(env, state.version)
     const unmet = unmetRequirements(requires, state.facts)
-    if (unmet.length === 0 && drift.length === 0) return { flag: withoutOverride(next), checks }
+    if (unmet.length === 0 && drift.length === 0) return { flag: withoutOverride(next), facts }
     if (!o.force) {
       if (unmet.length > 0)
         throw new AppError('FACTS_UNMET', [env, next.key, describeUnmet(unmet)], {
@@ -381,7 +381,7 @@ export class FactService implements WriteGate {
     }
     return {
       flag: { ...next, requirementsOverride: override },
-      checks,
+      facts,
       details: { requirements: { forced: true, unmet, ...(drift.length > 0 && { drift }) } },
     }
   }

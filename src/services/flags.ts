@@ -2,7 +2,7 @@ import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, FlagHistoryEntry, PatchFlag } from '../schemas/flag.js'
-import type { Reference, WriteGuard } from '../store/flags.js'
+import type { Reference, WriteExtra } from '../store/flags.js'
 import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { type Admission, type AdmitOptions, checkForce, validateRequirements, type WriteGate } from './facts.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
@@ -282,7 +282,8 @@ export class FlagService {
       },
       actor,
       requires,
-      admitted.checks,
+      admitted.facts,
+      'facts',
     )
   }
 
@@ -363,6 +364,34 @@ export class FlagService {
     return this.modify(env, key, actor, meta.action, meta.reason, change, meta.details, true, ifMatch, gate)
   }
 
+  /**
+   * A write by a release plan (src/services/plans.ts): a change of exactly the version the plan expects, so it
+   * never overwrites a person's edit (412 VERSION_CONFLICT instead), in one atomic step with the plan's own
+   * state (`plan`: from PlanRepository.withFlagWrite, its record and lease checked). 409 PLAN_CONFLICT when a
+   * plan check failed: another instance or request changed the plan meanwhile, and nothing was written.
+   */
+  async planWrite(
+    env: string,
+    key: string,
+    expected: number,
+    change: (cur: RulesetFlag) => RulesetFlag,
+    meta: { action: string; reason?: string; details?: unknown },
+    actor: Actor,
+    plan: WriteExtra,
+    validate = true,
+  ): Promise<FlagWrite> {
+    const cur = await this.getConfig(env, key)
+    checkVersion(cur.version, expected)
+    const next = { ...change(cur), version: cur.version + 1 }
+    const requires = validate ? await this.validate(env, next) : []
+    return this.writeFlag(env, next, cur.version, meta, actor, requires, plan)
+  }
+
+  /** Validates a configuration it may write later (a plan's steps, when the plan is created): 400 when invalid. */
+  async checkConfig(env: string, next: RulesetFlag): Promise<void> {
+    await this.validate(env, next)
+  }
+
   async history(
     env: string,
     key: string,
@@ -393,7 +422,7 @@ export class FlagService {
     reason: string | undefined,
     gate: GateOptions,
   ): Promise<Admission> {
-    if (!this.gate) return Promise.resolve({ flag: next, checks: [] })
+    if (!this.gate) return Promise.resolve({ flag: next })
     return this.gate.admit(env, cur, next, {
       actor,
       force: gate.force === true,
@@ -440,7 +469,8 @@ export class FlagService {
           { action, ...(reason && { reason }), ...(all !== undefined && { details: all }) },
           actor,
           requires,
-          admitted.checks,
+          admitted.facts,
+          'facts',
         )
       } catch (e) {
         if (e instanceof AppError && e.code === 'VERSION_CONFLICT' && ifMatch === undefined) continue
@@ -460,7 +490,8 @@ export class FlagService {
     meta: { action: string; reason?: string; details?: unknown },
     actor: Actor,
     requires: Reference[] = [],
-    guards: WriteGuard[] = [],
+    extra?: WriteExtra,
+    extraFailure: 'plan' | 'facts' = 'plan',
   ): Promise<FlagWrite> {
     const at = this.deps.now().toISOString()
     const entry: FlagHistoryEntry = {
@@ -484,15 +515,15 @@ export class FlagService {
         ...(meta.details !== undefined && { details: meta.details }),
       },
     )
-    const r = await this.store.flags.write(env, next, expected, entry, audit, requires, { guards })
+    const r = await this.store.flags.write(env, next, expected, entry, audit, requires, extra)
     if (r.ok) return { flag: next, changeId: r.changeId }
+    // `extra` is a plan's (planWrite: the plan moved meanwhile) or the facts gate's (the facts moved: checked again).
+    if ('extraFailed' in r) throw extraFailure === 'facts' ? appError('FACTS_CHANGED', env) : appError('PLAN_CONFLICT')
     if ('conflict' in r) {
       if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
       const current = r.conflict ?? 0
       throw new AppError('VERSION_CONFLICT', [current], { currentVersion: current })
     }
-    // A guard is the facts gate's "facts unchanged": they moved between the check and the write.
-    if ('guard' in r) throw appError('FACTS_CHANGED', env)
     throw new AppError(
       'VALIDATION_FAILED',
       [`"${r.missing.key}" was deleted meanwhile`],

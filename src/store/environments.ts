@@ -5,6 +5,7 @@ import { ENV_DELETED_TYPE, type ChangeLog } from './changelog.js'
 import type { StoreContext } from './context.js'
 import type { FactRepository } from './facts.js'
 import { envKeys, globalKeys } from './keys.js'
+import type { PlanRepository } from './plans.js'
 
 export { RESERVED_ENV_KEYS } from './keys.js'
 
@@ -33,6 +34,9 @@ export class EnvironmentRepository {
   constructor(
     private readonly ctx: StoreContext,
     private readonly changelog: ChangeLog,
+    /** Its keys go with the environment's on delete. */
+    private readonly plans: PlanRepository,
+    /** Its keys go with the environment's on delete. */
     private readonly facts: FactRepository,
   ) {}
 
@@ -115,7 +119,8 @@ export class EnvironmentRepository {
       k.audit,
       k.meta,
       k.sdkReports,
-      ...this.facts.keys(key),
+      ...this.facts.keysOf(key),
+      ...this.plans.keysOf(key),
     ]
     for (let i = 0; i < doomed.length; i += 500) await redis.unlink(...doomed.slice(i, i + 500))
     return true

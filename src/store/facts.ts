@@ -2,7 +2,7 @@ import type { FactValue } from '../../sdk/core/types.js'
 import type { Command } from './atomic.js'
 import { type AuditRecord, auditCommand } from './audit.js'
 import type { StoreContext } from './context.js'
-import { guard, type WriteGuard } from './flags.js'
+import { WriteExtra } from './flags.js'
 import { envKeys } from './keys.js'
 
 /** The type of a fact, fixed when it is first recorded. */
@@ -58,7 +58,7 @@ export class FactRepository {
   constructor(private readonly ctx: StoreContext) {}
 
   /** Every key of an environment's facts (removed with the environment). */
-  keys(env: string): string[] {
+  keysOf(env: string): string[] {
     const k = envKeys(env)
     return [k.facts, k.factMeta, k.factHistory]
   }
@@ -74,9 +74,9 @@ export class FactRepository {
     return { version, facts }
   }
 
-  /** A guard for a flag write (FlagRepository.write `extra.guards`): the facts are still at `version`. */
-  unchanged(env: string, version: number): WriteGuard {
-    return guard({ key: envKeys(env).factMeta, field: 'version', op: 'eq', value: stored(version) })
+  /** For a gated flag write (FlagRepository.write's `extra`): the facts are still at `version`. */
+  unchanged(env: string, version: number): WriteExtra {
+    return new WriteExtra([{ key: envKeys(env).factMeta, field: 'version', op: 'eq', value: stored(version) }], [])
   }
 
   /** One atomic step: version check, new records, removals, version, history entry, audit record. False when the version moved. */

@@ -27,8 +27,30 @@ export type ConfigWriteResult =
   | { ok: false; conflict: number | null }
   /** A segment or prerequisite the configuration refers to was deleted meanwhile. */
   | { ok: false; missing: Reference }
-  /** A guard of `extra.guards` did not hold: this one. */
-  | { ok: false; guard: WriteGuard }
+  /** A check of the `extra` argument failed (what it guards changed meanwhile): nothing was written. */
+  | { ok: false; extraFailed: true }
+
+/**
+ * Another repository's checks and commands that must happen in the same
+ * atomic step as a flag write (FlagRepository.write's `extra`), such as a
+ * release plan's record and the lease of the instance running it
+ * (src/store/plans.ts withFlagWrite). Opaque outside src/store/: services
+ * only pass it on, so they need no Redis types.
+ */
+export class WriteExtra {
+  readonly #checks: Check[]
+  readonly #commands: Command[]
+
+  constructor(checks: Check[], commands: Command[]) {
+    this.#checks = checks
+    this.#commands = commands
+  }
+
+  /** Its parts, for the flag repository's write. */
+  static parts(e: WriteExtra): { checks: Check[]; commands: Command[] } {
+    return { checks: e.#checks, commands: e.#commands }
+  }
+}
 
 /**
  * Checks that no flag of `env` changed, appeared or disappeared since
@@ -42,32 +64,6 @@ export function flagsUnchanged(env: string, flags: Record<string, RulesetFlag>):
     { key: k.flagVersions, field: '', op: 'len', value: String(all.length) },
     ...all.map((f): Check => ({ key: k.flagVersions, field: f.key, op: 'eq', value: String(f.version) })),
   ]
-}
-
-const GUARDS = new WeakMap<WriteGuard, Check>()
-
-/**
- * A precondition on another resource of the same environment that a flag
- * write must also hold (e.g. "the facts are still at version 3"). Opaque
- * outside src/store/: made by that resource's repository
- * (FactRepository.unchanged) and handed to FlagRepository.write as
- * `extra.guards`, which checks it in the same atomic step.
- */
-export interface WriteGuard {
-  readonly kind: 'guard'
-}
-
-/** For repositories of src/store/: wraps a check of theirs as a WriteGuard. */
-export function guard(check: Check): WriteGuard {
-  const g: WriteGuard = Object.freeze({ kind: 'guard' })
-  GUARDS.set(g, check)
-  return g
-}
-
-function guardCheck(g: WriteGuard): Check {
-  const c = GUARDS.get(g)
-  if (!c) throw new Error('not a WriteGuard of src/store/')
-  return c
 }
 
 function referenceCheck(env: string, r: Reference): Check {
@@ -157,9 +153,9 @@ export class FlagRepository {
    * One atomic step: version check (`expected`, or 'absent' for a first
    * configuration), every reference still present, then the new state, its
    * version, its history entry (trimmed to HISTORY_MAX_VERSIONS), the audit
-   * record and the change-log entry `flag.put`. `extra.guards`: preconditions
-   * of other repositories (WriteGuard) checked in the same step, after the
-   * references.
+   * record and the change-log entry `flag.put`. `extra` (optional): another
+   * repository's checks, after these, and commands, before the change-log
+   * entry, in the same step (see WriteExtra).
    */
   async write(
     env: string,
@@ -168,10 +164,10 @@ export class FlagRepository {
     entry: FlagHistoryEntry,
     audit: AuditRecord,
     requires: Reference[] = [],
-    extra: { guards?: WriteGuard[] } = {},
+    extra?: WriteExtra,
   ): Promise<ConfigWriteResult> {
+    const more = extra ? WriteExtra.parts(extra) : { checks: [], commands: [] }
     const k = envKeys(env)
-    const guards = extra.guards ?? []
     const commands: Command[] = [
       ['HSET', k.flags, next.key, JSON.stringify(next)],
       ['HSET', k.flagVersions, next.key, next.version],
@@ -183,18 +179,19 @@ export class FlagRepository {
     // Before the change-log XADD, whose reply must stay last (it is the change id).
     if (keep > 0 && next.version > keep)
       commands.splice(commands.length - 1, 0, ['HDEL', k.history(next.key), next.version - keep])
+    commands.splice(commands.length - 1, 0, ...more.commands)
     const versionCheck: Check =
       expected === 'absent'
         ? { key: k.flagVersions, field: next.key, op: 'absent' }
         : { key: k.flagVersions, field: next.key, op: 'eq', value: String(expected) }
     const r = await this.ctx.atomic({
-      checks: [versionCheck, ...requires.map((ref) => referenceCheck(env, ref)), ...guards.map(guardCheck)],
+      checks: [versionCheck, ...requires.map((ref) => referenceCheck(env, ref)), ...more.checks],
       commands,
     })
     if (!r.ok) {
+      if (r.failed > requires.length) return { ok: false, extraFailed: true }
       if (r.failed === 0) return { ok: false, conflict: r.actual === null ? null : Number(r.actual) }
-      if (r.failed <= requires.length) return { ok: false, missing: requires[r.failed - 1] as Reference }
-      return { ok: false, guard: guards[r.failed - 1 - requires.length] as WriteGuard }
+      return { ok: false, missing: requires[r.failed - 1] as Reference }
     }
     // The change-log XADD is the last command: its reply is the change's id.
     return { ok: true, changeId: String(r.replies[r.replies.length - 1]) }

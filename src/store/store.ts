@@ -8,6 +8,7 @@ import { EnvDiffRepository } from './env-diff.js'
 import { EnvironmentRepository } from './environments.js'
 import { FactRepository } from './facts.js'
 import { FlagRepository } from './flags.js'
+import { PlanRepository } from './plans.js'
 import { SdkReportRepository } from './sdk-reports.js'
 import { SegmentRepository } from './segments.js'
 import { SnapshotReader } from './snapshot.js'
@@ -42,6 +43,7 @@ export class Store {
   readonly sdkReports: SdkReportRepository
   readonly facts: FactRepository
   readonly envDiff: EnvDiffRepository
+  readonly plans: PlanRepository
 
   constructor(
     redis: RedisClient,
@@ -56,7 +58,8 @@ export class Store {
     this.flags = new FlagRepository(this.#ctx)
     this.segments = new SegmentRepository(this.#ctx)
     this.facts = new FactRepository(this.#ctx)
-    this.environments = new EnvironmentRepository(this.#ctx, this.changelog, this.facts)
+    this.plans = new PlanRepository(this.#ctx)
+    this.environments = new EnvironmentRepository(this.#ctx, this.changelog, this.plans, this.facts)
     this.tokens = new TokenRepository(this.#ctx)
     this.audit = new AuditRepository(this.#ctx)
     this.snapshot = new SnapshotReader(this.#ctx)

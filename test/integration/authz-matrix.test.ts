@@ -249,6 +249,22 @@ const CASES: Case[] = [
     may: CALLERS.filter((c) => !UNAUTHENTICATED.includes(c)),
     why: 'every token may ask what it may do',
   },
+  { route: 'GET /api/v1/environments/{env}/plans', path: `${P}/plans`, may: MAY.readProduction },
+  {
+    route: 'POST /api/v1/environments/{env}/plans',
+    path: `${P}/plans`,
+    body: { flag: 'nowhere', steps: [{ serve: { variation: 0 } }] },
+    may: MAY.writeProduction,
+  },
+  { route: 'GET /api/v1/environments/{env}/plans/{id}', path: `${P}/plans/pl_0`, may: MAY.readProduction },
+  ...['start', 'pause', 'resume', 'approve', 'abort'].map(
+    (a): Case => ({
+      route: `POST /api/v1/environments/{env}/plans/{id}/${a}`,
+      path: `${P}/plans/pl_0/${a}`,
+      body: {},
+      may: MAY.writeProduction,
+    }),
+  ),
 ]
 
 /** Creates one token per caller (the revoked one is deleted again). */
