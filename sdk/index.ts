@@ -27,5 +27,5 @@ export function createClient(options: ClientOptions): SwitchyardClient {
   const store = new RulesStore()
   // A storage that can append (fileStorage) keeps a journal of changes after a snapshot.
   const storage = options.storage && journaled(options.storage, store)
-  return new Client({ ...options, mode: 'server', ...(storage ? { storage } : {}) }, serverModeSpec(store))
+  return new Client({ ...options, mode: 'server', ...(storage ? { storage } : {}) }, serverModeSpec(options, store))
 }

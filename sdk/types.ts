@@ -1,5 +1,5 @@
 /** Public types of the Switchyard SDK (both modes). */
-import type { Context, EvaluationDetail, JsonValue, Ruleset } from './core/types.js'
+import type { Context, EvaluationDetail, FactValue, JsonValue, Ruleset } from './core/types.js'
 import type { ClientValues } from './core/protocol.js'
 import type { FetchLike, SwitchyardError } from './transport/http.js'
 
@@ -105,6 +105,16 @@ export interface ClientOptions {
   metricsIntervalMs?: number
   /** Delay between an applied change and its metrics report (default 1000). */
   metricsDebounceMs?: number
+  /**
+   * Server mode: the application embedding the SDK, reported with the metrics so the API shows which
+   * versions of which applications are connected to each environment (and `diff` their drift).
+   */
+  application?: { name: string; version?: string }
+  /**
+   * Server mode: facts about this application (framework version, schema it expects, …), reported with
+   * the metrics; at most 50, each a string, number, boolean or list of strings.
+   */
+  facts?: Record<string, FactValue>
   /** Random source in [0, 1) for jitter (tests). */
   random?: () => number
 }

@@ -16,8 +16,10 @@ import alertRoutes from './routes/alerts.js'
 import auditRoutes from './routes/audit.js'
 import environmentRoutes from './routes/environments.js'
 import evaluateRoutes from './routes/evaluate.js'
+import factRoutes from './routes/facts.js'
 import flagRoutes from './routes/flags.js'
 import healthRoutes from './routes/health.js'
+import promoteRoutes from './routes/promote.js'
 import sdkRoutes from './routes/sdk.js'
 import segmentRoutes from './routes/segments.js'
 import storeRoutes from './routes/store.js'
@@ -28,6 +30,7 @@ import planRoutes from './routes/plans.js'
 import { ErrorSchema } from './schemas/common.js'
 import { OPENAPI_DOCUMENT } from './schemas/openapi.js'
 import { validatorCompiler } from './schemas/validator.js'
+import { DiffService } from './services/diff.js'
 import { buildServices, type Services } from './services/index.js'
 import { RulesetService } from './services/ruleset.js'
 import { SdkMetricsService } from './services/sdk-metrics.js'
@@ -343,6 +346,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     }),
   })
   await app.register(sdkRoutes, { services, hub, sdkMetrics, config })
+  await app.register(factRoutes, { services, sdkMetrics })
+  await app.register(promoteRoutes, {
+    services,
+    diff: new DiffService(store, services.flags, services.segments, services.facts, sdkMetrics),
+  })
   await app.register(evaluateRoutes, { hub })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())

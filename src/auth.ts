@@ -14,6 +14,8 @@ export type Permission =
   | 'sdk-server' // full rules of one environment
   | 'sdk-client' // evaluated clientSide values of one environment
   | 'alerts' // post Alertmanager notifications (alerts tokens only: a token in Alertmanager's config can do nothing else)
+  | 'facts-read' // read an environment's facts and their history (admin, editor, viewer, facts)
+  | 'facts-write' // record facts (admin, editor in scope, facts tokens: a pipeline that may not touch flags)
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +40,8 @@ const ALLOWED: Record<Permission, ReadonlyArray<TokenRecord['kind']>> = {
   'sdk-server': ['sdk-server'],
   'sdk-client': ['sdk-client'],
   alerts: ['alerts'],
+  'facts-read': ['admin', 'editor', 'viewer', 'facts'],
+  'facts-write': ['admin', 'editor', 'facts'],
 }
 
 /**
@@ -91,6 +95,8 @@ function describe(perm: Permission, env?: string): string {
     'sdk-server': 'read the rules',
     'sdk-client': 'read client values',
     alerts: 'post Alertmanager notifications (alerts tokens only)',
+    'facts-read': 'read facts',
+    'facts-write': 'record facts',
     define:
       'create, delete or change the variations or clientSide of a flag definition: it applies to every environment, so it needs an admin token or an editor token scoped to "*"',
   }[perm]

@@ -76,6 +76,20 @@ export const ERRORS = {
     message:
       'The store (Redis) lost its data (instance marker missing): restore it or re-initialise it, see docs/deploy.md',
   },
+  FACTS_UNMET: {
+    status: 409,
+    message: 'The facts of environment "%s" do not meet what flag "%s" requires: %s (force with a reason to override)',
+  },
+  FACTS_DRIFT: {
+    status: 409,
+    message: 'Facts differ between "%s" and "%s": %s (force with a reason to promote anyway)',
+  },
+  FACTS_CHANGED: { status: 409, message: 'The facts of environment "%s" changed while this write was checked; retry' },
+  FACT_TYPE_MISMATCH: { status: 409, message: 'Fact "%s" is a %s, not a %s: unset it first to record another type' },
+  SEGMENTS_MISSING: {
+    status: 409,
+    message: 'Segments used by flag "%s" do not exist in "%s": %s (promote with copySegments to create them)',
+  },
 } as const satisfies Record<string, { status: number; message: string }>
 
 /** A stable, machine-readable error code. */

@@ -19,6 +19,7 @@ import type {
 } from '../types.js'
 import { fnv1a, LastKnownGood, type Snapshot } from './last-known-good.js'
 import { Reporter } from './reporter.js'
+import { SDK_VERSION } from '../version.js'
 import type { Store } from './store.js'
 
 /** What differs between server and client mode. */
@@ -31,6 +32,8 @@ export interface ModeSpec {
   query(context: Context | undefined, signature: string | undefined): string
   /** Use the applied change id as the poll ETag (server mode: ETag = change-log id). */
   etagIsAppliedId: boolean
+  /** Fields every metrics report carries (server mode: application, runtime, facts). */
+  report?: Record<string, unknown>
 }
 
 type Listener = (payload: never) => void
@@ -64,8 +67,6 @@ export class Client implements SwitchyardClient {
   private readonly sync: Sync
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly staleAfterMs: number
-  private readonly sdkId: string
-  private readonly startedAt: string
   private context: Context | undefined
   private signature: string | undefined
   private applied: string | null = null
@@ -128,8 +129,6 @@ export class Client implements SwitchyardClient {
     this.signature = options.signature
     this.staleAfterMs = options.staleAfterMs ?? 120000
     const random = options.random ?? Math.random
-    this.sdkId = randomId(random)
-    this.startedAt = new Date(this.now()).toISOString()
     this.lastSyncAt = this.now()
 
     const url = options.url
@@ -171,9 +170,13 @@ export class Client implements SwitchyardClient {
         : new Reporter({
             url,
             token: options.token,
-            sdkId: this.sdkId,
-            mode: spec.mode,
-            startedAt: this.startedAt,
+            fields: {
+              sdkId: randomId(random),
+              sdkVersion: SDK_VERSION,
+              mode: spec.mode,
+              startedAt: new Date(this.now()).toISOString(),
+              ...spec.report,
+            },
             fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
             setT: this.setT,
             clearT: this.clearT,

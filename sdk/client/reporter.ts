@@ -7,14 +7,15 @@
 import type { FetchLike } from '../transport/http.js'
 import { errorText, joinUrl } from '../transport/http.js'
 import type { Logger } from '../types.js'
-import { SDK_VERSION } from '../version.js'
 
 export interface ReporterConfig {
   url: string
   token: string
-  sdkId: string
-  mode: 'server' | 'client'
-  startedAt: string
+  /**
+   * What every report repeats: sdkId, sdkVersion, mode, startedAt, and in server mode the application,
+   * its runtime and facts. One object built once (also fewer bytes in the browser bundle).
+   */
+  fields: Record<string, unknown>
   fetch: FetchLike
   setT: (fn: () => void, ms: number) => unknown
   clearT: (h: unknown) => void
@@ -100,15 +101,12 @@ export class Reporter {
         method: 'POST',
         headers: { Authorization: `Bearer ${this.c.token}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({
-          sdkId: this.c.sdkId,
-          sdkVersion: SDK_VERSION,
-          mode: this.c.mode,
+          ...this.c.fields,
           appliedId,
           // Both times by this SDK's clock: the server uses only their difference, so clock skew does not matter.
           ...(appliedId !== null &&
             this.noted?.id === appliedId && { appliedAt: new Date(this.noted.at).toISOString() }),
           sentAt: new Date(this.c.now()).toISOString(),
-          startedAt: this.c.startedAt,
           counts: Reporter.countsWire(counts),
           ...(closing && { closing: true }),
         }),

@@ -123,6 +123,37 @@ export interface FlagConfig {
   fallthrough: Serve
   /** Increases by one on every change. */
   version: number
+  /** Facts the environment must meet before this configuration may be turned on or serve anew (server-side gate; the evaluator ignores it). */
+  requires?: FactRequirement[]
+  /** Set while the flag serves despite unmet requirements: who forced it, why, and what was unmet. */
+  requirementsOverride?: RequirementsOverride
+}
+
+/** A fact value: recorded per environment by pipelines, or reported by server SDKs. */
+export type FactValue = string | number | boolean | string[]
+
+/** A condition on one fact, written with the rule language's operators (`inSegment` excepted). */
+export interface FactRequirement {
+  fact: string
+  op: Exclude<Operator, 'inSegment'>
+  /** Compared as a clause's values (a list: any of them); absent for `exists`. */
+  value?: string | number | boolean | Array<string | number | boolean>
+  negate?: boolean
+}
+
+/** A requirement that an environment's facts do not meet, with the value found (null: no such fact). */
+export interface UnmetRequirement extends FactRequirement {
+  actual: FactValue | null
+}
+
+/** The record of a forced write (unmet requirements or drifted facts overridden). */
+export interface RequirementsOverride {
+  at: string
+  actor: string
+  reason: string
+  unmet: UnmetRequirement[]
+  /** Facts that differed from the source environment of a forced promote. */
+  drift?: Array<{ fact: string; from: FactValue | null; to: FactValue | null }>
 }
 
 /** A flag as the SDK receives it: definition fields plus that environment's configuration. */

@@ -43,9 +43,9 @@ export interface Command {
   run: (c: Context) => Promise<number>
 }
 
-const REASON: OptionSpec = { type: 'string', arg: 'TEXT', help: 'why; recorded in the audit log' }
+export const REASON: OptionSpec = { type: 'string', arg: 'TEXT', help: 'why; recorded in the audit log' }
 
-const str = (c: Context, name: string): string | undefined => {
+export const str = (c: Context, name: string): string | undefined => {
   const v = c.opts[name]
   return typeof v === 'string' ? v : undefined
 }
@@ -57,7 +57,7 @@ const reason = (c: Context) => {
   const r = str(c, 'reason')
   return r === undefined ? {} : { reason: r }
 }
-const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
+export const printJson = (c: Context, v: unknown) => c.out(JSON.stringify(v, null, 2))
 
 /** The API's answers, typed by the server's own wire schemas (type-only imports: nothing of them runs here). */
 type FlagConfig = Static<typeof FlagConfigSchema>
@@ -443,14 +443,17 @@ export const COMMANDS: Command[] = [
     args: '<env> <flag> on|off',
     summary: 'turn a flag on or off',
     positionals: [3, 3],
-    options: { reason: REASON },
+    options: {
+      reason: REASON,
+      force: { type: 'boolean', help: 'turn on although the facts do not meet its requirements (needs --reason)' },
+    },
     run: async (c) => {
       const [env, key, state] = c.args as [string, string, string]
       if (state !== 'on' && state !== 'off') throw new UsageError(`toggle takes on or off, not "${state}"`, 'toggle')
       return wrote(
         c,
         await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/toggle`, {
-          body: { on: state === 'on', ...reason(c) },
+          body: { on: state === 'on', ...reason(c), ...(c.opts.force === true && { force: true }) },
         }),
         `${key} is ${state} in ${env}`,
       )

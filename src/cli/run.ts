@@ -2,7 +2,17 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Api, ApiError, EXIT, UnreachableError, UsageError } from './api.js'
-import { type Command, COMMANDS, type OptionSpec, type OptionValues, parseSeconds } from './commands.js'
+import {
+  type Command,
+  COMMANDS as BASE_COMMANDS,
+  type OptionSpec,
+  type OptionValues,
+  parseSeconds,
+} from './commands.js'
+import { ENVIRONMENT_COMMANDS } from './environments.js'
+
+/** Every command; the environment commands (diff, promote, facts) live in their own module. */
+const COMMANDS: Command[] = [...BASE_COMMANDS, ...ENVIRONMENT_COMMANDS]
 
 export interface Io {
   env: Record<string, string | undefined>

@@ -226,10 +226,11 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         body: FlagConfigBody,
         summary: 'Replace a flag configuration',
         description:
-          'Replaces the whole configuration (targets, rules, fallthrough, prerequisites, on/off). If-Match is required: 428 without, 412 when stale, so a read-modify-write never overwrites a change it did not see.',
+          'Replaces the whole configuration (targets, rules, fallthrough, prerequisites, on/off; `requires` is kept when omitted). If-Match is required: 428 without, 412 when stale, so a read-modify-write never overwrites a change it did not see. ' +
+          'Turning the flag on, or changing what it serves while on, where the environment’s facts do not meet `requires` is 409 FACTS_UNMET (each unmet requirement with its actual value) unless `force` with a reason.',
         // Optional to the validator so that its absence is 428 PRECONDITION_REQUIRED, not 400; documented as required below.
         headers: IfMatchRequiredHeaders,
-        response: { 200: FlagConfigResponse, ...errorResponses(404, 412, 428, ...BODY_ERRORS) },
+        response: { 200: FlagConfigResponse, ...errorResponses(404, 409, 412, 428, ...BODY_ERRORS) },
       },
       config: {
         swaggerTransform: documentedAs((schema) => ({
@@ -288,7 +289,8 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         params: EnvKeyParams,
         headers: IfMatchHeaders,
         summary: 'Turn a flag on or off',
-        description: 'Sets `on` and keeps the rest of the configuration; If-Match optional (412 when stale).',
+        description:
+          'Sets `on` and keeps the rest of the configuration; If-Match optional (412 when stale). Turning on a flag whose `requires` the environment’s facts do not meet is 409 FACTS_UNMET unless `force` (with a reason).',
         body: ToggleFlagBody,
         response: { 200: FlagConfigResponse, ...errorResponses(404, 409, 412, ...BODY_ERRORS) },
       },
@@ -302,6 +304,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         req.body.reason,
         actor,
         ifMatchVersion(req, false),
+        { force: req.body.force === true },
       )
       return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
     },
@@ -357,6 +360,7 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         req.body.reason,
         actor,
         ifMatchVersion(req, false),
+        { force: req.body.force === true },
       )
       return changed(reply, f.version, changeId).send(withEnv(req.params.env, f))
     },

@@ -244,7 +244,22 @@ const routes: FastifyPluginAsyncTypebox<SdkRoutesOptions> = async (app, { servic
     async (req, reply) => {
       const { env, token } = sdkEnv(req, ['sdk-server', 'sdk-client'])
       await requireEnv(env)
-      await sdkMetrics.report(env, token.kind === 'sdk-server' ? 'server' : 'client', req.body, reply.elapsedTime)
+      const { application, runtime, facts, ...rest } = req.body
+      const server = token.kind === 'sdk-server'
+      await sdkMetrics.report(
+        env,
+        server ? 'server' : 'client',
+        {
+          ...rest,
+          // Only server SDKs describe applications: a browser's token is public, anyone could claim to be any app.
+          ...(server && {
+            ...(application !== undefined && { application }),
+            ...(runtime !== undefined && { runtime }),
+            ...(facts !== undefined && { facts }),
+          }),
+        },
+        reply.elapsedTime,
+      )
       return reply.code(202).send(null)
     },
   )

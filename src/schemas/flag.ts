@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { OPERATORS, type RulesetFlag } from '../../sdk/core/types.js'
 import { ContextKey, Key, KEY_PATTERN, List, Page, Reason } from './common.js'
+import { RequirementsOverrideSchema, RequiresSchema } from './facts.js'
 
 /** One flag through the examples of the OpenAPI document (the README tour's `new-checkout`). */
 const FLAG_EXAMPLE = {
@@ -177,6 +178,12 @@ export const SERVING_FIELDS = ['variations', 'clientSide', 'alertPolicy'] as con
   keyof PatchFlag
 >
 
+/** An editor's explicit override of unmet fact requirements (or a promote's drift): needs a `reason`, audited, shown on the flag. */
+export const ForceSchema = Type.Boolean({
+  description:
+    'Write even though the facts do not meet `requires` (or drifted from the source of a promote); needs a reason',
+})
+
 export const FlagConfigBody = Type.Object(
   {
     on: Type.Boolean(),
@@ -185,7 +192,9 @@ export const FlagConfigBody = Type.Object(
     targets: Type.Optional(Type.Array(TargetSchema, { maxItems: 1000 })),
     rules: Type.Optional(Type.Array(RuleSchema, { maxItems: 500 })),
     fallthrough: ServeSchema,
+    requires: Type.Optional(RequiresSchema),
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
+    force: Type.Optional(ForceSchema),
   },
   { additionalProperties: false, examples: [{ ...CONFIG_EXAMPLE, reason: 'beta testers and 10% of everyone' }] },
 )
@@ -224,6 +233,8 @@ export const FlagConfigSchema = Type.Object(
     rules: Type.Array(RuleSchema),
     fallthrough: ServeSchema,
     version: Type.Integer(),
+    requires: Type.Optional(RequiresSchema),
+    requirementsOverride: Type.Optional(RequirementsOverrideSchema),
     pointOfNoReturn: Type.Optional(PassedPointFields),
     notUndone: Type.Optional(
       Type.String({ description: 'On a kill past a point of no return: what turning the flag off does not undo' }),
@@ -298,12 +309,12 @@ export const KillFlagBody = Type.Object(
 )
 
 export const ToggleFlagBody = Type.Object(
-  { on: Type.Boolean(), reason: Type.Optional(Reason) },
+  { on: Type.Boolean(), reason: Type.Optional(Reason), force: Type.Optional(ForceSchema) },
   { additionalProperties: false, examples: [{ on: true, reason: 'launch' }] },
 )
 
 export const RollbackFlagBody = Type.Object(
-  { version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason) },
+  { version: Type.Integer({ minimum: 1 }), reason: Type.Optional(Reason), force: Type.Optional(ForceSchema) },
   { additionalProperties: false, examples: [{ version: 2, reason: 'back to the whitelist only' }] },
 )
 

@@ -23,7 +23,11 @@ export const OPENAPI_DOCUMENT = {
   // Relative: the server that serves this document (a deployment has no fixed host name).
   servers: [{ url: '/', description: 'This server' }],
   tags: [
-    { name: 'environments', description: 'Environments (production, staging, …) and their context-signing secrets' },
+    {
+      name: 'environments',
+      description:
+        'Environments (production, staging, …), their context-signing secrets, facts, connected applications and diffs',
+    },
     {
       name: 'flags',
       description:
@@ -35,7 +39,10 @@ export const OPENAPI_DOCUMENT = {
     },
     { name: 'evaluate', description: 'Server-side evaluation with reasons: "why does this user see X?"' },
     { name: 'audit', description: 'Who changed what, when and why' },
-    { name: 'tokens', description: 'API tokens: admin, editor, viewer, sdk-server, sdk-client, alerts (admin only)' },
+    {
+      name: 'tokens',
+      description: 'API tokens: admin, editor, viewer, sdk-server, sdk-client, alerts, facts (admin only)',
+    },
     {
       name: 'sdk',
       description: 'What the SDKs call: rules and values by stream (SSE) or polling, metrics reports, delivery status',

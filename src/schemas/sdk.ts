@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { QUERY_TOKEN } from './common.js'
 import { STREAM_ID_PATTERN } from './common.js'
+import { SdkFactsSchema } from './facts.js'
 
 /**
  * Request headers the SDK routes read from `req.headers` themselves (documented only: they never fail validation).
@@ -97,6 +98,20 @@ export const SdkReportBody = Type.Object(
       Type.Boolean({ description: 'The last report of a closing SDK: the instance is forgotten (not pending)' }),
     ),
     startedAt: Type.Optional(Type.String({ maxLength: 64 })),
+    application: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1, maxLength: 128 }),
+          version: Type.Optional(Type.String({ maxLength: 64 })),
+        },
+        {
+          additionalProperties: false,
+          description: 'The application embedding a server SDK (createClient `application`)',
+        },
+      ),
+    ),
+    runtime: Type.Optional(Type.String({ maxLength: 64, description: 'e.g. "node 22.11.0"' })),
+    facts: Type.Optional(SdkFactsSchema),
     counts: Type.Optional(
       Type.Record(
         Type.String({ maxLength: 128 }),
@@ -116,6 +131,9 @@ export const SdkReportBody = Type.Object(
         appliedAt: '2026-12-01T06:30:12.040Z',
         sentAt: '2026-12-01T06:30:13.000Z',
         startedAt: '2026-12-01T06:00:00.000Z',
+        application: { name: 'sessions-api', version: '5.3.1' },
+        runtime: 'node 22.11.0',
+        facts: { 'app.framework': '5.3.1' },
         counts: { 'new-checkout': { 0: 120, 1: 880 } },
       },
     ],

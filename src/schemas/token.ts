@@ -1,7 +1,9 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { Key, List } from './common.js'
 
-export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client', 'alerts'] as const
+/** `facts`: a deploy pipeline's token, which records facts in its environments and can do nothing else;
+ * `alerts`: Alertmanager's, which may only post notifications. */
+export const TOKEN_KINDS = ['admin', 'editor', 'viewer', 'sdk-server', 'sdk-client', 'alerts', 'facts'] as const
 export type TokenKind = (typeof TOKEN_KINDS)[number]
 const TokenKindSchema = Type.Union(TOKEN_KINDS.map((k) => Type.Literal(k)))
 

@@ -4,6 +4,7 @@ import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, FlagHistoryEntry, PatchFlag } from '../schemas/flag.js'
 import type { Reference, WriteExtra } from '../store/flags.js'
 import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
+import { type Admission, type AdmitOptions, checkForce, validateRequirements, type WriteGate } from './facts.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
 
 /** A written configuration and the change-log id of its change (null when nothing was written). */
@@ -60,11 +61,22 @@ function configOf(f: RulesetFlag): ConfigFields {
     targets: f.targets,
     rules: f.rules,
     fallthrough: f.fallthrough,
+    ...(f.requires !== undefined && { requires: f.requires }),
   }
 }
 
+/** What a write that may enable a flag takes besides its change: an explicit override of unmet facts, a promote's drift. */
+export interface GateOptions {
+  force?: boolean
+  drift?: AdmitOptions['drift']
+}
+
 export class FlagService {
-  constructor(private readonly deps: ServiceDeps) {}
+  /** `gate`: the facts requirements (src/services/facts.ts) every configuration write passes. */
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly gate?: WriteGate,
+  ) {}
 
   private get store() {
     return this.deps.store
@@ -243,6 +255,8 @@ export class FlagService {
   }
 
   async putConfig(env: string, key: string, input: FlagConfigInput, ifMatch: number, actor: Actor): Promise<FlagWrite> {
+    checkForce(input.force, input.reason)
+    if (input.requires) validateRequirements(input.requires)
     const cur = await this.getConfig(env, key)
     if (cur.version !== ifMatch) throw new AppError('VERSION_CONFLICT', [cur.version], { currentVersion: cur.version })
     const cfg: ConfigFields = {
@@ -252,16 +266,25 @@ export class FlagService {
       targets: input.targets ?? [],
       rules: (input.rules ?? []) as RulesetFlag['rules'],
       fallthrough: input.fallthrough,
+      // Omitted: kept (a read-modify-write that does not know about requirements must not drop them).
+      ...(input.requires !== undefined && { requires: input.requires }),
     }
     const next: RulesetFlag = { ...cur, ...cfg, version: cur.version + 1 }
-    const requires = await this.validate(env, next)
+    const admitted = await this.admit(env, cur, next, actor, input.reason, { force: input.force === true })
+    const requires = await this.validate(env, admitted.flag)
     return this.writeFlag(
       env,
-      next,
+      admitted.flag,
       cur.version,
-      { action: 'flag.update', ...(input.reason && { reason: input.reason }) },
+      {
+        action: 'flag.update',
+        ...(input.reason && { reason: input.reason }),
+        ...(admitted.details && { details: admitted.details }),
+      },
       actor,
       requires,
+      admitted.facts,
+      'facts',
     )
   }
 
@@ -306,7 +329,9 @@ export class FlagService {
     reason: string | undefined,
     actor: Actor,
     ifMatch?: number,
+    gate: GateOptions = {},
   ): Promise<FlagWrite> {
+    checkForce(gate.force, reason)
     return this.modify(
       env,
       key,
@@ -317,6 +342,7 @@ export class FlagService {
       undefined,
       false,
       ifMatch,
+      gate,
     )
   }
 
@@ -327,7 +353,9 @@ export class FlagService {
     reason: string | undefined,
     actor: Actor,
     ifMatch?: number,
+    gate: GateOptions = {},
   ): Promise<FlagWrite> {
+    checkForce(gate.force, reason)
     const entry = await this.store.flags.historyEntry(env, key, version)
     if (!entry) {
       await this.getConfig(env, key)
@@ -343,7 +371,25 @@ export class FlagService {
       { rolledBackTo: version },
       true,
       ifMatch,
+      gate,
     )
+  }
+
+  /**
+   * A configuration composed by another service (promote: parts of another environment's), written like
+   * every other change: validated, gated by facts, with If-Match, in one atomic step.
+   */
+  compose(
+    env: string,
+    key: string,
+    change: (cur: RulesetFlag) => RulesetFlag,
+    meta: { action: string; reason?: string; details?: unknown },
+    actor: Actor,
+    ifMatch: number,
+    gate: GateOptions = {},
+  ): Promise<FlagWrite> {
+    checkForce(gate.force, meta.reason)
+    return this.modify(env, key, actor, meta.action, meta.reason, change, meta.details, true, ifMatch, gate)
   }
 
   /**
@@ -395,6 +441,24 @@ export class FlagService {
 
   // ---- internals ----
 
+  /** The facts gate (none without a FactService: every write is admitted as it is). */
+  private admit(
+    env: string,
+    cur: RulesetFlag,
+    next: RulesetFlag,
+    actor: Actor,
+    reason: string | undefined,
+    gate: GateOptions,
+  ): Promise<Admission> {
+    if (!this.gate) return Promise.resolve({ flag: next })
+    return this.gate.admit(env, cur, next, {
+      actor,
+      force: gate.force === true,
+      ...(reason !== undefined && { reason }),
+      ...(gate.drift !== undefined && { drift: gate.drift }),
+    })
+  }
+
   private async validate(env: string, next: RulesetFlag): Promise<Reference[]> {
     const [others, segs] = await Promise.all([this.store.flags.all(env), this.store.segments.versioned(env)])
     delete others[next.key]
@@ -415,23 +479,31 @@ export class FlagService {
     details?: unknown,
     validate = true,
     ifMatch?: number,
+    gate: GateOptions = {},
   ): Promise<FlagWrite> {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const cur = await this.getConfig(env, key)
       checkVersion(cur.version, ifMatch)
-      const next = { ...change(cur), version: cur.version + 1 }
+      const admitted = await this.admit(env, cur, { ...change(cur), version: cur.version + 1 }, actor, reason, gate)
+      const next = admitted.flag
       const requires = validate ? await this.validate(env, next) : []
+      const all =
+        details !== undefined || admitted.details ? { ...(details as object), ...admitted.details } : undefined
       try {
         return await this.writeFlag(
           env,
           next,
           cur.version,
-          { action, ...(reason && { reason }), ...(details !== undefined && { details }) },
+          { action, ...(reason && { reason }), ...(all !== undefined && { details: all }) },
           actor,
           requires,
+          admitted.facts,
+          'facts',
         )
       } catch (e) {
         if (e instanceof AppError && e.code === 'VERSION_CONFLICT' && ifMatch === undefined) continue
+        // The facts changed between the check and the write: check them again.
+        if (e instanceof AppError && e.code === 'FACTS_CHANGED') continue
         throw e
       }
     }
@@ -447,6 +519,7 @@ export class FlagService {
     actor: Actor,
     requires: Reference[] = [],
     extra?: WriteExtra,
+    extraFailure: 'plan' | 'facts' = 'plan',
   ): Promise<FlagWrite> {
     const at = this.deps.now().toISOString()
     const entry: FlagHistoryEntry = {
@@ -472,8 +545,8 @@ export class FlagService {
     )
     const r = await this.store.flags.write(env, next, expected, entry, audit, requires, extra)
     if (r.ok) return { flag: next, changeId: r.changeId }
-    // Only plan writes pass `extra` (planWrite): the plan moved meanwhile.
-    if ('extraFailed' in r) throw appError('PLAN_CONFLICT')
+    // `extra` is a plan's (planWrite: the plan moved meanwhile) or the facts gate's (the facts moved: checked again).
+    if ('extraFailed' in r) throw extraFailure === 'facts' ? appError('FACTS_CHANGED', env) : appError('PLAN_CONFLICT')
     if ('conflict' in r) {
       if (expected === 'absent') return { flag: next, changeId: null } // already configured: nothing to do
       const current = r.conflict ?? 0

@@ -2,14 +2,18 @@ import { AlertService, flagActions } from './alerts.js'
 import { AuditService } from './audit.js'
 import type { Actor, ServiceDeps } from './context.js'
 import { EnvironmentService } from './environments.js'
+import { FactService } from './facts.js'
 import { FlagService } from './flags.js'
 import { type PlanOptions, PlanService } from './plans.js'
+import { PromoteService } from './promote.js'
 import { SegmentService } from './segments.js'
 import { TokenService } from './tokens.js'
 
 /** Every service, built once per app from the same dependencies. */
 export function buildServices(deps: ServiceDeps, plans: Partial<PlanOptions> = {}) {
-  const flags = new FlagService(deps)
+  const facts = new FactService(deps)
+  const flags = new FlagService(deps, facts)
+  const segments = new SegmentService(deps)
   const planService = new PlanService(deps, flags, plans)
   // Alerts kill through the flag service and halt through the plans (and halt instead of kill past a point
   // of no return).
@@ -24,8 +28,10 @@ export function buildServices(deps: ServiceDeps, plans: Partial<PlanOptions> = {
   return {
     plans: planService,
     flags,
+    facts,
+    promote: new PromoteService(flags, segments, facts),
     environments: new EnvironmentService(deps, flags),
-    segments: new SegmentService(deps),
+    segments,
     audit: new AuditService(deps),
     tokens: new TokenService(deps),
     alerts: new AlertService(deps, flags, alertActions),

@@ -1,4 +1,5 @@
 import type { Counter } from 'prom-client'
+import type { FactValue } from '../../sdk/core/types.js'
 import { appError } from '../errors.js'
 import { compareIds, idTime, isStreamId } from '../store/changelog.js'
 import type { SdkReportInput, SdkStatus } from '../schemas/sdk.js'
@@ -8,11 +9,26 @@ import type { Store } from '../store/store.js'
 /** Who sent a report: the kind of its token (never the body's `mode`, which anyone can write). */
 export type ReporterKind = ReportKind
 
+/** The server SDK instances of one application version connected to an environment. */
+export interface ConnectedApplication {
+  name: string
+  version: string | null
+  instances: number
+  runtimes: string[]
+  sdkVersions: string[]
+  /** The facts of the instance that reported last. */
+  facts: Record<string, FactValue>
+  lastReportAt: string
+}
+
 /** One SDK instance's latest report, as stored. */
 export interface SdkReport extends Pick<SdkReportInput, 'sdkId' | 'sdkVersion' | 'mode' | 'appliedId' | 'startedAt'> {
   reportedAt: string
   /** When each recent applied id was applied, on this server's clock (newest last). */
   history: Array<{ appliedId: string; at: string }>
+  application?: { name: string; version?: string }
+  runtime?: string
+  facts?: Record<string, FactValue>
 }
 
 export interface SdkMetricsOptions {
@@ -84,6 +100,9 @@ export class SdkMetricsService {
       history: history.slice(-HISTORY),
       ...(input.sdkVersion !== undefined && { sdkVersion: input.sdkVersion }),
       ...(input.startedAt !== undefined && { startedAt: input.startedAt }),
+      ...(input.application !== undefined && { application: input.application }),
+      ...(input.runtime !== undefined && { runtime: input.runtime }),
+      ...(input.facts !== undefined && { facts: input.facts }),
     }
     const cap = kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances
     const track = () => reports.track(env, kind, input.sdkId, JSON.stringify(rec), cap)
@@ -168,6 +187,52 @@ export class SdkMetricsService {
         capped: clients.capped,
       },
     }
+  }
+
+  /**
+   * The applications connected to an environment: live server SDK reports (sdk-server tokens, the last
+   * 10 minutes) grouped by application name and version; `unnamed` counts instances that name none.
+   */
+  async applications(env: string): Promise<{ items: ConnectedApplication[]; unnamed: number }> {
+    const live = await this.prune(env, 'server')
+    const groups = new Map<string, ConnectedApplication>()
+    let unnamed = 0
+    for (const r of live) {
+      if (!r.application) {
+        unnamed++
+        continue
+      }
+      const version = r.application.version ?? null
+      const id = JSON.stringify([r.application.name, version])
+      let g = groups.get(id)
+      if (!g) {
+        g = {
+          name: r.application.name,
+          version,
+          instances: 0,
+          runtimes: [],
+          sdkVersions: [],
+          facts: {},
+          lastReportAt: '',
+        }
+        groups.set(id, g)
+      }
+      g.instances++
+      if (r.runtime && !g.runtimes.includes(r.runtime)) g.runtimes.push(r.runtime)
+      if (r.sdkVersion && !g.sdkVersions.includes(r.sdkVersion)) g.sdkVersions.push(r.sdkVersion)
+      if (r.reportedAt > g.lastReportAt) {
+        g.lastReportAt = r.reportedAt
+        g.facts = r.facts ?? {}
+      }
+    }
+    const items = [...groups.values()].sort(
+      (a, b) => a.name.localeCompare(b.name) || String(a.version).localeCompare(String(b.version)),
+    )
+    for (const g of items) {
+      g.runtimes.sort()
+      g.sdkVersions.sort()
+    }
+    return { items, unnamed }
   }
 
   /** Reads and parses the reports, deletes the stale ones, returns the live ones. */

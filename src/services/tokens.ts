@@ -16,6 +16,7 @@ const PREFIX: Record<TokenKind, string> = {
   'sdk-client': 'cli',
   // Alertmanager's: it may only post notifications to /api/v1/alerts (kills and halts in its environments).
   alerts: 'alt',
+  facts: 'fct',
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Environment } from '../schemas/environment.js'
 import { type AuditRecord, auditCommand } from './audit.js'
 import { ENV_DELETED_TYPE, type ChangeLog } from './changelog.js'
 import type { StoreContext } from './context.js'
+import type { FactRepository } from './facts.js'
 import { envKeys, globalKeys } from './keys.js'
 import type { PlanRepository } from './plans.js'
 
@@ -35,6 +36,8 @@ export class EnvironmentRepository {
     private readonly changelog: ChangeLog,
     /** Its keys go with the environment's on delete. */
     private readonly plans: PlanRepository,
+    /** Its keys go with the environment's on delete. */
+    private readonly facts: FactRepository,
   ) {}
 
   all(): Promise<Record<string, Environment>> {
@@ -116,6 +119,7 @@ export class EnvironmentRepository {
       k.audit,
       k.meta,
       k.sdkReports,
+      ...this.facts.keysOf(key),
       ...this.plans.keysOf(key),
     ]
     for (let i = 0; i < doomed.length; i += 500) await redis.unlink(...doomed.slice(i, i + 500))

@@ -56,6 +56,12 @@ export function envKeys(env: string) {
     sdkReports: `${p}:sdk`,
     /** HASH sdkId → latest report of a browser SDK (sdk-client token), kept apart from the server SDKs' proof */
     sdkClientReports: `${p}:sdkc`,
+    /** HASH fact name → FactRecord JSON (src/store/facts.ts) */
+    facts: `${p}:facts`,
+    /** HASH `version` → the version of the environment's facts (checked by every fact write, and by gated flag writes) */
+    factMeta: `${p}:factmeta`,
+    /** STREAM of FactHistoryEntry JSON (field `r`), capped at FACT_HISTORY_MAXLEN */
+    factHistory: `${p}:facthist`,
   }
 }
 

@@ -5,7 +5,9 @@ import { AlertRepository } from './alerts.js'
 import { AuditRepository } from './audit.js'
 import { ChangeLog } from './changelog.js'
 import { StoreContext } from './context.js'
+import { EnvDiffRepository } from './env-diff.js'
 import { EnvironmentRepository } from './environments.js'
+import { FactRepository } from './facts.js'
 import { FlagRepository } from './flags.js'
 import { PlanRepository } from './plans.js'
 import { SdkReportRepository } from './sdk-reports.js'
@@ -40,6 +42,8 @@ export class Store {
   readonly changelog: ChangeLog
   readonly snapshot: SnapshotReader
   readonly sdkReports: SdkReportRepository
+  readonly facts: FactRepository
+  readonly envDiff: EnvDiffRepository
   readonly plans: PlanRepository
   readonly alerts: AlertRepository
 
@@ -55,13 +59,15 @@ export class Store {
     this.changelog = new ChangeLog(this.#ctx)
     this.flags = new FlagRepository(this.#ctx)
     this.segments = new SegmentRepository(this.#ctx)
+    this.facts = new FactRepository(this.#ctx)
     this.plans = new PlanRepository(this.#ctx)
-    this.environments = new EnvironmentRepository(this.#ctx, this.changelog, this.plans)
+    this.environments = new EnvironmentRepository(this.#ctx, this.changelog, this.plans, this.facts)
     this.tokens = new TokenRepository(this.#ctx)
     this.audit = new AuditRepository(this.#ctx)
     this.snapshot = new SnapshotReader(this.#ctx)
     this.sdkReports = new SdkReportRepository(this.#ctx)
     this.alerts = new AlertRepository(this.#ctx)
+    this.envDiff = new EnvDiffRepository(this.#ctx)
   }
 
   // ---- the connection's health (readiness, outage detection) ----

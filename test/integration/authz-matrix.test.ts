@@ -23,6 +23,7 @@ const CALLERS = [
   'sdk-server production',
   'sdk-client production',
   'alerts production',
+  'facts production',
 ] as const
 type Caller = (typeof CALLERS)[number]
 const UNAUTHENTICATED: readonly Caller[] = ['no token', 'bad token', 'revoked']
@@ -41,6 +42,8 @@ const MAY = {
   sdkClient: ['sdk-client production'],
   sdkAny: ['sdk-server production', 'sdk-client production'],
   alerts: ['alerts production'],
+  factsReadProduction: ['admin', 'editor *', 'editor production', 'viewer *', 'facts production'],
+  factsWriteProduction: ['admin', 'editor *', 'editor production', 'facts production'],
 } as const satisfies Record<string, readonly Caller[]>
 
 interface Case {
@@ -213,6 +216,29 @@ const CASES: Case[] = [
     body: { context: { key: 'u1' } },
     may: MAY.evaluateProduction,
   },
+  { route: 'GET /api/v1/environments/{env}/facts', path: `${P}/facts`, may: MAY.factsReadProduction },
+  {
+    route: 'POST /api/v1/environments/{env}/facts',
+    path: `${P}/facts`,
+    body: { set: { 'matrix.fact': 1 } },
+    may: MAY.factsWriteProduction,
+    why: 'a facts token records facts and nothing else',
+  },
+  { route: 'GET /api/v1/environments/{env}/facts/history', path: `${P}/facts/history`, may: MAY.factsReadProduction },
+  { route: 'GET /api/v1/environments/{env}/applications', path: `${P}/applications`, may: MAY.readProduction },
+  {
+    route: 'GET /api/v1/environments/{env}/diff/{other}',
+    path: `${P}/diff/staging`,
+    may: MAY.readEverything,
+    why: 'read access to both environments',
+  },
+  {
+    route: 'POST /api/v1/environments/{env}/flags/{key}/promote',
+    path: `${P}/flags/f/promote`,
+    body: { from: 'staging' },
+    may: MAY.writeProduction.filter((c) => c !== 'editor production'),
+    why: 'write here, read in the source; no If-Match: 428 once authorized',
+  },
   {
     route: 'POST /ofrep/v1/evaluate/flags/{key}',
     path: '/ofrep/v1/evaluate/flags/f',
@@ -279,6 +305,7 @@ async function tokens(s: TestServer): Promise<Record<Caller, string | null>> {
     'sdk-server production': (await make('sdk-server production', 'sdk-server', ['production'])).secret,
     'sdk-client production': (await make('sdk-client production', 'sdk-client', ['production'])).secret,
     'alerts production': (await make('alerts production', 'alerts', ['production'])).secret,
+    'facts production': (await make('facts production', 'facts', ['production'])).secret,
   }
 }
 
