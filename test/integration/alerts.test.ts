@@ -5,6 +5,7 @@ import { createFlag, createSdkEnv, toggle } from '../helpers/sdk-fixtures.js'
 import { startServer } from '../helpers/server.js'
 
 const P = '/api/v1/environments/production'
+const MIN = 60_000
 
 interface AlertIn {
   status?: 'firing' | 'resolved'
@@ -260,4 +261,120 @@ t.test('bad notifications and tokens of other kinds', async (t) => {
     headers: { 'content-type': 'application/json' },
   })
   t.same([r.status, r.body.code], [400, 'INVALID_JSON'])
+})
+
+/**
+ * Alerts and release plans together, through REST: the plan runner never runs by itself (PLAN_TICK_MS=0), the
+ * test moves the clock and calls tick() (as test/integration/plans.test.ts does).
+ */
+async function planSetup(t: Test) {
+  let ms = Date.parse('2026-12-01T17:00:00.000Z')
+  const s = await startServer(t, { env: { PLAN_TICK_MS: '0' }, now: () => new Date(ms) })
+  await createSdkEnv(s, 'production')
+  const r = await s.api('POST', '/api/v1/tokens', {
+    body: { name: 'alertmanager', kind: 'alerts', environments: ['production'] },
+  })
+  const post = (body: unknown) => s.api('POST', '/api/v1/alerts', { token: r.body.secret, body })
+  const advance = async (d: number) => {
+    ms += d
+    await s.app.services.plans.tick()
+  }
+  return { s, post, advance }
+}
+
+t.test('a firing alert halts the started plan of a halt-policy flag (or one named by switchyard_plan)', async (t) => {
+  const { s, post, advance } = await planSetup(t)
+  await createFlag(s, 'careful', { alertPolicy: 'halt' })
+  await createFlag(s, 'feed')
+  const ramp = { steps: [{ serve: { variation: 0 }, hold: '1h' }, { serve: { variation: 1 } }], start: true }
+  const ids: string[] = []
+  for (const flag of ['careful', 'feed']) {
+    const r = await s.api('POST', `${P}/plans`, { body: { flag, ...ramp } })
+    t.equal(r.status, 201, r.text)
+    t.equal(r.body.status, 'running')
+    ids.push(r.body.id)
+  }
+  const byPlan = { labels: { alertname: 'PlanGuard', switchyard_env: 'production', switchyard_plan: 'feed' } }
+  let r = await post(notification([kill('careful'), byPlan]))
+  t.equal(r.status, 200, r.text)
+  t.match(r.body.results, [
+    { flag: 'careful', outcome: 'halted' },
+    { flag: 'feed', outcome: 'halted' },
+  ])
+  for (const [i, flag] of ['careful', 'feed'].entries()) {
+    const plan = (await s.api('GET', `${P}/plans/${ids[i]}`)).body
+    t.match(plan, { status: 'paused', current: 0, pausedReason: { code: 'HALTED' } }, `${flag}: halted at its step`)
+    t.match(plan.history.at(-1), {
+      action: 'halt',
+      actor: /^alert (OrdersLockWaits|PlanGuard) \(token alertmanager\)$/,
+    })
+    t.equal((await s.api('GET', `${P}/flags/${flag}`)).body.on, true, `${flag}: halted, not killed`)
+  }
+  t.match(
+    (await s.api('GET', `${P}/plans/${ids[0]}`)).body.pausedReason.message,
+    'Alertmanager: OrdersLockWaits: lock waits above 20',
+  )
+  const audit = (await s.api('GET', '/api/v1/audit?env=production&flag=careful')).body.items
+  t.match(
+    audit.filter((a: { action: string }) => a.action === 'plan.halt'),
+    [{ actor: 'alert OrdersLockWaits (token alertmanager)', reason: /OrdersLockWaits/, details: { plan: ids[0] } }],
+    'the halt is audited once, as the alert',
+  )
+
+  r = await post(notification([kill('careful'), byPlan]))
+  t.match(
+    r.body.results.map((x: { outcome: string }) => x.outcome),
+    ['already-halted', 'already-halted'],
+    'Alertmanager repeats write nothing',
+  )
+  await advance(2 * 60 * MIN)
+  t.equal((await s.api('GET', `${P}/plans/${ids[0]}`)).body.current, 0, 'halted: no step when it was due')
+  const halts = (await s.api('GET', '/api/v1/audit?env=production&flag=careful')).body.items.filter(
+    (a: { action: string }) => a.action === 'plan.halt',
+  )
+  t.equal(halts.length, 1, 'still one halt')
+})
+
+t.test('past a point of no return, an alert on a kill-policy flag halts its plan instead of killing', async (t) => {
+  const { s, post, advance } = await planSetup(t)
+  // The runbook's throttle (docs/runbook-migration.md): a number flag's preset batch sizes, ramped by a plan.
+  let r = await s.api('POST', '/api/v1/flags', {
+    body: { key: 'orders-migration-batch', kind: 'number', variations: [0, 100, 500, 2000] },
+  })
+  t.equal(r.status, 201, r.text)
+  r = await s.api('POST', `${P}/plans`, {
+    body: {
+      flag: 'orders-migration-batch',
+      steps: [
+        { serve: { variation: 1 }, hold: '30m' },
+        { serve: { variation: 2 }, hold: '2h' },
+        { serve: { variation: 3 }, hold: '1h', pointOfNoReturn: { note: 'records are written in the new format' } },
+      ],
+      start: true,
+    },
+  })
+  t.equal(r.status, 201, r.text)
+  const id = r.body.id as string
+  await advance(30 * MIN)
+  await advance(2 * 60 * MIN)
+  t.match((await s.api('GET', `${P}/plans/${id}`)).body, { status: 'waiting', waitingFor: { step: 2 } })
+  r = await s.api('POST', `${P}/plans/${id}/approve`, { body: { reason: 'row counts match' } })
+  t.equal(r.status, 200, r.text)
+  await advance(0)
+  t.match((await s.api('GET', `${P}/plans/${id}`)).body, {
+    status: 'running',
+    current: 2,
+    passedPointOfNoReturn: { step: 2 },
+  })
+  t.match((await s.api('GET', `${P}/flags/orders-migration-batch`)).body, { on: true, fallthrough: { variation: 3 } })
+
+  r = await post(notification([kill('orders-migration-batch')]))
+  t.equal(r.status, 200, r.text)
+  t.match(r.body.results, [{ flag: 'orders-migration-batch', outcome: 'halted' }], 'halted, not killed')
+  t.notOk(r.body.results[0].changeId, 'no flag write')
+  t.match((await s.api('GET', `${P}/flags/orders-migration-batch`)).body, { on: true, fallthrough: { variation: 3 } })
+  t.match((await s.api('GET', `${P}/plans/${id}`)).body, { status: 'paused', pausedReason: { code: 'HALTED' } })
+  r = await post(notification([kill('orders-migration-batch')]))
+  t.match(r.body.results, [{ outcome: 'already-halted' }])
+  t.equal((await s.api('GET', `${P}/flags/orders-migration-batch`)).body.on, true, 'a repeat does not kill either')
 })
