@@ -117,6 +117,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       tickMs: config.PLAN_TICK_MS,
       leaseMs: config.PLAN_LEASE_MS,
       log: app.log,
+      // Ticks start on ready, after `outage` below exists.
+      storeOutage: (err) => {
+        if (!isStoreDown(err, store)) return false
+        outage.failed(err)
+        return true
+      },
     },
   )
   app.decorate('services', services)

@@ -25,6 +25,11 @@ export interface PlanOptions {
   tickMs: number
   leaseMs: number
   log?: { warn: (obj: object, msg: string) => void }
+  /**
+   * Reports a failed tick that is a store outage to the app's outage log (one line per outage for the whole
+   * instance, src/http/logging.ts OutageLog); true when it was one, so the runner adds no line of its own.
+   */
+  storeOutage?: (err: unknown) => boolean
 }
 
 const DEFAULTS: PlanOptions = { prometheusTimeoutMs: 5000, tickMs: 0, leaseMs: 15_000 }
@@ -286,6 +291,7 @@ export class PlanService {
           failing = false
         },
         (err: unknown) => {
+          if (this.opts.storeOutage?.(err)) return
           if (!failing) this.opts.log?.warn({ err }, 'release plan runner: tick failed (retried every PLAN_TICK_MS)')
           failing = true
         },
