@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Key, Reason } from './common.js'
+import { UnmetSchema } from './facts.js'
 import { FlagConfigBody, PassedPointFields, ServeSchema } from './flag.js'
 
 /** A duration as Prometheus writes them: a whole number and one unit (`500ms`, `30s`, `10m`, `6h`, `1d`). */
@@ -252,9 +253,12 @@ export const PlanSchema = Type.Object(
         {
           code: Type.String({
             description:
-              'PAUSED (by a person), HALTED (by an alert), FLAG_CHANGED, FLAG_MISSING, GUARD_BREACHED, GUARD_UNKNOWN, STEP_INVALID',
+              'PAUSED (by a person), HALTED (by an alert), FLAG_CHANGED, FLAG_MISSING, GUARD_BREACHED, GUARD_UNKNOWN, STEP_INVALID, FACTS_UNMET (the next step needs facts the environment lacks: see `unmet`)',
           }),
           message: Type.String(),
+          unmet: Type.Optional(
+            Type.Array(UnmetSchema, { description: 'FACTS_UNMET: each unmet requirement with its actual value' }),
+          ),
         },
         { additionalProperties: false },
       ),

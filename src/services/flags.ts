@@ -2,7 +2,7 @@ import { flagsUsing } from '../../sdk/core/index.js'
 import type { FlagConfig, JsonValue, RulesetFlag } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import type { CreateFlag, FlagConfigInput, FlagDefinitionRecord, FlagHistoryEntry, PatchFlag } from '../schemas/flag.js'
-import type { Reference, WriteExtra } from '../store/flags.js'
+import { type Reference, WriteExtra } from '../store/flags.js'
 import { type Actor, auditRecord, checkVersion, MAX_RETRIES, type ServiceDeps } from './context.js'
 import { type Admission, type AdmitOptions, checkForce, validateRequirements, type WriteGate } from './facts.js'
 import { checkDefinition, checkFlagConfig } from './validation.js'
@@ -407,12 +407,22 @@ export class FlagService {
     actor: Actor,
     plan: WriteExtra,
     validate = true,
+    gated = false,
   ): Promise<FlagWrite> {
     const cur = await this.getConfig(env, key)
     checkVersion(cur.version, expected)
-    const next = { ...change(cur), version: cur.version + 1 }
+    let next: RulesetFlag = { ...change(cur), version: cur.version + 1 }
+    // A plan's step passes the same facts gate as a person's write, never forced (409 FACTS_UNMET, nothing
+    // written). The facts check joins the plan's in the atomic step: if either moved, nothing is written
+    // (409 PLAN_CONFLICT) and the plan's next tick tries the step again from fresh reads.
+    let extra = plan
+    if (gated) {
+      const admitted = await this.admit(env, cur, next, actor, meta.reason, {})
+      next = admitted.flag
+      extra = WriteExtra.join(plan, admitted.facts)
+    }
     const requires = validate ? await this.validate(env, next) : []
-    return this.writeFlag(env, next, cur.version, meta, actor, requires, plan)
+    return this.writeFlag(env, next, cur.version, meta, actor, requires, extra)
   }
 
   /** Validates a configuration it may write later (a plan's steps, when the plan is created): 400 when invalid. */

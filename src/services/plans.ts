@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { RulesetFlag } from '../../sdk/core/types.js'
+import type { RulesetFlag, UnmetRequirement } from '../../sdk/core/types.js'
 import { AppError, appError } from '../errors.js'
 import {
   type Comparison,
@@ -43,6 +43,7 @@ type PauseCode =
   | 'GUARD_BREACHED'
   | 'GUARD_UNKNOWN'
   | 'STEP_INVALID'
+  | 'FACTS_UNMET'
 
 type ConfigFields = Pick<RulesetFlag, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'>
 
@@ -452,6 +453,7 @@ export class PlanService {
         ...(approval && { approvedBy: approval.by }),
       },
       ...(passed && { passed }),
+      gated: true,
     })
   }
 
@@ -513,7 +515,15 @@ export class PlanService {
     lease: Lease,
     flag: RulesetFlag,
     change: (cur: RulesetFlag) => RulesetFlag,
-    w: { action: string; reason: string; details: unknown; passed?: PassedPoint; validate?: boolean },
+    w: {
+      action: string
+      reason: string
+      details: unknown
+      passed?: PassedPoint
+      validate?: boolean
+      /** Through the facts gate (a step; a kill or a guard's rollback takes exposure away and never waits). */
+      gated?: boolean
+    },
   ): Promise<void> {
     // The plan as read and the lease are checked in the flag write's atomic step (the fence).
     const plan = this.repo.withFlagWrite(next, { raw, lease, ...(w.passed && { passed: w.passed }) })
@@ -527,6 +537,7 @@ export class PlanService {
         this.planActor(next),
         plan,
         w.validate ?? true,
+        w.gated === true,
       )
     } catch (e) {
       // Another instance or request moved the plan: it is theirs to continue.
@@ -540,6 +551,18 @@ export class PlanService {
           'FLAG_CHANGED',
           'the flag changed while the plan wrote it; a plan never overwrites it: resume to continue from the configuration as it is',
         )
+      if (e instanceof AppError && e.code === 'FACTS_UNMET') {
+        // No override for a plan: record the fact and resume, or a person writes the flag with force.
+        const unmet = (e.details as { unmet: UnmetRequirement[] }).unmet
+        return this.stop(
+          plan,
+          raw,
+          lease,
+          'FACTS_UNMET',
+          `the next step is refused: ${e.message.replace(/ \(force with a reason to override\)$/, '')}; record the fact and resume, or write the flag by hand with force`,
+          unmet,
+        )
+      }
       if (e instanceof AppError && e.code === 'VALIDATION_FAILED')
         return this.stop(plan, raw, lease, 'STEP_INVALID', `the next write is no longer valid: ${e.message}`)
       throw e
@@ -547,13 +570,25 @@ export class PlanService {
   }
 
   /** Pauses the plan with a reason (its own decision: audited). */
-  private async stop(next: Plan, raw: string, lease: Lease, code: PauseCode, message: string): Promise<void> {
+  private async stop(
+    next: Plan,
+    raw: string,
+    lease: Lease,
+    code: PauseCode,
+    message: string,
+    unmet?: UnmetRequirement[],
+  ): Promise<void> {
     next.status = 'paused'
-    next.pausedReason = { code, message }
+    next.pausedReason = { code, message, ...(unmet && { unmet }) }
     const at = this.deps.now().toISOString()
     this.event(next, { at, action: 'halt', reason: message })
     this.opts.log?.warn({ env: next.environment, plan: next.id, code }, `release plan halted: ${message}`)
-    await this.save(next, raw, lease, this.auditOf(next, this.planActor(next), 'plan.halt', message, { code }))
+    await this.save(
+      next,
+      raw,
+      lease,
+      this.auditOf(next, this.planActor(next), 'plan.halt', message, { code, ...(unmet && { unmet }) }),
+    )
   }
 
   private async save(next: Plan, raw: string, lease: Lease, audit?: AuditRecord): Promise<void> {

@@ -50,6 +50,12 @@ export class WriteExtra {
   static parts(e: WriteExtra): { checks: Check[]; commands: Command[] } {
     return { checks: e.#checks, commands: e.#commands }
   }
+
+  /** Both in one atomic step (a plan's record and lease, and "the facts are still as read"). */
+  static join(a: WriteExtra, b: WriteExtra | undefined): WriteExtra {
+    if (b === undefined) return a
+    return new WriteExtra([...a.#checks, ...b.#checks], [...a.#commands, ...b.#commands])
+  }
 }
 
 /**

@@ -516,3 +516,74 @@ t.test('deleting an environment deletes its plans', async (t) => {
   t.equal((await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })).status, 201)
   t.same((await s.api('GET', `${P}/plans`)).body.items, [], 'a new environment of that name has none')
 })
+
+t.test(
+  'a step the facts do not allow is refused: the plan pauses with FACTS_UNMET and the actual value; after the fact is recorded, resume applies it',
+  async (t) => {
+    const { s, c, tick } = await setup(t)
+    const requires = [{ fact: 'db.sessions.indexes', op: 'contains', value: 'sessions_user_combined_idx' }]
+    let r = await s.api('POST', `${P}/facts`, { body: { set: { 'db.sessions.indexes': ['sessions_pkey'] } } })
+    t.equal(r.status, 200, r.text)
+    // Recorded while off: nothing is served anew, so the PUT is not gated.
+    r = await s.api('PUT', `${P}/flags/new-checkout`, {
+      headers: { 'if-match': '"1"' },
+      body: { on: false, offVariation: 1, fallthrough: { variation: 1 }, requires },
+    })
+    t.equal(r.status, 200, r.text)
+    r = await s.api('POST', `${P}/plans`, {
+      body: {
+        flag: 'new-checkout',
+        name: 'sessions ramp',
+        steps: [
+          { name: '10 %', serve: weights(10), hold: '10m' },
+          { name: '100 %', serve: { variation: 0 } },
+        ],
+        start: true,
+        reason: 'session upgrade',
+      },
+    })
+    t.equal(r.status, 201, r.text)
+    const id = r.body.id as string
+    await tick()
+    const unmet = [{ ...requires[0], actual: ['sessions_pkey'] }]
+    r = await s.api('GET', `${P}/plans/${id}`)
+    t.match(r.body, { status: 'paused', current: -1, pausedReason: { code: 'FACTS_UNMET' } })
+    t.same(r.body.pausedReason.unmet, unmet, 'each unmet requirement with its actual value')
+    t.match(
+      r.body.pausedReason.message,
+      /db\.sessions\.indexes contains "sessions_user_combined_idx" \(actual: \["sessions_pkey"\]\)/,
+    )
+    t.match(
+      r.body.history.at(-1),
+      { action: 'halt', reason: /FACTS_UNMET|sessions_user_combined_idx/ },
+      'in its history',
+    )
+    let flag = (await s.api('GET', `${P}/flags/new-checkout`)).body
+    t.match(flag, { on: false, version: 2, fallthrough: { variation: 1 } }, 'the step was never applied')
+    t.equal((await stepWrites(s)).length, 0)
+    const audit = (await s.api('GET', '/api/v1/audit?env=production&limit=100')).body.items as Array<{
+      action: string
+      details?: { code?: string; unmet?: unknown }
+    }>
+    const halt = audit.find((a) => a.action === 'plan.halt')
+    t.match(halt?.details, { code: 'FACTS_UNMET', unmet, plan: id }, 'audited with the unmet requirements')
+
+    c.advance(MIN)
+    await tick()
+    t.equal((await s.api('GET', `${P}/plans/${id}`)).body.status, 'paused', 'a paused plan stays paused')
+
+    r = await s.api('POST', `${P}/facts`, {
+      body: { set: { 'db.sessions.indexes': ['sessions_pkey', 'sessions_user_combined_idx'] }, reason: 'migration 42' },
+    })
+    t.equal(r.status, 200, r.text)
+    r = await s.api('POST', `${P}/plans/${id}/resume`, { body: { reason: 'index recorded' } })
+    t.equal(r.status, 200, r.text)
+    await tick()
+    r = await s.api('GET', `${P}/plans/${id}`)
+    t.match(r.body, { status: 'running', current: 0 })
+    t.notOk(r.body.pausedReason)
+    flag = (await s.api('GET', `${P}/flags/new-checkout`)).body
+    t.match(flag, { on: true, version: 3, fallthrough: weights(10) }, 'the step applies once the facts are met')
+    t.equal((await stepWrites(s)).length, 1)
+  },
+)
