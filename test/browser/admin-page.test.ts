@@ -457,6 +457,35 @@ t.test('release tab: approve a waiting plan and the step advances; a viewer sees
   await card.getByText('approve step 2 — looks good', { exact: false }).waitFor(WAIT)
   const flag = await s.api('GET', `${P}/flags/ramp`)
   t.same(flag.body.fallthrough, { variation: 0 }, 'the last step is written')
+
+  // A new plan from the form: percentages of the first variation, each with its hold.
+  await page.getByRole('button', { name: 'New plan in production' }).click()
+  await page.getByLabel('Plan name').fill('form ramp')
+  await page.locator('textarea[name=plan-steps]').fill('10 approval\n100')
+  await page.getByRole('button', { name: 'Create plan' }).click()
+  const formCard = page.locator('.plan', { hasText: 'form ramp' })
+  await formCard.getByTestId('plan-status').filter({ hasText: 'waiting' }).waitFor(WAIT)
+  const plans = await s.api('GET', `${P}/plans?flag=ramp&status=waiting`)
+  t.same(
+    plans.body.items[0].steps.map((x: { serve: unknown; hold?: string }) => [x.serve, x.hold]),
+    [
+      [
+        {
+          rollout: {
+            weights: [
+              { variation: 0, weight: 10000 },
+              { variation: 1, weight: 90000 },
+            ],
+          },
+        },
+        'approval',
+      ],
+      [{ variation: 0 }, undefined],
+    ],
+    'the steps as typed',
+  )
+  await formCard.getByRole('button', { name: 'Abort' }).click()
+  await formCard.getByTestId('plan-status').filter({ hasText: 'aborted' }).waitFor(WAIT)
   t.same(page.problems, [], 'no console error')
 
   const secret = (await s.api('POST', '/api/v1/tokens', { body: { name: 'v', kind: 'viewer', environments: ['*'] } }))
@@ -516,4 +545,37 @@ t.test('environments: a refused promote names the missing segment; facts render 
     [],
     'no other console error, no script ran',
   )
+})
+
+t.test('release tab: passing a point of no return needs a reason and the confirmation', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'migrate')
+  const note = 'writes new-format orders <b>for good</b>'
+  const r = await s.api('POST', `${P}/plans`, {
+    body: {
+      flag: 'migrate',
+      name: 'migration',
+      start: true,
+      steps: [
+        { name: 'none', serve: { variation: 1 } },
+        { name: 'all', serve: { variation: 0 }, pointOfNoReturn: { note, runbook: 'https://wiki.example/rb' } },
+      ],
+    },
+  })
+  t.equal(r.status, 201, r.text)
+  const page = await signedIn(t, browser, s, ADMIN)
+  await page.goto(`${s.url}/ui/#/flags/migrate`)
+  await page.getByRole('tab', { name: 'Release' }).click()
+  const card = page.locator('.plan')
+  await card.getByText(`Point of no return: ${note}`).waitFor(WAIT)
+  await card.getByRole('button', { name: 'Approve' }).click()
+  await card.getByRole('alert').filter({ hasText: 'needs a reason and the confirmation' }).waitFor(WAIT)
+  t.equal((await s.api('GET', `${P}/plans?flag=migrate`)).body.items[0].status, 'waiting', 'nothing sent')
+  await card.getByLabel('Reason (required)').fill('backup verified')
+  await card.getByLabel('I have read the note: pass the point of no return').check()
+  await card.getByRole('button', { name: 'Approve' }).click()
+  await card.getByTestId('plan-status').filter({ hasText: 'completed' }).waitFor(WAIT)
+  await card.getByText(/approved by bootstrap admin: backup verified/).waitFor(WAIT)
+  t.equal(await page.locator('b').count(), 0, 'the note is text')
 })

@@ -47,7 +47,7 @@ function describeStep(s: Step | undefined, variations: unknown[]): string {
 }
 
 export function ReleaseTab({ flagKey, variations }: { flagKey: string; variations: unknown[] }) {
-  const { envs, me, tick } = useShared()
+  const { envs, env, me, tick } = useShared()
   const [plans, setPlans] = useState<Plan[] | null>(null)
   const [error, setError] = useState('')
   const [n, setN] = useState(0)
@@ -72,6 +72,7 @@ export function ReleaseTab({ flagKey, variations }: { flagKey: string; variation
   if (!plans) return html`<p class="notice">Loading…</p>`
   return html`<div>
     ${plans.length === 0 && html`<p class="sub">No release plan for this flag (create one with POST /api/v1/environments/:env/plans or <code>switchyard release start</code>).</p>`}
+    ${canIn(me.can.write, env) && html`<${NewPlan} flagKey=${flagKey} variations=${variations} onCreated=${() => setN((x) => x + 1)} />`}
     ${plans.map((p) => html`<${PlanCard} key=${p.id} plan=${p} variations=${variations} onChanged=${() => setN((x) => x + 1)} />`)}
   </div>`
 }
@@ -147,4 +148,76 @@ function PlanCard({ plan: p, variations, onChanged }: { plan: Plan; variations: 
     }
     ${error && html`<p class="error" role="alert">${error}</p>`}
   </div>`
+}
+
+/**
+ * One line per step: a percentage of the first variation and, optionally, a hold (`30m`, `1h`) or `approval`.
+ * The rest of each step goes to the second variation; 100 serves the first to everyone.
+ */
+export function stepsFromText(text: string): Step[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .map((line) => {
+      const m = /^([0-9]+(?:\.[0-9]{1,3})?)\s*%?\s*(\S+)?$/.exec(line)
+      if (!m) throw new Error(`not a step: "${line}" (a percentage, then a hold such as 1h or approval)`)
+      const share = Math.round(Number(m[1]) * 1000)
+      if (share > 100_000) throw new Error(`more than 100 %: "${line}"`)
+      const serve: Step['serve'] =
+        share === 100_000
+          ? { variation: 0 }
+          : {
+              rollout: {
+                weights: [
+                  { variation: 0, weight: share },
+                  { variation: 1, weight: 100_000 - share },
+                ],
+              },
+            }
+      return { name: `${m[1]} %`, serve, ...(m[2] && { hold: m[2] }) }
+    })
+}
+
+function NewPlan({
+  flagKey,
+  variations,
+  onCreated,
+}: {
+  flagKey: string
+  variations: unknown[]
+  onCreated: () => void
+}) {
+  const { env, say } = useShared()
+  const [open, setOpen] = useState(false)
+  const [name, setName] = useState('')
+  const [text, setText] = useState('1 approval\n5 1h\n100')
+  const [start, setStart] = useState(true)
+  const [error, setError] = useState('')
+  if (!open) return html`<button type="button" onClick=${() => setOpen(true)}>New plan in ${env}</button>`
+  const create = async (e: Event) => {
+    e.preventDefault()
+    try {
+      const steps = stepsFromText(text)
+      await call('POST', `/environments/${env}/plans`, {
+        body: { flag: flagKey, name: name.trim() || `${flagKey} ramp`, steps, start },
+      })
+      setOpen(false)
+      setError('')
+      say(`Created plan ${name.trim() || `${flagKey} ramp`} in ${env}`)
+      onCreated()
+    } catch (err) {
+      setError(describeError(err))
+    }
+  }
+  return html`<form class="card" onSubmit=${create} aria-label="New plan">
+    <h3>New plan for ${flagKey} in ${env}</h3>
+    <label>Plan name <input name="plan-name" value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
+    <label>Steps: percent of ${label(variations[0])}, then a hold (30m, 1h, approval), one per line
+      <textarea name="plan-steps" rows="4" value=${text} onInput=${(e: Event) => setText((e.target as HTMLTextAreaElement).value)}></textarea></label>
+    <label><input type="checkbox" checked=${start} onChange=${(e: Event) => setStart((e.target as HTMLInputElement).checked)} /> Start at once</label>
+    <div class="row"><button type="submit">Create plan</button>
+      <button type="button" class="quiet" onClick=${() => setOpen(false)}>Cancel</button></div>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </form>`
 }
