@@ -2,7 +2,8 @@
  * The admin page (/ui) in Debian's chromium against the real server and Redis: a whole release from the
  * page (sign in, create a flag, whitelist two users through a segment upload, ramp to 10 %, a concurrent edit
  * shown as a conflict, kill and watch a real Node SDK apply it, roll back), tokens, a viewer, hostile names,
- * the Content-Security-Policy and the redirect of `/`.
+ * the Content-Security-Policy and the redirect of `/`; a release plan approved from the page, a refused promote
+ * and facts with hostile values.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,7 +17,7 @@ import t from 'tap'
 import { createClient } from '../../sdk/index.js'
 import { UI_CSP_DIRECTIVES } from '../../src/http/ui.js'
 import { launchChromium, openPage } from '../helpers/browser.js'
-import { createFlag, createSdkEnv } from '../helpers/sdk-fixtures.js'
+import { createFlag, createSdkEnv, putConfig } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
 
@@ -412,4 +413,169 @@ t.test('GET /api/v1/whoami: the caller and what it may do', async (t) => {
   t.notOk('secret' in r.body || 'hash' in r.body, 'never the secret or its hash')
   r = await s.api('GET', '/api/v1/whoami', { token: null })
   t.equal(r.status, 401)
+})
+
+t.test('release tab: approve a waiting plan and the step advances; a viewer sees no plan buttons', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'ramp')
+  const r = await s.api('POST', `${P}/plans`, {
+    body: {
+      flag: 'ramp',
+      name: 'ramp plan',
+      start: true,
+      steps: [
+        {
+          name: '1 %',
+          serve: {
+            rollout: {
+              weights: [
+                { variation: 0, weight: 1000 },
+                { variation: 1, weight: 99000 },
+              ],
+            },
+          },
+          hold: 'approval',
+        },
+        { name: 'everyone', serve: { variation: 0 } },
+      ],
+    },
+  })
+  t.equal(r.status, 201, r.text)
+  const page = await signedIn(t, browser, s, ADMIN)
+  await page.goto(`${s.url}/ui/#/flags/ramp`)
+  await page.getByRole('tab', { name: 'Release' }).click()
+  const card = page.locator('.plan')
+  await card.getByTestId('plan-status').filter({ hasText: 'waiting' }).waitFor(WAIT)
+  t.equal(await card.getByTestId('plan-step').textContent(), '1', 'step 1 of 2 applied')
+  await card.getByText('Waiting for an approval of 2/2 everyone').waitFor(WAIT)
+  await card.getByLabel('Reason').fill('looks good')
+  await card.getByRole('button', { name: 'Approve' }).click()
+  await card.getByTestId('plan-step').filter({ hasText: /^2$/ }).waitFor(WAIT)
+  await card.getByTestId('plan-status').filter({ hasText: 'completed' }).waitFor(WAIT)
+  await card.getByText(/^Decisions/).click()
+  await card.getByText('approve step 2 — looks good', { exact: false }).waitFor(WAIT)
+  const flag = await s.api('GET', `${P}/flags/ramp`)
+  t.same(flag.body.fallthrough, { variation: 0 }, 'the last step is written')
+
+  // A new plan from the form: percentages of the first variation, each with its hold.
+  await page.getByRole('button', { name: 'New plan in production' }).click()
+  await page.getByLabel('Plan name').fill('form ramp')
+  await page.locator('textarea[name=plan-steps]').fill('10 approval\n100')
+  await page.getByRole('button', { name: 'Create plan' }).click()
+  const formCard = page.locator('.plan', { hasText: 'form ramp' })
+  await formCard.getByTestId('plan-status').filter({ hasText: 'waiting' }).waitFor(WAIT)
+  const plans = await s.api('GET', `${P}/plans?flag=ramp&status=waiting`)
+  t.same(
+    plans.body.items[0].steps.map((x: { serve: unknown; hold?: string }) => [x.serve, x.hold]),
+    [
+      [
+        {
+          rollout: {
+            weights: [
+              { variation: 0, weight: 10000 },
+              { variation: 1, weight: 90000 },
+            ],
+          },
+        },
+        'approval',
+      ],
+      [{ variation: 0 }, undefined],
+    ],
+    'the steps as typed',
+  )
+  await formCard.getByRole('button', { name: 'Abort' }).click()
+  await formCard.getByTestId('plan-status').filter({ hasText: 'aborted' }).waitFor(WAIT)
+  t.same(page.problems, [], 'no console error')
+
+  const secret = (await s.api('POST', '/api/v1/tokens', { body: { name: 'v', kind: 'viewer', environments: ['*'] } }))
+    .body.secret as string
+  await s.api('POST', `${P}/plans`, {
+    body: { flag: 'ramp', name: 'second', steps: [{ serve: { variation: 1 } }] },
+  })
+  const viewer = await signedIn(t, browser, s, secret)
+  await viewer.goto(`${s.url}/ui/#/flags/ramp`)
+  await viewer.getByRole('tab', { name: 'Release' }).click()
+  await viewer.getByText('second').first().waitFor(WAIT)
+  for (const name of ['Approve', 'Start', 'Pause', 'Resume', 'Abort'])
+    t.equal(await viewer.getByRole('button', { name }).count(), 0, `no ${name} button for a viewer`)
+})
+
+t.test('environments: a refused promote names the missing segment; facts render as text', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s, 'staging')
+  await createSdkEnv(s, 'production')
+  await createFlag(s, 'promo')
+  let r = await s.api('POST', '/api/v1/environments/staging/segments', { body: { key: 'vip-testers' } })
+  t.equal(r.status, 201, r.text)
+  await putConfig(s, 'staging', 'promo', {
+    rules: [
+      { id: 'vip', clauses: [{ attribute: 'key', op: 'inSegment', values: ['vip-testers'] }], serve: { variation: 0 } },
+    ],
+  })
+  const hostile = '<img src=x onerror=alert(1)>'
+  r = await s.api('POST', `${P}/facts`, { body: { set: { 'app.note': hostile }, reason: 'hostile' } })
+  t.equal(r.status, 200, r.text)
+
+  const page = await signedIn(t, browser, s, ADMIN)
+  await page.goto(`${s.url}/ui/#/environments`)
+  await page.getByLabel('From').selectOption('staging')
+  await page.getByLabel('To').selectOption('production')
+  await page.locator('tr[data-flag=promo]').waitFor(WAIT)
+  await page.locator('li[data-segment=vip-testers]').waitFor(WAIT)
+  await page.getByRole('cell', { name: 'app.note' }).first().waitFor(WAIT)
+
+  await page.getByLabel('Flag key').fill('promo')
+  await page.getByRole('button', { name: 'Promote' }).click()
+  const refusal = page.getByTestId('promote-refusal')
+  await refusal.getByText('segment missing in production: vip-testers').waitFor(WAIT)
+  t.match(await refusal.textContent(), /SEGMENTS_MISSING/)
+  r = await s.api('GET', `${P}/flags/promo`)
+  t.same(r.body.rules, [], 'nothing was promoted')
+
+  const value = page.locator('div[data-env=production] tr[data-fact="app.note"] .fact-value')
+  await value.waitFor(WAIT)
+  t.equal(await value.textContent(), hostile, 'the value is shown as text')
+  t.equal(await page.locator('img').count(), 0, 'no element from the value')
+  await page.locator('div[data-env=production]').getByRole('button', { name: 'Facts history' }).click()
+  await page.locator('div[data-env=production]').getByText('hostile', { exact: false }).first().waitFor(WAIT)
+  // The refused promote's 409 is the one console line (Chromium logs every failed request).
+  t.same(
+    [...page.problems.filter((p) => !/status of 409/.test(p)), ...page.errors],
+    [],
+    'no other console error, no script ran',
+  )
+})
+
+t.test('release tab: passing a point of no return needs a reason and the confirmation', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'migrate')
+  const note = 'writes new-format orders <b>for good</b>'
+  const r = await s.api('POST', `${P}/plans`, {
+    body: {
+      flag: 'migrate',
+      name: 'migration',
+      start: true,
+      steps: [
+        { name: 'none', serve: { variation: 1 } },
+        { name: 'all', serve: { variation: 0 }, pointOfNoReturn: { note, runbook: 'https://wiki.example/rb' } },
+      ],
+    },
+  })
+  t.equal(r.status, 201, r.text)
+  const page = await signedIn(t, browser, s, ADMIN)
+  await page.goto(`${s.url}/ui/#/flags/migrate`)
+  await page.getByRole('tab', { name: 'Release' }).click()
+  const card = page.locator('.plan')
+  await card.getByText(`Point of no return: ${note}`).waitFor(WAIT)
+  await card.getByRole('button', { name: 'Approve' }).click()
+  await card.getByRole('alert').filter({ hasText: 'needs a reason and the confirmation' }).waitFor(WAIT)
+  t.equal((await s.api('GET', `${P}/plans?flag=migrate`)).body.items[0].status, 'waiting', 'nothing sent')
+  await card.getByLabel('Reason (required)').fill('backup verified')
+  await card.getByLabel('I have read the note: pass the point of no return').check()
+  await card.getByRole('button', { name: 'Approve' }).click()
+  await card.getByTestId('plan-status').filter({ hasText: 'completed' }).waitFor(WAIT)
+  await card.getByText(/approved by bootstrap admin: backup verified/).waitFor(WAIT)
+  t.equal(await page.locator('b').count(), 0, 'the note is text')
 })

@@ -1,7 +1,6 @@
 /**
  * One flag in the selected environment: its configuration as a form, the kill switch with the live proof of
- * delivery, its history with diffs and rollback, its audit trail, and the places the release plan and facts
- * requirements will take.
+ * delivery, its history with diffs and rollback, its audit trail, and its release plans (pages/release.ts).
  */
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
@@ -20,6 +19,7 @@ import {
 import { jsonDiff, withContext } from '../diff.js'
 import { describeError, label, useShared, when } from '../util.js'
 import { ConfigForm, draftOf } from './config-form.js'
+import { ReleaseTab } from './release.js'
 
 export function FlagPage({ flagKey }: { flagKey: string }) {
   const { me, env, envs, setEnv, tick } = useShared()
@@ -76,7 +76,7 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     ['history', 'History'],
     ['audit', 'Audit trail'],
     ['details', 'Details'],
-    ['release', 'Release plan'],
+    ['release', 'Release'],
   ]
   return html`<section>
     <p class="crumbs"><a href="#/flags">Flags</a> /</p>
@@ -113,17 +113,7 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     ${tab === 'history' && html`<${History} base=${base} current=${config.version} editable=${editable} onRolledBack=${() => void load()} />`}
     ${tab === 'audit' && html`<${FlagAudit} flagKey=${def.key} />`}
     ${tab === 'details' && html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${setDef} />`}
-    ${
-      tab === 'release' &&
-      html`<div class="placeholder card" data-placeholder="release-plan">
-      <h2>Release plan</h2>
-      <p>Steps, progress, guard readings, approve / pause / abort and the point of no return will show here once the
-        release-plan API (the release-workflow issue) lands. Until then a ramp is a change of the rollout
-        percentages under Configuration, and every step is in History.</p>
-      <h2>Facts requirements</h2>
-      <p>The facts this flag requires in each environment will show here with the environments API's facts.</p>
-    </div>`
-    }
+    ${tab === 'release' && html`<${ReleaseTab} flagKey=${def.key} variations=${def.variations} />`}
   </section>`
 }
 
