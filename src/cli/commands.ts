@@ -525,6 +525,48 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'knob set',
+    args: '<env> <flag> <value>',
+    summary: "serve a live knob's <value> (a number within the flag's knob bounds) to every context that falls through",
+    positionals: [3, 3],
+    details:
+      'Number flags with knob bounds. Sets knob.value and points the fallthrough at it (variation variations.length);\n' +
+      'targets, rules and on/off stay. Writes with If-Match: a concurrent change is re-read and the value applied to it once.',
+    options: { reason: REASON },
+    run: async (c) => {
+      const [env, key, v] = c.args as [string, string, string]
+      const value = Number(v)
+      if (v.trim() === '' || !Number.isFinite(value))
+        throw new UsageError(`value must be a number, not "${v}"`, 'knob set')
+      for (let attempt = 1; ; attempt++) {
+        const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
+        const body = {
+          on: cur.on,
+          offVariation: cur.offVariation,
+          prerequisites: cur.prerequisites,
+          targets: cur.targets,
+          rules: cur.rules,
+          fallthrough: { variation: cur.variations.length },
+          knob: { value },
+          ...reason(c),
+        }
+        try {
+          const r = await c.api.call<FlagConfig>('PUT', flagPath(env, key), { body, ifMatch: cur.version })
+          return wrote(
+            c,
+            r,
+            `${key} in ${env} serves ${value} (was ${describeServe(cur.fallthrough, cur.knob ? [...cur.variations, cur.knob.value] : cur.variations)})`,
+          )
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
+          c.err(
+            `${key} changed while the knob was written (version ${cur.version} is no longer current): applying it to the new version`,
+          )
+        }
+      }
+    },
+  },
+  {
     name: 'rollback',
     args: '<env> <flag> [<version>]',
     summary: "restore an earlier version's configuration (default: the one before the current)",

@@ -216,7 +216,11 @@ export const FlagConfigBody = Type.Object(
     rules: Type.Optional(Type.Array(RuleSchema, { maxItems: 500 })),
     fallthrough: ServeSchema,
     requires: Type.Optional(RequiresSchema),
-    knob: Type.Optional(KnobValueSchema),
+    knob: Type.Optional(
+      Type.Union([KnobValueSchema, Type.Null()], {
+        description: "A knob's value: index `variations.length` serves it; null clears it, omitted keeps it",
+      }),
+    ),
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
     force: Type.Optional(ForceSchema),
   },

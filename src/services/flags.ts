@@ -274,11 +274,11 @@ export class FlagService {
       fallthrough: input.fallthrough,
       // Omitted: kept (a read-modify-write that does not know about requirements must not drop them).
       ...(input.requires !== undefined && { requires: input.requires }),
-      // PUT replaces: omitted, the knob value is cleared (and an index still pointing at it is refused).
-      ...(input.knob !== undefined && { knob: input.knob }),
+      // As `requires`: omitted, kept (a read-modify-write that predates knobs must not drop it); null clears it.
+      ...(input.knob !== undefined && input.knob !== null && { knob: input.knob }),
     }
-    const { knob: _dropped, ...rest } = cur
-    const next: RulesetFlag = { ...rest, ...cfg, version: cur.version + 1 }
+    const { knob: _cleared, ...rest } = cur
+    const next: RulesetFlag = { ...(input.knob === null ? rest : cur), ...cfg, version: cur.version + 1 }
     const admitted = await this.admit(env, cur, next, actor, input.reason, { force: input.force === true })
     const requires = await this.validate(env, admitted.flag)
     return this.writeFlag(

@@ -49,18 +49,23 @@ t.test('a knob set 100 → 500 reaches a connected SDK; out of bounds is a 400 w
   t.ok(codes(out.body).includes('KNOB_OUT_OF_BOUNDS'), 'the issue code')
   const off = await knobPut(s, { value: 2.5 })
   t.ok(codes(off.body).includes('KNOB_OFF_STEP'))
-  const none = await knobPut(s, undefined)
-  t.equal(none.status, 400, 'no knob value: index 2 is out of range')
+  const kept = await knobPut(s, undefined)
+  t.same([kept.status, kept.body.knob], [200, { value: 500 }], 'omitted, the knob value is kept')
+  const none = await knobPut(s, null)
+  t.equal(none.status, 400, 'cleared: index 2 is out of range')
   t.ok(codes(none.body).includes('VARIATION_OUT_OF_RANGE'))
   t.equal(client.variation('batch-size', { key: 'w1' }, 0), 500, 'refused writes change nothing')
 
   const history = await s.api('GET', '/api/v1/environments/production/flags/batch-size/history')
   t.same(
-    history.body.items
-      .slice(0, 2)
-      .map((h: { config?: { knob?: unknown }; flag?: { knob?: unknown } }) => (h.config ?? h.flag)?.knob),
-    [{ value: 500 }, { value: 100 }],
-    'every knob value is a version',
+    history.body.items.map((h: { version: number; config: { knob?: unknown } }) => [h.version, h.config.knob]),
+    [
+      [4, { value: 500 }],
+      [3, { value: 500 }],
+      [2, { value: 100 }],
+      [1, undefined],
+    ],
+    'every knob write is a version (omitted in a PUT: kept)',
   )
 
   const narrow = await s.api('PATCH', '/api/v1/flags/batch-size', { body: { knob: { min: 1, max: 200 } } })
