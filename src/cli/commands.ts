@@ -8,7 +8,7 @@ import type { SdkStatus } from '../schemas/sdk.js'
 import { MAX_MEMBERS_PER_CALL, type MembersChange, type SegmentView as Segment } from '../schemas/segment.js'
 import type { TokenView as Token } from '../schemas/token.js'
 import { type Api, ApiError, EXIT, seg, UnreachableError, UsageError } from './api.js'
-import { describeServe, percent, type Serve, table } from './format.js'
+import { describeServe, percent, type Serve, servedValues, table } from './format.js'
 
 export interface OptionSpec {
   type: 'string' | 'boolean'
@@ -309,7 +309,7 @@ export const COMMANDS: Command[] = [
       return printList(c, { items }, ['key', 'on', 'fallthrough', 'rules', 'version'], (f) => [
         f.key,
         f.on ? 'on' : 'off',
-        describeServe(f.fallthrough, f.variations),
+        describeServe(f.fallthrough, servedValues(f)),
         String(f.rules.length),
         String(f.version),
       ])
@@ -351,7 +351,7 @@ export const COMMANDS: Command[] = [
       const f = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
       if (c.json) printJson(c, f)
       else {
-        const v = (i: number | null) => (i === null ? 'the caller’s default' : JSON.stringify(f.variations[i]))
+        const v = (i: number | null) => (i === null ? 'the caller’s default' : JSON.stringify(servedValues(f)[i]))
         c.out(
           table(
             ['field', 'value'],
@@ -365,8 +365,8 @@ export const COMMANDS: Command[] = [
                 f.prerequisites.map((p) => `${p.flag}=${JSON.stringify(p.variation)}`).join(', ') || '-',
               ],
               ['targets', f.targets.map((t) => `${t.values.length} → ${v(t.variation)}`).join(', ') || '-'],
-              ['rules', f.rules.map((r) => `${r.id} → ${describeServe(r.serve, f.variations)}`).join('; ') || '-'],
-              ['fallthrough', describeServe(f.fallthrough, f.variations)],
+              ['rules', f.rules.map((r) => `${r.id} → ${describeServe(r.serve, servedValues(f))}`).join('; ') || '-'],
+              ['fallthrough', describeServe(f.fallthrough, servedValues(f))],
             ],
           )
             .split('\n')
@@ -555,7 +555,7 @@ export const COMMANDS: Command[] = [
           return wrote(
             c,
             r,
-            `${key} in ${env} serves ${value} (was ${describeServe(cur.fallthrough, cur.knob ? [...cur.variations, cur.knob.value] : cur.variations)})`,
+            `${key} in ${env} serves ${value} (was ${describeServe(cur.fallthrough, servedValues(cur))})`,
           )
         } catch (e) {
           if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
@@ -592,7 +592,7 @@ export const COMMANDS: Command[] = [
       return wrote(
         c,
         r,
-        `${key} in ${env} is back to the configuration of version ${target}: ${r.body.on ? 'on' : 'off'}, fallthrough ${describeServe(r.body.fallthrough, r.body.variations)}`,
+        `${key} in ${env} is back to the configuration of version ${target}: ${r.body.on ? 'on' : 'off'}, fallthrough ${describeServe(r.body.fallthrough, servedValues(r.body))}`,
       )
     },
   },
