@@ -217,7 +217,9 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
   }
   const refs = flagRefs(flag)
   if (issues.length > 0) return brokenFlag(flag, key, issues, refs)
-  const values = flag.variations.map((v) => deepFreeze(structuredCloneJson(v)))
+  // A knob's value (validated above) is served as the variation after the presets: this is where knobs become values.
+  const served = flag.knob === undefined ? flag.variations : [...flag.variations, flag.knob.value]
+  const values = served.map((v) => deepFreeze(structuredCloneJson(v)))
   let targets: Map<string, number> | null = null
   for (const t of flag.targets ?? []) {
     for (const k of t.values) {

@@ -110,6 +110,20 @@ export interface FlagDefinition {
   clientSide?: boolean
   /** Bucketing salt; set at creation (defaults to the key) and never changed, so buckets stay stable. */
   salt: string
+  /** A number flag that is a live knob: the values a configuration may serve besides the presets. */
+  knob?: KnobBounds
+}
+
+/** A knob's bounds: `min ≤ value ≤ max`, and with `step`, `value = min + k·step` for a whole `k`. */
+export interface KnobBounds {
+  min: number
+  max: number
+  step?: number
+}
+
+/** A knob's literal value in one environment; the engine serves it as variation index `variations.length`. */
+export interface KnobValue {
+  value: number
 }
 
 /** Per-environment flag configuration (versioned). */
@@ -127,6 +141,8 @@ export interface FlagConfig {
   requires?: FactRequirement[]
   /** Set while the flag serves despite unmet requirements: who forced it, why, and what was unmet. */
   requirementsOverride?: RequirementsOverride
+  /** A knob's literal value: index `variations.length` serves it (an SDK that predates knobs rejects that index). */
+  knob?: KnobValue
 }
 
 /** A fact value: recorded per environment by pipelines, or reported by server SDKs. */
@@ -163,6 +179,8 @@ export interface RulesetFlag extends FlagConfig {
   variations: JsonValue[]
   salt: string
   clientSide?: boolean
+  /** The definition's knob bounds (`FlagDefinition.knob`), so every validator checks `knob` against them. */
+  knobBounds?: KnobBounds
 }
 
 /** A segment rule: clauses ANDed; optional percentage of matching contexts. */

@@ -52,6 +52,12 @@ export const ISSUES = {
   SEGMENT_NOT_FOUND: 'write time: a rule refers to a segment the environment does not have',
   FLAG_NOT_FOUND: 'write time: a prerequisite names a flag the environment does not have',
   PREREQUISITE_CYCLE: "write time: the prerequisites of the environment's flags would form a cycle",
+  KNOB_NOT_NUMBER:
+    'knob bounds on a flag that is not a number flag, or a knob value (`knob.value`) that is not a finite number',
+  KNOB_BAD_BOUNDS: 'knob bounds are not finite numbers with `min ≤ max`, or `step` is not a number above 0',
+  KNOB_OUT_OF_BOUNDS: 'a knob value is below `min` or above `max`',
+  KNOB_OFF_STEP: 'a knob value is not `min` plus a whole number of `step`s',
+  NOT_A_KNOB: 'a configuration sets `knob` but the flag has no knob bounds',
   NESTED_SEGMENT: 'write time: a segment rule uses `inSegment` (segments cannot refer to segments, see Segments)',
 } as const satisfies Record<string, string>
 
@@ -82,6 +88,8 @@ export interface DefinitionLike {
   key?: unknown
   kind?: unknown
   variations?: unknown
+  /** Knob bounds (`FlagDefinition.knob`, `RulesetFlag.knobBounds`), if the flag is a knob. */
+  knobBounds?: unknown
 }
 
 type Obj = Record<string, unknown>
@@ -192,6 +200,58 @@ function checkVariations(kind: unknown, variations: unknown, out: Issues): numbe
     })
   }
   return variations.length
+}
+
+/** Checks knob bounds; returns them when they are usable, null when absent or broken. */
+function checkKnobBounds(kind: unknown, b: unknown, out: Issues): { min: number; max: number; step?: number } | null {
+  if (b === undefined) return null
+  if (kind !== 'number') {
+    push(out, '/knob', ISSUE.KNOB_NOT_NUMBER, 'only a number flag can be a knob')
+    return null
+  }
+  const fin = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+  if (!isObj(b) || !fin(b.min) || !fin(b.max) || b.min > b.max) {
+    push(out, '/knob', ISSUE.KNOB_BAD_BOUNDS, 'knob bounds are { min, max, step? } with finite min ≤ max')
+    return null
+  }
+  if (b.step !== undefined && !(fin(b.step) && b.step > 0)) {
+    push(out, '/knob/step', ISSUE.KNOB_BAD_BOUNDS, 'step must be a number above 0')
+    return null
+  }
+  return { min: b.min, max: b.max, ...(b.step !== undefined && { step: b.step as number }) }
+}
+
+/** Relative slack of the step check, so 0.1 + 0.2 counts as a whole number of 0.1 steps. */
+const STEP_EPSILON = 1e-9
+
+/** Checks a configuration's knob value against the bounds; true when index `variations.length` may serve it. */
+function checkKnobValue(
+  bounds: { min: number; max: number; step?: number } | null,
+  knob: unknown,
+  out: Issues,
+): boolean {
+  if (knob === undefined) return false
+  if (!isObj(knob) || typeof knob.value !== 'number' || !Number.isFinite(knob.value)) {
+    push(out, '/knob/value', ISSUE.KNOB_NOT_NUMBER, 'knob is { value } with a finite number')
+    return false
+  }
+  if (bounds === null) {
+    push(out, '/knob', ISSUE.NOT_A_KNOB, 'the flag has no knob bounds')
+    return false
+  }
+  const v = knob.value
+  if (v < bounds.min || v > bounds.max) {
+    push(out, '/knob/value', ISSUE.KNOB_OUT_OF_BOUNDS, `${v} is outside [${bounds.min}, ${bounds.max}]`)
+    return false
+  }
+  if (bounds.step !== undefined) {
+    const k = (v - bounds.min) / bounds.step
+    if (Math.abs(k - Math.round(k)) > STEP_EPSILON * Math.max(1, Math.abs(k))) {
+      push(out, '/knob/value', ISSUE.KNOB_OFF_STEP, `${v} is not ${bounds.min} + a multiple of ${bounds.step}`)
+      return false
+    }
+  }
+  return true
 }
 
 function checkVariationIndex(v: unknown, n: number, path: string, out: Issues): void {
@@ -353,11 +413,14 @@ function checkRuleIds(rules: unknown[], out: Issues): void {
  */
 export function validateFlagConfig(def: DefinitionLike, config: unknown): ValidationIssue[] {
   const out: Issues = []
-  const n = checkVariations(def.kind, def.variations, out)
+  const presets = checkVariations(def.kind, def.variations, out)
+  const bounds = checkKnobBounds(def.kind, def.knobBounds, out)
   if (!isObj(config)) {
     push(out, '', ISSUE.INVALID_SHAPE, 'configuration must be an object')
     return out
   }
+  // A valid knob value is one more variation, at index `presets`: the one place an index can reach it.
+  const n = checkKnobValue(bounds, config.knob, out) ? presets + 1 : presets
   if (typeof config.on !== 'boolean') push(out, '/on', ISSUE.INVALID_SHAPE, 'on must be a boolean')
   if (config.offVariation !== null) checkVariationIndex(config.offVariation, n, '/offVariation', out)
 
@@ -507,6 +570,7 @@ export function findPrerequisiteCycle(edges: Map<string, string[]>): string[] | 
 export function validateDefinition(def: DefinitionLike): ValidationIssue[] {
   const out: Issues = []
   checkVariations(def.kind, def.variations, out)
+  checkKnobBounds(def.kind, def.knobBounds, out)
   return out
 }
 

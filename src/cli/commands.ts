@@ -8,7 +8,7 @@ import type { SdkStatus } from '../schemas/sdk.js'
 import { MAX_MEMBERS_PER_CALL, type MembersChange, type SegmentView as Segment } from '../schemas/segment.js'
 import type { TokenView as Token } from '../schemas/token.js'
 import { type Api, ApiError, EXIT, seg, UnreachableError, UsageError } from './api.js'
-import { describeServe, percent, type Serve, table } from './format.js'
+import { describeServe, percent, type Serve, servedValues, table } from './format.js'
 
 export interface OptionSpec {
   type: 'string' | 'boolean'
@@ -309,7 +309,7 @@ export const COMMANDS: Command[] = [
       return printList(c, { items }, ['key', 'on', 'fallthrough', 'rules', 'version'], (f) => [
         f.key,
         f.on ? 'on' : 'off',
-        describeServe(f.fallthrough, f.variations),
+        describeServe(f.fallthrough, servedValues(f)),
         String(f.rules.length),
         String(f.version),
       ])
@@ -351,7 +351,7 @@ export const COMMANDS: Command[] = [
       const f = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
       if (c.json) printJson(c, f)
       else {
-        const v = (i: number | null) => (i === null ? 'the caller’s default' : JSON.stringify(f.variations[i]))
+        const v = (i: number | null) => (i === null ? 'the caller’s default' : JSON.stringify(servedValues(f)[i]))
         c.out(
           table(
             ['field', 'value'],
@@ -365,8 +365,8 @@ export const COMMANDS: Command[] = [
                 f.prerequisites.map((p) => `${p.flag}=${JSON.stringify(p.variation)}`).join(', ') || '-',
               ],
               ['targets', f.targets.map((t) => `${t.values.length} → ${v(t.variation)}`).join(', ') || '-'],
-              ['rules', f.rules.map((r) => `${r.id} → ${describeServe(r.serve, f.variations)}`).join('; ') || '-'],
-              ['fallthrough', describeServe(f.fallthrough, f.variations)],
+              ['rules', f.rules.map((r) => `${r.id} → ${describeServe(r.serve, servedValues(f))}`).join('; ') || '-'],
+              ['fallthrough', describeServe(f.fallthrough, servedValues(f))],
             ],
           )
             .split('\n')
@@ -525,6 +525,48 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'knob set',
+    args: '<env> <flag> <value>',
+    summary: "serve a live knob's <value> (a number within the flag's knob bounds) to every context that falls through",
+    positionals: [3, 3],
+    details:
+      'Number flags with knob bounds. Sets knob.value and points the fallthrough at it (variation variations.length);\n' +
+      'targets, rules and on/off stay. Writes with If-Match: a concurrent change is re-read and the value applied to it once.',
+    options: { reason: REASON },
+    run: async (c) => {
+      const [env, key, v] = c.args as [string, string, string]
+      const value = Number(v)
+      if (v.trim() === '' || !Number.isFinite(value))
+        throw new UsageError(`value must be a number, not "${v}"`, 'knob set')
+      for (let attempt = 1; ; attempt++) {
+        const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
+        const body = {
+          on: cur.on,
+          offVariation: cur.offVariation,
+          prerequisites: cur.prerequisites,
+          targets: cur.targets,
+          rules: cur.rules,
+          fallthrough: { variation: cur.variations.length },
+          knob: { value },
+          ...reason(c),
+        }
+        try {
+          const r = await c.api.call<FlagConfig>('PUT', flagPath(env, key), { body, ifMatch: cur.version })
+          return wrote(
+            c,
+            r,
+            `${key} in ${env} serves ${value} (was ${describeServe(cur.fallthrough, servedValues(cur))})`,
+          )
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
+          c.err(
+            `${key} changed while the knob was written (version ${cur.version} is no longer current): applying it to the new version`,
+          )
+        }
+      }
+    },
+  },
+  {
     name: 'rollback',
     args: '<env> <flag> [<version>]',
     summary: "restore an earlier version's configuration (default: the one before the current)",
@@ -550,7 +592,7 @@ export const COMMANDS: Command[] = [
       return wrote(
         c,
         r,
-        `${key} in ${env} is back to the configuration of version ${target}: ${r.body.on ? 'on' : 'off'}, fallthrough ${describeServe(r.body.fallthrough, r.body.variations)}`,
+        `${key} in ${env} is back to the configuration of version ${target}: ${r.body.on ? 'on' : 'off'}, fallthrough ${describeServe(r.body.fallthrough, servedValues(r.body))}`,
       )
     },
   },

@@ -28,6 +28,11 @@ export const percent = (weight: number): string => `${Number((weight / 1000).toF
 const value = (variations: unknown[], i: number): string => JSON.stringify(variations[i])
 
 /** "true" or "10% true, 90% false" (by key). */
+/** A configuration's values by variation index: the presets, then a live knob's value (index `variations.length`). */
+export function servedValues(f: { variations: unknown[]; knob?: { value: number } | undefined }): unknown[] {
+  return f.knob === undefined ? f.variations : [...f.variations, f.knob.value]
+}
+
 export function describeServe(serve: Serve, variations: unknown[]): string {
   if ('variation' in serve) return value(variations, serve.variation)
   const by = serve.rollout.bucketBy && serve.rollout.bucketBy !== 'key' ? ` (by ${serve.rollout.bucketBy})` : ''

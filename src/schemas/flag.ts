@@ -98,6 +98,28 @@ const FlagKind = Type.Union([
   Type.Literal('json'),
 ])
 
+export const KnobBoundsSchema = Type.Object(
+  {
+    min: Type.Number(),
+    max: Type.Number(),
+    step: Type.Optional(Type.Number({ description: 'Above 0 (KNOB_BAD_BOUNDS otherwise)' })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A number flag that is a live knob: each environment may serve a literal `knob.value` with min ≤ value ≤ max (and min + a whole number of steps)',
+  },
+)
+
+export const KnobValueSchema = Type.Object(
+  { value: Type.Number() },
+  {
+    additionalProperties: false,
+    description:
+      "A knob's literal value in this environment (within the definition's knob bounds); served as variation index `variations.length`",
+  },
+)
+
 const definitionFields = {
   name: Type.String({ minLength: 1, maxLength: 256 }),
   description: Type.Optional(Type.String({ maxLength: 4000 })),
@@ -112,6 +134,7 @@ const definitionFields = {
         'What a firing Alertmanager alert naming this flag does (POST /api/v1/alerts): `kill` (default) turns it off, `halt` halts its release plan, `ignore` only records it',
     }),
   ),
+  knob: Type.Optional(KnobBoundsSchema),
 }
 
 export const FlagDefinitionSchema = Type.Object(
@@ -174,7 +197,7 @@ export type PatchFlag = Static<typeof PatchFlagBody>
  * Definition fields that change what every environment serves (or, `alertPolicy`, what an alert does to it in every
  * environment): patching them needs a token for every environment.
  */
-export const SERVING_FIELDS = ['variations', 'clientSide', 'alertPolicy'] as const satisfies ReadonlyArray<
+export const SERVING_FIELDS = ['variations', 'clientSide', 'alertPolicy', 'knob'] as const satisfies ReadonlyArray<
   keyof PatchFlag
 >
 
@@ -193,6 +216,11 @@ export const FlagConfigBody = Type.Object(
     rules: Type.Optional(Type.Array(RuleSchema, { maxItems: 500 })),
     fallthrough: ServeSchema,
     requires: Type.Optional(RequiresSchema),
+    knob: Type.Optional(
+      Type.Union([KnobValueSchema, Type.Null()], {
+        description: "A knob's value: index `variations.length` serves it; null clears it, omitted keeps it",
+      }),
+    ),
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
     force: Type.Optional(ForceSchema),
   },
@@ -226,6 +254,7 @@ export const FlagConfigSchema = Type.Object(
     variations: Type.Array(Type.Unknown()),
     salt: Type.String(),
     clientSide: Type.Optional(Type.Boolean()),
+    knobBounds: Type.Optional(KnobBoundsSchema),
     on: Type.Boolean(),
     offVariation: Type.Union([Type.Integer(), Type.Null()]),
     prerequisites: Type.Array(PrerequisiteSchema),
@@ -234,6 +263,7 @@ export const FlagConfigSchema = Type.Object(
     fallthrough: ServeSchema,
     version: Type.Integer(),
     requires: Type.Optional(RequiresSchema),
+    knob: Type.Optional(KnobValueSchema),
     requirementsOverride: Type.Optional(RequirementsOverrideSchema),
     pointOfNoReturn: Type.Optional(PassedPointFields),
     notUndone: Type.Optional(

@@ -38,6 +38,7 @@ function toRulesetFlag(def: FlagDefinitionRecord, cfg: ConfigFields, version: nu
     variations: def.variations as JsonValue[],
     salt: def.salt,
     clientSide: def.clientSide ?? false,
+    ...(def.knob !== undefined && { knobBounds: def.knob }),
     on: cfg.on,
     offVariation: cfg.offVariation,
     prerequisites: cfg.prerequisites,
@@ -62,6 +63,7 @@ function configOf(f: RulesetFlag): ConfigFields {
     rules: f.rules,
     fallthrough: f.fallthrough,
     ...(f.requires !== undefined && { requires: f.requires }),
+    ...(f.knob !== undefined && { knob: f.knob }),
   }
 }
 
@@ -103,7 +105,7 @@ export class FlagService {
 
   async create(input: CreateFlag, actor: Actor): Promise<FlagDefinitionRecord> {
     const variations = (input.variations ?? (input.kind === 'boolean' ? [true, false] : [])) as JsonValue[]
-    checkDefinition(input.kind, variations)
+    checkDefinition(input.kind, variations, input.knob)
     const at = this.deps.now().toISOString()
     const def: FlagDefinitionRecord = {
       key: input.key,
@@ -121,6 +123,7 @@ export class FlagService {
       ...(input.temporary !== undefined && { temporary: input.temporary }),
       ...(input.removeBy !== undefined && { removeBy: input.removeBy }),
       ...(input.alertPolicy !== undefined && { alertPolicy: input.alertPolicy }),
+      ...(input.knob !== undefined && { knob: input.knob }),
     }
     const created = await this.store.flags.createDefinition(
       def,
@@ -150,8 +153,8 @@ export class FlagService {
         updatedAt: this.deps.now().toISOString(),
         version: def.version + 1,
       }
-      if (patch.variations) {
-        checkDefinition(def.kind, patch.variations as JsonValue[])
+      if (patch.variations || patch.knob) {
+        checkDefinition(def.kind, next.variations as JsonValue[], next.knob)
         // Every environment's configuration must still point at existing variations.
         for (const env of await this.environmentKeys()) {
           const cur = await this.store.flags.get(env, key)
@@ -159,7 +162,7 @@ export class FlagService {
             const others = await this.store.flags.all(env)
             const segs = await this.store.segments.versioned(env)
             checkFlagConfig(
-              { key, kind: def.kind, variations: next.variations as JsonValue[] },
+              { key, kind: def.kind, variations: next.variations as JsonValue[], knobBounds: next.knob },
               configOf(cur),
               others,
               segs,
@@ -183,13 +186,16 @@ export class FlagService {
       )
       if (!replaced) continue
       const evalChanged =
-        patch.variations !== undefined || (patch.clientSide !== undefined && patch.clientSide !== def.clientSide)
+        patch.variations !== undefined ||
+        patch.knob !== undefined ||
+        (patch.clientSide !== undefined && patch.clientSide !== def.clientSide)
       if (evalChanged) {
         for (const env of await this.environmentKeys()) {
           await this.modify(env, key, actor, 'flag.definition', undefined, (cur) => ({
             ...cur,
             variations: next.variations as JsonValue[],
             clientSide: next.clientSide ?? false,
+            ...(next.knob !== undefined && { knobBounds: next.knob }),
           }))
         }
       }
@@ -268,8 +274,11 @@ export class FlagService {
       fallthrough: input.fallthrough,
       // Omitted: kept (a read-modify-write that does not know about requirements must not drop them).
       ...(input.requires !== undefined && { requires: input.requires }),
+      // As `requires`: omitted, kept (a read-modify-write that predates knobs must not drop it); null clears it.
+      ...(input.knob !== undefined && input.knob !== null && { knob: input.knob }),
     }
-    const next: RulesetFlag = { ...cur, ...cfg, version: cur.version + 1 }
+    const { knob: _cleared, ...rest } = cur
+    const next: RulesetFlag = { ...(input.knob === null ? rest : cur), ...cfg, version: cur.version + 1 }
     const admitted = await this.admit(env, cur, next, actor, input.reason, { force: input.force === true })
     const requires = await this.validate(env, admitted.flag)
     return this.writeFlag(

@@ -5,7 +5,7 @@ import {
   validateSegmentWrite,
   type ValidationIssue,
 } from '../../sdk/core/index.js'
-import type { FlagConfig, FlagKind, JsonValue, RulesetFlag, Segment } from '../../sdk/core/types.js'
+import type { FlagConfig, FlagKind, JsonValue, KnobBounds, RulesetFlag, Segment } from '../../sdk/core/types.js'
 import { validationError } from '../errors.js'
 import type { Reference } from '../store/flags.js'
 
@@ -26,7 +26,7 @@ function refuse(issues: ValidationIssue[]): void {
  * checks still exist, so a concurrent delete cannot slip between.
  */
 export function checkFlagConfig(
-  def: { key: string; kind: FlagKind; variations: JsonValue[] },
+  def: { key: string; kind: FlagKind; variations: JsonValue[]; knobBounds?: KnobBounds | undefined },
   config: Omit<FlagConfig, 'version'>,
   others: Record<string, RulesetFlag>,
   segmentKeys: Set<string>,
@@ -45,7 +45,7 @@ export function checkSegment(
   refuse(validateSegmentWrite({ included: [], excluded: [], version: 0, ...seg }))
 }
 
-/** Validates a definition's variations against its kind. */
-export function checkDefinition(kind: FlagKind, variations: JsonValue[]): void {
-  refuse(validateDefinition({ kind, variations }))
+/** Validates a definition's variations (and knob bounds) against its kind. */
+export function checkDefinition(kind: FlagKind, variations: JsonValue[], knobBounds?: KnobBounds | undefined): void {
+  refuse(validateDefinition({ kind, variations, knobBounds }))
 }

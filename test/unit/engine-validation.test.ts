@@ -507,3 +507,41 @@ t.test('every issue has a catalogue code and a message', async (t) => {
   t.ok(issues.length > 5)
   for (const i of issues) t.ok(Object.hasOwn(ISSUES, i.code) && i.message.length > 0, `${i.code} ${i.path}`)
 })
+
+t.test('knobs: bounds on the definition, a value in the configuration', async (t) => {
+  const knob = { kind: 'number', variations: [100, 500], knobBounds: { min: 1, max: 5000, step: 1 } }
+  const base = { ...good, offVariation: 0, targets: [], rules: [], prerequisites: [] }
+  const cfg = (value: unknown) => ({ ...base, fallthrough: { variation: 2 }, knob: { value } })
+  t.same(validateFlagConfig(knob, cfg(2000)), [], 'a value in bounds is variation 2')
+  t.same(codes(validateFlagConfig(knob, cfg(9000))), [
+    'KNOB_OUT_OF_BOUNDS /knob/value',
+    'VARIATION_OUT_OF_RANGE /fallthrough/variation',
+  ])
+  t.same(codes(validateFlagConfig(knob, cfg(2.5))), [
+    'KNOB_OFF_STEP /knob/value',
+    'VARIATION_OUT_OF_RANGE /fallthrough/variation',
+  ])
+  t.same(codes(validateFlagConfig(knob, cfg('2000'))), [
+    'KNOB_NOT_NUMBER /knob/value',
+    'VARIATION_OUT_OF_RANGE /fallthrough/variation',
+  ])
+  t.same(
+    codes(validateFlagConfig({ kind: 'number', variations: [100] }, { ...cfg(5), fallthrough: { variation: 0 } })),
+    ['NOT_A_KNOB /knob'],
+  )
+  t.same(
+    codes(validateFlagConfig({ kind: 'number', variations: [100] }, { ...base, fallthrough: { variation: 1 } })),
+    ['VARIATION_OUT_OF_RANGE /fallthrough/variation'],
+    'without knob, index variations.length is out of range (what an SDK that predates knobs sees)',
+  )
+  t.same(codes(validateDefinition({ kind: 'string', variations: ['a'], knobBounds: { min: 1, max: 2 } })), [
+    'KNOB_NOT_NUMBER /knob',
+  ])
+  t.same(codes(validateDefinition({ kind: 'number', variations: [1], knobBounds: { min: 5, max: 2 } })), [
+    'KNOB_BAD_BOUNDS /knob',
+  ])
+  t.same(codes(validateDefinition({ kind: 'number', variations: [1], knobBounds: { min: 1, max: 2, step: 0 } })), [
+    'KNOB_BAD_BOUNDS /knob/step',
+  ])
+  t.same(validateDefinition({ kind: 'number', variations: [1], knobBounds: { min: 0, max: 1, step: 0.1 } }), [])
+})
