@@ -45,7 +45,10 @@ type PauseCode =
   | 'STEP_INVALID'
   | 'FACTS_UNMET'
 
-type ConfigFields = Pick<RulesetFlag, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'>
+type ConfigFields = Pick<
+  RulesetFlag,
+  'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough' | 'knob'
+>
 
 function configOf(f: RulesetFlag): ConfigFields {
   return {
@@ -55,6 +58,8 @@ function configOf(f: RulesetFlag): ConfigFields {
     targets: f.targets,
     rules: f.rules,
     fallthrough: f.fallthrough,
+    // A rollback to the start restores the knob value found then (a ramp's first step may have set one).
+    ...(f.knob !== undefined && { knob: f.knob }),
   }
 }
 
@@ -63,8 +68,12 @@ function applyStep(cur: RulesetFlag, step: PlanStep): RulesetFlag {
   if (step.serve) return { ...cur, on: true, fallthrough: step.serve }
   const c = step.config
   if (!c) return cur
+  // `knob` as in a PUT (src/services/flags.ts putConfig): omitted keeps the value, null clears it, a value sets it;
+  // so a plan ramps a knob with one `config` step per value, validated by the same checkConfig as a PUT.
+  const { knob: _kept, ...rest } = cur
+  const base: RulesetFlag = c.knob === null ? rest : c.knob === undefined ? cur : { ...cur, knob: c.knob }
   return {
-    ...cur,
+    ...base,
     on: c.on,
     offVariation: c.offVariation ?? null,
     prerequisites: c.prerequisites ?? [],

@@ -587,3 +587,38 @@ t.test(
     t.equal((await stepWrites(s)).length, 1)
   },
 )
+
+t.test('a plan ramps a live knob 100 → 500 → 2000; out of bounds is refused at create', async (t) => {
+  const { s, c, tick } = await setup(t)
+  const def = { key: 'batch-size', kind: 'number', variations: [10, 20], knob: { min: 1, max: 5000 } }
+  t.equal((await s.api('POST', '/api/v1/flags', { body: def })).status, 201)
+  const step = (value: number) => ({
+    config: { on: true, offVariation: 0, fallthrough: { variation: 2 }, knob: { value } },
+    hold: '10m',
+  })
+  const out = await s.api('POST', `${P}/plans`, { body: { flag: 'batch-size', steps: [step(100), step(9000)] } })
+  t.equal(out.status, 400, 'a step out of the bounds is refused, not dropped')
+  t.ok(JSON.stringify(out.body).includes('KNOB_OUT_OF_BOUNDS'), out.text)
+
+  const r = await s.api('POST', `${P}/plans`, {
+    body: { flag: 'batch-size', steps: [step(100), step(500), step(2000)], start: true },
+  })
+  t.equal(r.status, 201, r.text)
+  const knobAt = async () => (await s.api('GET', `${P}/flags/batch-size`)).body.knob
+  t.same(await knobAt(), { value: 100 }, 'the first step sets the knob')
+  c.advance(10 * MIN)
+  await tick()
+  t.same(await knobAt(), { value: 500 })
+  c.advance(10 * MIN)
+  await tick()
+  t.same(await knobAt(), { value: 2000 })
+  c.advance(10 * MIN)
+  await tick()
+  t.equal((await s.api('GET', `${P}/plans/${r.body.id}`)).body.status, 'completed')
+  const history = await s.api('GET', `${P}/flags/batch-size/history`)
+  t.same(
+    history.body.items.map((h: { config: { knob?: { value: number } } }) => h.config.knob?.value),
+    [2000, 500, 100, undefined],
+    'each value is written once, as its own version',
+  )
+})
