@@ -80,6 +80,43 @@ function wrote(c: Context, r: { body: FlagConfig; headers: Headers }, line: stri
 }
 
 /** Ids from a file or stdin ("-"), one a line; blank lines skipped. */
+/**
+ * A read-modify-write of a flag's configuration: reads it, PUTs the same configuration with `edit`'s
+ * fields over it, with If-Match on the version read. A concurrent change is re-read and the edit applied
+ * to the new version once (said on stderr); a second conflict is reported. `what` names the edit in that
+ * line; `done` prints the result and returns the exit code.
+ */
+async function rewriteConfig(
+  c: Context,
+  env: string,
+  key: string,
+  what: string,
+  edit: (cur: FlagConfig) => Record<string, unknown>,
+  done: (cur: FlagConfig, r: { body: FlagConfig; headers: Headers }) => number,
+): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
+    const body = {
+      on: cur.on,
+      offVariation: cur.offVariation,
+      prerequisites: cur.prerequisites,
+      targets: cur.targets,
+      rules: cur.rules,
+      fallthrough: cur.fallthrough,
+      ...edit(cur),
+      ...reason(c),
+    }
+    try {
+      return done(cur, await c.api.call<FlagConfig>('PUT', flagPath(env, key), { body, ifMatch: cur.version }))
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
+      c.err(
+        `${key} changed while the ${what} was written (version ${cur.version} is no longer current): applying it to the new version`,
+      )
+    }
+  }
+}
+
 function readIds(c: Context, path: string): string[] {
   return c
     .readInput(path)
@@ -478,33 +515,31 @@ export const COMMANDS: Command[] = [
     run: async (c) => {
       const [env, key, pct] = c.args as [string, string, string]
       const weight = parsePercent(pct)
-      for (let attempt = 1; ; attempt++) {
-        const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
-        const yes = booleanVariation(cur, true)
-        const no = booleanVariation(cur, false)
-        const bucketBy =
-          str(c, 'bucket-by') ?? ('rollout' in cur.fallthrough ? cur.fallthrough.rollout.bucketBy : undefined)
-        // true's weight first: buckets fill in order, so raising the percentage only adds contexts to true.
-        const fallthrough = {
-          rollout: {
-            ...(bucketBy !== undefined && { bucketBy }),
-            weights: [
-              { variation: yes, weight },
-              { variation: no, weight: 100_000 - weight },
-            ],
-          },
-        }
-        const body = {
-          on: cur.on,
-          offVariation: cur.offVariation,
-          prerequisites: cur.prerequisites,
-          targets: cur.targets,
-          rules: cur.rules,
-          fallthrough,
-          ...reason(c),
-        }
-        try {
-          const r = await c.api.call<FlagConfig>('PUT', flagPath(env, key), { body, ifMatch: cur.version })
+      let bucketBy: string | undefined
+      return rewriteConfig(
+        c,
+        env,
+        key,
+        'rollout',
+        (cur) => {
+          const yes = booleanVariation(cur, true)
+          const no = booleanVariation(cur, false)
+          bucketBy =
+            str(c, 'bucket-by') ?? ('rollout' in cur.fallthrough ? cur.fallthrough.rollout.bucketBy : undefined)
+          // true's weight first: buckets fill in order, so raising the percentage only adds contexts to true.
+          return {
+            fallthrough: {
+              rollout: {
+                ...(bucketBy !== undefined && { bucketBy }),
+                weights: [
+                  { variation: yes, weight },
+                  { variation: no, weight: 100_000 - weight },
+                ],
+              },
+            },
+          }
+        },
+        (cur, r) => {
           const code = wrote(
             c,
             r,
@@ -515,13 +550,8 @@ export const COMMANDS: Command[] = [
               `note: ${key} is off in ${env}: it serves its off variation until \`switchyard toggle ${env} ${key} on\``,
             )
           return code
-        } catch (e) {
-          if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
-          c.err(
-            `${key} changed while the rollout was written (version ${cur.version} is no longer current): applying it to the new version`,
-          )
-        }
-      }
+        },
+      )
     },
   },
   {
@@ -538,32 +568,15 @@ export const COMMANDS: Command[] = [
       const value = Number(v)
       if (v.trim() === '' || !Number.isFinite(value))
         throw new UsageError(`value must be a number, not "${v}"`, 'knob set')
-      for (let attempt = 1; ; attempt++) {
-        const cur = (await c.api.call<FlagConfig>('GET', flagPath(env, key))).body
-        const body = {
-          on: cur.on,
-          offVariation: cur.offVariation,
-          prerequisites: cur.prerequisites,
-          targets: cur.targets,
-          rules: cur.rules,
-          fallthrough: { variation: cur.variations.length },
-          knob: { value },
-          ...reason(c),
-        }
-        try {
-          const r = await c.api.call<FlagConfig>('PUT', flagPath(env, key), { body, ifMatch: cur.version })
-          return wrote(
-            c,
-            r,
-            `${key} in ${env} serves ${value} (was ${describeServe(cur.fallthrough, servedValues(cur))})`,
-          )
-        } catch (e) {
-          if (!(e instanceof ApiError && e.code === 'VERSION_CONFLICT' && attempt === 1)) throw e
-          c.err(
-            `${key} changed while the knob was written (version ${cur.version} is no longer current): applying it to the new version`,
-          )
-        }
-      }
+      return rewriteConfig(
+        c,
+        env,
+        key,
+        'knob',
+        (cur) => ({ fallthrough: { variation: cur.variations.length }, knob: { value } }),
+        (cur, r) =>
+          wrote(c, r, `${key} in ${env} serves ${value} (was ${describeServe(cur.fallthrough, servedValues(cur))})`),
+      )
     },
   },
   {
