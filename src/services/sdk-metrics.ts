@@ -105,14 +105,16 @@ export class SdkMetricsService {
       ...(input.facts !== undefined && { facts: input.facts }),
     }
     const cap = kind === 'server' ? this.o.maxServerInstances : this.o.maxClientInstances
-    const track = () => reports.track(env, kind, input.sdkId, JSON.stringify(rec), cap)
-    if (await track()) return
+    // A stale report (an older change than the one stored, from a report that finished late) is dropped:
+    // its counts are counted above, and the stored report is the fresher one.
+    const track = () => reports.track(env, kind, input.sdkId, JSON.stringify(rec), input.appliedId, cap)
+    if ((await track()) !== 'untracked') return
     const pruneKey = `${kind}:${env}`
     const last = this.lastPrune.get(pruneKey) ?? -Infinity
     if (now.getTime() - last >= PRUNE_EVERY_MS) {
       this.lastPrune.set(pruneKey, now.getTime())
       await this.prune(env, kind)
-      if (await track()) return
+      if ((await track()) !== 'untracked') return
     }
     this.o.untracked.inc({ kind })
   }

@@ -4,8 +4,31 @@ import { envKeys } from './keys.js'
 /** Server SDKs (sdk-server tokens) and browser SDKs (sdk-client tokens) report into separate hashes. */
 export type ReportKind = 'server' | 'client'
 
-/** HSET only when the field exists or the hash is under the cap: the cap holds under concurrent reports. */
-const TRACK = `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then
+/**
+ * HSET only when the field exists or the hash is under the cap (the cap holds under concurrent reports),
+ * and never over a report that names a later applied change: two reports of one SDK can be in flight at
+ * once (its debounced report after one change and the next), and the older one may arrive or finish last.
+ * Returns 1 stored, 0 not tracked (cap), 2 stale (an older applied id, or none, than the stored one).
+ * ARGV: sdkId, report, cap, appliedId ('' for none).
+ */
+const TRACK = `local function id(s)
+  if type(s) ~= 'string' then return nil end
+  local ms, seq = string.match(s, '^(%d+)-(%d+)$')
+  if not ms then return nil end
+  return { tonumber(ms), tonumber(seq) }
+end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local ok, prev = pcall(cjson.decode, cur)
+  local held = ok and type(prev) == 'table' and id(prev.appliedId) or nil
+  if held then
+    local new = id(ARGV[4])
+    if not new or held[1] > new[1] or (held[1] == new[1] and held[2] > new[2]) then return 2 end
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+if redis.call('HLEN', KEYS[1]) < tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   return 1
 end
@@ -34,9 +57,21 @@ export class SdkReportRepository {
     return this.ctx.redis.hgetall(this.key(env, kind))
   }
 
-  /** Stores the report unless `cap` instances are tracked already and `sdkId` is not one of them; true when stored. */
-  async track(env: string, kind: ReportKind, sdkId: string, report: string, cap: number): Promise<boolean> {
-    return ((await this.ctx.redis.eval(TRACK, 1, this.key(env, kind), sdkId, report, cap)) as number) === 1
+  /**
+   * Stores the report unless `cap` instances are tracked already and `sdkId` is not one of them
+   * ('untracked'), or the stored report of `sdkId` names a later applied change than `appliedId` ('stale':
+   * a report that finished after a newer one of the same SDK; what it would overwrite is fresher).
+   */
+  async track(
+    env: string,
+    kind: ReportKind,
+    sdkId: string,
+    report: string,
+    appliedId: string | null,
+    cap: number,
+  ): Promise<'stored' | 'untracked' | 'stale'> {
+    const r = (await this.ctx.redis.eval(TRACK, 1, this.key(env, kind), sdkId, report, cap, appliedId ?? '')) as number
+    return r === 1 ? 'stored' : r === 2 ? 'stale' : 'untracked'
   }
 
   async forget(env: string, kind: ReportKind, sdkIds: string[]): Promise<void> {
