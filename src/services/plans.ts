@@ -34,6 +34,8 @@ export interface PlanOptions {
 
 const DEFAULTS: PlanOptions = { prometheusTimeoutMs: 5000, tickMs: 0, leaseMs: 15_000 }
 const HISTORY_KEPT = 200
+/** Writes since the plan's last one it reads to tell a definition change from a person's edit; more: an edit. */
+const DEFINITION_WRITES_READ = 20
 /** A plan's own decisions, and what it waits on, in the words of its history and pausedReason. */
 type PauseCode =
   | 'PAUSED'
@@ -359,7 +361,12 @@ export class PlanService {
     const env = plan.environment
     const flag = await this.deps.store.flags.get(env, plan.flag)
     if (!flag) return this.stop(next, raw, lease, 'FLAG_MISSING', `flag "${plan.flag}" no longer exists`)
-    if (flag.version !== plan.lastVersion) {
+    // A change of the definition alone (variations, knob bounds, clientSide: `flag.definition` writes every
+    // environment's copy) is no edit of this environment's configuration, so the plan goes on from it; the step
+    // it writes next is validated against the new definition (STEP_INVALID when it no longer fits).
+    const definitionOnly = flag.version !== plan.lastVersion && (await this.definitionOnlySince(plan, flag.version))
+    if (definitionOnly) next.lastVersion = flag.version
+    else if (flag.version !== plan.lastVersion) {
       const last = (await this.flags.history(env, plan.flag, { limit: 1 })).items[0]
       const by = last ? ` by ${last.actor} (${last.action})` : ''
       return this.stop(
@@ -412,7 +419,17 @@ export class PlanService {
       }
       return this.applyStep(next, raw, lease, flag, step)
     }
-    if (plan.guards.length > 0) return this.save(next, raw, lease)
+    if (plan.guards.length > 0 || definitionOnly) return this.save(next, raw, lease)
+  }
+
+  /** Were all the flag's writes since the plan's last one definition changes (and few enough to read)? */
+  private async definitionOnlySince(plan: Plan, version: number): Promise<boolean> {
+    const from = plan.lastVersion
+    if (from === null || version <= from || version - from > DEFINITION_WRITES_READ) return false
+    const versions = Array.from({ length: version - from }, (_, i) => from + 1 + i)
+    const entries = await this.deps.store.flags.historyEntries(plan.environment, plan.flag, versions)
+    // A trimmed history (HISTORY_MAX_VERSIONS) cannot tell: the plan pauses, as for any edit.
+    return entries.length === versions.length && entries.every((e) => e.action === 'flag.definition')
   }
 
   private async applyStep(next: Plan, raw: string, lease: Lease, flag: RulesetFlag, k: number): Promise<void> {
@@ -551,7 +568,9 @@ export class PlanService {
     } catch (e) {
       // Another instance or request moved the plan: it is theirs to continue.
       if (e instanceof AppError && e.code === 'PLAN_CONFLICT') return
-      const plan = JSON.parse(raw) as Plan
+      // The plan as it was before this write, at its next revision: the pause is a change of the plan.
+      const read = JSON.parse(raw) as Plan
+      const plan = { ...read, revision: read.revision + 1 }
       if (e instanceof AppError && e.code === 'VERSION_CONFLICT')
         return this.stop(
           plan,

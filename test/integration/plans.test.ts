@@ -622,3 +622,62 @@ t.test('a plan ramps a live knob 100 → 500 → 2000; out of bounds is refused 
     'each value is written once, as its own version',
   )
 })
+
+t.test(
+  'a knob step made invalid later (bounds narrowed mid-ramp): when due, nothing is written; paused STEP_INVALID, says why',
+  async (t) => {
+    const { s, c, tick } = await setup(t)
+    const def = { key: 'batch-size', kind: 'number', variations: [10, 20], knob: { min: 1, max: 5000 } }
+    t.equal((await s.api('POST', '/api/v1/flags', { body: def })).status, 201)
+    const step = (value: number) => ({
+      name: `${value}`,
+      config: { on: true, offVariation: 0, fallthrough: { variation: 2 }, knob: { value } },
+      hold: '10m',
+    })
+    const r = await s.api('POST', `${P}/plans`, {
+      body: { flag: 'batch-size', steps: [step(100), step(500), step(2000)], start: true },
+    })
+    t.equal(r.status, 201, r.text)
+    const id = r.body.id as string
+    const flag = async () => (await s.api('GET', `${P}/flags/batch-size`)).body
+    c.advance(10 * MIN)
+    await tick()
+    t.match(await flag(), { knob: { value: 500 }, version: 3 })
+
+    // Someone narrows the bounds for every environment; 500 still fits, so the PATCH is accepted.
+    const narrow = await s.api('PATCH', '/api/v1/flags/batch-size', { body: { knob: { min: 1, max: 1000 } } })
+    t.equal(narrow.status, 200, narrow.text)
+    t.match(await flag(), { version: 4, knobBounds: { min: 1, max: 1000 } }, 'the definition change is a version')
+    c.advance(MIN)
+    await tick()
+    t.match(
+      (await s.api('GET', `${P}/plans/${id}`)).body,
+      { status: 'running', current: 1, lastVersion: 4 },
+      'a change of the definition alone is no edit of the configuration: the plan goes on',
+    )
+
+    c.advance(9 * MIN)
+    await tick()
+    const p = (await s.api('GET', `${P}/plans/${id}`)).body
+    t.match(p, { status: 'paused', current: 1, pausedReason: { code: 'STEP_INVALID' } }, 'the step is not taken')
+    t.match(p.pausedReason.message, /the next write is no longer valid: .*\/knob\/value 2000 is outside \[1, 1000\]/)
+    t.match(p.history.at(-1), { action: 'halt', actor: `plan:${id}`, reason: /2000 is outside \[1, 1000\]/ })
+    t.match(await flag(), { knob: { value: 500 }, version: 4 }, 'nothing written: the flag serves 500')
+    const audit = (await s.api('GET', '/api/v1/audit?env=production&flag=batch-size')).body.items
+    t.match(audit[0], { action: 'plan.halt', actor: `plan:${id}`, details: { code: 'STEP_INVALID', plan: id } })
+    const history = (await s.api('GET', `${P}/flags/batch-size/history`)).body.items
+    t.notOk(
+      history.some((h: { config: { knob?: { value: number } } }) => h.config.knob?.value === 2000),
+      'no version ever served 2000',
+    )
+
+    // Another tick changes nothing; resuming tries the step again, and it is refused again.
+    c.advance(10 * MIN)
+    await tick()
+    t.match((await s.api('GET', `${P}/plans/${id}`)).body, { status: 'paused', revision: p.revision })
+    const again = await s.api('POST', `${P}/plans/${id}/resume`, { body: { reason: 'try again' } })
+    t.equal(again.status, 200)
+    t.match(again.body, { status: 'paused', pausedReason: { code: 'STEP_INVALID' } })
+    t.equal((await flag()).version, 4)
+  },
+)
