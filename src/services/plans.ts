@@ -24,6 +24,12 @@ export interface PlanOptions {
   /** 0: no timer; `tick()` is called by whoever drives it (tests). */
   tickMs: number
   leaseMs: number
+  /**
+   * The clock leases are judged by (ms). Absent: Redis's (TIME inside the claim), one clock for every instance,
+   * so clock skew between instances cannot make a live lease look expired. Tests that inject `now` pass it here
+   * too, so they expire leases by moving their clock.
+   */
+  leaseClock?: (() => number) | undefined
   log?: { warn: (obj: object, msg: string) => void }
   /**
    * Reports a failed tick that is a store outage to the app's outage log (one line per outage for the whole
@@ -347,7 +353,7 @@ export class PlanService {
       if (this.held.delete(key)) await this.repo.release(env, id, this.instance)
       return
     }
-    const lease = await this.repo.claim(env, id, this.instance, this.deps.now().getTime(), this.opts.leaseMs)
+    const lease = await this.repo.claim(env, id, this.instance, this.opts.leaseClock?.() ?? null, this.opts.leaseMs)
     if (!lease) return
     this.held.set(key, { env, id })
     await this.advance(got.plan, got.raw, lease)
