@@ -51,6 +51,11 @@ export interface AppDeps {
   logStream?: Writable
   /** The built admin page served at /ui/ (default dist/ui; tests build their own). */
   uiDir?: string
+  /**
+   * The clock of release plans' leases: `store` (Redis's TIME, the default without an injected `now`) or `now`
+   * (the injected clock, the default with one, so tests expire leases by moving it).
+   */
+  leaseClock?: 'store' | 'now'
 }
 
 declare module 'fastify' {
@@ -109,13 +114,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     auditMaxLen: config.AUDIT_MAXLEN,
     historyMaxVersions: config.HISTORY_MAX_VERSIONS,
   })
+  const now = deps.now ?? (() => new Date())
   const services = buildServices(
-    { store, now: deps.now ?? (() => new Date()) },
+    { store, now },
     {
       prometheusUrl: config.PROMETHEUS_URL,
       prometheusTimeoutMs: config.PROMETHEUS_TIMEOUT_MS,
       tickMs: config.PLAN_TICK_MS,
       leaseMs: config.PLAN_LEASE_MS,
+      leaseClock: deps.now && deps.leaseClock !== 'store' ? () => now().getTime() : undefined,
       log: app.log,
       // Ticks start on ready, after `outage` below exists.
       storeOutage: (err) => {

@@ -253,7 +253,7 @@ export const ConfigSchema = Type.Object(
       minimum: 100,
       default: 15000,
       description:
-        "How long an instance holds a running plan without renewing its claim; a dead instance's plans are taken over after it.",
+        "How long an instance holds a running plan without renewing its claim; a dead instance's plans are taken over after it. Measured on Redis's clock (TIME), so the instances' clocks need not agree.",
     }),
   },
   { additionalProperties: true },

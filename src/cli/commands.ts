@@ -465,14 +465,18 @@ export const COMMANDS: Command[] = [
     summary: 'turn a flag off now, whatever its version',
     positionals: [2, 2],
     options: { reason: REASON },
-    details: 'Then `switchyard status <env> <change> --wait` proves every live server SDK applied it.',
+    details:
+      'Then `switchyard status <env> <change> --wait` proves every live server SDK applied it.\n' +
+      'Past a point of no return the kill still happens, and a warning on stderr (also with --json, whose output\n' +
+      'carries it as `notUndone`) says what it does not undo.',
     run: async (c) => {
       const [env, key] = c.args as [string, string]
-      return wrote(
-        c,
-        await c.api.call<FlagConfig>('POST', `${flagPath(env, key)}/kill`, { body: reason(c) }),
-        `killed ${key} in ${env}`,
-      )
+      const r = await c.api.call<FlagConfig & { notUndone?: string }>('POST', `${flagPath(env, key)}/kill`, {
+        body: reason(c),
+      })
+      // On stderr, so it reaches the person even when stdout goes to a file or to jq; the kill did succeed (exit 0).
+      if (r.body.notUndone) c.err(`switchyard: warning: ${r.body.notUndone}`)
+      return wrote(c, r, `killed ${key} in ${env}`)
     },
   },
   {

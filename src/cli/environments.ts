@@ -46,6 +46,7 @@ interface Diff {
       fallthrough?: Change
       prerequisites?: Change
       requires?: Change
+      knob?: Change
       targets?: Array<{ variation: number; onlyFrom: Ids; onlyTo: Ids }>
       rules?: { onlyFrom: string[]; onlyTo: string[]; changed: string[]; reordered: boolean }
       other?: Record<string, Change>
@@ -91,6 +92,8 @@ export function describeDiff(d: Diff): string[] {
       const x = c[k]
       if (x) out.push(`    ${k}: ${show(x.from)} → ${show(x.to)}`)
     }
+    // A knob by its value, as `switchyard knob set` takes it.
+    if (c.knob) out.push(`    knob: ${c.knob.from ?? '(none)'} → ${c.knob.to ?? '(none)'}`)
     for (const t of c.targets ?? [])
       out.push(
         `    targets of variation ${t.variation}: ${t.onlyFrom.count} only in ${a}${some(t.onlyFrom.sample, t.onlyFrom.count)}; ${t.onlyTo.count} only in ${b}${some(t.onlyTo.sample, t.onlyTo.count)}`,
@@ -231,7 +234,7 @@ export const ENVIRONMENT_COMMANDS: Command[] = [
       parts: {
         type: 'string',
         arg: 'LIST',
-        help: 'comma-separated: on,offVariation,targets,rules,fallthrough,prerequisites,requires (default all)',
+        help: 'comma-separated: on,offVariation,targets,rules,fallthrough,prerequisites,requires,knob (default all)',
       },
       'copy-segments': { type: 'boolean', help: 'create the segments the target lacks (definitions)' },
       'copy-members': { type: 'boolean', help: 'with --copy-segments, copy their members too' },

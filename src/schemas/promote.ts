@@ -11,6 +11,8 @@ export const PROMOTE_PARTS = [
   'fallthrough',
   'prerequisites',
   'requires',
+  // A knob's value is its own part: an environment tunes its own (production's batch size need not be staging's).
+  'knob',
 ] as const
 export type PromotePart = (typeof PROMOTE_PARTS)[number]
 
@@ -87,7 +89,7 @@ export const EnvironmentDiffSchema = Type.Object(
         versions: Versions,
         changes: Type.Unknown({
           description:
-            'What differs: on, offVariation, fallthrough, prerequisites, requires ({from, to}); targets (per variation, ids on one side only: count + sample); rules (ids only on one side, changed, reordered); other (knobs and other fields, as JSON)',
+            "What differs: on, offVariation, fallthrough, prerequisites, requires ({from, to}); knob (the live knob's value on each side, null where none); targets (per variation, ids on one side only: count + sample); rules (ids only on one side, changed, reordered); other (fields this server does not name, as JSON)",
         }),
       }),
     ),

@@ -31,11 +31,13 @@ export interface FlagDiff {
     fallthrough?: Change
     prerequisites?: Change
     requires?: Change
+    /** A live knob's value on each side (null where the configuration serves none). */
+    knob?: Change<number | null>
     /** Per variation: the context keys targeted on one side only. */
     targets?: Array<{ variation: number; onlyFrom: IdsDiff; onlyTo: IdsDiff }>
     /** Rules by id: on one side only, or with a different body; `reordered` when the common ones run in another order. */
     rules?: { onlyFrom: string[]; onlyTo: string[]; changed: string[]; reordered: boolean }
-    /** Fields this server does not compare by name (knobs, newer fields), compared as JSON. */
+    /** Fields this server does not compare by name (newer fields), compared as JSON. */
     other?: Record<string, Change>
   }
 }
@@ -98,6 +100,7 @@ const KNOWN = new Set([
   'requires',
   'targets',
   'rules',
+  'knob',
 ])
 
 const differ = (a: unknown, b: unknown) => canonical(a) !== canonical(b)
@@ -117,8 +120,13 @@ export function diffFlag(
   const changes: FlagDiff['changes'] = {}
   if (a.on !== b.on) changes.on = { from: a.on, to: b.on }
   if (a.offVariation !== b.offVariation) changes.offVariation = { from: a.offVariation, to: b.offVariation }
-  for (const f of ['fallthrough', 'prerequisites', 'requires'] as const)
+  for (const f of ['fallthrough', 'prerequisites'] as const)
     if (differ(a[f] ?? null, b[f] ?? null)) changes[f] = { from: a[f] ?? null, to: b[f] ?? null }
+  // No requirements and `[]` are the same thing (a promote writes `[]` where the source had none).
+  if (differ(a.requires ?? [], b.requires ?? [])) changes.requires = { from: a.requires ?? [], to: b.requires ?? [] }
+  const ka = a.knob?.value ?? null
+  const kb = b.knob?.value ?? null
+  if (ka !== kb) changes.knob = { from: ka, to: kb }
   const variations = new Set([...a.targets.map((t) => t.variation), ...b.targets.map((t) => t.variation)])
   const targets: NonNullable<FlagDiff['changes']['targets']> = []
   for (const v of [...variations].sort((x, y) => x - y)) {

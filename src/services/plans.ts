@@ -24,6 +24,12 @@ export interface PlanOptions {
   /** 0: no timer; `tick()` is called by whoever drives it (tests). */
   tickMs: number
   leaseMs: number
+  /**
+   * The clock leases are judged by (ms). Absent: Redis's (TIME inside the claim), one clock for every instance,
+   * so clock skew between instances cannot make a live lease look expired. Tests that inject `now` pass it here
+   * too, so they expire leases by moving their clock.
+   */
+  leaseClock?: (() => number) | undefined
   log?: { warn: (obj: object, msg: string) => void }
   /**
    * Reports a failed tick that is a store outage to the app's outage log (one line per outage for the whole
@@ -34,6 +40,8 @@ export interface PlanOptions {
 
 const DEFAULTS: PlanOptions = { prometheusTimeoutMs: 5000, tickMs: 0, leaseMs: 15_000 }
 const HISTORY_KEPT = 200
+/** Writes since the plan's last one it reads to tell a definition change from a person's edit; more: an edit. */
+const DEFINITION_WRITES_READ = 20
 /** A plan's own decisions, and what it waits on, in the words of its history and pausedReason. */
 type PauseCode =
   | 'PAUSED'
@@ -345,7 +353,7 @@ export class PlanService {
       if (this.held.delete(key)) await this.repo.release(env, id, this.instance)
       return
     }
-    const lease = await this.repo.claim(env, id, this.instance, this.deps.now().getTime(), this.opts.leaseMs)
+    const lease = await this.repo.claim(env, id, this.instance, this.opts.leaseClock?.() ?? null, this.opts.leaseMs)
     if (!lease) return
     this.held.set(key, { env, id })
     await this.advance(got.plan, got.raw, lease)
@@ -359,7 +367,12 @@ export class PlanService {
     const env = plan.environment
     const flag = await this.deps.store.flags.get(env, plan.flag)
     if (!flag) return this.stop(next, raw, lease, 'FLAG_MISSING', `flag "${plan.flag}" no longer exists`)
-    if (flag.version !== plan.lastVersion) {
+    // A change of the definition alone (variations, knob bounds, clientSide: `flag.definition` writes every
+    // environment's copy) is no edit of this environment's configuration, so the plan goes on from it; the step
+    // it writes next is validated against the new definition (STEP_INVALID when it no longer fits).
+    const definitionOnly = flag.version !== plan.lastVersion && (await this.definitionOnlySince(plan, flag.version))
+    if (definitionOnly) next.lastVersion = flag.version
+    else if (flag.version !== plan.lastVersion) {
       const last = (await this.flags.history(env, plan.flag, { limit: 1 })).items[0]
       const by = last ? ` by ${last.actor} (${last.action})` : ''
       return this.stop(
@@ -412,7 +425,17 @@ export class PlanService {
       }
       return this.applyStep(next, raw, lease, flag, step)
     }
-    if (plan.guards.length > 0) return this.save(next, raw, lease)
+    if (plan.guards.length > 0 || definitionOnly) return this.save(next, raw, lease)
+  }
+
+  /** Were all the flag's writes since the plan's last one definition changes (and few enough to read)? */
+  private async definitionOnlySince(plan: Plan, version: number): Promise<boolean> {
+    const from = plan.lastVersion
+    if (from === null || version <= from || version - from > DEFINITION_WRITES_READ) return false
+    const versions = Array.from({ length: version - from }, (_, i) => from + 1 + i)
+    const entries = await this.deps.store.flags.historyEntries(plan.environment, plan.flag, versions)
+    // A trimmed history (HISTORY_MAX_VERSIONS) cannot tell: the plan pauses, as for any edit.
+    return entries.length === versions.length && entries.every((e) => e.action === 'flag.definition')
   }
 
   private async applyStep(next: Plan, raw: string, lease: Lease, flag: RulesetFlag, k: number): Promise<void> {
@@ -551,7 +574,9 @@ export class PlanService {
     } catch (e) {
       // Another instance or request moved the plan: it is theirs to continue.
       if (e instanceof AppError && e.code === 'PLAN_CONFLICT') return
-      const plan = JSON.parse(raw) as Plan
+      // The plan as it was before this write, at its next revision: the pause is a change of the plan.
+      const read = JSON.parse(raw) as Plan
+      const plan = { ...read, revision: read.revision + 1 }
       if (e instanceof AppError && e.code === 'VERSION_CONFLICT')
         return this.stop(
           plan,

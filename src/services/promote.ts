@@ -27,13 +27,33 @@ export interface PromoteResult extends FlagWrite {
   segmentsCopied: string[]
 }
 
-function pick(src: RulesetFlag, parts: readonly PromotePart[]): Partial<RulesetFlag> {
-  const out: Partial<RulesetFlag> = {}
+/**
+ * `cur` with the chosen parts of `src`. The knob part copies the source's knob value, or clears the target's
+ * when the source has none (the result serves what the source serves); the bounds stay the target's copy of
+ * the one shared definition, so the write validates the value against them.
+ */
+function withParts(cur: RulesetFlag, src: RulesetFlag, parts: readonly PromotePart[]): RulesetFlag {
+  const { knob: _dropped, ...noKnob } = cur
+  const out: RulesetFlag = parts.includes('knob') && src.knob === undefined ? noKnob : { ...cur }
   for (const p of parts) {
     if (p === 'requires') out.requires = src.requires ?? []
-    else (out as Record<string, unknown>)[p] = src[p]
+    else if (p === 'knob') {
+      if (src.knob !== undefined) out.knob = src.knob
+    } else (out as unknown as Record<string, unknown>)[p] = src[p]
   }
   return out
+}
+
+/** Does the configuration serve variation index `i` anywhere (off, targets, rules, fallthrough, rollouts)? */
+function serves(f: RulesetFlag, i: number): boolean {
+  const inServe = (s: RulesetFlag['fallthrough']) =>
+    'variation' in s ? s.variation === i : s.rollout.weights.some((w) => w.variation === i)
+  return (
+    f.offVariation === i ||
+    f.targets.some((t) => t.variation === i) ||
+    f.rules.some((r) => inServe(r.serve)) ||
+    inServe(f.fallthrough)
+  )
 }
 
 /**
@@ -61,7 +81,17 @@ export class PromoteService {
     const dst = await this.flags.getConfig(to, key)
     const src = await this.flags.getConfig(input.from, key)
     checkVersion(dst.version, ifMatch)
-    const preview: RulesetFlag = { ...dst, ...pick(src, parts), version: dst.version + 1 }
+    const preview: RulesetFlag = { ...withParts(dst, src, parts), version: dst.version + 1 }
+    // The copied parts serve the source's knob but the target has none: name the missing part, not an index.
+    const knobIndex = dst.variations.length
+    if (!parts.includes('knob') && src.knob !== undefined && preview.knob === undefined && serves(preview, knobIndex))
+      throw new AppError(
+        'VALIDATION_FAILED',
+        [
+          `the copied parts serve the knob of ${input.from} (variation ${knobIndex}) and ${to} has no knob value: add "knob" to parts`,
+        ],
+        [{ path: '/parts', message: `serves the knob (variation ${knobIndex}) without copying it: add "knob"` }],
+      )
 
     const needed = [...new Set(preview.rules.flatMap((r) => clauseSegments(r.clauses)))].sort()
     const present = new Set((await this.segments.list(to)).map((s) => s.key))
@@ -93,7 +123,7 @@ export class PromoteService {
     const write = await this.flags.compose(
       to,
       key,
-      (cur) => ({ ...cur, ...pick(src, parts) }),
+      (cur) => withParts(cur, src, parts),
       {
         action: 'flag.promote',
         ...(input.reason !== undefined && { reason: input.reason }),

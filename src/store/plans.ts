@@ -36,20 +36,31 @@ export interface Lease {
 }
 
 // Claims (or renews) a plan's lease. A live lease of another owner refuses; an expired one is retaken with a new,
-// greater fencing token, so the dead holder's late writes fail their lease check.
+// greater fencing token, so the dead holder's late writes fail their lease check. "Now" is Redis's own clock
+// (TIME, read inside the script, so every instance judges every lease by one clock whatever their own clocks
+// say), unless the caller passes one (ARGV[3], tests with an injected clock). Scripts replicate by their effects
+// (Redis ≥ 5 by default, always from 7), so TIME before a write is allowed.
 const CLAIM = `
+local now
+if ARGV[3] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = tonumber(ARGV[3])
+end
+local untilMs = string.format('%.0f', now + tonumber(ARGV[4]))
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
-  local owner, token, untilMs = string.match(cur, '^(.*)|(%d+)|(%d+)$')
+  local owner, token, curUntil = string.match(cur, '^(.*)|(%d+)|(%d+)$')
   if owner == ARGV[2] then
-    local v = owner .. '|' .. token .. '|' .. ARGV[4]
+    local v = owner .. '|' .. token .. '|' .. untilMs
     redis.call('HSET', KEYS[1], ARGV[1], v)
     return v
   end
-  if untilMs and tonumber(untilMs) > tonumber(ARGV[3]) then return false end
+  if curUntil and tonumber(curUntil) > now then return false end
 end
 local token = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-local v = ARGV[2] .. '|' .. token .. '|' .. ARGV[4]
+local v = ARGV[2] .. '|' .. token .. '|' .. untilMs
 redis.call('HSET', KEYS[1], ARGV[1], v)
 return v
 `
@@ -144,14 +155,23 @@ export class PlanRepository {
     return new WriteExtra(checks, commands)
   }
 
-  /** Claims or renews the lease of one plan until `nowMs + leaseMs`; null while another live instance holds it. */
-  async claim(env: string, planId: string, owner: string, nowMs: number, leaseMs: number): Promise<Lease | null> {
+  /**
+   * Claims or renews the lease of one plan until now + `leaseMs`; null while another live instance holds it.
+   * `nowMs` null: now is Redis's clock (TIME), the same for every instance; a number: the caller's (tests).
+   */
+  async claim(
+    env: string,
+    planId: string,
+    owner: string,
+    nowMs: number | null,
+    leaseMs: number,
+  ): Promise<Lease | null> {
     const k = planKeys(env)
-    const untilMs = nowMs + leaseMs
-    const v = await this.ctx.redis.syPlanClaim(2, k.leases, k.fence, planId, owner, String(nowMs), String(untilMs))
+    const now = nowMs === null ? '' : String(nowMs)
+    const v = await this.ctx.redis.syPlanClaim(2, k.leases, k.fence, planId, owner, now, String(leaseMs))
     if (v === null) return null
-    const token = Number(v.split('|')[1])
-    return { env, planId, value: v, token, untilMs }
+    const [, token, untilMs] = v.split('|').slice(-3)
+    return { env, planId, value: v, token: Number(token), untilMs: Number(untilMs) }
   }
 
   async release(env: string, planId: string, owner: string): Promise<void> {

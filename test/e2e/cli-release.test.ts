@@ -97,3 +97,72 @@ t.test('release: start from a file, status, approve a point of no return, pause,
   r = await cli(['release', 'status', 'production', 'pl_ffff'])
   t.same([r.code, r.err], [1, 'switchyard: 404 PLAN_NOT_FOUND: Release plan "pl_ffff" does not exist'])
 })
+
+t.test(
+  'kill past a point of no return: the kill happens; stderr says what it does not undo; --json carries it',
+  async (t) => {
+    let ms = Date.parse('2026-12-01T05:00:00.000Z')
+    const s = await startServer(t, { env: { PLAN_TICK_MS: '0' }, now: () => new Date(ms) })
+    await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+    for (const key of ['orders-v2', 'feed']) await s.api('POST', '/api/v1/flags', { body: { key, kind: 'boolean' } })
+    const cli = async (argv: string[]) => {
+      const out: string[] = []
+      const err: string[] = []
+      const code = await run(argv, {
+        env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
+        out: (x) => out.push(x),
+        err: (x) => err.push(x),
+        readInput: () => '',
+      })
+      return { code, out: out.join('\n'), err: err.join('\n') }
+    }
+    const P = '/api/v1/environments/production'
+    const created = await s.api('POST', `${P}/plans`, {
+      body: {
+        flag: 'orders-v2',
+        steps: [
+          {
+            name: 'new format',
+            serve: { variation: 0 },
+            pointOfNoReturn: { note: 'orders are written in the new format', runbook: 'https://rb/orders' },
+          },
+        ],
+        start: true,
+      },
+    })
+    t.equal(created.status, 201, created.text)
+    const id = created.body.id as string
+    ms += 60_000
+    const approved = await s.api('POST', `${P}/plans/${id}/approve`, { body: { reason: 'backups verified' } })
+    t.equal(approved.status, 200, approved.text)
+    t.equal((await s.api('GET', `${P}/flags/orders-v2`)).body.on, true, 'past the point: on')
+
+    let r = await cli(['kill', 'production', 'orders-v2', '--reason', 'locks at 06:30'])
+    t.equal(r.code, 0, 'the kill succeeded')
+    t.match(r.out, /^killed orders-v2 in production \(version \d+, change [^)]+\)$/)
+    t.equal(
+      r.err,
+      'switchyard: warning: The flag is off, but this does not undo: orders are written in the new format ' +
+        '(point of no return passed at 2026-12-01T05:01:00.000Z, approved by bootstrap admin); runbook: https://rb/orders',
+    )
+    t.equal((await s.api('GET', `${P}/flags/orders-v2`)).body.on, false, 'off')
+
+    r = await cli(['kill', 'production', 'orders-v2', '--json'])
+    t.equal(r.code, 0, r.err)
+    const body = JSON.parse(r.out)
+    t.match(body, {
+      on: false,
+      notUndone: /does not undo: orders are written in the new format/,
+      pointOfNoReturn: {
+        note: 'orders are written in the new format',
+        approvedBy: 'admin',
+        reason: 'backups verified',
+      },
+    })
+    t.match(r.err, /^switchyard: warning: The flag is off, but this does not undo/, 'the warning on stderr as well')
+
+    r = await cli(['kill', 'production', 'feed'])
+    t.same([r.code, r.err], [0, ''], 'no point of no return: no warning')
+    t.notOk('notUndone' in JSON.parse((await cli(['kill', 'production', 'feed', '--json'])).out))
+  },
+)

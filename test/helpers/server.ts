@@ -76,6 +76,8 @@ export async function startServer(
     logStream?: Writable
     /** The built admin page (scripts/build-ui.mjs --outdir); default dist/ui. */
     uiDir?: string
+    /** Release plans' leases on Redis's clock even with `now` injected (clock-skew tests). */
+    leaseClock?: 'store' | 'now'
   } = {},
 ): Promise<TestServer> {
   const redisServer = opts.redisServer ?? (await startRedis(t))
@@ -98,6 +100,7 @@ export async function startServer(
     ...(opts.now && { now: opts.now }),
     ...(opts.logStream && { logStream: opts.logStream }),
     ...(opts.uiDir && { uiDir: opts.uiDir }),
+    ...(opts.leaseClock && { leaseClock: opts.leaseClock }),
   })
   return { ...started, redis, redisServer, config }
 }
@@ -107,7 +110,7 @@ export async function startApp(
   t: Teardown,
   config: Config,
   redis: RedisClient,
-  o: { now?: () => Date; logStream?: Writable; uiDir?: string } = {},
+  o: { now?: () => Date; logStream?: Writable; uiDir?: string; leaseClock?: 'store' | 'now' } = {},
 ): Promise<Pick<TestServer, 'app' | 'url' | 'api'>> {
   const app = await buildApp(config, {
     redis,
@@ -115,6 +118,7 @@ export async function startApp(
     ...(o.now && { now: o.now }),
     ...(o.logStream && { logStream: o.logStream }),
     ...(o.uiDir && { uiDir: o.uiDir }),
+    ...(o.leaseClock && { leaseClock: o.leaseClock }),
   })
   await app.services.tokens.bootstrap(ADMIN)
   await app.listen({ port: 0, host: '127.0.0.1' })

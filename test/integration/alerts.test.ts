@@ -337,7 +337,7 @@ t.test('a firing alert halts the started plan of a halt-policy flag (or one name
 
 t.test('past a point of no return, an alert on a kill-policy flag halts its plan instead of killing', async (t) => {
   const { s, post, advance } = await planSetup(t)
-  // The runbook's throttle (docs/runbook-migration.md): a number flag's preset batch sizes, ramped by a plan.
+  // A number flag's preset batch sizes, ramped by a plan (the runbook's knob: test/e2e/runbook-migration.test.ts).
   let r = await s.api('POST', '/api/v1/flags', {
     body: { key: 'orders-migration-batch', kind: 'number', variations: [0, 100, 500, 2000] },
   })

@@ -206,3 +206,57 @@ t.test('a kill guard kills the flag (before any point of no return) and pauses t
   const hist = (await s.api('GET', `${P}/flags/new-checkout/history?limit=1`)).body.items[0]
   t.match(hist, { action: 'flag.kill', actor: `plan:${id}` }, 'a kill in the history, by the plan')
 })
+
+t.test(
+  "a rollback never overwrites a person's knob: their edit pauses the plan first; after a resume, a rollback to a step that does not set the knob keeps it",
+  async (t) => {
+    const series = 'orders_lock_waits{case="knob"}'
+    const { s, plan, advance, tick } = await setup(t, series)
+    const def = { key: 'batch-size', kind: 'number', variations: [10, 20], knob: { min: 1, max: 5000 } }
+    t.equal((await s.api('POST', '/api/v1/flags', { body: def })).status, 201)
+    const base = { on: true, offVariation: 0 }
+    const steps = [
+      { name: 'preset 10', config: { ...base, fallthrough: { variation: 0 } }, hold: '10m' },
+      { name: '500', config: { ...base, fallthrough: { variation: 2 }, knob: { value: 500 } }, hold: '10m' },
+      { name: '2000', config: { ...base, fallthrough: { variation: 2 }, knob: { value: 2000 } } },
+    ]
+    const guard = { query: series, comparison: '>', threshold: 20, action: 'rollback' }
+    let r = await s.api('POST', `${P}/plans`, {
+      body: { flag: 'batch-size', steps, guards: [guard], start: true },
+    })
+    t.equal(r.status, 201, r.text)
+    const id = r.body.id as string
+    advance(10 * MIN)
+    await tick()
+    const flag = async () => (await s.api('GET', `${P}/flags/batch-size`)).body
+    t.match(await flag(), { knob: { value: 500 }, version: 3 })
+
+    // 06:30: a person turns the batch size down by hand (what `switchyard knob set` sends).
+    r = await s.api('PUT', `${P}/flags/batch-size`, {
+      headers: { 'if-match': '"3"' },
+      body: { ...base, fallthrough: { variation: 2 }, knob: { value: 300 }, reason: 'locks: slower' },
+    })
+    t.equal(r.status, 200, r.text)
+    exporter.set(series, 50)
+    await seen(series, 50)
+    advance(MIN)
+    await tick()
+    let p = await plan(id)
+    t.match(p, { status: 'paused', current: 1, pausedReason: { code: 'FLAG_CHANGED' } }, 'the edit pauses it')
+    t.match(p.pausedReason.message, /version 4 by bootstrap admin \(flag.update\).*never overwrites it/)
+    t.match(await flag(), { knob: { value: 300 }, version: 4 }, 'no rollback over the edit: 300 stands')
+    const actions = async () =>
+      (await s.api('GET', `${P}/flags/batch-size/history`)).body.items.map((h: { action: string }) => h.action)
+    t.notOk((await actions()).includes('plan.rollback'))
+
+    // Resumed, the plan goes on from the person's configuration; the guard still breaches, so it rolls back to
+    // step 1, which does not set the knob: the person's value is kept (served again when the fallthrough points at it).
+    r = await s.api('POST', `${P}/plans/${id}/resume`, { body: { reason: 'plan, take over' } })
+    t.equal(r.status, 200, r.text)
+    p = await plan(id)
+    t.match(p, { status: 'paused', current: 0, pausedReason: { code: 'GUARD_BREACHED' } })
+    t.match(p.pausedReason.message, /rolled back to step 1\/3 \(preset 10\)/)
+    t.match(await flag(), { version: 5, fallthrough: { variation: 0 }, knob: { value: 300 } }, 'the knob is kept')
+    t.equal((await actions())[0], 'plan.rollback')
+  },
+)

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import type { Plan } from '../../src/schemas/plan.js'
 import { startApp, startServer, type TestServer } from '../helpers/server.js'
+import { until } from '../helpers/wait.js'
 
 const P = '/api/v1/environments/production'
 const MIN = 60_000
@@ -621,4 +622,115 @@ t.test('a plan ramps a live knob 100 → 500 → 2000; out of bounds is refused 
     [2000, 500, 100, undefined],
     'each value is written once, as its own version',
   )
+})
+
+t.test(
+  'a knob step made invalid later (bounds narrowed mid-ramp): when due, nothing is written; paused STEP_INVALID, says why',
+  async (t) => {
+    const { s, c, tick } = await setup(t)
+    const def = { key: 'batch-size', kind: 'number', variations: [10, 20], knob: { min: 1, max: 5000 } }
+    t.equal((await s.api('POST', '/api/v1/flags', { body: def })).status, 201)
+    const step = (value: number) => ({
+      name: `${value}`,
+      config: { on: true, offVariation: 0, fallthrough: { variation: 2 }, knob: { value } },
+      hold: '10m',
+    })
+    const r = await s.api('POST', `${P}/plans`, {
+      body: { flag: 'batch-size', steps: [step(100), step(500), step(2000)], start: true },
+    })
+    t.equal(r.status, 201, r.text)
+    const id = r.body.id as string
+    const flag = async () => (await s.api('GET', `${P}/flags/batch-size`)).body
+    c.advance(10 * MIN)
+    await tick()
+    t.match(await flag(), { knob: { value: 500 }, version: 3 })
+
+    // Someone narrows the bounds for every environment; 500 still fits, so the PATCH is accepted.
+    const narrow = await s.api('PATCH', '/api/v1/flags/batch-size', { body: { knob: { min: 1, max: 1000 } } })
+    t.equal(narrow.status, 200, narrow.text)
+    t.match(await flag(), { version: 4, knobBounds: { min: 1, max: 1000 } }, 'the definition change is a version')
+    c.advance(MIN)
+    await tick()
+    t.match(
+      (await s.api('GET', `${P}/plans/${id}`)).body,
+      { status: 'running', current: 1, lastVersion: 4 },
+      'a change of the definition alone is no edit of the configuration: the plan goes on',
+    )
+
+    c.advance(9 * MIN)
+    await tick()
+    const p = (await s.api('GET', `${P}/plans/${id}`)).body
+    t.match(p, { status: 'paused', current: 1, pausedReason: { code: 'STEP_INVALID' } }, 'the step is not taken')
+    t.match(p.pausedReason.message, /the next write is no longer valid: .*\/knob\/value 2000 is outside \[1, 1000\]/)
+    t.match(p.history.at(-1), { action: 'halt', actor: `plan:${id}`, reason: /2000 is outside \[1, 1000\]/ })
+    t.match(await flag(), { knob: { value: 500 }, version: 4 }, 'nothing written: the flag serves 500')
+    const audit = (await s.api('GET', '/api/v1/audit?env=production&flag=batch-size')).body.items
+    t.match(audit[0], { action: 'plan.halt', actor: `plan:${id}`, details: { code: 'STEP_INVALID', plan: id } })
+    const history = (await s.api('GET', `${P}/flags/batch-size/history`)).body.items
+    t.notOk(
+      history.some((h: { config: { knob?: { value: number } } }) => h.config.knob?.value === 2000),
+      'no version ever served 2000',
+    )
+
+    // Another tick changes nothing; resuming tries the step again, and it is refused again.
+    c.advance(10 * MIN)
+    await tick()
+    t.match((await s.api('GET', `${P}/plans/${id}`)).body, { status: 'paused', revision: p.revision })
+    const again = await s.api('POST', `${P}/plans/${id}/resume`, { body: { reason: 'try again' } })
+    t.equal(again.status, 200)
+    t.match(again.body, { status: 'paused', pausedReason: { code: 'STEP_INVALID' } })
+    t.equal((await flag()).version, 4)
+  },
+)
+
+t.test("leases on Redis's clock: an instance whose clock runs 10 minutes ahead cannot take a live lease", async (t) => {
+  const c = clock()
+  // Leases on Redis's TIME although the steps run on the injected clock; the lease is long enough that the
+  // claims below happen well within it on a slow machine, and short enough that a takeover is waited for.
+  const env = { PLAN_TICK_MS: '0', PLAN_LEASE_MS: '4000' }
+  const a = await startServer(t, { env, now: c.now, leaseClock: 'store' })
+  const ahead = () => new Date(c.now().getTime() + 10 * MIN)
+  const redis = new Redis(a.redisServer.url, { maxRetriesPerRequest: 1 })
+  const b = await startApp(t, a.config, redis, { now: ahead, leaseClock: 'store' })
+  const repo = a.app.store.plans
+
+  // The repository: "now" from Redis (TIME), whatever the callers' clocks.
+  const lease = await repo.claim('production', 'pl_x', 'A', null, 60_000)
+  const redisNow = Number((await a.redis.time())[0]) * 1000
+  t.ok(lease && Math.abs(lease.untilMs - (redisNow + 60_000)) < 2000, 'until = Redis time + lease')
+  t.equal(await repo.claim('production', 'pl_x', 'B', null, 60_000), null, 'a live lease refuses others')
+  t.match(await repo.claim('production', 'pl_x', 'B', Date.now() + 10 * MIN, 60_000), { token: 2 }, 'a caller clock')
+
+  t.equal((await a.api('POST', '/api/v1/environments', { body: { key: 'production' } })).status, 201)
+  t.equal((await a.api('POST', '/api/v1/flags', { body: { key: 'new-checkout', kind: 'boolean' } })).status, 201)
+  const steps = [1, 2, 3].map((i) => ({ serve: weights(i), hold: '1m' }))
+  const r = await a.api('POST', `${P}/plans`, { body: { flag: 'new-checkout', steps, start: true } })
+  t.equal(r.status, 201, r.text)
+  const id = r.body.id as string
+  const holder = async () => (await a.redis.hget('sy:{production}:plans:lease', id))?.split('|')[0]
+  t.equal(await holder(), a.app.services.plans.instance, 'A applied step 1 and holds the lease')
+
+  // By B's clock A's lease ran out ten minutes ago; by Redis's it is live: B leaves the plan alone.
+  await b.app.services.plans.tick()
+  await b.app.services.plans.tick()
+  t.equal(await holder(), a.app.services.plans.instance, 'B did not take it')
+  t.equal((await a.api('GET', `${P}/plans/${id}`)).body.current, 0, 'and applied nothing')
+
+  // A stops renewing (as if dead): once the lease ends on Redis's clock, B takes the plan over.
+  await until(
+    async () => {
+      await b.app.services.plans.tick()
+      return (await holder()) === b.app.services.plans.instance
+    },
+    30_000,
+    'B to take the plan over when the lease expires',
+  )
+  const steps2 = await auditedSteps(a)
+  t.same(
+    steps2.map((x) => x.step),
+    Array.from({ length: steps2.length }, (_, i) => i),
+    'each step once, in order',
+  )
+  t.equal(steps2[0]?.instance, a.app.services.plans.instance)
+  t.equal(steps2.at(-1)?.instance, b.app.services.plans.instance, 'then B applies the due steps')
 })

@@ -4,8 +4,11 @@
  * asked), drift of facts, the audit of the source; and the structured diff with bounded member sampling.
  */
 import t from 'tap'
+import { createClient } from '../../sdk/index.js'
+import { describeDiff } from '../../src/cli/environments.js'
 import { createFlag, putConfig } from '../helpers/sdk-fixtures.js'
 import { startServer, type Teardown, type TestServer } from '../helpers/server.js'
+import { until } from '../helpers/wait.js'
 
 const S = '/api/v1/environments/staging'
 const P = '/api/v1/environments/production'
@@ -18,6 +21,12 @@ async function setup(t: Teardown): Promise<TestServer> {
   }
   return s
 }
+
+const quiet = { warn() {}, error() {}, info() {}, debug() {} }
+
+/** The issue codes of a 400's validation details. */
+// biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON
+const codes = (body: any): string[] => (body.details ?? []).map((d: { code: string }) => d.code)
 
 const STAGING_CONFIG = {
   on: true,
@@ -113,7 +122,7 @@ t.test('promote: refusals leave the target as it was; a promote is one audited w
     details: {
       from: 'staging',
       fromVersion: 2,
-      parts: ['on', 'offVariation', 'targets', 'rules', 'fallthrough', 'prerequisites', 'requires'],
+      parts: ['on', 'offVariation', 'targets', 'rules', 'fallthrough', 'prerequisites', 'requires', 'knob'],
       segmentsCopied: ['beta-testers'],
     },
   })
@@ -172,7 +181,7 @@ t.test('drift: facts marked drift-relevant, or required, must be the same in bot
 })
 
 t.test(
-  'diff: flags (targets, rules, fallthrough, knobs-like fields), segments with member samples, facts',
+  'diff: flags (targets, rules, fallthrough, fields it does not name), segments with member samples, facts',
   async (t) => {
     const s = await setup(t)
     await createFlag(s, 'f')
@@ -256,14 +265,14 @@ t.test(
     t.equal(r.status, 404)
     t.equal(r.body.code, 'ENVIRONMENT_NOT_FOUND')
 
-    // A field this server does not name (a knob's value, say) is compared as JSON.
+    // A field this server does not name (one a newer server adds, say) is compared as JSON.
     await s.redis.hset(
       'sy:{production}:flags',
       'g',
-      JSON.stringify({ ...(await s.api('GET', `${P}/flags/g`)).body, environment: undefined, knob: { value: 50 } }),
+      JSON.stringify({ ...(await s.api('GET', `${P}/flags/g`)).body, environment: undefined, future: { x: 50 } }),
     )
     r = await s.api('GET', `${S}/diff/production?flag=g`)
-    t.match(r.body.flags[0], { status: 'different', changes: { other: { knob: { from: null, to: { value: 50 } } } } })
+    t.match(r.body.flags[0], { status: 'different', changes: { other: { future: { from: null, to: { x: 50 } } } } })
   },
 )
 
@@ -293,3 +302,89 @@ t.test('diff of a 1,000,000-member segment is bounded work', async (t) => {
   )
   t.comment(`diff of two 1,000,000-member segments: ${ms.toFixed(0)} ms (2 cores, noisy)`)
 })
+
+t.test(
+  'promote carries a live knob: the target serves the value (real SDK); diff names it; out of bounds refused',
+  async (t) => {
+    const s = await setup(t)
+    const tok = await s.api('POST', '/api/v1/tokens', {
+      body: { name: 'production-server', kind: 'sdk-server', environments: ['production'] },
+    })
+    t.equal(tok.status, 201, tok.text)
+    await createFlag(s, 'batch-size', { kind: 'number', variations: [10, 20], knob: { min: 1, max: 5000, step: 1 } })
+    // Index 2 (= variations.length) serves the knob.
+    await putConfig(s, 'staging', 'batch-size', {
+      offVariation: 0,
+      fallthrough: { variation: 2 },
+      knob: { value: 500 },
+    })
+    await putConfig(s, 'production', 'batch-size', { offVariation: 0, fallthrough: { variation: 0 } })
+    const path = `${P}/flags/batch-size/promote`
+    const version = async () => (await s.api('GET', `${P}/flags/batch-size`)).body.version as number
+    const promote = async (body: Record<string, unknown>) =>
+      s.api('POST', path, { body: { from: 'staging', ...body }, headers: { 'if-match': `"${await version()}"` } })
+
+    let d = await s.api('GET', `${S}/diff/production?flag=batch-size`)
+    t.match(d.body.flags[0].changes, { knob: { from: 500, to: null }, fallthrough: { from: { variation: 2 } } })
+    t.notOk(d.body.flags[0].changes.other, 'the knob is compared by name, not as JSON')
+    t.ok(describeDiff(d.body).includes('    knob: 500 → (none)'), 'the CLI says it by value')
+
+    const client = createClient({ url: s.url, token: tok.body.secret, sendMetrics: false, logger: quiet })
+    t.teardown(() => client.close())
+    await client.ready({ timeoutMs: 20_000 })
+    t.equal(client.variation('batch-size', { key: 'w1' }, 0), 10)
+
+    const before = await version()
+    let r = await promote({ parts: ['fallthrough'] })
+    t.equal(r.status, 400, 'the fallthrough serves the knob, the knob is not copied and production has none')
+    t.equal(r.body.code, 'VALIDATION_FAILED')
+    t.match(r.body.details, [{ path: '/parts', message: /add "knob"/ }])
+    t.equal(await version(), before, 'nothing written')
+
+    r = await promote({ reason: 'batch size from staging' })
+    t.equal(r.status, 200, r.text)
+    t.match(r.body, { knob: { value: 500 }, fallthrough: { variation: 2 }, knobBounds: { min: 1, max: 5000 } })
+    await until(() => client.variation('batch-size', { key: 'w1' }, 0) === 500, 20_000, 'the SDK to serve 500')
+    const audit = (await s.api('GET', '/api/v1/audit?env=production&flag=batch-size')).body.items[0]
+    t.match(audit, { action: 'flag.promote', details: { from: 'staging', parts: /knob/ } })
+    t.ok(audit.details.parts.includes('knob'), 'the knob is one of the parts copied by default')
+    d = await s.api('GET', `${S}/diff/production?flag=batch-size`)
+    t.equal(d.body.flags[0].status, 'same', JSON.stringify(d.body.flags[0].changes))
+
+    // Staging turns its knob; only the knob travels, production keeps everything else.
+    await putConfig(s, 'staging', 'batch-size', {
+      offVariation: 0,
+      fallthrough: { variation: 1 },
+      knob: { value: 800 },
+    })
+    d = await s.api('GET', `${S}/diff/production?flag=batch-size`)
+    t.match(d.body.flags[0].changes, { knob: { from: 800, to: 500 } })
+    r = await promote({ parts: ['knob'] })
+    t.equal(r.status, 200, r.text)
+    t.match(r.body, { knob: { value: 800 }, fallthrough: { variation: 2 } })
+    await until(() => client.variation('batch-size', { key: 'w1' }, 0) === 800, 20_000, 'the SDK to serve 800')
+
+    // A value outside the bounds (stored before they narrowed, as an older server or a restored backup leaves it):
+    // checked against the bounds of the definition the target carries, refused with the validator's code.
+    const staging = (await s.api('GET', `${S}/flags/batch-size`)).body
+    await s.redis.hset(
+      'sy:{staging}:flags',
+      'batch-size',
+      JSON.stringify({ ...staging, environment: undefined, knob: { value: 9000 } }),
+    )
+    const held = await version()
+    r = await promote({})
+    t.equal(r.status, 400)
+    t.equal(r.body.code, 'VALIDATION_FAILED')
+    t.ok(codes(r.body).includes('KNOB_OUT_OF_BOUNDS'), 'the issue code')
+    t.equal(await version(), held, 'nothing written')
+    t.equal(client.variation('batch-size', { key: 'w1' }, 0), 800)
+
+    // A source without a knob: promoting everything clears the target's (it serves what the source serves).
+    await putConfig(s, 'staging', 'batch-size', { offVariation: 0, fallthrough: { variation: 1 }, knob: null })
+    r = await promote({})
+    t.equal(r.status, 200, r.text)
+    t.notOk('knob' in r.body, 'cleared')
+    await until(() => client.variation('batch-size', { key: 'w1' }, 0) === 20, 20_000, 'the SDK to serve 20')
+  },
+)
