@@ -355,9 +355,10 @@ t.test('live: changes made elsewhere show up without a reload', async (t) => {
 
   // An open flag page without edits follows a kill made elsewhere.
   await page.getByRole('link', { name: 'Search v2' }).click()
-  await page.getByText('on in production').waitFor(WAIT)
+  // Exact: the Turn on/off button says "… in production" too.
+  await page.getByText('on in production', { exact: true }).waitFor(WAIT)
   t.equal((await s.api('POST', `${P}/flags/search-v2/kill`, { body: { reason: 'elsewhere' } })).status, 200)
-  await page.getByText('off in production').waitFor(WAIT)
+  await page.getByText('off in production', { exact: true }).waitFor(WAIT)
   t.notOk(await page.getByLabel('On (off serves the off variation)').isChecked(), 'the form shows the new version')
 
   // The definition's details, saved with If-Match.
@@ -579,3 +580,76 @@ t.test('release tab: passing a point of no return needs a reason and the confirm
   await card.getByText(/approved by bootstrap admin: backup verified/).waitFor(WAIT)
   t.equal(await page.locator('b').count(), 0, 'the note is text')
 })
+
+t.test(
+  'requirements: added from the form; a toggle the facts do not meet is refused, each unmet shown; forced with a reason',
+  async (t) => {
+    const { s, browser } = await setup(t)
+    await createSdkEnv(s)
+    await createFlag(s, 'upgrade', { name: 'Framework upgrade' })
+    let r = await s.api('POST', `${P}/facts`, { body: { set: { 'app.framework': '5.2.4' }, reason: 'deploy' } })
+    t.equal(r.status, 200, r.text)
+    const page = await signedIn(t, browser, s, ADMIN)
+    await page.goto(`${s.url}/ui/#/flags/upgrade`)
+    await page.getByRole('heading', { name: 'Framework upgrade' }).waitFor(WAIT)
+
+    // Two requirements: one on a recorded fact, one on a fact production does not have.
+    await page.getByRole('button', { name: 'Add requirement' }).click()
+    await page.getByLabel('Fact', { exact: true }).fill('app.framework')
+    await page.getByLabel('Requirement operator').selectOption('semVerGreaterThan')
+    await page.getByLabel('Requirement values').fill('5.3.0')
+    await page.getByLabel('Requirement values').press('Tab')
+    await page.getByRole('button', { name: 'Add requirement' }).click()
+    await page.getByLabel('Fact', { exact: true }).nth(1).fill('db.sessions.indexes')
+    await page.getByLabel('Requirement values').nth(1).fill('sessions_user_idx')
+    await page.getByLabel('Requirement values').nth(1).press('Tab')
+    await page.getByRole('button', { name: 'Save version 2' }).click()
+    await statusSays(page, 'Saved upgrade in production: version 2')
+    r = await s.api('GET', `${P}/flags/upgrade`)
+    t.same(
+      r.body.requires,
+      [
+        { fact: 'app.framework', op: 'semVerGreaterThan', value: '5.3.0' },
+        { fact: 'db.sessions.indexes', op: 'in', value: 'sessions_user_idx' },
+      ],
+      'the requirements as typed',
+    )
+
+    // Turning it on is refused: nothing written, each requirement with what production has.
+    await page.getByRole('button', { name: 'Turn on in production' }).click()
+    const refusal = page.getByTestId('facts-refusal')
+    await refusal.waitFor(WAIT)
+    t.match(
+      await refusal.locator('li[data-fact="app.framework"]').textContent(),
+      /app\.framework semVerGreaterThan "5\.3\.0" — actual: 5\.2\.4/,
+    )
+    t.match(
+      await refusal.locator('li[data-fact="db.sessions.indexes"]').textContent(),
+      /db\.sessions\.indexes in "sessions_user_idx" — actual: no such fact/,
+    )
+    r = await s.api('GET', `${P}/flags/upgrade`)
+    t.same([r.body.on, r.body.version], [false, 2], 'nothing was written')
+
+    // The override needs a reason; with one it goes through, audited, and the flag says so.
+    t.ok(await refusal.getByRole('button', { name: 'Force it anyway' }).isDisabled(), 'no override without a reason')
+    await refusal.getByLabel('Reason for the override (audit log)').fill('index built by hand, fact pending')
+    await refusal.getByRole('button', { name: 'Force it anyway' }).click()
+    await statusSays(page, 'Turned upgrade on in production (requirements overridden)')
+    await page.getByText('on in production', { exact: true }).waitFor(WAIT)
+    await page
+      .getByTestId('requirements-override')
+      .filter({ hasText: 'index built by hand, fact pending' })
+      .waitFor(WAIT)
+    r = await s.api('GET', `${P}/flags/upgrade`)
+    t.same([r.body.on, r.body.requirementsOverride.reason], [true, 'index built by hand, fact pending'])
+    t.equal(r.body.requirementsOverride.unmet.length, 2, 'the override records both')
+    const audit = await s.api('GET', `/api/v1/audit?env=production&flag=upgrade&limit=1`)
+    t.match(audit.body.items[0], { action: 'flag.on', reason: 'index built by hand, fact pending' })
+    t.match(audit.body.items[0].details, { requirements: { forced: true } }, 'audited as forced')
+    t.same(
+      [...page.problems.filter((p) => !/status of 409/.test(p)), ...page.errors],
+      [],
+      'no console error but the refusal',
+    )
+  },
+)

@@ -8,8 +8,11 @@ import { useState } from 'preact/hooks'
 import { type Clause, type Operator, OPERATORS, type Rule, type Serve } from '../../sdk/core/types.js'
 import { ApiError, call, type Config, type Definition } from '../api.js'
 import { describeError, label, parseIds, pct, toWeight, useShared, WEIGHT_TOTAL } from '../util.js'
+import { FactsRefusal, OverrideNotice, RequirementsEditor, unmetOf } from './requirements.js'
 
-type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'>
+type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough' | 'knob'> & {
+  requires: NonNullable<Config['requires']>
+}
 
 const NUMERIC: ReadonlySet<Operator> = new Set(['lessThan', 'lessThanOrEqual', 'greaterThan', 'greaterThanOrEqual'])
 const OP_HINT: Partial<Record<Operator, string>> = {
@@ -28,6 +31,8 @@ export function draftOf(c: Config): Draft {
     targets: c.targets,
     rules: c.rules,
     fallthrough: c.fallthrough,
+    requires: c.requires ?? [],
+    ...(c.knob && { knob: c.knob }),
   })
 }
 
@@ -49,30 +54,41 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
   const [error, setError] = useState('')
   const [conflict, setConflict] = useState<number | null>(null)
   const [busy, setBusy] = useState(false)
+  const [unmet, setUnmet] = useState<ReturnType<typeof unmetOf>>(null)
   const variations = config.variations
   const dis = !editable
 
-  const save = async (e: Event) => {
-    e.preventDefault()
+  /** PUT with If-Match; `force` (with its reason) overrides unmet requirements, audited by the API. */
+  const put = async (force?: string) => {
     setBusy(true)
     setError('')
     try {
+      const why = force ?? reason
       const r = await call<Config>('PUT', `/environments/${env}/flags/${config.key}`, {
-        body: { ...draft, ...(reason && { reason }) },
+        body: { ...draft, ...(why && { reason: why }), ...(force !== undefined && { force: true }) },
         ifMatch: config.version,
       })
       setConflict(null)
+      setUnmet(null)
       setReason('')
-      say(`Saved ${config.key} in ${env}: version ${r.body.version}`)
+      say(
+        `Saved ${config.key} in ${env}: version ${r.body.version}${force !== undefined ? ' (requirements overridden)' : ''}`,
+      )
       onSaved(r.body)
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 412 || err.status === 409)) {
+      const refused = unmetOf(err)
+      if (refused) setUnmet(refused)
+      else if (err instanceof ApiError && (err.status === 412 || err.status === 409)) {
         const d = err.details as { currentVersion?: number } | undefined
         setConflict(d?.currentVersion ?? -1)
       } else setError(describeError(err))
     } finally {
       setBusy(false)
     }
+  }
+  const save = (e: Event) => {
+    e.preventDefault()
+    void put()
   }
 
   const varSelect = (value: number | null, onChange: (v: number) => void, name: string, allowNull = false) =>
@@ -109,6 +125,7 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
     </div>`
     }
 
+    ${config.requirementsOverride && html`<${OverrideNotice} o=${config.requirementsOverride} />`}
     <fieldset>
       <legend>State</legend>
       <label class="check"><input type="checkbox" name="on" disabled=${dis} checked=${draft.on} onChange=${(e: Event) => setDraft({ ...draft, on: (e.target as HTMLInputElement).checked })} /> On (off serves the off variation)</label>
@@ -190,12 +207,18 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
       <${ServeEditor} serve=${draft.fallthrough} variations=${variations} dis=${dis} name="Fallthrough serves" onChange=${(fallthrough: Serve) => setDraft({ ...draft, fallthrough })} />
     </fieldset>
 
+    <${RequirementsEditor} requires=${draft.requires} dis=${dis} onChange=${(requires: Draft['requires']) => setDraft({ ...draft, requires })} />
+
     ${
       editable &&
       html`<div class="row">
       <label class="grow">Reason (audit log) <input name="reason" value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
       <button type="submit" disabled=${busy}>Save version ${config.version + 1}</button>
     </div>`
+    }
+    ${
+      unmet &&
+      html`<${FactsRefusal} unmet=${unmet} editable=${editable} onForce=${(why: string) => void put(why)} onCancel=${() => setUnmet(null)} />`
     }
     ${error && html`<p class="error" role="alert">${error}</p>`}
   </form>`

@@ -20,6 +20,7 @@ import { jsonDiff, withContext } from '../diff.js'
 import { describeError, label, useShared, when } from '../util.js'
 import { ConfigForm, draftOf } from './config-form.js'
 import { ReleaseTab } from './release.js'
+import { FactsRefusal, unmetOf } from './requirements.js'
 
 export function FlagPage({ flagKey }: { flagKey: string }) {
   const { me, env, envs, setEnv, tick } = useShared()
@@ -92,10 +93,16 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     </div>
     ${
       editable &&
-      html`<${Kill} flagKey=${def.key} on=${config.on} onKilled=${(c: Config) => {
+      html`<div class="switches">
+      <${Toggle} flagKey=${def.key} on=${config.on} onToggled=${(c: Config) => {
         setConfig(c)
         setDraft(draftOf(c))
-      }} />`
+      }} />
+      <${Kill} flagKey=${def.key} on=${config.on} onKilled=${(c: Config) => {
+        setConfig(c)
+        setDraft(draftOf(c))
+      }} />
+    </div>`
     }
     <div class="tabs" role="tablist">
       ${tabs.map(([id, name]) => html`<button type="button" role="tab" aria-selected=${tab === id} class=${tab === id ? 'tab active' : 'tab'} onClick=${() => setTab(id)}>${name}</button>`)}
@@ -115,6 +122,42 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     ${tab === 'details' && html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${setDef} />`}
     ${tab === 'release' && html`<${ReleaseTab} flagKey=${def.key} variations=${def.variations} />`}
   </section>`
+}
+
+/**
+ * Turn on or off (POST …/toggle), the rest of the configuration kept. Turning on where the facts do not meet
+ * `requires` is refused with each unmet requirement; an editor may force it with a reason.
+ */
+function Toggle({ flagKey, on, onToggled }: { flagKey: string; on: boolean; onToggled: (c: Config) => void }) {
+  const { env, say } = useShared()
+  const [unmet, setUnmet] = useState<ReturnType<typeof unmetOf>>(null)
+  const [error, setError] = useState('')
+  useEffect(() => {
+    setUnmet(null)
+    setError('')
+  }, [env, flagKey, on])
+  const toggle = async (force?: string) => {
+    try {
+      const r = await call<Config>('POST', `/environments/${env}/flags/${encodeURIComponent(flagKey)}/toggle`, {
+        body: { on: !on, ...(force !== undefined && { force: true, reason: force }) },
+      })
+      setUnmet(null)
+      setError('')
+      say(
+        `Turned ${flagKey} ${r.body.on ? 'on' : 'off'} in ${env}${force !== undefined ? ' (requirements overridden)' : ''}`,
+      )
+      onToggled(r.body)
+    } catch (e) {
+      const refused = unmetOf(e)
+      if (refused) setUnmet(refused)
+      else setError(describeError(e))
+    }
+  }
+  return html`<div class="toggle">
+    <button type="button" onClick=${() => void toggle()}>Turn ${on ? 'off' : 'on'} in ${env}</button>
+    ${unmet && html`<${FactsRefusal} unmet=${unmet} editable=${true} onForce=${(why: string) => void toggle(why)} onCancel=${() => setUnmet(null)} />`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </div>`
 }
 
 /** Kill: a reason, a confirmation, then the live count of server SDK instances that applied it. */
