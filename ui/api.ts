@@ -2,7 +2,7 @@
  * The page's only way out: the public REST API on its own origin, with the token the user typed in. The token
  * lives in memory and in sessionStorage (gone when the tab closes), never in a URL.
  */
-import type { FlagConfig, FlagDefinition } from '../sdk/core/types.js'
+import type { FlagConfig, FlagDefinition, KnobBounds } from '../sdk/core/types.js'
 
 const STORAGE_KEY = 'switchyard.token'
 
@@ -106,7 +106,12 @@ export interface Environment {
 }
 
 export type Definition = FlagDefinition & { createdAt: string; updatedAt: string; version: number }
-export type Config = FlagConfig & Pick<FlagDefinition, 'key' | 'kind' | 'variations' | 'salt'> & { environment: string }
+export type Config = FlagConfig &
+  Pick<FlagDefinition, 'key' | 'kind' | 'variations' | 'salt'> & {
+    environment: string
+    /** The definition's knob bounds, when the flag is a live knob. */
+    knobBounds?: KnobBounds
+  }
 
 export interface HistoryEntry {
   version: number

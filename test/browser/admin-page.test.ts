@@ -653,3 +653,57 @@ t.test(
     )
   },
 )
+
+t.test(
+  'knobs: bounds in Details, a value in the configuration, an out-of-bounds value refused with the API message',
+  async (t) => {
+    const { s, browser } = await setup(t)
+    await createSdkEnv(s)
+    await createFlag(s, 'batch-size', { name: 'Batch size', kind: 'number', variations: [100] })
+    const page = await signedIn(t, browser, s, ADMIN)
+    await page.goto(`${s.url}/ui/#/flags/batch-size`)
+    await page.getByRole('heading', { name: 'Batch size' }).waitFor(WAIT)
+    t.equal(await page.getByLabel('Knob value').count(), 0, 'no knob before it has bounds')
+
+    await page.getByRole('tab', { name: 'Details' }).click()
+    await page.getByLabel('Knob min').fill('1')
+    await page.getByLabel('Knob max').fill('1000')
+    await page.getByLabel('Knob step (optional)').fill('1')
+    await page.getByRole('button', { name: 'Save details' }).click()
+    await statusSays(page, 'Saved the details of batch-size')
+    let r = await s.api('GET', '/api/v1/flags/batch-size')
+    t.same(r.body.knob, { min: 1, max: 1000, step: 1 }, 'the bounds are on the definition')
+    // New bounds reach every environment's served configuration as a new version.
+    const v = (await s.api('GET', `${P}/flags/batch-size`)).body.version as number
+
+    // A value, served to everyone else, the flag on.
+    await page.getByRole('tab', { name: 'Configuration' }).click()
+    await page.getByLabel('Knob value').fill('500')
+    await page.getByRole('button', { name: 'Serve the knob to everyone else' }).click()
+    t.equal(
+      await page.getByLabel('Fallthrough serves variation').inputValue(),
+      '1',
+      'the fallthrough serves choice 1 (the knob)',
+    )
+    await page.getByLabel('On (off serves the off variation)').check()
+    await page.getByRole('button', { name: `Save version ${v + 1}` }).click()
+    await statusSays(page, `Saved batch-size in production: version ${v + 1}`)
+    r = await s.api('GET', `${P}/flags/batch-size`)
+    t.same([r.body.on, r.body.knob, r.body.fallthrough], [true, { value: 500 }, { variation: 1 }])
+    r = await s.api('POST', `${P}/evaluate`, { body: { context: { key: 'w1' }, flags: ['batch-size'] } })
+    t.equal(r.body.flags['batch-size'].value, 500, 'the knob is served')
+
+    // Out of bounds: the API's validator refuses, its code and message are shown, nothing is written.
+    await page.getByLabel('Knob value').fill('5000')
+    await page.getByRole('button', { name: `Save version ${v + 2}` }).click()
+    const alert = page.getByRole('alert').filter({ hasText: 'KNOB_OUT_OF_BOUNDS' })
+    await alert.waitFor(WAIT)
+    t.match(
+      await alert.textContent(),
+      /VALIDATION_FAILED.*\/knob\/value KNOB_OUT_OF_BOUNDS: 5000 is outside \[1, 1000\]/,
+    )
+    r = await s.api('GET', `${P}/flags/batch-size`)
+    t.same([r.body.version, r.body.knob], [v + 1, { value: 500 }], 'nothing was written')
+    t.same([...page.problems.filter((p) => !/status of 400/.test(p)), ...page.errors], [], 'no other console error')
+  },
+)

@@ -10,8 +10,10 @@ import { ApiError, call, type Config, type Definition } from '../api.js'
 import { describeError, label, parseIds, pct, toWeight, useShared, WEIGHT_TOTAL } from '../util.js'
 import { FactsRefusal, OverrideNotice, RequirementsEditor, unmetOf } from './requirements.js'
 
-type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough' | 'knob'> & {
+type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'> & {
   requires: NonNullable<Config['requires']>
+  /** A knob's value; null clears it (a PUT without `knob` keeps it). */
+  knob?: Config['knob'] | null
 }
 
 const NUMERIC: ReadonlySet<Operator> = new Set(['lessThan', 'lessThanOrEqual', 'greaterThan', 'greaterThanOrEqual'])
@@ -55,7 +57,8 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
   const [conflict, setConflict] = useState<number | null>(null)
   const [busy, setBusy] = useState(false)
   const [unmet, setUnmet] = useState<ReturnType<typeof unmetOf>>(null)
-  const variations = config.variations
+  // A knob's value is one more choice, at index variations.length: wherever a variation can be served.
+  const variations: unknown[] = draft.knob ? [...config.variations, `knob ${draft.knob.value}`] : config.variations
   const dis = !editable
 
   /** PUT with If-Match; `force` (with its reason) overrides unmet requirements, audited by the API. */
@@ -207,6 +210,13 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
       <${ServeEditor} serve=${draft.fallthrough} variations=${variations} dis=${dis} name="Fallthrough serves" onChange=${(fallthrough: Serve) => setDraft({ ...draft, fallthrough })} />
     </fieldset>
 
+    ${
+      config.knobBounds &&
+      html`<${KnobEditor} key=${config.version} bounds=${config.knobBounds} knob=${draft.knob ?? null} index=${config.variations.length} dis=${dis}
+      onChange=${(knob: Draft['knob']) => setDraft({ ...draft, knob })}
+      onServe=${() => setDraft({ ...draft, fallthrough: { variation: config.variations.length } })} />`
+    }
+
     <${RequirementsEditor} requires=${draft.requires} dis=${dis} onChange=${(requires: Draft['requires']) => setDraft({ ...draft, requires })} />
 
     ${
@@ -222,6 +232,40 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
     }
     ${error && html`<p class="error" role="alert">${error}</p>`}
   </form>`
+}
+
+/** A live knob's value in this environment (the bounds are the definition's, in Details); the API validates it. */
+function KnobEditor({
+  bounds,
+  knob,
+  index,
+  dis,
+  onChange,
+  onServe,
+}: {
+  bounds: NonNullable<Config['knobBounds']>
+  knob: { value: number } | null
+  index: number
+  dis: boolean
+  onChange: (k: { value: number } | null) => void
+  onServe: () => void
+}) {
+  const [text, setText] = useState(knob ? String(knob.value) : '')
+  return html`<fieldset class="knob">
+    <legend>Knob</legend>
+    <p class="sub">A value from ${bounds.min} to ${bounds.max}${bounds.step !== undefined ? ` in steps of ${bounds.step}` : ''}, served as choice ${index} (“knob”) wherever a variation is; empty clears it.</p>
+    <div class="row">
+      <label>Knob value <input type="number" step="any" inputmode="decimal" name="knob-value" disabled=${dis} value=${text} onInput=${(
+        e: Event,
+      ) => {
+        const v = (e.target as HTMLInputElement).value
+        setText(v)
+        // Out-of-bounds values are sent as typed: the API's validator says what is wrong (KNOB_* codes).
+        onChange(v.trim() === '' || Number.isNaN(Number(v)) ? null : { value: Number(v) })
+      }} /></label>
+      ${!dis && knob && html`<button type="button" class="quiet" onClick=${onServe}>Serve the knob to everyone else</button>`}
+    </div>
+  </fieldset>`
 }
 
 function ClauseRow({

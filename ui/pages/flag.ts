@@ -119,7 +119,14 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     }
     ${tab === 'history' && html`<${History} base=${base} current=${config.version} editable=${editable} onRolledBack=${() => void load()} />`}
     ${tab === 'audit' && html`<${FlagAudit} flagKey=${def.key} />`}
-    ${tab === 'details' && html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${setDef} />`}
+    ${
+      tab === 'details' &&
+      html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${(d: Definition) => {
+        setDef(d)
+        // Knob bounds are served with each environment's configuration: read it again.
+        void load()
+      }} />`
+    }
     ${tab === 'release' && html`<${ReleaseTab} flagKey=${def.key} variations=${def.variations} />`}
   </section>`
 }
@@ -337,12 +344,25 @@ function Details({ def, editable, onSaved }: { def: Definition; editable: boolea
     owner: def.owner ?? '',
     temporary: def.temporary === true,
     removeBy: def.removeBy ?? '',
+    knobMin: def.knob ? String(def.knob.min) : '',
+    knobMax: def.knob ? String(def.knob.max) : '',
+    knobStep: def.knob?.step !== undefined ? String(def.knob.step) : '',
   })
   const [error, setError] = useState('')
   const set = (k: keyof typeof f) => (e: Event) => {
     const t = e.target as HTMLInputElement
     setF({ ...f, [k]: t.type === 'checkbox' ? t.checked : t.value })
   }
+  // Bounds change what every environment may serve: sent only when changed (that PATCH needs every environment).
+  const knob =
+    f.knobMin.trim() === '' && f.knobMax.trim() === ''
+      ? undefined
+      : {
+          min: Number(f.knobMin),
+          max: Number(f.knobMax),
+          ...(f.knobStep.trim() !== '' && { step: Number(f.knobStep) }),
+        }
+  const knobChanged = knob !== undefined && JSON.stringify(knob) !== JSON.stringify(def.knob)
   const save = async (e: Event) => {
     e.preventDefault()
     try {
@@ -357,6 +377,7 @@ function Details({ def, editable, onSaved }: { def: Definition; editable: boolea
           owner: f.owner,
           temporary: f.temporary,
           ...(f.removeBy && { removeBy: f.removeBy }),
+          ...(knobChanged && { knob }),
         },
         ifMatch: def.version,
       })
@@ -380,6 +401,18 @@ function Details({ def, editable, onSaved }: { def: Definition; editable: boolea
       <label class="check"><input type="checkbox" name="detail-temporary" disabled=${dis} checked=${f.temporary} onChange=${set('temporary')} /> temporary</label>
       <label>Remove by <input type="date" name="detail-remove-by" disabled=${dis} value=${f.removeBy} onInput=${set('removeBy')} /></label>
     </div>
+    ${
+      def.kind === 'number' &&
+      html`<fieldset class="knob">
+      <legend>Knob bounds</legend>
+      <p class="sub">A number flag with bounds is a live knob: each environment may serve a value within them (set in its configuration). Changing them needs every environment.</p>
+      <div class="row">
+        <label>Knob min <input type="number" step="any" name="knob-min" disabled=${dis} value=${f.knobMin} onInput=${set('knobMin')} /></label>
+        <label>Knob max <input type="number" step="any" name="knob-max" disabled=${dis} value=${f.knobMax} onInput=${set('knobMax')} /></label>
+        <label>Knob step (optional) <input type="number" step="any" name="knob-step" disabled=${dis} value=${f.knobStep} onInput=${set('knobStep')} /></label>
+      </div>
+    </fieldset>`
+    }
     <label>Description <textarea name="detail-description" rows="3" disabled=${dis} value=${f.description} onInput=${set('description')}></textarea></label>
     <p class="sub">The same in every environment. Variations and clientSide change what every environment serves: an admin or an editor of every environment changes them with the API.</p>
     ${editable && html`<button type="submit">Save details</button>`}
