@@ -111,7 +111,23 @@ export type Config = FlagConfig &
     environment: string
     /** The definition's knob bounds, when the flag is a live knob. */
     knobBounds?: KnobBounds
+    /** The point of no return this flag passed last (a release plan's step). */
+    pointOfNoReturn?: PassedPoint
+    /** A kill's answer past a point of no return: what turning the flag off does not undo. */
+    notUndone?: string
   }
+
+export interface PassedPoint {
+  plan: string
+  step: number
+  note: string
+  runbook?: string
+  afterwards: 'halt' | 'kill'
+  passedAt: string
+  approvedBy: string
+  reason: string
+  version: number
+}
 
 export interface HistoryEntry {
   version: number

@@ -707,3 +707,47 @@ t.test(
     t.same([...page.problems.filter((p) => !/status of 400/.test(p)), ...page.errors], [], 'no other console error')
   },
 )
+
+t.test('a kill past a point of no return says what it will not undo, before and after', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'orders-v2', { name: 'Orders v2' })
+  const note = 'the migration writes new-format orders'
+  let r = await s.api('POST', `${P}/plans`, {
+    body: {
+      flag: 'orders-v2',
+      name: 'orders migration',
+      start: true,
+      steps: [
+        { name: 'none', serve: { variation: 1 } },
+        { name: 'all', serve: { variation: 0 }, pointOfNoReturn: { note, runbook: 'https://wiki.example/orders' } },
+      ],
+    },
+  })
+  t.equal(r.status, 201, r.text)
+  const id = r.body.id as string
+  r = await s.api('POST', `${P}/plans/${id}/approve`, { body: { reason: 'backup verified' } })
+  t.equal(r.status, 200, r.text)
+  await until(
+    async () => (await s.api('GET', `${P}/flags/orders-v2`)).body.pointOfNoReturn !== undefined,
+    30_000,
+    'the plan to pass its point of no return',
+  )
+
+  const page = await signedIn(t, browser, s, ADMIN)
+  await page.goto(`${s.url}/ui/#/flags/orders-v2`)
+  await page.getByText('on in production', { exact: true }).waitFor(WAIT)
+  await page.getByRole('button', { name: 'Kill in production' }).click()
+  const point = page.getByTestId('kill-point')
+  await point.waitFor(WAIT)
+  t.match(await point.textContent(), `this kill will not undo: ${note}`, 'the confirmation says it first')
+  t.match(await point.textContent(), /approved by bootstrap admin: “backup verified”.*https:\/\/wiki\.example\/orders/s)
+  await page.locator('input[name=kill-reason]').fill('orders look wrong')
+  await page.getByRole('button', { name: 'Yes, kill it' }).click()
+  const after = page.getByTestId('not-undone')
+  await after.waitFor(WAIT)
+  r = await s.api('GET', `${P}/flags/orders-v2`)
+  t.equal(r.body.on, false, 'the kill went through')
+  t.match(await after.textContent(), `The flag is off, but this does not undo: ${note}`, 'the API’s notUndone is shown')
+  t.same([...page.problems, ...page.errors], [], 'no console error')
+})

@@ -14,6 +14,7 @@ import {
   get,
   type HistoryEntry,
   type Page,
+  type PassedPoint,
   type SdkStatus,
 } from '../api.js'
 import { jsonDiff, withContext } from '../diff.js'
@@ -98,7 +99,7 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
         setConfig(c)
         setDraft(draftOf(c))
       }} />
-      <${Kill} flagKey=${def.key} on=${config.on} onKilled=${(c: Config) => {
+      <${Kill} flagKey=${def.key} on=${config.on} point=${config.pointOfNoReturn} onKilled=${(c: Config) => {
         setConfig(c)
         setDraft(draftOf(c))
       }} />
@@ -168,8 +169,19 @@ function Toggle({ flagKey, on, onToggled }: { flagKey: string; on: boolean; onTo
 }
 
 /** Kill: a reason, a confirmation, then the live count of server SDK instances that applied it. */
-function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKilled: (c: Config) => void }) {
+function Kill({
+  flagKey,
+  on,
+  point,
+  onKilled,
+}: {
+  flagKey: string
+  on: boolean
+  point: PassedPoint | undefined
+  onKilled: (c: Config) => void
+}) {
   const { env, say } = useShared()
+  const [notUndone, setNotUndone] = useState('')
   const [open, setOpen] = useState(false)
   const [reason, setReason] = useState('')
   const [error, setError] = useState('')
@@ -179,6 +191,7 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
     setChangeId(null)
     setStatus(null)
     setOpen(false)
+    setNotUndone('')
   }, [env, flagKey])
   useEffect(() => {
     if (!changeId) return
@@ -206,6 +219,7 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
       })
       setOpen(false)
       setError('')
+      setNotUndone(r.body.notUndone ?? '')
       setChangeId(r.changeId)
       say(`Killed ${flagKey} in ${env}`)
       onKilled(r.body)
@@ -219,6 +233,13 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
       open &&
       html`<form class="card danger-zone" onSubmit=${kill} aria-label="Kill">
       <p><strong>Turn ${flagKey} off in ${env} now?</strong> It serves its off variation everywhere within seconds, whatever its version.</p>
+      ${
+        point &&
+        html`<div class="point" data-testid="kill-point">
+        <p><strong>Past a point of no return:</strong> this kill will not undo: ${point.note}</p>
+        <p class="sub">Passed at step ${point.step + 1} of plan <code>${point.plan}</code> on ${when(point.passedAt)}, approved by ${point.approvedBy}: “${point.reason}”.${point.runbook ? ' Runbook: ' : ''}${point.runbook && html`<span class="mono">${point.runbook}</span>`}</p>
+      </div>`
+      }
       <label>Reason (audit log) <input name="kill-reason" required value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
       <div class="row">
         <button type="submit" class="danger">Yes, kill it</button>
@@ -227,6 +248,7 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
     </form>`
     }
     ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${notUndone && html`<p class="notice danger-zone" role="alert" data-testid="not-undone">${notUndone}</p>`}
     ${changeId && html`<${Delivery} status=${status} />`}
   </div>`
 }
