@@ -17,6 +17,7 @@ import t from 'tap'
 import { createClient } from '../../sdk/index.js'
 import { UI_CSP_DIRECTIVES } from '../../src/http/ui.js'
 import { launchChromium, openPage } from '../helpers/browser.js'
+import { startExporter, startPrometheus } from '../helpers/prometheus.js'
 import { createFlag, createSdkEnv, putConfig } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
@@ -751,3 +752,85 @@ t.test('a kill past a point of no return says what it will not undo, before and 
   t.match(await after.textContent(), `The flag is off, but this does not undo: ${note}`, 'the API’s notUndone is shown')
   t.same([...page.problems, ...page.errors], [], 'no console error')
 })
+
+t.test(
+  'release tab: a new plan with a Prometheus guard, read in its state; a scheduled change listed, then cancelled',
+  async (t) => {
+    const exporter = await startExporter(t)
+    const prometheus = await startPrometheus(t, { targets: [exporter.target], scrapeInterval: '1s' })
+    const series = 'checkout_error_ratio'
+    exporter.set(series, 0.001)
+    await until(
+      async () => {
+        const r = await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: series })}`)
+        const body = (await r.json()) as { data: { result: Array<{ value: [number, string] }> } }
+        return Number(body.data.result[0]?.value[1]) === 0.001
+      },
+      30_000,
+      'Prometheus to scrape the exporter',
+    )
+    const s = await startServer(t, { uiDir, env: { PROMETHEUS_URL: prometheus.url } })
+    const browser = await launchChromium(t)
+    await createSdkEnv(s)
+    await createFlag(s, 'checkout', { name: 'Checkout' })
+    const page = await signedIn(t, browser, s, ADMIN)
+    await page.goto(`${s.url}/ui/#/flags/checkout`)
+    await page.getByRole('tab', { name: 'Release' }).click()
+
+    // A plan with a guard, from the form.
+    await page.getByRole('button', { name: 'New plan in production' }).click()
+    const form = page.getByRole('form', { name: 'New plan' })
+    await form.getByLabel('Plan name').fill('guarded ramp')
+    await form.locator('textarea[name=plan-steps]').fill('5 approval\n100')
+    await form.getByRole('button', { name: 'Add guard' }).click()
+    await form.getByLabel('Guard name').fill('error rate')
+    await form.getByLabel('PromQL').fill(series)
+    await form.getByLabel('Breach when the value is').selectOption('>=')
+    await form.getByLabel('Threshold').fill('0.02')
+    await form.getByLabel('For (e.g. 1m; empty: at once)').fill('1m')
+    await form.getByLabel('Action').selectOption('rollback')
+    await form.getByRole('button', { name: 'Create plan' }).click()
+    const card = page.locator('.plan', { hasText: 'guarded ramp' })
+    await card.getByTestId('plan-status').filter({ hasText: 'waiting' }).waitFor(WAIT)
+    // The runner reads the guard on its ticks: the reading shows up in the plan's state.
+    await card
+      .locator('li[data-guard="0"]')
+      .filter({ hasText: 'error rate: 0.001 (>= 0.02 for 1m → rollback)' })
+      .waitFor(WAIT)
+    let r = await s.api('GET', `${P}/plans?flag=checkout`)
+    t.same(
+      r.body.items[0].guards,
+      [{ name: 'error rate', query: series, comparison: '>=', threshold: 0.02, for: '1m', action: 'rollback' }],
+      'the guard as typed',
+    )
+    t.match(r.body.items[0].readings[0], { guard: 0, value: 0.001, breached: false })
+    await card.getByRole('button', { name: 'Abort' }).click()
+    await card.getByTestId('plan-status').filter({ hasText: 'aborted' }).waitFor(WAIT)
+
+    // A scheduled change: at a time (UTC), on, everyone else gets `true`; listed, then cancelled.
+    // (The aborted plan left the flag at its 5 % step.)
+    const before = (await s.api('GET', `${P}/flags/checkout`)).body.version as number
+    await page.getByRole('button', { name: 'Schedule a change in production' }).click()
+    const sched = page.getByRole('form', { name: 'Schedule a change' })
+    await sched.getByLabel('At (UTC)').fill('2030-01-02T05:00')
+    await sched.getByLabel('On', { exact: true }).check()
+    await sched.getByLabel('Everyone else gets').selectOption('0')
+    await sched.getByLabel('Reason (audit log)').fill('launch at 05:00')
+    await sched.getByRole('button', { name: 'Schedule' }).click()
+    await statusSays(page, 'Scheduled checkout in production for 2030-01-02 05:00 UTC')
+    const item = page.locator('.scheduled li', { hasText: '2030-01-02 05:00 UTC' })
+    await item.getByTestId('scheduled-status').filter({ hasText: 'scheduled' }).waitFor(WAIT)
+    t.match(await item.textContent(), /on, everyone else true/)
+    r = await s.api('GET', `${P}/plans?flag=checkout&status=running`)
+    t.equal(r.body.items.length, 1, 'one scheduled change')
+    const planned = r.body.items[0]
+    t.same([planned.startAt, planned.nextAt], ['2030-01-02T05:00:00.000Z', '2030-01-02T05:00:00.000Z'])
+    t.match(planned.steps[0].config, { on: true, fallthrough: { variation: 0 } })
+    t.equal((await s.api('GET', `${P}/flags/checkout`)).body.version, before, 'nothing applied before its time')
+    await item.getByRole('button', { name: 'Cancel' }).click()
+    await item.getByTestId('scheduled-status').filter({ hasText: 'cancelled' }).waitFor(WAIT)
+    r = await s.api('GET', `${P}/plans/${planned.id}`)
+    t.equal(r.body.status, 'aborted', 'cancelled through the API')
+    t.same([...page.problems, ...page.errors], [], 'no console error')
+  },
+)
