@@ -41,6 +41,8 @@ export interface Answer<T> {
   version: number | null
   /** X-Change-Id of a write: what /sdk-status is asked about. */
   changeId: string | null
+  /** The ETag as sent (quotes kept): the If-None-Match of the next conditional GET. */
+  etag: string | null
 }
 
 export interface CallOptions {
@@ -48,6 +50,8 @@ export interface CallOptions {
   /** A text/plain body (segment members, one id per line). */
   text?: string
   ifMatch?: number
+  /** A conditional GET: a 304 answer (status 304, body null) means the ETag is still current. */
+  ifNoneMatch?: string
 }
 
 export async function call<T>(method: string, path: string, o: CallOptions = {}): Promise<Answer<T>> {
@@ -62,7 +66,11 @@ export async function call<T>(method: string, path: string, o: CallOptions = {})
     body = JSON.stringify(o.body)
   }
   if (o.ifMatch !== undefined) headers['if-match'] = `"${o.ifMatch}"`
+  if (o.ifNoneMatch !== undefined) headers['if-none-match'] = o.ifNoneMatch
   const res = await fetch(`/api/v1${path}`, { method, headers, cache: 'no-store', ...(body !== undefined && { body }) })
+  const etag = res.headers.get('etag')
+  // `no-store` keeps the browser's cache out of it, so a 304 reaches us only when we asked for one.
+  if (res.status === 304) return { status: 304, body: null as T, version: null, changeId: null, etag }
   const text = await res.text()
   let parsed: unknown = null
   try {
@@ -74,13 +82,13 @@ export async function call<T>(method: string, path: string, o: CallOptions = {})
     const e = (parsed ?? {}) as { code?: string; message?: string; details?: unknown }
     throw new ApiError(res.status, e.code ?? 'HTTP_ERROR', e.message ?? `HTTP ${res.status}`, e.details)
   }
-  const etag = res.headers.get('etag')
   const v = etag ? /^(?:W\/)?"?(\d+)"?$/.exec(etag) : null
   return {
     status: res.status,
     body: parsed as T,
     version: v ? Number(v[1]) : null,
     changeId: res.headers.get('x-change-id'),
+    etag,
   }
 }
 

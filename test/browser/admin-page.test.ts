@@ -344,8 +344,24 @@ t.test('live: changes made elsewhere show up without a reload', async (t) => {
   await createSdkEnv(s)
   await createFlag(s, 'search-v2', { name: 'Search v2' })
   const page = await signedIn(t, browser, s, ADMIN)
+  // The live poll: conditional, so while nothing changes each answer is a 304 without a body.
+  const polls: Array<{ status: number; bytes: number }> = []
+  page.on('response', (r) => {
+    if (!r.url().includes('/api/v1/audit?limit=1')) return
+    void r
+      .body()
+      .catch(() => Buffer.alloc(0))
+      .then((b) => polls.push({ status: r.status(), bytes: b.length }))
+  })
   const row = page.getByRole('row').filter({ hasText: 'Search v2' })
   await row.getByText('off').waitFor(WAIT)
+  await until(() => polls.some((p) => p.status === 304), 30_000, 'an unchanged poll answered 304')
+  t.same(
+    polls.filter((p) => p.status === 304).map((p) => p.bytes),
+    polls.filter((p) => p.status === 304).map(() => 0),
+    'no 304 carried a body',
+  )
+  t.equal(polls[0]?.status, 200, 'the first poll is a full answer')
   t.equal(
     (await s.api('POST', `${P}/flags/search-v2/toggle`, { body: { on: true, reason: 'from the CLI' } })).status,
     200,
