@@ -35,7 +35,8 @@ export function describeError(e: unknown): string {
           .slice(0, 5)
           .map((d) => `${d.path ?? ''} ${d.code ? `${d.code}: ` : ''}${d.message ?? ''}`.trim())
       : []
-    return [`${e.code}: ${e.message}`, ...details].join(' · ')
+    // With details, the message only summarises them: say each once.
+    return [details.length > 0 ? e.code : `${e.code}: ${e.message}`, ...details].join(' · ')
   }
   return e instanceof Error ? e.message : String(e)
 }

@@ -3,7 +3,8 @@
  * page (sign in, create a flag, whitelist two users through a segment upload, ramp to 10 %, a concurrent edit
  * shown as a conflict, kill and watch a real Node SDK apply it, roll back), tokens, a viewer, hostile names,
  * the Content-Security-Policy and the redirect of `/`; a release plan approved from the page, a refused promote
- * and facts with hostile values.
+ * and facts with hostile values; facts requirements (a refused toggle, forced with a reason), knobs, a kill past a
+ * point of no return, guards (a real Prometheus) and scheduled changes, and the conditional live poll (304s).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -274,7 +275,7 @@ t.test('tokens: create (secret once), a viewer sees no edit controls, the API re
   await viewer.getByRole('link', { name: 'checkout' }).click()
   await viewer.getByRole('heading', { name: 'checkout' }).waitFor(WAIT)
   await viewer.getByLabel('Off variation', { exact: true }).waitFor(WAIT)
-  for (const name of [/^Save/, /^Kill/, 'Add rule', 'Add prerequisite'])
+  for (const name of [/^Save/, /^Kill/, /^Turn (on|off)/, 'Add rule', 'Add prerequisite', 'Add requirement'])
     t.equal(await viewer.getByRole('button', { name }).count(), 0, `no ${name} button`)
   t.ok(await viewer.getByLabel('On (off serves the off variation)').isDisabled(), 'the form is read-only')
   await viewer.getByRole('tab', { name: 'History' }).click()
@@ -650,7 +651,8 @@ t.test(
     // The override needs a reason; with one it goes through, audited, and the flag says so.
     t.ok(await refusal.getByRole('button', { name: 'Force it anyway' }).isDisabled(), 'no override without a reason')
     await refusal.getByLabel('Reason for the override (audit log)').fill('index built by hand, fact pending')
-    await refusal.getByRole('button', { name: 'Force it anyway' }).click()
+    // The keyboard: Enter in the reason field is the override (not a plain save of the form around it).
+    await refusal.getByLabel('Reason for the override (audit log)').press('Enter')
     await statusSays(page, 'Turned upgrade on in production (requirements overridden)')
     await page.getByText('on in production', { exact: true }).waitFor(WAIT)
     await page
@@ -717,7 +719,7 @@ t.test(
     await alert.waitFor(WAIT)
     t.match(
       await alert.textContent(),
-      /VALIDATION_FAILED.*\/knob\/value KNOB_OUT_OF_BOUNDS: 5000 is outside \[1, 1000\]/,
+      /VALIDATION_FAILED · \/knob\/value KNOB_OUT_OF_BOUNDS: 5000 is outside \[1, 1000\]/,
     )
     r = await s.api('GET', `${P}/flags/batch-size`)
     t.same([r.body.version, r.body.knob], [v + 1, { value: 500 }], 'nothing was written')

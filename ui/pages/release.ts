@@ -168,7 +168,7 @@ function PlanCard({ plan: p, variations, onChanged }: { plan: Plan; variations: 
       !finished &&
       html`<div class="plan-actions">
       <label>Reason${pnr ? ' (required)' : ''} <input name=${`plan-reason-${p.id}`} value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
-      ${pnr && html`<label><input type="checkbox" checked=${confirm} onChange=${(e: Event) => setConfirm((e.target as HTMLInputElement).checked)} /> I have read the note: pass the point of no return</label>`}
+      ${pnr && html`<label class="check"><input type="checkbox" checked=${confirm} onChange=${(e: Event) => setConfirm((e.target as HTMLInputElement).checked)} /> I have read the note: pass the point of no return</label>`}
       <div class="row">
         ${p.status !== 'draft' && p.status !== 'paused' && html`<button type="button" onClick=${() => act('approve')}>Approve</button>`}
         ${p.status === 'draft' && html`<button type="button" onClick=${() => act('start')}>Start</button>`}
@@ -255,7 +255,7 @@ function NewPlan({
     <label>Steps: percent of ${label(variations[0])}, then a hold (30m, 1h, approval), one per line
       <textarea name="plan-steps" rows="4" value=${text} onInput=${(e: Event) => setText((e.target as HTMLTextAreaElement).value)}></textarea></label>
     <${GuardsEditor} guards=${guards} onChange=${setGuards} />
-    <label><input type="checkbox" checked=${start} onChange=${(e: Event) => setStart((e.target as HTMLInputElement).checked)} /> Start at once</label>
+    <label class="check"><input type="checkbox" checked=${start} onChange=${(e: Event) => setStart((e.target as HTMLInputElement).checked)} /> Start at once</label>
     <div class="row"><button type="submit">Create plan</button>
       <button type="button" class="quiet" onClick=${() => setOpen(false)}>Cancel</button></div>
     ${error && html`<p class="error" role="alert">${error}</p>`}
