@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { createClient } from '../sdk/index.js'
 import { launchChromium } from '../test/helpers/browser.js'
+import { startExporter, startPrometheus } from '../test/helpers/prometheus.js'
 import { createFlag, createSdkEnv, putConfig } from '../test/helpers/sdk-fixtures.js'
 import { ADMIN, startServer } from '../test/helpers/server.js'
 import { until } from '../test/helpers/wait.js'
@@ -26,7 +27,11 @@ cleanups.push(() => rmSync(uiDir, { recursive: true, force: true }))
 
 try {
   await promisify(execFile)(process.execPath, [join(root, 'scripts/build-ui.mjs'), '--outdir', uiDir])
-  const s = await startServer(t, { uiDir })
+  // A real Prometheus scraping a tiny exporter, so the release plan's guard has a reading to show.
+  const exporter = await startExporter(t)
+  exporter.set('http_5xx_ratio', 0.004)
+  const prometheus = await startPrometheus(t, { targets: [exporter.target], scrapeInterval: '1s' })
+  const s = await startServer(t, { uiDir, env: { PROMETHEUS_URL: prometheus.url } })
   await s.api('POST', '/api/v1/environments', { body: { key: 'staging', name: 'Staging' } })
   const e = await createSdkEnv(s, 'production')
   await s.api('PATCH', '/api/v1/environments/production', { body: { name: 'Production' } })
@@ -103,6 +108,74 @@ try {
   await putConfig(s, 'staging', 'new-checkout', { fallthrough: { variation: 0 } })
   await putConfig(s, 'production', 'search-v2', { fallthrough: { variation: 0 } })
 
+  // Facts and a flag that requires what production does not have yet (the requirements form and a refusal).
+  await s.api('POST', '/api/v1/environments/staging/facts', {
+    body: { set: { 'app.framework': '5.3.1', 'db.sessions.indexes': ['sessions_pkey', 'sessions_user_idx'] } },
+  })
+  await s.api('POST', '/api/v1/environments/production/facts', {
+    body: { set: { 'app.framework': '5.2.4', 'db.sessions.indexes': ['sessions_pkey'] } },
+  })
+  await createFlag(s, 'framework-upgrade', { name: 'Framework upgrade', owner: 'platform-team' })
+  const requires = [
+    { fact: 'db.sessions.indexes', op: 'in', value: 'sessions_user_idx' },
+    { fact: 'app.framework', op: 'semVerGreaterThan', value: '5.3.0' },
+  ]
+  await putConfig(s, 'staging', 'framework-upgrade', { on: true, fallthrough: { variation: 0 }, requires })
+  await putConfig(s, 'production', 'framework-upgrade', { on: false, fallthrough: { variation: 0 }, requires })
+  // A live knob.
+  await createFlag(s, 'orders-batch-size', {
+    name: 'Orders batch size',
+    kind: 'number',
+    variations: [100],
+    knob: { min: 1, max: 1000, step: 1 },
+  })
+  await putConfig(s, 'production', 'orders-batch-size', {
+    on: true,
+    offVariation: 0,
+    fallthrough: { variation: 1 },
+    knob: { value: 500 },
+  })
+  // A release plan with a guard, waiting for an approval; a scheduled change for tomorrow 05:00 UTC.
+  const ramp = (share: number) => ({
+    rollout: {
+      weights: [
+        { variation: 0, weight: share },
+        { variation: 1, weight: 100_000 - share },
+      ],
+    },
+  })
+  let r = await s.api('POST', '/api/v1/environments/production/plans', {
+    body: {
+      flag: 'search-v2',
+      name: 'search v2 ramp',
+      start: true,
+      steps: [
+        { name: '1 %', serve: ramp(1_000), hold: 'approval' },
+        { name: '5 %', serve: ramp(5_000), hold: '1h' },
+        {
+          name: 'everyone',
+          serve: { variation: 0 },
+          pointOfNoReturn: { note: 'the old index is dropped', runbook: 'https://wiki.example/search-v2' },
+        },
+      ],
+      guards: [
+        { name: '5xx ratio', query: 'http_5xx_ratio', comparison: '>', threshold: 0.02, for: '1m', action: 'rollback' },
+      ],
+    },
+  })
+  if (r.status !== 201) throw new Error(`plan: ${r.status} ${r.text}`)
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)
+  r = await s.api('POST', '/api/v1/environments/production/plans', {
+    body: {
+      flag: 'checkout-theme',
+      name: 'compact at 05:00',
+      startAt: `${tomorrow}T05:00:00Z`,
+      start: true,
+      steps: [{ config: { on: true, offVariation: 0, fallthrough: { variation: 1 } } }],
+    },
+  })
+  if (r.status !== 201) throw new Error(`scheduled change: ${r.status} ${r.text}`)
+
   const sdk = createClient({
     url: s.url,
     token: e.serverToken,
@@ -153,6 +226,51 @@ try {
   await page.getByRole('cell', { name: 'orders table locks at 06:30' }).waitFor()
   await shot('audit')
 
+  const full = async (name: string) => {
+    await page.evaluate(() => window.scrollTo(0, 0))
+    await page.screenshot({ path: join(out, `ui-${name}.png`), fullPage: true })
+    console.error(`docs/images/ui-${name}.png`)
+  }
+  await page.goto(`${s.url}/ui/#/flags/search-v2`)
+  await page.getByRole('heading', { name: 'Search v2' }).waitFor()
+  await page.getByRole('tab', { name: 'Release' }).click()
+  await page.locator('.plan li[data-guard="0"]').filter({ hasText: '0.004' }).waitFor({ timeout: 60_000 })
+  await page.getByRole('button', { name: 'New plan in production' }).click()
+  await page.getByLabel('Plan name').fill('search v2, second try')
+  await page.getByRole('button', { name: 'Add guard' }).click()
+  await page.getByLabel('Guard name').fill('p99 latency')
+  await page.getByLabel('PromQL').fill('histogram_quantile(0.99, sum by (le) (rate(search_seconds_bucket[5m])))')
+  await page.getByLabel('Threshold').fill('0.8')
+  await page.getByLabel('For (e.g. 1m; empty: at once)').fill('2m')
+  await full('release')
+
+  await page.goto(`${s.url}/ui/#/flags/checkout-theme`)
+  await page.getByRole('heading', { name: 'Checkout theme' }).waitFor()
+  await page.getByRole('tab', { name: 'Release' }).click()
+  await page.getByTestId('scheduled-status').first().waitFor()
+  await page.getByRole('button', { name: 'Schedule a change in production' }).click()
+  await shot('schedule')
+
+  await page.goto(`${s.url}/ui/#/flags/framework-upgrade`)
+  await page.getByRole('heading', { name: 'Framework upgrade' }).waitFor()
+  await page.getByRole('button', { name: 'Turn on in production' }).click()
+  await page.getByTestId('facts-refusal').waitFor()
+  await full('requirements')
+
+  await page.goto(`${s.url}/ui/#/flags/orders-batch-size`)
+  await page.getByRole('heading', { name: 'Orders batch size' }).waitFor()
+  await page.getByLabel('Knob value').fill('5000')
+  await page.getByRole('button', { name: /^Save version/ }).click()
+  await page.getByRole('alert').filter({ hasText: 'KNOB_OUT_OF_BOUNDS' }).waitFor()
+  await page.locator('form.config').screenshot({ path: join(out, 'ui-knob.png') })
+  console.error('docs/images/ui-knob.png')
+
+  await page.goto(`${s.url}/ui/#/environments`)
+  await page.getByRole('heading', { name: 'Environments' }).waitFor()
+  await page.locator('tr[data-flag=framework-upgrade]').waitFor()
+  await page.locator('div[data-env=production] tr[data-fact="app.framework"]').waitFor()
+  await full('environments')
+
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 })
   await phone.goto(`${s.url}/ui/`)
   await phone.getByLabel('Token (admin, editor or viewer)').fill(ADMIN)
@@ -160,6 +278,12 @@ try {
   await phone.getByRole('row').filter({ hasText: 'Search v2' }).waitFor()
   await phone.screenshot({ path: join(out, 'ui-phone.png') })
   console.error('docs/images/ui-phone.png')
+  // The release tab on a phone: the plan, its guard and the buttons, one column.
+  await phone.goto(`${s.url}/ui/#/flags/search-v2`)
+  await phone.getByRole('tab', { name: 'Release' }).click()
+  await phone.locator('.plan li[data-guard="0"]').filter({ hasText: '0.004' }).waitFor({ timeout: 60_000 })
+  await phone.screenshot({ path: join(out, 'ui-phone-release.png') })
+  console.error('docs/images/ui-phone-release.png')
 } finally {
   for (const fn of cleanups) await fn()
 }

@@ -2,7 +2,7 @@
  * The page's only way out: the public REST API on its own origin, with the token the user typed in. The token
  * lives in memory and in sessionStorage (gone when the tab closes), never in a URL.
  */
-import type { FlagConfig, FlagDefinition } from '../sdk/core/types.js'
+import type { FlagConfig, FlagDefinition, KnobBounds } from '../sdk/core/types.js'
 
 const STORAGE_KEY = 'switchyard.token'
 
@@ -41,6 +41,8 @@ export interface Answer<T> {
   version: number | null
   /** X-Change-Id of a write: what /sdk-status is asked about. */
   changeId: string | null
+  /** The ETag as sent (quotes kept): the If-None-Match of the next conditional GET. */
+  etag: string | null
 }
 
 export interface CallOptions {
@@ -48,6 +50,8 @@ export interface CallOptions {
   /** A text/plain body (segment members, one id per line). */
   text?: string
   ifMatch?: number
+  /** A conditional GET: a 304 answer (status 304, body null) means the ETag is still current. */
+  ifNoneMatch?: string
 }
 
 export async function call<T>(method: string, path: string, o: CallOptions = {}): Promise<Answer<T>> {
@@ -62,7 +66,11 @@ export async function call<T>(method: string, path: string, o: CallOptions = {})
     body = JSON.stringify(o.body)
   }
   if (o.ifMatch !== undefined) headers['if-match'] = `"${o.ifMatch}"`
+  if (o.ifNoneMatch !== undefined) headers['if-none-match'] = o.ifNoneMatch
   const res = await fetch(`/api/v1${path}`, { method, headers, cache: 'no-store', ...(body !== undefined && { body }) })
+  const etag = res.headers.get('etag')
+  // `no-store` keeps the browser's cache out of it, so a 304 reaches us only when we asked for one.
+  if (res.status === 304) return { status: 304, body: null as T, version: null, changeId: null, etag }
   const text = await res.text()
   let parsed: unknown = null
   try {
@@ -74,13 +82,13 @@ export async function call<T>(method: string, path: string, o: CallOptions = {})
     const e = (parsed ?? {}) as { code?: string; message?: string; details?: unknown }
     throw new ApiError(res.status, e.code ?? 'HTTP_ERROR', e.message ?? `HTTP ${res.status}`, e.details)
   }
-  const etag = res.headers.get('etag')
   const v = etag ? /^(?:W\/)?"?(\d+)"?$/.exec(etag) : null
   return {
     status: res.status,
     body: parsed as T,
     version: v ? Number(v[1]) : null,
     changeId: res.headers.get('x-change-id'),
+    etag,
   }
 }
 
@@ -106,7 +114,28 @@ export interface Environment {
 }
 
 export type Definition = FlagDefinition & { createdAt: string; updatedAt: string; version: number }
-export type Config = FlagConfig & Pick<FlagDefinition, 'key' | 'kind' | 'variations' | 'salt'> & { environment: string }
+export type Config = FlagConfig &
+  Pick<FlagDefinition, 'key' | 'kind' | 'variations' | 'salt'> & {
+    environment: string
+    /** The definition's knob bounds, when the flag is a live knob. */
+    knobBounds?: KnobBounds
+    /** The point of no return this flag passed last (a release plan's step). */
+    pointOfNoReturn?: PassedPoint
+    /** A kill's answer past a point of no return: what turning the flag off does not undo. */
+    notUndone?: string
+  }
+
+export interface PassedPoint {
+  plan: string
+  step: number
+  note: string
+  runbook?: string
+  afterwards: 'halt' | 'kill'
+  passedAt: string
+  approvedBy: string
+  reason: string
+  version: number
+}
 
 export interface HistoryEntry {
   version: number

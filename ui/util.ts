@@ -31,11 +31,12 @@ export const parseIds = (text: string) =>
 export function describeError(e: unknown): string {
   if (e instanceof ApiError) {
     const details = Array.isArray(e.details)
-      ? (e.details as Array<{ path?: string; message?: string }>)
+      ? (e.details as Array<{ path?: string; message?: string; code?: string }>)
           .slice(0, 5)
-          .map((d) => `${d.path ?? ''} ${d.message ?? ''}`.trim())
+          .map((d) => `${d.path ?? ''} ${d.code ? `${d.code}: ` : ''}${d.message ?? ''}`.trim())
       : []
-    return [`${e.code}: ${e.message}`, ...details].join(' · ')
+    // With details, the message only summarises them: say each once.
+    return [details.length > 0 ? e.code : `${e.code}: ${e.message}`, ...details].join(' · ')
   }
   return e instanceof Error ? e.message : String(e)
 }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authorize } from '../auth.js'
-import { AuditEntrySchema, AuditPageSchema, AuditQuerySchema } from '../schemas/audit.js'
-import { errorResponses } from '../schemas/common.js'
+import { etagOfBody } from '../http/etag.js'
+import { AuditEntrySchema, AuditHeaders, AuditPageSchema, AuditQuerySchema } from '../schemas/audit.js'
+import { errorResponses, NotModified } from '../schemas/common.js'
 import type { Services } from '../services/index.js'
 
 const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
@@ -14,13 +15,17 @@ const routes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { 
         tags: ['audit'],
         summary: 'Query the audit log',
         description:
-          'Audit records, newest first. Filters combine; pass `nextCursor` back as `cursor` for the next page. Without `env`: tokens that read every environment, and admins.',
+          'Audit records, newest first. Filters combine; pass `nextCursor` back as `cursor` for the next page. Without `env`: tokens that read every environment, and admins. ' +
+          'ETag = a hash of the answer: with If-None-Match, an unchanged answer is 304 with no body (a poll of `limit=1` asks "has anything changed?" cheaply).',
         querystring: AuditQuerySchema,
+        headers: AuditHeaders,
         response: {
           200: AuditPageSchema,
+          304: NotModified,
           ...errorResponses(404),
         },
       },
+      onSend: etagOfBody,
     },
     async (req) => {
       const q = req.query

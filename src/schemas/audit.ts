@@ -56,3 +56,12 @@ export const AuditQuerySchema = Type.Object(
   { additionalProperties: false },
 )
 export type AuditQuery = Static<typeof AuditQuerySchema>
+
+export const AuditHeaders = Type.Object({
+  'if-none-match': Type.Optional(
+    Type.String({
+      description: 'The ETag of the last answer to the same query: 304 with no body while it is current',
+      examples: ['"pq3XoV0y1b2c3d4e5f6g7h8i9j0kLmNo"'],
+    }),
+  ),
+})

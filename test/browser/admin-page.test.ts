@@ -3,7 +3,8 @@
  * page (sign in, create a flag, whitelist two users through a segment upload, ramp to 10 %, a concurrent edit
  * shown as a conflict, kill and watch a real Node SDK apply it, roll back), tokens, a viewer, hostile names,
  * the Content-Security-Policy and the redirect of `/`; a release plan approved from the page, a refused promote
- * and facts with hostile values.
+ * and facts with hostile values; facts requirements (a refused toggle, forced with a reason), knobs, a kill past a
+ * point of no return, guards (a real Prometheus) and scheduled changes, and the conditional live poll (304s).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -17,6 +18,7 @@ import t from 'tap'
 import { createClient } from '../../sdk/index.js'
 import { UI_CSP_DIRECTIVES } from '../../src/http/ui.js'
 import { launchChromium, openPage } from '../helpers/browser.js'
+import { startExporter, startPrometheus } from '../helpers/prometheus.js'
 import { createFlag, createSdkEnv, putConfig } from '../helpers/sdk-fixtures.js'
 import { ADMIN, startServer, type Teardown, type TestServer } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
@@ -273,7 +275,7 @@ t.test('tokens: create (secret once), a viewer sees no edit controls, the API re
   await viewer.getByRole('link', { name: 'checkout' }).click()
   await viewer.getByRole('heading', { name: 'checkout' }).waitFor(WAIT)
   await viewer.getByLabel('Off variation', { exact: true }).waitFor(WAIT)
-  for (const name of [/^Save/, /^Kill/, 'Add rule', 'Add prerequisite'])
+  for (const name of [/^Save/, /^Kill/, /^Turn (on|off)/, 'Add rule', 'Add prerequisite', 'Add requirement'])
     t.equal(await viewer.getByRole('button', { name }).count(), 0, `no ${name} button`)
   t.ok(await viewer.getByLabel('On (off serves the off variation)').isDisabled(), 'the form is read-only')
   await viewer.getByRole('tab', { name: 'History' }).click()
@@ -343,8 +345,24 @@ t.test('live: changes made elsewhere show up without a reload', async (t) => {
   await createSdkEnv(s)
   await createFlag(s, 'search-v2', { name: 'Search v2' })
   const page = await signedIn(t, browser, s, ADMIN)
+  // The live poll: conditional, so while nothing changes each answer is a 304 without a body.
+  const polls: Array<{ status: number; bytes: number }> = []
+  page.on('response', (r) => {
+    if (!r.url().includes('/api/v1/audit?limit=1')) return
+    void r
+      .body()
+      .catch(() => Buffer.alloc(0))
+      .then((b) => polls.push({ status: r.status(), bytes: b.length }))
+  })
   const row = page.getByRole('row').filter({ hasText: 'Search v2' })
   await row.getByText('off').waitFor(WAIT)
+  await until(() => polls.some((p) => p.status === 304), 30_000, 'an unchanged poll answered 304')
+  t.same(
+    polls.filter((p) => p.status === 304).map((p) => p.bytes),
+    polls.filter((p) => p.status === 304).map(() => 0),
+    'no 304 carried a body',
+  )
+  t.equal(polls[0]?.status, 200, 'the first poll is a full answer')
   t.equal(
     (await s.api('POST', `${P}/flags/search-v2/toggle`, { body: { on: true, reason: 'from the CLI' } })).status,
     200,
@@ -355,9 +373,10 @@ t.test('live: changes made elsewhere show up without a reload', async (t) => {
 
   // An open flag page without edits follows a kill made elsewhere.
   await page.getByRole('link', { name: 'Search v2' }).click()
-  await page.getByText('on in production').waitFor(WAIT)
+  // Exact: the Turn on/off button says "… in production" too.
+  await page.getByText('on in production', { exact: true }).waitFor(WAIT)
   t.equal((await s.api('POST', `${P}/flags/search-v2/kill`, { body: { reason: 'elsewhere' } })).status, 200)
-  await page.getByText('off in production').waitFor(WAIT)
+  await page.getByText('off in production', { exact: true }).waitFor(WAIT)
   t.notOk(await page.getByLabel('On (off serves the off variation)').isChecked(), 'the form shows the new version')
 
   // The definition's details, saved with If-Match.
@@ -579,3 +598,257 @@ t.test('release tab: passing a point of no return needs a reason and the confirm
   await card.getByText(/approved by bootstrap admin: backup verified/).waitFor(WAIT)
   t.equal(await page.locator('b').count(), 0, 'the note is text')
 })
+
+t.test(
+  'requirements: added from the form; a toggle the facts do not meet is refused, each unmet shown; forced with a reason',
+  async (t) => {
+    const { s, browser } = await setup(t)
+    await createSdkEnv(s)
+    await createFlag(s, 'upgrade', { name: 'Framework upgrade' })
+    let r = await s.api('POST', `${P}/facts`, { body: { set: { 'app.framework': '5.2.4' }, reason: 'deploy' } })
+    t.equal(r.status, 200, r.text)
+    const page = await signedIn(t, browser, s, ADMIN)
+    await page.goto(`${s.url}/ui/#/flags/upgrade`)
+    await page.getByRole('heading', { name: 'Framework upgrade' }).waitFor(WAIT)
+
+    // Two requirements: one on a recorded fact, one on a fact production does not have.
+    await page.getByRole('button', { name: 'Add requirement' }).click()
+    await page.getByLabel('Fact', { exact: true }).fill('app.framework')
+    await page.getByLabel('Requirement operator').selectOption('semVerGreaterThan')
+    await page.getByLabel('Requirement values').fill('5.3.0')
+    await page.getByLabel('Requirement values').press('Tab')
+    await page.getByRole('button', { name: 'Add requirement' }).click()
+    await page.getByLabel('Fact', { exact: true }).nth(1).fill('db.sessions.indexes')
+    await page.getByLabel('Requirement values').nth(1).fill('sessions_user_idx')
+    await page.getByLabel('Requirement values').nth(1).press('Tab')
+    await page.getByRole('button', { name: 'Save version 2' }).click()
+    await statusSays(page, 'Saved upgrade in production: version 2')
+    r = await s.api('GET', `${P}/flags/upgrade`)
+    t.same(
+      r.body.requires,
+      [
+        { fact: 'app.framework', op: 'semVerGreaterThan', value: '5.3.0' },
+        { fact: 'db.sessions.indexes', op: 'in', value: 'sessions_user_idx' },
+      ],
+      'the requirements as typed',
+    )
+
+    // Turning it on is refused: nothing written, each requirement with what production has.
+    await page.getByRole('button', { name: 'Turn on in production' }).click()
+    const refusal = page.getByTestId('facts-refusal')
+    await refusal.waitFor(WAIT)
+    t.match(
+      await refusal.locator('li[data-fact="app.framework"]').textContent(),
+      /app\.framework semVerGreaterThan "5\.3\.0" — actual: 5\.2\.4/,
+    )
+    t.match(
+      await refusal.locator('li[data-fact="db.sessions.indexes"]').textContent(),
+      /db\.sessions\.indexes in "sessions_user_idx" — actual: no such fact/,
+    )
+    r = await s.api('GET', `${P}/flags/upgrade`)
+    t.same([r.body.on, r.body.version], [false, 2], 'nothing was written')
+
+    // The override needs a reason; with one it goes through, audited, and the flag says so.
+    t.ok(await refusal.getByRole('button', { name: 'Force it anyway' }).isDisabled(), 'no override without a reason')
+    await refusal.getByLabel('Reason for the override (audit log)').fill('index built by hand, fact pending')
+    // The keyboard: Enter in the reason field is the override (not a plain save of the form around it).
+    await refusal.getByLabel('Reason for the override (audit log)').press('Enter')
+    await statusSays(page, 'Turned upgrade on in production (requirements overridden)')
+    await page.getByText('on in production', { exact: true }).waitFor(WAIT)
+    await page
+      .getByTestId('requirements-override')
+      .filter({ hasText: 'index built by hand, fact pending' })
+      .waitFor(WAIT)
+    r = await s.api('GET', `${P}/flags/upgrade`)
+    t.same([r.body.on, r.body.requirementsOverride.reason], [true, 'index built by hand, fact pending'])
+    t.equal(r.body.requirementsOverride.unmet.length, 2, 'the override records both')
+    const audit = await s.api('GET', `/api/v1/audit?env=production&flag=upgrade&limit=1`)
+    t.match(audit.body.items[0], { action: 'flag.on', reason: 'index built by hand, fact pending' })
+    t.match(audit.body.items[0].details, { requirements: { forced: true } }, 'audited as forced')
+    t.same(
+      [...page.problems.filter((p) => !/status of 409/.test(p)), ...page.errors],
+      [],
+      'no console error but the refusal',
+    )
+  },
+)
+
+t.test(
+  'knobs: bounds in Details, a value in the configuration, an out-of-bounds value refused with the API message',
+  async (t) => {
+    const { s, browser } = await setup(t)
+    await createSdkEnv(s)
+    await createFlag(s, 'batch-size', { name: 'Batch size', kind: 'number', variations: [100] })
+    const page = await signedIn(t, browser, s, ADMIN)
+    await page.goto(`${s.url}/ui/#/flags/batch-size`)
+    await page.getByRole('heading', { name: 'Batch size' }).waitFor(WAIT)
+    t.equal(await page.getByLabel('Knob value').count(), 0, 'no knob before it has bounds')
+
+    await page.getByRole('tab', { name: 'Details' }).click()
+    await page.getByLabel('Knob min').fill('1')
+    await page.getByLabel('Knob max').fill('1000')
+    await page.getByLabel('Knob step (optional)').fill('1')
+    await page.getByRole('button', { name: 'Save details' }).click()
+    await statusSays(page, 'Saved the details of batch-size')
+    let r = await s.api('GET', '/api/v1/flags/batch-size')
+    t.same(r.body.knob, { min: 1, max: 1000, step: 1 }, 'the bounds are on the definition')
+    // New bounds reach every environment's served configuration as a new version.
+    const v = (await s.api('GET', `${P}/flags/batch-size`)).body.version as number
+
+    // A value, served to everyone else, the flag on.
+    await page.getByRole('tab', { name: 'Configuration' }).click()
+    await page.getByLabel('Knob value').fill('500')
+    await page.getByRole('button', { name: 'Serve the knob to everyone else' }).click()
+    t.equal(
+      await page.getByLabel('Fallthrough serves variation').inputValue(),
+      '1',
+      'the fallthrough serves choice 1 (the knob)',
+    )
+    await page.getByLabel('On (off serves the off variation)').check()
+    await page.getByRole('button', { name: `Save version ${v + 1}` }).click()
+    await statusSays(page, `Saved batch-size in production: version ${v + 1}`)
+    r = await s.api('GET', `${P}/flags/batch-size`)
+    t.same([r.body.on, r.body.knob, r.body.fallthrough], [true, { value: 500 }, { variation: 1 }])
+    r = await s.api('POST', `${P}/evaluate`, { body: { context: { key: 'w1' }, flags: ['batch-size'] } })
+    t.equal(r.body.flags['batch-size'].value, 500, 'the knob is served')
+
+    // Out of bounds: the API's validator refuses, its code and message are shown, nothing is written.
+    await page.getByLabel('Knob value').fill('5000')
+    await page.getByRole('button', { name: `Save version ${v + 2}` }).click()
+    const alert = page.getByRole('alert').filter({ hasText: 'KNOB_OUT_OF_BOUNDS' })
+    await alert.waitFor(WAIT)
+    t.match(
+      await alert.textContent(),
+      /VALIDATION_FAILED · \/knob\/value KNOB_OUT_OF_BOUNDS: 5000 is outside \[1, 1000\]/,
+    )
+    r = await s.api('GET', `${P}/flags/batch-size`)
+    t.same([r.body.version, r.body.knob], [v + 1, { value: 500 }], 'nothing was written')
+    t.same([...page.problems.filter((p) => !/status of 400/.test(p)), ...page.errors], [], 'no other console error')
+  },
+)
+
+t.test('a kill past a point of no return says what it will not undo, before and after', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'orders-v2', { name: 'Orders v2' })
+  const note = 'the migration writes new-format orders'
+  let r = await s.api('POST', `${P}/plans`, {
+    body: {
+      flag: 'orders-v2',
+      name: 'orders migration',
+      start: true,
+      steps: [
+        { name: 'none', serve: { variation: 1 } },
+        { name: 'all', serve: { variation: 0 }, pointOfNoReturn: { note, runbook: 'https://wiki.example/orders' } },
+      ],
+    },
+  })
+  t.equal(r.status, 201, r.text)
+  const id = r.body.id as string
+  r = await s.api('POST', `${P}/plans/${id}/approve`, { body: { reason: 'backup verified' } })
+  t.equal(r.status, 200, r.text)
+  await until(
+    async () => (await s.api('GET', `${P}/flags/orders-v2`)).body.pointOfNoReturn !== undefined,
+    30_000,
+    'the plan to pass its point of no return',
+  )
+
+  const page = await signedIn(t, browser, s, ADMIN)
+  await page.goto(`${s.url}/ui/#/flags/orders-v2`)
+  await page.getByText('on in production', { exact: true }).waitFor(WAIT)
+  await page.getByRole('button', { name: 'Kill in production' }).click()
+  const point = page.getByTestId('kill-point')
+  await point.waitFor(WAIT)
+  t.match(await point.textContent(), `this kill will not undo: ${note}`, 'the confirmation says it first')
+  t.match(await point.textContent(), /approved by bootstrap admin: “backup verified”.*https:\/\/wiki\.example\/orders/s)
+  await page.locator('input[name=kill-reason]').fill('orders look wrong')
+  await page.getByRole('button', { name: 'Yes, kill it' }).click()
+  const after = page.getByTestId('not-undone')
+  await after.waitFor(WAIT)
+  r = await s.api('GET', `${P}/flags/orders-v2`)
+  t.equal(r.body.on, false, 'the kill went through')
+  t.match(await after.textContent(), `The flag is off, but this does not undo: ${note}`, 'the API’s notUndone is shown')
+  t.same([...page.problems, ...page.errors], [], 'no console error')
+})
+
+t.test(
+  'release tab: a new plan with a Prometheus guard, read in its state; a scheduled change listed, then cancelled',
+  async (t) => {
+    const exporter = await startExporter(t)
+    const prometheus = await startPrometheus(t, { targets: [exporter.target], scrapeInterval: '1s' })
+    const series = 'checkout_error_ratio'
+    exporter.set(series, 0.001)
+    await until(
+      async () => {
+        const r = await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: series })}`)
+        const body = (await r.json()) as { data: { result: Array<{ value: [number, string] }> } }
+        return Number(body.data.result[0]?.value[1]) === 0.001
+      },
+      30_000,
+      'Prometheus to scrape the exporter',
+    )
+    const s = await startServer(t, { uiDir, env: { PROMETHEUS_URL: prometheus.url } })
+    const browser = await launchChromium(t)
+    await createSdkEnv(s)
+    await createFlag(s, 'checkout', { name: 'Checkout' })
+    const page = await signedIn(t, browser, s, ADMIN)
+    await page.goto(`${s.url}/ui/#/flags/checkout`)
+    await page.getByRole('tab', { name: 'Release' }).click()
+
+    // A plan with a guard, from the form.
+    await page.getByRole('button', { name: 'New plan in production' }).click()
+    const form = page.getByRole('form', { name: 'New plan' })
+    await form.getByLabel('Plan name').fill('guarded ramp')
+    await form.locator('textarea[name=plan-steps]').fill('5 approval\n100')
+    await form.getByRole('button', { name: 'Add guard' }).click()
+    await form.getByLabel('Guard name').fill('error rate')
+    await form.getByLabel('PromQL').fill(series)
+    await form.getByLabel('Breach when the value is').selectOption('>=')
+    await form.getByLabel('Threshold').fill('0.02')
+    await form.getByLabel('For (e.g. 1m; empty: at once)').fill('1m')
+    await form.getByLabel('Action').selectOption('rollback')
+    await form.getByRole('button', { name: 'Create plan' }).click()
+    const card = page.locator('.plan', { hasText: 'guarded ramp' })
+    await card.getByTestId('plan-status').filter({ hasText: 'waiting' }).waitFor(WAIT)
+    // The runner reads the guard on its ticks: the reading shows up in the plan's state.
+    await card
+      .locator('li[data-guard="0"]')
+      .filter({ hasText: 'error rate: 0.001 (>= 0.02 for 1m → rollback)' })
+      .waitFor(WAIT)
+    let r = await s.api('GET', `${P}/plans?flag=checkout`)
+    t.same(
+      r.body.items[0].guards,
+      [{ name: 'error rate', query: series, comparison: '>=', threshold: 0.02, for: '1m', action: 'rollback' }],
+      'the guard as typed',
+    )
+    t.match(r.body.items[0].readings[0], { guard: 0, value: 0.001, breached: false })
+    await card.getByRole('button', { name: 'Abort' }).click()
+    await card.getByTestId('plan-status').filter({ hasText: 'aborted' }).waitFor(WAIT)
+
+    // A scheduled change: at a time (UTC), on, everyone else gets `true`; listed, then cancelled.
+    // (The aborted plan left the flag at its 5 % step.)
+    const before = (await s.api('GET', `${P}/flags/checkout`)).body.version as number
+    await page.getByRole('button', { name: 'Schedule a change in production' }).click()
+    const sched = page.getByRole('form', { name: 'Schedule a change' })
+    await sched.getByLabel('At (UTC)').fill('2030-01-02T05:00')
+    await sched.getByLabel('On', { exact: true }).check()
+    await sched.getByLabel('Everyone else gets').selectOption('0')
+    await sched.getByLabel('Reason (audit log)').fill('launch at 05:00')
+    await sched.getByRole('button', { name: 'Schedule' }).click()
+    await statusSays(page, 'Scheduled checkout in production for 2030-01-02 05:00 UTC')
+    const item = page.locator('.scheduled li', { hasText: '2030-01-02 05:00 UTC' })
+    await item.getByTestId('scheduled-status').filter({ hasText: 'scheduled' }).waitFor(WAIT)
+    t.match(await item.textContent(), /on, everyone else true/)
+    r = await s.api('GET', `${P}/plans?flag=checkout&status=running`)
+    t.equal(r.body.items.length, 1, 'one scheduled change')
+    const planned = r.body.items[0]
+    t.same([planned.startAt, planned.nextAt], ['2030-01-02T05:00:00.000Z', '2030-01-02T05:00:00.000Z'])
+    t.match(planned.steps[0].config, { on: true, fallthrough: { variation: 0 } })
+    t.equal((await s.api('GET', `${P}/flags/checkout`)).body.version, before, 'nothing applied before its time')
+    await item.getByRole('button', { name: 'Cancel' }).click()
+    await item.getByTestId('scheduled-status').filter({ hasText: 'cancelled' }).waitFor(WAIT)
+    r = await s.api('GET', `${P}/plans/${planned.id}`)
+    t.equal(r.body.status, 'aborted', 'cancelled through the API')
+    t.same([...page.problems, ...page.errors], [], 'no console error')
+  },
+)

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { startServer } from '../helpers/server.js'
+import { rawConnect } from '../helpers/raw-http.js'
+import { ADMIN, startServer } from '../helpers/server.js'
 
 const flagPath = '/api/v1/environments/production/flags/f'
 
@@ -129,3 +130,44 @@ t.test('retention: HISTORY_MAX_VERSIONS and AUDIT_MAXLEN bound what is kept', as
   r = await s.api('GET', '/api/v1/audit?env=production&limit=1')
   t.equal(r.body.items[0].action, 'flag.off', 'the newest records are the ones kept')
 })
+
+t.test(
+  'GET /api/v1/audit: ETag of the answer; an unchanged poll is 304 with no body, a change is a new 200',
+  async (t) => {
+    const s = await startServer(t)
+    await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
+    await s.api('POST', '/api/v1/flags', { body: { key: 'f', kind: 'boolean' } })
+    for (const q of ['/api/v1/audit?limit=1', '/api/v1/audit?env=production&limit=1']) {
+      let r = await s.api('GET', q)
+      t.equal(r.status, 200)
+      const etag = r.headers.get('etag') ?? ''
+      t.match(etag, /^"[A-Za-z0-9_-]{32}"$/, `${q}: an ETag`)
+      r = await s.api('GET', q)
+      t.equal(r.headers.get('etag'), etag, 'the same answer, the same ETag')
+
+      // The exact bytes: a 304 head, no body, no Content-Length.
+      const c = await rawConnect(t, s.url)
+      await c.write(`GET ${q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN}\r\nIf-None-Match: ${etag}\r\n\r\n`)
+      const [raw] = await c.waitResponses(1)
+      t.equal(raw?.status, 304, 'unchanged: 304')
+      t.equal(raw?.body.length, 0, 'no body')
+      t.notOk(raw && 'content-length' in raw.headers, 'no Content-Length')
+      t.equal(raw?.headers.etag, etag, 'the ETag again')
+
+      t.equal((await s.api('POST', `${flagPath}/toggle`, { body: { on: true } })).status, 200)
+      r = await s.api('GET', q, { headers: { 'if-none-match': etag } })
+      t.equal(r.status, 200, 'after a change: 200')
+      t.not(r.headers.get('etag'), etag, 'with a new ETag')
+      t.equal(r.body.items[0].action, 'flag.on')
+      t.equal(
+        (await s.api('GET', q, { headers: { 'if-none-match': `W/${r.headers.get('etag')}` } })).status,
+        304,
+        'a weak comparison matches too',
+      )
+      t.equal((await s.api('POST', `${flagPath}/toggle`, { body: { on: false } })).status, 200)
+    }
+    // Errors are never conditional.
+    const r = await s.api('GET', '/api/v1/audit?env=nowhere', { headers: { 'if-none-match': '*' } })
+    t.equal(r.status, 404)
+  },
+)

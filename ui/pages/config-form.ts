@@ -8,8 +8,13 @@ import { useState } from 'preact/hooks'
 import { type Clause, type Operator, OPERATORS, type Rule, type Serve } from '../../sdk/core/types.js'
 import { ApiError, call, type Config, type Definition } from '../api.js'
 import { describeError, label, parseIds, pct, toWeight, useShared, WEIGHT_TOTAL } from '../util.js'
+import { FactsRefusal, OverrideNotice, RequirementsEditor, unmetOf } from './requirements.js'
 
-type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'>
+type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'> & {
+  requires: NonNullable<Config['requires']>
+  /** A knob's value; null clears it (a PUT without `knob` keeps it). */
+  knob?: Config['knob'] | null
+}
 
 const NUMERIC: ReadonlySet<Operator> = new Set(['lessThan', 'lessThanOrEqual', 'greaterThan', 'greaterThanOrEqual'])
 const OP_HINT: Partial<Record<Operator, string>> = {
@@ -28,6 +33,8 @@ export function draftOf(c: Config): Draft {
     targets: c.targets,
     rules: c.rules,
     fallthrough: c.fallthrough,
+    requires: c.requires ?? [],
+    ...(c.knob && { knob: c.knob }),
   })
 }
 
@@ -49,30 +56,42 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
   const [error, setError] = useState('')
   const [conflict, setConflict] = useState<number | null>(null)
   const [busy, setBusy] = useState(false)
-  const variations = config.variations
+  const [unmet, setUnmet] = useState<ReturnType<typeof unmetOf>>(null)
+  // A knob's value is one more choice, at index variations.length: wherever a variation can be served.
+  const variations: unknown[] = draft.knob ? [...config.variations, `knob ${draft.knob.value}`] : config.variations
   const dis = !editable
 
-  const save = async (e: Event) => {
-    e.preventDefault()
+  /** PUT with If-Match; `force` (with its reason) overrides unmet requirements, audited by the API. */
+  const put = async (force?: string) => {
     setBusy(true)
     setError('')
     try {
+      const why = force ?? reason
       const r = await call<Config>('PUT', `/environments/${env}/flags/${config.key}`, {
-        body: { ...draft, ...(reason && { reason }) },
+        body: { ...draft, ...(why && { reason: why }), ...(force !== undefined && { force: true }) },
         ifMatch: config.version,
       })
       setConflict(null)
+      setUnmet(null)
       setReason('')
-      say(`Saved ${config.key} in ${env}: version ${r.body.version}`)
+      say(
+        `Saved ${config.key} in ${env}: version ${r.body.version}${force !== undefined ? ' (requirements overridden)' : ''}`,
+      )
       onSaved(r.body)
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 412 || err.status === 409)) {
+      const refused = unmetOf(err)
+      if (refused) setUnmet(refused)
+      else if (err instanceof ApiError && (err.status === 412 || err.status === 409)) {
         const d = err.details as { currentVersion?: number } | undefined
         setConflict(d?.currentVersion ?? -1)
       } else setError(describeError(err))
     } finally {
       setBusy(false)
     }
+  }
+  const save = (e: Event) => {
+    e.preventDefault()
+    void put()
   }
 
   const varSelect = (value: number | null, onChange: (v: number) => void, name: string, allowNull = false) =>
@@ -109,6 +128,7 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
     </div>`
     }
 
+    ${config.requirementsOverride && html`<${OverrideNotice} o=${config.requirementsOverride} />`}
     <fieldset>
       <legend>State</legend>
       <label class="check"><input type="checkbox" name="on" disabled=${dis} checked=${draft.on} onChange=${(e: Event) => setDraft({ ...draft, on: (e.target as HTMLInputElement).checked })} /> On (off serves the off variation)</label>
@@ -191,14 +211,61 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
     </fieldset>
 
     ${
+      config.knobBounds &&
+      html`<${KnobEditor} key=${config.version} bounds=${config.knobBounds} knob=${draft.knob ?? null} index=${config.variations.length} dis=${dis}
+      onChange=${(knob: Draft['knob']) => setDraft({ ...draft, knob })}
+      onServe=${() => setDraft({ ...draft, fallthrough: { variation: config.variations.length } })} />`
+    }
+
+    <${RequirementsEditor} requires=${draft.requires} dis=${dis} onChange=${(requires: Draft['requires']) => setDraft({ ...draft, requires })} />
+
+    ${
       editable &&
       html`<div class="row">
       <label class="grow">Reason (audit log) <input name="reason" value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
       <button type="submit" disabled=${busy}>Save version ${config.version + 1}</button>
     </div>`
     }
+    ${
+      unmet &&
+      html`<${FactsRefusal} unmet=${unmet} editable=${editable} onForce=${(why: string) => void put(why)} onCancel=${() => setUnmet(null)} />`
+    }
     ${error && html`<p class="error" role="alert">${error}</p>`}
   </form>`
+}
+
+/** A live knob's value in this environment (the bounds are the definition's, in Details); the API validates it. */
+function KnobEditor({
+  bounds,
+  knob,
+  index,
+  dis,
+  onChange,
+  onServe,
+}: {
+  bounds: NonNullable<Config['knobBounds']>
+  knob: { value: number } | null
+  index: number
+  dis: boolean
+  onChange: (k: { value: number } | null) => void
+  onServe: () => void
+}) {
+  const [text, setText] = useState(knob ? String(knob.value) : '')
+  return html`<fieldset class="knob">
+    <legend>Knob</legend>
+    <p class="sub">A value from ${bounds.min} to ${bounds.max}${bounds.step !== undefined ? ` in steps of ${bounds.step}` : ''}, served as choice ${index} (“knob”) wherever a variation is; empty clears it.</p>
+    <div class="row">
+      <label>Knob value <input type="number" step="any" inputmode="decimal" name="knob-value" disabled=${dis} value=${text} onInput=${(
+        e: Event,
+      ) => {
+        const v = (e.target as HTMLInputElement).value
+        setText(v)
+        // Out-of-bounds values are sent as typed: the API's validator says what is wrong (KNOB_* codes).
+        onChange(v.trim() === '' || Number.isNaN(Number(v)) ? null : { value: Number(v) })
+      }} /></label>
+      ${!dis && knob && html`<button type="button" class="quiet" onClick=${onServe}>Serve the knob to everyone else</button>`}
+    </div>
+  </fieldset>`
 }
 
 function ClauseRow({

@@ -161,7 +161,7 @@ function Promote({ from, to }: { from: string; to: string }) {
   return html`<form class="promote" onSubmit=${promote} aria-label="Promote">
     <h3>Promote a flag from ${from} to ${to}</h3>
     <label>Flag key <input name="promote-flag" required value=${flag} onInput=${(e: Event) => setFlag((e.target as HTMLInputElement).value)} /></label>
-    <label><input type="checkbox" checked=${copySegments} onChange=${(e: Event) => setCopySegments((e.target as HTMLInputElement).checked)} /> Copy the segments it uses (definitions)</label>
+    <label class="check"><input type="checkbox" checked=${copySegments} onChange=${(e: Event) => setCopySegments((e.target as HTMLInputElement).checked)} /> Copy the segments it uses (definitions)</label>
     <label>Reason <input name="promote-reason" value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
     <button type="submit">Promote</button>
     ${

@@ -14,12 +14,14 @@ import {
   get,
   type HistoryEntry,
   type Page,
+  type PassedPoint,
   type SdkStatus,
 } from '../api.js'
 import { jsonDiff, withContext } from '../diff.js'
 import { describeError, label, useShared, when } from '../util.js'
 import { ConfigForm, draftOf } from './config-form.js'
 import { ReleaseTab } from './release.js'
+import { FactsRefusal, unmetOf } from './requirements.js'
 
 export function FlagPage({ flagKey }: { flagKey: string }) {
   const { me, env, envs, setEnv, tick } = useShared()
@@ -92,10 +94,16 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     </div>
     ${
       editable &&
-      html`<${Kill} flagKey=${def.key} on=${config.on} onKilled=${(c: Config) => {
+      html`<div class="switches">
+      <${Toggle} flagKey=${def.key} on=${config.on} onToggled=${(c: Config) => {
         setConfig(c)
         setDraft(draftOf(c))
-      }} />`
+      }} />
+      <${Kill} flagKey=${def.key} on=${config.on} point=${config.pointOfNoReturn} onKilled=${(c: Config) => {
+        setConfig(c)
+        setDraft(draftOf(c))
+      }} />
+    </div>`
     }
     <div class="tabs" role="tablist">
       ${tabs.map(([id, name]) => html`<button type="button" role="tab" aria-selected=${tab === id} class=${tab === id ? 'tab active' : 'tab'} onClick=${() => setTab(id)}>${name}</button>`)}
@@ -112,14 +120,68 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
     }
     ${tab === 'history' && html`<${History} base=${base} current=${config.version} editable=${editable} onRolledBack=${() => void load()} />`}
     ${tab === 'audit' && html`<${FlagAudit} flagKey=${def.key} />`}
-    ${tab === 'details' && html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${setDef} />`}
+    ${
+      tab === 'details' &&
+      html`<${Details} def=${def} editable=${me.can.write.length > 0} onSaved=${(d: Definition) => {
+        setDef(d)
+        // Knob bounds are served with each environment's configuration: read it again.
+        void load()
+      }} />`
+    }
     ${tab === 'release' && html`<${ReleaseTab} flagKey=${def.key} variations=${def.variations} />`}
   </section>`
 }
 
-/** Kill: a reason, a confirmation, then the live count of server SDK instances that applied it. */
-function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKilled: (c: Config) => void }) {
+/**
+ * Turn on or off (POST …/toggle), the rest of the configuration kept. Turning on where the facts do not meet
+ * `requires` is refused with each unmet requirement; an editor may force it with a reason.
+ */
+function Toggle({ flagKey, on, onToggled }: { flagKey: string; on: boolean; onToggled: (c: Config) => void }) {
   const { env, say } = useShared()
+  const [unmet, setUnmet] = useState<ReturnType<typeof unmetOf>>(null)
+  const [error, setError] = useState('')
+  useEffect(() => {
+    setUnmet(null)
+    setError('')
+  }, [env, flagKey, on])
+  const toggle = async (force?: string) => {
+    try {
+      const r = await call<Config>('POST', `/environments/${env}/flags/${encodeURIComponent(flagKey)}/toggle`, {
+        body: { on: !on, ...(force !== undefined && { force: true, reason: force }) },
+      })
+      setUnmet(null)
+      setError('')
+      say(
+        `Turned ${flagKey} ${r.body.on ? 'on' : 'off'} in ${env}${force !== undefined ? ' (requirements overridden)' : ''}`,
+      )
+      onToggled(r.body)
+    } catch (e) {
+      const refused = unmetOf(e)
+      if (refused) setUnmet(refused)
+      else setError(describeError(e))
+    }
+  }
+  return html`<div class="toggle">
+    <button type="button" onClick=${() => void toggle()}>Turn ${on ? 'off' : 'on'} in ${env}</button>
+    ${unmet && html`<${FactsRefusal} unmet=${unmet} editable=${true} onForce=${(why: string) => void toggle(why)} onCancel=${() => setUnmet(null)} />`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </div>`
+}
+
+/** Kill: a reason, a confirmation, then the live count of server SDK instances that applied it. */
+function Kill({
+  flagKey,
+  on,
+  point,
+  onKilled,
+}: {
+  flagKey: string
+  on: boolean
+  point: PassedPoint | undefined
+  onKilled: (c: Config) => void
+}) {
+  const { env, say } = useShared()
+  const [notUndone, setNotUndone] = useState('')
   const [open, setOpen] = useState(false)
   const [reason, setReason] = useState('')
   const [error, setError] = useState('')
@@ -129,6 +191,7 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
     setChangeId(null)
     setStatus(null)
     setOpen(false)
+    setNotUndone('')
   }, [env, flagKey])
   useEffect(() => {
     if (!changeId) return
@@ -156,6 +219,7 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
       })
       setOpen(false)
       setError('')
+      setNotUndone(r.body.notUndone ?? '')
       setChangeId(r.changeId)
       say(`Killed ${flagKey} in ${env}`)
       onKilled(r.body)
@@ -169,6 +233,13 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
       open &&
       html`<form class="card danger-zone" onSubmit=${kill} aria-label="Kill">
       <p><strong>Turn ${flagKey} off in ${env} now?</strong> It serves its off variation everywhere within seconds, whatever its version.</p>
+      ${
+        point &&
+        html`<div class="point" data-testid="kill-point">
+        <p><strong>Past a point of no return:</strong> this kill will not undo: ${point.note}</p>
+        <p class="sub">Passed at step ${point.step + 1} of plan <code>${point.plan}</code> on ${when(point.passedAt)}, approved by ${point.approvedBy}: “${point.reason}”.${point.runbook ? ' Runbook: ' : ''}${point.runbook && html`<span class="mono">${point.runbook}</span>`}</p>
+      </div>`
+      }
       <label>Reason (audit log) <input name="kill-reason" required value=${reason} onInput=${(e: Event) => setReason((e.target as HTMLInputElement).value)} /></label>
       <div class="row">
         <button type="submit" class="danger">Yes, kill it</button>
@@ -177,6 +248,7 @@ function Kill({ flagKey, on, onKilled }: { flagKey: string; on: boolean; onKille
     </form>`
     }
     ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${notUndone && html`<p class="notice danger-zone" role="alert" data-testid="not-undone">${notUndone}</p>`}
     ${changeId && html`<${Delivery} status=${status} />`}
   </div>`
 }
@@ -294,12 +366,25 @@ function Details({ def, editable, onSaved }: { def: Definition; editable: boolea
     owner: def.owner ?? '',
     temporary: def.temporary === true,
     removeBy: def.removeBy ?? '',
+    knobMin: def.knob ? String(def.knob.min) : '',
+    knobMax: def.knob ? String(def.knob.max) : '',
+    knobStep: def.knob?.step !== undefined ? String(def.knob.step) : '',
   })
   const [error, setError] = useState('')
   const set = (k: keyof typeof f) => (e: Event) => {
     const t = e.target as HTMLInputElement
     setF({ ...f, [k]: t.type === 'checkbox' ? t.checked : t.value })
   }
+  // Bounds change what every environment may serve: sent only when changed (that PATCH needs every environment).
+  const knob =
+    f.knobMin.trim() === '' && f.knobMax.trim() === ''
+      ? undefined
+      : {
+          min: Number(f.knobMin),
+          max: Number(f.knobMax),
+          ...(f.knobStep.trim() !== '' && { step: Number(f.knobStep) }),
+        }
+  const knobChanged = knob !== undefined && JSON.stringify(knob) !== JSON.stringify(def.knob)
   const save = async (e: Event) => {
     e.preventDefault()
     try {
@@ -314,6 +399,7 @@ function Details({ def, editable, onSaved }: { def: Definition; editable: boolea
           owner: f.owner,
           temporary: f.temporary,
           ...(f.removeBy && { removeBy: f.removeBy }),
+          ...(knobChanged && { knob }),
         },
         ifMatch: def.version,
       })
@@ -337,6 +423,18 @@ function Details({ def, editable, onSaved }: { def: Definition; editable: boolea
       <label class="check"><input type="checkbox" name="detail-temporary" disabled=${dis} checked=${f.temporary} onChange=${set('temporary')} /> temporary</label>
       <label>Remove by <input type="date" name="detail-remove-by" disabled=${dis} value=${f.removeBy} onInput=${set('removeBy')} /></label>
     </div>
+    ${
+      def.kind === 'number' &&
+      html`<fieldset class="knob">
+      <legend>Knob bounds</legend>
+      <p class="sub">A number flag with bounds is a live knob: each environment may serve a value within them (set in its configuration). Changing them needs every environment.</p>
+      <div class="row">
+        <label>Knob min <input type="number" step="any" name="knob-min" disabled=${dis} value=${f.knobMin} onInput=${set('knobMin')} /></label>
+        <label>Knob max <input type="number" step="any" name="knob-max" disabled=${dis} value=${f.knobMax} onInput=${set('knobMax')} /></label>
+        <label>Knob step (optional) <input type="number" step="any" name="knob-step" disabled=${dis} value=${f.knobStep} onInput=${set('knobStep')} /></label>
+      </div>
+    </fieldset>`
+    }
     <label>Description <textarea name="detail-description" rows="3" disabled=${dis} value=${f.description} onInput=${set('description')}></textarea></label>
     <p class="sub">The same in every environment. Variations and clientSide change what every environment serves: an admin or an editor of every environment changes them with the API.</p>
     ${editable && html`<button type="submit">Save details</button>`}
