@@ -74,7 +74,11 @@ export interface Result {
   form?: string
   /** evals/s, contexts/s, or bytes for memory-1m. */
   unit?: 'evals/s' | 'contexts/s' | 'bytes'
+  /** Median by the wall clock (bytes for memory-1m). */
   median?: number
+  /** Median per CPU second of the process (bytes for memory-1m). */
+  cpuMedian?: number
   runs?: number[]
+  cpuRuns?: number[]
   ingestMs?: number
 }

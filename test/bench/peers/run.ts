@@ -146,8 +146,9 @@ const fmtRate = (x: number) =>
       : x >= 10
         ? x.toFixed(0)
         : x.toFixed(1)
-const fmtValue = (r: Result) =>
-  r.unit === 'bytes' ? `${((r.median ?? 0) / 1e6).toFixed(1)} MB` : `${fmtRate(r.median ?? 0)}/s`
+type Field = 'median' | 'cpuMedian'
+const fmtValue = (r: Result, field: Field = 'median') =>
+  r.unit === 'bytes' ? `${((r[field] ?? 0) / 1e6).toFixed(1)} MB` : `${fmtRate(r[field] ?? 0)}/s`
 
 const results: Result[] = []
 const t0 = performance.now()
@@ -157,7 +158,7 @@ for (const s of scenarios) {
     const r = await runCell(sdk, s)
     results.push(r)
     console.log(
-      `  ${s.padEnd(14)} ${sdk.padEnd(13)} ${r.ok ? fmtValue(r).padStart(12) : `FAILED: ${r.error}`}${r.ok && r.ingestMs !== undefined ? `  (ingest ${r.ingestMs.toFixed(0)} ms)` : ''}`,
+      `  ${s.padEnd(14)} ${sdk.padEnd(13)} ${r.ok ? `${fmtValue(r, 'cpuMedian').padStart(12)} per CPU s ${fmtValue(r).padStart(12)} wall` : `FAILED: ${r.error}`}${r.ok && r.ingestMs !== undefined ? `  (ingest ${r.ingestMs.toFixed(0)} ms)` : ''}`,
     )
   }
 }
@@ -167,32 +168,33 @@ const minutes = (performance.now() - t0) / 60_000
 // One row per scenario; each cell the median and its ratio to the best peer of this run.
 const cols = sdks
 const get = (s: ScenarioName, sdk: SdkName) => results.find((r) => r.scenario === s && r.sdk === sdk)
-const lines: string[] = []
-lines.push(`| scenario | ${cols.map((c) => TITLE[c]).join(' | ')} |`)
-lines.push(`|---|${cols.map(() => '---').join('|')}|`)
-for (const s of scenarios) {
-  const peers = PEERS.map((p) => get(s, p)).filter((r): r is Result => r?.ok === true)
-  const memory = s === 'memory-1m'
-  const best = peers.length ? (memory ? Math.min : Math.max)(...peers.map((r) => r.median ?? 0)) : Number.NaN
-  const cells = cols.map((c) => {
-    if (!SUPPORTS(c, s)) return '—'
-    const r = get(s, c)
-    if (!r) return '—'
-    if (!r.ok) return r.error === 'not installed' ? 'not installed' : '**failed**'
-    const ratio = memory ? (r.median ?? 0) / best : (r.median ?? 0) / best
-    return Number.isFinite(ratio) ? `${fmtValue(r)} (${ratio.toFixed(2)}×)` : fmtValue(r)
-  })
-  const unit = memory ? ' (× the smallest peer; lower is better)' : s === 'all-flags' ? ' (contexts/s)' : ''
-  lines.push(`| ${TITLES[s]}${unit} | ${cells.join(' | ')} |`)
+function table(field: Field): string {
+  const lines: string[] = []
+  lines.push(`| scenario | ${cols.map((c) => TITLE[c]).join(' | ')} |`)
+  lines.push(`|---|${cols.map(() => '---').join('|')}|`)
+  for (const s of scenarios) {
+    const peers = PEERS.map((p) => get(s, p)).filter((r): r is Result => r?.ok === true)
+    const memory = s === 'memory-1m'
+    const best = peers.length ? (memory ? Math.min : Math.max)(...peers.map((r) => r[field] ?? 0)) : Number.NaN
+    const cells = cols.map((c) => {
+      const r = SUPPORTS(c, s) ? get(s, c) : undefined
+      if (!r) return '—'
+      if (!r.ok) return r.error === 'not installed' ? 'not installed' : '**failed**'
+      const ratio = (r[field] ?? 0) / best
+      return Number.isFinite(ratio) ? `${fmtValue(r, field)} (${ratio.toFixed(2)}×)` : fmtValue(r, field)
+    })
+    const unit = memory ? ' (× the smallest peer; lower is better)' : s === 'all-flags' ? ' (contexts/s)' : ''
+    lines.push(`| ${TITLES[s]}${unit} | ${cells.join(' | ')} |`)
+  }
+  return lines.join('\n')
 }
-const table = lines.join('\n')
 
 const notes: string[] = []
 const clientWl = get('whitelist-10k', 'client')
 const setWl = get('whitelist-10k', 'set')
 if (clientWl?.ok && setWl?.ok)
   notes.push(
-    `Switchyard client / plain Set on the 10,000-id whitelist, same run: ${((clientWl.median ?? 0) / (setWl.median ?? 1)).toFixed(2)}×`,
+    `Switchyard client / plain Set on the 10,000-id whitelist, same run: ${((clientWl.cpuMedian ?? 0) / (setWl.cpuMedian ?? 1)).toFixed(2)}× per CPU second, ${((clientWl.median ?? 0) / (setWl.median ?? 1)).toFixed(2)}× wall`,
   )
 for (const sdk of cols) {
   const forms = [...new Set(results.filter((r) => r.sdk === sdk && r.form).map((r) => r.form))]
@@ -202,7 +204,10 @@ for (const sdk of cols) {
 for (const r of results.filter((x) => !x.ok))
   notes.push(`FAILED ${r.sdk} × ${r.scenario}: ${r.error}${r.checked ? ` (${r.checked})` : ''}`)
 
-console.log(`\n${table}\n`)
+console.log(
+  `\nPer CPU second of the process (user + system; ratios to the fastest peer, memory to the smallest):\n\n${table('cpuMedian')}\n`,
+)
+console.log(`By the wall clock:\n\n${table('median')}\n`)
 for (const n of notes) console.log(`- ${n}`)
 console.log(
   `\n${tiny ? 'TINY data (smoke run), ' : ''}medians of ${machine.runs} runs of ≥ ${machine.runMs} ms per cell (memory: one measurement), each SDK × scenario in its own process; ratios to the fastest peer (memory: the smallest) of this run.`,
