@@ -97,7 +97,7 @@ const machine = {
   loadBefore: load(),
   loadAfter: '',
   runs: Number(process.env.BENCH_RUNS ?? (tiny ? 1 : 5)),
-  runMs: Number(process.env.BENCH_RUN_MS ?? (tiny ? 20 : 400)),
+  runMs: Number(process.env.BENCH_RUN_MS ?? (tiny ? 20 : 250)),
 }
 console.log(
   `machine: ${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}; load average (1/5/15 min) before: ${machine.loadBefore}`,
@@ -197,7 +197,7 @@ if (clientWl?.ok && setWl?.ok)
     `Switchyard client / plain Set on the 10,000-id whitelist, same run: ${((clientWl.cpuMedian ?? 0) / (setWl.cpuMedian ?? 1)).toFixed(2)}× per CPU second, ${((clientWl.median ?? 0) / (setWl.median ?? 1)).toFixed(2)}× wall`,
   )
 for (const sdk of cols) {
-  const forms = [...new Set(results.filter((r) => r.sdk === sdk && r.form).map((r) => r.form))]
+  const forms = [...new Set(results.flatMap((r) => (r.sdk === sdk && r.form ? r.form.split('; ') : [])))]
   const version = results.find((r) => r.sdk === sdk && r.version)?.version
   if (version) notes.push(`${TITLE[sdk]} (${version}): ${forms.join('; ')}`)
 }
@@ -210,7 +210,7 @@ console.log(
 console.log(`By the wall clock:\n\n${table('median')}\n`)
 for (const n of notes) console.log(`- ${n}`)
 console.log(
-  `\n${tiny ? 'TINY data (smoke run), ' : ''}medians of ${machine.runs} runs of ≥ ${machine.runMs} ms per cell (memory: one measurement), each SDK × scenario in its own process; ratios to the fastest peer (memory: the smallest) of this run.`,
+  `\n${tiny ? 'TINY data (smoke run), ' : ''}medians of ${machine.runs} runs of ≥ ${machine.runMs} ms of CPU time per cell (memory: one measurement), each SDK × scenario in its own process; ratios to the fastest peer (memory: the smallest) of this run.`,
 )
 console.log(
   `machine: ${machine.nproc} × ${machine.cpu}; load average (1/5/15 min) before ${machine.loadBefore}, after ${machine.loadAfter}; ${minutes.toFixed(1)} min`,
