@@ -19,7 +19,7 @@ t.test('the peers runner evaluates the 10,000-id whitelist scenario (tiny) and p
   const json = join(dir, 'out.json')
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import=tsx', join(peersDir, 'run.ts'), '--tiny', '--no-install', 'whitelist-10k', `--json=${json}`],
+    ['--import=tsx', join(peersDir, 'run.ts'), '--tiny', '--no-install', '--jobs=2', 'whitelist-10k', `--json=${json}`],
     { cwd: root, timeout: 120_000, maxBuffer: 1 << 22 },
   )
   const out = JSON.parse(readFileSync(json, 'utf8')) as { results: Result[]; machine: { nproc: number } }

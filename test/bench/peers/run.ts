@@ -1,5 +1,5 @@
 /**
- * `npm run bench:peers [-- <filter>…] [--tiny] [--no-install] [--json=<file>]`
+ * `npm run bench:peers [-- <filter>…] [--tiny] [--no-install] [--jobs=N] [--json=<file>]`
  *
  * Switchyard's client and bare engine side by side with other JavaScript SDKs, offline, on the same
  * seeded data: installs the peers pinned in test/bench/peers/package-lock.json into this folder (their
@@ -8,7 +8,8 @@
  * first, then the timed runs) and prints one table of medians with ratios to the fastest peer of the same
  * run, the machine and its load. A filter keeps the scenarios and/or SDKs whose name contains it
  * (`-- 1m`, `-- launchdarkly boolean`). `--tiny` runs the same code on tiny data (the smoke test);
- * `--no-install` uses only what is installed (peers that are not are listed as such).
+ * `--no-install` uses only what is installed (peers that are not are listed as such); `--jobs=N` runs N
+ * cells at a time (only for the smoke test: parallel cells share the cores, so their timings mean nothing).
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -23,6 +24,8 @@ const args = process.argv.slice(2)
 const tiny = args.includes('--tiny')
 const noInstall = args.includes('--no-install')
 const jsonOut = args.find((a) => a.startsWith('--json='))?.slice('--json='.length)
+/** Cells at a time; more than 1 only where timings do not matter (the smoke test's tiny run). */
+const jobs = Math.max(1, Number(args.find((a) => a.startsWith('--jobs='))?.slice('--jobs='.length) ?? 1))
 const filters = args.filter((a) => !a.startsWith('--'))
 
 /** The Set reference only answers list membership. */
@@ -150,18 +153,22 @@ type Field = 'median' | 'cpuMedian'
 const fmtValue = (r: Result, field: Field = 'median') =>
   r.unit === 'bytes' ? `${((r[field] ?? 0) / 1e6).toFixed(1)} MB` : `${fmtRate(r[field] ?? 0)}/s`
 
-const results: Result[] = []
+const cells = scenarios.flatMap((s) => sdks.filter((sdk) => SUPPORTS(sdk, s)).map((sdk) => ({ s, sdk })))
+const results: Result[] = new Array(cells.length)
 const t0 = performance.now()
-for (const s of scenarios) {
-  for (const sdk of sdks) {
-    if (!SUPPORTS(sdk, s)) continue
-    const r = await runCell(sdk, s)
-    results.push(r)
-    console.log(
-      `  ${s.padEnd(14)} ${sdk.padEnd(13)} ${r.ok ? `${fmtValue(r, 'cpuMedian').padStart(12)} per CPU s ${fmtValue(r).padStart(12)} wall` : `FAILED: ${r.error}`}${r.ok && r.ingestMs !== undefined ? `  (ingest ${r.ingestMs.toFixed(0)} ms)` : ''}`,
-    )
-  }
-}
+let next = 0
+await Promise.all(
+  Array.from({ length: jobs }, async () => {
+    for (let i = next++; i < cells.length; i = next++) {
+      const { s, sdk } = cells[i]!
+      const r = await runCell(sdk, s)
+      results[i] = r
+      console.log(
+        `  ${s.padEnd(14)} ${sdk.padEnd(13)} ${r.ok ? `${fmtValue(r, 'cpuMedian').padStart(12)} per CPU s ${fmtValue(r).padStart(12)} wall` : `FAILED: ${r.error}`}${r.ok && r.ingestMs !== undefined ? `  (ingest ${r.ingestMs.toFixed(0)} ms)` : ''}`,
+      )
+    }
+  }),
+)
 machine.loadAfter = load()
 const minutes = (performance.now() - t0) / 60_000
 
