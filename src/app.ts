@@ -51,6 +51,8 @@ export interface AppDeps {
   logStream?: Writable
   /** The built admin page served at /ui/ (default dist/ui; tests build their own). */
   uiDir?: string
+  /** What GET /metrics answers (WORKERS > 1: every worker's registry, aggregated by the primary); default `registry`'s. */
+  metricsText?: () => Promise<string>
 }
 
 declare module 'fastify' {
@@ -285,6 +287,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     monitor,
     readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
     metricsToken: config.METRICS_TOKEN,
+    ...(deps.metricsText && { metricsText: deps.metricsText }),
   })
   await app.register(storeRoutes, { monitor })
   await app.register(environmentRoutes, { services })

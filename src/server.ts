@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
+import { AggregatorRegistry, Registry } from 'prom-client'
 import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 import { redisWarnings } from './redis/check.js'
@@ -16,6 +17,16 @@ import { exponentialDelay } from '../sdk/transport/backoff.js'
  * second signal instead of finishing its requests.
  */
 const SHUTDOWN = 'switchyard:shutdown'
+/** A worker's request for the cluster's metrics, and the primary's answer (same type, same id). */
+const METRICS = 'switchyard:metrics'
+interface MetricsMessage {
+  type: typeof METRICS
+  id: number
+  text?: string
+  error?: string
+}
+const isMetricsMessage = (m: unknown): m is MetricsMessage =>
+  typeof m === 'object' && m !== null && (m as { type?: unknown }).type === METRICS
 /** A worker that ran this long before it died is restarted at once again (the backoff starts over). */
 const WORKER_STABLE_MS = 30_000
 
@@ -114,7 +125,7 @@ async function main(): Promise<void> {
 
   let generated: string | null = null
   try {
-    app = await buildApp(config, { redis: client, fdLimit: openFileLimit() })
+    app = await buildApp(config, { redis: client, fdLimit: openFileLimit(), ...(cluster.isWorker && workerMetrics()) })
     for (const w of await redisWarnings(client)) app.log.warn(w)
     // ADMIN_TOKEN is in place before the first request; a generated token is made only once the
     // server listens, so a start that fails never stores a token nobody was shown.
@@ -160,11 +171,48 @@ async function main(): Promise<void> {
 }
 
 /**
+ * A worker's side of the cluster's /metrics: its registry is what prom-client's AggregatorRegistry
+ * collects from each worker, and /metrics asks the primary for all of them aggregated (counters
+ * and histograms summed; one worker's counters alone would jump between scrapes that reach
+ * different workers). Without an answer it serves its own, and says so on stderr.
+ */
+function workerMetrics(): { registry: Registry; metricsText: () => Promise<string> } {
+  const registry = new Registry()
+  AggregatorRegistry.setRegistries(registry)
+  // Constructing one installs the worker's answer to the primary's collection requests.
+  void new AggregatorRegistry()
+  const waiting = new Map<number, (m: MetricsMessage | null) => void>()
+  let next = 0
+  process.on('message', (m: unknown) => {
+    if (isMetricsMessage(m)) waiting.get(m.id)?.(m)
+  })
+  const metricsText = () =>
+    new Promise<string>((resolve) => {
+      const id = next++
+      const done = (m: MetricsMessage | null) => {
+        clearTimeout(timer)
+        waiting.delete(id)
+        if (m?.text !== undefined) return resolve(m.text)
+        console.error(
+          `switchyard: cluster metrics unavailable (${m?.error ?? 'no answer'}); /metrics answers for worker ${cluster.worker?.id} alone`,
+        )
+        resolve(registry.metrics())
+      }
+      // prom-client gives up on a worker that does not answer after 5 s.
+      const timer = setTimeout(() => done(null), 10_000)
+      waiting.set(id, done)
+      process.send?.({ type: METRICS, id } satisfies MetricsMessage)
+    })
+  return { registry, metricsText }
+}
+
+/**
  * WORKERS > 1: this process serves nothing itself. It forks the workers (each a full instance on
  * the shared port, connected to `redisUrl`: the embedded redis-server it started, or the one
  * configured), starts a crashed one again with backoff (250 ms, doubling, at most 30 s), and on
  * SIGTERM/SIGINT asks every worker to close gracefully, waits for them, then runs `cleanup`
- * (the embedded redis-server and DATA_DIR's lock are its own). A worker whose primary dies exits
+ * (the embedded redis-server and DATA_DIR's lock are its own). It also answers the workers'
+ * requests for the cluster's metrics. A worker whose primary dies exits
  * with it (node:cluster closes it when its IPC channel does).
  */
 function primary(config: Config, redisUrl: string | undefined, cleanup: () => Promise<void>): void {
@@ -226,6 +274,18 @@ function primary(config: Config, redisUrl: string | undefined, cleanup: () => Pr
     setTimeout(() => {
       if (!stopping) fork()
     }, delay)
+  })
+  // /metrics on any worker: the primary collects every worker's registry (workerMetrics).
+  const aggregator = new AggregatorRegistry()
+  cluster.on('message', (w, m: unknown) => {
+    if (!isMetricsMessage(m)) return
+    const reply = (r: Partial<MetricsMessage>) => {
+      if (w.isConnected()) w.send({ type: METRICS, id: m.id, ...r } satisfies MetricsMessage)
+    }
+    aggregator.clusterMetrics().then(
+      (text) => reply({ text }),
+      (e: Error) => reply({ error: e.message }),
+    )
   })
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void shutdown(0))
   console.error(`switchyard: primary (pid ${process.pid}) starting ${config.WORKERS} workers`)

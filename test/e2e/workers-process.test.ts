@@ -122,6 +122,13 @@ t.test(
     for (const pid of pids)
       t.ok((held.get(pid) ?? 0) >= 2, `worker ${pid} holds streams (${held.get(pid)} connections)`)
 
+    // /metrics on any worker answers for the cluster: the streams of both workers, summed.
+    for (let i = 0; i < 2; i++) {
+      const text = await (await fetch(`${url}/metrics`)).text()
+      t.match(text, /^switchyard_stream_connections\{kind="server"\} 8$/m, 'the 8 streams of both workers')
+      t.match(text, /^switchyard_store_reset 0$/m, 'a store-wide gauge is not summed')
+    }
+
     // Each write is served by one worker; every stream, on either worker, gets it.
     for (const on of [true, false]) {
       const r = await toggle(url, on)
