@@ -56,6 +56,8 @@ export interface AppDeps {
    * (the injected clock, the default with one, so tests expire leases by moving it).
    */
   leaseClock?: 'store' | 'now'
+  /** What GET /metrics answers (WORKERS > 1: every worker's registry, aggregated by the primary); default `registry`'s. */
+  metricsText?: () => Promise<string>
 }
 
 declare module 'fastify' {
@@ -292,6 +294,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     monitor,
     readinessTimeoutMs: config.READINESS_TIMEOUT_MS,
     metricsToken: config.METRICS_TOKEN,
+    ...(deps.metricsText && { metricsText: deps.metricsText }),
   })
   await app.register(storeRoutes, { monitor })
   await app.register(environmentRoutes, { services })

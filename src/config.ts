@@ -255,6 +255,13 @@ export const ConfigSchema = Type.Object(
       description:
         "How long an instance holds a running plan without renewing its claim; a dead instance's plans are taken over after it. Measured on Redis's clock (TIME), so the instances' clocks need not agree.",
     }),
+    WORKERS: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 1,
+      description:
+        'Processes serving on PORT (node:cluster): each a full instance (its own streams, readers and limits); the first process only starts them, restarts a crashed one and stops them on SIGTERM/SIGINT. 1: one process, no cluster.',
+    }),
   },
   { additionalProperties: true },
 )

@@ -16,6 +16,8 @@ interface HealthOptions {
   monitor: StoreMonitor
   readinessTimeoutMs: number
   metricsToken?: string | undefined
+  /** The text /metrics answers; default the registry's. */
+  metricsText?: () => Promise<string>
 }
 
 /** Why the instance is not ready, or null; never waits on a stalled Redis longer than `timeoutMs`. */
@@ -38,7 +40,7 @@ async function notReady(store: Store, monitor: StoreMonitor, timeoutMs: number):
 
 const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
   app,
-  { store, registry, monitor, readinessTimeoutMs, metricsToken },
+  { store, registry, monitor, readinessTimeoutMs, metricsToken, metricsText = () => registry.metrics() },
 ) => {
   const tags = ['operations']
   app.get(
@@ -116,7 +118,7 @@ const routes: FastifyPluginAsyncTypebox<HealthOptions> = async (
         throw new AppError('UNAUTHORIZED')
       }
       reply.header('content-type', registry.contentType)
-      return registry.metrics()
+      return metricsText()
     },
   )
 }

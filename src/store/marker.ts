@@ -47,6 +47,8 @@ export class StoreMonitor {
       name: 'switchyard_store_reset',
       help: "1 while the store's instance marker is missing: Redis lost its data (readiness fails with STORE_RESET)",
       registers: [o.registry],
+      // WORKERS > 1: every worker sees the same store, so the cluster's value is one worker's, not their sum.
+      aggregator: 'max',
     })
     this.gauge.set(0)
   }

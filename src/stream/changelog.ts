@@ -55,3 +55,9 @@ export function entryWire(e: LogEntry): Wire {
   }
   return f
 }
+
+/** The frames of consecutive entries as one shared chunk (one entry: its own cached frame). */
+export function batchWire(entries: LogEntry[]): Wire {
+  if (entries.length === 1) return entryWire(entries[0]!)
+  return wire(Buffer.concat(entries.map((e) => entryWire(e).frame)))
+}

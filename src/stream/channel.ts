@@ -27,7 +27,7 @@ import {
   revokedToken,
   wireSegment,
 } from '../store/changelog.js'
-import { ENTRY_EVENT, entryWire } from './changelog.js'
+import { batchWire, ENTRY_EVENT, entryWire } from './changelog.js'
 import { ClientFanout } from './client-fanout.js'
 import type { StreamMetrics } from './metrics.js'
 import type { ClientSub, Put, ServerSub, StreamWriter, Sub } from './subscriber.js'
@@ -93,6 +93,8 @@ export class EnvChannel {
   private waiters: Array<{ id: string; resolve: () => void }> = []
   private putCache: Put | null = null
   private putBuilding: Promise<Put> | null = null
+  /** Entries of the current read not yet sent to the rules streams (flushServers). */
+  private batch: LogEntry[] = []
   /** Ends holdWhileReset() when the channel stops. */
   private holdRelease: (() => void) | null = null
 
@@ -144,9 +146,13 @@ export class EnvChannel {
           else {
             this.lastId = raw[0]
             const revoked = revokedToken(raw)
-            if (revoked !== null) this.host.revoke(revoked)
+            if (revoked === null) continue
+            // The entries before the revocation reach every stream first, as they would one by one.
+            this.flushServers()
+            this.host.revoke(revoked)
           }
         }
+        this.flushServers()
         this.resolveWaiters()
       } catch (err) {
         if (this.stopped) return
@@ -200,27 +206,53 @@ export class EnvChannel {
     for (const s of this.streams) this.o.io.drop(s, 'resync')
   }
 
-  /** Applies one change to the compiled state and sends it to every stream of this environment. */
+  /**
+   * Applies one change to the compiled state; the browser streams get their values now, the rules
+   * streams with the rest of the read (flushServers).
+   */
   private ingest(e: LogEntry): void {
     const before = this.state
     this.state = nextState(before, e)
     this.lastId = e.id
     this.o.metrics.lag.observe(Math.max(0, this.o.now() - idTime(e.id)) / 1000)
-    if (this.servers.size > 0) {
-      const frame = entryWire(e)
-      const io = this.o.io
-      let n = 0
-      for (const s of this.servers) {
-        if (s.pending !== null) s.pending.push(e)
-        else if (s.sentUpTo !== null && compareIds(e.id, s.sentUpTo) <= 0) continue
-        else {
-          s.sentUpTo = null
-          if (io.write(s, frame)) n++
-        }
-      }
-      if (n > 0) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] }, n)
-    }
+    if (this.servers.size > 0) this.batch.push(e)
     if (this.fanout.size > 0) this.fanout.ingest(before, e)
+  }
+
+  /**
+   * Sends the entries of one read to every rules stream: the frames of all of them as ONE shared
+   * chunk, so a burst of changes costs each stream one socket write, not one per change (the write
+   * is a system call; its cost, not the encoding, dominates the fan-out). Per stream, in order:
+   * buffered while its snapshot or replay is sent, or only the entries above what the replay sent.
+   */
+  private flushServers(): void {
+    const batch = this.batch
+    if (batch.length === 0) return
+    this.batch = []
+    const io = this.o.io
+    const all = batchWire(batch)
+    let n = 0
+    for (const s of this.servers) {
+      if (s.pending !== null) {
+        for (const e of batch) s.pending.push(e)
+        continue
+      }
+      const upTo = s.sentUpTo
+      if (upTo === null) {
+        if (io.write(s, all)) n++
+        continue
+      }
+      const from = batch.findIndex((e) => compareIds(e.id, upTo) > 0)
+      if (from === -1) continue
+      s.sentUpTo = null
+      const rest = batch.slice(from)
+      if (io.write(s, from === 0 ? all : batchWire(rest))) this.countEvents(rest, 1)
+    }
+    if (n > 0) this.countEvents(batch, n)
+  }
+
+  private countEvents(entries: LogEntry[], streams: number): void {
+    for (const e of entries) this.o.metrics.events.inc({ event: ENTRY_EVENT[e.type] }, streams)
   }
 
   /** Every open stream of this environment, rules and browser. */

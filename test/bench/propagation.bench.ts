@@ -3,7 +3,8 @@
  * SSE stream receiving the change, with the streams held by separate client
  * processes. Run: `node --import=tsx test/bench/propagation.bench.ts`
  * (options: `--quick` for a smoke run, `--profile` to write a V8 CPU profile
- * of instance A to $TMPDIR/switchyard-bench-prof/, `--only=10k` for that scenario alone).
+ * of instance A to $TMPDIR/switchyard-bench-prof/, `--only=10k,10k-w2` for those scenarios alone
+ * (keys: 1k, 10k, 10k-w2, 2x, 10k-burst), `--runs=N` to run each scenario N times and print the medians).
  *
  * Set-up: one redis-server, API servers as child processes (`src/server.ts`),
  * 4 client processes each holding a quarter of the streams. Everything shares
@@ -176,7 +177,11 @@ async function freePort(): Promise<number> {
   })
 }
 
-async function startApi(redisUrl: string, profileDir?: string): Promise<{ url: string; proc: ChildProcess }> {
+async function startApi(
+  redisUrl: string,
+  profileDir?: string,
+  workers = 1,
+): Promise<{ url: string; proc: ChildProcess; pids: () => number[] }> {
   const port = await freePort()
   const prof = profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
   const proc = spawn(process.execPath, [...prof, '--import=tsx', 'src/server.ts'], {
@@ -190,13 +195,21 @@ async function startApi(redisUrl: string, profileDir?: string): Promise<{ url: s
       LOG_LEVEL: 'warn',
       STREAM_MAX_PER_INSTANCE: '12000',
       STREAM_MAX_PER_TOKEN: '12000',
+      WORKERS: String(workers),
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'inherit', 'pipe'],
+  })
+  // WORKERS=N: measured once every worker serves (a worker still starting would count its start-up as fan-out).
+  let serving = 0
+  proc.stderr?.on('data', (b: Buffer) => {
+    process.stderr.write(b)
+    serving += b.toString().match(/worker \d+ serving/g)?.length ?? 0
   })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 300; i++) {
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return { url, proc }
+      if ((await fetch(`${url}/readyz`)).status === 200 && (workers === 1 || serving >= workers))
+        return { url, proc, pids: () => [proc.pid ?? 0, ...children(proc.pid)] }
     } catch {
       // not listening yet
     }
@@ -218,6 +231,16 @@ async function api(
   })
   const text = await res.text()
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} }
+}
+
+/** The child processes of `pid` (a WORKERS=N instance: its workers), from Linux /proc. */
+function children(pid: number | undefined): number[] {
+  if (pid === undefined) return []
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
 }
 
 function rssKb(pid: number): number {
@@ -255,6 +278,9 @@ interface Result {
   /** CPU ms during the write phase: all client processes together, and the API instances. */
   clientCpuMs: number
   serverCpuMs: number
+  /** CPU µs per stream per change (the figure that carries to bigger machines): server, and the clients. */
+  serverUsPerStream: number
+  clientUsPerStream: number
   loadBefore: string
   loadAfter: string
   /** Reports of an id other than the write's (should be 0). */
@@ -273,6 +299,8 @@ async function scenario(
     serverPids: number[]
     measurePid?: number
     version: { v: number }
+    /** Writes sent at once (default 1: each write waits for the previous one to reach every stream). */
+    burst?: number
   },
 ): Promise<Result> {
   const loadBefore = load()
@@ -341,13 +369,17 @@ async function scenario(
   const lat: number[] = []
   const fromReq: number[] = []
   let anomalies = 0
-  for (let i = 0; i < o.writes; i++) {
-    const v = ++o.version.v
-    // Complete when every worker reported one id (the write's); anything else is counted as an anomaly.
+  // A burst: `burst` writes sent at once (different flags); the instance reads them from the log
+  // together, and each stream must receive every one of them.
+  const burst = o.burst ?? 1
+  for (let i = 0; i < o.writes; i += burst) {
+    const v = burst === 1 ? ++o.version.v : 0
+    // An id is complete when every worker reported it; ids other than the burst's count as anomalies.
     const byId = new Map<string, number[][]>()
-    let times: number[] = []
+    const times: number[] = []
+    let complete = 0
     const got = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: write ${v} timed out`)), 120_000)
+      const timer = setTimeout(() => reject(new Error(`${name}: write ${i} timed out`)), 120_000)
       const l = (m: FromWorker) => {
         if (m.type === 'error') reject(new Error(m.message))
         if (m.type !== 'got') return
@@ -358,19 +390,30 @@ async function scenario(
         }
         reports.push(m.times)
         if (reports.length < WORKERS) return
+        times.push(...reports.flat())
+        if (++complete < burst) return
         clearTimeout(timer)
         listeners.delete(l)
-        times = reports.flat()
-        anomalies += byId.size - 1
+        anomalies += byId.size - burst
         resolve()
       }
       listeners.add(l)
     })
     const sentAt = now()
-    const r = await api(o.writeUrl, 'POST', '/api/v1/environments/bench/flags/f/toggle', { on: i % 2 === 0 })
+    if (burst === 1) {
+      const r = await api(o.writeUrl, 'POST', '/api/v1/environments/bench/flags/f/toggle', { on: i % 2 === 0 })
+      if (r.status !== 200 || r.json.version !== v)
+        throw new Error(`write: ${r.status} version ${String(r.json.version)} (expected ${v})`)
+    } else {
+      const on = (i / burst) % 2 === 0
+      const rs = await Promise.all(
+        Array.from({ length: burst }, (_, j) =>
+          api(o.writeUrl, 'POST', `/api/v1/environments/bench/flags/other-${j}/toggle`, { on }),
+        ),
+      )
+      for (const r of rs) if (r.status !== 200) throw new Error(`write: ${r.status} ${JSON.stringify(r.json)}`)
+    }
     const respondedAt = now()
-    if (r.status !== 200 || r.json.version !== v)
-      throw new Error(`write: ${r.status} version ${String(r.json.version)} (expected ${v})`)
     await got
     // A stream can get the change before the writer gets its response: that counts as 0.
     for (const t of times) {
@@ -396,6 +439,8 @@ async function scenario(
     connectSeconds,
     clientCpuMs,
     serverCpuMs,
+    serverUsPerStream: (serverCpuMs * 1000) / (o.writes * o.streams),
+    clientUsPerStream: (clientCpuMs * 1000) / (o.writes * o.streams),
     loadBefore,
     loadAfter,
     anomalies,
@@ -405,7 +450,10 @@ async function scenario(
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick')
-  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+  const only = process.argv
+    .find((a) => a.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',')
   const profileDir = process.argv.includes('--profile') ? join(tmpdir(), 'switchyard-bench-prof') : undefined
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
@@ -435,38 +483,84 @@ async function main(): Promise<void> {
     const token = r.json.secret as string
     const version = { v: (await api(a.url, 'GET', '/api/v1/environments/bench/flags/f')).json.version as number }
     const writes = quick ? 10 : 50
+    const runs = Number(process.argv.find((x) => x.startsWith('--runs='))?.slice('--runs='.length) ?? 1)
+    // WORKERS=2 (node:cluster): started only when its scenario runs, so the others are measured without it.
+    let cluster: Awaited<ReturnType<typeof startApi>> | null = null
     const results: Result[] = []
-    const run = async (key: string, name: string, urls: string[], streams: number, measure?: ChildProcess) => {
-      if (only !== undefined && only !== key) return
-      const serverPids = urls
-        .map((u) => (u === a.url ? a.proc.pid : b.proc.pid))
-        .filter((p): p is number => p !== undefined)
+    const run = async (
+      key: string,
+      name: string,
+      urls: string[],
+      streams: number,
+      measure?: ChildProcess,
+      burst = 1,
+    ) => {
+      if (only !== undefined && !only.includes(key)) return
+      const c: Awaited<ReturnType<typeof startApi>> | null = cluster
+      const pidsOf = (u: string) => (u === a.url ? a.pids() : u === b.url ? b.pids() : (c?.pids() ?? []))
       const res = await scenario(name, {
         urls,
-        writeUrl: a.url,
+        writeUrl: c !== null && urls[0] === c.url ? c.url : a.url,
         token,
         streams: quick ? Math.ceil(streams / 10) : streams,
         writes,
         version,
-        serverPids: [...new Set(serverPids)],
+        serverPids: [...new Set(urls.flatMap(pidsOf))],
         ...(measure?.pid !== undefined && { measurePid: measure.pid }),
+        burst,
       })
       results.push(res)
       console.log(JSON.stringify(res))
     }
-    await run('1k', '1 instance, 1,000 streams', [a.url], 1000)
-    await run('10k', '1 instance, 10,000 streams', [a.url], 10_000, a.proc)
-    await run('2x', '2 instances, 1,000 streams (500 each; writes through A)', [a.url, b.url], 1000)
+    const clusterUrl = async () => {
+      if (cluster === null && (only === undefined || only.includes('10k-w2'))) {
+        cluster = await startApi(redis.url, undefined, 2)
+        procs.push(cluster.proc)
+      }
+      return cluster?.url ?? ''
+    }
+    // Runs interleave the scenarios, so a change in the machine's load affects each alike.
+    for (let i = 0; i < runs; i++) {
+      await run('1k', '1 instance, 1,000 streams', [a.url], 1000)
+      await run('10k', '1 instance, 10,000 streams', [a.url], 10_000, a.proc)
+      await run('10k-w2', '1 instance of WORKERS=2, 10,000 streams', [await clusterUrl()], 10_000)
+      await run('2x', '2 instances, 1,000 streams (500 each; writes through A)', [a.url, b.url], 1000)
+      await run('10k-burst', '1 instance, 10,000 streams, bursts of 10 writes', [a.url], 10_000, undefined, 10)
+    }
     console.log(
       `\nPropagation, write HTTP response → stream receives the event id (${writes} writes; ${cpus().length} × ${cpus()[0]?.model.trim()}; node ${process.version}):`,
     )
-    for (const x of results) {
+    const show = (x: Result) =>
       console.log(
         `  ${x.name.padEnd(58)} p50 ${x.p50.toFixed(1).padStart(6)} ms   p99 ${x.p99.toFixed(1).padStart(6)} ms   max ${x.max.toFixed(1).padStart(6)} ms` +
           `   (from request: p50 ${x.fromRequestP50.toFixed(1)} / p99 ${x.fromRequestP99.toFixed(1)} ms)   connect ${x.connectSeconds.toFixed(1)} s` +
           (x.rssPerStreamKb !== undefined ? `   server RSS ${x.rssPerStreamKb.toFixed(1)} KB/idle stream` : '') +
-          `\n  ${''.padEnd(58)} CPU during the writes: server ${x.serverCpuMs.toFixed(0)} ms, clients ${x.clientCpuMs.toFixed(0)} ms   load average ${x.loadBefore} → ${x.loadAfter}`,
+          `\n  ${''.padEnd(58)} CPU during the writes: server ${x.serverCpuMs.toFixed(0)} ms (${x.serverUsPerStream.toFixed(1)} µs per stream per change), clients ${x.clientCpuMs.toFixed(0)} ms (${x.clientUsPerStream.toFixed(1)} µs)   load average ${x.loadBefore} → ${x.loadAfter}`,
       )
+    for (const x of results) show(x)
+    if (runs > 1) {
+      console.log(`\nMedians of ${runs} runs (each figure on its own):`)
+      const median = (v: number[]) => v.sort((p, q) => p - q)[v.length >> 1] ?? NaN
+      for (const name of [...new Set(results.map((x) => x.name))]) {
+        const of = results.filter((x) => x.name === name)
+        const m = (f: (x: Result) => number) => median(of.map(f))
+        show({
+          ...of[0]!,
+          p50: m((x) => x.p50),
+          p99: m((x) => x.p99),
+          max: m((x) => x.max),
+          fromRequestP50: m((x) => x.fromRequestP50),
+          fromRequestP99: m((x) => x.fromRequestP99),
+          connectSeconds: m((x) => x.connectSeconds),
+          serverCpuMs: m((x) => x.serverCpuMs),
+          clientCpuMs: m((x) => x.clientCpuMs),
+          serverUsPerStream: m((x) => x.serverUsPerStream),
+          clientUsPerStream: m((x) => x.clientUsPerStream),
+          loadBefore: of.map((x) => x.loadBefore.split(' ')[0]).join(','),
+          loadAfter: of.map((x) => x.loadAfter.split(' ')[0]).join(','),
+          ...(of[0]?.rssPerStreamKb !== undefined && { rssPerStreamKb: m((x) => x.rssPerStreamKb ?? NaN) }),
+        })
+      }
     }
   } finally {
     for (const p of procs) p.kill('SIGTERM')

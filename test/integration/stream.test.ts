@@ -1,5 +1,6 @@
 import { connect } from 'node:net'
 import t from 'tap'
+import { appendCommand } from '../../src/store/changelog.js'
 import { createFlag, createSdkEnv, metricValue, putConfig, toggle } from '../helpers/sdk-fixtures.js'
 import { startRedis, startServer } from '../helpers/server.js'
 import { openSse, type SseEvent } from '../helpers/sse-reader.js'
@@ -247,6 +248,83 @@ t.test('consistent under concurrent connects and writes: no change missed or rep
     t.same(ids, expected, `stream ${i}: exactly the log entries after its put`)
   }
 })
+
+t.test(
+  'changes read together reach each stream as one write, in order, once; a resume gets them one by one',
+  async (t) => {
+    const s = await startServer(t)
+    const e = await createSdkEnv(s)
+    await createFlag(s, 'a')
+    // A raw socket: the HTTP chunks are what the server wrote, one chunk per write to the stream.
+    const { port } = new URL(s.url)
+    const sock = connect(Number(port), '127.0.0.1')
+    t.teardown(() => sock.destroy())
+    let raw = ''
+    sock.on('data', (b: Buffer) => {
+      raw += b.toString('latin1')
+    })
+    await new Promise<void>((r) => sock.once('connect', () => r()))
+    sock.write(
+      `GET ${STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${e.serverToken}\r\nAccept: text/event-stream\r\n\r\n`,
+    )
+    // The complete HTTP chunks received so far (the body after the headers, chunked coding undone).
+    const chunks = (): string[] => {
+      const out: string[] = []
+      let at = raw.indexOf('\r\n\r\n') + 4
+      for (;;) {
+        const eol = raw.indexOf('\r\n', at)
+        if (eol < 0) return out
+        const size = Number.parseInt(raw.slice(at, eol), 16)
+        if (raw.length < eol + 2 + size + 2) return out
+        out.push(raw.slice(eol + 2, eol + 2 + size))
+        at = eol + 2 + size + 2
+      }
+    }
+    await until(() => chunks().join('').includes('}\n\n'), 10_000, 'the put')
+    const before = chunks()
+    const putText = before.join('')
+    const flag = JSON.parse(/event: put\ndata: (.*)\n/.exec(putText)?.[1] ?? '{}').flags.a
+    const putId = /id: (\S+)\nevent: put/.exec(putText)?.[1] ?? ''
+    // Five entries in one transaction: the blocked reader gets all of them in one reply.
+    const multi = s.redis.multi()
+    for (let i = 1; i <= 5; i++) {
+      const [cmd, ...args] = appendCommand(1000, 'production', 'flag.put', {
+        flag: { ...flag, on: i % 2 === 1, version: flag.version + i },
+      })
+      multi.call(String(cmd), ...args.map(String))
+    }
+    const added = ((await multi.exec()) ?? []).map(([err, id]) => {
+      if (err) throw err
+      return String(id)
+    })
+    const changes = () => chunks().slice(before.length)
+    await until(
+      () =>
+        (
+          changes()
+            .join('')
+            .match(/event: patch/g) ?? []
+        ).length >= 5,
+      10_000,
+      'five patches',
+    )
+    const after = changes()
+    t.equal(after.length, 1, `one HTTP chunk (one socket write) for the five changes: ${JSON.stringify(after)}`)
+    const body = after.join('')
+    const ids = [...body.matchAll(/id: (\S+)\n/g)].map((m) => m[1])
+    t.same(ids, added, 'every change once, in log order')
+    const versions = [...body.matchAll(/data: (.*)\n/g)].map((m) => JSON.parse(m[1] ?? '{}').flag.version)
+    t.same(
+      versions,
+      [1, 2, 3, 4, 5].map((i) => flag.version + i),
+    )
+    // Resuming from the put gets the same five entries (replayed from the log).
+    const c = await openSse(t, s.url + STREAM, { token: e.serverToken, headers: { 'last-event-id': putId } })
+    const replayed: string[] = []
+    while (replayed.length < 5) replayed.push((await c.next()).id)
+    t.same(replayed, added, 'the replay after Last-Event-ID has the same entries')
+  },
+)
 
 t.test('a client that does not read is disconnected; memory stays bounded', async (t) => {
   const s = await startServer(t, { env: { STREAM_MAX_BUFFER_BYTES: '65536' } })
