@@ -802,7 +802,10 @@ t.test(
     await form.locator('textarea[name=plan-steps]').fill('5 approval\n100')
     await form.getByRole('button', { name: 'Add guard' }).click()
     await form.getByLabel('Guard name').fill('error rate')
-    await form.getByLabel('PromQL').fill(series)
+    // Its last sample within a minute: a scrape that times out on loaded cores would make the plain series
+    // stale, an empty reading, and the plan would (rightly) halt before the test reads it.
+    const query = `last_over_time(${series}[1m])`
+    await form.getByLabel('PromQL').fill(query)
     await form.getByLabel('Breach when the value is').selectOption('>=')
     await form.getByLabel('Threshold').fill('0.02')
     await form.getByLabel('For (e.g. 1m; empty: at once)').fill('1m')
@@ -818,7 +821,7 @@ t.test(
     let r = await s.api('GET', `${P}/plans?flag=checkout`)
     t.same(
       r.body.items[0].guards,
-      [{ name: 'error rate', query: series, comparison: '>=', threshold: 0.02, for: '1m', action: 'rollback' }],
+      [{ name: 'error rate', query, comparison: '>=', threshold: 0.02, for: '1m', action: 'rollback' }],
       'the guard as typed',
     )
     t.match(r.body.items[0].readings[0], { guard: 0, value: 0.001, breached: false })

@@ -28,6 +28,13 @@ t.before(async () => {
   prometheus = await startPrometheus(t, { targets: [exporter.target], scrapeInterval: '1s' })
 })
 
+/**
+ * A guard's query on a test series: its last sample within a minute. On 2 loaded cores a scrape of the
+ * exporter (in this test process) can time out, and Prometheus then marks the series stale: the plain
+ * series would read as empty (GUARD_UNKNOWN, which halts, as its own test shows) instead of its value.
+ */
+const held = (series: string) => `last_over_time(${series}[1m])`
+
 /** Waits until Prometheus answers `query` with `value` (its next scrapes). */
 async function seen(query: string, value: number): Promise<void> {
   await until(
@@ -71,7 +78,7 @@ const ramp = [
 t.test('a breached guard halts the plan at its step; the readings are in its state', async (t) => {
   const series = 'checkout_error_ratio{case="halt"}'
   const { s, plan, advance, tick } = await setup(t, series)
-  const guard = { name: 'error rate', query: series, comparison: '>', threshold: 0.02, action: 'halt' }
+  const guard = { name: 'error rate', query: held(series), comparison: '>', threshold: 0.02, action: 'halt' }
   const r = await s.api('POST', `${P}/plans`, {
     body: { flag: 'new-checkout', steps: ramp, guards: [guard], start: true },
   })
@@ -109,7 +116,7 @@ t.test(
   async (t) => {
     const series = 'checkout_error_ratio{case="rollback"}'
     const { s, plan, advance, tick } = await setup(t, series)
-    const guard = { query: series, comparison: '>=', threshold: 0.1, for: '2m', action: 'rollback' }
+    const guard = { query: held(series), comparison: '>=', threshold: 0.1, for: '2m', action: 'rollback' }
     let r = await s.api('POST', `${P}/plans`, {
       body: { flag: 'new-checkout', steps: ramp, guards: [guard], start: true },
     })
@@ -164,7 +171,7 @@ t.test(
           { name: 'migrate', serve: { variation: 0 }, hold: '1h', pointOfNoReturn: { note: 'new-format writes' } },
           { name: 'done', serve: { variation: 0 } },
         ],
-        guards: [{ query: series, comparison: '>', threshold: 0.02, action: 'kill' }],
+        guards: [{ query: held(series), comparison: '>', threshold: 0.02, action: 'kill' }],
         start: true,
       },
     })
@@ -186,7 +193,7 @@ t.test(
 t.test('a kill guard kills the flag (before any point of no return) and pauses the plan', async (t) => {
   const series = 'checkout_error_ratio{case="kill"}'
   const { s, plan, tick } = await setup(t, series)
-  const guard = { query: series, comparison: '>', threshold: 0.02, action: 'kill' }
+  const guard = { query: held(series), comparison: '>', threshold: 0.02, action: 'kill' }
   const r = await s.api('POST', `${P}/plans`, {
     body: { flag: 'new-checkout', steps: ramp, guards: [guard], start: true },
   })
@@ -220,7 +227,7 @@ t.test(
       { name: '500', config: { ...base, fallthrough: { variation: 2 }, knob: { value: 500 } }, hold: '10m' },
       { name: '2000', config: { ...base, fallthrough: { variation: 2 }, knob: { value: 2000 } } },
     ]
-    const guard = { query: series, comparison: '>', threshold: 20, action: 'rollback' }
+    const guard = { query: held(series), comparison: '>', threshold: 20, action: 'rollback' }
     let r = await s.api('POST', `${P}/plans`, {
       body: { flag: 'batch-size', steps, guards: [guard], start: true },
     })
