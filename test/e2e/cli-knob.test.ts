@@ -1,9 +1,9 @@
 /** `switchyard knob set <env> <flag> <value>` against the real server (in process, through run()) and a real SDK. */
 import t from 'tap'
 import { createClient } from '../../sdk/index.js'
-import { run } from '../../src/cli/run.js'
+import { cliFor } from '../helpers/cli.js'
 import { createSdkEnv } from '../helpers/sdk-fixtures.js'
-import { ADMIN, startServer } from '../helpers/server.js'
+import { startServer } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
 
 t.test(
@@ -14,17 +14,7 @@ t.test(
     await s.api('POST', '/api/v1/flags', {
       body: { key: 'batch-size', kind: 'number', variations: [100], knob: { min: 1, max: 5000, step: 1 } },
     })
-    const cli = async (argv: string[]) => {
-      const out: string[] = []
-      const err: string[] = []
-      const code = await run(argv, {
-        env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
-        out: (x) => out.push(x),
-        err: (x) => err.push(x),
-        readInput: () => '',
-      })
-      return { code, out: out.join('\n'), err: err.join('\n') }
-    }
+    const cli = cliFor(s)
     await s.api('POST', '/api/v1/environments/production/flags/batch-size/toggle', { body: { on: true } })
     const client = createClient({
       url: s.url,

@@ -3,8 +3,8 @@
  * run(), as test/e2e/cli.test.ts does), with the server's clock injected and its runner driven by tick().
  */
 import t from 'tap'
-import { run } from '../../src/cli/run.js'
-import { ADMIN, startServer } from '../helpers/server.js'
+import { cliFor } from '../helpers/cli.js'
+import { startServer } from '../helpers/server.js'
 
 t.test('release: start from a file, status, approve a point of no return, pause, resume, abort', async (t) => {
   let ms = Date.parse('2026-12-01T05:00:00.000Z')
@@ -31,21 +31,7 @@ t.test('release: start from a file, status, approve a point of no return, pause,
     ],
   }
   const files: Record<string, string> = { 'plan.json': JSON.stringify(plan), 'bad.json': '{oops' }
-  const cli = async (argv: string[]) => {
-    const out: string[] = []
-    const err: string[] = []
-    const code = await run(argv, {
-      env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
-      out: (x) => out.push(x),
-      err: (x) => err.push(x),
-      readInput: (p) => {
-        const f = files[p]
-        if (f === undefined) throw new Error(`no file ${p}`)
-        return f
-      },
-    })
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  }
+  const cli = cliFor(s, files)
 
   let r = await cli(['release', 'start', 'production', 'bad.json'])
   t.equal(r.code, 2, 'not JSON: a usage error')
@@ -105,17 +91,7 @@ t.test(
     const s = await startServer(t, { env: { PLAN_TICK_MS: '0' }, now: () => new Date(ms) })
     await s.api('POST', '/api/v1/environments', { body: { key: 'production' } })
     for (const key of ['orders-v2', 'feed']) await s.api('POST', '/api/v1/flags', { body: { key, kind: 'boolean' } })
-    const cli = async (argv: string[]) => {
-      const out: string[] = []
-      const err: string[] = []
-      const code = await run(argv, {
-        env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: ADMIN },
-        out: (x) => out.push(x),
-        err: (x) => err.push(x),
-        readInput: () => '',
-      })
-      return { code, out: out.join('\n'), err: err.join('\n') }
-    }
+    const cli = cliFor(s)
     const P = '/api/v1/environments/production'
     const created = await s.api('POST', `${P}/plans`, {
       body: {

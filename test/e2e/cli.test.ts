@@ -12,34 +12,13 @@ import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import t from 'tap'
 import { createClient } from '../../sdk/index.js'
-import { run } from '../../src/cli/run.js'
+import { type CliResult, cliFor } from '../helpers/cli.js'
 import { createSdkEnv } from '../helpers/sdk-fixtures.js'
 import { until } from '../helpers/wait.js'
 import { ADMIN, startServer, type Teardown } from '../helpers/server.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const quiet = { warn() {}, error() {}, info() {}, debug() {} }
-
-interface Result {
-  code: number
-  out: string
-  err: string
-}
-
-function cliFor(s: { url: string }, files: Record<string, string> = {}) {
-  return async (argv: string[], o: { token?: string | null; url?: string } = {}): Promise<Result> => {
-    const out: string[] = []
-    const err: string[] = []
-    const token = o.token === undefined ? ADMIN : o.token
-    const code = await run(argv, {
-      env: { SWITCHYARD_URL: o.url ?? s.url, ...(token !== null && { SWITCHYARD_TOKEN: token }) },
-      out: (x) => out.push(x),
-      err: (x) => err.push(x),
-      readInput: (p) => files[p] ?? readFileSync(p, 'utf8'),
-    })
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  }
-}
 
 function tmp(t: Teardown, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
@@ -591,7 +570,7 @@ function sh(
   file: string,
   args: string[],
   o: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string } = {},
-): Promise<Result> {
+): Promise<CliResult> {
   return new Promise((ok) => {
     const child = execFile(
       file,

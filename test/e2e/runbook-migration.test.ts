@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { createClient } from '../../sdk/index.js'
-import { run } from '../../src/cli/run.js'
+import { cliFor } from '../helpers/cli.js'
 import { createSdkEnv } from '../helpers/sdk-fixtures.js'
-import { ADMIN, startServer } from '../helpers/server.js'
+import { startServer } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
 
 const RUNBOOK = readFileSync(new URL('../../docs/runbook-migration.md', import.meta.url), 'utf8')
@@ -43,17 +43,7 @@ t.test(
     const { guards, ...unguarded } = plan
     t.match(guards, [{ name: 'lock waits', action: 'halt' }])
     const files: Record<string, string> = { 'migration-plan.json': JSON.stringify(unguarded) }
-    const cli = async (argv: string[], token = ADMIN) => {
-      const out: string[] = []
-      const err: string[] = []
-      const code = await run(argv, {
-        env: { SWITCHYARD_URL: s.url, SWITCHYARD_TOKEN: token },
-        out: (x) => out.push(x),
-        err: (x) => err.push(x),
-        readInput: (p) => files[p] ?? '',
-      })
-      return { code, out: out.join('\n'), err: err.join('\n') }
-    }
+    const cli = cliFor(s, files)
     const client = createClient({
       url: s.url,
       token: production.serverToken,
@@ -86,10 +76,9 @@ t.test(
     r = await cli(['knob', 'set', 'production', 'orders-migration-batch', '120'])
     t.match([r.code, r.err], [1, /KNOB_OFF_STEP|120 is not 0 \+ a multiple of 50/], 'off the 50 step: refused')
     t.equal(batch(), 0, 'still off')
-    r = await cli(
-      ['alerts', 'test', 'production', 'orders-migration-batch', '--summary', 'fire drill'],
-      alerts.body.secret,
-    )
+    r = await cli(['alerts', 'test', 'production', 'orders-migration-batch', '--summary', 'fire drill'], {
+      token: alerts.body.secret,
+    })
     t.equal(r.out, 'SwitchyardFireDrill production/orders-migration-batch: already-off at version 2', 'the drill')
 
     // 3. The ramp.
@@ -117,7 +106,7 @@ t.test(
     ms = Date.parse('2026-12-02T06:30:00.000Z')
     r = await cli(
       ['alerts', 'test', 'production', 'orders-migration-batch', '--name', 'DatabaseLockWaitsDuringMigration'],
-      alerts.body.secret,
+      { token: alerts.body.secret },
     )
     t.equal(r.out, 'DatabaseLockWaitsDuringMigration production/orders-migration-batch: halted')
     t.equal(batch(), 2000, 'not killed: the knob stays at 2000')
