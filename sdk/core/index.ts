@@ -19,7 +19,14 @@ export {
   type CompiledSegment,
 } from './compile.js'
 export { affectedFlags, flagsUsing, clauseSegments, type Dependents, type FlagRefs } from './dependents.js'
-export { evaluate, evaluateDetail, evaluateAll, lastVariation, MAX_PREREQUISITE_DEPTH } from './evaluate.js'
+export {
+  evaluate,
+  evaluateDetail,
+  evaluateAll,
+  evaluateAllValues,
+  lastVariation,
+  MAX_PREREQUISITE_DEPTH,
+} from './evaluate.js'
 export { bucket, hashSalted, murmur3, hashToBucket, BUCKETS, HASH_VERSION } from './hash.js'
 export {
   validateFlagConfig,
