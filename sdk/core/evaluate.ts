@@ -368,7 +368,7 @@ export function evaluateAll(
 }
 
 /** The value `f` serves `context` with a null default (what `evaluateAll`'s detail would hold). Never throws. */
-function valueOf(c: Compiled, f: CompiledFlag, context: Ctx): JsonValue {
+function servedValue(c: Compiled, f: CompiledFlag, context: Ctx): JsonValue {
   let v: number
   if (f.constant) v = f.constVariation
   else {
@@ -396,7 +396,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
   const out = { ...plan.template } as Record<string, JsonValue>
   for (let i = 0; i < flags.length; i++) {
     const f = flags[i]!
-    const v = ok ? valueOf(c, f, context) : null
+    const v = ok ? servedValue(c, f, context) : null
     if (v !== null) put(out, f.key, v)
   }
   return out

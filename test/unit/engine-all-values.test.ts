@@ -6,8 +6,10 @@ import { benchContexts, booleanFlag, mixedFlags } from '../helpers/ruleset.js'
 
 const whitelist = Array.from({ length: 10_000 }, (_, i) => `user-${String(i * 14).padStart(7, '0')}`)
 const { flags, segments } = mixedFlags(100, whitelist)
-flags.__proto__ = booleanFlag('__proto__', { fallthrough: { variation: 0 } })
-Object.defineProperty(flags, '__proto__', { value: flags.__proto__, enumerable: true })
+Object.defineProperty(flags, '__proto__', {
+  value: booleanFlag('__proto__', { fallthrough: { variation: 0 } }),
+  enumerable: true,
+})
 flags.broken = { ...booleanFlag('broken'), variations: 'no' } as unknown as (typeof flags)[string]
 flags.json = booleanFlag('json', { kind: 'json', variations: [{ a: 1 }, [2]], fallthrough: { variation: 0 } })
 const c = compile({ specVersion: 1, environment: 'e', flags, segments } as Ruleset)
