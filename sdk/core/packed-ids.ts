@@ -4,28 +4,29 @@
  *
  * Every id's UTF-8 bytes are written with only as many bits per byte as the
  * set's alphabet needs (the distinct byte values of all its ids: [0-9a-z] is
- * 36 symbols, so 6 bits instead of 8). A record is a stream of 32-bit words:
- * a header byte (the byte length, or LONG and the length in the next word),
- * then the packed bits, zero-padded to a whole word. Records are grouped by
- * the top bits of a hash of their words into about n / 3 buckets of
- * consecutive words; one Uint32 per bucket says where it starts. Nothing
+ * 36 symbols, so 6 bits instead of 8). A record is a run of 16-bit units: a
+ * header byte (the byte length, or LONG and the length in the next two
+ * units), then the packed bits, zero-padded to a whole unit. Records are
+ * grouped by the top bits of a hash of their units into about n / 3 buckets
+ * of consecutive units; one Uint32 per bucket says where it starts. Nothing
  * else is stored per id. 1,000,000 random 18-character [0-9a-z] ids take
- * 16 MB of records (8 + 18 × 6 bits = 4 words each) plus 1 MB of bucket starts,
- * against 18 MB of raw bytes.
+ * 16 MB of records (8 + 18 × 6 bits = 8 units each) plus 1 MB of bucket
+ * starts, against 18 MB of raw bytes.
  *
- * A lookup packs the query the same way into a scratch buffer, hashing each
- * word as it is written (one pass over the string; a byte outside the
- * alphabet is an immediate miss), then compares whole words with the ~4
- * records of its bucket: the first word (header and first bits) almost
- * always settles a miss. Answers are exact. Lone surrogates are encoded as
- * U+FFFD, as UTF-8 encoding does.
+ * A lookup packs the query the same way into a scratch buffer (one table read
+ * per char, no branch; a byte outside the alphabet is an immediate miss),
+ * hashes its units, then compares whole units with the ~4 records of its
+ * bucket: the first unit (header and first bits) almost always settles a
+ * miss. Answers are exact. Lone surrogates are encoded as U+FFFD, as UTF-8
+ * encoding does.
  *
- * Built without any per-id object: one pass finds the alphabet, a second
- * packs and hashes every id to size the buckets, a third packs them again
- * straight into their place in the final buffer, a last pass over each
- * bucket drops duplicates. Ids come from strings or, for the stream's and
- * the cache's JSON, from spans of the JSON text (sdk/core/member-lists.ts),
- * so a million ids need not become a million strings first.
+ * Built without any per-id object: the alphabet of a sample (every id's when
+ * an id falls outside it), one pass packing and hashing every id into a
+ * buffer in input order, two cache-friendly scatters into bucket order (by
+ * the top 8 hash bits, then within each part), and a pass over each bucket
+ * that drops duplicates. Ids come from strings or, for the stream's and the
+ * cache's JSON, from spans of the JSON text (sdk/core/member-lists.ts), so a
+ * million ids need not become a million strings first.
  */
 import { encodeUtf8Into, mixBlock, mixTailFinal } from './hash.js'
 
@@ -195,32 +196,42 @@ interface Alphabet {
   bytes: Uint8Array
   bits: number
   shortWords: Uint8Array
+  /** Average char length of the ids sampled. */
+  avgLen: number
 }
 
 /** The alphabet of every `step`-th id of `src`. */
 function alphabet(src: IdSource, step: number): Alphabet {
   const seen = new Uint8Array(256)
   const { ids, text, spans, spanCount } = src
+  let chars = 0
+  let sampled = 0
   for (let i = 0; i < ids.length; i += step) {
     const id = ids[i] as string
     markBytes(id, 0, id.length, seen)
+    chars += id.length
+    sampled++
   }
-  for (let i = 0; i < spanCount; i += step) markBytes(text, spans[2 * i]!, spans[2 * i + 1]!, seen)
+  for (let i = 0; i < spanCount; i += step) {
+    markBytes(text, spans[2 * i]!, spans[2 * i + 1]!, seen)
+    chars += spans[2 * i + 1]! - spans[2 * i]!
+    sampled++
+  }
   const codes = new Uint8Array(256)
   const list: number[] = []
   for (let b = 0; b < 256; b++) if (seen[b]) codes[b] = list.push(b)
-  const chars = new Uint16Array(65536).fill(WIDE)
-  for (let c = 0; c < 0x80; c++) chars[c] = codes[c]! === 0 ? OUT : codes[c]! - 1
+  const table = new Uint16Array(65536).fill(WIDE)
+  for (let c = 0; c < 0x80; c++) table[c] = codes[c]! === 0 ? OUT : codes[c]! - 1
   const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, list.length))))
   const shortWords = new Uint8Array(LONG)
   for (let l = 0; l < LONG; l++) shortWords[l] = (8 + l * bits + 15) >>> 4
-  return { codes, chars, bytes: Uint8Array.from(list), bits, shortWords }
+  return { codes, chars: table, bytes: Uint8Array.from(list), bits, shortWords, avgLen: chars / Math.max(1, sampled) }
 }
 
-/** Every id of a source packed, in source order: records in `temp`, id i's ending at ends[i], its hash. */
+/** Every id of a source packed, in source order: records in temp[0, used), the hash of the i-th in hashes[i]. */
 interface Packed {
   temp: Uint16Array
-  ends: Uint32Array
+  used: number
   hashes: Uint32Array
 }
 
@@ -229,9 +240,8 @@ function packAll(src: IdSource, alpha: Alphabet): Packed | null {
   const { ids, text, spans, spanCount } = src
   const { chars, codes, bits } = alpha
   const n = ids.length + spanCount
-  const ends = new Uint32Array(n)
   const hashes = new Uint32Array(n)
-  let temp = new Uint16Array(Math.max(64, n * 8))
+  let temp = new Uint16Array(Math.max(64, Math.ceil(n * ((8 + alpha.avgLen * bits) / 16 + 0.5))))
   let at = 0
   for (let i = 0; i < n; i++) {
     const o =
@@ -247,17 +257,16 @@ function packAll(src: IdSource, alpha: Alphabet): Packed | null {
     const q = Q
     for (let w = 0; w < o; w++) temp[at + w] = q[w]!
     at += o
-    ends[i] = at
     hashes[i] = H
   }
-  return { temp, ends, hashes }
+  return { temp, used: at, hashes }
 }
 
 /** A packed id set, built once; `delete` marks records dead in place. See the module comment. */
 export class PackedIds {
   /** Live ids. */
   size = 0
-  /** Deleted ids whose words are still in `data`. */
+  /** Deleted ids whose units are still in `data`. */
   dead = 0
   /** Byte value → symbol + 1 (0: the byte occurs in no id, so no id with it is a member). */
   private readonly codes: Uint8Array
@@ -267,7 +276,7 @@ export class PackedIds {
   private readonly bytes: Uint8Array
   private readonly bits: number
   private readonly shift: number
-  /** Words of a record with a short header, by byte length. */
+  /** Units of a record with a short header, by byte length. */
   private readonly shortWords: Uint8Array
   /** Bucket b's records are data[starts[b], starts[b + 1]). */
   private readonly starts: Uint32Array
@@ -285,7 +294,7 @@ export class PackedIds {
       alpha = alphabet(src, 1)
       packedIds = packAll(src, alpha) as Packed
     }
-    const { temp, hashes, ends } = packedIds
+    const { temp, used, hashes } = packedIds
     const { codes, chars, bytes, bits, shortWords } = alpha
     this.codes = codes
     this.chars = chars
@@ -297,27 +306,69 @@ export class PackedIds {
     const buckets = 1 << k
     const shift = 32 - k
     this.shift = shift
-    // Words per bucket, then where each bucket starts, then every record copied into its bucket.
-    const cursor = new Uint32Array(buckets + 1)
-    let prev = 0
-    for (let i = 0; i < n; i++) {
-      const end = ends[i]!
-      cursor[(hashes[i]! >>> shift) + 1]! += end - prev
-      prev = end
+    // Into bucket order in two cache-friendly scatters instead of one random one: by the top P bits into
+    // 2^P partitions (2^P write streams), then each partition (tens of KB) into its buckets, which are
+    // consecutive and take the same place in the final buffer. `temp` is reused as that buffer.
+    const P = Math.min(8, k)
+    const parts = 1 << P
+    const pshift = 32 - P
+    const pUnits = new Uint32Array(parts + 1)
+    const pIds = new Uint32Array(parts + 1)
+    for (let i = 0, at = 0; i < n; i++) {
+      const w = this.words(temp, at)
+      const p = hashes[i]! >>> pshift
+      pUnits[p + 1]! += w
+      pIds[p + 1]!++
+      at += w
     }
-    for (let b = 0; b < buckets; b++) cursor[b + 1]! += cursor[b]!
-    const total = cursor[buckets]!
-    const starts = cursor.slice()
-    const data = new Uint16Array(total)
-    prev = 0
-    for (let i = 0; i < n; i++) {
-      const end = ends[i]!
-      const b = hashes[i]! >>> shift
-      const at = cursor[b]!
-      for (let w = prev; w < end; w++) data[at + w - prev] = temp[w]!
-      cursor[b] = at + end - prev
-      prev = end
+    for (let p = 0; p < parts; p++) {
+      pUnits[p + 1]! += pUnits[p]!
+      pIds[p + 1]! += pIds[p]!
     }
+    const part = new Uint16Array(used)
+    const partHash = new Uint32Array(n)
+    const pu = pUnits.slice(0, parts)
+    const pi = pIds.slice(0, parts)
+    for (let i = 0, at = 0; i < n; i++) {
+      const w = this.words(temp, at)
+      const h = hashes[i]!
+      const p = h >>> pshift
+      const to = pu[p]!
+      for (let x = 0; x < w; x++) part[to + x] = temp[at + x]!
+      pu[p] = to + w
+      partHash[pi[p]!++] = h
+      at += w
+    }
+    const starts = new Uint32Array(buckets + 1)
+    const fine = 1 << (k - P)
+    const fmask = fine - 1
+    const cnt = new Uint32Array(fine + 1)
+    const data = temp
+    for (let p = 0; p < parts; p++) {
+      cnt.fill(0)
+      const from = pUnits[p]!
+      const to = pUnits[p + 1]!
+      for (let at = from, id = pIds[p]!; at < to; id++) {
+        const w = this.words(part, at)
+        cnt[((partHash[id]! >>> shift) & fmask) + 1]! += w
+        at += w
+      }
+      const first = p << (k - P)
+      for (let j = 0; j < fine; j++) {
+        cnt[j + 1]! += cnt[j]!
+        starts[first + j] = from + cnt[j]!
+      }
+      for (let at = from, id = pIds[p]!; at < to; id++) {
+        const w = this.words(part, at)
+        const local = (partHash[id]! >>> shift) & fmask
+        const dest = from + cnt[local]!
+        for (let x = 0; x < w; x++) data[dest + x] = part[at + x]!
+        cnt[local] = cnt[local]! + w
+        at += w
+      }
+    }
+    starts[buckets] = used
+    const total = data.length
     // Duplicates out, bucket by bucket (they share a bucket), moving the rest down.
     let out = 0
     let live = 0
@@ -356,7 +407,7 @@ export class PackedIds {
     return this.data.byteLength + this.starts.byteLength + 512
   }
 
-  /** Words of the record at data[pos]. */
+  /** Units of the record at data[pos]. */
   private words(data: Uint16Array, pos: number): number {
     const hdr = data[pos]! & LONG
     return hdr < LONG
@@ -377,7 +428,7 @@ export class PackedIds {
     const end = starts[b + 1]!
     while (pos < end) {
       const x = data[pos]!
-      // Same first word: same header (a dead record's never is), so the same number of words.
+      // Same first unit: same header (a dead record's never is), so the same number of units.
       if (x === w0) {
         let k = 1
         while (k < o && data[pos + k] === q[k]) k++
