@@ -196,27 +196,17 @@ interface Alphabet {
   bytes: Uint8Array
   bits: number
   shortWords: Uint8Array
-  /** Average char length of the ids sampled. */
-  avgLen: number
 }
 
 /** The alphabet of every `step`-th id of `src`. */
 function alphabet(src: IdSource, step: number): Alphabet {
   const seen = new Uint8Array(256)
   const { ids, text, spans, spanCount } = src
-  let chars = 0
-  let sampled = 0
   for (let i = 0; i < ids.length; i += step) {
     const id = ids[i] as string
     markBytes(id, 0, id.length, seen)
-    chars += id.length
-    sampled++
   }
-  for (let i = 0; i < spanCount; i += step) {
-    markBytes(text, spans[2 * i]!, spans[2 * i + 1]!, seen)
-    chars += spans[2 * i + 1]! - spans[2 * i]!
-    sampled++
-  }
+  for (let i = 0; i < spanCount; i += step) markBytes(text, spans[2 * i]!, spans[2 * i + 1]!, seen)
   const codes = new Uint8Array(256)
   const list: number[] = []
   for (let b = 0; b < 256; b++) if (seen[b]) codes[b] = list.push(b)
@@ -225,7 +215,7 @@ function alphabet(src: IdSource, step: number): Alphabet {
   const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, list.length))))
   const shortWords = new Uint8Array(LONG)
   for (let l = 0; l < LONG; l++) shortWords[l] = (8 + l * bits + 15) >>> 4
-  return { codes, chars: table, bytes: Uint8Array.from(list), bits, shortWords, avgLen: chars / Math.max(1, sampled) }
+  return { codes, chars: table, bytes: Uint8Array.from(list), bits, shortWords }
 }
 
 /** Every id of a source packed, in source order: records in temp[0, used), the hash of the i-th in hashes[i]. */
@@ -241,7 +231,18 @@ function packAll(src: IdSource, alpha: Alphabet): Packed | null {
   const { chars, codes, bits } = alpha
   const n = ids.length + spanCount
   const hashes = new Uint32Array(n)
-  let temp = new Uint16Array(Math.max(64, Math.ceil(n * ((8 + alpha.avgLen * bits) / 16 + 0.5))))
+  // Sized exactly for ASCII ids (char length = byte length), so the buffer never grows (and is never copied) then.
+  const short = alpha.shortWords
+  let size = 0
+  for (let i = 0; i < ids.length; i++) {
+    const l = (ids[i] as string).length
+    size += l < LONG ? short[l]! : 3 + Math.ceil((l * bits) / 16)
+  }
+  for (let i = 0; i < spanCount; i++) {
+    const l = spans[2 * i + 1]! - spans[2 * i]!
+    size += l < LONG ? short[l]! : 3 + Math.ceil((l * bits) / 16)
+  }
+  let temp = new Uint16Array(Math.max(64, size))
   let at = 0
   for (let i = 0; i < n; i++) {
     const o =
