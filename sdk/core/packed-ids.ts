@@ -71,6 +71,20 @@ function head(len: number): void {
   }
 }
 
+/** The hash `tail` gave the record of `units` units at data[pos] (see head and tail). */
+function recordHash(data: Uint16Array, pos: number, units: number): number {
+  let h = 0
+  let i = pos
+  if ((data[pos]! & LONG) === LONG) {
+    h = mixBlock(mixBlock(0, LONG), data[pos + 1]! + data[pos + 2]! * 65536)
+    i = pos + 3
+  }
+  const end = pos + units
+  for (; i + 1 < end; i += 2) h = mixBlock(h, data[i]! | (data[i + 1]! << 16))
+  if (i < end) h = mixBlock(h, data[i]!)
+  return mixTailFinal(h, 0, 0, units)
+}
+
 /** Ends a record: flushes the last bits, hashes the units (pairs as one block), sets H; returns the unit count. */
 function tail(acc: number, nb: number, o: number, h: number): number {
   const q = Q
@@ -314,32 +328,24 @@ export class PackedIds {
     const parts = 1 << P
     const pshift = 32 - P
     const pUnits = new Uint32Array(parts + 1)
-    const pIds = new Uint32Array(parts + 1)
     for (let i = 0, at = 0; i < n; i++) {
       const w = this.words(temp, at)
       const p = hashes[i]! >>> pshift
       pUnits[p + 1]! += w
-      pIds[p + 1]!++
       at += w
     }
-    for (let p = 0; p < parts; p++) {
-      pUnits[p + 1]! += pUnits[p]!
-      pIds[p + 1]! += pIds[p]!
-    }
+    for (let p = 0; p < parts; p++) pUnits[p + 1]! += pUnits[p]!
     const part = new Uint16Array(used)
-    const partHash = new Uint32Array(n)
     const pu = pUnits.slice(0, parts)
-    const pi = pIds.slice(0, parts)
     for (let i = 0, at = 0; i < n; i++) {
       const w = this.words(temp, at)
-      const h = hashes[i]!
-      const p = h >>> pshift
+      const p = hashes[i]! >>> pshift
       const to = pu[p]!
       for (let x = 0; x < w; x++) part[to + x] = temp[at + x]!
       pu[p] = to + w
-      partHash[pi[p]!++] = h
       at += w
     }
+    // From here each record's hash is recomputed from its units (cheaper than 4 bytes per id of peak memory).
     const starts = new Uint32Array(buckets + 1)
     const fine = 1 << (k - P)
     const fmask = fine - 1
@@ -349,9 +355,9 @@ export class PackedIds {
       cnt.fill(0)
       const from = pUnits[p]!
       const to = pUnits[p + 1]!
-      for (let at = from, id = pIds[p]!; at < to; id++) {
+      for (let at = from; at < to; ) {
         const w = this.words(part, at)
-        cnt[((partHash[id]! >>> shift) & fmask) + 1]! += w
+        cnt[((recordHash(part, at, w) >>> shift) & fmask) + 1]! += w
         at += w
       }
       const first = p << (k - P)
@@ -359,9 +365,9 @@ export class PackedIds {
         cnt[j + 1]! += cnt[j]!
         starts[first + j] = from + cnt[j]!
       }
-      for (let at = from, id = pIds[p]!; at < to; id++) {
+      for (let at = from; at < to; ) {
         const w = this.words(part, at)
-        const local = (partHash[id]! >>> shift) & fmask
+        const local = (recordHash(part, at, w) >>> shift) & fmask
         const dest = from + cnt[local]!
         for (let x = 0; x < w; x++) data[dest + x] = part[at + x]!
         cnt[local] = cnt[local]! + w
