@@ -34,6 +34,8 @@ export interface ModeSpec {
   etagIsAppliedId: boolean
   /** Fields every metrics report carries (server mode: application, runtime, facts). */
   report?: Record<string, unknown>
+  /** JSON.parse for wire and cache text (server mode packs large member lists straight from it); absent: JSON.parse. */
+  parse?: (text: string, snapshot?: boolean) => unknown
 }
 
 type Listener = (payload: never) => void
@@ -194,6 +196,7 @@ export class Client implements SwitchyardClient {
           clearT: this.clearT,
           log: this.log,
           scope: () => this.scope(),
+          parse: spec.parse,
           snapshot: () =>
             this.store.hasData && this.src === 'server'
               ? { mode: spec.mode, appliedId: this.applied, syncedAt: this.lastSyncAt, data: this.store.snapshot() }
@@ -424,7 +427,7 @@ export class Client implements SwitchyardClient {
       this.log.debug?.(`ignoring unknown stream event "${ev.type}"`)
       return
     }
-    const data: unknown = JSON.parse(ev.data)
+    const data: unknown = (this.spec.parse ?? JSON.parse)(ev.data)
     this.pollEtagValue = null
     if (ev.type === 'put') this.applyAll(data, ev.id || null)
     else this.afterServerData(this.store.apply(ev.type, data), ev.id || this.applied)

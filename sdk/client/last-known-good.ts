@@ -22,6 +22,8 @@ export interface LastKnownGoodConfig {
   setT: (fn: () => void, ms: number) => unknown
   clearT: (h: unknown) => void
   log: Logger
+  /** Parses the cached text (see ModeSpec.parse); absent: JSON.parse. */
+  parse?: ((text: string, snapshot: boolean) => unknown) | undefined
   /** Cache key material: a snapshot written for another scope is not used. */
   scope: () => string
   /** The snapshot to write now, or null when there is nothing worth keeping. */
@@ -64,7 +66,8 @@ export class LastKnownGood {
     const parse = (text: string | null): void => {
       if (!text || this.closed) return
       try {
-        const snap = JSON.parse(text) as Snapshot
+        // `true` says "a snapshot" to ModeSpec.parse; JSON.parse ignores a reviver that is not a function.
+        const snap = (this.c.parse ?? JSON.parse)(text, true as never) as Snapshot
         if (snap.v !== 1 || snap.scope !== this.c.scope()) {
           log.debug?.('last-known-good cache is for another url, token, mode or context: ignored')
           return

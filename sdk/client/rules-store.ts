@@ -9,7 +9,7 @@ import {
   applySegmentDelta,
   compile,
   evaluate,
-  evaluateAll,
+  evaluateAllValues,
   evaluateDetail,
   lastVariation,
   removeFlag,
@@ -193,10 +193,7 @@ export class RulesStore implements Store {
   }
 
   all(context: Context): Record<string, JsonValue> {
-    const out: Record<string, JsonValue> = {}
-    const details = evaluateAll(this.c as Compiled, context)
-    for (const k in details) out[k] = (details[k] as EvaluationDetail).value
-    return out
+    return evaluateAllValues(this.c as Compiled, context)
   }
 
   /** The members of one list, as strings (allocates; only for `snapshot`). */

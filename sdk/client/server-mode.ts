@@ -1,6 +1,7 @@
 /** Server mode: endpoints and store. */
 import type { ClientOptions } from '../types.js'
 import type { ModeSpec } from './client.js'
+import { parseRulesText } from '../core/index.js'
 import { RulesStore } from './rules-store.js'
 
 /** "node 22.11.0", "bun 1.1.0", "deno 2.0.0", or undefined elsewhere (never fails: read from globals when present). */
@@ -32,6 +33,7 @@ export function serverModeSpec(
     pollPath: '/api/v1/sdk/rules',
     query: () => '',
     etagIsAppliedId: true,
+    parse: parseRulesText,
     report: {
       ...(o.application && { application: o.application }),
       ...(rt !== undefined && { runtime: rt }),

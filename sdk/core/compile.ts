@@ -23,6 +23,7 @@ import type {
 } from './types.js'
 import { SaltHasher } from './hash.js'
 import { IdSet } from './id-set.js'
+import { takePrebuilt } from './member-lists.js'
 import { compileClause, type CompiledClause } from './operators.js'
 import { checkClause, validateFlagConfig, validateSegment, type ValidationIssue } from './validate.js'
 import { ERRORS, REASONS, prerequisiteReason, ruleReason } from './reasons.js'
@@ -324,8 +325,8 @@ function buildSegment(seg: Segment | SegmentPatch, included: IdSet | null, exclu
   return {
     key,
     version: typeof seg.version === 'number' ? seg.version : 0,
-    included: included ?? new IdSet(strings(seg.included)),
-    excluded: excluded ?? new IdSet(strings(seg.excluded)),
+    included: included ?? takePrebuilt(seg.included) ?? new IdSet(strings(seg.included)),
+    excluded: excluded ?? takePrebuilt(seg.excluded) ?? new IdSet(strings(seg.excluded)),
     rules,
     hasher: new SaltHasher(typeof seg.salt === 'string' ? seg.salt : key),
     issues,

@@ -330,7 +330,7 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
   return p
 }
 
-function put(out: Record<string, EvaluationDetail>, key: string, d: EvaluationDetail): void {
+function put<V>(out: Record<string, V>, key: string, d: V): void {
   if (key === '__proto__')
     Object.defineProperty(out, key, { value: d, enumerable: true, writable: true, configurable: true })
   else out[key] = d
@@ -363,6 +363,41 @@ export function evaluateAll(
   for (const f of c.flags.values()) {
     if (filter !== undefined && !filter(f.flag)) continue
     put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+  }
+  return out
+}
+
+/** The value `f` serves `context` with a null default (what `evaluateAll`'s detail would hold). Never throws. */
+function servedValue(c: Compiled, f: CompiledFlag, context: Ctx): JsonValue {
+  let v: number
+  if (f.constant) v = f.constVariation
+  else {
+    try {
+      v = run(c, f, context, 0)
+    } catch {
+      return null
+    }
+  }
+  return v < 0 ? null : (f.values[v] as JsonValue)
+}
+
+/**
+ * The values `evaluateAll` would report, without a detail object (nor a
+ * reason) per flag: `allFlags`' path. Keys in ruleset order.
+ */
+export function evaluateAllValues(c: Compiled, context: Context): Record<string, JsonValue> {
+  const ok = isContext(context)
+  const plan = planOf(c.flags)
+  const flags = plan.flags
+  if (flags.length !== c.flags.size) {
+    PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
+    return evaluateAllValues(c, context)
+  }
+  const out = { ...plan.template } as Record<string, JsonValue>
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i]!
+    const v = ok ? servedValue(c, f, context) : null
+    if (v !== null) put(out, f.key, v)
   }
   return out
 }

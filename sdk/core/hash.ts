@@ -141,7 +141,7 @@ export function hashToBucket(h: number): number {
 }
 
 /** One MurmurHash3 x86_32 block: mixes the 4-byte little-endian word `k` into `h`. */
-function mixBlock(h: number, k: number): number {
+export function mixBlock(h: number, k: number): number {
   k = Math.imul(k, C1)
   k = (k << 15) | (k >>> 17)
   k = Math.imul(k, C2)
@@ -151,7 +151,7 @@ function mixBlock(h: number, k: number): number {
 }
 
 /** MurmurHash3 x86_32 tail (1–3 bytes packed little-endian in `k`) and finalisation. */
-function mixTailFinal(h: number, k: number, tailLen: number, totalLen: number): number {
+export function mixTailFinal(h: number, k: number, tailLen: number, totalLen: number): number {
   if (tailLen > 0) {
     k = Math.imul(k, C1)
     k = (k << 15) | (k >>> 17)

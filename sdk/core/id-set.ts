@@ -65,6 +65,15 @@ export class IdSet {
     }
   }
 
+  /** A set holding the ids of `base` (built elsewhere, e.g. straight from JSON text: member-lists.ts). */
+  static ofPacked(base: PackedIds): IdSet {
+    const s = new IdSet()
+    s.small = null
+    s.base = base
+    s.n = base.size
+    return s
+  }
+
   /** Number of ids in the set. */
   get size(): number {
     return this.n

@@ -19,7 +19,14 @@ export {
   type CompiledSegment,
 } from './compile.js'
 export { affectedFlags, flagsUsing, clauseSegments, type Dependents, type FlagRefs } from './dependents.js'
-export { evaluate, evaluateDetail, evaluateAll, lastVariation, MAX_PREREQUISITE_DEPTH } from './evaluate.js'
+export {
+  evaluate,
+  evaluateDetail,
+  evaluateAll,
+  evaluateAllValues,
+  lastVariation,
+  MAX_PREREQUISITE_DEPTH,
+} from './evaluate.js'
 export { bucket, hashSalted, murmur3, hashToBucket, BUCKETS, HASH_VERSION } from './hash.js'
 export {
   validateFlagConfig,
@@ -44,3 +51,4 @@ export { toOpenFeatureReason } from './reasons.js'
 export { parseSemVer, compareSemVer, type SemVer } from './semver.js'
 export { parseDate, compilePattern, MAX_REGEX_INPUT, MAX_REGEX_PROGRAM } from './operators.js'
 export { IdSet } from './id-set.js'
+export { parseRulesText } from './member-lists.js'

@@ -1,0 +1,30 @@
+// evaluateAllValues (allFlags' path: values without detail objects) reports exactly the values of
+// evaluateAll, for every kind of flag, odd keys and invalid contexts.
+import t from 'tap'
+import { compile, evaluateAll, evaluateAllValues, type Context, type Ruleset } from '../../sdk/core/index.js'
+import { benchContexts, booleanFlag, mixedFlags } from '../helpers/ruleset.js'
+
+const whitelist = Array.from({ length: 10_000 }, (_, i) => `user-${String(i * 14).padStart(7, '0')}`)
+const { flags, segments } = mixedFlags(100, whitelist)
+Object.defineProperty(flags, '__proto__', {
+  value: booleanFlag('__proto__', { fallthrough: { variation: 0 } }),
+  enumerable: true,
+})
+flags.broken = { ...booleanFlag('broken'), variations: 'no' } as unknown as (typeof flags)[string]
+flags.json = booleanFlag('json', { kind: 'json', variations: [{ a: 1 }, [2]], fallthrough: { variation: 0 } })
+const c = compile({ specVersion: 1, environment: 'e', flags, segments } as Ruleset)
+
+t.test('the values of evaluateAll, key for key and in order', async (t) => {
+  const contexts: unknown[] = [...benchContexts(300), {}, { key: '' }, null, [], 'x', { targetingKey: 'user-0000014' }]
+  for (const ctx of contexts) {
+    const details = evaluateAll(c, ctx as Context)
+    const expected: Record<string, unknown> = {}
+    for (const k of Object.keys(details)) {
+      Object.defineProperty(expected, k, { value: details[k]!.value, enumerable: true, writable: true })
+    }
+    const got = evaluateAllValues(c, ctx as Context)
+    t.same(Object.keys(got), Object.keys(expected), 'same keys, same order')
+    t.same(got, expected)
+  }
+  t.ok(Object.hasOwn(evaluateAllValues(c, { key: 'a' }), '__proto__'), 'a "__proto__" flag is an own key')
+})
