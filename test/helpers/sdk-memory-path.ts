@@ -17,7 +17,7 @@ import { compile, evaluate } from '../../sdk/core/index.js'
 import { createClient } from '../../sdk/index.js'
 import { fileStorage } from '../../sdk/node-storage.js'
 import type { ClientOptions, Ruleset, StorageProvider, SwitchyardClient } from '../../sdk/types.js'
-import { booleanFlag } from './ruleset.js'
+import { bigSegmentRuleset, settle } from './big-segment.js'
 
 const path = process.argv[2] ?? 'bootstrap'
 const n = Number(process.argv[3] ?? 1_000_000)
@@ -45,18 +45,7 @@ function bigRuleset(): Ruleset {
   const next = generator(12345)
   const included: string[] = new Array(n)
   for (let i = 0; i < n; i++) included[i] = next()
-  return {
-    specVersion: 1,
-    environment: 'production',
-    flags: {
-      gate: booleanFlag('gate', {
-        rules: [
-          { id: 'r', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } },
-        ],
-      }),
-    },
-    segments: { big: { key: 'big', included, excluded: [], rules: [], salt: 'big', version: 1 } },
-  }
+  return bigSegmentRuleset(included)
 }
 
 /** 4,096 probes: even ones members (the first ids generated), odd ones not (another seed). */
@@ -66,14 +55,6 @@ function probes(): { key: string }[] {
   const out: { key: string }[] = []
   for (let i = 0; i < 4096; i++) out.push({ key: i % 2 === 0 ? member() : other() })
   return out
-}
-
-async function settle(): Promise<number> {
-  await new Promise<void>((r) => setImmediate(r))
-  gc!()
-  gc!()
-  const m = process.memoryUsage()
-  return m.heapUsed + m.arrayBuffers
 }
 
 /** Linux: resets the peak RSS (VmHWM) to the current RSS, so the peak of one step can be read. */

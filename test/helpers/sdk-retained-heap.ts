@@ -9,7 +9,7 @@ import { compile } from '../../sdk/core/index.js'
 import { createClient } from '../../sdk/index.js'
 import { memoryStorage } from '../../sdk/storage.js'
 import type { ClientOptions, Ruleset, SwitchyardClient } from '../../sdk/types.js'
-import { booleanFlag } from './ruleset.js'
+import { bigSegmentRuleset, settle } from './big-segment.js'
 
 const n = Number(process.argv[2] ?? 1_000_000)
 const gc = (globalThis as { gc?: () => void }).gc
@@ -18,27 +18,7 @@ if (!gc) throw new Error('run with --expose-gc')
 function bigRuleset(): Ruleset {
   const included: string[] = new Array(n)
   for (let i = 0; i < n; i++) included[i] = `u-${Math.random().toString(36).slice(2, 12)}`
-  return {
-    specVersion: 1,
-    environment: 'production',
-    flags: {
-      gate: booleanFlag('gate', {
-        rules: [
-          { id: 'r', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } },
-        ],
-      }),
-    },
-    segments: { big: { key: 'big', included, excluded: [], rules: [], salt: 'big', version: 1 } },
-  }
-}
-
-/** Full collections after the current job, so WeakRef targets of this job can go too. */
-async function settle(): Promise<number> {
-  await new Promise<void>((r) => setImmediate(r))
-  gc!()
-  gc!()
-  const m = process.memoryUsage()
-  return m.heapUsed + m.arrayBuffers
+  return bigSegmentRuleset(included)
 }
 
 const base = await settle()
