@@ -1,16 +1,8 @@
 // Engine benchmark: node --expose-gc --import=tsx test/bench/engine.bench.ts
 // Prints the median ops/s of each goal over several runs, the 1M-id segment's
 // retained heap and ingest time, then a one-line summary table.
-import {
-  compile,
-  evaluate,
-  evaluateAll,
-  type Context,
-  type Ruleset,
-  type RulesetFlag,
-  type Segment,
-} from '../../sdk/core/index.js'
-import { booleanFlag } from '../helpers/ruleset.js'
+import { compile, evaluate, evaluateAll, type Context, type Ruleset, type RulesetFlag } from '../../sdk/core/index.js'
+import { booleanFlag, mixedFlags } from '../helpers/ruleset.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7)
 const gc = (globalThis as { gc?: () => void }).gc
@@ -146,57 +138,7 @@ const goals: { name: string; goal: number; got: number; unit: string }[] = []
 
 // --- evaluateAll over a 100-flag mixed ruleset ---------------------------------
 {
-  const flags: Record<string, RulesetFlag> = {}
-  const segments: Record<string, Segment> = {
-    beta: { key: 'beta', included: whitelist.slice(0, 2000), excluded: [], rules: [], salt: 'beta', version: 1 },
-  }
-  for (let i = 0; i < 100; i++) {
-    const key = `flag-${i}`
-    const kind = i % 10
-    let f: RulesetFlag
-    if (kind < 3) f = flag(key, { on: i % 2 === 0 })
-    else if (kind < 5)
-      f = flag(key, {
-        targets: [{ variation: 0, values: whitelist.slice(i * 50, i * 50 + 200) }],
-        fallthrough: rollout25,
-      })
-    else if (kind < 7) f = flag(key, { fallthrough: rollout50 })
-    else if (kind === 7)
-      f = flag(key, {
-        rules: [
-          {
-            id: 'r',
-            clauses: [
-              { attribute: 'country', op: 'in', values: ['GB', 'FR'] },
-              { attribute: 'plan', op: 'in', values: ['pro'] },
-            ],
-            serve: rollout25,
-          },
-        ],
-      })
-    else if (kind === 8)
-      f = flag(key, {
-        rules: [
-          { id: 'seg', clauses: [{ attribute: 'key', op: 'inSegment', values: ['beta'] }], serve: { variation: 0 } },
-        ],
-        fallthrough: { variation: 1 },
-      })
-    else
-      f = flag(key, {
-        kind: 'string',
-        variations: ['a', 'b', 'c'],
-        offVariation: 0,
-        rules: [
-          { id: 'mail', clauses: [{ attribute: 'email', op: 'endsWith', values: ['.com'] }], serve: { variation: 1 } },
-          {
-            id: 'ver',
-            clauses: [{ attribute: 'version', op: 'semVerGreaterThan', values: ['2.5.0'] }],
-            serve: { variation: 2 },
-          },
-        ],
-      })
-    flags[key] = f
-  }
+  const { flags, segments } = mixedFlags(100, whitelist)
   const c = compile({ specVersion: 1, environment: 'bench', flags, segments })
   const got = measure(
     'evaluateAll, 100 flags (contexts)',
