@@ -15,7 +15,7 @@ import { RulesStore } from '../../sdk/client/rules-store.js'
 import type { Ruleset, SwitchyardClient } from '../../sdk/types.js'
 import { booleanFlag } from '../helpers/ruleset.js'
 import { until } from '../helpers/wait.js'
-import { nextEvent, startSseTestServer } from '../helpers/sse-test-server.js'
+import { nextEvent, type SseTestServer, startSseTestServer } from '../helpers/sse-test-server.js'
 
 function ruleset(): Ruleset {
   return {
@@ -53,7 +53,8 @@ async function offlineClient(t: Test, url: string, path: string): Promise<Switch
   return c
 }
 
-t.test('a change appends a journal line; a restart answers from the snapshot and the journal', async (t) => {
+/** A file cache in a fresh folder, a test stream serving ruleset(), and a client ready on both. */
+async function onlineClient(t: Test): Promise<{ path: string; server: SseTestServer; client: SwitchyardClient }> {
   const dir = await mkdtemp(join(tmpdir(), 'sy-journal-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const path = join(dir, 'rules.json')
@@ -66,6 +67,11 @@ t.test('a change appends a journal line; a restart answers from the snapshot and
     sendMetrics: false,
   })
   await client.ready({ timeoutMs: 10_000 })
+  return { path, server, client }
+}
+
+t.test('a change appends a journal line; a restart answers from the snapshot and the journal', async (t) => {
+  const { path, server, client } = await onlineClient(t)
   await until(async () => (await lines(path)).length === 1, 10_000, 'the first save: a snapshot')
   const snapshot = (await lines(path))[0]!
   const id1 = server.publish('segment-delta', { key: 'big', list: 'included', add: ['new-1'], remove: [], version: 2 })
@@ -94,18 +100,7 @@ t.test('a change appends a journal line; a restart answers from the snapshot and
 })
 
 t.test('a torn or garbled journal tail is ignored, and the next save starts from a snapshot', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'sy-journal-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const path = join(dir, 'rules.json')
-  const server = await startSseTestServer({ document: ruleset() })
-  const client = createClient({
-    url: server.url,
-    token: 'test-token',
-    storage: fileStorage(path),
-    logger: {},
-    sendMetrics: false,
-  })
-  await client.ready({ timeoutMs: 10_000 })
+  const { path, server, client } = await onlineClient(t)
   await until(async () => (await lines(path)).length === 1, 10_000, 'snapshot written')
   const id = server.publish('segment-delta', { key: 'big', list: 'included', add: ['kept'], remove: [], version: 2 })
   await until(async () => (await lines(path)).length === 2, 10_000, 'journal line written')
