@@ -1,5 +1,6 @@
-/** Small helpers for the pages: formatting, percentages, list parsing, the shared hook. */
-import { useContext } from 'preact/hooks'
+/** Small helpers for the pages: formatting, percentages, list parsing, the shared hook, the typed field. */
+import { html } from 'htm/preact'
+import { useContext, useState } from 'preact/hooks'
 import type { Serve } from '../sdk/core/types.js'
 import { ApiError } from './api.js'
 import { type Shared, SharedContext } from './state.js'
@@ -45,4 +46,28 @@ export function describeError(e: unknown): string {
 export function firstShare(serve: Serve): number {
   if ('variation' in serve) return serve.variation === 0 ? WEIGHT_TOTAL : 0
   return serve.rollout.weights.filter((w) => w.variation === 0).reduce((a, w) => a + w.weight, 0)
+}
+
+/**
+ * An input (or, multiline, a textarea) committed on change — on blur or Enter — whose text stays as typed
+ * until then. A controlled field committed on change loses what is being typed: every live update (a poll
+ * every 2 s, ui/live.ts) re-renders the page, and Preact puts the committed value back into the field.
+ */
+export function Typed({
+  multiline,
+  value,
+  onCommit,
+  ...attrs
+}: { multiline?: boolean; value: string; onCommit: (text: string) => void } & Record<string, unknown>) {
+  const [text, setText] = useState<string | null>(null)
+  const props = {
+    ...attrs,
+    value: text ?? value,
+    onInput: (e: Event) => setText((e.target as HTMLInputElement).value),
+    onChange: (e: Event) => {
+      setText(null)
+      onCommit((e.target as HTMLInputElement).value)
+    },
+  }
+  return multiline ? html`<textarea ...${props}></textarea>` : html`<input ...${props} />`
 }

@@ -389,6 +389,64 @@ t.test('live: changes made elsewhere show up without a reload', async (t) => {
   t.same([def.owner, def.tags, def.version], ['search-team', ['search', 'q4'], 2])
 })
 
+t.test('live: an update while typing keeps what is typed, and edits made while it is read are kept', async (t) => {
+  const { s, browser } = await setup(t)
+  await createSdkEnv(s)
+  await createFlag(s, 'ramp', { name: 'Ramp' })
+  await createFlag(s, 'other', { name: 'Other' })
+  const page = await signedIn(t, browser, s, ADMIN)
+  const polls: number[] = []
+  page.on('response', (r) => {
+    if (r.url().includes('/api/v1/audit?limit=1')) polls.push(r.status())
+  })
+  const configRead = (key: string) =>
+    page.waitForResponse((r) => new URL(r.url()).pathname === `${P}/flags/${key}` && r.request().method() === 'GET')
+  await page.goto(`${s.url}/ui/#/flags/ramp`)
+  await page.getByRole('heading', { name: 'Ramp' }).waitFor(WAIT)
+  await until(() => polls.length > 0, 30_000, 'the live poll to start')
+
+  // Half-typed (not committed: no blur yet) when a change elsewhere re-renders the page.
+  const fallthrough = page.getByRole('group', { name: 'Fallthrough serves' })
+  await fallthrough.getByLabel('percentage rollout').check()
+  const share = fallthrough.getByLabel('Fallthrough serves: percent for true')
+  await share.fill('10')
+  const seen = polls.length
+  const reread = configRead('ramp')
+  t.equal((await s.api('POST', `${P}/flags/other/toggle`, { body: { on: true, reason: 'elsewhere' } })).status, 200)
+  await reread // the page saw the change (the poll moved) and asked for this flag's configuration again
+  t.ok(polls.slice(seen).includes(200), 'a poll saw the change')
+  t.equal(await share.inputValue(), '10', 'the re-render left the typed text alone')
+  await share.press('Tab')
+  t.equal(await fallthrough.getByLabel('Fallthrough serves: percent for false').inputValue(), '90', 'and it commits')
+
+  // An untouched form when the poll moves, edited while the new version is being read: the edit is kept
+  // and the new version announced (it replaces only a form without edits).
+  await page.goto(`${s.url}/ui/#/flags/other`)
+  await page.getByRole('heading', { name: 'Other' }).waitFor(WAIT)
+  let arrived = () => {}
+  const held = new Promise<void>((resolve) => {
+    arrived = resolve
+  })
+  let release: () => Promise<void> = async () => {}
+  await page.route(
+    (url) => url.pathname === `${P}/flags/other`,
+    (route) => {
+      if (route.request().method() !== 'GET') return route.continue()
+      release = () => route.continue()
+      arrived()
+    },
+  )
+  t.equal((await s.api('POST', `${P}/flags/other/toggle`, { body: { on: false, reason: 'elsewhere' } })).status, 200)
+  await held
+  const targets = page.getByLabel('Serve true to (one key per line)')
+  await targets.fill('vip-1')
+  await targets.press('Tab')
+  await release()
+  await page.getByText(/Version \d+ was written since you opened this one/).waitFor(WAIT)
+  t.equal(await targets.inputValue(), 'vip-1', 'the edit is still there')
+  t.same(page.errors, [], 'no page error')
+})
+
 t.test('a hostile flag name renders as text', async (t) => {
   const { s, browser } = await setup(t)
   await createSdkEnv(s)

@@ -2,7 +2,7 @@
 import { html } from 'htm/preact'
 import { useEffect, useState } from 'preact/hooks'
 import { type AuditEntry, get, type Page } from '../api.js'
-import { describeError, useShared } from '../util.js'
+import { describeError, Typed, useShared } from '../util.js'
 import { AuditTable } from './flag.js'
 
 export function AuditPage() {
@@ -44,8 +44,8 @@ export function AuditPage() {
           ${envs.map((e) => html`<option value=${e.key}>${e.key}</option>`)}
         </select>
       </label>
-      <label>Flag key <input value=${flag} onChange=${(e: Event) => setFlag((e.target as HTMLInputElement).value.trim())} /></label>
-      <label>Since <input type="datetime-local" value=${since} onChange=${(e: Event) => setSince((e.target as HTMLInputElement).value)} /></label>
+      <label>Flag key <${Typed} value=${flag} onCommit=${(text: string) => setFlag(text.trim())} /></label>
+      <label>Since <${Typed} type="datetime-local" value=${since} onCommit=${setSince} /></label>
     </div>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     <${AuditTable} items=${items} />

@@ -7,7 +7,7 @@ import { html } from 'htm/preact'
 import { useState } from 'preact/hooks'
 import { type Clause, type Operator, OPERATORS, type Rule, type Serve } from '../../sdk/core/types.js'
 import { ApiError, call, type Config, type Definition } from '../api.js'
-import { describeError, label, parseIds, pct, toWeight, useShared, WEIGHT_TOTAL } from '../util.js'
+import { describeError, label, parseIds, pct, Typed, toWeight, useShared, WEIGHT_TOTAL } from '../util.js'
 import { FactsRefusal, OverrideNotice, RequirementsEditor, unmetOf } from './requirements.js'
 
 type Draft = Pick<Config, 'on' | 'offVariation' | 'prerequisites' | 'targets' | 'rules' | 'fallthrough'> & {
@@ -166,10 +166,10 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
       ${variations.map((v, i) => {
         const t = draft.targets.find((x) => x.variation === i)
         return html`<label>Serve ${label(v)} to (one key per line)
-          <textarea name=${`targets-${i}`} rows="2" disabled=${dis} value=${(t?.values ?? []).join('\n')} onChange=${(
-            e: Event,
+          <${Typed} multiline name=${`targets-${i}`} rows="2" disabled=${dis} value=${(t?.values ?? []).join('\n')} onCommit=${(
+            text: string,
           ) => {
-            const values = parseIds((e.target as HTMLTextAreaElement).value)
+            const values = parseIds(text)
             const others = draft.targets.filter((x) => x.variation !== i)
             setDraft({
               ...draft,
@@ -177,7 +177,7 @@ export function ConfigForm({ config, flags, editable, newer, onSaved, onReload, 
                 ? [...others, { variation: i, values }].sort((a, b) => a.variation - b.variation)
                 : others,
             })
-          }}></textarea></label>`
+          }} /></label>`
       })}
     </fieldset>
 
@@ -291,7 +291,7 @@ function ClauseRow({
     }}>
       ${OPERATORS.map((o) => html`<option value=${o}>${o}</option>`)}
     </select>
-    <textarea aria-label="Values" rows="1" disabled=${dis || c.op === 'exists'} placeholder=${OP_HINT[c.op] ?? 'values, one per line'} value=${values} onChange=${(e: Event) => onChange({ ...c, values: parse((e.target as HTMLTextAreaElement).value, c.op) })}></textarea>
+    <${Typed} multiline aria-label="Values" rows="1" disabled=${dis || c.op === 'exists'} placeholder=${OP_HINT[c.op] ?? 'values, one per line'} value=${values} onCommit=${(text: string) => onChange({ ...c, values: parse(text, c.op) })} />
     ${!dis && html`<button type="button" class="quiet" onClick=${() => onChange(null)} aria-label="Remove condition">✕</button>`}
   </div>`
 }
@@ -328,10 +328,10 @@ function ServeEditor({
       html`<div class="weights">
       ${variations.map(
         (v, i) => html`<label>${label(v)}
-          <input type="number" min="0" max="100" step="0.001" inputmode="decimal" disabled=${dis} aria-label=${`${name}: percent for ${label(v)}`} value=${weightOf(i) / 1000} onChange=${(
-            e: Event,
+          <${Typed} type="number" min="0" max="100" step="0.001" inputmode="decimal" disabled=${dis} aria-label=${`${name}: percent for ${label(v)}`} value=${String(weightOf(i) / 1000)} onCommit=${(
+            text: string,
           ) => {
-            const w = toWeight(Number((e.target as HTMLInputElement).value))
+            const w = toWeight(Number(text))
             const others = serve.rollout.weights.filter((x) => x.variation !== i)
             const next = [...others, { variation: i, weight: w }].sort((a, b) => a.variation - b.variation)
             // Two variations: the other one takes the rest, so a ramp is one number.

@@ -3,7 +3,7 @@
  * delivery, its history with diffs and rollback, its audit trail, and its release plans (pages/release.ts).
  */
 import { html } from 'htm/preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import {
   ApiError,
   type AuditEntry,
@@ -55,12 +55,16 @@ export function FlagPage({ flagKey }: { flagKey: string }) {
   useEffect(() => {
     void load()
   }, [env, flagKey])
-  // Live: a newer version replaces the form only when it has no edits; otherwise it is announced.
+  // Live: a newer version replaces the form only when it has no edits; otherwise it is announced. Edits made
+  // while the request was out count: the answer is compared with the form as it is then, not at the tick.
+  const current = useRef({ config, draft })
+  current.current = { config, draft }
   useEffect(() => {
     if (!config || tick === 0) return
     void get<Config>(base)
       .then((c) => {
-        if (c.version === config.version) return
+        const { config, draft } = current.current
+        if (!config || c.version === config.version) return
         const untouched = JSON.stringify(draft) === JSON.stringify(draftOf(config))
         if (untouched) {
           setConfig(c)

@@ -13,7 +13,7 @@ import {
   type UnmetRequirement as Unmet,
 } from '../../sdk/core/types.js'
 import { ApiError } from '../api.js'
-import { parseIds, useShared, when } from '../util.js'
+import { parseIds, Typed, useShared, when } from '../util.js'
 
 type Scalar = string | number | boolean
 type RequirementOperator = Requirement['op']
@@ -78,13 +78,13 @@ export function RequirementsEditor({
         }}>
           ${REQUIREMENT_OPERATORS.map((o) => html`<option value=${o}>${o}</option>`)}
         </select>
-        <textarea aria-label="Requirement values" rows="1" disabled=${dis || r.op === 'exists'} placeholder=${r.op === 'exists' ? 'no values' : 'values, one per line (any of them)'} value=${valuesText(r)} onChange=${(
-          e: Event,
+        <${Typed} multiline aria-label="Requirement values" rows="1" disabled=${dis || r.op === 'exists'} placeholder=${r.op === 'exists' ? 'no values' : 'values, one per line (any of them)'} value=${valuesText(r)} onCommit=${(
+          text: string,
         ) => {
           const { value: _v, ...rest } = r
-          const value = parseValue((e.target as HTMLTextAreaElement).value, r.op)
+          const value = parseValue(text, r.op)
           set(i, value === undefined ? rest : { ...rest, value })
-        }}></textarea>
+        }} />
         ${!dis && html`<button type="button" class="quiet" aria-label=${`Remove requirement ${r.fact}`} onClick=${() => onChange(requires.filter((_, j) => j !== i))}>✕</button>`}
       </div>`,
     )}
