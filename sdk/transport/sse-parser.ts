@@ -69,27 +69,19 @@ export class SseParser {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
     }
     let start = 0
-    const n = text.length
-    if (this.afterCR) {
-      this.afterCR = false
-      if (n > 0 && text.charCodeAt(0) === LF) start = 1
-    }
-    for (let i = start; i < n; i++) {
-      const c = text.charCodeAt(i)
-      if (c !== LF && c !== CR) continue
-      this.pending.push(text.slice(start, i))
+    if (this.afterCR && text.charCodeAt(0) === LF) start = 1
+    // A native search for line ends, not a loop over every char: a put is one line of megabytes.
+    const ends = /\r\n?|\n/g
+    ends.lastIndex = start
+    for (let m = ends.exec(text); m; m = ends.exec(text)) {
+      this.pending.push(text.slice(start, m.index))
       this.line(this.pending.length === 1 ? (this.pending[0] as string) : this.pending.join(''))
       this.pending = []
-      if (c === CR) {
-        if (i + 1 < n) {
-          if (text.charCodeAt(i + 1) === LF) i++
-        } else {
-          this.afterCR = true
-        }
-      }
-      start = i + 1
+      start = ends.lastIndex
     }
-    if (start < n) this.pending.push(text.slice(start))
+    // Every CR ends a line: one ending this chunk may be the first half of a CRLF.
+    this.afterCR = text.charCodeAt(text.length - 1) === CR
+    if (start < text.length) this.pending.push(text.slice(start))
   }
 
   /** End of stream: flush the decoder; an unterminated event is discarded, as the spec says. */

@@ -7,7 +7,8 @@
  * time, and evaluations/s through the client with the hits and misses checked.
  *
  * Ids: `len` random characters of [0-9a-z] from a seeded generator (the
- * issue's "random 18-character strings"), so every run holds the same data.
+ * issue's "random 18-character strings", made as flat strings, as JSON.parse gives them), so every run
+ * holds the same data.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,7 +18,7 @@ import { compile, evaluate } from '../../sdk/core/index.js'
 import { createClient } from '../../sdk/index.js'
 import { fileStorage } from '../../sdk/node-storage.js'
 import type { ClientOptions, Ruleset, StorageProvider, SwitchyardClient } from '../../sdk/types.js'
-import { bigSegmentRuleset, settle } from './big-segment.js'
+import { bigSegmentRuleset, idGenerator, settle } from './big-segment.js'
 
 const path = process.argv[2] ?? 'bootstrap'
 const n = Number(process.argv[3] ?? 1_000_000)
@@ -25,21 +26,8 @@ const len = Number(process.argv[4] ?? 18)
 const gc = (globalThis as { gc?: () => void }).gc
 if (!gc) throw new Error('run with --expose-gc')
 
-const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
-/** xorshift32: the same ids in every process. */
-function generator(seed: number): () => string {
-  let s = seed >>> 0 || 1
-  return () => {
-    let out = ''
-    for (let i = 0; i < len; i++) {
-      s ^= s << 13
-      s ^= s >>> 17
-      s ^= s << 5
-      out += ALPHABET[(s >>> 0) % 36]
-    }
-    return out
-  }
-}
+/** xorshift32 (big-segment.ts): the same ids in every process. */
+const generator = (seed: number): (() => string) => idGenerator(seed, len)
 
 function bigRuleset(): Ruleset {
   const next = generator(12345)

@@ -68,6 +68,26 @@ t.test('PackedIds: 100,000 ids, hits and near misses exact, packed below their r
   t.ok(p.byteLength < raw, `${p.byteLength} bytes for ${raw} bytes of ids`)
 })
 
+t.test('PackedIds: 50,000 mixed ids (multibyte, long, empty, duplicates far apart) agree with a Set', async (t) => {
+  // Multibyte ids take more bytes than chars, so the build buffer (sized by chars) must grow; long ids
+  // take the 3-unit header; duplicates are spread over the whole input, so they meet in the last scatter.
+  const ids: string[] = []
+  for (let i = 0; i < 50_000; i++) {
+    const k = (i * 7919) % 50_000
+    if (i % 97 === 0) ids.push(`é😀${k}`)
+    else if (i % 89 === 0) ids.push(`${'x'.repeat(130)}${k}`)
+    else ids.push(`id-${k.toString(36)}`)
+  }
+  ids.push('', ...ids.slice(0, 5000).reverse())
+  const model = new Set(ids)
+  const p = new PackedIds(ids)
+  t.equal(p.size, model.size, 'duplicates dropped')
+  let wrong = 0
+  for (const x of model) if (!p.has(x) || p.has(`${x}!`)) wrong++
+  t.equal(wrong, 0, 'every member found, no near miss answered')
+  t.same(listed(p).sort(), [...model].sort(), 'the members listed are the ids')
+})
+
 t.test('IdSet: a Set when small, packed when large, the same answers through every switch', async (t) => {
   const cut = idSetLimits.smallMax
   t.teardown(() => {

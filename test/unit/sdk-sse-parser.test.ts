@@ -169,3 +169,26 @@ t.test('a large data line stays linear (1 MB in 1 KB chunks)', async (t) => {
   t.equal(r.events.length, 1)
   t.equal(r.events[0]?.data.length, big.length)
 })
+
+t.test('line ends of every kind mixed in one stream, CRs at chunk ends, a huge line among them', async (t) => {
+  const big = 'y'.repeat(300_000)
+  const chunks = [
+    'data: a\r\ndata: b\rdata: c\n\r', // CR at the end of a chunk: the LF starting the next is the same line end
+    '\ndata: d\r',
+    '\r\n', // CR then CRLF: two line ends, the second one empty (dispatch)
+    `event: put\ndata: ${big.slice(0, 100_000)}`,
+    big.slice(100_000, 200_000),
+    `${big.slice(200_000)}\r`,
+    '\r',
+  ].map((s) => enc.encode(s))
+  const r = parseChunks(chunks)
+  t.same(
+    r.events.map((e) => [e.type, e.data.length > 10 ? `${e.data.length} chars` : e.data]),
+    [
+      ['message', 'a\nb\nc'],
+      ['message', 'd'],
+      ['put', '300000 chars'],
+    ],
+  )
+  t.equal(r.events[2]?.data, big, 'the huge line whole')
+})

@@ -9,6 +9,7 @@
  * rollout rule and a non-zero fallthrough, so SDKs whose strategies are ORed (Unleash) express the same
  * flag exactly.
  */
+import { idGenerator } from '../../helpers/big-segment.js'
 
 /** One user, in neutral form; each adapter turns it into its SDK's context shape before timing starts. */
 export interface Person {
@@ -84,25 +85,8 @@ export const TINY: Sizes = {
   flagSegment: 50,
 }
 
-const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz'
-/**
- * xorshift32 over [0-9a-z]: random 18-character ids, the same in every process for one seed. Each id is
- * made in one piece (`String.fromCharCode`), a flat string as JSON.parse would give an SDK: appending
- * character by character would leave chains of V8 cons-strings, ~5× the bytes, in any SDK that keeps them.
- */
-export function idGenerator(seed: number, length = 18): () => string {
-  let s = seed >>> 0 || 1
-  const codes: number[] = new Array(length)
-  return () => {
-    for (let i = 0; i < length; i++) {
-      s ^= s << 13
-      s ^= s >>> 17
-      s ^= s << 5
-      codes[i] = ALPHABET.charCodeAt((s >>> 0) % 36)
-    }
-    return String.fromCharCode(...codes)
-  }
-}
+/** Random 18-character ids (flat strings), shared with the SDK's own memory harness. */
+export { idGenerator }
 
 export function ids(seed: number, n: number): string[] {
   const next = idGenerator(seed)
