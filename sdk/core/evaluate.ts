@@ -159,8 +159,12 @@ function serve(f: CompiledFlag, s: CompiledServe, ctx: Ctx, key: string | null):
   return s.variations[n - 1]! // unreachable for validated weights (they sum to 100000)
 }
 
-/** Evaluates one flag; returns a variation index, NONE (default) or CYCLE. */
-function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
+/**
+ * Evaluates one flag; returns a variation index, NONE (default) or CYCLE.
+ * `key` is `contextKey(ctx)` when `f.needsKey` (the caller reads it, once for all the flags of an
+ * `evaluateAllValues`), else null or the key; a prerequisite that needs it reads it when null.
+ */
+function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: number): number {
   if (f.broken) {
     TRACE.kind = KIND.ERROR
     TRACE.error = 'PARSE_ERROR'
@@ -179,7 +183,7 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
       if (pf !== undefined) {
         let cyclic = depth + 1 >= MAX_PREREQUISITE_DEPTH
         for (let j = 0; j <= depth && !cyclic; j++) if (STACK[j] === pf) cyclic = true
-        v = cyclic ? CYCLE : pf.on ? run(c, pf, ctx, depth + 1) : NONE
+        v = cyclic ? CYCLE : pf.on ? run(c, pf, ctx, key ?? (pf.needsKey ? contextKey(ctx) : null), depth + 1) : NONE
       }
       if (v === CYCLE && depth > 0) return CYCLE
       if (v !== f.prereqVariations[i]) {
@@ -189,7 +193,6 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
       }
     }
   }
-  const key = f.needsKey ? contextKey(ctx) : null
   if (f.targets !== null && key !== null) {
     const v = f.targets.get(key)
     if (v !== undefined) {
@@ -231,7 +234,7 @@ export function evaluate(c: Compiled, flagKey: string, context: Context, default
   if (f.constant) v = f.constVariation
   else {
     try {
-      v = run(c, f, context, 0)
+      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
     } catch {
       return defaultValue
     }
@@ -246,7 +249,13 @@ function detail(value: JsonValue, variation: number | null, reason: Reason): Eva
   return { value, variation, reason }
 }
 
-function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: JsonValue): EvaluationDetail {
+function evalDetail(
+  c: Compiled,
+  f: CompiledFlag,
+  context: Ctx,
+  key: string | null,
+  defaultValue: JsonValue,
+): EvaluationDetail {
   if (f.constant) {
     const v = f.constVariation
     if (v < 0) return detail(defaultValue, null, f.constReason)
@@ -257,7 +266,7 @@ function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: Js
   }
   let v: number
   try {
-    v = run(c, f, context, 0)
+    v = run(c, f, context, key ?? (f.needsKey ? contextKey(context) : null), 0)
   } catch {
     return detail(defaultValue, null, ERRORS.GENERAL)
   }
@@ -301,30 +310,67 @@ export function evaluateDetail(
   const f = c.flags.get(flagKey)
   if (f === undefined) return detail(defaultValue, null, ERRORS.FLAG_NOT_FOUND)
   if (!isContext(context)) return detail(defaultValue, null, ERRORS.INVALID_CONTEXT)
-  return evalDetail(c, f, context, defaultValue)
+  return evalDetail(c, f, context, null, defaultValue)
 }
 
-/** What `evaluateAll` reuses for one flags map: its flags in order and an output template. */
+/** What `evaluateAll` and `evaluateAllValues` reuse for one flags map: its flags in order and output templates. */
 interface AllPlan {
   readonly flags: readonly CompiledFlag[]
   /** An object with every flag key (value null), in ruleset order; copied by spread for each call. */
   readonly template: Record<string, EvaluationDetail | null>
+  /**
+   * `evaluateAllValues`' template: every flag key with the value it most likely serves (`guess`),
+   * so that only the values that differ are written (a keyed store into a 100-key object costs as
+   * much as evaluating a simple flag).
+   */
+  readonly values: Record<string, JsonValue>
+  /** The value `values` holds for each flag, in `flags` order. */
+  readonly guess: readonly JsonValue[]
 }
 
 // Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
 const PLANS = new WeakMap<ReadonlyMap<string, CompiledFlag>, AllPlan>()
 
+/**
+ * The value `f` most likely serves with a null default: exactly its value when it is constant,
+ * else that of its fallthrough (its fixed variation, or the heaviest slice of its rollout).
+ * Only a guess: `evaluateAllValues` writes every value that differs from it.
+ */
+function likelyValue(f: CompiledFlag): JsonValue {
+  let v = f.constVariation
+  if (!f.constant) {
+    const s = f.fallthrough
+    v = s.variation
+    if (v < 0) {
+      let best = -1
+      for (let i = 0; i < s.bounds.length; i++) {
+        const w = s.bounds[i]! - (i > 0 ? s.bounds[i - 1]! : 0)
+        if (w > best) {
+          best = w
+          v = s.variations[i]!
+        }
+      }
+    }
+  }
+  return v >= 0 && v < f.values.length ? (f.values[v] as JsonValue) : null
+}
+
+/** An object with `keys` as own data properties (even "__proto__"), each set to the matching value. */
+function objectOf<V>(keys: readonly string[], values: readonly V[]): Record<string, V> {
+  // JSON.parse builds one object with all keys as own data properties, in fast mode; spreading it is
+  // far cheaper than adding 100 keys one by one to an empty object for every call.
+  const out = JSON.parse(`{${keys.map((k) => `${JSON.stringify(k)}:null`).join(',')}}`) as Record<string, V>
+  for (let i = 0; i < values.length; i++) if (values[i] !== null) put(out, keys[i]!, values[i] as V)
+  return out
+}
+
 function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
   let p = PLANS.get(flags)
   if (p === undefined) {
     const list = [...flags.values()]
-    // JSON.parse builds one object with all keys as own data properties (even
-    // "__proto__"), in fast mode; spreading it is far cheaper than adding 100
-    // keys one by one to an empty object for every call.
-    const template = JSON.parse(
-      `{${list.map((f) => `${JSON.stringify(f.key)}:null`).join(',')}}`,
-    ) as AllPlan['template']
-    p = { flags: list, template }
+    const keys = list.map((f) => f.key)
+    const guess = list.map(likelyValue)
+    p = { flags: list, template: objectOf(keys, []), values: objectOf(keys, guess), guess }
     PLANS.set(flags, p)
   }
   return p
@@ -353,7 +399,7 @@ export function evaluateAll(
       const out = { ...plan.template } as Record<string, EvaluationDetail>
       for (let i = 0; i < flags.length; i++) {
         const f = flags[i]!
-        put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+        put(out, f.key, ok ? evalDetail(c, f, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
       }
       return out
     }
@@ -362,42 +408,45 @@ export function evaluateAll(
   const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {
     if (filter !== undefined && !filter(f.flag)) continue
-    put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+    put(out, f.key, ok ? evalDetail(c, f, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
   }
   return out
 }
 
-/** The value `f` serves `context` with a null default (what `evaluateAll`'s detail would hold). Never throws. */
-function servedValue(c: Compiled, f: CompiledFlag, context: Ctx): JsonValue {
-  let v: number
-  if (f.constant) v = f.constVariation
-  else {
-    try {
-      v = run(c, f, context, 0)
-    } catch {
-      return null
-    }
-  }
-  return v < 0 ? null : (f.values[v] as JsonValue)
-}
-
 /**
  * The values `evaluateAll` would report, without a detail object (nor a
- * reason) per flag: `allFlags`' path. Keys in ruleset order.
+ * reason) per flag: `allFlags`' path. Keys in ruleset order. Never throws.
  */
 export function evaluateAllValues(c: Compiled, context: Context): Record<string, JsonValue> {
-  const ok = isContext(context)
   const plan = planOf(c.flags)
   const flags = plan.flags
   if (flags.length !== c.flags.size) {
     PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
     return evaluateAllValues(c, context)
   }
-  const out = { ...plan.template } as Record<string, JsonValue>
+  if (!isContext(context)) return { ...plan.template } as Record<string, JsonValue>
+  const out = { ...plan.values }
+  const guess = plan.guess
+  // The context key, read once for all flags (by the first that needs it; again if that read threw).
+  let key: string | null = null
+  let keyRead = false
   for (let i = 0; i < flags.length; i++) {
     const f = flags[i]!
-    const v = ok ? servedValue(c, f, context) : null
-    if (v !== null) put(out, f.key, v)
+    let v: number
+    if (f.constant) v = f.constVariation
+    else {
+      try {
+        if (f.needsKey && !keyRead) {
+          key = contextKey(context)
+          keyRead = true
+        }
+        v = run(c, f, context, key, 0)
+      } catch {
+        v = NONE
+      }
+    }
+    const value = v < 0 ? null : (f.values[v] as JsonValue)
+    if (value !== guess[i]) put(out, f.key, value)
   }
   return out
 }

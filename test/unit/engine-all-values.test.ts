@@ -12,10 +12,29 @@ Object.defineProperty(flags, '__proto__', {
 })
 flags.broken = { ...booleanFlag('broken'), variations: 'no' } as unknown as (typeof flags)[string]
 flags.json = booleanFlag('json', { kind: 'json', variations: [{ a: 1 }, [2]], fallthrough: { variation: 0 } })
+// Needs no context key itself, but its prerequisite (a 50 % rollout) does.
+flags.gated = booleanFlag('gated', { prerequisites: [{ flag: 'flag-5', variation: 0 }], fallthrough: { variation: 0 } })
+flags.offNull = booleanFlag('offNull', { on: false, offVariation: null })
 const c = compile({ specVersion: 1, environment: 'e', flags, segments } as Ruleset)
 
 t.test('the values of evaluateAll, key for key and in order', async (t) => {
-  const contexts: unknown[] = [...benchContexts(300), {}, { key: '' }, null, [], 'x', { targetingKey: 'user-0000014' }]
+  // A context whose key cannot be read: the flags that need it fail (null), the others still answer.
+  const throwing = Object.defineProperty({ country: 'GB' }, 'key', {
+    enumerable: true,
+    get() {
+      throw new Error('no key')
+    },
+  })
+  const contexts: unknown[] = [
+    ...benchContexts(300),
+    {},
+    { key: '' },
+    null,
+    [],
+    'x',
+    { targetingKey: 'user-0000014' },
+    throwing,
+  ]
   for (const ctx of contexts) {
     const details = evaluateAll(c, ctx as Context)
     const expected: Record<string, unknown> = {}
@@ -24,7 +43,7 @@ t.test('the values of evaluateAll, key for key and in order', async (t) => {
     }
     const got = evaluateAllValues(c, ctx as Context)
     t.same(Object.keys(got), Object.keys(expected), 'same keys, same order')
-    t.same(got, expected)
+    t.strictSame(got, expected, 'the same values (null stays null)')
   }
   t.ok(Object.hasOwn(evaluateAllValues(c, { key: 'a' }), '__proto__'), 'a "__proto__" flag is an own key')
 })
