@@ -220,6 +220,22 @@ function isContext(ctx: unknown): ctx is Ctx {
   return typeof ctx === 'object' && ctx !== null && !Array.isArray(ctx)
 }
 
+/** The variation `f` serves `context` (see `evaluate`), or -1 for the default value. */
+function served(c: Compiled, f: CompiledFlag, context: Context, defaultValue: JsonValue): number {
+  if (!isContext(context)) return NONE
+  let v: number
+  if (f.constant) v = f.constVariation
+  else {
+    try {
+      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
+    } catch {
+      return NONE
+    }
+  }
+  if (v < 0 || (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v])) return NONE
+  return v
+}
+
 /**
  * The flag's value for `context`, or `defaultValue` when the flag is missing,
  * off without an off variation, failing, or serving a value of another type
@@ -227,22 +243,48 @@ function isContext(ctx: unknown): ctx is Ctx {
  * Never throws; allocates nothing on the common paths.
  */
 export function evaluate(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): JsonValue {
-  LAST = -1
   const f = c.flags.get(flagKey)
-  if (f === undefined || !isContext(context)) return defaultValue
-  let v: number
-  if (f.constant) v = f.constVariation
-  else {
-    try {
-      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
-    } catch {
-      return defaultValue
+  const v = f === undefined ? NONE : served(c, f, context, defaultValue)
+  LAST = v
+  return v < 0 ? defaultValue : ((f as CompiledFlag).values[v] as JsonValue)
+}
+
+/**
+ * `evaluate`, counting the evaluation on the flag (its `counts`, for the SDK's reports: one
+ * increment, no lookup). Returns undefined, counting nothing, when the flag is missing.
+ */
+export function evaluateCounted(
+  c: Compiled,
+  flagKey: string,
+  context: Context,
+  defaultValue: JsonValue,
+): JsonValue | undefined {
+  const f = c.flags.get(flagKey)
+  if (f === undefined) {
+    LAST = NONE
+    return undefined
+  }
+  const v = served(c, f, context, defaultValue)
+  LAST = v
+  f.counts[v + 1]!++
+  return v < 0 ? defaultValue : (f.values[v] as JsonValue)
+}
+
+/**
+ * Moves the counts of `flags` into `into` (per flag key: slot 0 the default, slot i + 1 variation i;
+ * added to what `into` holds) and zeroes them. Flags without counts add nothing.
+ */
+export function takeCounts(flags: Iterable<CompiledFlag>, into: Record<string, number[]>): void {
+  for (const f of flags) {
+    const n = f.counts
+    let slots: number[] | undefined
+    for (let i = 0; i < n.length; i++) {
+      if (n[i] === 0) continue
+      slots ??= hasOwn.call(into, f.key) ? (into[f.key] as number[]) : put(into, f.key, [])
+      slots[i] = (slots[i] ?? 0) + n[i]!
+      n[i] = 0
     }
   }
-  if (v < 0) return defaultValue
-  if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) return defaultValue
-  LAST = v
-  return f.values[v] as JsonValue
 }
 
 function detail(value: JsonValue, variation: number | null, reason: Reason): EvaluationDetail {
@@ -399,10 +441,11 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
   return p
 }
 
-function put<V>(out: Record<string, V>, key: string, d: V): void {
+function put<V>(out: Record<string, V>, key: string, d: V): V {
   if (key === '__proto__')
     Object.defineProperty(out, key, { value: d, enumerable: true, writable: true, configurable: true })
   else out[key] = d
+  return d
 }
 
 /**
