@@ -368,8 +368,8 @@ interface AllPlan {
   readonly values: Record<string, JsonValue>
   /** The value `values` holds for each flag, in `flags` order. */
   readonly guess: readonly JsonValue[]
-  /** Builds the result from the values in `flags` order (see `literalOf`); null where code cannot be generated. */
-  readonly build: ((values: JsonValue[]) => Record<string, JsonValue>) | null
+  /** Builds a result from its values in `flags` order (see `literalOf`); null where code cannot be generated. */
+  readonly build: (<V>(values: V[]) => Record<string, V>) | null
 }
 
 // Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
@@ -462,11 +462,12 @@ export function evaluateAll(
     const plan = planOf(c.flags)
     const flags = plan.flags
     if (flags.length === c.flags.size) {
+      const details = new Array<EvaluationDetail>(flags.length)
+      for (let i = 0; i < flags.length; i++)
+        details[i] = ok ? evalDetail(c, flags[i]!, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
+      if (plan.build !== null) return plan.build(details)
       const out = { ...plan.template } as Record<string, EvaluationDetail>
-      for (let i = 0; i < flags.length; i++) {
-        const f = flags[i]!
-        put(out, f.key, ok ? evalDetail(c, f, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
-      }
+      for (let i = 0; i < flags.length; i++) put(out, flags[i]!.key, details[i]!)
       return out
     }
     PLANS.delete(c.flags) // the map changed behind our back: rebuild next time

@@ -1,5 +1,5 @@
 // evaluateAllValues (allFlags' path: values without detail objects) reports exactly the values of
-// evaluateAll, for every kind of flag, odd keys and invalid contexts, with its generated result
+// evaluateAll, for every kind of flag, odd keys and invalid contexts, both with their generated result
 // builder and without one (runtimes that forbid code generation).
 import t from 'tap'
 import { compile, evaluateAll, evaluateAllValues, type Context, type Ruleset } from '../../sdk/core/index.js'
