@@ -408,7 +408,7 @@ function objectOf<V>(keys: readonly string[], values: readonly V[]): Record<stri
   return out
 }
 
-/** Whether `evaluateAllValues` may generate its result builder (false: tests walk the other path). */
+/** Whether `evaluateAll` and `evaluateAllValues` may generate their result builder (false: tests walk the other path). */
 export const allValuesPlan = { generateCode: true }
 
 /**
