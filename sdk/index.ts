@@ -10,7 +10,7 @@ import { Client } from './client/client.js'
 import { clientModeSpec } from './client/client-mode.js'
 import { journaled } from './client/rules-journal.js'
 import { RulesStore } from './client/rules-store.js'
-import { serverModeSpec } from './client/server-mode.js'
+import { ServerClient } from './client/server-mode.js'
 import type { ClientOptions, SwitchyardClient } from './types.js'
 
 export type * from './types.js'
@@ -27,5 +27,5 @@ export function createClient(options: ClientOptions): SwitchyardClient {
   const store = new RulesStore()
   // A storage that can append (fileStorage) keeps a journal of changes after a snapshot.
   const storage = options.storage && journaled(options.storage, store)
-  return new Client({ ...options, mode: 'server', ...(storage ? { storage } : {}) }, serverModeSpec(options, store))
+  return new ServerClient({ ...options, mode: 'server', ...(storage ? { storage } : {}) }, store)
 }

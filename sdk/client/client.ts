@@ -36,6 +36,8 @@ export interface ModeSpec {
   report?: Record<string, unknown>
   /** JSON.parse for wire and cache text (server mode packs large member lists straight from it); absent: JSON.parse. */
   parse?: (text: string, snapshot?: boolean) => unknown
+  /** Evaluation counts the mode keeps itself (server mode: per compiled flag), taken for each report. */
+  collect?: () => Record<string, number[]>
 }
 
 type Listener = (payload: never) => void
@@ -69,7 +71,7 @@ export class Client implements SwitchyardClient {
   private readonly sync: Sync
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly staleAfterMs: number
-  private context: Context | undefined
+  protected context: Context | undefined
   private signature: string | undefined
   private applied: string | null = null
   private pollEtagValue: string | null = null
@@ -98,7 +100,7 @@ export class Client implements SwitchyardClient {
   private failing = false
   private lastSyncAt: number
   private staleTimer: unknown = null
-  private readonly reporter: Reporter | null
+  protected readonly reporter: Reporter | null
   private readonly cache: LastKnownGood | null
 
   constructor(options: ClientOptions, spec: ModeSpec) {
@@ -187,6 +189,7 @@ export class Client implements SwitchyardClient {
             debounceMs: options.metricsDebounceMs ?? 1000,
             appliedId: () => this.applied,
             log: this.log,
+            collect: spec.collect,
           })
     const storage = options.storage
     this.cache = storage
@@ -251,7 +254,7 @@ export class Client implements SwitchyardClient {
       value = defaultValue
       index = -1
     }
-    this.count(key, index)
+    this.reporter?.count(key, index)
     return value as Widen<T>
   }
 
@@ -271,7 +274,7 @@ export class Client implements SwitchyardClient {
       this.log.debug?.(`evaluation of "${key}" failed: ${errorText(e)}`)
       d = { value: defaultValue, variation: null, reason: { kind: 'ERROR', errorKind: 'GENERAL' } }
     }
-    this.count(key, d.variation ?? -1)
+    this.reporter?.count(key, d.variation ?? -1)
     return d as EvaluationDetail<Widen<T>>
   }
 
@@ -534,11 +537,5 @@ export class Client implements SwitchyardClient {
       if (this.now() - this.lastSyncAt >= this.staleAfterMs) this.setStatus('stale')
       else this.scheduleStaleCheck()
     }, due)
-  }
-
-  // ---- metrics ----------------------------------------------------------
-
-  private count(key: string, variation: number): void {
-    this.reporter?.count(key, variation)
   }
 }

@@ -27,6 +27,8 @@ export interface ReporterConfig {
   /** The change-log id the client serves now. */
   appliedId: () => string | null
   log: Logger
+  /** Counts kept elsewhere (server mode: per compiled flag), taken before each report. */
+  collect?: (() => Record<string, number[]>) | undefined
 }
 
 /** Evaluation counts and applied-change reports of one client. */
@@ -77,22 +79,29 @@ export class Reporter {
       await this.send(timeoutMs, true)
   }
 
-  /** The wire form of the counts: `{ flag: { default | "<index>": n } }`. */
-  private static countsWire(counts: Record<string, number[]>): Record<string, Record<string, number>> {
-    const out: Record<string, Record<string, number>> = {}
+  /** Adds `counts` (a failed report's, or those kept elsewhere) to the ones not reported yet. */
+  add(counts: Record<string, number[]> | undefined): void {
+    for (const k in counts) {
+      // biome-ignore lint/suspicious/noAssignInExpressions: get-or-create in one step
+      const into = (this.counts[k] ??= [])
+      const from = counts[k] as number[]
+      for (let i = 0; i < from.length; i++) if (from[i]) into[i] = (into[i] ?? 0) + (from[i] as number)
+    }
+  }
+
+  private async send(timeoutMs = 10000, closing = false): Promise<void> {
+    this.add(this.c.collect?.())
+    const counts = this.counts
+    this.counts = {}
+    // The wire form of the counts: `{ flag: { default | "<index>": n } }`.
+    const wire: Record<string, Record<string, number>> = {}
     for (const k in counts) {
       const byVar: Record<string, number> = {}
       const slots = counts[k] as number[]
       for (let i = 0; i < slots.length; i++)
         if (slots[i]) byVar[i === 0 ? 'default' : String(i - 1)] = slots[i] as number
-      out[k] = byVar
+      wire[k] = byVar
     }
-    return out
-  }
-
-  private async send(timeoutMs = 10000, closing = false): Promise<void> {
-    const counts = this.counts
-    this.counts = {}
     const appliedId = this.c.appliedId()
     const ctrl = new AbortController()
     const timer = this.c.setT(() => ctrl.abort(), timeoutMs)
@@ -107,7 +116,7 @@ export class Reporter {
           ...(appliedId !== null &&
             this.noted?.id === appliedId && { appliedAt: new Date(this.noted.at).toISOString() }),
           sentAt: new Date(this.c.now()).toISOString(),
-          counts: Reporter.countsWire(counts),
+          counts: wire,
           ...(closing && { closing: true }),
         }),
         signal: ctrl.signal,
@@ -115,13 +124,7 @@ export class Reporter {
       if (!res.ok) throw new Error(`HTTP ${res.status}`)
       this.everSent = true
     } catch (e) {
-      // Keep the counts for the next report.
-      for (const k in counts) {
-        // biome-ignore lint/suspicious/noAssignInExpressions: get-or-create in one step
-        const into = (this.counts[k] ??= [])
-        const from = counts[k] as number[]
-        for (let i = 0; i < from.length; i++) if (from[i]) into[i] = (into[i] ?? 0) + (from[i] as number)
-      }
+      this.add(counts) // for the next report
       this.c.log.debug?.(`metrics not sent: ${errorText(e)}`)
     } finally {
       this.c.clearT(timer)

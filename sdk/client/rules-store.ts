@@ -10,10 +10,12 @@ import {
   compile,
   evaluate,
   evaluateAllValues,
+  evaluateCounted,
   evaluateDetail,
   lastVariation,
   removeFlag,
   removeSegment,
+  takeCounts,
   type Compiled,
 } from '../core/index.js'
 import type {
@@ -49,6 +51,8 @@ export class RulesStore implements Store {
    * due). `snapshot()` is then only a marker; the cache asks `fullSnapshot()`.
    */
   journal: { events: [string, unknown][]; full: boolean } | null = null
+  /** Evaluation counts (`counted`) of compiled flags replaced or dropped since the last `collect`. */
+  private pending: Record<string, number[]> = {}
 
   get hasData(): boolean {
     return this.c !== null
@@ -61,6 +65,7 @@ export class RulesStore implements Store {
     const ruleset = { ...(rs as unknown as Ruleset), flags, segments }
     const prev = this.c
     const next = compile(ruleset)
+    if (prev) takeCounts(prev.flags.values(), this.pending)
     const meta = new Map<string, SegmentMeta>()
     for (const k in segments) meta.set(k, stripMembers(segments[k] as Segment))
     this.environment = typeof rs.environment === 'string' ? rs.environment : ''
@@ -112,7 +117,9 @@ export class RulesStore implements Store {
       if (typeof body.key !== 'string') throw new Error('delete needs a key')
       const key = body.key
       if (body.kind === 'flag') {
-        if (!c.flags.has(key)) return []
+        const cur = c.flags.get(key)
+        if (!cur) return []
+        takeCounts([cur], this.pending)
         this.c = removeFlag(c, key)
         return affectedFlags(this.c, [key])
       }
@@ -130,6 +137,7 @@ export class RulesStore implements Store {
         if (typeof flag.key !== 'string') throw new Error('patch.flag.key is missing')
         const cur = c.flags.get(flag.key)
         if (cur && typeof flag.version === 'number' && flag.version < cur.flag.version) return [] // older than what we hold
+        if (cur) takeCounts([cur], this.pending)
         this.c = applyFlag(c, flag)
         return affectedFlags(this.c, [flag.key])
       }
@@ -150,6 +158,7 @@ export class RulesStore implements Store {
   }
 
   clear(): string[] {
+    if (this.c) takeCounts(this.c.flags.values(), this.pending)
     const keys = this.c ? [...this.c.flags.keys()] : []
     this.c = null
     this.meta.clear()
@@ -190,6 +199,22 @@ export class RulesStore implements Store {
 
   lastVariation(): number {
     return lastVariation()
+  }
+
+  /**
+   * `value`, with the evaluation counted on the compiled flag (one increment; `collect` takes the
+   * counts). Undefined, counting nothing, without data or without such a flag.
+   */
+  counted(key: string, context: Context, defaultValue: JsonValue): JsonValue | undefined {
+    return this.c === null ? undefined : evaluateCounted(this.c, key, context, defaultValue)
+  }
+
+  /** The evaluation counts made by `counted` since the last call, per flag key (slot 0 the default), zeroed. */
+  collect(): Record<string, number[]> {
+    const out = this.pending
+    this.pending = {}
+    if (this.c) takeCounts(this.c.flags.values(), out)
+    return out
   }
 
   all(context: Context): Record<string, JsonValue> {

@@ -1,6 +1,7 @@
-/** Server mode: endpoints and store. */
-import type { ClientOptions } from '../types.js'
-import type { ModeSpec } from './client.js'
+/** Server mode: endpoints, store, and the client's evaluation path. */
+import type { JsonValue } from '../core/types.js'
+import type { ClientOptions, Context, Widen } from '../types.js'
+import { Client, type ModeSpec } from './client.js'
 import { parseRulesText } from '../core/index.js'
 import { RulesStore } from './rules-store.js'
 
@@ -34,10 +35,43 @@ export function serverModeSpec(
     query: () => '',
     etagIsAppliedId: true,
     parse: parseRulesText,
+    collect: () => store.collect(),
     report: {
       ...(o.application && { application: o.application }),
       ...(rt !== undefined && { runtime: rt }),
       ...(o.facts && { facts: o.facts }),
     },
+  }
+}
+
+/**
+ * The server-mode client: an evaluation is the engine's plus one increment of a counter on the
+ * compiled flag (`RulesStore.counted`), which the reporter collects for each report, instead of a
+ * lookup of the flag's counters by key. Everything else is the shared {@link Client}.
+ */
+export class ServerClient extends Client {
+  constructor(
+    options: ClientOptions,
+    private readonly rules: RulesStore,
+  ) {
+    super(options, serverModeSpec(options, rules))
+  }
+
+  override isEnabled(key: string, context?: Context, defaultValue = false): boolean {
+    return this.variation(key, context, defaultValue)
+  }
+
+  override variation<T extends JsonValue>(key: string, context: Context | undefined, defaultValue: T): Widen<T> {
+    // The engine never throws; no data or no such flag serves (and counts) the default.
+    const v = this.rules.counted(key, context ?? this.context ?? {}, defaultValue)
+    if (v !== undefined) return v as Widen<T>
+    this.reporter?.count(key, -1)
+    return defaultValue as Widen<T>
+  }
+
+  override close(): Promise<void> {
+    // The goodbye report carries the last counts (the reporter only asks for them when it sends).
+    this.reporter?.add(this.rules.collect())
+    return super.close()
   }
 }

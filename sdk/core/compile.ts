@@ -8,7 +8,8 @@
  *
  * A `Compiled` is treated as immutable, except that `applySegmentDelta`
  * mutates the affected segment's member set IN PLACE (copying a 1M-id set per
- * delta would defeat the purpose): the previous `Compiled` sees the change too.
+ * delta would defeat the purpose): the previous `Compiled` sees the change too;
+ * and each flag's `counts`, which `evaluateCounted` adds to and `takeCounts` empties.
  */
 import type {
   JsonValue,
@@ -99,6 +100,11 @@ export interface CompiledFlag {
   readonly constReason: Reason
   /** What the flag as received refers to (broken or not), for the dependency index; evaluation never reads it. */
   readonly refs: FlagRefs
+  /**
+   * Evaluations counted by `evaluateCounted` and not yet taken (`takeCounts`): slot 0 the default
+   * value, slot i + 1 variation i. The one mutable part of a compiled flag.
+   */
+  readonly counts: Float64Array
 }
 
 /** A segment rule prepared for evaluation. */
@@ -205,6 +211,7 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
     constVariation: -1,
     constReason: ERRORS.PARSE_ERROR,
     refs,
+    counts: new Float64Array(1),
   }
 }
 
@@ -272,6 +279,7 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
           ? REASONS.FALLTHROUGH
           : REASONS.FALLTHROUGH_ROLLOUT,
     refs,
+    counts: new Float64Array(values.length + 1),
   }
 }
 

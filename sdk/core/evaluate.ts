@@ -159,8 +159,12 @@ function serve(f: CompiledFlag, s: CompiledServe, ctx: Ctx, key: string | null):
   return s.variations[n - 1]! // unreachable for validated weights (they sum to 100000)
 }
 
-/** Evaluates one flag; returns a variation index, NONE (default) or CYCLE. */
-function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
+/**
+ * Evaluates one flag; returns a variation index, NONE (default) or CYCLE.
+ * `key` is `contextKey(ctx)` when `f.needsKey` (the caller reads it, once for all the flags of an
+ * `evaluateAllValues`), else null or the key; a prerequisite that needs it reads it when null.
+ */
+function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: number): number {
   if (f.broken) {
     TRACE.kind = KIND.ERROR
     TRACE.error = 'PARSE_ERROR'
@@ -179,7 +183,7 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
       if (pf !== undefined) {
         let cyclic = depth + 1 >= MAX_PREREQUISITE_DEPTH
         for (let j = 0; j <= depth && !cyclic; j++) if (STACK[j] === pf) cyclic = true
-        v = cyclic ? CYCLE : pf.on ? run(c, pf, ctx, depth + 1) : NONE
+        v = cyclic ? CYCLE : pf.on ? run(c, pf, ctx, key ?? (pf.needsKey ? contextKey(ctx) : null), depth + 1) : NONE
       }
       if (v === CYCLE && depth > 0) return CYCLE
       if (v !== f.prereqVariations[i]) {
@@ -189,7 +193,6 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, depth: number): number {
       }
     }
   }
-  const key = f.needsKey ? contextKey(ctx) : null
   if (f.targets !== null && key !== null) {
     const v = f.targets.get(key)
     if (v !== undefined) {
@@ -217,6 +220,22 @@ function isContext(ctx: unknown): ctx is Ctx {
   return typeof ctx === 'object' && ctx !== null && !Array.isArray(ctx)
 }
 
+/** The variation `f` serves `context` (see `evaluate`), or -1 for the default value. */
+function served(c: Compiled, f: CompiledFlag, context: Context, defaultValue: JsonValue): number {
+  if (!isContext(context)) return NONE
+  let v: number
+  if (f.constant) v = f.constVariation
+  else {
+    try {
+      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
+    } catch {
+      return NONE
+    }
+  }
+  if (v < 0 || (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v])) return NONE
+  return v
+}
+
 /**
  * The flag's value for `context`, or `defaultValue` when the flag is missing,
  * off without an off variation, failing, or serving a value of another type
@@ -224,29 +243,61 @@ function isContext(ctx: unknown): ctx is Ctx {
  * Never throws; allocates nothing on the common paths.
  */
 export function evaluate(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): JsonValue {
-  LAST = -1
   const f = c.flags.get(flagKey)
-  if (f === undefined || !isContext(context)) return defaultValue
-  let v: number
-  if (f.constant) v = f.constVariation
-  else {
-    try {
-      v = run(c, f, context, 0)
-    } catch {
-      return defaultValue
+  const v = f === undefined ? NONE : served(c, f, context, defaultValue)
+  LAST = v
+  return v < 0 ? defaultValue : ((f as CompiledFlag).values[v] as JsonValue)
+}
+
+/**
+ * `evaluate`, counting the evaluation on the flag (its `counts`, for the SDK's reports: one
+ * increment, no lookup). Returns undefined, counting nothing, when the flag is missing.
+ */
+export function evaluateCounted(
+  c: Compiled,
+  flagKey: string,
+  context: Context,
+  defaultValue: JsonValue,
+): JsonValue | undefined {
+  const f = c.flags.get(flagKey)
+  if (f === undefined) {
+    LAST = NONE
+    return undefined
+  }
+  const v = served(c, f, context, defaultValue)
+  LAST = v
+  f.counts[v + 1]!++
+  return v < 0 ? defaultValue : (f.values[v] as JsonValue)
+}
+
+/**
+ * Moves the counts of `flags` into `into` (per flag key: slot 0 the default, slot i + 1 variation i;
+ * added to what `into` holds) and zeroes them. Flags without counts add nothing.
+ */
+export function takeCounts(flags: Iterable<CompiledFlag>, into: Record<string, number[]>): void {
+  for (const f of flags) {
+    const n = f.counts
+    let slots: number[] | undefined
+    for (let i = 0; i < n.length; i++) {
+      if (n[i] === 0) continue
+      slots ??= hasOwn.call(into, f.key) ? (into[f.key] as number[]) : put(into, f.key, [])
+      slots[i] = (slots[i] ?? 0) + n[i]!
+      n[i] = 0
     }
   }
-  if (v < 0) return defaultValue
-  if (f.typed && defaultValue !== null && typeof defaultValue !== f.types[v]) return defaultValue
-  LAST = v
-  return f.values[v] as JsonValue
 }
 
 function detail(value: JsonValue, variation: number | null, reason: Reason): EvaluationDetail {
   return { value, variation, reason }
 }
 
-function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: JsonValue): EvaluationDetail {
+function evalDetail(
+  c: Compiled,
+  f: CompiledFlag,
+  context: Ctx,
+  key: string | null,
+  defaultValue: JsonValue,
+): EvaluationDetail {
   if (f.constant) {
     const v = f.constVariation
     if (v < 0) return detail(defaultValue, null, f.constReason)
@@ -257,7 +308,7 @@ function evalDetail(c: Compiled, f: CompiledFlag, context: Ctx, defaultValue: Js
   }
   let v: number
   try {
-    v = run(c, f, context, 0)
+    v = run(c, f, context, key ?? (f.needsKey ? contextKey(context) : null), 0)
   } catch {
     return detail(defaultValue, null, ERRORS.GENERAL)
   }
@@ -301,39 +352,100 @@ export function evaluateDetail(
   const f = c.flags.get(flagKey)
   if (f === undefined) return detail(defaultValue, null, ERRORS.FLAG_NOT_FOUND)
   if (!isContext(context)) return detail(defaultValue, null, ERRORS.INVALID_CONTEXT)
-  return evalDetail(c, f, context, defaultValue)
+  return evalDetail(c, f, context, null, defaultValue)
 }
 
-/** What `evaluateAll` reuses for one flags map: its flags in order and an output template. */
+/** What `evaluateAll` and `evaluateAllValues` reuse for one flags map: its flags in order and output templates. */
 interface AllPlan {
   readonly flags: readonly CompiledFlag[]
   /** An object with every flag key (value null), in ruleset order; copied by spread for each call. */
   readonly template: Record<string, EvaluationDetail | null>
+  /**
+   * `evaluateAllValues`' template: every flag key with the value it most likely serves (`guess`),
+   * so that only the values that differ are written (a keyed store into a 100-key object costs as
+   * much as evaluating a simple flag).
+   */
+  readonly values: Record<string, JsonValue>
+  /** The value `values` holds for each flag, in `flags` order. */
+  readonly guess: readonly JsonValue[]
+  /** Builds a result from its values in `flags` order (see `literalOf`); null where code cannot be generated. */
+  readonly build: (<V>(values: V[]) => Record<string, V>) | null
 }
 
 // Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
 const PLANS = new WeakMap<ReadonlyMap<string, CompiledFlag>, AllPlan>()
 
+/**
+ * The value `f` most likely serves with a null default: exactly its value when it is constant,
+ * else that of its fallthrough (its fixed variation, or the heaviest slice of its rollout).
+ * Only a guess: `evaluateAllValues` writes every value that differs from it.
+ */
+function likelyValue(f: CompiledFlag): JsonValue {
+  let v = f.constVariation
+  if (!f.constant) {
+    const s = f.fallthrough
+    v = s.variation
+    if (v < 0) {
+      let best = -1
+      for (let i = 0; i < s.bounds.length; i++) {
+        const w = s.bounds[i]! - (i > 0 ? s.bounds[i - 1]! : 0)
+        if (w > best) {
+          best = w
+          v = s.variations[i]!
+        }
+      }
+    }
+  }
+  return v >= 0 && v < f.values.length ? (f.values[v] as JsonValue) : null
+}
+
+/** An object with `keys` as own data properties (even "__proto__"), each set to the matching value. */
+function objectOf<V>(keys: readonly string[], values: readonly V[]): Record<string, V> {
+  // JSON.parse builds one object with all keys as own data properties, in fast mode; spreading it is
+  // far cheaper than adding 100 keys one by one to an empty object for every call.
+  const out = JSON.parse(`{${keys.map((k) => `${JSON.stringify(k)}:null`).join(',')}}`) as Record<string, V>
+  for (let i = 0; i < values.length; i++) if (values[i] !== null) put(out, keys[i]!, values[i] as V)
+  return out
+}
+
+/** Whether `evaluateAll` and `evaluateAllValues` may generate their result builder (false: tests walk the other path). */
+export const allValuesPlan = { generateCode: true }
+
+/**
+ * A function returning `{ "<key 0>": values[0], … }`: an object literal, which V8 builds from a
+ * boilerplate with its shape fixed, ~20× faster than as many keyed stores. The keys are string
+ * literals made by JSON.stringify (any string is quoted safely; no value ever enters the code), and
+ * "__proto__" is a computed key, which makes an own property as it must (a literal one would set the
+ * prototype). Null where the runtime forbids code generation (a CSP, some edge runtimes): callers then
+ * write the values one by one.
+ */
+function literalOf(keys: readonly string[]): AllPlan['build'] {
+  if (!allValuesPlan.generateCode) return null
+  const props = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}:v[${i}]`)
+  try {
+    return new Function('v', `"use strict";return{${props.join(',')}}`) as AllPlan['build']
+  } catch {
+    return null
+  }
+}
+
 function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
   let p = PLANS.get(flags)
   if (p === undefined) {
     const list = [...flags.values()]
-    // JSON.parse builds one object with all keys as own data properties (even
-    // "__proto__"), in fast mode; spreading it is far cheaper than adding 100
-    // keys one by one to an empty object for every call.
-    const template = JSON.parse(
-      `{${list.map((f) => `${JSON.stringify(f.key)}:null`).join(',')}}`,
-    ) as AllPlan['template']
-    p = { flags: list, template }
+    const keys = list.map((f) => f.key)
+    const guess = list.map(likelyValue)
+    p = { flags: list, template: objectOf(keys, []), values: objectOf(keys, guess), guess, build: literalOf(keys) }
     PLANS.set(flags, p)
   }
   return p
 }
 
-function put<V>(out: Record<string, V>, key: string, d: V): void {
+function put<V>(out: Record<string, V>, key: string, d: V): V {
   if (key === '__proto__')
     Object.defineProperty(out, key, { value: d, enumerable: true, writable: true, configurable: true })
   else out[key] = d
+  return d
 }
 
 /**
@@ -350,11 +462,12 @@ export function evaluateAll(
     const plan = planOf(c.flags)
     const flags = plan.flags
     if (flags.length === c.flags.size) {
+      const details = new Array<EvaluationDetail>(flags.length)
+      for (let i = 0; i < flags.length; i++)
+        details[i] = ok ? evalDetail(c, flags[i]!, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
+      if (plan.build !== null) return plan.build(details)
       const out = { ...plan.template } as Record<string, EvaluationDetail>
-      for (let i = 0; i < flags.length; i++) {
-        const f = flags[i]!
-        put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
-      }
+      for (let i = 0; i < flags.length; i++) put(out, flags[i]!.key, details[i]!)
       return out
     }
     PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
@@ -362,42 +475,47 @@ export function evaluateAll(
   const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {
     if (filter !== undefined && !filter(f.flag)) continue
-    put(out, f.key, ok ? evalDetail(c, f, context, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+    put(out, f.key, ok ? evalDetail(c, f, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
   }
   return out
 }
 
-/** The value `f` serves `context` with a null default (what `evaluateAll`'s detail would hold). Never throws. */
-function servedValue(c: Compiled, f: CompiledFlag, context: Ctx): JsonValue {
-  let v: number
-  if (f.constant) v = f.constVariation
-  else {
-    try {
-      v = run(c, f, context, 0)
-    } catch {
-      return null
-    }
-  }
-  return v < 0 ? null : (f.values[v] as JsonValue)
-}
-
 /**
  * The values `evaluateAll` would report, without a detail object (nor a
- * reason) per flag: `allFlags`' path. Keys in ruleset order.
+ * reason) per flag: `allFlags`' path. Keys in ruleset order. Never throws.
  */
 export function evaluateAllValues(c: Compiled, context: Context): Record<string, JsonValue> {
-  const ok = isContext(context)
   const plan = planOf(c.flags)
   const flags = plan.flags
   if (flags.length !== c.flags.size) {
     PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
     return evaluateAllValues(c, context)
   }
-  const out = { ...plan.template } as Record<string, JsonValue>
+  if (!isContext(context)) return { ...plan.template } as Record<string, JsonValue>
+  const values = new Array<JsonValue>(flags.length)
+  // The context key, read once for all flags (by the first that needs it; again if that read threw).
+  let key: string | null = null
+  let keyRead = false
   for (let i = 0; i < flags.length; i++) {
     const f = flags[i]!
-    const v = ok ? servedValue(c, f, context) : null
-    if (v !== null) put(out, f.key, v)
+    let v: number
+    if (f.constant) v = f.constVariation
+    else {
+      try {
+        if (f.needsKey && !keyRead) {
+          key = contextKey(context)
+          keyRead = true
+        }
+        v = run(c, f, context, key, 0)
+      } catch {
+        v = NONE
+      }
+    }
+    values[i] = v < 0 ? null : (f.values[v] as JsonValue)
   }
+  if (plan.build !== null) return plan.build(values)
+  const out = { ...plan.values }
+  const guess = plan.guess
+  for (let i = 0; i < flags.length; i++) if (values[i] !== guess[i]) put(out, flags[i]!.key, values[i] as JsonValue)
   return out
 }

@@ -21,6 +21,8 @@ export {
 export { affectedFlags, flagsUsing, clauseSegments, type Dependents, type FlagRefs } from './dependents.js'
 export {
   evaluate,
+  evaluateCounted,
+  takeCounts,
   evaluateDetail,
   evaluateAll,
   evaluateAllValues,

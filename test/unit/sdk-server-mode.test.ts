@@ -18,7 +18,7 @@ import type { ClientOptions, Ruleset, RulesetFlag, Segment } from '../../sdk/typ
 import { memoryStorage } from '../../sdk/storage.js'
 import { clientAgainstTestServer, type TestClient } from '../helpers/sdk-client.js'
 import { FakeTimers } from '../helpers/sse-fake-timers.js'
-import { nextEvent } from '../helpers/sse-test-server.js'
+import { nextEvent, startSseTestServer } from '../helpers/sse-test-server.js'
 
 function checkout(patch: Partial<RulesetFlag> = {}): RulesetFlag {
   return {
@@ -324,6 +324,71 @@ t.test('metrics report mode server and the applied id', async (t) => {
   const sum = (v: string) => all.reduce((n, c) => n + (c['new-checkout']?.[v] ?? 0), 0)
   t.equal(sum('0'), 1)
   t.equal(sum('1'), 1)
+})
+
+t.test('evaluation counts survive flag patches and deletes, and the goodbye report carries the last', async (t) => {
+  const { server, client } = await setup(t, { sendMetrics: true, metricsDebounceMs: 5 })
+  await client.ready({ timeoutMs: 5000 })
+  client.isEnabled('new-checkout', { key: 'user-1' }) // target: variation 0
+  client.variation('other', { key: 'u' }, 'x') // 'on': variation 0
+  client.variation('other', { key: 'u' }, 0) // a number default for a string flag: the default
+  client.isEnabled('no-such-flag', { key: 'u' }) // the default
+  const patched = server.publish('patch', { kind: 'flag', flag: checkout({ version: 2 }) })
+  await server.waitFor(() => client.appliedId === patched, 5000, 'patch applied')
+  client.isEnabled('new-checkout', { key: 'user-2' }) // fallthrough: variation 1
+  client.variation('other', { key: 'u' }, 'x')
+  const deleted = server.publish('delete', { kind: 'flag', key: 'other' })
+  await server.waitFor(() => client.appliedId === deleted, 5000, 'delete applied')
+  client.variation('other', { key: 'u' }, 'x') // gone: the default
+  client.isEnabled('new-checkout', { key: 'user-7' }) // segment rule: variation 0
+  t.equal(client.variationDetail('new-checkout', { key: 'user-1' }, false).variation, 0)
+  await client.close()
+  await server.waitFor(() => server.metrics.some((m) => m.closing === true), 5000, 'the goodbye report')
+  const sums: Record<string, Record<string, number>> = {}
+  for (const m of server.metrics) {
+    for (const [flag, byVar] of Object.entries(m.counts as Record<string, Record<string, number>>)) {
+      for (const [v, n] of Object.entries(byVar)) {
+        sums[flag] ??= {}
+        sums[flag][v] = (sums[flag][v] ?? 0) + n
+      }
+    }
+  }
+  t.same(sums, {
+    'new-checkout': { '0': 3, '1': 1 },
+    other: { '0': 2, default: 2 },
+    'no-such-flag': { default: 1 },
+  })
+})
+
+t.test('a client that never heard from the server says goodbye with its counts', async (t) => {
+  const server = await startSseTestServer({ document: ruleset() })
+  t.teardown(() => server.close())
+  for (let i = 0; i < 100; i++) server.failures.stream.push({ status: 503 })
+  const client = createClient({ url: server.url, token: 'test-token', logger: {}, bootstrap: ruleset() })
+  t.teardown(() => client.close())
+  client.isEnabled('new-checkout', { key: 'user-1' })
+  client.isEnabled('new-checkout', { key: 'user-1' })
+  t.equal(client.appliedId, null, 'nothing from the server')
+  await client.close()
+  const bye = server.metrics.find((m) => m.closing === true)
+  t.same(bye?.counts, { 'new-checkout': { '0': 2 } })
+})
+
+t.test('RulesStore counts: kept across a put and a clear until collected, then zeroed', async (t) => {
+  const store = new RulesStore()
+  t.equal(store.counted('new-checkout', { key: 'user-1' }, false), undefined, 'no data: nothing counted')
+  store.replace(ruleset())
+  t.equal(store.counted('new-checkout', { key: 'user-1' }, false), true)
+  t.equal(store.counted('no-such-flag', { key: 'user-1' }, false), undefined, 'no such flag: nothing counted')
+  store.replace(ruleset())
+  t.equal(store.counted('new-checkout', { key: 'user-2' }, false), false)
+  t.equal(store.counted('new-checkout', null as unknown as { key: string }, false), false, 'not a context')
+  store.clear()
+  t.same(store.collect(), { 'new-checkout': [1, 1, 1] })
+  t.same(store.collect(), {}, 'collected once')
+  store.replace(ruleset())
+  t.equal(store.counted('dependent', { key: 'user-1' }, 'x'), 'on')
+  t.same(store.collect(), { dependent: [0, 1] }, 'a prerequisite is not counted as an evaluation of its own')
 })
 
 t.test('input documents are not retained: with 1,000,000 ids, the client holds what the engine holds', async (t) => {
