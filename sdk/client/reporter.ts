@@ -31,6 +31,8 @@ export interface ReporterConfig {
   collect?: (() => Record<string, number[]>) | undefined
 }
 
+const bag = () => Object.create(null)
+
 /** Evaluation counts and applied-change reports of one client. */
 export class Reporter {
   private timer: unknown = null
@@ -39,8 +41,11 @@ export class Reporter {
   private everSent = false
   /** The id whose application time is known, and that time (SDK clock). */
   private noted: { id: string; at: number } | null = null
-  /** Evaluations per flag since the last report: slot 0 = default, slot i + 1 = variation i. */
-  private counts: Record<string, number[]> = {}
+  /**
+   * Evaluations per flag since the last report: slot 0 = default, slot i + 1 = variation i. Without a
+   * prototype: app code may ask for any key, and `counts.__proto__ ??= []` would count into Object.prototype.
+   */
+  private counts: Record<string, number[]> = bag()
 
   constructor(private readonly c: ReporterConfig) {}
 
@@ -92,9 +97,9 @@ export class Reporter {
   private async send(timeoutMs = 10000, closing = false): Promise<void> {
     this.add(this.c.collect?.())
     const counts = this.counts
-    this.counts = {}
+    this.counts = bag()
     // The wire form of the counts: `{ flag: { default | "<index>": n } }`.
-    const wire: Record<string, Record<string, number>> = {}
+    const wire: Record<string, Record<string, number>> = bag()
     for (const k in counts) {
       const byVar: Record<string, number> = {}
       const slots = counts[k] as number[]

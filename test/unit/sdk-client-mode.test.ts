@@ -433,6 +433,22 @@ t.test('metrics: counts and the applied id, sent after a change and on close', a
   t.same(server.metrics.at(-1)?.counts, { banner: { '1': 1 } })
 })
 
+t.test(
+  'metrics: a key such as __proto__ asked by app code is counted as its own flag, not into Object.prototype',
+  async (t) => {
+    const { server, client } = await setup(t, { sendMetrics: true, metricsDebounceMs: 10, metricsIntervalMs: 60000 })
+    await client.ready({ timeoutMs: 5000 })
+    client.variation('__proto__', undefined, 1)
+    client.variation('constructor', undefined, 1)
+    t.equal(({} as Record<string, unknown>)['0'], undefined, 'nothing was counted into Object.prototype')
+    const before = server.metrics.length
+    await client.close()
+    t.equal(server.metrics.length, before + 1, 'final report on close')
+    // JSON.parse: an object literal's __proto__ would set the prototype, not a key.
+    t.same(server.metrics.at(-1)?.counts, JSON.parse('{"__proto__":{"default":1},"constructor":{"default":1}}'))
+  },
+)
+
 t.test('listener exceptions do not break the client; off() removes listeners', async (t) => {
   const { server, client } = await setup(t)
   await client.ready({ timeoutMs: 5000 })
