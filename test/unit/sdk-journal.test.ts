@@ -13,33 +13,11 @@ import { fileStorage } from '../../sdk/node-storage.js'
 import { journaled, withJournal, type JournalStorage } from '../../sdk/client/rules-journal.js'
 import { RulesStore } from '../../sdk/client/rules-store.js'
 import type { Ruleset, SwitchyardClient } from '../../sdk/types.js'
-import { booleanFlag } from '../helpers/ruleset.js'
+import { bigSegmentRuleset } from '../helpers/big-segment.js'
 import { until } from '../helpers/wait.js'
 import { nextEvent, type SseTestServer, startSseTestServer } from '../helpers/sse-test-server.js'
 
-function ruleset(): Ruleset {
-  return {
-    specVersion: 1,
-    environment: 'production',
-    flags: {
-      gate: booleanFlag('gate', {
-        rules: [
-          { id: 'r', clauses: [{ attribute: 'key', op: 'inSegment', values: ['big'] }], serve: { variation: 0 } },
-        ],
-      }),
-    },
-    segments: {
-      big: {
-        key: 'big',
-        included: Array.from({ length: 20_000 }, (_, i) => `user-${i}`),
-        excluded: [],
-        rules: [],
-        salt: 'big',
-        version: 1,
-      },
-    },
-  }
-}
+const ruleset = (): Ruleset => bigSegmentRuleset(Array.from({ length: 20_000 }, (_, i) => `user-${i}`))
 
 const lines = async (path: string): Promise<string[]> =>
   (await readFile(path, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '')
