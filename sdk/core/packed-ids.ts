@@ -69,7 +69,8 @@ function hashUnits(out: Uint16Array, o0: number, o: number): number {
   }
   for (; i + 1 < o; i += 2) h = mixBlock(h, out[i]! | (out[i + 1]! << 16))
   if (i < o) h = mixBlock(h, out[i]!)
-  return mixTailFinal(h, 0, 0, o - o0)
+  // Signed: a small integer, where an unsigned value above 2^31 would be a heap number each time H is set.
+  return mixTailFinal(h, 0, 0, o - o0) | 0
 }
 
 /**
@@ -258,13 +259,21 @@ function packAll(src: IdSource, alpha: Alphabet, pshift: number, parts: number):
   const hashes = new Uint32Array(n)
   const counts = new Uint32Array(parts + 1)
   const records = new Uint32Array(parts + 1)
-  // Sized from a sample of the strings, with a quarter to spare (pages never written take no memory), and
-  // grown should that be short: reading every string's length first cost a pass over a million heap
-  // objects, 30–70 ms (measured). Spans are counted exactly.
+  // Sized from a sample of the strings (reading every string's length first cost a pass over a million heap
+  // objects, 30–70 ms, measured): exactly when the sampled ids all take the same units, as fixed-length
+  // ids do (no trim then), else with a quarter to spare (pages never written take no memory); grown should
+  // that be short. Spans are counted exactly.
   const step = Math.max(1, Math.floor(nIds / 4096))
   let sampled = 0
-  for (let i = 0; i < nIds; i += step) sampled += unitsOf((ids[i] as string).length, bits)
-  let size = nIds > 0 ? Math.ceil((sampled / Math.ceil(nIds / step)) * nIds * 1.25) : 0
+  let minU = Number.MAX_SAFE_INTEGER
+  let maxU = 0
+  for (let i = 0; i < nIds; i += step) {
+    const u = unitsOf((ids[i] as string).length, bits)
+    sampled += u
+    if (u < minU) minU = u
+    if (u > maxU) maxU = u
+  }
+  let size = nIds === 0 ? 0 : minU === maxU ? minU * nIds : Math.ceil((sampled / Math.ceil(nIds / step)) * nIds * 1.25)
   for (let i = 0; i < spanCount; i++) size += unitsOf(spans[2 * i + 1]! - spans[2 * i]!, bits)
   let temp: Uint16Array = new Uint16Array(Math.max(64, size))
   let at = 0
