@@ -69,7 +69,8 @@ function hashUnits(out: Uint16Array, o0: number, o: number): number {
   }
   for (; i + 1 < o; i += 2) h = mixBlock(h, out[i]! | (out[i + 1]! << 16))
   if (i < o) h = mixBlock(h, out[i]!)
-  return mixTailFinal(h, 0, 0, o - o0)
+  // Signed: a small integer, where an unsigned value above 2^31 would be a heap number each time H is set.
+  return mixTailFinal(h, 0, 0, o - o0) | 0
 }
 
 /**
@@ -237,14 +238,16 @@ function alphabet(src: IdSource, step: number): Alphabet {
 
 /**
  * Every id of a source packed, in source order: records in temp[0, used), the
- * hash of the i-th in hashes[i], and counts[p + 1] the units of the records of
- * partition p (the top bits of their hash, see the constructor).
+ * hash of the i-th in hashes[i], and units[p + 1] and records[p + 1] the units
+ * and the number of the records of partition p (the top bits of their hash,
+ * see the constructor).
  */
 interface Packed {
   temp: Uint16Array
   used: number
   hashes: Uint32Array
-  counts: Uint32Array
+  units: Uint32Array
+  records: Uint32Array
 }
 
 /** Packs every id of `src` once, straight into one buffer; null when one holds a byte outside `alpha`. */
@@ -255,9 +258,22 @@ function packAll(src: IdSource, alpha: Alphabet, pshift: number, parts: number):
   const n = nIds + spanCount
   const hashes = new Uint32Array(n)
   const counts = new Uint32Array(parts + 1)
-  // Sized exactly for ASCII ids (char length = byte length), so the buffer never grows (and is never copied) then.
-  let size = 0
-  for (let i = 0; i < nIds; i++) size += unitsOf((ids[i] as string).length, bits)
+  const records = new Uint32Array(parts + 1)
+  // Sized from a sample of the strings (reading every string's length first cost a pass over a million heap
+  // objects, 30–70 ms, measured): exactly when the sampled ids all take the same units, as fixed-length
+  // ids do (no trim then), else with a quarter to spare (pages never written take no memory); grown should
+  // that be short. Spans are counted exactly.
+  const step = Math.max(1, Math.floor(nIds / 4096))
+  let sampled = 0
+  let minU = Number.MAX_SAFE_INTEGER
+  let maxU = 0
+  for (let i = 0; i < nIds; i += step) {
+    const u = unitsOf((ids[i] as string).length, bits)
+    sampled += u
+    if (u < minU) minU = u
+    if (u > maxU) maxU = u
+  }
+  let size = nIds === 0 ? 0 : minU === maxU ? minU * nIds : Math.ceil((sampled / Math.ceil(nIds / step)) * nIds * 1.25)
   for (let i = 0; i < spanCount; i++) size += unitsOf(spans[2 * i + 1]! - spans[2 * i]!, bits)
   let temp: Uint16Array = new Uint16Array(Math.max(64, size))
   let at = 0
@@ -290,9 +306,11 @@ function packAll(src: IdSource, alpha: Alphabet, pshift: number, parts: number):
     at += o
     const h = H
     hashes[i] = h
-    counts[(h >>> pshift) + 1]! += o
+    const p = (h >>> pshift) + 1
+    counts[p]! += o
+    records[p]!++
   }
-  return { temp, used: at, hashes, counts }
+  return { temp, used: at, hashes, units: counts, records }
 }
 
 /** A copy of `a` with room for at least `min` units. */
@@ -300,6 +318,129 @@ function grow(a: Uint16Array, min: number): Uint16Array {
   const grown = new Uint16Array(Math.max(min, Math.ceil(a.length * 1.5)))
   grown.set(a)
   return grown
+}
+
+/** Units of the record at data[pos], its header long (LONG). */
+function longUnits(data: Uint16Array, pos: number, bits: number): number {
+  return 3 + Math.ceil(((data[pos + 1]! + data[pos + 2]! * 65536) * bits) / 16)
+}
+
+/**
+ * Build step 2: the records of temp[0, used) (in input order, hashes[i] the
+ * i-th's hash) copied by partition, partition p's to part[pUnits[p], ...) and
+ * their hashes to partHashes[pCount[p], ...).
+ */
+function byPartition(
+  temp: Uint16Array,
+  used: number,
+  hashes: Uint32Array,
+  pshift: number,
+  pUnits: Uint32Array,
+  pCount: Uint32Array,
+  shortWords: Uint8Array,
+  bits: number,
+): { part: Uint16Array; partHashes: Uint32Array } {
+  const n = hashes.length
+  const parts = pUnits.length - 1
+  const part = new Uint16Array(used)
+  const partHashes = new Uint32Array(n)
+  const pu = pUnits.slice(0, parts)
+  const pc = pCount.slice(0, parts)
+  for (let i = 0, at = 0; i < n; i++) {
+    const hdr = temp[at]! & LONG
+    const w = hdr < LONG ? shortWords[hdr]! : longUnits(temp, at, bits)
+    const h = hashes[i]!
+    const p = h >>> pshift
+    const to = pu[p]!
+    for (let x = 0; x < w; x++) part[to + x] = temp[at + x]!
+    pu[p] = to + w
+    partHashes[pc[p]!++] = h
+    at += w
+  }
+  return { part, partHashes }
+}
+
+/**
+ * Build step 3: each partition's records into its 2^(k - P) buckets (consecutive,
+ * in the same place in `data`), setting starts[b] and ends[b] (where bucket b's
+ * records end; the next bucket starts later when duplicates were dropped).
+ * Returns the number of duplicates dropped.
+ */
+function intoBuckets(
+  part: Uint16Array,
+  partHashes: Uint32Array,
+  pUnits: Uint32Array,
+  pCount: Uint32Array,
+  k: number,
+  P: number,
+  shortWords: Uint8Array,
+  bits: number,
+  data: Uint16Array,
+  starts: Uint32Array,
+  ends: Uint32Array,
+): number {
+  const parts = 1 << P
+  const shift = 32 - k
+  const fine = 1 << (k - P)
+  const fmask = fine - 1
+  const cnt = new Uint32Array(fine + 1)
+  let dups = 0
+  for (let p = 0; p < parts; p++) {
+    cnt.fill(0)
+    const from = pUnits[p]!
+    const hFrom = pCount[p]!
+    const hTo = pCount[p + 1]!
+    for (let i = hFrom, at = from; i < hTo; i++) {
+      const hdr = part[at]! & LONG
+      const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
+      cnt[((partHashes[i]! >>> shift) & fmask) + 1]! += w
+      at += w
+    }
+    const first = p << (k - P)
+    for (let j = 0; j < fine; j++) {
+      cnt[j + 1]! += cnt[j]!
+      starts[first + j] = from + cnt[j]!
+    }
+    // Duplicates are dropped on the way: they share a bucket, whose records so far sit just
+    // before where the next one goes.
+    for (let i = hFrom, at = from; i < hTo; i++) {
+      const x = part[at]!
+      const hdr = x & LONG
+      const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
+      const local = (partHashes[i]! >>> shift) & fmask
+      const dest = from + cnt[local]!
+      let q = starts[first + local]!
+      while (q < dest) {
+        const y = data[q]!
+        if (y === x && sameAt(data, q, part, at, w)) break
+        const yh = y & LONG
+        q += yh < LONG ? shortWords[yh]! : longUnits(data, q, bits)
+      }
+      if (q < dest) dups++
+      else {
+        for (let u = 0; u < w; u++) data[dest + u] = part[at + u]!
+        cnt[local] = cnt[local]! + w
+      }
+      at += w
+    }
+    for (let j = 0; j < fine; j++) ends[first + j] = from + cnt[j]!
+  }
+  return dups
+}
+
+/** Closes the gaps duplicates left at the end of their buckets; returns the units left. */
+function closeGaps(data: Uint16Array, starts: Uint32Array, ends: Uint32Array): number {
+  const buckets = ends.length
+  let out = 0
+  for (let b = 0; b < buckets; b++) {
+    const from = starts[b]!
+    const to = ends[b]!
+    starts[b] = out
+    if (out !== from) data.copyWithin(out, from, to)
+    out += to - from
+  }
+  starts[buckets] = out
+  return out
 }
 
 /** A packed id set, built once; `delete` marks records dead in place. See the module comment. */
@@ -332,7 +473,8 @@ export class PackedIds {
     const shift = 32 - k
     // Into bucket order in two cache-friendly scatters instead of one random one: by the top P bits into
     // 2^P partitions (2^P write streams), then each partition (tens of KB) into its buckets, which are
-    // consecutive and take the same place in the final buffer. `temp` is reused as that buffer.
+    // consecutive and take the same place in the final buffer. `temp` is reused as that buffer (trimmed when
+    // it was sized with room to spare).
     const P = Math.min(8, k)
     const parts = 1 << P
     const pshift = 32 - P
@@ -344,7 +486,7 @@ export class PackedIds {
       alpha = alphabet(src, 1)
       packedIds = packAll(src, alpha, pshift, parts) as Packed
     }
-    const { temp, used, hashes, counts: pUnits } = packedIds
+    const { temp, used, hashes, units: pUnits, records: pCount } = packedIds
     const { codes, chars, bytes, bits, shortWords } = alpha
     this.codes = codes
     this.chars = chars
@@ -352,87 +494,19 @@ export class PackedIds {
     this.bits = bits
     this.shortWords = shortWords
     this.shift = shift
-    for (let p = 0; p < parts; p++) pUnits[p + 1]! += pUnits[p]!
-    // Records (and their hashes) by partition.
-    const part = new Uint16Array(used)
-    const partHashes = new Uint32Array(n)
-    const pu = pUnits.slice(0, parts)
-    const pCount = new Uint32Array(parts + 1)
-    for (let i = 0; i < n; i++) pCount[(hashes[i]! >>> pshift) + 1]!++
-    for (let p = 0; p < parts; p++) pCount[p + 1]! += pCount[p]!
-    const pc = pCount.slice(0, parts)
-    for (let i = 0, at = 0; i < n; i++) {
-      const hdr = temp[at]! & LONG
-      const w = hdr < LONG ? shortWords[hdr]! : this.words(temp, at)
-      const h = hashes[i]!
-      const p = h >>> pshift
-      const to = pu[p]!
-      for (let x = 0; x < w; x++) part[to + x] = temp[at + x]!
-      pu[p] = to + w
-      partHashes[pc[p]!++] = h
-      at += w
-    }
-    const starts = new Uint32Array(buckets + 1)
-    const fine = 1 << (k - P)
-    const fmask = fine - 1
-    const cnt = new Uint32Array(fine + 1)
-    const data = temp
-    const ends = new Uint32Array(buckets)
-    let dups = 0
     for (let p = 0; p < parts; p++) {
-      cnt.fill(0)
-      const from = pUnits[p]!
-      const hFrom = pCount[p]!
-      const hTo = pCount[p + 1]!
-      for (let i = hFrom, at = from; i < hTo; i++) {
-        const hdr = part[at]! & LONG
-        const w = hdr < LONG ? shortWords[hdr]! : this.words(part, at)
-        cnt[((partHashes[i]! >>> shift) & fmask) + 1]! += w
-        at += w
-      }
-      const first = p << (k - P)
-      for (let j = 0; j < fine; j++) {
-        cnt[j + 1]! += cnt[j]!
-        starts[first + j] = from + cnt[j]!
-      }
-      // Duplicates are dropped on the way: they share a bucket, whose records so far sit just
-      // before where the next one goes.
-      for (let i = hFrom, at = from; i < hTo; i++) {
-        const x = part[at]!
-        const hdr = x & LONG
-        const w = hdr < LONG ? shortWords[hdr]! : this.words(part, at)
-        const local = (partHashes[i]! >>> shift) & fmask
-        const dest = from + cnt[local]!
-        let q = starts[first + local]!
-        while (q < dest) {
-          const y = data[q]!
-          if (y === x && sameAt(data, q, part, at, w)) break
-          const yh = y & LONG
-          q += yh < LONG ? shortWords[yh]! : this.words(data, q)
-        }
-        if (q < dest) dups++
-        else {
-          for (let u = 0; u < w; u++) data[dest + u] = part[at + u]!
-          cnt[local] = cnt[local]! + w
-        }
-        at += w
-      }
-      for (let j = 0; j < fine; j++) ends[first + j] = from + cnt[j]!
+      pUnits[p + 1]! += pUnits[p]!
+      pCount[p + 1]! += pCount[p]!
     }
+    // Each step is a function of its own: a build runs each loop once, from cold, and V8 compiles a small
+    // function's hot loop in a few ms where it took 20–45 ms for each loop of one large constructor (measured).
+    const { part, partHashes } = byPartition(temp, used, hashes, pshift, pUnits, pCount, shortWords, bits)
+    const starts = new Uint32Array(buckets + 1)
+    const ends = new Uint32Array(buckets)
+    const data = temp
+    const dups = intoBuckets(part, partHashes, pUnits, pCount, k, P, shortWords, bits, data, starts, ends)
     starts[buckets] = used
-    let out = used
-    if (dups > 0) {
-      // Close the gaps the duplicates left at the end of their buckets.
-      out = 0
-      for (let b = 0; b < buckets; b++) {
-        const from = starts[b]!
-        const to = ends[b]!
-        starts[b] = out
-        if (out !== from) data.copyWithin(out, from, to)
-        out += to - from
-      }
-      starts[buckets] = out
-    }
+    const out = dups > 0 ? closeGaps(data, starts, ends) : used
     this.starts = starts
     this.data = out === data.length ? data : data.slice(0, out)
     this.size = n - dups

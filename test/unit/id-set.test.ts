@@ -88,6 +88,33 @@ t.test('PackedIds: 50,000 mixed ids (multibyte, long, empty, duplicates far apar
   t.same(listed(p).sort(), [...model].sort(), 'the members listed are the ids')
 })
 
+t.test(
+  'PackedIds: ids longer than the sampled ones (the build buffer, sized from a sample, grows) agree with a Set',
+  async (t) => {
+    // The buffer is sized from every (n / 4096)-th id: here those are short and all the others long, so the
+    // estimate is several times short and the buffer grows while packing; sampled ids of one length (the
+    // estimate is then exact for them) and of several lengths (then a quarter is added) size it two ways.
+    const n = 100_000
+    const step = Math.floor(n / 4096)
+    for (const [name, short] of [
+      ['sampled ids of one length', (i: number) => `s${String(i).padStart(6, '0')}`],
+      ['sampled ids of several lengths', (i: number) => `s${i}`],
+    ] as const) {
+      const ids = Array.from({ length: n }, (_, i) => (i % step === 0 ? short(i) : `${'long-id-'.repeat(6)}${i}`))
+      ids.push(...ids.slice(0, 3000))
+      const p = new PackedIds(ids)
+      const model = new Set(ids)
+      t.equal(p.size, model.size, `${name}: duplicates dropped`)
+      let wrong = 0
+      for (const x of model) if (!p.has(x) || p.has(`${x}!`)) wrong++
+      t.equal(wrong, 0, `${name}: every member found, no near miss answered`)
+      t.same(listed(p).sort(), [...model].sort(), `${name}: the members listed are the ids`)
+      const raw = ids.reduce((k, s) => k + s.length, 0)
+      t.ok(p.byteLength < raw, `${name}: trimmed to what it holds, ${p.byteLength} bytes for ${raw} bytes of ids`)
+    }
+  },
+)
+
 t.test('IdSet: a Set when small, packed when large, the same answers through every switch', async (t) => {
   const cut = idSetLimits.smallMax
   t.teardown(() => {
