@@ -10,6 +10,7 @@ import type { Context, EvaluationDetail, ErrorKind, JsonValue, Reason, RulesetFl
 import type { Compiled, CompiledFlag, CompiledSegment, CompiledServe } from './compile.js'
 import { CLAUSE, type CompiledClause } from './operators.js'
 import { ERRORS, KIND, REASONS } from './reasons.js'
+import { PreparedValue, type SaltHasher } from './hash.js'
 
 /** Deepest prerequisite chain (and segment-in-segment nesting) evaluated; deeper counts as a cycle. */
 export const MAX_PREREQUISITE_DEPTH = 16
@@ -115,6 +116,15 @@ function matchAll(
   return true
 }
 
+// The context key of the `evaluateAll`/`evaluateAllValues` call under way, prepared once for the salt of
+// every flag that buckets by it (null outside those calls). A cache keyed by the string itself: a value
+// that is not `PREP.value` is hashed as usual, so whatever the context does, the buckets are the same.
+const PREP = new PreparedValue()
+
+function bucketOf(h: SaltHasher, b: string): number {
+  return b === PREP.value ? h.bucketPrepared(PREP) : h.bucket(b)
+}
+
 /** The string a rollout buckets by: strings as they are, safe integers in decimal; else null. */
 function bucketValue(v: unknown): string | null {
   if (typeof v === 'string') return v
@@ -135,7 +145,7 @@ export function inSegment(c: Compiled, seg: CompiledSegment, ctx: Ctx, key: stri
     if (!matchAll(c, r.clauses, ctx, key, depth + 1)) continue
     if (r.weight < 0) return true
     const b = bucketValue(attribute(ctx, r.bucketBy, r.bucketByKey, r.guardProto, key))
-    if (b !== null && seg.hasher.bucket(b) < r.weight) return true
+    if (b !== null && bucketOf(seg.hasher, b) < r.weight) return true
   }
   return false
 }
@@ -146,13 +156,13 @@ function serve(f: CompiledFlag, s: CompiledServe, ctx: Ctx, key: string | null):
   if (s.variation >= 0) return s.variation
   TRACE.rollout = true
   if (s.single >= 0) return s.single
-  const b = bucketValue(attribute(ctx, s.bucketBy, s.bucketByKey, s.guardProto, key))
+  const b = s.bucketByKey ? key : bucketValue(attribute(ctx, s.bucketBy, false, s.guardProto, key))
   if (b === null) {
     TRACE.kind = KIND.ERROR
     TRACE.error = 'TARGETING_KEY_MISSING'
     return NONE
   }
-  const bucket = f.hasher.bucket(b)
+  const bucket = bucketOf(f.hasher, b)
   const bounds = s.bounds
   const n = bounds.length
   for (let i = 0; i < n; i++) if (bucket < bounds[i]!) return s.variations[i]!
@@ -458,13 +468,34 @@ export function evaluateAll(
   filter?: (flag: RulesetFlag) => boolean,
 ): Record<string, EvaluationDetail> {
   const ok = isContext(context)
+  // The context key, read once for all flags (when that read throws, each flag that needs it reads it and fails).
+  let key: string | null = null
+  if (ok)
+    try {
+      key = contextKey(context)
+    } catch {}
+  PREP.prepare(key)
+  try {
+    return allDetails(c, context, ok, key, filter)
+  } finally {
+    PREP.value = null
+  }
+}
+
+function allDetails(
+  c: Compiled,
+  context: Context,
+  ok: boolean,
+  key: string | null,
+  filter: ((flag: RulesetFlag) => boolean) | undefined,
+): Record<string, EvaluationDetail> {
   if (filter === undefined) {
     const plan = planOf(c.flags)
     const flags = plan.flags
     if (flags.length === c.flags.size) {
       const details = new Array<EvaluationDetail>(flags.length)
       for (let i = 0; i < flags.length; i++)
-        details[i] = ok ? evalDetail(c, flags[i]!, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
+        details[i] = ok ? evalDetail(c, flags[i]!, context, key, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
       if (plan.build !== null) return plan.build(details)
       const out = { ...plan.template } as Record<string, EvaluationDetail>
       for (let i = 0; i < flags.length; i++) put(out, flags[i]!.key, details[i]!)
@@ -475,7 +506,7 @@ export function evaluateAll(
   const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {
     if (filter !== undefined && !filter(f.flag)) continue
-    put(out, f.key, ok ? evalDetail(c, f, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+    put(out, f.key, ok ? evalDetail(c, f, context, key, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
   }
   return out
 }
@@ -505,6 +536,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
         if (f.needsKey && !keyRead) {
           key = contextKey(context)
           keyRead = true
+          PREP.prepare(key)
         }
         v = run(c, f, context, key, 0)
       } catch {
@@ -513,6 +545,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
     }
     values[i] = v < 0 ? null : (f.values[v] as JsonValue)
   }
+  PREP.value = null
   if (plan.build !== null) return plan.build(values)
   const out = { ...plan.values }
   const guess = plan.guess
