@@ -98,6 +98,11 @@ export interface CompiledFlag {
   readonly constant: boolean
   readonly constVariation: number
   readonly constReason: Reason
+  /**
+   * On, without prerequisites or rules, its fallthrough a rollout by the context key that needs a
+   * bucket (targets allowed): `evaluateAllValues` serves it without the general path (`rolloutByKey`).
+   */
+  readonly keyedRollout: boolean
   /** What the flag as received refers to (broken or not), for the dependency index; evaluation never reads it. */
   readonly refs: FlagRefs
   /**
@@ -210,6 +215,7 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
     constant: true,
     constVariation: -1,
     constReason: ERRORS.PARSE_ERROR,
+    keyedRollout: false,
     refs,
     counts: new Float64Array(1),
   }
@@ -278,6 +284,7 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
         : fallthrough.variation >= 0
           ? REASONS.FALLTHROUGH
           : REASONS.FALLTHROUGH_ROLLOUT,
+    keyedRollout: flag.on && prereqs.length === 0 && rules.length === 0 && fixed < 0 && fallthrough.bucketByKey,
     refs,
     counts: new Float64Array(values.length + 1),
   }

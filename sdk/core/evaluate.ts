@@ -162,11 +162,25 @@ function serve(f: CompiledFlag, s: CompiledServe, ctx: Ctx, key: string | null):
     TRACE.error = 'TARGETING_KEY_MISSING'
     return NONE
   }
-  const bucket = bucketOf(f.hasher, b)
+  return slice(s, bucketOf(f.hasher, b))
+}
+
+/** The variation of the rollout slice `bucket` falls in. */
+function slice(s: CompiledServe, bucket: number): number {
   const bounds = s.bounds
   const n = bounds.length
   for (let i = 0; i < n; i++) if (bucket < bounds[i]!) return s.variations[i]!
   return s.variations[n - 1]! // unreachable for validated weights (they sum to 100000)
+}
+
+/** `run` for a flag that is `keyedRollout` (its targets, then its fallthrough's rollout by `key`), without the reason. */
+function rolloutByKey(f: CompiledFlag, key: string | null): number {
+  if (key === null) return NONE
+  if (f.targets !== null) {
+    const v = f.targets.get(key)
+    if (v !== undefined) return v
+  }
+  return slice(f.fallthrough, bucketOf(f.hasher, key))
 }
 
 /**
@@ -538,7 +552,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
           keyRead = true
           PREP.prepare(key)
         }
-        v = run(c, f, context, key, 0)
+        v = f.keyedRollout ? rolloutByKey(f, key) : run(c, f, context, key, 0)
       } catch {
         v = NONE
       }

@@ -116,6 +116,14 @@ t.test('each flag of the bulk paths answers as evaluateDetail does alone (random
           ],
         })
         flags[r.key] = r
+        // Targets and a rollout by key, nothing else (evaluateAllValues' keyedRollout path): a hit, a miss.
+        for (const [name, target] of [
+          ['hit', k],
+          ['miss', `${k}?`],
+        ]) {
+          const f = split(salt, { key: `${name}-${salt}`, targets: [{ variation: 1, values: [target!] }] })
+          flags[f.key] = f
+        }
       }
       const segments = {
         part: {
