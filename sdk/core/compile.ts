@@ -99,10 +99,11 @@ export interface CompiledFlag {
   readonly constVariation: number
   readonly constReason: Reason
   /**
-   * On, without prerequisites or rules, its fallthrough a rollout by the context key that needs a
-   * bucket (targets allowed): `evaluateAllValues` serves it without the general path (`rolloutByKey`).
+   * Not constant, on, without prerequisites or rules: its targets, then a fallthrough that is a fixed
+   * variation or a rollout by the context key. `evaluate` and `evaluateAllValues` serve it without the
+   * general path (`servedSimple`: a whitelist is one lookup of the key); `evaluateDetail` takes the general one.
    */
-  readonly keyedRollout: boolean
+  readonly simple: boolean
   /** What the flag as received refers to (broken or not), for the dependency index; evaluation never reads it. */
   readonly refs: FlagRefs
   /**
@@ -215,7 +216,7 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
     constant: true,
     constVariation: -1,
     constReason: ERRORS.PARSE_ERROR,
-    keyedRollout: false,
+    simple: false,
     refs,
     counts: new Float64Array(1),
   }
@@ -284,7 +285,8 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
         : fallthrough.variation >= 0
           ? REASONS.FALLTHROUGH
           : REASONS.FALLTHROUGH_ROLLOUT,
-    keyedRollout: flag.on && prereqs.length === 0 && rules.length === 0 && fixed < 0 && fallthrough.bucketByKey,
+    simple:
+      !constant && flag.on && prereqs.length === 0 && rules.length === 0 && (fixed >= 0 || fallthrough.bucketByKey),
     refs,
     counts: new Float64Array(values.length + 1),
   }

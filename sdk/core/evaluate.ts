@@ -173,14 +173,16 @@ function slice(s: CompiledServe, bucket: number): number {
   return s.variations[n - 1]! // unreachable for validated weights (they sum to 100000)
 }
 
-/** `run` for a flag that is `keyedRollout` (its targets, then its fallthrough's rollout by `key`), without the reason. */
-function rolloutByKey(f: CompiledFlag, key: string | null): number {
-  if (key === null) return NONE
-  if (f.targets !== null) {
+/** `run` for a `simple` flag (its targets, then its fallthrough: fixed, or a rollout by `key`), without the reason. */
+function servedSimple(f: CompiledFlag, key: string | null): number {
+  if (key !== null && f.targets !== null) {
     const v = f.targets.get(key)
     if (v !== undefined) return v
   }
-  return slice(f.fallthrough, bucketOf(f.hasher, key))
+  const s = f.fallthrough
+  if (s.variation >= 0) return s.variation
+  if (s.single >= 0) return s.single
+  return key === null ? NONE : slice(s, bucketOf(f.hasher, key))
 }
 
 /**
@@ -251,7 +253,8 @@ function served(c: Compiled, f: CompiledFlag, context: Context, defaultValue: Js
   if (f.constant) v = f.constVariation
   else {
     try {
-      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
+      const key = f.needsKey ? contextKey(context) : null
+      v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
     } catch {
       return NONE
     }
@@ -552,7 +555,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
           keyRead = true
           PREP.prepare(key)
         }
-        v = f.keyedRollout ? rolloutByKey(f, key) : run(c, f, context, key, 0)
+        v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
       } catch {
         v = NONE
       }
