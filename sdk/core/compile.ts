@@ -111,6 +111,12 @@ export interface CompiledFlag {
    * value, slot i + 1 variation i. The one mutable part of a compiled flag.
    */
   readonly counts: Float64Array
+  /**
+   * Scratch of `evaluateAll`/`evaluateAllValues` (evaluate.ts `TargetIndex`): the flag's target
+   * variation for the context key of the call numbered `hitCall`. Mutable, never read outside those calls.
+   */
+  hitCall: number
+  hitVariation: number
 }
 
 /** A segment rule prepared for evaluation. */
@@ -219,6 +225,8 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
     simple: false,
     refs,
     counts: new Float64Array(1),
+    hitCall: 0,
+    hitVariation: 0,
   }
 }
 
@@ -289,6 +297,8 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
       !constant && flag.on && prereqs.length === 0 && rules.length === 0 && (fixed >= 0 || fallthrough.bucketByKey),
     refs,
     counts: new Float64Array(values.length + 1),
+    hitCall: 0,
+    hitVariation: 0,
   }
 }
 

@@ -121,6 +121,64 @@ function matchAll(
 // that is not `PREP.value` is hashed as usual, so whatever the context does, the buckets are the same.
 const PREP = new PreparedValue()
 
+/**
+ * The targets of every flag of a flags map, by context key: the flags that list a key, with the
+ * variation each gives it. `evaluateAll`/`evaluateAllValues` look the context key up here once and mark
+ * the flags it hits (`CompiledFlag.hitCall`), instead of one lookup in each flag's own targets.
+ */
+type TargetIndex = Map<string, { flag: CompiledFlag; variation: number }[]>
+
+/** Most target entries indexed per flags map (more: no index, each flag looks the key up itself). */
+const TARGET_INDEX_MAX = 65_536
+
+// The key `INDEX_CALL` marked the flags of (null outside evaluateAll/evaluateAllValues, or without an index).
+// Like PREP, only a shortcut: a key that is not this one is looked up in the flag's own targets.
+let INDEXED_KEY: string | null = null
+let INDEX_CALL = 0
+
+/** The variation `f`'s targets give `key`, or undefined. */
+function targetOf(f: CompiledFlag, targets: Map<string, number>, key: string): number | undefined {
+  if (key !== INDEXED_KEY) return targets.get(key)
+  return f.hitCall === INDEX_CALL ? f.hitVariation : undefined
+}
+
+function buildTargetIndex(flags: readonly CompiledFlag[]): TargetIndex | null {
+  let n = 0
+  for (const f of flags) n += f.targets?.size ?? 0
+  if (n === 0 || n > TARGET_INDEX_MAX) return null
+  const index: TargetIndex = new Map()
+  for (const f of flags) {
+    if (f.targets === null) continue
+    for (const [key, variation] of f.targets) {
+      const hits = index.get(key)
+      if (hits === undefined) index.set(key, [{ flag: f, variation }])
+      else hits.push({ flag: f, variation })
+    }
+  }
+  return index
+}
+
+/** Prepares the context key of a bulk call: its hash blocks (PREP) and, with an index, the flags it is a target of. */
+function enterBulk(plan: AllPlan, key: string | null): void {
+  PREP.prepare(key)
+  INDEXED_KEY = null
+  if (key === null || plan.targets === null) return
+  const call = ++INDEX_CALL
+  const hits = plan.targets.get(key)
+  if (hits !== undefined)
+    for (let i = 0; i < hits.length; i++) {
+      const h = hits[i]!
+      h.flag.hitCall = call
+      h.flag.hitVariation = h.variation
+    }
+  INDEXED_KEY = key
+}
+
+function leaveBulk(): void {
+  PREP.value = null
+  INDEXED_KEY = null
+}
+
 function bucketOf(h: SaltHasher, b: string): number {
   return b === PREP.value ? h.bucketPrepared(PREP) : h.bucket(b)
 }
@@ -176,7 +234,7 @@ function slice(s: CompiledServe, bucket: number): number {
 /** `run` for a `simple` flag (its targets, then its fallthrough: fixed, or a rollout by `key`), without the reason. */
 function servedSimple(f: CompiledFlag, key: string | null): number {
   if (key !== null && f.targets !== null) {
-    const v = f.targets.get(key)
+    const v = targetOf(f, f.targets, key)
     if (v !== undefined) return v
   }
   const s = f.fallthrough
@@ -220,7 +278,7 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
     }
   }
   if (f.targets !== null && key !== null) {
-    const v = f.targets.get(key)
+    const v = targetOf(f, f.targets, key)
     if (v !== undefined) {
       TRACE.kind = KIND.TARGET_MATCH
       return v
@@ -397,6 +455,8 @@ interface AllPlan {
   readonly guess: readonly JsonValue[]
   /** Builds a result from its values in `flags` order (see `literalOf`); null where code cannot be generated. */
   readonly build: (<V>(values: V[]) => Record<string, V>) | null
+  /** The flags' targets by key, or null (none, or too many to index). */
+  readonly targets: TargetIndex | null
 }
 
 // Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
@@ -462,7 +522,14 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
     const list = [...flags.values()]
     const keys = list.map((f) => f.key)
     const guess = list.map(likelyValue)
-    p = { flags: list, template: objectOf(keys, []), values: objectOf(keys, guess), guess, build: literalOf(keys) }
+    p = {
+      flags: list,
+      template: objectOf(keys, []),
+      values: objectOf(keys, guess),
+      guess,
+      build: literalOf(keys),
+      targets: buildTargetIndex(list),
+    }
     PLANS.set(flags, p)
   }
   return p
@@ -491,11 +558,13 @@ export function evaluateAll(
     try {
       key = contextKey(context)
     } catch {}
-  PREP.prepare(key)
+  const plan = planOf(c.flags)
+  if (plan.flags.length === c.flags.size) enterBulk(plan, key)
+  else PREP.prepare(key)
   try {
     return allDetails(c, context, ok, key, filter)
   } finally {
-    PREP.value = null
+    leaveBulk()
   }
 }
 
@@ -553,7 +622,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
         if (f.needsKey && !keyRead) {
           key = contextKey(context)
           keyRead = true
-          PREP.prepare(key)
+          enterBulk(plan, key)
         }
         v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
       } catch {
@@ -562,7 +631,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
     }
     values[i] = v < 0 ? null : (f.values[v] as JsonValue)
   }
-  PREP.value = null
+  leaveBulk()
   if (plan.build !== null) return plan.build(values)
   const out = { ...plan.values }
   const guess = plan.guess

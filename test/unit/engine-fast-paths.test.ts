@@ -136,3 +136,44 @@ t.test('the shape that takes the specialised path', async (t) => {
   t.equal(evaluate(c, 'split', {}, 'no key'), 'no key', 'a rollout without a key serves the default')
   t.same(evaluateDetail(c, 'split', {}, false).reason, { kind: 'ERROR', errorKind: 'TARGETING_KEY_MISSING' })
 })
+
+t.test(
+  'the bulk paths’ shared target index: keys in several flags, repeats in one, and too many to index',
+  async (t) => {
+    for (const n of [10, 70_000]) {
+      // More than 65,536 target entries in all: no index, each flag looks the key up itself.
+      const many = Array.from({ length: n }, (_, i) => `id-${i}`)
+      const c = compile({
+        specVersion: 1,
+        environment: 'e',
+        segments: {},
+        flags: {
+          a: booleanFlag('a', { targets: [{ variation: 0, values: ['k1', 'k2'] }], fallthrough: { variation: 1 } }),
+          // A key listed twice in one flag (to the same variation: two would make the flag invalid).
+          b: booleanFlag('b', {
+            targets: [{ variation: 1, values: ['k1', 'k3', 'k1'] }],
+            fallthrough: { variation: 0 },
+          }),
+          big: booleanFlag('big', { targets: [{ variation: 0, values: many }], fallthrough: { variation: 1 } }),
+          gated: booleanFlag('gated', {
+            prerequisites: [{ flag: 'a', variation: 0 }],
+            targets: [{ variation: 1, values: ['k2'] }],
+            fallthrough: { variation: 0 },
+          }),
+        },
+      })
+      for (const key of ['k1', 'k2', 'k3', 'id-3', 'id-69999', 'none']) {
+        const all = evaluateAll(c, { key })
+        const values = evaluateAllValues(c, { key })
+        for (const f of ['a', 'b', 'big', 'gated']) {
+          const alone = evaluateDetail(c, f, { key }, null)
+          t.strictSame(all[f], alone, `${n} ids: ${f} for ${key} (evaluateAll)`)
+          t.equal(values[f], alone.value, `${n} ids: ${f} for ${key} (evaluateAllValues)`)
+        }
+      }
+      t.equal(evaluateAllValues(c, { key: 'k1' }).b, false, 'a key listed twice')
+      t.equal(evaluateAllValues(c, { key: 'k1' }).a, true, 'and in another flag')
+      t.equal(evaluateAllValues(c, { key: 'k2' }).gated, false, 'a target after a prerequisite that passes')
+    }
+  },
+)
