@@ -128,8 +128,12 @@ const PREP = new PreparedValue()
  */
 type TargetIndex = Map<string, { flag: CompiledFlag; variation: number }[]>
 
-/** Most target entries indexed per flags map (more: no index, each flag looks the key up itself). */
-const TARGET_INDEX_MAX = 65_536
+/**
+ * Most target entries indexed per flags map (more: no index, each flag looks the key up itself). The
+ * index is rebuilt for each new flags map (each flag change) by the first bulk call, and costs ~100
+ * bytes per entry: this bounds both (~1.6 MB); a flag's big whitelist is one lookup either way.
+ */
+const TARGET_INDEX_MAX = 16_384
 
 // The key `INDEX_CALL` marked the flags of (null outside evaluateAll/evaluateAllValues, or without an index).
 // Like PREP, only a shortcut: a key that is not this one is looked up in the flag's own targets.

@@ -140,8 +140,8 @@ t.test('the shape that takes the specialised path', async (t) => {
 t.test(
   'the bulk paths’ shared target index: keys in several flags, repeats in one, and too many to index',
   async (t) => {
-    for (const n of [10, 70_000]) {
-      // More than 65,536 target entries in all: no index, each flag looks the key up itself.
+    for (const n of [10, 20_000]) {
+      // More than 16,384 target entries in all: no index, each flag looks the key up itself.
       const many = Array.from({ length: n }, (_, i) => `id-${i}`)
       const c = compile({
         specVersion: 1,
@@ -162,7 +162,7 @@ t.test(
           }),
         },
       })
-      for (const key of ['k1', 'k2', 'k3', 'id-3', 'id-69999', 'none']) {
+      for (const key of ['k1', 'k2', 'k3', 'id-3', 'id-19999', 'none']) {
         const all = evaluateAll(c, { key })
         const values = evaluateAllValues(c, { key })
         for (const f of ['a', 'b', 'big', 'gated']) {
