@@ -562,8 +562,9 @@ export function evaluateAll(
     try {
       key = contextKey(context)
     } catch {}
-  const plan = planOf(c.flags)
-  if (plan.flags.length === c.flags.size) enterBulk(plan, key)
+  // A filtered call makes no plan (its flags are another list): the key is prepared, not indexed.
+  const plan = filter === undefined ? planOf(c.flags) : null
+  if (plan !== null && plan.flags.length === c.flags.size) enterBulk(plan, key)
   else PREP.prepare(key)
   try {
     return allDetails(c, context, ok, key, filter)
