@@ -98,6 +98,12 @@ export interface CompiledFlag {
   readonly constant: boolean
   readonly constVariation: number
   readonly constReason: Reason
+  /**
+   * Not constant, on, without prerequisites or rules: its targets, then a fallthrough that is a fixed
+   * variation or a rollout by the context key. `evaluate` and `evaluateAllValues` serve it without the
+   * general path (`servedSimple`: a whitelist is one lookup of the key); `evaluateDetail` takes the general one.
+   */
+  readonly simple: boolean
   /** What the flag as received refers to (broken or not), for the dependency index; evaluation never reads it. */
   readonly refs: FlagRefs
   /**
@@ -105,6 +111,12 @@ export interface CompiledFlag {
    * value, slot i + 1 variation i. The one mutable part of a compiled flag.
    */
   readonly counts: Float64Array
+  /**
+   * Scratch of `evaluateAll`/`evaluateAllValues` (evaluate.ts `TargetIndex`): the flag's target
+   * variation for the context key of the call numbered `hitCall`. Mutable, never read outside those calls.
+   */
+  hitCall: number
+  hitVariation: number
 }
 
 /** A segment rule prepared for evaluation. */
@@ -210,8 +222,11 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
     constant: true,
     constVariation: -1,
     constReason: ERRORS.PARSE_ERROR,
+    simple: false,
     refs,
     counts: new Float64Array(1),
+    hitCall: 0,
+    hitVariation: 0,
   }
 }
 
@@ -278,8 +293,12 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
         : fallthrough.variation >= 0
           ? REASONS.FALLTHROUGH
           : REASONS.FALLTHROUGH_ROLLOUT,
+    simple:
+      !constant && flag.on && prereqs.length === 0 && rules.length === 0 && (fixed >= 0 || fallthrough.bucketByKey),
     refs,
     counts: new Float64Array(values.length + 1),
+    hitCall: 0,
+    hitVariation: 0,
   }
 }
 

@@ -10,6 +10,7 @@ import type { Context, EvaluationDetail, ErrorKind, JsonValue, Reason, RulesetFl
 import type { Compiled, CompiledFlag, CompiledSegment, CompiledServe } from './compile.js'
 import { CLAUSE, type CompiledClause } from './operators.js'
 import { ERRORS, KIND, REASONS } from './reasons.js'
+import { PreparedValue, type SaltHasher } from './hash.js'
 
 /** Deepest prerequisite chain (and segment-in-segment nesting) evaluated; deeper counts as a cycle. */
 export const MAX_PREREQUISITE_DEPTH = 16
@@ -115,6 +116,77 @@ function matchAll(
   return true
 }
 
+// The context key of the `evaluateAll`/`evaluateAllValues` call under way, prepared once for the salt of
+// every flag that buckets by it (null outside those calls). A cache keyed by the string itself: a value
+// that is not `PREP.value` is hashed as usual, so whatever the context does, the buckets are the same.
+const PREP = new PreparedValue()
+
+/**
+ * The targets of every flag of a flags map, by context key: the flags that list a key, with the
+ * variation each gives it. `evaluateAll`/`evaluateAllValues` look the context key up here once and mark
+ * the flags it hits (`CompiledFlag.hitCall`), instead of one lookup in each flag's own targets.
+ */
+type TargetIndex = Map<string, { flag: CompiledFlag; variation: number }[]>
+
+/**
+ * Most target entries indexed per flags map (more: no index, each flag looks the key up itself). The
+ * index is rebuilt for each new flags map (each flag change) by the first bulk call, and costs ~100
+ * bytes per entry: this bounds both (~1.6 MB); a flag's big whitelist is one lookup either way.
+ */
+const TARGET_INDEX_MAX = 16_384
+
+// The key `INDEX_CALL` marked the flags of (null outside evaluateAll/evaluateAllValues, or without an index).
+// Like PREP, only a shortcut: a key that is not this one is looked up in the flag's own targets.
+let INDEXED_KEY: string | null = null
+let INDEX_CALL = 0
+
+/** The variation `f`'s targets give `key`, or undefined. */
+function targetOf(f: CompiledFlag, targets: Map<string, number>, key: string): number | undefined {
+  if (key !== INDEXED_KEY) return targets.get(key)
+  return f.hitCall === INDEX_CALL ? f.hitVariation : undefined
+}
+
+function buildTargetIndex(flags: readonly CompiledFlag[]): TargetIndex | null {
+  let n = 0
+  for (const f of flags) n += f.targets?.size ?? 0
+  if (n === 0 || n > TARGET_INDEX_MAX) return null
+  const index: TargetIndex = new Map()
+  for (const f of flags) {
+    if (f.targets === null) continue
+    for (const [key, variation] of f.targets) {
+      const hits = index.get(key)
+      if (hits === undefined) index.set(key, [{ flag: f, variation }])
+      else hits.push({ flag: f, variation })
+    }
+  }
+  return index
+}
+
+/** Prepares the context key of a bulk call: its hash blocks (PREP) and, with an index, the flags it is a target of. */
+function enterBulk(plan: AllPlan, key: string | null): void {
+  PREP.prepare(key)
+  INDEXED_KEY = null
+  if (key === null || plan.targets === null) return
+  const call = ++INDEX_CALL
+  const hits = plan.targets.get(key)
+  if (hits !== undefined)
+    for (let i = 0; i < hits.length; i++) {
+      const h = hits[i]!
+      h.flag.hitCall = call
+      h.flag.hitVariation = h.variation
+    }
+  INDEXED_KEY = key
+}
+
+function leaveBulk(): void {
+  PREP.value = null
+  INDEXED_KEY = null
+}
+
+function bucketOf(h: SaltHasher, b: string): number {
+  return b === PREP.value ? h.bucketPrepared(PREP) : h.bucket(b)
+}
+
 /** The string a rollout buckets by: strings as they are, safe integers in decimal; else null. */
 function bucketValue(v: unknown): string | null {
   if (typeof v === 'string') return v
@@ -135,7 +207,7 @@ export function inSegment(c: Compiled, seg: CompiledSegment, ctx: Ctx, key: stri
     if (!matchAll(c, r.clauses, ctx, key, depth + 1)) continue
     if (r.weight < 0) return true
     const b = bucketValue(attribute(ctx, r.bucketBy, r.bucketByKey, r.guardProto, key))
-    if (b !== null && seg.hasher.bucket(b) < r.weight) return true
+    if (b !== null && bucketOf(seg.hasher, b) < r.weight) return true
   }
   return false
 }
@@ -146,17 +218,33 @@ function serve(f: CompiledFlag, s: CompiledServe, ctx: Ctx, key: string | null):
   if (s.variation >= 0) return s.variation
   TRACE.rollout = true
   if (s.single >= 0) return s.single
-  const b = bucketValue(attribute(ctx, s.bucketBy, s.bucketByKey, s.guardProto, key))
+  const b = s.bucketByKey ? key : bucketValue(attribute(ctx, s.bucketBy, false, s.guardProto, key))
   if (b === null) {
     TRACE.kind = KIND.ERROR
     TRACE.error = 'TARGETING_KEY_MISSING'
     return NONE
   }
-  const bucket = f.hasher.bucket(b)
+  return slice(s, bucketOf(f.hasher, b))
+}
+
+/** The variation of the rollout slice `bucket` falls in. */
+function slice(s: CompiledServe, bucket: number): number {
   const bounds = s.bounds
   const n = bounds.length
   for (let i = 0; i < n; i++) if (bucket < bounds[i]!) return s.variations[i]!
   return s.variations[n - 1]! // unreachable for validated weights (they sum to 100000)
+}
+
+/** `run` for a `simple` flag (its targets, then its fallthrough: fixed, or a rollout by `key`), without the reason. */
+function servedSimple(f: CompiledFlag, key: string | null): number {
+  if (key !== null && f.targets !== null) {
+    const v = targetOf(f, f.targets, key)
+    if (v !== undefined) return v
+  }
+  const s = f.fallthrough
+  if (s.variation >= 0) return s.variation
+  if (s.single >= 0) return s.single
+  return key === null ? NONE : slice(s, bucketOf(f.hasher, key))
 }
 
 /**
@@ -194,7 +282,7 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
     }
   }
   if (f.targets !== null && key !== null) {
-    const v = f.targets.get(key)
+    const v = targetOf(f, f.targets, key)
     if (v !== undefined) {
       TRACE.kind = KIND.TARGET_MATCH
       return v
@@ -227,7 +315,8 @@ function served(c: Compiled, f: CompiledFlag, context: Context, defaultValue: Js
   if (f.constant) v = f.constVariation
   else {
     try {
-      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
+      const key = f.needsKey ? contextKey(context) : null
+      v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
     } catch {
       return NONE
     }
@@ -370,6 +459,8 @@ interface AllPlan {
   readonly guess: readonly JsonValue[]
   /** Builds a result from its values in `flags` order (see `literalOf`); null where code cannot be generated. */
   readonly build: (<V>(values: V[]) => Record<string, V>) | null
+  /** The flags' targets by key, or null (none, or too many to index). */
+  readonly targets: TargetIndex | null
 }
 
 // Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
@@ -435,7 +526,14 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
     const list = [...flags.values()]
     const keys = list.map((f) => f.key)
     const guess = list.map(likelyValue)
-    p = { flags: list, template: objectOf(keys, []), values: objectOf(keys, guess), guess, build: literalOf(keys) }
+    p = {
+      flags: list,
+      template: objectOf(keys, []),
+      values: objectOf(keys, guess),
+      guess,
+      build: literalOf(keys),
+      targets: buildTargetIndex(list),
+    }
     PLANS.set(flags, p)
   }
   return p
@@ -458,13 +556,37 @@ export function evaluateAll(
   filter?: (flag: RulesetFlag) => boolean,
 ): Record<string, EvaluationDetail> {
   const ok = isContext(context)
+  // The context key, read once for all flags (when that read throws, each flag that needs it reads it and fails).
+  let key: string | null = null
+  if (ok)
+    try {
+      key = contextKey(context)
+    } catch {}
+  // A filtered call makes no plan (its flags are another list): the key is prepared, not indexed.
+  const plan = filter === undefined ? planOf(c.flags) : null
+  if (plan !== null && plan.flags.length === c.flags.size) enterBulk(plan, key)
+  else PREP.prepare(key)
+  try {
+    return allDetails(c, context, ok, key, filter)
+  } finally {
+    leaveBulk()
+  }
+}
+
+function allDetails(
+  c: Compiled,
+  context: Context,
+  ok: boolean,
+  key: string | null,
+  filter: ((flag: RulesetFlag) => boolean) | undefined,
+): Record<string, EvaluationDetail> {
   if (filter === undefined) {
     const plan = planOf(c.flags)
     const flags = plan.flags
     if (flags.length === c.flags.size) {
       const details = new Array<EvaluationDetail>(flags.length)
       for (let i = 0; i < flags.length; i++)
-        details[i] = ok ? evalDetail(c, flags[i]!, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
+        details[i] = ok ? evalDetail(c, flags[i]!, context, key, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
       if (plan.build !== null) return plan.build(details)
       const out = { ...plan.template } as Record<string, EvaluationDetail>
       for (let i = 0; i < flags.length; i++) put(out, flags[i]!.key, details[i]!)
@@ -475,7 +597,7 @@ export function evaluateAll(
   const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {
     if (filter !== undefined && !filter(f.flag)) continue
-    put(out, f.key, ok ? evalDetail(c, f, context, null, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
+    put(out, f.key, ok ? evalDetail(c, f, context, key, null) : detail(null, null, ERRORS.INVALID_CONTEXT))
   }
   return out
 }
@@ -505,14 +627,16 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
         if (f.needsKey && !keyRead) {
           key = contextKey(context)
           keyRead = true
+          enterBulk(plan, key)
         }
-        v = run(c, f, context, key, 0)
+        v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
       } catch {
         v = NONE
       }
     }
     values[i] = v < 0 ? null : (f.values[v] as JsonValue)
   }
+  leaveBulk()
   if (plan.build !== null) return plan.build(values)
   const out = { ...plan.values }
   const guess = plan.guess

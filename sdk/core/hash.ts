@@ -289,6 +289,103 @@ export class SaltHasher {
   bucket(value: string): number {
     return hashToBucket(this.hash(value))
   }
+
+  /**
+   * `bucket(p.value)`, from the blocks `p` mixed once for every salt: only the block the prefix
+   * tail shares with the value and the per-salt part of each block are left to do. `p` must hold
+   * a value (`p.value !== null`).
+   */
+  bucketPrepared(p: PreparedValue): number {
+    const t = this.tailShift >>> 3
+    const total = this.headLen + t + p.len
+    const head = this.tailWord | p.head[t]!
+    const n = p.blocks[t]!
+    if (n === 0) return hashToBucket(mixTailFinal(this.state, head, t + p.len, total))
+    let h = mixBlock(this.state, head)
+    const ks = p.mixed
+    for (let j = t * p.stride + 1, end = t * p.stride + n; j < end; j++) {
+      h ^= ks[j]!
+      h = (h << 13) | (h >>> 19)
+      h = (Math.imul(h, 5) + 0xe6546b64) | 0
+    }
+    return hashToBucket(mixTailFinal(h ^ p.tailMixed[t]!, 0, 0, total))
+  }
+}
+
+/** One block word `k` mixed as MurmurHash3 mixes it before folding it into the state (the part that does not depend on the state). */
+function mixK(k: number): number {
+  k = Math.imul(k, C1)
+  k = (k << 15) | (k >>> 17)
+  return Math.imul(k, C2)
+}
+
+/** Longest value `PreparedValue` prepares; longer ones are hashed per salt. */
+const PREPARED_MAX = 256
+
+/**
+ * One all-ASCII value prepared to be hashed under many salts (`SaltHasher.bucketPrepared`): every
+ * flag of an `evaluateAllValues` that buckets by the context key hashes salt + "." + the same key.
+ * A salt's prefix leaves t = 0–3 bytes before the value in its first block, so for each t the value's
+ * chars are read and its later blocks mixed here once, instead of once per flag.
+ */
+export class PreparedValue {
+  /** The value prepared, or null (none, not ASCII, or longer than PREPARED_MAX). */
+  value: string | null = null
+  len = 0
+  /** Blocks per alignment in `mixed` (PREPARED_MAX / 4 + 1). */
+  readonly stride = (PREPARED_MAX >>> 2) + 1
+  /** Per t: the value's first 4 - t bytes (or fewer), packed and shifted past the t prefix bytes. */
+  readonly head = new Int32Array(4)
+  /** Per t: complete blocks of t prefix bytes + the value (0: all of it is the tail). */
+  readonly blocks = new Int32Array(4)
+  /** Per t, from index t * stride + 1: the mixed words of the blocks after the first. */
+  readonly mixed = new Int32Array(4 * ((PREPARED_MAX >>> 2) + 1))
+  /** Per t: the mixed tail word (0 without tail bytes, which leaves the state as it is). */
+  readonly tailMixed = new Int32Array(4)
+
+  /** Prepares `value`; `this.value` is then `value`, or null when it cannot be prepared. */
+  prepare(value: string | null): void {
+    this.value = null
+    if (value === null) return
+    const len = value.length
+    if (len > PREPARED_MAX) return
+    let or = 0
+    for (let t = 0; t < 4; t++) {
+      // The stream is t prefix bytes, then the value: block 0 takes its first 4 - t chars.
+      const first = Math.min(4 - t, len)
+      let w = 0
+      for (let i = 0; i < first; i++) {
+        const a = value.charCodeAt(i)
+        or |= a
+        w |= a << (8 * (t + i))
+      }
+      this.head[t] = w
+      const n = (t + len) >>> 2
+      this.blocks[t] = n
+      let i = 4 - t
+      const base = t * this.stride
+      for (let j = 1; j < n; j++, i += 4) {
+        const a = value.charCodeAt(i)
+        const b = value.charCodeAt(i + 1)
+        const c = value.charCodeAt(i + 2)
+        const d = value.charCodeAt(i + 3)
+        or |= a | b | c | d
+        this.mixed[base + j] = mixK(a | (b << 8) | (c << 16) | (d << 24))
+      }
+      let k = 0
+      if (n > 0)
+        for (let sh = 0; i < len; i++, sh += 8) {
+          const a = value.charCodeAt(i)
+          or |= a
+          k |= a << sh
+        }
+      this.tailMixed[t] = n > 0 && (t + len) & 3 ? mixK(k) : 0
+    }
+    if (or <= 0x7f) {
+      this.value = value
+      this.len = len
+    }
+  }
 }
 
 /** MurmurHash3 x86_32 of UTF-8(salt + "." + value): the hashVersion 1 hash. */

@@ -30,7 +30,7 @@ import {
   type SegmentPatch,
   type Serve,
 } from '../../sdk/core/index.js'
-import { murmur3Ascii, murmur3AsciiInto, SaltHasher } from '../../sdk/core/hash.js'
+import { murmur3Ascii, murmur3AsciiInto, PreparedValue, SaltHasher } from '../../sdk/core/hash.js'
 import { booleanFlag } from '../helpers/ruleset.js'
 
 const flag = booleanFlag
@@ -548,6 +548,40 @@ t.test('salted hash: the one-pass ASCII path equals the reference for every pref
     }
   }
   t.equal(murmur3AsciiInto('hello', new Uint8Array(5), 0), 0x248bfa47, 'murmur3("hello")')
+})
+
+t.test('salted hash: a value prepared once buckets as hashing it does, under every salt', async (t) => {
+  const salt = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 6 }))
+  const value = fc.oneof(
+    fc.string({ unit: 'binary-ascii', maxLength: 24 }),
+    fc.string({ unit: 'binary-ascii', minLength: 250, maxLength: 260 }), // around the longest prepared (256)
+    fc.string({ maxLength: 12 }),
+    fc.string({ unit: 'binary', maxLength: 8 }),
+  )
+  const p = new PreparedValue()
+  fc.assert(
+    fc.property(fc.array(salt, { minLength: 1, maxLength: 8 }), value, (salts, v) => {
+      p.prepare(v)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is "ASCII", from U+0000 on purpose
+      if (p.value !== (v.length <= 256 && /^[\x00-\x7f]*$/.test(v) ? v : null)) return false
+      if (p.value === null) return true
+      return salts.every(
+        (s) => new SaltHasher(s).bucketPrepared(p) === Math.floor((referenceHash(s, v) * 100000) / 4294967296),
+      )
+    }),
+    { numRuns: 20_000 },
+  )
+  for (const s of ['', 'a', 'ab', 'abc', 'abcd'])
+    for (const v of ['', 'u', 'us', 'use', 'user', 'user-1', 'user-1000000']) {
+      p.prepare(v)
+      t.equal(
+        new SaltHasher(s).bucketPrepared(p),
+        new SaltHasher(s).bucket(v),
+        `${JSON.stringify(s)} + ${JSON.stringify(v)}`,
+      )
+    }
+  p.prepare(null)
+  t.equal(p.value, null, 'nothing prepared')
 })
 
 t.test('IdSet bulk build: wrap-around at the table end, duplicates, non-ASCII and long ids', async (t) => {
