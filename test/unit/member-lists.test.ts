@@ -217,7 +217,10 @@ t.test('a server-mode client answers from a cached snapshot whose lists were pac
     storage: memoryStorage(JSON.stringify(snap)),
     sendMetrics: false,
     logger: {},
-    fetch: () => new Promise<Response>(() => {}),
+    // Never answers, but like fetch gives up when its signal aborts: close() aborts the stream, and a fetch
+    // that ignored it would keep the stream's 37.5 s heartbeat watchdog (and this process) alive.
+    fetch: (_url, init) =>
+      new Promise<Response>((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason))),
   })
   t.teardown(() => client.close())
   await until(() => client.source === 'cache')
