@@ -1,8 +1,8 @@
 /**
  * A flood of forged SDK reports with the public sdk-client token (it ships in
  * page source): sdk-status stays truthful about the server SDKs and /metrics
- * stays small. In its own file: it sends 20,000 reports through real HTTP and
- * is the slowest part of the SDK-report tests.
+ * stays small. In its own file: it sends 5,000 reports through real HTTP (20,000
+ * with SOAK=1) and is the slowest part of the SDK-report tests.
  */
 import { spawn } from 'node:child_process'
 import t from 'tap'
@@ -20,7 +20,12 @@ function series(text: string, name?: string): number {
     ).length
 }
 
-t.test('20,000 forged reports with the public token leave sdk-status truthful and /metrics small', async (t) => {
+// 5,000 by default: five times the cap of tracked browsers, with some 20,000 unknown flag keys, so every bound
+// below is exercised; SOAK=1 sends the 20,000 the README's figures come from.
+const N = process.env.SOAK === '1' ? 20_000 : 5_000
+const title = `${N.toLocaleString('en-US')} forged reports with the public token leave sdk-status truthful and /metrics small`
+
+t.test(title, async (t) => {
   const METRICS_TOKEN = 'metrics-token-0123456789'
   const s = await startServer(t, { env: { METRICS_TOKEN } })
   const e = await createSdkEnv(s)
@@ -51,7 +56,6 @@ t.test('20,000 forged reports with the public token leave sdk-status truthful an
   t.equal(before.status, 200)
 
   // The attack, from a plain Node process: random ids, random flag keys and variations, half claiming to be server SDKs.
-  const N = 20_000
   const flood = await new Promise<{ accepted: number; statuses: Record<string, number>; ms: number }>(
     (resolve, reject) => {
       const child = spawn(process.execPath, [new URL('../helpers/report-flood.mjs', import.meta.url).pathname], {
