@@ -13,10 +13,12 @@ import { until } from '../helpers/wait.js'
 
 const P = '/api/v1/environments/production'
 
-// Real time, kept short: a step is held HOLD_MS, a dead instance's lease runs out after LEASE_MS. The kill lands
-// mid-plan as long as it follows the second step within 4 holds (6 s), with a generous margin on a loaded machine.
-const HOLD_MS = 1500
-const LEASE_MS = 1500
+// Real time: a step is held HOLD_MS, a dead instance's lease runs out after LEASE_MS. The kill must land mid-plan:
+// within 4 holds of the second step, while the test process starts two apps. 1.5 s holds (6 s) were not enough on
+// a loaded machine (the child had finished the plan); 3 s holds give 12 s. A shorter lease gains nothing: the
+// takeover waits for the step's hold to end anyway.
+const HOLD_MS = 3000
+const LEASE_MS = 3000
 
 t.test('three instances, one SIGKILLed mid-plan: every step applied exactly once, none skipped', async (t) => {
   const redisServer = await startRedis(t)
