@@ -142,9 +142,18 @@ export function hashToBucket(h: number): number {
 
 /** One MurmurHash3 x86_32 block: mixes the 4-byte little-endian word `k` into `h`. */
 export function mixBlock(h: number, k: number): number {
+  return foldK(h, mixK(k))
+}
+
+/** One block word `k` mixed as MurmurHash3 mixes it before folding it into the state (the part that does not depend on the state). */
+function mixK(k: number): number {
   k = Math.imul(k, C1)
   k = (k << 15) | (k >>> 17)
-  k = Math.imul(k, C2)
+  return Math.imul(k, C2)
+}
+
+/** A mixed block word (`mixK`) folded into the state `h`. */
+function foldK(h: number, k: number): number {
   h ^= k
   h = (h << 13) | (h >>> 19)
   return (Math.imul(h, 5) + 0xe6546b64) | 0
@@ -152,12 +161,7 @@ export function mixBlock(h: number, k: number): number {
 
 /** MurmurHash3 x86_32 tail (1–3 bytes packed little-endian in `k`) and finalisation. */
 export function mixTailFinal(h: number, k: number, tailLen: number, totalLen: number): number {
-  if (tailLen > 0) {
-    k = Math.imul(k, C1)
-    k = (k << 15) | (k >>> 17)
-    k = Math.imul(k, C2)
-    h ^= k
-  }
+  if (tailLen > 0) h ^= mixK(k)
   h ^= totalLen
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
@@ -303,20 +307,9 @@ export class SaltHasher {
     if (n === 0) return hashToBucket(mixTailFinal(this.state, head, t + p.len, total))
     let h = mixBlock(this.state, head)
     const ks = p.mixed
-    for (let j = t * p.stride + 1, end = t * p.stride + n; j < end; j++) {
-      h ^= ks[j]!
-      h = (h << 13) | (h >>> 19)
-      h = (Math.imul(h, 5) + 0xe6546b64) | 0
-    }
+    for (let j = t * p.stride + 1, end = t * p.stride + n; j < end; j++) h = foldK(h, ks[j]!)
     return hashToBucket(mixTailFinal(h ^ p.tailMixed[t]!, 0, 0, total))
   }
-}
-
-/** One block word `k` mixed as MurmurHash3 mixes it before folding it into the state (the part that does not depend on the state). */
-function mixK(k: number): number {
-  k = Math.imul(k, C1)
-  k = (k << 15) | (k >>> 17)
-  return Math.imul(k, C2)
 }
 
 /** Longest value `PreparedValue` prepares; longer ones are hashed per salt. */
