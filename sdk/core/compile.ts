@@ -21,6 +21,7 @@ import type {
   SegmentPatch,
   Rollout,
   Serve,
+  Target,
 } from './types.js'
 import { SaltHasher } from './hash.js'
 import { IdSet } from './id-set.js'
@@ -82,8 +83,19 @@ export interface CompiledFlag {
   readonly prereqFlags: readonly string[]
   readonly prereqVariations: readonly number[]
   readonly prereqReasons: readonly Reason[]
-  /** Context key → variation, or null without targets. */
+  /**
+   * Context key → variation when the targets serve several variations; null without targets or when they
+   * serve one (then `targetKeys`).
+   */
   readonly targets: Map<string, number> | null
+  /**
+   * The targeted keys when every target serves one variation, `targetVariation` (a whitelist: the common
+   * case; -1 otherwise), else null.
+   * A `Set` answers a 10,000-key whitelist ~1.3× faster than a `Map` (2 words per entry against 3: fewer
+   * cache misses; test/bench/peers' whitelist-10k), and holds less.
+   */
+  readonly targetKeys: Set<string> | null
+  readonly targetVariation: number
   readonly rules: readonly CompiledRule[]
   readonly fallthrough: CompiledServe
   /** Needs the context key (targets, rules or a rollout). */
@@ -151,6 +163,17 @@ export interface Compiled {
   readonly segments: ReadonlyMap<string, CompiledSegment>
   /** Who depends on what (see `affectedFlags`); updated with the flags and segments. */
   readonly dependents: Dependents
+  /** The last flag evaluate.ts `flagOf` looked up (mutable; `flags` never changes, so it stays right). */
+  readonly lastLookup: { key: string; flag: CompiledFlag | undefined }
+}
+
+function compiled(
+  environment: string,
+  flags: ReadonlyMap<string, CompiledFlag>,
+  segments: ReadonlyMap<string, CompiledSegment>,
+  dependents: Dependents,
+): Compiled {
+  return { environment, flags, segments, dependents, lastLookup: { key: '', flag: flags.get('') } }
 }
 
 function deepFreeze(v: JsonValue): JsonValue {
@@ -215,6 +238,8 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
     prereqVariations: [],
     prereqReasons: [],
     targets: null,
+    targetKeys: null,
+    targetVariation: -1,
     rules: [],
     fallthrough: EMPTY_SERVE,
     needsKey: false,
@@ -230,6 +255,33 @@ function brokenFlag(flag: RulesetFlag, key: string, issues: ValidationIssue[], r
   }
 }
 
+/**
+ * A flag's targets (the first target listing a key wins): a `Set` of the keys when every target serves
+ * one variation (`targetVariation`), else a map of key → variation; both null without any key.
+ */
+function compileTargets(list: readonly Target[]): {
+  targets: Map<string, number> | null
+  targetKeys: Set<string> | null
+  targetVariation: number
+} {
+  let variation: number | null = null
+  let one = true
+  for (const t of list) {
+    if (t.values.length === 0) continue
+    variation ??= t.variation
+    if (variation !== t.variation) one = false
+  }
+  if (variation === null) return { targets: null, targetKeys: null, targetVariation: -1 }
+  if (one) {
+    const keys = new Set<string>()
+    for (const t of list) for (const k of t.values) keys.add(k)
+    return { targets: null, targetKeys: keys, targetVariation: variation }
+  }
+  const targets = new Map<string, number>()
+  for (const t of list) for (const k of t.values) if (!targets.has(k)) targets.set(k, t.variation)
+  return { targets, targetKeys: null, targetVariation: -1 }
+}
+
 /** Compiles one flag. Never throws: an invalid flag compiles to a broken one (PARSE_ERROR). */
 export function compileFlag(flag: RulesetFlag, key: string = flag.key): CompiledFlag {
   let issues: ValidationIssue[]
@@ -243,13 +295,7 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
   // A knob's value (validated above) is served as the variation after the presets: this is where knobs become values.
   const served = flag.knob === undefined ? flag.variations : [...flag.variations, flag.knob.value]
   const values = served.map((v) => deepFreeze(structuredCloneJson(v)))
-  let targets: Map<string, number> | null = null
-  for (const t of flag.targets ?? []) {
-    for (const k of t.values) {
-      targets ??= new Map()
-      if (!targets.has(k)) targets.set(k, t.variation)
-    }
-  }
+  const { targets, targetKeys, targetVariation } = compileTargets(flag.targets ?? [])
   const rules: CompiledRule[] = (flag.rules ?? []).map((r) => ({
     id: r.id,
     clauses: r.clauses.map((c) => compileClause(c, true)),
@@ -263,7 +309,8 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
   // Same order as the general path: off first; on without prerequisites,
   // targets or rules serves the fallthrough (a fixed variation, or a rollout
   // whose whole weight is on one variation) to everyone.
-  const plain = prereqs.length === 0 && targets === null && rules.length === 0
+  const targeted = targets !== null || targetKeys !== null
+  const plain = prereqs.length === 0 && !targeted && rules.length === 0
   const fixed = fallthrough.variation >= 0 ? fallthrough.variation : fallthrough.single
   const constant = !flag.on || (plain && fixed >= 0)
   return {
@@ -280,9 +327,11 @@ export function compileFlag(flag: RulesetFlag, key: string = flag.key): Compiled
     prereqVariations: prereqs.map((p) => p.variation),
     prereqReasons: prereqs.map((p) => prerequisiteReason(p.flag)),
     targets,
+    targetKeys,
+    targetVariation,
     rules,
     fallthrough,
-    needsKey: targets !== null || rules.length > 0 || fallthrough.variation < 0,
+    needsKey: targeted || rules.length > 0 || fallthrough.variation < 0,
     hasher: new SaltHasher(typeof flag.salt === 'string' ? flag.salt : key),
     constant,
     constVariation: !constant ? -1 : !flag.on ? off : fixed,
@@ -367,12 +416,7 @@ export function compile(ruleset: Ruleset): Compiled {
   const segments = new Map<string, CompiledSegment>()
   for (const [k, f] of Object.entries(ruleset.flags ?? {})) flags.set(k, compileFlag(f, k))
   for (const [k, s] of Object.entries(ruleset.segments ?? {})) segments.set(k, compileSegment(s))
-  return {
-    environment: String(ruleset.environment ?? ''),
-    flags,
-    segments,
-    dependents: buildDependents(flags, segments),
-  }
+  return compiled(String(ruleset.environment ?? ''), flags, segments, buildDependents(flags, segments))
 }
 
 /** Adds or replaces one flag; other compiled flags are reused as they are. */
@@ -381,7 +425,7 @@ export function applyFlag(c: Compiled, flag: RulesetFlag): Compiled {
   const next = compileFlag(flag, flag.key)
   flags.set(flag.key, next)
   const dependents = updateFlag(c.dependents, flag.key, c.flags.get(flag.key)?.refs, next.refs)
-  return { environment: c.environment, flags, segments: c.segments, dependents }
+  return compiled(c.environment, flags, c.segments, dependents)
 }
 
 /** Removes one flag (no-op when absent). */
@@ -391,12 +435,7 @@ export function removeFlag(c: Compiled, key: string): Compiled {
   const flags = new Map(c.flags)
   flags.delete(key)
   // Flags that list it as a prerequisite keep that edge: they depend on it again if it comes back.
-  return {
-    environment: c.environment,
-    flags,
-    segments: c.segments,
-    dependents: updateFlag(c.dependents, key, prev.refs, undefined),
-  }
+  return compiled(c.environment, flags, c.segments, updateFlag(c.dependents, key, prev.refs, undefined))
 }
 
 /**
@@ -415,7 +454,7 @@ export function applySegment(c: Compiled, seg: Segment | SegmentPatch): Compiled
   const next = buildSegment(seg, keepIncluded ? prev.included : null, keepExcluded ? prev.excluded : null)
   segments.set(seg.key, next)
   const dependents = updateSegment(c.dependents, seg.key, prev?.refs, next.refs)
-  return { environment: c.environment, flags: c.flags, segments, dependents }
+  return compiled(c.environment, c.flags, segments, dependents)
 }
 
 /** Removes one segment (no-op when absent); `inSegment` on it then never matches. */
@@ -424,12 +463,7 @@ export function removeSegment(c: Compiled, key: string): Compiled {
   if (prev === undefined) return c
   const segments = new Map(c.segments)
   segments.delete(key)
-  return {
-    environment: c.environment,
-    flags: c.flags,
-    segments,
-    dependents: updateSegment(c.dependents, key, prev.refs, undefined),
-  }
+  return compiled(c.environment, c.flags, segments, updateSegment(c.dependents, key, prev.refs, undefined))
 }
 
 /**
@@ -449,7 +483,7 @@ export function applySegmentDelta(c: Compiled, d: SegmentDelta): Compiled {
   const segments = new Map(c.segments)
   segments.set(d.key, { ...seg, version: d.version })
   // Members are not references: the index stays as it is.
-  return { environment: c.environment, flags: c.flags, segments, dependents: c.dependents }
+  return compiled(c.environment, c.flags, segments, c.dependents)
 }
 
 /** Validation issues of every flag and segment that has some (for SDK logs). */

@@ -140,24 +140,27 @@ const TARGET_INDEX_MAX = 16_384
 let INDEXED_KEY: string | null = null
 let INDEX_CALL = 0
 
-/** The variation `f`'s targets give `key`, or undefined. */
-function targetOf(f: CompiledFlag, targets: Map<string, number>, key: string): number | undefined {
-  if (key !== INDEXED_KEY) return targets.get(key)
-  return f.hitCall === INDEX_CALL ? f.hitVariation : undefined
+/** The variation `f`'s targets give `key`, or undefined (also without targets). */
+function targetOf(f: CompiledFlag, key: string): number | undefined {
+  if (key === INDEXED_KEY) return f.hitCall === INDEX_CALL ? f.hitVariation : undefined
+  const keys = f.targetKeys
+  if (keys !== null) return keys.has(key) ? f.targetVariation : undefined
+  return f.targets === null ? undefined : f.targets.get(key)
 }
 
 function buildTargetIndex(flags: readonly CompiledFlag[]): TargetIndex | null {
   let n = 0
-  for (const f of flags) n += f.targets?.size ?? 0
+  for (const f of flags) n += f.targetKeys?.size ?? f.targets?.size ?? 0
   if (n === 0 || n > TARGET_INDEX_MAX) return null
   const index: TargetIndex = new Map()
+  const add = (flag: CompiledFlag, key: string, variation: number) => {
+    const hits = index.get(key)
+    if (hits === undefined) index.set(key, [{ flag, variation }])
+    else hits.push({ flag, variation })
+  }
   for (const f of flags) {
-    if (f.targets === null) continue
-    for (const [key, variation] of f.targets) {
-      const hits = index.get(key)
-      if (hits === undefined) index.set(key, [{ flag: f, variation }])
-      else hits.push({ flag: f, variation })
-    }
+    if (f.targetKeys !== null) for (const key of f.targetKeys) add(f, key, f.targetVariation)
+    else if (f.targets !== null) for (const [key, variation] of f.targets) add(f, key, variation)
   }
   return index
 }
@@ -237,8 +240,8 @@ function slice(s: CompiledServe, bucket: number): number {
 
 /** `run` for a `simple` flag (its targets, then its fallthrough: fixed, or a rollout by `key`), without the reason. */
 function servedSimple(f: CompiledFlag, key: string | null): number {
-  if (key !== null && f.targets !== null) {
-    const v = targetOf(f, f.targets, key)
+  if (key !== null) {
+    const v = targetOf(f, key)
     if (v !== undefined) return v
   }
   const s = f.fallthrough
@@ -281,8 +284,8 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
       }
     }
   }
-  if (f.targets !== null && key !== null) {
-    const v = targetOf(f, f.targets, key)
+  if (key !== null) {
+    const v = targetOf(f, key)
     if (v !== undefined) {
       TRACE.kind = KIND.TARGET_MATCH
       return v
@@ -306,6 +309,20 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
 
 function isContext(ctx: unknown): ctx is Ctx {
   return typeof ctx === 'object' && ctx !== null && !Array.isArray(ctx)
+}
+
+/**
+ * `c.flags.get(key)`, answered without the lookup when `key` is the one asked last: code that checks one
+ * flag in a loop (a migration's per-record `isEnabled`) pays a string comparison — a pointer comparison
+ * for the same string — instead of hashing into the map, and other code one comparison more.
+ */
+export function flagOf(c: Compiled, key: string): CompiledFlag | undefined {
+  const last = c.lastLookup
+  if (key === last.key) return last.flag
+  const f = c.flags.get(key)
+  last.key = key
+  last.flag = f
+  return f
 }
 
 /** The variation `f` serves `context` (see `evaluate`), or -1 for the default value. */
@@ -332,7 +349,7 @@ function served(c: Compiled, f: CompiledFlag, context: Context, defaultValue: Js
  * Never throws; allocates nothing on the common paths.
  */
 export function evaluate(c: Compiled, flagKey: string, context: Context, defaultValue: JsonValue): JsonValue {
-  const f = c.flags.get(flagKey)
+  const f = flagOf(c, flagKey)
   const v = f === undefined ? NONE : served(c, f, context, defaultValue)
   LAST = v
   return v < 0 ? defaultValue : ((f as CompiledFlag).values[v] as JsonValue)
@@ -348,7 +365,7 @@ export function evaluateCounted(
   context: Context,
   defaultValue: JsonValue,
 ): JsonValue | undefined {
-  const f = c.flags.get(flagKey)
+  const f = flagOf(c, flagKey)
   if (f === undefined) {
     LAST = NONE
     return undefined
@@ -438,7 +455,7 @@ export function evaluateDetail(
   context: Context,
   defaultValue: JsonValue,
 ): EvaluationDetail {
-  const f = c.flags.get(flagKey)
+  const f = flagOf(c, flagKey)
   if (f === undefined) return detail(defaultValue, null, ERRORS.FLAG_NOT_FOUND)
   if (!isContext(context)) return detail(defaultValue, null, ERRORS.INVALID_CONTEXT)
   return evalDetail(c, f, context, null, defaultValue)

@@ -7,6 +7,8 @@
 import fc from 'fast-check'
 import t from 'tap'
 import {
+  applyFlag,
+  applySegment,
   compile,
   evaluate,
   evaluateAll,
@@ -14,6 +16,7 @@ import {
   evaluateCounted,
   evaluateDetail,
   lastVariation,
+  removeFlag,
   takeCounts,
   type Context,
   type JsonValue,
@@ -177,3 +180,97 @@ t.test(
     }
   },
 )
+
+t.test('targets serve their variation, whether they serve one (a Set of keys) or several (a map)', async () => {
+  const targetsArb = fc.array(fc.record({ variation: fc.integer({ min: 0, max: 2 }), values: fc.subarray(KEYS) }), {
+    maxLength: 3,
+  })
+  fc.assert(
+    fc.property(targetsArb, fc.constantFrom(...KEYS, 'other'), (targets, key) => {
+      const f: RulesetFlag = {
+        ...booleanFlag('m', { targets, fallthrough: { variation: 1 } }),
+        kind: 'string',
+        variations: ['x', 'y', 'z'],
+      }
+      const c = compile({ specVersion: 1, environment: 'e', flags: { m: f }, segments: {} })
+      // A key targeted to two variations makes the flag invalid (DUPLICATE_TARGET): it serves the default.
+      if (c.flags.get('m')?.broken) return evaluate(c, 'm', { key }, 'd') === 'd'
+      const hit = targets.find((tg) => tg.values.includes(key))
+      const want = hit === undefined ? 1 : hit.variation
+      const ctx = { key }
+      const d = evaluateDetail(c, 'm', ctx, 'd')
+      const reason = hit === undefined ? 'FALLTHROUGH' : 'TARGET_MATCH'
+      return (
+        evaluate(c, 'm', ctx, 'd') === f.variations[want] &&
+        lastVariation() === want &&
+        evaluateCounted(c, 'm', ctx, 'd') === f.variations[want] &&
+        d.variation === want &&
+        d.reason.kind === reason &&
+        evaluateAll(c, ctx).m?.reason.kind === reason &&
+        evaluateAllValues(c, ctx).m === f.variations[want]
+      )
+    }),
+    { numRuns: 2000 },
+  )
+})
+
+t.test('targets serving one variation are kept as a Set of keys, several as a key → variation map', async (t) => {
+  const c = compile({
+    specVersion: 1,
+    environment: 'e',
+    segments: {},
+    flags: {
+      one: booleanFlag('one', {
+        targets: [
+          { variation: 1, values: [] },
+          { variation: 0, values: ['a', 'b'] },
+          { variation: 0, values: ['b', 'c'] },
+        ],
+      }),
+      two: booleanFlag('two', {
+        targets: [
+          { variation: 0, values: ['a', 'a'] },
+          { variation: 1, values: ['b'] },
+        ],
+        fallthrough: { variation: 0 },
+      }),
+      none: booleanFlag('none', { targets: [{ variation: 0, values: [] }], fallthrough: { variation: 0 } }),
+    },
+  })
+  const one = c.flags.get('one')
+  t.same([...(one?.targetKeys ?? [])], ['a', 'b', 'c'], 'an empty target does not count as another variation')
+  t.equal(one?.targetVariation, 0)
+  t.equal(one?.targets, null)
+  const two = c.flags.get('two')
+  t.equal(two?.targetKeys, null)
+  t.same(
+    [...(two?.targets ?? [])],
+    [
+      ['a', 0],
+      ['b', 1],
+    ],
+  )
+  t.equal(evaluate(c, 'two', { key: 'b' }, null), false)
+  t.equal(evaluate(c, 'two', { key: 'c' }, null), true, 'the fallthrough')
+  t.equal(c.flags.get('none')?.constant, true, 'targets without keys leave a flag constant')
+})
+
+t.test('the flag looked up last is answered from its Compiled only', async (t) => {
+  const on = (key: string) => booleanFlag(key, { fallthrough: { variation: 0 } })
+  const c1 = compile({ specVersion: 1, environment: 'e', segments: {}, flags: { a: on('a'), b: on('b'), '': on('') } })
+  t.equal(evaluate(c1, '', {}, null), true, 'a flag keyed "" is found on the first lookup')
+  t.equal(evaluate(c1, 'a', {}, null), true)
+  t.equal(evaluate(c1, 'a', {}, null), true, 'asked twice')
+  t.equal(evaluate(c1, 'missing', {}, 'd'), 'd')
+  t.equal(evaluate(c1, 'missing', {}, 'd'), 'd', 'a missing flag, asked twice')
+  const c2 = applyFlag(c1, booleanFlag('a', { on: false }))
+  t.equal(evaluate(c2, 'a', {}, null), false, 'the changed flag, right after the old one was asked')
+  t.equal(evaluate(c1, 'a', {}, null), true, 'the old Compiled keeps its flag')
+  const c3 = applySegment(c2, { key: 's', included: ['u'], excluded: [], rules: [], salt: 's', version: 1 })
+  t.equal(evaluate(c3, 'a', {}, null), false, 'a Compiled sharing the flags map')
+  const c4 = removeFlag(c3, 'a')
+  t.equal(evaluate(c4, 'a', {}, 'gone'), 'gone', 'removed')
+  t.equal(evaluateCounted(c4, 'a', {}, 'gone'), undefined)
+  t.equal(evaluateCounted(c3, 'a', {}, true), false)
+  t.equal(evaluateDetail(c4, 'b', {}, null).value, true)
+})
