@@ -329,11 +329,20 @@ export function flagOf(c: Compiled, key: string): CompiledFlag | undefined {
 function served(c: Compiled, f: CompiledFlag, context: Context, defaultValue: JsonValue): number {
   if (!isContext(context)) return NONE
   let v: number
-  if (f.constant) v = f.constVariation
+  // The simple path first, its try around the one read that can throw (a getter on the key): a whitelist
+  // served this way runs ~1.4× faster than under one try with the general path (test/bench/peers).
+  if (f.simple) {
+    let key: string | null
+    try {
+      key = contextKey(context)
+    } catch {
+      return NONE
+    }
+    v = servedSimple(f, key)
+  } else if (f.constant) v = f.constVariation
   else {
     try {
-      const key = f.needsKey ? contextKey(context) : null
-      v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
+      v = run(c, f, context, f.needsKey ? contextKey(context) : null, 0)
     } catch {
       return NONE
     }

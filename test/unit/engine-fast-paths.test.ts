@@ -274,3 +274,28 @@ t.test('the flag looked up last is answered from its Compiled only', async (t) =
   t.equal(evaluateCounted(c3, 'a', {}, true), false)
   t.equal(evaluateDetail(c4, 'b', {}, null).value, true)
 })
+
+t.test('a simple flag whose context key throws when read serves the default, as the general path does', async (t) => {
+  const throwing = new Proxy(
+    {},
+    {
+      get: () => {
+        throw new Error('boom')
+      },
+    },
+  )
+  const c = compile({
+    specVersion: 1,
+    environment: 'e',
+    segments: {},
+    flags: { w: booleanFlag('w', { targets: [{ variation: 0, values: ['u'] }], fallthrough: { variation: 1 } }) },
+  })
+  t.equal(c.flags.get('w')?.simple, true)
+  t.equal(evaluate(c, 'w', throwing, 'd' as never), 'd')
+  t.equal(evaluateCounted(c, 'w', throwing, 'd' as never), 'd')
+  t.same(evaluateDetail(c, 'w', throwing, null).reason, { kind: 'ERROR', errorKind: 'GENERAL' })
+  t.equal(evaluateAllValues(c, throwing).w, null)
+  const counts: Record<string, number[]> = {}
+  takeCounts(c.flags.values(), counts)
+  t.same(counts, { w: [1] }, 'counted as the default')
+})
