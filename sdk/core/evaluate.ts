@@ -671,12 +671,16 @@ export function evaluateAll(
     try {
       key = contextKey(context)
     } catch {}
-  // A filtered call makes no plan (its flags are another list): the key is prepared, not indexed.
-  const plan = filter === undefined ? planOf(c.flags) : null
-  if (plan !== null && plan.flags.length === c.flags.size) enterBulk(plan, key)
-  else PREP.prepare(key)
+  // A filtered call uses the same plan (its index and shared clauses), and builds its result key by key.
+  let plan: AllPlan | null = planOf(c.flags)
+  if (plan.flags.length === c.flags.size) enterBulk(plan, key)
+  else {
+    PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
+    plan = null
+    PREP.prepare(key)
+  }
   try {
-    return allDetails(c, context, ok, key, filter)
+    return allDetails(c, context, ok, key, filter, plan)
   } finally {
     leaveBulk()
   }
@@ -688,15 +692,15 @@ function allDetails(
   ok: boolean,
   key: string | null,
   filter: ((flag: RulesetFlag) => boolean) | undefined,
+  plan: AllPlan | null,
 ): Record<string, EvaluationDetail> {
-  if (filter === undefined) {
-    const plan = planOf(c.flags)
+  if (plan !== null) {
     const flags = plan.flags
-    if (flags.length === c.flags.size) {
+    // Shared clauses only with the key read: without it, each flag reads it again (and may get another).
+    const shared = key !== null ? plan.shared : null
+    const call = ++BULK_CALL
+    if (filter === undefined) {
       const details = new Array<EvaluationDetail>(flags.length)
-      // Shared clauses only with the key read: without it, each flag reads it again (and may get another).
-      const shared = key !== null ? plan.shared : null
-      const call = ++BULK_CALL
       for (let i = 0; i < flags.length; i++)
         details[i] = ok
           ? evalDetail(c, flags[i]!, context, key, null, shared === null ? null : shared[i]!, call)
@@ -706,7 +710,19 @@ function allDetails(
       for (let i = 0; i < flags.length; i++) put(out, flags[i]!.key, details[i]!)
       return out
     }
-    PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
+    const out: Record<string, EvaluationDetail> = {}
+    for (let i = 0; i < flags.length; i++) {
+      const f = flags[i]!
+      if (!filter(f.flag)) continue
+      put(
+        out,
+        f.key,
+        ok
+          ? evalDetail(c, f, context, key, null, shared === null ? null : shared[i]!, call)
+          : detail(null, null, ERRORS.INVALID_CONTEXT),
+      )
+    }
+    return out
   }
   const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {

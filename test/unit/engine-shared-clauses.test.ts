@@ -110,16 +110,21 @@ function rulesetOf(flags: Record<string, RulesetFlag>): Ruleset {
   return { specVersion: 1, environment: 'e', flags, segments: SEGMENTS } as Ruleset
 }
 
-/** Whether every flag of both bulk paths answers `ctx` as evaluateDetail does alone. */
+/** Whether every flag of the bulk paths (evaluateAll whole and filtered) answers `ctx` as evaluateDetail does alone. */
 function sameAsAlone(c: Compiled, ctx: Context): boolean {
   const all = evaluateAll(c, ctx)
   const values = evaluateAllValues(c, ctx)
+  // Every other flag, as the server's client-side filter keeps some: a filtered call shares clauses too.
+  let n = 0
+  const some = evaluateAll(c, ctx, () => n++ % 2 === 0)
+  let i = 0
   for (const k of c.flags.keys()) {
     const alone = evaluateDetail(c, k, ctx, null)
     if (JSON.stringify(all[k]) !== JSON.stringify(alone)) return false
     if (values[k] !== alone.value) return false
+    if (JSON.stringify(some[k]) !== (i++ % 2 === 0 ? JSON.stringify(alone) : undefined)) return false
   }
-  return true
+  return Object.keys(some).length === Math.ceil(c.flags.size / 2)
 }
 
 t.test('every flag of the bulk paths answers as evaluateDetail alone, clauses shared or not', async () => {
@@ -220,6 +225,18 @@ t.test('re-entrancy: a context getter that evaluates all flags for another conte
     t.equal(inner.length, 1, 'the getter ran once (the clause is shared)')
     t.same(inner[0], bulk(c, plainInner), `${bulk.name}: the inner call answered its own context`)
   }
+  // A filter (called between flags) that evaluates all flags for the other context.
+  let innerCalls = 0
+  const filtered = evaluateAll(c, { key: 'u1', country: 'GB' }, (f) => {
+    innerCalls += Object.values(evaluateAll(c, plainInner)).every((d) => d.value === false) ? 1 : 0
+    return f.key !== 'f0'
+  })
+  t.equal(innerCalls, 6, 'each inner call answered its own context')
+  t.same(Object.keys(filtered), ['f1', 'f2', 'f3', 'f4', 'f5'])
+  t.ok(
+    Object.values(filtered).every((d) => d.value === true && d.reason.kind === 'RULE_MATCH'),
+    'filtered: each kept flag answers as without the filter',
+  )
   t.same(Object.values(evaluateAllValues(c, { key: 'u1', country: 'GB' })), Array(6).fill(true))
   t.same(Object.values(expectedInner), Array(6).fill(false))
 
