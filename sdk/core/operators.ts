@@ -87,15 +87,23 @@ export interface CompiledClause {
 /** Longest `CompiledClause.id` kept. */
 const MAX_SHARED_ID = 512
 
-/** The `id` of a clause as compiled (see `CompiledClause.id`). */
+/**
+ * The `id` of a clause as compiled (see `CompiledClause.id`). Only values JSON writes back as they are
+ * (strings, finite numbers, booleans, null) make one: `NaN` or a `Date` would print as another value
+ * (`null`, a string) whose clause answers differently, so such a clause is never shared.
+ */
 function clauseId(op: unknown, attribute: string, negate: boolean, values: unknown): string {
-  let id: string | undefined
-  try {
-    id = JSON.stringify([op, attribute, negate, values])
-  } catch {
-    return '' // not JSON (a BigInt, a cycle): never shared
+  // Each value takes at least 2 characters of the text: a longer list cannot fit (and is not read through).
+  if (typeof op !== 'string' || !Array.isArray(values) || values.length > MAX_SHARED_ID / 2) return ''
+  let size = attribute.length
+  for (let i = 0; i < values.length; i++) {
+    const v: unknown = values[i]
+    if (typeof v === 'string') size += v.length
+    else if (!(typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v)))) return ''
   }
-  return typeof id === 'string' && id.length <= MAX_SHARED_ID ? id : ''
+  if (size > MAX_SHARED_ID) return ''
+  const id = JSON.stringify([op, attribute, negate, values])
+  return id.length <= MAX_SHARED_ID ? id : ''
 }
 
 const ISO_DATE =

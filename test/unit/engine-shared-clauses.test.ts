@@ -19,6 +19,7 @@ import {
   type RulesetFlag,
   type Serve,
 } from '../../sdk/core/index.js'
+import { compileClause } from '../../sdk/core/operators.js'
 import { createClient } from '../../sdk/index.js'
 import { booleanFlag } from '../helpers/ruleset.js'
 
@@ -331,4 +332,20 @@ t.test('attribute names of Object.prototype, a "__proto__" flag, and a getter th
   const values = evaluateAllValues(c, throwing)
   t.same([values.d, values.e], [null, null])
   t.equal(evaluateAll(c, throwing).d?.reason.kind, 'ERROR')
+})
+
+t.test('a clause id stands for what the clause tests: values JSON would print as others make none', async (t) => {
+  const id = (values: unknown[], over: Partial<Clause> = {}) =>
+    compileClause({ attribute: 'a', op: 'in', values: values as Clause['values'], ...over }, true).id
+  t.not(id(['x', 1, true, null]), '', 'strings, finite numbers, booleans and null')
+  t.equal(id(['x']), id(['x']))
+  t.not(id(['x']), id(['x'], { negate: true }), 'negation is part of it')
+  t.not(id(['x']), id(['x'], { attribute: 'b' }), 'so is the attribute')
+  t.not(id(['x']), id(['x'], { op: 'startsWith' }), 'and the op')
+  t.not(id(['1']), id([1]), '"1" is not 1')
+  for (const odd of [Number.NaN, Number.POSITIVE_INFINITY, new Date(0), { a: 1 }, undefined])
+    t.equal(id(['x', odd]), '', `never shared with ${String(odd)} among the values`)
+  t.equal(id(['x'.repeat(600)]), '', 'nor when longer than 512 characters')
+  t.equal(id(Array.from({ length: 300 }, (_, i) => i)), '', 'nor with 300 values')
+  t.equal(compileClause({ attribute: 'a', op: 'in', values: ['x'] }, false).id, '', 'nor when invalid')
 })
