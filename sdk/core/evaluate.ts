@@ -306,8 +306,8 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
 
 /**
  * A clause that several rules of one flags map hold alike (same op, attribute, negation and values):
- * its result for the bulk call numbered `call`. `evaluateAllValues` evaluates such a clause once per
- * context, not once per flag: ten flags that test the same segment look the key up once.
+ * its result for the bulk call numbered `call`. `evaluateAll` and `evaluateAllValues` test such a clause
+ * once per context, not once per flag: ten flags that test the same segment look the key up once.
  */
 interface SharedClause {
   call: number
@@ -317,8 +317,8 @@ interface SharedClause {
 /** Per rule of a flag, per clause: its shared result cell, or null when no other rule holds that clause. */
 type SharedClauses = readonly (readonly (SharedClause | null)[])[]
 
-// Numbers the bulk calls for `SharedClause.call` (a call made from inside another, by a context getter,
-// takes a new number: the outer call then re-evaluates the cells the inner one stamped).
+// Numbers the bulk calls for `SharedClause.call` (a call made from inside another, by a context getter or
+// a filter, takes a new number: the outer call then tests again the clauses whose cells the inner one stamped).
 let BULK_CALL = 0
 
 /** `matchAll` of a top-level rule, reusing the results of the clauses it shares in bulk call `call`. */
