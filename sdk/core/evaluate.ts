@@ -307,6 +307,82 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
   return v
 }
 
+/**
+ * A clause that several rules of one flags map hold alike (same op, attribute, negation and values):
+ * its result for the bulk call numbered `call`. `evaluateAll` and `evaluateAllValues` test such a clause
+ * once per context, not once per flag: ten flags that test the same segment look the key up once.
+ */
+interface SharedClause {
+  call: number
+  result: boolean
+}
+
+/** Per rule of a flag, per clause: its shared result cell, or null when no other rule holds that clause. */
+type SharedClauses = readonly (readonly (SharedClause | null)[])[]
+
+// Numbers the bulk calls for `SharedClause.call` (a call made from inside another, by a context getter or
+// a filter, takes a new number: the outer call then tests again the clauses whose cells the inner one stamped).
+let BULK_CALL = 0
+
+/** `matchAll` of a top-level rule, reusing the results of the clauses it shares in bulk call `call`. */
+function matchShared(
+  c: Compiled,
+  clauses: readonly CompiledClause[],
+  shared: readonly (SharedClause | null)[],
+  ctx: Ctx,
+  key: string | null,
+  call: number,
+): boolean {
+  for (let i = 0; i < clauses.length; i++) {
+    const s = shared[i]!
+    let r: boolean
+    if (s === null) r = matchClause(c, clauses[i]!, ctx, key, 0)
+    else if (s.call === call) r = s.result
+    else {
+      r = matchClause(c, clauses[i]!, ctx, key, 0)
+      s.result = r
+      s.call = call
+    }
+    if (!r) return false
+  }
+  return true
+}
+
+/**
+ * `run` for an on flag without prerequisites (not constant, not simple) in bulk call `call`: the same
+ * answer and TRACE, its rules' shared clauses evaluated once per call (`SharedClause`).
+ */
+function runShared(
+  c: Compiled,
+  f: CompiledFlag,
+  shared: SharedClauses,
+  ctx: Ctx,
+  key: string | null,
+  call: number,
+): number {
+  if (key !== null) {
+    const v = targetOf(f, key)
+    if (v !== undefined) {
+      TRACE.kind = KIND.TARGET_MATCH
+      return v
+    }
+  }
+  const rules = f.rules
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!
+    if (matchShared(c, r.clauses, shared[i]!, ctx, key, call)) {
+      const v = serve(f, r.serve, ctx, key)
+      if (v < 0) return v
+      TRACE.kind = KIND.RULE_MATCH
+      TRACE.index = i
+      return v
+    }
+  }
+  const v = serve(f, f.fallthrough, ctx, key)
+  if (v >= 0) TRACE.kind = KIND.FALLTHROUGH
+  return v
+}
+
 function isContext(ctx: unknown): ctx is Ctx {
   return typeof ctx === 'object' && ctx !== null && !Array.isArray(ctx)
 }
@@ -406,12 +482,15 @@ function detail(value: JsonValue, variation: number | null, reason: Reason): Eva
   return { value, variation, reason }
 }
 
+/** `shared`: the flag's shared clauses in bulk call `call` (see `runShared`), or null outside a bulk call. */
 function evalDetail(
   c: Compiled,
   f: CompiledFlag,
   context: Ctx,
   key: string | null,
   defaultValue: JsonValue,
+  shared: SharedClauses | null = null,
+  call = 0,
 ): EvaluationDetail {
   if (f.constant) {
     const v = f.constVariation
@@ -423,7 +502,10 @@ function evalDetail(
   }
   let v: number
   try {
-    v = run(c, f, context, key ?? (f.needsKey ? contextKey(context) : null), 0)
+    v =
+      shared !== null
+        ? runShared(c, f, shared, context, key, call)
+        : run(c, f, context, key ?? (f.needsKey ? contextKey(context) : null), 0)
   } catch {
     return detail(defaultValue, null, ERRORS.GENERAL)
   }
@@ -487,6 +569,8 @@ interface AllPlan {
   readonly build: (<V>(values: V[]) => Record<string, V>) | null
   /** The flags' targets by key, or null (none, or too many to index). */
   readonly targets: TargetIndex | null
+  /** Per flag (in `flags` order): its rules' shared clauses, or null (served by `run` or `servedSimple`). */
+  readonly shared: readonly (SharedClauses | null)[]
 }
 
 // Keyed by the flags map, which is never mutated (applyFlag / removeFlag make a new one).
@@ -546,6 +630,30 @@ function literalOf(keys: readonly string[]): AllPlan['build'] {
   }
 }
 
+/**
+ * The shared clauses of `flags` (see `SharedClause`): one cell per clause `id` held by two or more
+ * rules of the flags `runShared` serves (on, no prerequisites, neither constant nor simple).
+ */
+function sharedClauses(flags: readonly CompiledFlag[]): (SharedClauses | null)[] {
+  const eligible = (f: CompiledFlag): boolean =>
+    f.on && !f.broken && !f.constant && !f.simple && f.prereqFlags.length === 0
+  const seen = new Map<string, number>()
+  for (const f of flags)
+    if (eligible(f))
+      for (const r of f.rules) for (const cl of r.clauses) if (cl.id !== '') seen.set(cl.id, (seen.get(cl.id) ?? 0) + 1)
+  const cells = new Map<string, SharedClause>()
+  const cell = (cl: CompiledClause): SharedClause | null => {
+    if ((seen.get(cl.id) ?? 0) < 2) return null
+    let s = cells.get(cl.id)
+    if (s === undefined) {
+      s = { call: 0, result: false }
+      cells.set(cl.id, s)
+    }
+    return s
+  }
+  return flags.map((f) => (eligible(f) ? f.rules.map((r) => r.clauses.map(cell)) : null))
+}
+
 function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
   let p = PLANS.get(flags)
   if (p === undefined) {
@@ -559,6 +667,7 @@ function planOf(flags: ReadonlyMap<string, CompiledFlag>): AllPlan {
       guess,
       build: literalOf(keys),
       targets: buildTargetIndex(list),
+      shared: sharedClauses(list),
     }
     PLANS.set(flags, p)
   }
@@ -588,12 +697,16 @@ export function evaluateAll(
     try {
       key = contextKey(context)
     } catch {}
-  // A filtered call makes no plan (its flags are another list): the key is prepared, not indexed.
-  const plan = filter === undefined ? planOf(c.flags) : null
-  if (plan !== null && plan.flags.length === c.flags.size) enterBulk(plan, key)
-  else PREP.prepare(key)
+  // A filtered call uses the same plan (its index and shared clauses), and builds its result key by key.
+  let plan: AllPlan | null = planOf(c.flags)
+  if (plan.flags.length === c.flags.size) enterBulk(plan, key)
+  else {
+    PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
+    plan = null
+    PREP.prepare(key)
+  }
   try {
-    return allDetails(c, context, ok, key, filter)
+    return allDetails(c, context, ok, key, filter, plan)
   } finally {
     leaveBulk()
   }
@@ -605,20 +718,37 @@ function allDetails(
   ok: boolean,
   key: string | null,
   filter: ((flag: RulesetFlag) => boolean) | undefined,
+  plan: AllPlan | null,
 ): Record<string, EvaluationDetail> {
-  if (filter === undefined) {
-    const plan = planOf(c.flags)
+  if (plan !== null) {
     const flags = plan.flags
-    if (flags.length === c.flags.size) {
+    // Shared clauses only with the key read: without it, each flag reads it again (and may get another).
+    const shared = key !== null ? plan.shared : null
+    const call = ++BULK_CALL
+    if (filter === undefined) {
       const details = new Array<EvaluationDetail>(flags.length)
       for (let i = 0; i < flags.length; i++)
-        details[i] = ok ? evalDetail(c, flags[i]!, context, key, null) : detail(null, null, ERRORS.INVALID_CONTEXT)
+        details[i] = ok
+          ? evalDetail(c, flags[i]!, context, key, null, shared === null ? null : shared[i]!, call)
+          : detail(null, null, ERRORS.INVALID_CONTEXT)
       if (plan.build !== null) return plan.build(details)
       const out = { ...plan.template } as Record<string, EvaluationDetail>
       for (let i = 0; i < flags.length; i++) put(out, flags[i]!.key, details[i]!)
       return out
     }
-    PLANS.delete(c.flags) // the map changed behind our back: rebuild next time
+    const out: Record<string, EvaluationDetail> = {}
+    for (let i = 0; i < flags.length; i++) {
+      const f = flags[i]!
+      if (!filter(f.flag)) continue
+      put(
+        out,
+        f.key,
+        ok
+          ? evalDetail(c, f, context, key, null, shared === null ? null : shared[i]!, call)
+          : detail(null, null, ERRORS.INVALID_CONTEXT),
+      )
+    }
+    return out
   }
   const out: Record<string, EvaluationDetail> = {}
   for (const f of c.flags.values()) {
@@ -641,6 +771,8 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
   }
   if (!isContext(context)) return { ...plan.template } as Record<string, JsonValue>
   const values = new Array<JsonValue>(flags.length)
+  const shared = plan.shared
+  const call = ++BULK_CALL
   // The context key, read once for all flags (by the first that needs it; again if that read threw).
   let key: string | null = null
   let keyRead = false
@@ -655,7 +787,12 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
           keyRead = true
           enterBulk(plan, key)
         }
-        v = f.simple ? servedSimple(f, key) : run(c, f, context, key, 0)
+        const sh = shared[i]!
+        v = f.simple
+          ? servedSimple(f, key)
+          : sh !== null
+            ? runShared(c, f, sh, context, key, call)
+            : run(c, f, context, key, 0)
       } catch {
         v = NONE
       }

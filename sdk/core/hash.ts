@@ -301,6 +301,7 @@ export class SaltHasher {
    */
   bucketPrepared(p: PreparedValue): number {
     const t = this.tailShift >>> 3
+    if ((p.ready & (1 << t)) === 0) p.align(t)
     const total = this.headLen + t + p.len
     const head = this.tailWord | p.head[t]!
     const n = p.blocks[t]!
@@ -336,48 +337,52 @@ export class PreparedValue {
   /** Per t: the mixed tail word (0 without tail bytes, which leaves the state as it is). */
   readonly tailMixed = new Int32Array(4)
 
-  /** Prepares `value`; `this.value` is then `value`, or null when it cannot be prepared. */
+  /** Bit t set: alignment t is filled in (`align`) for `value`. */
+  ready = 0
+
+  /**
+   * Prepares `value`; `this.value` is then `value`, or null when it cannot be prepared. Each alignment
+   * is filled in by the first `bucketPrepared` that needs it: a flags map's salts use one or two of the
+   * four (the salts "flag-1" … "flag-99" leave 3 or 0 prefix bytes), so the others cost nothing.
+   */
   prepare(value: string | null): void {
     this.value = null
+    this.ready = 0
     if (value === null) return
     const len = value.length
     if (len > PREPARED_MAX) return
     let or = 0
-    for (let t = 0; t < 4; t++) {
-      // The stream is t prefix bytes, then the value: block 0 takes its first 4 - t chars.
-      const first = Math.min(4 - t, len)
-      let w = 0
-      for (let i = 0; i < first; i++) {
-        const a = value.charCodeAt(i)
-        or |= a
-        w |= a << (8 * (t + i))
-      }
-      this.head[t] = w
-      const n = (t + len) >>> 2
-      this.blocks[t] = n
-      let i = 4 - t
-      const base = t * this.stride
-      for (let j = 1; j < n; j++, i += 4) {
-        const a = value.charCodeAt(i)
-        const b = value.charCodeAt(i + 1)
-        const c = value.charCodeAt(i + 2)
-        const d = value.charCodeAt(i + 3)
-        or |= a | b | c | d
-        this.mixed[base + j] = mixK(a | (b << 8) | (c << 16) | (d << 24))
-      }
-      let k = 0
-      if (n > 0)
-        for (let sh = 0; i < len; i++, sh += 8) {
-          const a = value.charCodeAt(i)
-          or |= a
-          k |= a << sh
-        }
-      this.tailMixed[t] = n > 0 && (t + len) & 3 ? mixK(k) : 0
-    }
+    for (let i = 0; i < len; i++) or |= value.charCodeAt(i)
     if (or <= 0x7f) {
       this.value = value
       this.len = len
     }
+  }
+
+  /** Fills in alignment t (0–3 prefix bytes before the value in its first block) for `value`, which is all ASCII. */
+  align(t: number): void {
+    const value = this.value as string
+    const len = this.len
+    // The stream is t prefix bytes, then the value: block 0 takes its first 4 - t chars.
+    const first = Math.min(4 - t, len)
+    let w = 0
+    for (let i = 0; i < first; i++) w |= value.charCodeAt(i) << (8 * (t + i))
+    this.head[t] = w
+    const n = (t + len) >>> 2
+    this.blocks[t] = n
+    let i = 4 - t
+    const base = t * this.stride
+    for (let j = 1; j < n; j++, i += 4) {
+      const a = value.charCodeAt(i)
+      const b = value.charCodeAt(i + 1)
+      const c = value.charCodeAt(i + 2)
+      const d = value.charCodeAt(i + 3)
+      this.mixed[base + j] = mixK(a | (b << 8) | (c << 16) | (d << 24))
+    }
+    let k = 0
+    if (n > 0) for (let sh = 0; i < len; i++, sh += 8) k |= value.charCodeAt(i) << sh
+    this.tailMixed[t] = n > 0 && (t + len) & 3 ? mixK(k) : 0
+    this.ready |= 1 << t
   }
 }
 

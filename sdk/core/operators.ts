@@ -75,6 +75,35 @@ export interface CompiledClause {
   readonly test: (v: unknown) => boolean
   /** Segment keys, for `inSegment`. */
   readonly segments: readonly string[]
+  /**
+   * What the clause tests, as text (op, attribute, negation, values): two clauses with the same `id`
+   * answer the same for one context, so a bulk evaluation may test it once for all the rules that hold
+   * it (evaluate.ts `SharedClause`). Empty (never shared) for an invalid clause or one of over
+   * MAX_SHARED_ID characters, which would cost more memory than sharing saves time.
+   */
+  readonly id: string
+}
+
+/** Longest `CompiledClause.id` kept. */
+const MAX_SHARED_ID = 512
+
+/**
+ * The `id` of a clause as compiled (see `CompiledClause.id`). Only values JSON writes back as they are
+ * (strings, finite numbers, booleans, null) make one: `NaN` or a `Date` would print as another value
+ * (`null`, a string) whose clause answers differently, so such a clause is never shared.
+ */
+function clauseId(op: unknown, attribute: string, negate: boolean, values: unknown): string {
+  // Each value takes at least 2 characters of the text: a longer list cannot fit (and is not read through).
+  if (typeof op !== 'string' || !Array.isArray(values) || values.length > MAX_SHARED_ID / 2) return ''
+  let size = attribute.length
+  for (let i = 0; i < values.length; i++) {
+    const v: unknown = values[i]
+    if (typeof v === 'string') size += v.length
+    else if (!(typeof v === 'boolean' || v === null || (typeof v === 'number' && Number.isFinite(v)))) return ''
+  }
+  if (size > MAX_SHARED_ID) return ''
+  const id = JSON.stringify([op, attribute, negate, values])
+  return id.length <= MAX_SHARED_ID ? id : ''
 }
 
 const ISO_DATE =
@@ -274,13 +303,15 @@ function testFor(clause: Clause): (v: unknown) => boolean {
  */
 export function compileClause(clause: Clause, valid: boolean): CompiledClause {
   const attribute = typeof clause.attribute === 'string' ? clause.attribute : ''
+  const negate = clause.negate === true
   const base = {
     attribute,
     isKey: attribute === 'key',
     guardProto: attribute in Object.prototype,
-    negate: clause.negate === true,
+    negate,
     test: never,
     segments: [] as string[],
+    id: valid ? clauseId(clause.op, attribute, negate, clause.values) : '',
   }
   if (!valid) return { ...base, kind: CLAUSE.NEVER }
   if (clause.op === 'exists') return { ...base, kind: CLAUSE.EXISTS }
