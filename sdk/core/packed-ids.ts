@@ -245,7 +245,7 @@ function alphabet(src: IdSource, step: number): Alphabet {
 interface Packed {
   temp: Uint16Array
   used: number
-  hashes: Uint32Array
+  hashes: Int32Array
   units: Uint32Array
   records: Uint32Array
 }
@@ -256,7 +256,9 @@ function packAll(src: IdSource, alpha: Alphabet, pshift: number, parts: number):
   const { chars, codes, bits } = alpha
   const nIds = ids.length
   const n = nIds + spanCount
-  const hashes = new Uint32Array(n)
+  // Signed, as hashUnits returns them: read from a Uint32Array, a hash above 2^31 is no small integer, and
+  // the scatters' optimised code was thrown away for it ("lost precision", --trace-deopt), several times.
+  const hashes = new Int32Array(n)
   const counts = new Uint32Array(parts + 1)
   const records = new Uint32Array(parts + 1)
   // Sized from a sample of the strings (reading every string's length first cost a pass over a million heap
@@ -333,17 +335,17 @@ function longUnits(data: Uint16Array, pos: number, bits: number): number {
 function byPartition(
   temp: Uint16Array,
   used: number,
-  hashes: Uint32Array,
+  hashes: Int32Array,
   pshift: number,
   pUnits: Uint32Array,
   pCount: Uint32Array,
   shortWords: Uint8Array,
   bits: number,
-): { part: Uint16Array; partHashes: Uint32Array } {
+): { part: Uint16Array; partHashes: Int32Array } {
   const n = hashes.length
   const parts = pUnits.length - 1
   const part = new Uint16Array(used)
-  const partHashes = new Uint32Array(n)
+  const partHashes = new Int32Array(n)
   const pu = pUnits.slice(0, parts)
   const pc = pCount.slice(0, parts)
   for (let i = 0, at = 0; i < n; i++) {
@@ -368,7 +370,7 @@ function byPartition(
  */
 function intoBuckets(
   part: Uint16Array,
-  partHashes: Uint32Array,
+  partHashes: Int32Array,
   pUnits: Uint32Array,
   pCount: Uint32Array,
   k: number,
@@ -382,48 +384,97 @@ function intoBuckets(
   const parts = 1 << P
   const shift = 32 - k
   const fine = 1 << (k - P)
-  const fmask = fine - 1
   const cnt = new Uint32Array(fine + 1)
   let dups = 0
+  // The loops live in two small functions called once per partition: V8 then optimises each whole function
+  // after a few calls, where loops nested in this one were compiled on the stack (OSR) and deoptimised on
+  // leaving each, one after the other (--trace-opt, --trace-deopt).
   for (let p = 0; p < parts; p++) {
-    cnt.fill(0)
     const from = pUnits[p]!
-    const hFrom = pCount[p]!
-    const hTo = pCount[p + 1]!
-    for (let i = hFrom, at = from; i < hTo; i++) {
-      const hdr = part[at]! & LONG
-      const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
-      cnt[((partHashes[i]! >>> shift) & fmask) + 1]! += w
-      at += w
-    }
     const first = p << (k - P)
-    for (let j = 0; j < fine; j++) {
-      cnt[j + 1]! += cnt[j]!
-      starts[first + j] = from + cnt[j]!
-    }
-    // Duplicates are dropped on the way: they share a bucket, whose records so far sit just
-    // before where the next one goes.
-    for (let i = hFrom, at = from; i < hTo; i++) {
-      const x = part[at]!
-      const hdr = x & LONG
-      const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
-      const local = (partHashes[i]! >>> shift) & fmask
-      const dest = from + cnt[local]!
-      let q = starts[first + local]!
-      while (q < dest) {
-        const y = data[q]!
-        if (y === x && sameAt(data, q, part, at, w)) break
-        const yh = y & LONG
-        q += yh < LONG ? shortWords[yh]! : longUnits(data, q, bits)
-      }
-      if (q < dest) dups++
-      else {
-        for (let u = 0; u < w; u++) data[dest + u] = part[at + u]!
-        cnt[local] = cnt[local]! + w
-      }
-      at += w
-    }
+    countBuckets(part, partHashes, pCount[p]!, pCount[p + 1]!, from, shift, fine - 1, shortWords, bits, cnt)
+    for (let j = 0; j < fine; j++) starts[first + j] = from + cnt[j]!
+    dups += scatterBuckets(
+      part,
+      partHashes,
+      pCount[p]!,
+      pCount[p + 1]!,
+      from,
+      shift,
+      fine - 1,
+      shortWords,
+      bits,
+      cnt,
+      data,
+      starts,
+      first,
+    )
     for (let j = 0; j < fine; j++) ends[first + j] = from + cnt[j]!
+  }
+  return dups
+}
+
+/** Sets cnt[j] to where (in units from the partition's start) bucket j of the partition's records begins. */
+function countBuckets(
+  part: Uint16Array,
+  partHashes: Int32Array,
+  hFrom: number,
+  hTo: number,
+  from: number,
+  shift: number,
+  fmask: number,
+  shortWords: Uint8Array,
+  bits: number,
+  cnt: Uint32Array,
+): void {
+  cnt.fill(0)
+  for (let i = hFrom, at = from; i < hTo; i++) {
+    const hdr = part[at]! & LONG
+    const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
+    cnt[((partHashes[i]! >>> shift) & fmask) + 1]! += w
+    at += w
+  }
+  for (let j = 0; j < fmask; j++) cnt[j + 1]! += cnt[j]!
+}
+
+/** Copies a partition's records into their buckets (cnt[j]: the next free unit of bucket j); returns the duplicates dropped. */
+function scatterBuckets(
+  part: Uint16Array,
+  partHashes: Int32Array,
+  hFrom: number,
+  hTo: number,
+  from: number,
+  shift: number,
+  fmask: number,
+  shortWords: Uint8Array,
+  bits: number,
+  cnt: Uint32Array,
+  data: Uint16Array,
+  starts: Uint32Array,
+  first: number,
+): number {
+  let dups = 0
+  // Duplicates are dropped on the way: they share a bucket, whose records so far sit just
+  // before where the next one goes.
+  for (let i = hFrom, at = from; i < hTo; i++) {
+    const x = part[at]!
+    const hdr = x & LONG
+    const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
+    const local = (partHashes[i]! >>> shift) & fmask
+    const dest = from + cnt[local]!
+    let q = starts[first + local]!
+    while (q < dest) {
+      const y = data[q]!
+      if (y === x && sameAt(data, q, part, at, w)) break
+      const yh = y & LONG
+      q += yh < LONG ? shortWords[yh]! : longUnits(data, q, bits)
+    }
+    if (q < dest) dups++
+    else {
+      for (let u = 0; u < w; u++) data[dest + u] = part[at + u]!
+      cnt[local] = cnt[local]! + w
+    }
+    at += w
   }
   return dups
 }
