@@ -27,9 +27,10 @@
  * scattered into its buckets, where a duplicate meets its twin and is dropped.
  * Should a region overflow (many duplicates of one id), the ids are packed in
  * input order and scattered by partition first. Measured on 1,000,000 ids:
- * one random scatter instead costs more than these two steps (cache misses). Ids come from strings or, for the stream's and the
- * cache's JSON, from spans of the JSON text (sdk/core/member-lists.ts), so a
- * million ids need not become a million strings first.
+ * one random scatter instead costs more than these two steps (cache misses).
+ * Ids come from strings or, for the stream's and the cache's JSON, from spans
+ * of the JSON text (sdk/core/member-lists.ts), so a million ids need not
+ * become a million strings first.
  */
 import { encodeUtf8Into, mixBlock, mixTailFinal } from './hash.js'
 
