@@ -244,28 +244,34 @@ function alphabet(src: IdSource, step: number): Alphabet {
  * objects, 30–70 ms, measured): exactly when the sampled ids all take the same
  * units, as fixed-length ids do, else with a quarter to spare (pages never
  * written take no memory). Spans are counted exactly. `maxU`: the most units
- * of one sampled record or span.
+ * of one sampled record or span; `meanSq`: the mean of their squares.
  */
-function estimateUnits(src: IdSource, bits: number): { size: number; maxU: number } {
+function estimateUnits(src: IdSource, bits: number): { size: number; maxU: number; meanSq: number } {
   const { ids, spans, spanCount } = src
   const nIds = ids.length
   const step = Math.max(1, Math.floor(nIds / 4096))
   let sampled = 0
+  let squares = 0
   let minU = Number.MAX_SAFE_INTEGER
   let maxU = 0
   for (let i = 0; i < nIds; i += step) {
     const u = unitsOf((ids[i] as string).length, bits)
     sampled += u
+    squares += u * u
     if (u < minU) minU = u
     if (u > maxU) maxU = u
   }
-  let size = nIds === 0 ? 0 : minU === maxU ? minU * nIds : Math.ceil((sampled / Math.ceil(nIds / step)) * nIds * 1.25)
+  const nSampled = Math.ceil(nIds / step)
+  let size = nIds === 0 ? 0 : minU === maxU ? minU * nIds : Math.ceil((sampled / nSampled) * nIds * 1.25)
+  let spanSquares = 0
   for (let i = 0; i < spanCount; i++) {
     const u = unitsOf(spans[2 * i + 1]! - spans[2 * i]!, bits)
     size += u
+    spanSquares += u * u
     if (u > maxU) maxU = u
   }
-  return { size, maxU }
+  const meanSq = Math.max(nIds > 0 ? squares / nSampled : 0, spanCount > 0 ? spanSquares / spanCount : 0)
+  return { size, maxU, meanSq }
 }
 
 /**
@@ -371,11 +377,14 @@ function packParted(src: IdSource, alpha: Alphabet, P: number): Parted | number 
   const n = nIds + spanCount
   const parts = 1 << P
   const pshift = 32 - P
-  const { size, maxU } = estimateUnits(src, bits)
+  const { size, maxU, meanSq } = estimateUnits(src, bits)
   const mean = n / parts
-  const slack = packedLimits.regionSlack * (Math.sqrt(mean) + 1)
-  const capR = Math.ceil(mean + slack)
-  const capU = Math.ceil(size / parts + slack * maxU)
+  const room = packedLimits.regionSlack
+  const capR = Math.ceil(mean + room * (Math.sqrt(mean) + 1))
+  // A partition's units vary by about sqrt(records × mean square of a record's units): room for that,
+  // and for one more of the longest record. Not room * maxU per record: one long id among short ones would
+  // then reserve (if never touch) a region of long ones.
+  const capU = Math.ceil(size / parts + room * (Math.sqrt(mean * meanSq) + maxU))
   const part = new Uint16Array(capU * parts)
   const partHashes = new Int32Array(capR * parts)
   const usedU = new Uint32Array(parts)
