@@ -514,7 +514,7 @@ function intoBuckets(
     const hTo = hFrom + nR[p]!
     const from = srcU[p]!
     const dest = dstU[p]!
-    countBuckets(part, partHashes, hFrom, hTo, from, dest, shift, fine, shortWords, bits, cnt, starts, first)
+    countBuckets(part, partHashes, hFrom, hTo, from, dest, shift, fine, shortWords, bits, cnt, starts, ends, first)
     dups += scatterBuckets(
       part,
       partHashes,
@@ -539,7 +539,7 @@ function intoBuckets(
 /**
  * Counts a partition's units per bucket: cnt[j] and starts[first + j] are
  * then where bucket j begins (in units from the partition's start `from`, and
- * in `data`).
+ * in `data`), and ends[first + j] too (the bucket still empty).
  */
 function countBuckets(
   part: Uint16Array,
@@ -554,6 +554,7 @@ function countBuckets(
   bits: number,
   cnt: Uint32Array,
   starts: Uint32Array,
+  ends: Uint32Array,
   first: number,
 ): void {
   const fmask = fine - 1
@@ -566,13 +567,18 @@ function countBuckets(
   }
   for (let j = 0; j < fine; j++) {
     cnt[j + 1]! += cnt[j]!
-    starts[first + j] = dest + cnt[j]!
+    const at = dest + cnt[j]!
+    starts[first + j] = at
+    ends[first + j] = at
   }
 }
 
 /**
  * Copies a partition's records into their buckets (cnt[j]: the next free unit
- * of bucket j), then sets ends[first + j]; returns the duplicates dropped.
+ * of bucket j), moving ends[first + j] along; returns the duplicates dropped.
+ * One loop and nothing after it: a loop after the hot one was reached by
+ * that loop's on-stack-compiled code without type feedback, and deoptimised
+ * it on every call (~40 times a build, --trace-deopt).
  */
 function scatterBuckets(
   part: Uint16Array,
@@ -612,10 +618,10 @@ function scatterBuckets(
     else {
       for (let u = 0; u < w; u++) data[to + u] = part[at + u]!
       cnt[local] = cnt[local]! + w
+      ends[first + local] = to + w
     }
     at += w
   }
-  for (let j = 0; j < fine; j++) ends[first + j] = dest + cnt[j]!
   return dups
 }
 
