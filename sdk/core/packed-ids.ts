@@ -21,14 +21,16 @@
  * encoding does.
  *
  * Built without any per-id object: the alphabet of a sample (every id's when
- * an id falls outside it), one pass packing and hashing every id straight
- * into a buffer in input order (the hashes kept, 4 bytes per id while
- * building), then two cache-friendly scatters into bucket order (by the top 8
- * hash bits, then within each part, where a duplicate meets its twin and is
- * dropped). Measured on 1,000,000 ids: one random scatter instead costs more
- * than both (cache misses). Ids come from strings or, for the stream's and the
- * cache's JSON, from spans of the JSON text (sdk/core/member-lists.ts), so a
- * million ids need not become a million strings first.
+ * an id falls outside it), one pass packing and hashing every id and copying
+ * it straight into a region of its partition (the top 8 hash bits; the hashes
+ * kept, 4 bytes per id while building), then each partition, a few tens of KB,
+ * scattered into its buckets, where a duplicate meets its twin and is dropped.
+ * Should a region overflow (many duplicates of one id), the ids are packed in
+ * input order and scattered by partition first. Measured on 1,000,000 ids:
+ * one random scatter instead costs more than these two steps (cache misses).
+ * Ids come from strings or, for the stream's and the cache's JSON, from spans
+ * of the JSON text (sdk/core/member-lists.ts), so a million ids need not
+ * become a million strings first.
  */
 import { encodeUtf8Into, mixBlock, mixTailFinal } from './hash.js'
 
@@ -237,6 +239,42 @@ function alphabet(src: IdSource, step: number): Alphabet {
 }
 
 /**
+ * The units the records of `src` will take: from a sample of the strings
+ * (reading every string's length first cost a pass over a million heap
+ * objects, 30–70 ms, measured): exactly when the sampled ids all take the same
+ * units, as fixed-length ids do, else with a quarter to spare (pages never
+ * written take no memory). Spans are counted exactly. `maxU`: the most units
+ * of one sampled record or span; `meanSq`: the mean of their squares.
+ */
+function estimateUnits(src: IdSource, bits: number): { size: number; maxU: number; meanSq: number } {
+  const { ids, spans, spanCount } = src
+  const nIds = ids.length
+  const step = Math.max(1, Math.floor(nIds / 4096))
+  let sampled = 0
+  let squares = 0
+  let minU = Number.MAX_SAFE_INTEGER
+  let maxU = 0
+  for (let i = 0; i < nIds; i += step) {
+    const u = unitsOf((ids[i] as string).length, bits)
+    sampled += u
+    squares += u * u
+    if (u < minU) minU = u
+    if (u > maxU) maxU = u
+  }
+  const nSampled = Math.ceil(nIds / step)
+  let size = nIds === 0 ? 0 : minU === maxU ? minU * nIds : Math.ceil((sampled / nSampled) * nIds * 1.25)
+  let spanSquares = 0
+  for (let i = 0; i < spanCount; i++) {
+    const u = unitsOf(spans[2 * i + 1]! - spans[2 * i]!, bits)
+    size += u
+    spanSquares += u * u
+    if (u > maxU) maxU = u
+  }
+  const meanSq = Math.max(nIds > 0 ? squares / nSampled : 0, spanCount > 0 ? spanSquares / spanCount : 0)
+  return { size, maxU, meanSq }
+}
+
+/**
  * Every id of a source packed, in source order: records in temp[0, used), the
  * hash of the i-th in hashes[i], and units[p + 1] and records[p + 1] the units
  * and the number of the records of partition p (the top bits of their hash,
@@ -245,7 +283,7 @@ function alphabet(src: IdSource, step: number): Alphabet {
 interface Packed {
   temp: Uint16Array
   used: number
-  hashes: Uint32Array
+  hashes: Int32Array
   units: Uint32Array
   records: Uint32Array
 }
@@ -256,25 +294,12 @@ function packAll(src: IdSource, alpha: Alphabet, pshift: number, parts: number):
   const { chars, codes, bits } = alpha
   const nIds = ids.length
   const n = nIds + spanCount
-  const hashes = new Uint32Array(n)
+  // Signed, as hashUnits returns them: read from a Uint32Array, a hash above 2^31 is no small integer, and
+  // the scatters' optimised code was thrown away for it ("lost precision", --trace-deopt), several times.
+  const hashes = new Int32Array(n)
   const counts = new Uint32Array(parts + 1)
   const records = new Uint32Array(parts + 1)
-  // Sized from a sample of the strings (reading every string's length first cost a pass over a million heap
-  // objects, 30–70 ms, measured): exactly when the sampled ids all take the same units, as fixed-length
-  // ids do (no trim then), else with a quarter to spare (pages never written take no memory); grown should
-  // that be short. Spans are counted exactly.
-  const step = Math.max(1, Math.floor(nIds / 4096))
-  let sampled = 0
-  let minU = Number.MAX_SAFE_INTEGER
-  let maxU = 0
-  for (let i = 0; i < nIds; i += step) {
-    const u = unitsOf((ids[i] as string).length, bits)
-    sampled += u
-    if (u < minU) minU = u
-    if (u > maxU) maxU = u
-  }
-  let size = nIds === 0 ? 0 : minU === maxU ? minU * nIds : Math.ceil((sampled / Math.ceil(nIds / step)) * nIds * 1.25)
-  for (let i = 0; i < spanCount; i++) size += unitsOf(spans[2 * i + 1]! - spans[2 * i]!, bits)
+  const size = estimateUnits(src, bits).size
   let temp: Uint16Array = new Uint16Array(Math.max(64, size))
   let at = 0
   for (let i = 0; i < n; i++) {
@@ -313,6 +338,103 @@ function packAll(src: IdSource, alpha: Alphabet, pshift: number, parts: number):
   return { temp, used: at, hashes, units: counts, records }
 }
 
+/**
+ * Records grouped by partition (the top P bits of their hash), as build step
+ * 3 reads them: partition p's nR[p] records at part[srcU[p], ...), their
+ * hashes at partHashes[srcR[p], ...), to go to data[dstU[p], ...); `used`
+ * units in all.
+ */
+interface Parted {
+  part: Uint16Array
+  partHashes: Int32Array
+  srcU: Uint32Array
+  srcR: Uint32Array
+  nR: Uint32Array
+  dstU: Uint32Array
+  used: number
+}
+
+/** `packParted` results besides a Parted. */
+const OVERFLOW = 1
+
+/** Room in each partition's region, in standard deviations of its records (tests set 0 to walk the overflow path). */
+export const packedLimits = { regionSlack: 6 }
+
+/**
+ * Build steps 1 and 2 in one pass: every id packed (into Q, a few cache lines)
+ * and copied straight into a region of its partition, each region sized for
+ * the mean plus 6 standard deviations of a partition's records (a uniform
+ * hash spreads any distinct ids so; pages never written take no memory).
+ * Saves a pass over every record and 16 MB of buffer per 1,000,000 ids.
+ * OVERFLOW when a region is full (many duplicates, or lengths the sample did
+ * not foresee: the caller then packs in order and scatters), NOT_IN_ALPHABET
+ * when an id holds a byte outside `alpha`.
+ */
+function packParted(src: IdSource, alpha: Alphabet, P: number): Parted | number {
+  const { ids, text, spans, spanCount } = src
+  const { chars, codes, bits } = alpha
+  const nIds = ids.length
+  const n = nIds + spanCount
+  const parts = 1 << P
+  const pshift = 32 - P
+  const { size, maxU, meanSq } = estimateUnits(src, bits)
+  const mean = n / parts
+  const room = packedLimits.regionSlack
+  const capR = Math.ceil(mean + room * (Math.sqrt(mean) + 1))
+  // A partition's units vary by about sqrt(records × mean square of a record's units): room for that,
+  // and for one more of the longest record. Not room * maxU per record: one long id among short ones would
+  // then reserve (if never touch) a region of long ones.
+  const capU = Math.ceil(size / parts + room * (Math.sqrt(mean * meanSq) + maxU))
+  const part = new Uint16Array(capU * parts)
+  const partHashes = new Int32Array(capR * parts)
+  const usedU = new Uint32Array(parts)
+  const nR = new Uint32Array(parts)
+  for (let i = 0; i < n; i++) {
+    let s: string
+    let from: number
+    let to: number
+    if (i < nIds) {
+      s = ids[i] as string
+      from = 0
+      to = s.length
+    } else {
+      s = text
+      from = spans[2 * (i - nIds)]!
+      to = spans[2 * (i - nIds) + 1]!
+    }
+    roomQ(to - from)
+    let o = packChars(s, from, to, chars, bits, Q, 0)
+    if (o === NOT_ASCII) {
+      const len = encode(from === 0 && to === s.length ? s : s.slice(from, to))
+      roomQ(len)
+      o = packBytes(utf8Buf, len, codes, bits)
+    }
+    if (o < 0) return NOT_IN_ALPHABET
+    const h = H
+    const p = h >>> pshift
+    const u = usedU[p]!
+    const r = nR[p]!
+    if (u + o > capU || r === capR) return OVERFLOW
+    const q = Q
+    const at = p * capU + u
+    for (let x = 0; x < o; x++) part[at + x] = q[x]!
+    usedU[p] = u + o
+    partHashes[p * capR + r] = h
+    nR[p] = r + 1
+  }
+  const srcU = new Uint32Array(parts)
+  const srcR = new Uint32Array(parts)
+  const dstU = new Uint32Array(parts)
+  let used = 0
+  for (let p = 0; p < parts; p++) {
+    srcU[p] = p * capU
+    srcR[p] = p * capR
+    dstU[p] = used
+    used += usedU[p]!
+  }
+  return { part, partHashes, srcU, srcR, nR, dstU, used }
+}
+
 /** A copy of `a` with room for at least `min` units. */
 function grow(a: Uint16Array, min: number): Uint16Array {
   const grown = new Uint16Array(Math.max(min, Math.ceil(a.length * 1.5)))
@@ -326,26 +448,26 @@ function longUnits(data: Uint16Array, pos: number, bits: number): number {
 }
 
 /**
- * Build step 2: the records of temp[0, used) (in input order, hashes[i] the
- * i-th's hash) copied by partition, partition p's to part[pUnits[p], ...) and
- * their hashes to partHashes[pCount[p], ...).
+ * Build step 2 when step 1 packed in input order: the records of
+ * temp[0, used) (hashes[i] the i-th's hash) copied by partition, partition p's
+ * to part[srcU[p], ...) and their hashes to partHashes[srcR[p], ...); they go
+ * back to the same place in temp (dstU = srcU).
  */
-function byPartition(
-  temp: Uint16Array,
-  used: number,
-  hashes: Uint32Array,
-  pshift: number,
-  pUnits: Uint32Array,
-  pCount: Uint32Array,
-  shortWords: Uint8Array,
-  bits: number,
-): { part: Uint16Array; partHashes: Uint32Array } {
+function byPartition(packed: Packed, pshift: number, shortWords: Uint8Array, bits: number): Parted {
+  const { temp, used, hashes, units, records } = packed
   const n = hashes.length
-  const parts = pUnits.length - 1
+  const parts = units.length - 1
+  const srcU = new Uint32Array(parts)
+  const srcR = new Uint32Array(parts)
+  const nR = records.slice(1)
+  for (let p = 1; p < parts; p++) {
+    srcU[p] = srcU[p - 1]! + units[p]!
+    srcR[p] = srcR[p - 1]! + records[p]!
+  }
   const part = new Uint16Array(used)
-  const partHashes = new Uint32Array(n)
-  const pu = pUnits.slice(0, parts)
-  const pc = pCount.slice(0, parts)
+  const partHashes = new Int32Array(n)
+  const pu = srcU.slice()
+  const pc = srcR.slice()
   for (let i = 0, at = 0; i < n; i++) {
     const hdr = temp[at]! & LONG
     const w = hdr < LONG ? shortWords[hdr]! : longUnits(temp, at, bits)
@@ -357,20 +479,17 @@ function byPartition(
     partHashes[pc[p]!++] = h
     at += w
   }
-  return { part, partHashes }
+  return { part, partHashes, srcU, srcR, nR, dstU: srcU, used }
 }
 
 /**
  * Build step 3: each partition's records into its 2^(k - P) buckets (consecutive,
- * in the same place in `data`), setting starts[b] and ends[b] (where bucket b's
+ * in data[dstU[p], ...)), setting starts[b] and ends[b] (where bucket b's
  * records end; the next bucket starts later when duplicates were dropped).
  * Returns the number of duplicates dropped.
  */
 function intoBuckets(
-  part: Uint16Array,
-  partHashes: Uint32Array,
-  pUnits: Uint32Array,
-  pCount: Uint32Array,
+  parted: Parted,
   k: number,
   P: number,
   shortWords: Uint8Array,
@@ -379,51 +498,129 @@ function intoBuckets(
   starts: Uint32Array,
   ends: Uint32Array,
 ): number {
+  const { part, partHashes, srcU, srcR, nR, dstU } = parted
   const parts = 1 << P
   const shift = 32 - k
   const fine = 1 << (k - P)
-  const fmask = fine - 1
   const cnt = new Uint32Array(fine + 1)
   let dups = 0
+  // Every loop lives in the two small functions, called once per partition: V8 optimises each as a whole
+  // after a few calls. Loops in this function (or nested in its loop) were compiled on the stack (OSR) with
+  // the callees inlined, deoptimised on leaving each and compiled again, costing 10-30 ms each
+  // (--trace-opt, --trace-deopt).
   for (let p = 0; p < parts; p++) {
-    cnt.fill(0)
-    const from = pUnits[p]!
-    const hFrom = pCount[p]!
-    const hTo = pCount[p + 1]!
-    for (let i = hFrom, at = from; i < hTo; i++) {
-      const hdr = part[at]! & LONG
-      const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
-      cnt[((partHashes[i]! >>> shift) & fmask) + 1]! += w
-      at += w
-    }
     const first = p << (k - P)
-    for (let j = 0; j < fine; j++) {
-      cnt[j + 1]! += cnt[j]!
-      starts[first + j] = from + cnt[j]!
+    const hFrom = srcR[p]!
+    const hTo = hFrom + nR[p]!
+    const from = srcU[p]!
+    const dest = dstU[p]!
+    countBuckets(part, partHashes, hFrom, hTo, from, dest, shift, fine, shortWords, bits, cnt, starts, ends, first)
+    dups += scatterBuckets(
+      part,
+      partHashes,
+      hFrom,
+      hTo,
+      from,
+      dest,
+      shift,
+      fine,
+      shortWords,
+      bits,
+      cnt,
+      data,
+      starts,
+      ends,
+      first,
+    )
+  }
+  return dups
+}
+
+/**
+ * Counts a partition's units per bucket: cnt[j] and starts[first + j] are
+ * then where bucket j begins (in units from the partition's start `from`, and
+ * in `data`), and ends[first + j] too (the bucket still empty).
+ */
+function countBuckets(
+  part: Uint16Array,
+  partHashes: Int32Array,
+  hFrom: number,
+  hTo: number,
+  from: number,
+  dest: number,
+  shift: number,
+  fine: number,
+  shortWords: Uint8Array,
+  bits: number,
+  cnt: Uint32Array,
+  starts: Uint32Array,
+  ends: Uint32Array,
+  first: number,
+): void {
+  const fmask = fine - 1
+  cnt.fill(0)
+  for (let i = hFrom, at = from; i < hTo; i++) {
+    const hdr = part[at]! & LONG
+    const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
+    cnt[((partHashes[i]! >>> shift) & fmask) + 1]! += w
+    at += w
+  }
+  for (let j = 0; j < fine; j++) {
+    cnt[j + 1]! += cnt[j]!
+    const at = dest + cnt[j]!
+    starts[first + j] = at
+    ends[first + j] = at
+  }
+}
+
+/**
+ * Copies a partition's records into their buckets (cnt[j]: the next free unit
+ * of bucket j), moving ends[first + j] along; returns the duplicates dropped.
+ * One loop and nothing after it: a loop after the hot one was reached by
+ * that loop's on-stack-compiled code without type feedback, and deoptimised
+ * it on every call (~40 times a build, --trace-deopt).
+ */
+function scatterBuckets(
+  part: Uint16Array,
+  partHashes: Int32Array,
+  hFrom: number,
+  hTo: number,
+  from: number,
+  dest: number,
+  shift: number,
+  fine: number,
+  shortWords: Uint8Array,
+  bits: number,
+  cnt: Uint32Array,
+  data: Uint16Array,
+  starts: Uint32Array,
+  ends: Uint32Array,
+  first: number,
+): number {
+  const fmask = fine - 1
+  let dups = 0
+  // Duplicates are dropped on the way: they share a bucket, whose records so far sit just
+  // before where the next one goes.
+  for (let i = hFrom, at = from; i < hTo; i++) {
+    const x = part[at]!
+    const hdr = x & LONG
+    const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
+    const local = (partHashes[i]! >>> shift) & fmask
+    const to = dest + cnt[local]!
+    let q = starts[first + local]!
+    while (q < to) {
+      const y = data[q]!
+      if (y === x && sameAt(data, q, part, at, w)) break
+      const yh = y & LONG
+      q += yh < LONG ? shortWords[yh]! : longUnits(data, q, bits)
     }
-    // Duplicates are dropped on the way: they share a bucket, whose records so far sit just
-    // before where the next one goes.
-    for (let i = hFrom, at = from; i < hTo; i++) {
-      const x = part[at]!
-      const hdr = x & LONG
-      const w = hdr < LONG ? shortWords[hdr]! : longUnits(part, at, bits)
-      const local = (partHashes[i]! >>> shift) & fmask
-      const dest = from + cnt[local]!
-      let q = starts[first + local]!
-      while (q < dest) {
-        const y = data[q]!
-        if (y === x && sameAt(data, q, part, at, w)) break
-        const yh = y & LONG
-        q += yh < LONG ? shortWords[yh]! : longUnits(data, q, bits)
-      }
-      if (q < dest) dups++
-      else {
-        for (let u = 0; u < w; u++) data[dest + u] = part[at + u]!
-        cnt[local] = cnt[local]! + w
-      }
-      at += w
+    if (q < to) dups++
+    else {
+      for (let u = 0; u < w; u++) data[to + u] = part[at + u]!
+      cnt[local] = cnt[local]! + w
+      ends[first + local] = to + w
     }
-    for (let j = 0; j < fine; j++) ends[first + j] = from + cnt[j]!
+    at += w
   }
   return dups
 }
@@ -471,22 +668,30 @@ export class PackedIds {
     const k = Math.min(26, Math.max(1, Math.floor(Math.log2(Math.max(2, n / 3)))))
     const buckets = 1 << k
     const shift = 32 - k
-    // Into bucket order in two cache-friendly scatters instead of one random one: by the top P bits into
+    // Into bucket order in two cache-friendly steps instead of one random scatter: by the top P bits into
     // 2^P partitions (2^P write streams), then each partition (tens of KB) into its buckets, which are
-    // consecutive and take the same place in the final buffer. `temp` is reused as that buffer (trimmed when
-    // it was sized with room to spare).
+    // consecutive.
     const P = Math.min(8, k)
     const parts = 1 << P
-    const pshift = 32 - P
     // The alphabet of a sample first: ids of one list nearly always share it. Should an id hold a
-    // byte outside it, the packing pass stops and starts again with the alphabet of all ids.
+    // byte outside it, packing stops and starts again with the alphabet of all ids.
     let alpha = alphabet(src, Math.max(1, Math.floor(n / 4096)))
-    let packedIds = packAll(src, alpha, pshift, parts)
-    if (packedIds === null) {
+    let parted = packParted(src, alpha, P)
+    if (parted === NOT_IN_ALPHABET) {
       alpha = alphabet(src, 1)
-      packedIds = packAll(src, alpha, pshift, parts) as Packed
+      parted = packParted(src, alpha, P)
     }
-    const { temp, used, hashes, units: pUnits, records: pCount } = packedIds
+    // A partition's region overflowed: pack in input order instead, then scatter by partition (temp then
+    // takes the records in bucket order, trimmed when it was sized with room to spare). The overflow may
+    // have come before an id outside the sample's alphabet.
+    let packed: Packed | null = null
+    if (typeof parted === 'number') {
+      packed = packAll(src, alpha, 32 - P, parts)
+      if (packed === null) {
+        alpha = alphabet(src, 1)
+        packed = packAll(src, alpha, 32 - P, parts) as Packed
+      }
+    }
     const { codes, chars, bytes, bits, shortWords } = alpha
     this.codes = codes
     this.chars = chars
@@ -494,17 +699,14 @@ export class PackedIds {
     this.bits = bits
     this.shortWords = shortWords
     this.shift = shift
-    for (let p = 0; p < parts; p++) {
-      pUnits[p + 1]! += pUnits[p]!
-      pCount[p + 1]! += pCount[p]!
-    }
     // Each step is a function of its own: a build runs each loop once, from cold, and V8 compiles a small
     // function's hot loop in a few ms where it took 20–45 ms for each loop of one large constructor (measured).
-    const { part, partHashes } = byPartition(temp, used, hashes, pshift, pUnits, pCount, shortWords, bits)
+    const grouped = packed !== null ? byPartition(packed, 32 - P, shortWords, bits) : (parted as Parted)
+    const data = packed !== null ? packed.temp : new Uint16Array(grouped.used)
+    const used = grouped.used
     const starts = new Uint32Array(buckets + 1)
     const ends = new Uint32Array(buckets)
-    const data = temp
-    const dups = intoBuckets(part, partHashes, pUnits, pCount, k, P, shortWords, bits, data, starts, ends)
+    const dups = intoBuckets(grouped, k, P, shortWords, bits, data, starts, ends)
     starts[buckets] = used
     const out = dups > 0 ? closeGaps(data, starts, ends) : used
     this.starts = starts

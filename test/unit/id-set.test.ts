@@ -4,7 +4,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { IdSet, idSetLimits, SMALL_MAX } from '../../sdk/core/id-set.js'
-import { PackedIds } from '../../sdk/core/packed-ids.js'
+import { PackedIds, packedLimits } from '../../sdk/core/packed-ids.js'
 
 /** What UTF-8 makes of a string (lone surrogates become U+FFFD): the sets compare ids that way. */
 const norm = (s: string): string => new TextDecoder().decode(new TextEncoder().encode(s))
@@ -53,6 +53,61 @@ t.test('PackedIds: build, has and delete agree with a Set', async (t) => {
   )
   t.pass('500 random builds and operation sequences agree with the model')
 })
+
+t.test(
+  'PackedIds: packed straight into partitions, or in input order when a region overflows: the same sets',
+  async (t) => {
+    // regionSlack 0 leaves no room beyond a partition's mean, so most builds overflow and take the fallback
+    // (pack in input order, then scatter by partition); the default room almost never overflows on distinct ids.
+    const saved = packedLimits.regionSlack
+    t.teardown(() => {
+      packedLimits.regionSlack = saved
+    })
+    const build = (ids: string[], slack: number): PackedIds => {
+      packedLimits.regionSlack = slack
+      const p = new PackedIds(ids)
+      packedLimits.regionSlack = saved
+      return p
+    }
+    fc.assert(
+      fc.property(
+        fc.array(id, { maxLength: 300 }),
+        fc.nat(4),
+        fc.array(id, { maxLength: 20 }),
+        (distinct, copies, probes) => {
+          // Each id `copies` more times (duplicates: one partition's region fills with one id).
+          const ids = distinct.flatMap((x) => Array.from({ length: copies + 1 }, () => x))
+          const model = new Set(ids.map(norm))
+          const direct = build(ids, saved)
+          const fallback = build(ids, 0)
+          for (const p of [direct, fallback]) {
+            if (p.size !== model.size) return false
+            for (const m of model) if (!p.has(m)) return false
+            for (const q of probes) if (p.has(q) !== model.has(norm(q))) return false
+          }
+          const a = listed(direct).sort()
+          const b = listed(fallback).sort()
+          return a.length === b.length && a.every((x, i) => x === b[i]) && direct.byteLength === fallback.byteLength
+        },
+      ),
+      { numRuns: 300 },
+    )
+    const n = 60_000
+    const ids = Array.from({ length: n }, (_, i) => `id-${i.toString(36)}`)
+    ids.push(...Array.from({ length: 20_000 }, () => 'one-id'))
+    for (const [name, slack] of [
+      ['default room', saved],
+      ['no room', 0],
+    ] as const) {
+      const p = build(ids, slack)
+      let wrong = 0
+      for (let i = 0; i < n; i++) if (!p.has(ids[i]!) || p.has(`${ids[i]}!`)) wrong++
+      t.equal(p.size, n + 1, `${name}: 20,000 copies of one id (one region overflows) counted once`)
+      t.ok(p.has('one-id'), `${name}: the repeated id is a member`)
+      t.equal(wrong, 0, `${name}: every member found, no near miss answered`)
+    }
+  },
+)
 
 t.test('PackedIds: 100,000 ids, hits and near misses exact, packed below their raw size', async (t) => {
   const ids = Array.from({ length: 100_000 }, (_, i) => `user-${(i * 7919).toString(36).padStart(12, '0')}`)
