@@ -10,6 +10,9 @@
  * (`-- 1m`, `-- launchdarkly boolean`). `--tiny` runs the same code on tiny data (the smoke test);
  * `--no-install` uses only what is installed (peers that are not are listed as such); `--jobs=N` runs N
  * cells at a time (only for the smoke test: parallel cells share the cores, so their timings mean nothing).
+ * With one cell at a time on Linux, each cell is pinned to the last CPU (`taskset`; `BENCH_PIN=0` to
+ * leave it to the scheduler): a process free to move between cores ran the same cell at 3.4 or 6.3 M/s
+ * from one process to the next (two clauses + rollout), pinned 6.0–7.2 M/s.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -108,19 +111,37 @@ console.log(
 
 const CELL_TIMEOUT_MS = Number(process.env.BENCH_CELL_TIMEOUT_S ?? (tiny ? 60 : 300)) * 1000
 
+/** The CPU every cell runs on, or null (not Linux, no taskset, parallel cells, or BENCH_PIN=0). */
+function pinCpu(): string | null {
+  if (jobs > 1 || process.platform !== 'linux' || process.env.BENCH_PIN === '0') return null
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' })
+  } catch {
+    return null
+  }
+  return String(machine.nproc - 1)
+}
+const pinned = pinCpu()
+
 function runCell(sdk: SdkName, scenario: ScenarioName): Promise<Result> {
   const fail = (error: string): Result => ({ sdk, scenario, title: TITLE[sdk], version: '', ok: false, error })
   if (!installed(sdk)) return Promise.resolve(fail('not installed'))
   return new Promise((resolve) => {
-    const child = spawn(
+    const cmd = [
       process.execPath,
-      ['--expose-gc', '--import=tsx', join(here, 'harness.ts'), sdk, scenario, ...(tiny ? ['--tiny'] : [])],
-      {
-        cwd: root,
-        env: { ...process.env, BENCH_RUNS: String(machine.runs), BENCH_RUN_MS: String(machine.runMs) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
+      '--expose-gc',
+      '--import=tsx',
+      join(here, 'harness.ts'),
+      sdk,
+      scenario,
+      ...(tiny ? ['--tiny'] : []),
+    ]
+    const [file, ...argv] = pinned === null ? cmd : ['taskset', '-c', pinned, ...cmd]
+    const child = spawn(file as string, argv, {
+      cwd: root,
+      env: { ...process.env, BENCH_RUNS: String(machine.runs), BENCH_RUN_MS: String(machine.runMs) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d: Buffer) => {
@@ -220,7 +241,7 @@ console.log(
   `\n${tiny ? 'TINY data (smoke run), ' : ''}medians of ${machine.runs} runs of ≥ ${machine.runMs} ms of CPU time per cell (memory: one measurement), each SDK × scenario in its own process; ratios to the fastest peer (memory: the smallest) of this run.`,
 )
 console.log(
-  `machine: ${machine.nproc} × ${machine.cpu}; load average (1/5/15 min) before ${machine.loadBefore}, after ${machine.loadAfter}; ${minutes.toFixed(1)} min`,
+  `machine: ${machine.nproc} × ${machine.cpu}; load average (1/5/15 min) before ${machine.loadBefore}, after ${machine.loadAfter}; ${minutes.toFixed(1)} min; ${pinned === null ? 'cells not pinned' : `every cell pinned to CPU ${pinned}`}`,
 )
 if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ machine, tiny, results }, null, 2)}\n`)
 // Our own harnesses must pass; a peer that fails its check is a finding, reported above.
