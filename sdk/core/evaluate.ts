@@ -284,6 +284,22 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
       }
     }
   }
+  return decide(c, f, ctx, key, depth, null, 0)
+}
+
+/**
+ * What an on flag whose prerequisites passed serves: its targets, its rules (their clauses through
+ * `shared` in bulk call `call`, when given: `SharedClause`), its fallthrough; TRACE says which.
+ */
+function decide(
+  c: Compiled,
+  f: CompiledFlag,
+  ctx: Ctx,
+  key: string | null,
+  depth: number,
+  shared: SharedClauses | null,
+  call: number,
+): number {
   if (key !== null) {
     const v = targetOf(f, key)
     if (v !== undefined) {
@@ -294,7 +310,9 @@ function run(c: Compiled, f: CompiledFlag, ctx: Ctx, key: string | null, depth: 
   const rules = f.rules
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!
-    if (matchAll(c, r.clauses, ctx, key, depth)) {
+    if (
+      shared === null ? matchAll(c, r.clauses, ctx, key, depth) : matchShared(c, r.clauses, shared[i]!, ctx, key, call)
+    ) {
       const v = serve(f, r.serve, ctx, key)
       if (v < 0) return v
       TRACE.kind = KIND.RULE_MATCH
@@ -346,41 +364,6 @@ function matchShared(
     if (!r) return false
   }
   return true
-}
-
-/**
- * `run` for an on flag without prerequisites (not constant, not simple) in bulk call `call`: the same
- * answer and TRACE, its rules' shared clauses evaluated once per call (`SharedClause`).
- */
-function runShared(
-  c: Compiled,
-  f: CompiledFlag,
-  shared: SharedClauses,
-  ctx: Ctx,
-  key: string | null,
-  call: number,
-): number {
-  if (key !== null) {
-    const v = targetOf(f, key)
-    if (v !== undefined) {
-      TRACE.kind = KIND.TARGET_MATCH
-      return v
-    }
-  }
-  const rules = f.rules
-  for (let i = 0; i < rules.length; i++) {
-    const r = rules[i]!
-    if (matchShared(c, r.clauses, shared[i]!, ctx, key, call)) {
-      const v = serve(f, r.serve, ctx, key)
-      if (v < 0) return v
-      TRACE.kind = KIND.RULE_MATCH
-      TRACE.index = i
-      return v
-    }
-  }
-  const v = serve(f, f.fallthrough, ctx, key)
-  if (v >= 0) TRACE.kind = KIND.FALLTHROUGH
-  return v
 }
 
 function isContext(ctx: unknown): ctx is Ctx {
@@ -482,7 +465,7 @@ function detail(value: JsonValue, variation: number | null, reason: Reason): Eva
   return { value, variation, reason }
 }
 
-/** `shared`: the flag's shared clauses in bulk call `call` (see `runShared`), or null outside a bulk call. */
+/** `shared`: the flag's shared clauses in bulk call `call` (see `decide`), or null outside a bulk call. */
 function evalDetail(
   c: Compiled,
   f: CompiledFlag,
@@ -504,7 +487,7 @@ function evalDetail(
   try {
     v =
       shared !== null
-        ? runShared(c, f, shared, context, key, call)
+        ? decide(c, f, context, key, 0, shared, call)
         : run(c, f, context, key ?? (f.needsKey ? contextKey(context) : null), 0)
   } catch {
     return detail(defaultValue, null, ERRORS.GENERAL)
@@ -632,7 +615,7 @@ function literalOf(keys: readonly string[]): AllPlan['build'] {
 
 /**
  * The shared clauses of `flags` (see `SharedClause`): one cell per clause `id` held by two or more
- * rules of the flags `runShared` serves (on, no prerequisites, neither constant nor simple).
+ * rules of the flags `decide` serves in bulk calls (on, no prerequisites, neither constant nor simple).
  */
 function sharedClauses(flags: readonly CompiledFlag[]): (SharedClauses | null)[] {
   const eligible = (f: CompiledFlag): boolean =>
@@ -791,7 +774,7 @@ export function evaluateAllValues(c: Compiled, context: Context): Record<string,
         v = f.simple
           ? servedSimple(f, key)
           : sh !== null
-            ? runShared(c, f, sh, context, key, call)
+            ? decide(c, f, context, key, 0, sh, call)
             : run(c, f, context, key, 0)
       } catch {
         v = NONE

@@ -1,4 +1,16 @@
-import type { RulesetFlag, Segment } from '../../sdk/core/types.js'
+import type { RulesetFlag, Segment, Serve } from '../../sdk/core/types.js'
+
+/** A rollout of `weight` (of 100,000) to variation 0 and the rest to variation 1, by key. */
+export function split(weight: number): Serve {
+  return {
+    rollout: {
+      weights: [
+        { variation: 0, weight },
+        { variation: 1, weight: 100_000 - weight },
+      ],
+    },
+  }
+}
 
 /** A boolean flag, on, serving false (variation 1) to everyone unless `over` says otherwise. */
 export function booleanFlag(key: string, over: Partial<RulesetFlag> = {}): RulesetFlag {

@@ -23,20 +23,13 @@ import {
   type RulesetFlag,
   type Serve,
 } from '../../sdk/core/index.js'
-import { booleanFlag } from '../helpers/ruleset.js'
+import { booleanFlag, split } from '../helpers/ruleset.js'
 
 const KEYS = ['a', 'bb', 'user-1', 'user-2', 'ünï', '\ud800x']
 
 const serve: fc.Arbitrary<Serve> = fc.oneof(
   fc.integer({ min: 0, max: 1 }).map((variation) => ({ variation })),
-  fc.integer({ min: 0, max: 100_000 }).map((w) => ({
-    rollout: {
-      weights: [
-        { variation: 0, weight: w },
-        { variation: 1, weight: 100_000 - w },
-      ],
-    },
-  })),
+  fc.integer({ min: 0, max: 100_000 }).map(split),
 )
 
 const flagArb = (i: number): fc.Arbitrary<RulesetFlag> =>

@@ -21,7 +21,7 @@ import {
 } from '../../sdk/core/index.js'
 import { compileClause } from '../../sdk/core/operators.js'
 import { createClient } from '../../sdk/index.js'
-import { booleanFlag } from '../helpers/ruleset.js'
+import { booleanFlag, split } from '../helpers/ruleset.js'
 
 const CLAUSES: Clause[] = [
   { attribute: 'country', op: 'in', values: ['GB', 'FR'] },
@@ -57,14 +57,7 @@ const SEGMENTS = {
 
 const serveArb: fc.Arbitrary<Serve> = fc.oneof(
   fc.constantFrom({ variation: 0 }, { variation: 1 }),
-  fc.integer({ min: 0, max: 100_000 }).map((w) => ({
-    rollout: {
-      weights: [
-        { variation: 0, weight: w },
-        { variation: 1, weight: 100_000 - w },
-      ],
-    },
-  })),
+  fc.integer({ min: 0, max: 100_000 }).map(split),
 )
 
 const flagArb = (i: number): fc.Arbitrary<RulesetFlag> =>
