@@ -389,6 +389,8 @@ function packParted(src: IdSource, alpha: Alphabet, P: number): Parted | number 
   const partHashes = new Int32Array(capR * parts)
   const usedU = new Uint32Array(parts)
   const nR = new Uint32Array(parts)
+  // Reading id i is written out here as in packAll: one helper for both (its span in module state) made
+  // this build 5–25 % slower (bootstrap of 1M ids, pinned, 8 alternating pairs).
   for (let i = 0; i < n; i++) {
     let s: string
     let from: number
